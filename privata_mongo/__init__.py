@@ -1,0 +1,39 @@
+"""privata_mongo: GDPR/HIPAA-ready MongoDB for mongoengine and Beanie apps, by changing imports.
+
+Each document of a model that holds personal data is stored split: identity fields in an
+identity collection keyed by a pseudonym, everything else in the clinical collection under the
+native name and id. Reads join the halves back, so applications see native documents.
+"""
+
+from __future__ import annotations
+
+from privata_mongo.config import Settings, configure
+from privata_mongo.errors import (
+    AuditUnavailable,
+    ConfigurationError,
+    KeyUnavailable,
+    MissingAccessContext,
+    PrivataError,
+    ProcessingRestricted,
+    SubjectErased,
+    UnsupportedQuery,
+)
+from privata_mongo.explain import Explanation, explain
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuditUnavailable",
+    "ConfigurationError",
+    "Explanation",
+    "KeyUnavailable",
+    "MissingAccessContext",
+    "PrivataError",
+    "ProcessingRestricted",
+    "Settings",
+    "SubjectErased",
+    "UnsupportedQuery",
+    "__version__",
+    "configure",
+    "explain",
+]

@@ -1,0 +1,1 @@
+"""Internal. Implementations of the ports over pymongo-shaped clients (pymongo, mongomock)."""

@@ -1,0 +1,6 @@
+"""Internal. The pure core: schema, classification, split/join, planning, flows.
+
+Nothing here performs I/O, reads the wall clock or draws randomness except through values handed
+in by the caller; flows ``yield`` I/O requests (``core.ops``) and a driver executes them. This is
+what lets the sync and async paths share every privacy rule.
+"""

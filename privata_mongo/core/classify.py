@@ -1,0 +1,238 @@
+"""Which fields are identity data, decided by explicit, explainable rules.
+
+Precedence, most specific first: an explicit marker on the field (``StringField(pii=True)``),
+the model's ``privacy`` meta, the configured mapping (``"Patient.nickname"`` before
+``"nickname"``), a classified field nested inside an embedded document, and finally the name
+defaults (``first_name``, ``email``, ``ssn`` …). Every decision records its rule so that
+``privata_mongo.explain(Model)`` can tell an auditor why a field is or is not treated as PII.
+
+Classification is per top-level field: an embedded document that contains a classified field
+is stored whole on the identity side. Over-classifying costs query speed; under-classifying
+leaks personal data, so the nested rule errs on the side of privacy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from privata_mongo.core.schema import Decision, FieldSpec, ModelSchema, ModelSpec, Rule
+from privata_mongo.errors import ConfigurationError
+
+__all__ = ["DEFAULT_PII_NAMES", "Policy", "compile_schema", "normalise_name"]
+
+DEFAULT_PII_NAMES: frozenset[str] = frozenset(
+    {
+        "first_name",
+        "last_name",
+        "middle_name",
+        "full_name",
+        "given_name",
+        "family_name",
+        "maiden_name",
+        "surname",
+        "email",
+        "email_address",
+        "phone",
+        "phone_number",
+        "mobile",
+        "mobile_phone",
+        "telephone",
+        "address",
+        "street_address",
+        "home_address",
+        "postal_address",
+        "date_of_birth",
+        "birth_date",
+        "birthdate",
+        "dob",
+        "ssn",
+        "social_security_number",
+        "national_id",
+        "passport_number",
+    }
+)
+"""Field names treated as identity data when no other rule applies (compared normalised)."""
+
+_RESERVED = frozenset({"_id", "_cls"})
+_PRIVACY_KEYS = frozenset(
+    {"enabled", "pii", "not_pii", "searchable", "identity_collection", "scan_limit"}
+)
+
+
+def normalise_name(name: str) -> str:
+    """Compare names the way people write them: ``firstName``, ``first_name``, ``FirstName``."""
+    return name.replace("_", "").replace("-", "").lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Process-wide classification settings (built from ``privata_mongo.configure``).
+
+    Attributes:
+        mapping: ``"Model.field"`` or ``"field"`` → whether it is identity data.
+        name_defaults: names classified as identity data by default.
+        identity_suffix: appended to a collection's name to name its identity collection.
+        scan_limit: default bound on identity rows read into the process by one query.
+    """
+
+    mapping: Mapping[str, bool] = field(default_factory=dict)
+    name_defaults: frozenset[str] = DEFAULT_PII_NAMES
+    identity_suffix: str = "__identity"
+    scan_limit: int = 10_000
+
+    def default_for(self, spec: FieldSpec) -> bool:
+        """Whether a name default applies to the field (by database or attribute name)."""
+        names = {normalise_name(n) for n in self.name_defaults}
+        return normalise_name(spec.name) in names or normalise_name(spec.attribute) in names
+
+
+def compile_schema(specs: Sequence[ModelSpec], policy: Policy) -> ModelSchema:
+    """Compile the classes stored in one collection into its privacy schema.
+
+    Classes sharing a collection (inheritance) are merged: a field is identity data if any
+    class classifies it so.
+
+    Raises:
+        ConfigurationError: a ``privacy`` meta is malformed or names unknown fields, or the
+            primary key would be classified as identity data.
+    """
+    if not specs:
+        raise ConfigurationError("compile_schema needs at least one model description")
+    collection = specs[0].collection
+    decisions: dict[str, Decision] = {}
+    searchable: set[str] = set()
+    identity_collection: str | None = None
+    scan_limit = policy.scan_limit
+    enabled = True
+    for spec in specs:
+        privacy = _validated_privacy(spec)
+        enabled = enabled and bool(privacy.get("enabled", True))
+        identity_collection = privacy.get("identity_collection", identity_collection)
+        scan_limit = int(privacy.get("scan_limit", scan_limit))
+        for decision in _classify_model(spec, privacy, policy):
+            known = decisions.get(decision.field)
+            if known is None or (decision.identity and not known.identity):
+                decisions[decision.field] = decision
+        searchable.update(_searchable(spec, privacy))
+    ordered = tuple(decisions.values())
+    identity = frozenset(d.field for d in ordered if d.identity) if enabled else frozenset()
+    return ModelSchema(
+        models=tuple(dict.fromkeys(s.name for s in specs)),
+        collection=collection,
+        identity_collection=identity_collection or f"{collection}{policy.identity_suffix}",
+        decisions=ordered,
+        identity_fields=identity,
+        searchable=frozenset(searchable) & identity,
+        rank={d.field: i for i, d in enumerate(ordered)},
+        scan_limit=scan_limit,
+    )
+
+
+def _validated_privacy(spec: ModelSpec) -> Mapping[str, Any]:
+    privacy = spec.privacy
+    if privacy is None:
+        return {}
+    if not isinstance(privacy, Mapping):
+        raise ConfigurationError(
+            f"{spec.name}: meta 'privacy' must be a mapping such as "
+            "{'pii': ['nickname'], 'not_pii': ['email']}"
+        )
+    unknown = set(privacy) - _PRIVACY_KEYS
+    if unknown:
+        raise ConfigurationError(
+            f"{spec.name}: unknown 'privacy' keys {sorted(unknown)}; "
+            f"allowed: {sorted(_PRIVACY_KEYS)}"
+        )
+    names = {f.attribute for f in spec.fields} | {f.name for f in spec.fields}
+    for key in ("pii", "not_pii", "searchable"):
+        listed = privacy.get(key, ())
+        if isinstance(listed, str) or not isinstance(listed, Iterable):
+            raise ConfigurationError(f"{spec.name}: privacy '{key}' must be a list of field names")
+        missing = [n for n in listed if n not in names]
+        if missing:
+            raise ConfigurationError(
+                f"{spec.name}: privacy '{key}' names fields the model does not have: {missing}"
+            )
+    both = set(privacy.get("pii", ())) & set(privacy.get("not_pii", ()))
+    if both:
+        raise ConfigurationError(
+            f"{spec.name}: fields listed as both 'pii' and 'not_pii': {sorted(both)}"
+        )
+    limit = privacy.get("scan_limit", 1)
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise ConfigurationError(f"{spec.name}: privacy 'scan_limit' must be a positive integer")
+    return privacy
+
+
+def _classify_model(
+    spec: ModelSpec, privacy: Mapping[str, Any], policy: Policy
+) -> Iterable[Decision]:
+    listed_pii = set(privacy.get("pii", ()))
+    listed_not = set(privacy.get("not_pii", ()))
+    for f in spec.fields:
+        decision = _classify_field(spec.name, f, listed_pii, listed_not, policy)
+        if decision.identity and (f.primary_key or f.name in _RESERVED):
+            raise ConfigurationError(
+                f"{spec.name}.{f.attribute}: the primary key cannot be identity data (it is "
+                "what applications and references see); give the model a surrogate key and "
+                "keep this value in an ordinary field"
+            )
+        yield decision
+
+
+def _classify_field(
+    model: str, f: FieldSpec, listed_pii: set[str], listed_not: set[str], policy: Policy
+) -> Decision:
+    def decide(identity: bool, rule: Rule, reason: str) -> Decision:
+        return Decision(f.name, f.attribute, identity, rule, reason)
+
+    reserved = f.name in _RESERVED or f.primary_key
+    if (
+        reserved
+        and f.marker is not True
+        and f.attribute not in listed_pii
+        and f.name not in listed_pii
+    ) and (f.name == "_cls" or not policy.default_for(f)):
+        return decide(False, Rule.RESERVED, "ids and class markers stay with the clinical data")
+    if f.marker is not None:
+        return decide(f.marker, Rule.MARKER, f"pii={f.marker} on the field")
+    for names, identity in ((listed_pii, True), (listed_not, False)):
+        if f.attribute in names or f.name in names:
+            key = "pii" if identity else "not_pii"
+            return decide(identity, Rule.META, f"listed in privacy '{key}'")
+    for key in (f"{model}.{f.attribute}", f"{model}.{f.name}", f.attribute, f.name):
+        if key in policy.mapping:
+            return decide(bool(policy.mapping[key]), Rule.MAPPING, f"mapping entry '{key}'")
+    nested = _nested_identity(f.children, policy, prefix=f.attribute)
+    if nested is not None:
+        return decide(True, Rule.NESTED, nested)
+    if policy.default_for(f):
+        return decide(True, Rule.NAME, f"'{f.attribute}' is a default identity name")
+    return decide(False, Rule.UNCLASSIFIED, "not marked, listed, mapped or a default name")
+
+
+def _nested_identity(children: Sequence[FieldSpec], policy: Policy, prefix: str) -> str | None:
+    """Explain the first classified field inside an embedded document, if any."""
+    for child in children:
+        path = f"{prefix}.{child.attribute}"
+        if child.marker is True:
+            return f"'{path}' is marked pii=True"
+        if child.marker is False:
+            continue
+        deeper = _nested_identity(child.children, policy, path)
+        if deeper is not None:
+            return deeper
+        if policy.default_for(child):
+            return f"'{path}' is a default identity name"
+    return None
+
+
+def _searchable(spec: ModelSpec, privacy: Mapping[str, Any]) -> set[str]:
+    listed = set(privacy.get("searchable", ()))
+    return {
+        f.name
+        for f in spec.fields
+        if f.searchable or f.unique or f.attribute in listed or f.name in listed
+    }

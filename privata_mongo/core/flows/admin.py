@@ -1,0 +1,105 @@
+"""Index and collection management over a split collection.
+
+An index on identity fields is created on the identity collection (under the name the
+application asked for, so ``index_information`` looks native); an index on clinical fields on
+the clinical collection. An index mixing both sides cannot exist in either collection and is
+refused with a ``ConfigurationError`` when it is declared. The link index on the clinical
+collection is internal and never listed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from privata_mongo.core.ops import CreateIndex, Drop, DropIndex, Flow, IndexInformation
+from privata_mongo.core.schema import PSEUDONYM_FIELD, Side
+from privata_mongo.errors import ConfigurationError
+
+from .context import Context
+
+__all__ = [
+    "LINK_INDEX",
+    "create_index",
+    "drop",
+    "drop_index",
+    "drop_indexes",
+    "ensure_link_index",
+    "index_information",
+    "index_name",
+]
+
+LINK_INDEX = f"{PSEUDONYM_FIELD}_1"
+_UNSEARCHABLE_KINDS = frozenset({"text", "2d", "2dsphere", "hashed", "geoHaystack"})
+
+
+def index_name(keys: tuple[tuple[str, Any], ...]) -> str:
+    """The name the server would give an index on ``keys``."""
+    return "_".join(f"{field}_{direction}" for field, direction in keys)
+
+
+def ensure_link_index(ctx: Context) -> Flow[None]:
+    """The clinical collection's index on the pseudonym link, used by every identity probe."""
+    yield CreateIndex(Side.CLINICAL, ((PSEUDONYM_FIELD, 1),), {"name": LINK_INDEX})
+
+
+def create_index(
+    ctx: Context, keys: tuple[tuple[str, Any], ...], options: Mapping[str, Any]
+) -> Flow[str]:
+    """Create an index on the side that holds its fields.
+
+    Raises:
+        ConfigurationError: the index mixes identity and clinical fields, or asks the identity
+            collection for an index kind equality lookups cannot serve (text, geo, hashed).
+    """
+    schema = ctx.schema
+    fields = [f for f, _ in keys if f != "_cls"]
+    identity = sorted({f for f in fields if schema.side_of(f) is Side.IDENTITY})
+    clinical = sorted({f for f in fields if schema.side_of(f) is Side.CLINICAL})
+    if not identity:
+        name: str = yield CreateIndex(Side.CLINICAL, keys, options)
+        return name
+    if clinical:
+        raise ConfigurationError(
+            f"{schema.model}: an index on {identity} (identity) together with {clinical} "
+            "(clinical) cannot exist, the two are stored apart; index them separately, or "
+            "mark the fields alike"
+        )
+    if any(str(direction) in _UNSEARCHABLE_KINDS for _, direction in keys):
+        raise ConfigurationError(
+            f"{schema.model}: text, geo and hashed indexes cannot be built on identity "
+            f"fields {identity}; search them by equality or in the process instead"
+        )
+    named = {**options, "name": options.get("name") or index_name(keys)}
+    identity_keys = tuple((f, d) for f, d in keys if f != "_cls")
+    name = yield CreateIndex(Side.IDENTITY, identity_keys, named)
+    return name
+
+
+def index_information(ctx: Context) -> Flow[dict[str, Any]]:
+    """Both sides' indexes as one native-looking mapping, internal ones left out."""
+    clinical: dict[str, Any] = yield IndexInformation(Side.CLINICAL)
+    identity: dict[str, Any] = yield IndexInformation(Side.IDENTITY)
+    merged = {k: v for k, v in clinical.items() if k != LINK_INDEX}
+    merged.update({k: v for k, v in identity.items() if k != "_id_"})
+    return merged
+
+
+def drop_index(ctx: Context, name: str) -> Flow[None]:
+    """Drop an index from whichever side holds it (the server reports an unknown name)."""
+    identity: dict[str, Any] = yield IndexInformation(Side.IDENTITY)
+    side = Side.IDENTITY if name in identity and name != "_id_" else Side.CLINICAL
+    yield DropIndex(side, name)
+
+
+def drop_indexes(ctx: Context) -> Flow[None]:
+    """Drop every index the application created; the internal link index is rebuilt."""
+    yield DropIndex(Side.IDENTITY, "*")
+    yield DropIndex(Side.CLINICAL, "*")
+    yield from ensure_link_index(ctx)
+
+
+def drop(ctx: Context) -> Flow[None]:
+    """Drop both collections, identity first."""
+    yield Drop(Side.IDENTITY)
+    yield Drop(Side.CLINICAL)

@@ -1,0 +1,171 @@
+"""Steps every flow shares: resolving probes, reading identity rows, joining batches.
+
+Identity rows pass through ``unseal`` on their way in and ``seal`` on their way out; these are
+the only places a change of storage format (encryption) touches the flows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from privata_mongo.core.match import UnsupportedOperator, compile_filter
+from privata_mongo.core.ops import Document, FetchAll, Flow, Query
+from privata_mongo.core.plan import FilterPlan, Probe, plan_filter, substitute
+from privata_mongo.core.projection import ProjectionPlan
+from privata_mongo.core.schema import PSEUDONYM_FIELD, Side
+from privata_mongo.core.split import join
+from privata_mongo.errors import UnsupportedQuery
+
+from .context import Context
+
+__all__ = [
+    "chunks",
+    "fetch_identities",
+    "join_batch",
+    "resolve",
+    "resolve_filter",
+    "seal",
+    "strip_link",
+    "too_many",
+    "unseal",
+]
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    """Consecutive slices of at most ``size`` items."""
+    for start in range(0, len(items), max(size, 1)):
+        yield items[start : start + size]
+
+
+def unseal(ctx: Context, rows: list[Document]) -> Flow[list[Document]]:
+    """Turn stored identity rows into plain identity documents (stored as plaintext today)."""
+    yield from ()  # a step of its own: encryption will request keys here
+    return rows
+
+
+def seal(ctx: Context, rows: list[Document]) -> Flow[list[Document]]:
+    """Turn plain identity documents into the form stored in the identity collection."""
+    yield from ()  # a step of its own: encryption will request keys here
+    return rows
+
+
+def strip_link(document: Mapping[str, Any]) -> Document:
+    """A clinical document without the internal pseudonym link."""
+    return {k: v for k, v in document.items() if k != PSEUDONYM_FIELD}
+
+
+def too_many(ctx: Context, what: str, fields: Iterable[str]) -> UnsupportedQuery:
+    """The error for a query that would read more identity rows than the scan limit allows."""
+    names = ", ".join(sorted(fields)) or "identity fields"
+    limit = ctx.schema.scan_limit
+    return UnsupportedQuery(
+        f"{ctx.schema.model}: {what} on {names} is evaluated in the process and would read "
+        f"more than {limit} documents; add a condition on a clinical field or an equality "
+        "condition on an identity field to narrow it, or raise the limit "
+        "(meta privacy 'scan_limit' or privata_mongo.configure(scan_limit=...))",
+        model=ctx.schema.model,
+        field=names,
+    )
+
+
+def resolve(ctx: Context, plan: FilterPlan) -> Flow[dict[str, Any]]:
+    """Resolve every probe of ``plan`` and return the purely clinical filter."""
+    sets: list[list[str]] = []
+    for probe in plan.probes:
+        sets.append((yield from _resolve_probe(ctx, probe)))  # noqa: PERF401 - a sub-flow
+    resolved: dict[str, Any] = substitute(plan.template, sets)
+    return resolved
+
+
+def resolve_filter(ctx: Context, filter: Mapping[str, Any] | None) -> Flow[dict[str, Any]]:
+    """Plan and resolve a logical filter in one step."""
+    return (yield from resolve(ctx, plan_filter(ctx.schema, filter)))
+
+
+def _resolve_probe(ctx: Context, probe: Probe) -> Flow[list[str]]:
+    schema = ctx.schema
+    if probe.process is None:
+        rows = yield FetchAll(
+            Side.IDENTITY, Query(probe.server, projection={"_id": 1}, limit=ctx.max_in + 1)
+        )
+        if len(rows) > ctx.max_in:
+            raise UnsupportedQuery(
+                f"{schema.model}: the condition on {', '.join(sorted(probe.fields))} matches more "
+                f"than {ctx.max_in} data subjects; add a condition on a clinical field",
+                model=schema.model,
+                field=", ".join(sorted(probe.fields)),
+            )
+        return [row["_id"] for row in rows]
+    try:
+        matcher = compile_filter(probe.process)
+    except UnsupportedOperator as exc:
+        raise UnsupportedQuery(
+            f"{schema.model}: {exc.operator} cannot be evaluated on identity fields "
+            f"({', '.join(sorted(probe.fields))}); use query operators instead",
+            model=schema.model,
+            field=", ".join(sorted(probe.fields)),
+        ) from None
+    server: dict[str, Any] = dict(probe.server)
+    if probe.narrowing is not None:
+        linked = yield FetchAll(
+            Side.CLINICAL,
+            Query(
+                probe.narrowing,
+                projection={PSEUDONYM_FIELD: 1, "_id": 0},
+                limit=schema.scan_limit + 1,
+            ),
+        )
+        if len(linked) <= schema.scan_limit:
+            candidates = {
+                "_id": {"$in": [r[PSEUDONYM_FIELD] for r in linked if PSEUDONYM_FIELD in r]}
+            }
+            server = {"$and": [candidates, server]} if server else candidates
+    projection = dict.fromkeys(sorted(probe.fields), 1)
+    rows = yield FetchAll(
+        Side.IDENTITY, Query(server, projection=projection, limit=schema.scan_limit + 1)
+    )
+    if len(rows) > schema.scan_limit:
+        raise too_many(ctx, "a condition", probe.fields)
+    plain = yield from unseal(ctx, rows)
+    return [row["_id"] for row in plain if matcher(row)]
+
+
+def fetch_identities(
+    ctx: Context, pseudonyms: Sequence[str], projection: Mapping[str, Any] | None = None
+) -> Flow[dict[str, Document]]:
+    """Identity documents by pseudonym, one read per ``ctx.batch_size`` pseudonyms."""
+    found: dict[str, Document] = {}
+    unique = list(dict.fromkeys(pseudonyms))
+    for chunk in chunks(unique, ctx.batch_size):
+        rows = yield FetchAll(
+            Side.IDENTITY,
+            # One server round trip for the whole chunk: n ids match at most n rows, and a
+            # limit lets the server close the cursor instead of waiting for a getMore.
+            Query(
+                {"_id": {"$in": list(chunk)}},
+                projection=projection,
+                limit=len(chunk),
+                batch_size=len(chunk),
+            ),
+        )
+        for row in (yield from unseal(ctx, rows)):
+            found[row["_id"]] = row
+    return found
+
+
+def join_batch(
+    ctx: Context, documents: Sequence[Mapping[str, Any]], plan: ProjectionPlan
+) -> Flow[list[Document]]:
+    """Join a batch of clinical documents with their identity rows in one read."""
+    if not plan.fetch_identity:
+        return [strip_link(d) for d in documents]
+    pseudonyms = [d[PSEUDONYM_FIELD] for d in documents if PSEUDONYM_FIELD in d]
+    identities: dict[str, Document] = {}
+    if pseudonyms:
+        identities = yield from fetch_identities(ctx, pseudonyms, plan.identity)
+    joined = [join(d, identities.get(d.get(PSEUDONYM_FIELD, "")), ctx.schema) for d in documents]
+    if plan.hide_id:
+        for document in joined:
+            document.pop("_id", None)
+    return joined

@@ -1,0 +1,39 @@
+"""What a flow needs besides its arguments: the schema, and the impure values it may not draw.
+
+Randomness (pseudonyms, revision tokens, object ids) and time come in as callables so that the
+core stays deterministic under test and identical under sync and async drivers.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from privata_mongo.core.schema import ModelSchema
+
+__all__ = ["Context"]
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Everything a flow may consult.
+
+    Attributes:
+        schema: the compiled schema of the logical collection.
+        new_pseudonym: a fresh pseudonym for a new data subject.
+        new_revision: a fresh compare-and-swap token for an identity write.
+        new_object_id: a fresh ``_id`` for documents the server would have created (upserts).
+        now: the clock, for ``$currentDate``.
+        batch_size: clinical documents joined per identity read.
+        max_in: most pseudonyms a single ``$in`` may carry (far below the 16 MB limit).
+    """
+
+    schema: ModelSchema
+    new_pseudonym: Callable[[], str]
+    new_revision: Callable[[], str]
+    new_object_id: Callable[[], Any]
+    now: Callable[[], datetime.datetime]
+    batch_size: int = 1000
+    max_in: int = 100_000

@@ -1,0 +1,248 @@
+"""Read flows: find, count, distinct and aggregate over a split collection.
+
+Whenever the filter, sort and projection allow it, the clinical collection does the work with
+the server's own semantics (filter, sort, skip, limit, projection), and identity rows are read
+once per batch of results. Only what the server cannot evaluate — a sort on an identity field,
+a ``distinct`` of one — is done in the process, bounded by the scan limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from privata_mongo.core.ops import (
+    Aggregate,
+    Count,
+    Distinct,
+    Document,
+    Emit,
+    EstimatedCount,
+    FetchAll,
+    Find,
+    Flow,
+    NextBatch,
+    Query,
+)
+from privata_mongo.core.plan import needs_process_sort, plan_filter, references_identity
+from privata_mongo.core.projection import ProjectionPlan, plan_projection
+from privata_mongo.core.schema import PSEUDONYM_FIELD, Side, top_field
+from privata_mongo.core.split import join
+from privata_mongo.core.values import equal, lookup, sort_documents
+from privata_mongo.errors import UnsupportedQuery
+
+from .common import chunks, fetch_identities, join_batch, resolve, too_many
+from .context import Context
+
+__all__ = [
+    "aggregate",
+    "count",
+    "distinct",
+    "estimated_count",
+    "find",
+    "ordered_ids",
+    "read_by_ids",
+    "select_one",
+]
+
+_DOCUMENT_PRESERVING = frozenset(
+    {"$match", "$sort", "$skip", "$limit", "$addFields", "$set", "$unset", "$sample", "$unwind"}
+)
+
+
+def find(ctx: Context, query: Query) -> Flow[None]:
+    """Stream the documents a native ``find`` would return, in the same order, as batches."""
+    plan = plan_projection(ctx.schema, query.projection)
+    clinical_filter = yield from resolve(ctx, plan_filter(ctx.schema, query.filter))
+    if needs_process_sort(ctx.schema, query.sort):
+        yield from _find_sorted_in_process(ctx, query, clinical_filter, plan)
+        return
+    size = query.batch_size or ctx.batch_size
+    if query.limit:
+        size = min(size, abs(query.limit))
+    handle = yield Find(
+        Side.CLINICAL, replace(query, filter=clinical_filter, projection=plan.clinical)
+    )
+    emitted = 0
+    while True:
+        batch: list[Document] = yield NextBatch(handle, size)
+        if batch:
+            yield Emit(tuple((yield from join_batch(ctx, batch, plan))))
+        emitted += len(batch)
+        if len(batch) < size or (query.limit and emitted >= abs(query.limit)):
+            return
+
+
+def ordered_ids(
+    ctx: Context,
+    clinical_filter: Mapping[str, Any],
+    sort: Sequence[tuple[str, Any]],
+    skip: int,
+    limit: int,
+    options: Mapping[str, Any],
+) -> Flow[list[Any]]:
+    """The ids of a page sorted on identity fields, ordered in the process.
+
+    Only the sort keys of at most ``scan_limit`` documents are read; ties keep natural order,
+    as the server's sort does for a collection scan.
+    """
+    schema = ctx.schema
+    keys = {"_id": 1, PSEUDONYM_FIELD: 1}
+    keys.update({p: 1 for p, _ in sort if schema.side_of(p) is Side.CLINICAL})
+    rows = yield FetchAll(
+        Side.CLINICAL,
+        Query(clinical_filter, projection=keys, limit=schema.scan_limit + 1, options=options),
+    )
+    if len(rows) > schema.scan_limit:
+        fields = {top_field(p) for p, _ in sort if schema.side_of(p) is Side.IDENTITY}
+        raise too_many(ctx, "a sort", fields)
+    identity_keys = {p: 1 for p, _ in sort if schema.side_of(p) is Side.IDENTITY}
+    identities = yield from fetch_identities(
+        ctx, [r[PSEUDONYM_FIELD] for r in rows if PSEUDONYM_FIELD in r], identity_keys
+    )
+    keyed = [join(r, identities.get(r.get(PSEUDONYM_FIELD, "")), schema) for r in rows]
+    ordered = sort_documents(keyed, [(p, int(d)) for p, d in sort])
+    end = None if not limit else skip + abs(limit)
+    return [d["_id"] for d in ordered[skip:end]]
+
+
+def read_by_ids(
+    ctx: Context, ids: Sequence[Any], plan: ProjectionPlan, batch_size: int = 0
+) -> Flow[list[Document]]:
+    """Read documents by id with a projection plan, in the order of ``ids``."""
+    projection = dict(plan.clinical) if plan.clinical is not None else None
+    hide_id = plan.hide_id
+    if projection is not None and projection.get("_id", 1) in (0, False):
+        projection.pop("_id")  # needed to restore the order; removed again after the join
+        hide_id = True
+    out: list[Document] = []
+    for chunk in chunks(ids, batch_size or ctx.batch_size):
+        found = yield FetchAll(
+            Side.CLINICAL, Query({"_id": {"$in": list(chunk)}}, projection=projection)
+        )
+        by_id = {repr(d["_id"]): d for d in found}
+        batch = [by_id[repr(i)] for i in chunk if repr(i) in by_id]
+        out.extend((yield from join_batch(ctx, batch, replace(plan, hide_id=hide_id))))
+    return out
+
+
+def select_one(
+    ctx: Context,
+    clinical_filter: Mapping[str, Any],
+    sort: Sequence[tuple[str, Any]],
+    options: Mapping[str, Any],
+) -> Flow[Document | None]:
+    """The full clinical row a ``find_one_and_*`` would act on, or ``None``."""
+    if needs_process_sort(ctx.schema, sort):
+        ids = yield from ordered_ids(ctx, clinical_filter, sort, 0, 1, options)
+        if not ids:
+            return None
+        clinical_filter = {"_id": ids[0]}
+        sort = ()
+    rows = yield FetchAll(
+        Side.CLINICAL, Query(clinical_filter, sort=tuple(sort), limit=1, options=options)
+    )
+    return rows[0] if rows else None
+
+
+def _find_sorted_in_process(
+    ctx: Context, query: Query, clinical_filter: Mapping[str, Any], plan: ProjectionPlan
+) -> Flow[None]:
+    """Sort on identity fields: order the ids in the process, then read the page natively."""
+    ids = yield from ordered_ids(
+        ctx, clinical_filter, query.sort, query.skip, query.limit, query.options
+    )
+    for chunk in chunks(ids, query.batch_size or ctx.batch_size):
+        documents = yield from read_by_ids(ctx, chunk, plan)
+        if documents:
+            yield Emit(tuple(documents))
+
+
+def count(ctx: Context, filter: Mapping[str, Any], options: Mapping[str, Any]) -> Flow[int]:
+    """``count_documents`` with native semantics for skip, limit, hint and collation."""
+    clinical_filter = yield from resolve(ctx, plan_filter(ctx.schema, filter))
+    counted: int = yield Count(Side.CLINICAL, clinical_filter, options)
+    return counted
+
+
+def estimated_count(ctx: Context, options: Mapping[str, Any]) -> Flow[int]:
+    """``estimated_document_count``: one clinical document per logical document."""
+    counted: int = yield EstimatedCount(Side.CLINICAL, options)
+    return counted
+
+
+def distinct(
+    ctx: Context, key: str, filter: Mapping[str, Any] | None, options: Mapping[str, Any]
+) -> Flow[list[Any]]:
+    """``distinct``: server-side for clinical keys, in the process for identity keys.
+
+    Values come in the order of first appearance in natural order, arrays contributing their
+    elements, duplicates compared with MongoDB's equality.
+    """
+    schema = ctx.schema
+    clinical_filter = yield from resolve(ctx, plan_filter(schema, filter))
+    if schema.side_of(key) is Side.CLINICAL:
+        values: list[Any] = yield Distinct(Side.CLINICAL, key, clinical_filter, options)
+        return values
+    rows = yield FetchAll(
+        Side.CLINICAL,
+        Query(
+            clinical_filter,
+            projection={PSEUDONYM_FIELD: 1, "_id": 0},
+            limit=schema.scan_limit + 1,
+            options=options,
+        ),
+    )
+    if len(rows) > schema.scan_limit:
+        raise too_many(ctx, "distinct", {top_field(key)})
+    pseudonyms = [r[PSEUDONYM_FIELD] for r in rows if PSEUDONYM_FIELD in r]
+    identities = yield from fetch_identities(ctx, pseudonyms, {key: 1})
+    found: list[Any] = []
+    for pseudonym in pseudonyms:
+        identity = identities.get(pseudonym)
+        for value in lookup(identity, key) if identity else ():
+            for item in value if isinstance(value, list) else [value]:
+                if not any(equal(item, seen) for seen in found):
+                    found.append(item)
+    return found
+
+
+def aggregate(
+    ctx: Context, pipeline: Sequence[Mapping[str, Any]], options: Mapping[str, Any]
+) -> Flow[None]:
+    """Run a pipeline with native results.
+
+    Leading ``$match`` stages are planned like a find filter. The rest must not read identity
+    fields (the server cannot see them); output documents that still carry the pseudonym link
+    are joined with their identity rows.
+
+    Raises:
+        UnsupportedQuery: a later stage reads identity fields.
+    """
+    schema = ctx.schema
+    stages = list(pipeline)
+    resolved: list[Mapping[str, Any]] = []
+    while stages and set(stages[0]) == {"$match"}:
+        resolved.append(
+            {"$match": (yield from resolve(ctx, plan_filter(schema, stages[0]["$match"])))}
+        )
+        stages.pop(0)
+    for stage in stages:
+        if references_identity(schema, stage):
+            (name,) = stage.keys() or ("stage",)
+            raise UnsupportedQuery(
+                f"{schema.model}: the {name} stage reads identity fields, which the server "
+                "cannot see; filter on them in a leading $match, or aggregate clinical fields",
+                model=schema.model,
+            )
+    joins = all(set(s) <= _DOCUMENT_PRESERVING for s in stages)
+    handle = yield Aggregate(Side.CLINICAL, (*resolved, *stages), options)
+    plan = ProjectionPlan(None, None, fetch_identity=joins)
+    size = ctx.batch_size
+    while True:
+        batch: list[Document] = yield NextBatch(handle, size)
+        if batch:
+            yield Emit(tuple((yield from join_batch(ctx, batch, plan))))
+        if len(batch) < size:
+            return

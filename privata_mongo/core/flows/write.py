@@ -1,0 +1,497 @@
+"""Write flows: insert, update, replace and delete over a split collection.
+
+The ordering rules, each chosen so that a crash between two writes never leaves personal data
+that cannot be found and erased:
+
+* insert: identity first, then clinical; a clinical failure deletes the identity rows it
+  orphaned, so a logical document is written whole or not at all.
+* update/replace touching identity fields: the new identity document is computed in the process
+  (where encrypted values can be read), written with a compare-and-swap on its revision token,
+  then the clinical part runs on the server; a clinical failure restores the identity rows.
+* delete: identity first (what remains after a crash is a de-identified clinical row).
+
+Updates that touch no identity field and need no identity seed run on the server in one call,
+with the server's own semantics and atomicity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from privata_mongo.core.failures import BulkWriteFailed, WriteFailed, WriteFailure
+from privata_mongo.core.ops import (
+    Delete,
+    Document,
+    FetchAll,
+    Find,
+    Flow,
+    Insert,
+    InsertOutcome,
+    NextBatch,
+    Query,
+    Replace,
+    ReplaceMany,
+    Update,
+    UpdateOutcome,
+)
+from privata_mongo.core.plan import FilterPlan, plan_filter, references_identity, split_update
+from privata_mongo.core.schema import PSEUDONYM_FIELD, REVISION_FIELD, Side
+from privata_mongo.core.split import identity_values, join, split
+from privata_mongo.core.update import CompiledUpdate, compile_update, replace_document, upsert_seed
+from privata_mongo.errors import UnsupportedQuery
+
+from .common import chunks, fetch_identities, resolve, seal
+from .context import Context
+
+__all__ = [
+    "delete",
+    "delete_rows",
+    "empty_identity",
+    "insert",
+    "insert_replacement",
+    "replace_one",
+    "replace_target",
+    "update",
+    "upserted_document",
+    "with_link",
+    "write_documents",
+]
+
+WRITE_CONFLICT = 112
+_CAS_ATTEMPTS = 5
+
+
+def insert(ctx: Context, documents: Sequence[Mapping[str, Any]], ordered: bool) -> Flow[None]:
+    """Insert logical documents (each already has its ``_id``).
+
+    Raises:
+        BulkWriteFailed: some documents were not written; the ones counted as inserted were
+            written to both collections, the others to neither.
+    """
+    pairs = [split(d, ctx.schema, ctx.new_pseudonym(), ctx.new_revision()) for d in documents]
+    sealed = yield from seal(ctx, [identity for identity, _ in pairs])
+    outcome: InsertOutcome = yield Insert(Side.IDENTITY, tuple(sealed), ordered)
+    failures = {f.index: f for f in outcome.failures}
+    attempted = _written(range(len(pairs)), failures, ordered)
+    clinical_ok: list[int] = []
+    if attempted:
+        clinical: InsertOutcome = yield Insert(
+            Side.CLINICAL, tuple(pairs[i][1] for i in attempted), ordered
+        )
+        for f in clinical.failures:
+            failures[attempted[f.index]] = replace(f, index=attempted[f.index])
+        clinical_ok = _written(
+            attempted, {attempted[f.index]: f for f in clinical.failures}, ordered
+        )
+    orphans = [pairs[i][0]["_id"] for i in attempted if i not in set(clinical_ok)]
+    if orphans:
+        yield Delete(Side.IDENTITY, {"_id": {"$in": orphans}}, multi=True)
+    if failures:
+        reported = sorted(failures.values(), key=lambda f: f.index)
+        raise BulkWriteFailed(tuple(reported[:1] if ordered else reported), len(clinical_ok))
+
+
+def _written(
+    indexes: Sequence[int] | range, failures: Mapping[int, WriteFailure], ordered: bool
+) -> list[int]:
+    """Which of ``indexes`` a write stored: up to the first failure if ordered."""
+    if ordered and failures:
+        first = min(failures)
+        return [i for i in indexes if i < first]
+    return [i for i in indexes if i not in failures]
+
+
+def with_link(update: Mapping[str, Any], pseudonym: str) -> dict[str, Any]:
+    """The update plus ``$setOnInsert`` of a fresh link, for server-side upserts."""
+    on_insert = dict(update.get("$setOnInsert", {}))
+    on_insert[PSEUDONYM_FIELD] = pseudonym
+    return {**update, "$setOnInsert": on_insert}
+
+
+def empty_identity(ctx: Context, pseudonym: str) -> Flow[None]:
+    """The identity row of a document the server created without identity values."""
+    row = {"_id": pseudonym, REVISION_FIELD: ctx.new_revision()}
+    sealed = yield from seal(ctx, [row])
+    yield Insert(Side.IDENTITY, tuple(sealed), True)
+
+
+def update(
+    ctx: Context,
+    filter: Mapping[str, Any],
+    update: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    multi: bool,
+    upsert: bool,
+    options: Mapping[str, Any],
+) -> Flow[UpdateOutcome]:
+    """``update_one``/``update_many`` with native results and counts."""
+    schema = ctx.schema
+    plan = plan_filter(schema, filter)
+    if not isinstance(update, Mapping):
+        return (yield from _pipeline_update(ctx, plan, update, multi, upsert, options))
+    compiled = compile_update(update)
+    touches_identity = bool(compiled.fields & schema.identity_fields)
+    seeds_identity = upsert and bool(plan.identity_fields)
+    clinical_filter = yield from resolve(ctx, plan)
+    if not touches_identity and not seeds_identity:
+        pseudonym = ctx.new_pseudonym() if upsert else ""
+        outcome: UpdateOutcome = yield Update(
+            Side.CLINICAL,
+            clinical_filter,
+            with_link(update, pseudonym) if upsert else update,
+            multi,
+            upsert,
+            options,
+        )
+        if outcome.upserted_id is not None:
+            yield from empty_identity(ctx, pseudonym)
+        return outcome
+    ids = yield from _target_ids(ctx, clinical_filter, multi, options)
+    matched = modified = 0
+    for chunk in chunks(ids, ctx.batch_size):
+        batch = yield FetchAll(
+            Side.CLINICAL, Query({"$and": [{"_id": {"$in": list(chunk)}}, clinical_filter]})
+        )
+        modified += yield from write_documents(
+            ctx, batch, compiled, update, clinical_filter, filter, options
+        )
+        matched += len(batch)
+    if matched or not upsert:
+        return UpdateOutcome(matched, modified)
+    document = upserted_document(ctx, filter, compiled, options)
+    yield from insert(ctx, [document], ordered=True)
+    return UpdateOutcome(0, 0, document["_id"])
+
+
+def _target_ids(
+    ctx: Context, clinical_filter: Mapping[str, Any], multi: bool, options: Mapping[str, Any]
+) -> Flow[list[Any]]:
+    """The ids an update will touch, read before writing so no document is visited twice."""
+    rows = yield FetchAll(
+        Side.CLINICAL,
+        Query(
+            clinical_filter,
+            projection={"_id": 1},
+            limit=0 if multi else 1,
+            options=_read_options(options),
+        ),
+    )
+    return [row["_id"] for row in rows]
+
+
+def _read_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Options of a write that also shape the read selecting its targets."""
+    return {k: options[k] for k in ("hint", "collation", "session") if k in options}
+
+
+def upserted_document(
+    ctx: Context, filter: Mapping[str, Any], compiled: CompiledUpdate, options: Mapping[str, Any]
+) -> Document:
+    """The document an upsert inserts: the filter's equalities with the update applied."""
+    applied = compiled.apply(
+        upsert_seed(filter),
+        now=ctx.now(),
+        inserting=True,
+        array_filters=options.get("array_filters"),
+        query=filter,
+    )
+    document = applied.document
+    if "_id" not in document:
+        document = {"_id": ctx.new_object_id(), **document}
+    return document
+
+
+def _pipeline_update(
+    ctx: Context,
+    plan: FilterPlan,
+    pipeline: Sequence[Mapping[str, Any]],
+    multi: bool,
+    upsert: bool,
+    options: Mapping[str, Any],
+) -> Flow[UpdateOutcome]:
+    """Aggregation-pipeline updates run on the server, so they may not read identity fields."""
+    schema = ctx.schema
+    if references_identity(schema, list(pipeline)) or (upsert and plan.identity_fields):
+        raise UnsupportedQuery(
+            f"{schema.model}: an update pipeline cannot read or write identity fields, which "
+            "the server cannot see; use update operators ($set …) for those fields",
+            model=schema.model,
+        )
+    clinical_filter = yield from resolve(ctx, plan)
+    stages = list(pipeline)
+    pseudonym = ctx.new_pseudonym() if upsert else ""
+    if upsert:
+        link = {"$ifNull": [f"${PSEUDONYM_FIELD}", pseudonym]}
+        stages.append({"$set": {PSEUDONYM_FIELD: link}})
+    outcome: UpdateOutcome = yield Update(
+        Side.CLINICAL, clinical_filter, tuple(stages), multi, upsert, options
+    )
+    if outcome.upserted_id is not None:
+        yield from empty_identity(ctx, pseudonym)
+    return outcome
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """One document of an update: its clinical row, old identity row, and new logical form."""
+
+    clinical: Mapping[str, Any]
+    old: Document | None
+    new: Document
+    modified: bool
+
+
+def _apply_all(
+    ctx: Context,
+    batch: Sequence[Mapping[str, Any]],
+    identities: Mapping[str, Document],
+    compiled: CompiledUpdate,
+    filter: Mapping[str, Any],
+    options: Mapping[str, Any],
+) -> tuple[list[_Planned], WriteFailed | None]:
+    """Apply the update in the process, stopping at the first document the server would reject."""
+    planned: list[_Planned] = []
+    for document in batch:
+        old = identities.get(document.get(PSEUDONYM_FIELD, ""))
+        try:
+            applied = compiled.apply(
+                join(document, old, ctx.schema),
+                now=ctx.now(),
+                array_filters=options.get("array_filters"),
+                query=filter,
+            )
+        except WriteFailed as exc:
+            return planned, exc
+        planned.append(_Planned(document, old, applied.document, applied.modified))
+    return planned, None
+
+
+def write_documents(
+    ctx: Context,
+    batch: Sequence[Mapping[str, Any]],
+    compiled: CompiledUpdate,
+    update: Mapping[str, Any],
+    clinical_filter: Mapping[str, Any],
+    filter: Mapping[str, Any],
+    options: Mapping[str, Any],
+) -> Flow[int]:
+    """Apply an update that touches identity fields to a batch of clinical documents.
+
+    The whole update is applied in the process to each joined document first: an update the
+    server would reject fails here before anything is written, and the documents before the
+    failing one are still written (as ``update_many`` does natively). Identity rows that
+    changed concurrently are re-read and the update re-applied, as the server retries a write
+    conflict. Returns how many documents changed.
+    """
+    schema = ctx.schema
+    identity_update, clinical_update = split_update(schema, update)
+    pseudonyms = [d[PSEUDONYM_FIELD] for d in batch if PSEUDONYM_FIELD in d]
+    olds = yield from fetch_identities(ctx, pseudonyms)
+    planned, error = _apply_all(ctx, batch, olds, compiled, filter, options)
+    if identity_update:
+        pending = planned
+        for _ in range(_CAS_ATTEMPTS):
+            conflicts = yield from _write_identities(ctx, pending)
+            if not conflicts:
+                break
+            fresh = yield from fetch_identities(ctx, [c[PSEUDONYM_FIELD] for c in conflicts])
+            pending, retry_error = _apply_all(ctx, conflicts, fresh, compiled, filter, options)
+            redone = {id(p.clinical): p for p in pending}
+            conflicted = {id(c) for c in conflicts}
+            planned = [
+                redone.get(id(p.clinical), p)
+                for p in planned
+                if id(p.clinical) not in conflicted or id(p.clinical) in redone
+            ]
+            error = error or retry_error
+        else:
+            raise WriteFailed(
+                f"{schema.model}: identity rows kept changing concurrently during the update; "
+                "retry the operation",
+                WRITE_CONFLICT,
+            )
+    if clinical_update and planned:
+        ids = [p.clinical["_id"] for p in planned]
+        try:
+            yield Update(
+                Side.CLINICAL,
+                {"$and": [{"_id": {"$in": ids}}, clinical_filter]},
+                clinical_update,
+                True,
+                False,
+                options,
+            )
+        except WriteFailed:
+            if identity_update:
+                yield from _restore_identities(ctx, planned)
+            raise
+    if error is not None:
+        raise error
+    return sum(p.modified for p in planned)
+
+
+def _identity_row(ctx: Context, pseudonym: str, document: Mapping[str, Any]) -> Document:
+    identity, _ = split(document, ctx.schema, pseudonym, ctx.new_revision())
+    return identity
+
+
+def _write_identities(ctx: Context, planned: Sequence[_Planned]) -> Flow[list[Mapping[str, Any]]]:
+    """Compare-and-swap the new identity rows; returns the clinical rows that conflicted."""
+    swaps: list[tuple[Mapping[str, Any], Document, Mapping[str, Any]]] = []
+    inserts: list[Document] = []
+    for p in planned:
+        pseudonym = p.clinical.get(PSEUDONYM_FIELD)
+        if pseudonym is None:
+            continue
+        row = _identity_row(ctx, pseudonym, p.new)
+        if p.old is None:
+            inserts.append(row)
+        elif identity_values(p.old) != identity_values(row):
+            swaps.append(
+                ({"_id": pseudonym, REVISION_FIELD: p.old.get(REVISION_FIELD)}, row, p.clinical)
+            )
+    if inserts:
+        sealed = yield from seal(ctx, inserts)
+        yield Insert(Side.IDENTITY, tuple(sealed), False)
+    if not swaps:
+        return []
+    rows = yield from seal(ctx, [row for _, row, _ in swaps])
+    matched: int = yield ReplaceMany(
+        Side.IDENTITY, tuple((f, r) for (f, _, _), r in zip(swaps, rows, strict=False))
+    )
+    if matched == len(swaps):
+        return []
+    written = yield FetchAll(
+        Side.IDENTITY,
+        Query({"_id": {"$in": [f["_id"] for f, _, _ in swaps]}}, projection={REVISION_FIELD: 1}),
+    )
+    revisions = {w["_id"]: w.get(REVISION_FIELD) for w in written}
+    return [
+        clinical for f, row, clinical in swaps if revisions.get(f["_id"]) != row[REVISION_FIELD]
+    ]
+
+
+def _restore_identities(ctx: Context, planned: Sequence[_Planned]) -> Flow[None]:
+    """Undo ``_write_identities`` after the clinical half failed."""
+    restore: list[tuple[Mapping[str, Any], Document]] = []
+    for p in planned:
+        pseudonym = p.clinical.get(PSEUDONYM_FIELD)
+        if pseudonym is None or p.old is None:
+            continue
+        restore.append(({"_id": pseudonym}, {**p.old, REVISION_FIELD: ctx.new_revision()}))
+    if restore:
+        sealed = yield from seal(ctx, [row for _, row in restore])
+        yield ReplaceMany(Side.IDENTITY, tuple(zip((f for f, _ in restore), sealed, strict=False)))
+
+
+def replace_one(
+    ctx: Context,
+    filter: Mapping[str, Any],
+    replacement: Mapping[str, Any],
+    upsert: bool,
+    options: Mapping[str, Any],
+) -> Flow[UpdateOutcome]:
+    """``replace_one`` with native counts."""
+    clinical_filter = yield from resolve(ctx, plan_filter(ctx.schema, filter))
+    found = yield FetchAll(
+        Side.CLINICAL, Query(clinical_filter, limit=1, options=_read_options(options))
+    )
+    if found:
+        modified = yield from replace_target(ctx, found[0], replacement, options)
+        return UpdateOutcome(1, int(modified))
+    if not upsert:
+        return UpdateOutcome(0, 0)
+    document = yield from insert_replacement(ctx, filter, replacement)
+    return UpdateOutcome(0, 0, document["_id"])
+
+
+def insert_replacement(
+    ctx: Context, filter: Mapping[str, Any], replacement: Mapping[str, Any]
+) -> Flow[Document]:
+    """The upsert of a replacement: its ``_id`` comes from the filter when it names one."""
+    document = replace_document(None, replacement)
+    if "_id" not in document:
+        seeded = upsert_seed(filter).get("_id")
+        document = {"_id": seeded if seeded is not None else ctx.new_object_id(), **document}
+    yield from insert(ctx, [document], ordered=True)
+    return document
+
+
+def replace_target(
+    ctx: Context,
+    clinical: Mapping[str, Any],
+    replacement: Mapping[str, Any],
+    options: Mapping[str, Any],
+) -> Flow[bool]:
+    """Replace one logical document, keeping its pseudonym: it is the same data subject.
+
+    Returns whether the document changed.
+    """
+    schema = ctx.schema
+    pseudonym = clinical.get(PSEUDONYM_FIELD)
+    olds = yield from fetch_identities(ctx, [pseudonym] if pseudonym else [])
+    old_identity = olds.get(pseudonym or "")
+    before = join(clinical, old_identity, schema)
+    after = replace_document(before, replacement)
+    if pseudonym is None:
+        pseudonym = ctx.new_pseudonym()
+    new_identity, new_clinical = split(after, schema, pseudonym, ctx.new_revision())
+    planned = [_Planned(clinical, old_identity, after, True)]
+    if old_identity is None:
+        sealed = yield from seal(ctx, [new_identity])
+        yield Insert(Side.IDENTITY, tuple(sealed), True)
+    elif identity_values(old_identity) != identity_values(new_identity):
+        conflicts = yield from _write_identities(ctx, planned)
+        if conflicts:
+            raise WriteFailed(
+                f"{schema.model}: the identity row changed concurrently during the replace; "
+                "retry the operation",
+                WRITE_CONFLICT,
+            )
+    try:
+        yield Replace(Side.CLINICAL, {"_id": clinical["_id"]}, new_clinical, False, options)
+    except WriteFailed:
+        if old_identity is not None:
+            yield from _restore_identities(ctx, planned)
+        raise
+    return before != after or list(before) != list(after)
+
+
+def delete(
+    ctx: Context, filter: Mapping[str, Any], multi: bool, options: Mapping[str, Any]
+) -> Flow[int]:
+    """``delete_one``/``delete_many``: identity rows first, then the clinical rows."""
+    clinical_filter = yield from resolve(ctx, plan_filter(ctx.schema, filter))
+    handle = yield Find(
+        Side.CLINICAL,
+        Query(
+            clinical_filter,
+            projection={"_id": 1, PSEUDONYM_FIELD: 1},
+            limit=0 if multi else 1,
+            options=_read_options(options),
+        ),
+    )
+    deleted = 0
+    while True:
+        batch: list[Document] = yield NextBatch(handle, ctx.batch_size)
+        if batch:
+            deleted += yield from delete_rows(ctx, batch, options)
+        if len(batch) < ctx.batch_size or not multi:
+            return deleted
+
+
+def delete_rows(
+    ctx: Context, rows: Sequence[Mapping[str, Any]], options: Mapping[str, Any]
+) -> Flow[int]:
+    """Delete the given clinical rows and their identity rows; returns the clinical count."""
+    pseudonyms = [r[PSEUDONYM_FIELD] for r in rows if PSEUDONYM_FIELD in r]
+    for chunk in chunks(pseudonyms, ctx.batch_size):
+        yield Delete(Side.IDENTITY, {"_id": {"$in": list(chunk)}}, multi=True)
+    count: int = yield Delete(
+        Side.CLINICAL,
+        {"_id": {"$in": [r["_id"] for r in rows]}},
+        multi=True,
+        options={k: v for k, v in options.items() if k == "session"},
+    )
+    return count

@@ -1,0 +1,91 @@
+"""Split a find projection between the clinical and the identity collection.
+
+The clinical side keeps the projection's own semantics (inclusion, exclusion, ``$slice``,
+``$elemMatch``, ``$meta``) for clinical fields, so the server shapes those exactly as it would
+natively; identity fields get the same treatment on the identity side. When a projection
+returns no identity field at all, the identity collection is not read: a query that does not
+need personal data does not touch it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from privata_mongo.core.schema import PSEUDONYM_FIELD, ModelSchema, Side
+
+__all__ = ["ProjectionPlan", "normalise_projection", "plan_projection"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionPlan:
+    """How one projection reads the two collections.
+
+    Attributes:
+        clinical: projection for the clinical find (``None``: every field).
+        identity: projection for the identity find (``None``: every field).
+        fetch_identity: whether the identity collection must be read at all.
+        hide_id: the application excluded ``_id`` (kept internally to join and order).
+    """
+
+    clinical: Mapping[str, Any] | None
+    identity: Mapping[str, Any] | None
+    fetch_identity: bool
+    hide_id: bool = False
+
+
+def normalise_projection(
+    projection: Mapping[str, Any] | Sequence[str] | None,
+) -> dict[str, Any] | None:
+    """Pymongo accepts a list of names for an inclusion projection; make it a mapping."""
+    if projection is None:
+        return None
+    if isinstance(projection, Mapping):
+        return dict(projection)
+    return dict.fromkeys(projection, 1)
+
+
+def _mode(projection: Mapping[str, Any]) -> str:
+    """``include``, ``exclude`` or ``all`` (only ``$slice``/``$meta``: every field is returned)."""
+    mode = "all"
+    for key, value in projection.items():
+        if key == "_id":
+            continue
+        if isinstance(value, Mapping):
+            if "$elemMatch" in value:
+                mode = "include"
+            continue
+        return "include" if value else "exclude"
+    return mode
+
+
+def plan_projection(
+    schema: ModelSchema, projection: Mapping[str, Any] | Sequence[str] | None
+) -> ProjectionPlan:
+    """Plan ``projection`` over the split collection of ``schema``."""
+    spec = normalise_projection(projection)
+    if not schema.enabled or spec is None or not spec:
+        return ProjectionPlan(spec or None, None, schema.enabled)
+    mode = _mode(spec)
+    clinical: dict[str, Any] = {}
+    identity: dict[str, Any] = {}
+    for key, value in spec.items():
+        if key == "_id":
+            clinical[key] = value
+        elif schema.side_of(key) is Side.IDENTITY:
+            identity[key] = value
+        else:
+            clinical[key] = value
+    if mode == "include":
+        fetch = bool(identity)
+        if fetch:
+            clinical[PSEUDONYM_FIELD] = 1
+        hide_id = clinical.get("_id", 1) in (0, False)
+        if fetch and hide_id:
+            # The id is needed internally to order and join; it is removed again afterwards.
+            clinical.pop("_id")
+        return ProjectionPlan(clinical, identity or None, fetch, hide_id and fetch)
+    excluded = {k for k, v in identity.items() if not isinstance(v, Mapping) and not v}
+    fetch = not schema.identity_fields <= excluded
+    return ProjectionPlan(clinical or None, identity or None, fetch)

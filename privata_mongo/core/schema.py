@@ -1,0 +1,152 @@
+"""Models compiled once into plain, frozen data: which fields are identity, where they live.
+
+A facade describes each model class neutrally (``ModelSpec``: fields with their database names,
+markers and nested fields); ``classify.compile_schema`` turns the descriptions of all classes
+stored in one collection into a ``ModelSchema``. Everything downstream (split, join, planning,
+audit) reads only the schema, never the ODM's classes, which is what lets one core serve
+mongoengine and Beanie alike.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "PSEUDONYM_FIELD",
+    "REVISION_FIELD",
+    "Decision",
+    "FieldSpec",
+    "ModelSchema",
+    "ModelSpec",
+    "Rule",
+    "Side",
+    "top_field",
+]
+
+PSEUDONYM_FIELD = "_pseudonym"
+"""Field of a clinical document holding the pseudonym that links it to its identity document."""
+
+REVISION_FIELD = "_rev"
+"""Field of an identity document changed on every write: the compare-and-swap token."""
+
+
+class Side(enum.Enum):
+    """The two physical collections behind one logical collection."""
+
+    CLINICAL = "clinical"
+    IDENTITY = "identity"
+
+
+class Rule(enum.Enum):
+    """Which rule decided a field's classification, in order of precedence."""
+
+    MARKER = "field marker"
+    META = "model meta"
+    MAPPING = "configured mapping"
+    NESTED = "contains a classified field"
+    NAME = "name default"
+    RESERVED = "reserved field"
+    UNCLASSIFIED = "no rule applies"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One field of a model as a facade describes it, ODM-neutral.
+
+    Attributes:
+        name: the name stored in the database (mongoengine's ``db_field``, Beanie's alias).
+        attribute: the name the application uses.
+        marker: an explicit ``pii=True``/``pii=False`` on the field, ``None`` when absent.
+        searchable: an explicit ``searchable=True`` on the field (equality lookups server-side).
+        unique: the field carries a unique index declared on itself.
+        primary_key: the field is stored as ``_id``.
+        children: the fields of an embedded document (also inside lists and maps).
+    """
+
+    name: str
+    attribute: str
+    marker: bool | None = None
+    searchable: bool = False
+    unique: bool = False
+    primary_key: bool = False
+    children: tuple[FieldSpec, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """One model class as a facade describes it.
+
+    ``privacy`` is the model's ``meta["privacy"]`` (mongoengine) or ``Settings.privacy``
+    (Beanie) exactly as declared, validated by ``compile_schema``.
+    """
+
+    name: str
+    collection: str
+    fields: tuple[FieldSpec, ...]
+    privacy: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """How one top-level field was classified, and why: the unit of ``explain()``."""
+
+    field: str
+    attribute: str
+    identity: bool
+    rule: Rule
+    reason: str
+
+    def __str__(self) -> str:
+        side = "identity" if self.identity else "clinical"
+        shown = (
+            self.attribute if self.attribute == self.field else f"{self.attribute} ({self.field})"
+        )
+        return f"{shown}: {side} — {self.rule.value}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSchema:
+    """The compiled privacy schema of one logical collection.
+
+    Attributes:
+        models: names of the model classes stored in the collection (base class first).
+        collection: the clinical collection; it keeps the native name, ids and order.
+        identity_collection: where identity fields live, keyed by pseudonym.
+        decisions: one per top-level field, in declaration order.
+        identity_fields: database names of the top-level identity fields.
+        searchable: identity fields declared for equality lookups without decryption.
+        rank: declaration position of every known top-level field (for native key order).
+        scan_limit: most identity rows one query may read into the process.
+    """
+
+    models: tuple[str, ...]
+    collection: str
+    identity_collection: str
+    decisions: tuple[Decision, ...]
+    identity_fields: frozenset[str]
+    searchable: frozenset[str]
+    rank: Mapping[str, int] = field(default_factory=dict)
+    scan_limit: int = 10_000
+
+    @property
+    def model(self) -> str:
+        """The name used in messages: the base model of the collection."""
+        return self.models[0] if self.models else self.collection
+
+    @property
+    def enabled(self) -> bool:
+        """Whether documents are split at all; a model without identity fields is native."""
+        return bool(self.identity_fields)
+
+    def side_of(self, path: str) -> Side:
+        """The collection that stores ``path`` (a field name or a dotted path)."""
+        return Side.IDENTITY if top_field(path) in self.identity_fields else Side.CLINICAL
+
+
+def top_field(path: str) -> str:
+    """The top-level field of a dotted path (``address.city`` → ``address``)."""
+    head, _, _ = path.partition(".")
+    return head

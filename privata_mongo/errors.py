@@ -1,0 +1,67 @@
+"""One hierarchy for everything privata itself raises.
+
+Native errors (``NotUniqueError``, ``DoesNotExist``, ``DuplicateKeyError``, ``ValidationError`` …)
+pass through unchanged where an application already expects them; the classes here cover what
+only a privacy layer can get wrong: configuration, queries it cannot plan, keys, rights and audit.
+
+Every message names the model, the field and the remedy, and never a value: these messages end
+up in application logs, and a log line is not a place for personal data.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuditUnavailable",
+    "ConfigurationError",
+    "KeyUnavailable",
+    "MissingAccessContext",
+    "PrivataError",
+    "ProcessingRestricted",
+    "SubjectErased",
+    "UnsupportedQuery",
+]
+
+
+class PrivataError(Exception):
+    """Base class of every error privata raises itself."""
+
+
+class ConfigurationError(PrivataError):
+    """The models or the settings cannot be served safely as declared.
+
+    Raised when a model is compiled or a connection is made, before any document is written.
+    """
+
+
+class UnsupportedQuery(PrivataError):
+    """A query, sort, update or pipeline cannot be executed with native results.
+
+    Typical causes: a predicate or sort on an identity field that must be evaluated in the
+    process and would read more documents than the configured scan limit, or an operator that
+    cannot see identity fields (``$where``, ``$expr`` over identity fields).
+    """
+
+    def __init__(self, message: str, *, model: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.model = model
+        self.field = field
+
+
+class KeyUnavailable(PrivataError):
+    """A key needed to read or write identity data is missing or cannot be used."""
+
+
+class SubjectErased(PrivataError):
+    """The data subject's identity was erased; the identity fields cannot be returned."""
+
+
+class ProcessingRestricted(PrivataError):
+    """Processing of this data subject's personal data is restricted (GDPR Art. 18)."""
+
+
+class AuditUnavailable(PrivataError):
+    """The audit trail could not be written, so no personal data was returned."""
+
+
+class MissingAccessContext(PrivataError):
+    """Personal data was touched without an access context while strict mode is on."""

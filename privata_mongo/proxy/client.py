@@ -1,0 +1,110 @@
+"""A client as the ODMs see it: pymongo's ``MongoClient`` API around a real client.
+
+``client_class(inner_class, resolver)`` builds the class an ODM instantiates (mongoengine's
+``mongo_client_class``); it constructs the real client with the same arguments and hands out
+proxy databases. Plain attributes (``address``, ``read_preference``, ``is_primary`` …) are the
+real client's own values, because ODMs compare them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from privata_mongo.proxy.database import ProxyDatabase, SchemaResolver
+
+__all__ = ["ProxyClient", "client_class"]
+
+
+class ProxyClient:
+    """pymongo's ``MongoClient`` API over a real client."""
+
+    def __init__(self, inner: Any, resolver: SchemaResolver) -> None:
+        self._inner = inner
+        self._resolver = resolver
+
+    @property
+    def inner(self) -> Any:
+        """The real client, for operators and tests that must see the raw storage."""
+        return self._inner
+
+    @property
+    def resolver(self) -> SchemaResolver:
+        """How this client decides which collections are split."""
+        return self._resolver
+
+    def get_database(self, name: str | None = None, **options: Any) -> ProxyDatabase:
+        """A database by name (the URI's default database when ``name`` is ``None``)."""
+        return ProxyDatabase(self, self._inner.get_database(name, **options), self._resolver)
+
+    def get_default_database(self, default: str | None = None, **options: Any) -> ProxyDatabase:
+        """The database named in the connection string."""
+        return ProxyDatabase(
+            self, self._inner.get_default_database(default, **options), self._resolver
+        )
+
+    def __getitem__(self, name: str) -> ProxyDatabase:
+        return self.get_database(name)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        value = getattr(self._inner, name)
+        if name.startswith("_") or hasattr(type(self._inner), name):
+            return value
+        if hasattr(value, "get_collection") and hasattr(value, "list_collection_names"):
+            return self.get_database(name)  # pymongo's client.<name> is a database
+        return value
+
+    def drop_database(self, name_or_database: Any, *args: Any, **kwargs: Any) -> None:
+        """Drop a database (both halves of every split collection go with it)."""
+        if isinstance(name_or_database, ProxyDatabase):
+            name_or_database = name_or_database.name
+        self._inner.drop_database(name_or_database, *args, **kwargs)
+
+    def close(self) -> None:
+        """Close the real client."""
+        self._inner.close()
+
+    def __enter__(self) -> ProxyClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ProxyClient):
+            return bool(self._inner == other._inner)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(id(self._inner))
+
+    def __repr__(self) -> str:
+        return f"ProxyClient({self._inner!r})"
+
+
+# Values keep the wrapped class alive, so an id in a key is never reused for another class.
+_classes: dict[tuple[int, int], tuple[Callable[..., Any], type[ProxyClient]]] = {}
+
+
+def client_class(inner_class: Callable[..., Any], resolver: SchemaResolver) -> type[ProxyClient]:
+    """The client class an ODM instantiates in place of ``inner_class``.
+
+    The same pair always yields the same class, so ODMs that compare connection settings
+    (mongoengine re-uses a connection when they are equal) keep doing so.
+    """
+    key = (id(inner_class), id(resolver))
+    existing = _classes.get(key)
+    if existing is not None:
+        return existing[1]
+
+    def __init__(self: ProxyClient, *args: Any, **kwargs: Any) -> None:
+        ProxyClient.__init__(self, inner_class(*args, **kwargs), resolver)
+
+    name = getattr(inner_class, "__name__", "Client")
+    made = type(
+        f"Private{name}", (ProxyClient,), {"__init__": __init__, "inner_class": inner_class}
+    )
+    _classes[key] = (inner_class, made)
+    return made

@@ -1,0 +1,400 @@
+"""A cursor that behaves like pymongo's ``Cursor`` over a split collection.
+
+Options chain until the first document is read, exactly as in pymongo (and then raise
+``InvalidOperation``); indexing and slicing re-run the query with skip and limit; ``clone`` and
+``rewind`` start over. Documents are produced by the core's find flow, batch by batch, so a
+large result is never held in memory at once.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pymongo.errors import InvalidOperation
+
+from privata_mongo.core.ops import Document, Query
+from privata_mongo.core.projection import normalise_projection
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from privata_mongo.proxy.collection import PrivateCollection
+
+__all__ = ["BatchStream", "ProxyCommandCursor", "ProxyCursor", "index_list"]
+
+BatchStream = Callable[[], Iterator[tuple[Document, ...]]]
+
+# Cursor options pymongo's find() accepts that the core passes through uninterpreted.
+_PASSED_OPTIONS = (
+    "hint",
+    "collation",
+    "comment",
+    "max_time_ms",
+    "allow_disk_use",
+    "no_cursor_timeout",
+    "session",
+    "max",
+    "min",
+    "return_key",
+    "show_record_id",
+    "let",
+    "allow_partial_results",
+    "cursor_type",
+    "max_await_time_ms",
+)
+
+
+def index_list(key_or_list: Any, direction: Any = None) -> list[tuple[str, Any]]:
+    """Normalise the arguments of ``sort``/``create_index`` as pymongo does."""
+    if direction is not None:
+        if not isinstance(key_or_list, str):
+            raise TypeError("Expected a string and a direction")
+        return [(key_or_list, direction)]
+    if isinstance(key_or_list, str):
+        return [(key_or_list, 1)]
+    if isinstance(key_or_list, Mapping):
+        return list(key_or_list.items())
+    if not isinstance(key_or_list, (list, tuple)):
+        raise TypeError("if no direction is specified, key_or_list must be an instance of list")
+    out: list[tuple[str, Any]] = []
+    for item in key_or_list:
+        if isinstance(item, str):
+            out.append((item, 1))
+        else:
+            key, value = item
+            out.append((key, value))
+    return out
+
+
+class _Stream:
+    """Buffers the batches of one execution of a flow."""
+
+    def __init__(self, batches: Iterator[tuple[Document, ...]]) -> None:
+        self._batches = batches
+        self._buffer: deque[Document] = deque()
+        self.exhausted = False
+
+    def next(self) -> Document:
+        while not self._buffer:
+            if self.exhausted:
+                raise StopIteration
+            try:
+                self._buffer.extend(next(self._batches))
+            except StopIteration:
+                self.exhausted = True
+                raise
+        return self._buffer.popleft()
+
+    def close(self) -> None:
+        close = getattr(self._batches, "close", None)
+        if close is not None:
+            close()
+        self.exhausted = True
+        self._buffer.clear()
+
+
+class ProxyCursor:
+    """pymongo's ``Cursor`` API over a split collection."""
+
+    def __init__(
+        self,
+        collection: PrivateCollection,
+        filter: Mapping[str, Any] | None = None,
+        projection: Mapping[str, Any] | Sequence[str] | None = None,
+        skip: int = 0,
+        limit: int = 0,
+        sort: Any = None,
+        batch_size: int = 0,
+        **options: Any,
+    ) -> None:
+        if filter is not None and not isinstance(filter, Mapping):
+            raise TypeError(
+                "filter must be an instance of dict, bson.son.SON, or any other type "
+                "that inherits from collections.Mapping"
+            )
+        self._collection = collection
+        self._filter: dict[str, Any] = dict(filter or {})
+        self._projection = normalise_projection(projection)
+        self._skip = 0
+        self._limit = 0
+        self._batch_size = 0
+        self._sort: list[tuple[str, Any]] = []
+        self._options: dict[str, Any] = {}
+        self._empty = False
+        self._stream: _Stream | None = None
+        self._retrieved = 0
+        self.skip(skip)
+        self.limit(limit)
+        self.batch_size(batch_size)
+        if sort is not None:
+            self.sort(sort)
+        for name, value in options.items():
+            if name not in _PASSED_OPTIONS:
+                raise TypeError(f"find() got an unexpected keyword argument '{name}'")
+            if value is not None and value is not False:
+                self._options[name] = value
+
+    # -- pymongo surface ------------------------------------------------------------------
+
+    @property
+    def collection(self) -> PrivateCollection:
+        """The collection this cursor reads."""
+        return self._collection
+
+    @property
+    def retrieved(self) -> int:
+        """How many documents have been returned so far."""
+        return self._retrieved
+
+    @property
+    def alive(self) -> bool:
+        """Whether the cursor may still return documents."""
+        return not self._empty and (self._stream is None or not self._stream.exhausted)
+
+    @property
+    def address(self) -> Any:
+        """The server address, as the client reports it."""
+        return getattr(self._collection.database.client, "address", None)
+
+    def _check_okay_to_chain(self) -> None:
+        if self._stream is not None:
+            raise InvalidOperation("cannot set options after executing query")
+
+    def limit(self, limit: int) -> Self:
+        """Limit the number of documents (0: no limit; negative: one batch)."""
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise TypeError("limit must be an integer")
+        self._check_okay_to_chain()
+        self._empty = False
+        self._limit = limit
+        return self
+
+    def skip(self, skip: int) -> Self:
+        """Skip the first ``skip`` documents."""
+        if isinstance(skip, bool) or not isinstance(skip, int):
+            raise TypeError("skip must be an integer")
+        if skip < 0:
+            raise ValueError("skip must be >= 0")
+        self._check_okay_to_chain()
+        self._skip = skip
+        return self
+
+    def batch_size(self, batch_size: int) -> Self:
+        """How many documents each batch should carry."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+            raise TypeError("batch_size must be an integer")
+        if batch_size < 0:
+            raise ValueError("batch_size must be >= 0")
+        self._check_okay_to_chain()
+        self._batch_size = batch_size
+        return self
+
+    def sort(self, key_or_list: Any, direction: Any = None) -> Self:
+        """Sort by one key and direction, or a list of ``(key, direction)`` pairs."""
+        self._check_okay_to_chain()
+        self._sort = index_list(key_or_list, direction)
+        return self
+
+    def _set(self, name: str, value: Any) -> Self:
+        self._check_okay_to_chain()
+        if value is None:
+            self._options.pop(name, None)
+        else:
+            self._options[name] = value
+        return self
+
+    def hint(self, index: Any) -> Self:
+        """Force an index (a name, or keys)."""
+        if index is not None and not isinstance(index, str):
+            index = index_list(index)
+        return self._set("hint", index)
+
+    def collation(self, collation: Any) -> Self:
+        """Compare strings with a collation."""
+        return self._set("collation", collation)
+
+    def comment(self, comment: Any) -> Self:
+        """Attach a comment to the server operation."""
+        return self._set("comment", comment)
+
+    def max_time_ms(self, max_time_ms: int | None) -> Self:
+        """Server-side time limit."""
+        return self._set("max_time_ms", max_time_ms)
+
+    def max_await_time_ms(self, max_await_time_ms: int | None) -> Self:
+        """Time limit of a tailable await cursor's getMore."""
+        return self._set("max_await_time_ms", max_await_time_ms)
+
+    def allow_disk_use(self, allow_disk_use: bool) -> Self:
+        """Let the server spill large sorts to disk."""
+        return self._set("allow_disk_use", allow_disk_use or None)
+
+    def max(self, spec: Any) -> Self:
+        """Exclusive upper index bound."""
+        return self._set("max", spec)
+
+    def min(self, spec: Any) -> Self:
+        """Inclusive lower index bound."""
+        return self._set("min", spec)
+
+    def where(self, code: Any) -> Self:
+        """Add a ``$where`` clause (refused on split models: it cannot see identity fields)."""
+        self._check_okay_to_chain()
+        self._filter = {**self._filter, "$where": code}
+        return self
+
+    def clone(self) -> ProxyCursor:
+        """An unevaluated copy with the same options."""
+        twin = ProxyCursor(self._collection, self._filter, self._projection)
+        twin._skip, twin._limit, twin._batch_size = self._skip, self._limit, self._batch_size
+        twin._sort = list(self._sort)
+        twin._options = dict(self._options)
+        twin._empty = self._empty
+        return twin
+
+    def __copy__(self) -> ProxyCursor:
+        return self.clone()
+
+    def rewind(self) -> Self:
+        """Return to the unevaluated state; the next read runs the query again."""
+        if self._stream is not None:
+            self._stream.close()
+        self._stream = None
+        self._retrieved = 0
+        return self
+
+    def close(self) -> None:
+        """Release server resources."""
+        if self._stream is not None:
+            self._stream.close()
+        else:
+            self._stream = _Stream(iter(()))
+            self._stream.exhausted = True
+
+    def __getitem__(self, index: int | slice) -> Any:
+        self._check_okay_to_chain()
+        self._empty = False
+        if isinstance(index, slice):
+            if index.step is not None:
+                raise IndexError("Cursor instances do not support slice steps")
+            skip = 0
+            if index.start is not None:
+                if index.start < 0:
+                    raise IndexError("Cursor instances do not support negative indices")
+                skip = index.start
+            if index.stop is not None:
+                limit = index.stop - skip
+                if limit < 0:
+                    raise IndexError(
+                        f"stop index must be greater than start index for slice {index!r}"
+                    )
+                if limit == 0:
+                    self._empty = True
+            else:
+                limit = 0
+            self._skip = skip
+            self._limit = limit
+            return self
+        if isinstance(index, int):
+            if index < 0:
+                raise IndexError("Cursor instances do not support negative indices")
+            clone = self.clone()
+            clone.skip(index + self._skip)
+            clone.limit(-1)
+            for document in clone:
+                return document
+            raise IndexError("no such item for Cursor instance")
+        raise TypeError(f"index {index!r} cannot be applied to Cursor instances")
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> Document:
+        if self._empty:
+            raise StopIteration
+        if self._stream is None:
+            self._stream = _Stream(self._collection._stream_find(self._query()))
+        document = self._stream.next()
+        self._retrieved += 1
+        return document
+
+    next = __next__
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def to_list(self, length: int | None = None) -> list[Document]:
+        """The remaining documents (at most ``length``)."""
+        out: list[Document] = []
+        for document in self:
+            out.append(document)
+            if length is not None and len(out) >= length:
+                break
+        return out
+
+    def distinct(self, key: str) -> list[Any]:
+        """Distinct values of ``key`` among the documents this cursor selects."""
+        options = {
+            k: v for k, v in self._options.items() if k in ("collation", "session", "comment")
+        }
+        return self._collection.distinct(key, self._filter, **options)
+
+    def explain(self) -> Document:
+        """The server's plan for the clinical part of this query."""
+        return self._collection._explain(self._query())
+
+    def _query(self) -> Query:
+        return Query(
+            filter=self._filter,
+            projection=self._projection,
+            sort=tuple(self._sort),
+            skip=self._skip,
+            limit=self._limit,
+            batch_size=self._batch_size,
+            options=dict(self._options),
+        )
+
+
+class ProxyCommandCursor:
+    """The cursor ``aggregate`` returns: iterate it, or close it."""
+
+    def __init__(self, collection: Any, batches: Iterator[tuple[Document, ...]]) -> None:
+        self._collection = collection
+        self._stream = _Stream(batches)
+
+    @property
+    def alive(self) -> bool:
+        """Whether the cursor may still return documents."""
+        return not self._stream.exhausted
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> Document:
+        return self._stream.next()
+
+    next = __next__
+
+    def close(self) -> None:
+        """Release server resources."""
+        self._stream.close()
+
+    def to_list(self, length: int | None = None) -> list[Document]:
+        """The remaining documents (at most ``length``)."""
+        out: list[Document] = []
+        for document in self:
+            out.append(document)
+            if length is not None and len(out) >= length:
+                break
+        return out
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,137 @@
+"""A database as the ODMs see it: collections by name, each split when its model asks for it.
+
+Which collections are split is decided by a *schema resolver* the facade supplies (it knows
+the ODM's model classes); the proxy itself knows no ODM. Identity collections are an
+implementation detail and are left out of ``list_collection_names``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from bson.dbref import DBRef
+
+from privata_mongo.config import current
+from privata_mongo.core.schema import ModelSchema
+from privata_mongo.proxy.collection import PlainCollection, PrivateCollection
+
+if TYPE_CHECKING:
+    from privata_mongo.proxy.client import ProxyClient
+
+__all__ = ["ProxyDatabase", "SchemaResolver"]
+
+SchemaResolver = Callable[[str, str], "ModelSchema | None"]
+"""``(database name, collection name) → schema``, or ``None`` for a collection stored natively."""
+
+
+class ProxyDatabase:
+    """pymongo's ``Database`` API over a real database."""
+
+    def __init__(self, client: ProxyClient, inner: Any, resolver: SchemaResolver) -> None:
+        self._client = client
+        self._inner = inner
+        self._resolver = resolver
+
+    @property
+    def client(self) -> ProxyClient:
+        """The proxy client."""
+        return self._client
+
+    @property
+    def inner(self) -> Any:
+        """The real database, for operators and tests that must see the raw storage."""
+        return self._inner
+
+    @property
+    def name(self) -> str:
+        """The database name."""
+        return str(self._inner.name)
+
+    def schema_of(self, name: str) -> ModelSchema | None:
+        """The privacy schema of collection ``name`` (``None`` when stored natively)."""
+        schema = self._resolver(self.name, name)
+        return schema if schema is not None and schema.enabled else None
+
+    def get_collection(self, name: str, **options: Any) -> PrivateCollection | PlainCollection:
+        """A collection by name, split when its model has identity fields."""
+        clinical = self._inner.get_collection(name, **options)
+        schema = self.schema_of(name)
+        if schema is None:
+            return PlainCollection(self, clinical)
+        identity = self._inner.get_collection(schema.identity_collection, **options)
+        return PrivateCollection(self, clinical, identity, schema)
+
+    def __getitem__(self, name: str) -> PrivateCollection | PlainCollection:
+        return self.get_collection(name)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(
+                f"Database has no attribute {name!r}. To access the {name} collection, "
+                f"use database[{name!r}]."
+            )
+        value = getattr(self._inner, name)
+        if hasattr(type(self._inner), name):
+            return value
+        if hasattr(value, "insert_one") and hasattr(value, "find"):
+            return self.get_collection(name)  # pymongo's database.<name> is a collection
+        return value
+
+    def with_options(self, **options: Any) -> ProxyDatabase:
+        """The same database with other read/write options."""
+        return ProxyDatabase(self._client, self._inner.with_options(**options), self._resolver)
+
+    def list_collection_names(self, *args: Any, **kwargs: Any) -> list[str]:
+        """Collection names, without the identity halves of split collections."""
+        names = list(self._inner.list_collection_names(*args, **kwargs))
+        suffix = current().identity_suffix
+        hidden = {n for n in names if n.endswith(suffix)}
+        for name in names:
+            schema = self.schema_of(name)
+            if schema is not None:
+                hidden.add(schema.identity_collection)
+        return [n for n in names if n not in hidden]
+
+    def create_collection(self, name: str, **kwargs: Any) -> PrivateCollection | PlainCollection:
+        """Create a collection (the clinical half when split) and return it."""
+        self._inner.create_collection(name, **kwargs)
+        return self.get_collection(name)
+
+    def drop_collection(self, name_or_collection: Any, *args: Any, **kwargs: Any) -> Any:
+        """Drop a collection, both halves when split."""
+        name = (
+            name_or_collection if isinstance(name_or_collection, str) else name_or_collection.name
+        )
+        schema = self.schema_of(name)
+        if schema is not None:
+            self._inner.drop_collection(schema.identity_collection, *args, **kwargs)
+        return self._inner.drop_collection(name, *args, **kwargs)
+
+    def dereference(self, dbref: DBRef, **kwargs: Any) -> Any:
+        """The document a ``DBRef`` points to, joined like any other read."""
+        if not isinstance(dbref, DBRef):
+            raise TypeError(f"cannot dereference a {type(dbref)}")
+        if dbref.database is not None and dbref.database != self.name:
+            raise ValueError(
+                f"trying to dereference a DBRef that points to another database "
+                f"({dbref.database!r} not {self.name!r})"
+            )
+        return self[dbref.collection].find_one({"_id": dbref.id}, **kwargs)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ProxyDatabase):
+            return bool(self._inner == other._inner)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __repr__(self) -> str:
+        return f"ProxyDatabase({self.name!r})"
+
+    def __bool__(self) -> bool:
+        raise NotImplementedError(
+            "Database objects do not implement truth value testing or bool(). "
+            "Please compare with None instead: database is not None"
+        )

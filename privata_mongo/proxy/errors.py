@@ -1,0 +1,86 @@
+"""Turn the core's plain failures into pymongo's own exception types.
+
+The ODM above catches ``DuplicateKeyError``, ``WriteError``, ``BulkWriteError`` and
+``OperationFailure`` and maps them to its own errors (``NotUniqueError`` …); raising exactly
+those types with the server's codes keeps that behaviour native.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, WriteError
+
+from privata_mongo.core.failures import (
+    DUPLICATE_KEY,
+    BulkWriteFailed,
+    NativeFailure,
+    OperationFailed,
+    WriteFailed,
+    WriteFailure,
+)
+
+__all__ = ["bulk_error", "native_errors", "single_error"]
+
+_DUPLICATE_CODES = frozenset({DUPLICATE_KEY, 11001, 12582})
+
+
+def single_error(code: int, message: str, details: Mapping[str, Any]) -> WriteError:
+    """The error pymongo raises for a failed single-document write."""
+    body = {"index": 0, "code": code, "errmsg": message, **details}
+    if code in _DUPLICATE_CODES:
+        return DuplicateKeyError(message, code, body)
+    return WriteError(message, code, body)
+
+
+def bulk_error(
+    failures: Sequence[WriteFailure], inserted: int, documents: Sequence[Mapping[str, Any]] = ()
+) -> BulkWriteError:
+    """The error pymongo raises for a bulk insert, in its native details shape.
+
+    ``documents`` are what the application may see of each failed document (``op``).
+    """
+    errors = []
+    for f in failures:
+        error: dict[str, Any] = {"index": f.index, "code": f.code, "errmsg": f.message, **f.details}
+        if f.index < len(documents):
+            error["op"] = documents[f.index]
+        errors.append(error)
+    return BulkWriteError(
+        {
+            "writeErrors": errors,
+            "writeConcernErrors": [],
+            "nInserted": inserted,
+            "nUpserted": 0,
+            "nMatched": 0,
+            "nModified": 0,
+            "nRemoved": 0,
+            "upserted": [],
+        }
+    )
+
+
+@contextmanager
+def native_errors(single: bool = True) -> Iterator[None]:
+    """Re-raise core failures as pymongo errors.
+
+    ``single``: a failed one-document insert is a ``WriteError`` (or ``DuplicateKeyError``),
+    as ``insert_one`` raises it, rather than a ``BulkWriteError``.
+    """
+    try:
+        yield
+    except BulkWriteFailed as exc:
+        if single and len(exc.failures) == 1:
+            f = exc.failures[0]
+            raise single_error(f.code, f.message, f.details) from None
+        raise bulk_error(exc.failures, exc.inserted) from None
+    except WriteFailed as exc:
+        raise single_error(exc.code, exc.message, exc.details) from None
+    except OperationFailed as exc:
+        raise OperationFailure(
+            exc.message, exc.code, {"ok": 0.0, "errmsg": exc.message, "code": exc.code}
+        ) from None
+    except NativeFailure as exc:
+        raise OperationFailure(exc.message, exc.code) from None

@@ -1,0 +1,1 @@
+"""Helpers shipped for applications' own tests."""

@@ -1,0 +1,105 @@
+"""pytest plugin: ``--backend`` (repeatable), the ``backend`` fixture parametrised over it, servers.
+
+``--backend mongomock`` (the default) needs nothing; ``--backend ferretdb`` builds FerretDB on first
+use and starts it once per session; ``--backend mongodb`` uses the server named by
+``PRIVATA_TEST_MONGODB_URI``. ``redis_uri`` starts redis-server only in sessions that ask for it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from testkit.backends import Backend, MongomockBackend, MongoUriBackend
+from testkit.ferretdb import start_ferretdb
+from testkit.redis import start_redis
+from testkit.services import ServiceError, ServiceProcess
+
+KNOWN_BACKENDS = ("mongomock", "ferretdb", "mongodb")
+MONGODB_URI_ENV = "PRIVATA_TEST_MONGODB_URI"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register ``--backend``."""
+    parser.addoption(
+        "--backend",
+        action="append",
+        choices=KNOWN_BACKENDS,
+        help="storage backend to run backend-parametrised tests on (repeatable; "
+        "default: mongomock; ferretdb needs a Go toolchain on first use; "
+        f"mongodb needs {MONGODB_URI_ENV})",
+    )
+
+
+def selected_backends(config: pytest.Config) -> list[str]:
+    """The backends chosen on the command line, in order, without repeats."""
+    chosen: list[str] | None = config.getoption("--backend")
+    return list(dict.fromkeys(chosen or ["mongomock"]))
+
+
+def _mongodb_uri() -> str:
+    uri = os.environ.get(MONGODB_URI_ENV, "").strip()
+    if not uri:
+        raise pytest.UsageError(
+            f"--backend mongodb needs {MONGODB_URI_ENV}=mongodb://host:port/ pointing at a "
+            "MongoDB server the tests may create and drop databases on"
+        )
+    return uri
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Fail at start-up, not in every test, when the mongodb backend has no server to go to."""
+    if "mongodb" in selected_backends(config):
+        _mongodb_uri()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise ``backend_name`` (and so ``backend``) over the selected backends."""
+    if "backend_name" in metafunc.fixturenames:
+        names = selected_backends(metafunc.config)
+        metafunc.parametrize("backend_name", names, ids=names, scope="session")
+
+
+def _start_or_fail(
+    what: str, start: Callable[[Path], ServiceProcess], state_dir: Path
+) -> ServiceProcess:
+    """Start a server, or fail the requesting tests with the script's own message (no skip)."""
+    try:
+        return start(state_dir)
+    except ServiceError as exc:
+        message = f"{what} unavailable: {exc}"
+    pytest.fail(message, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def ferretdb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """FerretDB for the whole session, started on first request and stopped at the end."""
+    with _start_or_fail("FerretDB", start_ferretdb, tmp_path_factory.mktemp("ferretdb")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """redis://127.0.0.1:<port>/0 of a redis-server started for this session on first request."""
+    with _start_or_fail("redis-server", start_redis, tmp_path_factory.mktemp("redis")) as server:
+        yield server.uri
+
+
+@pytest.fixture
+def backend(backend_name: str, request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """A backend with fresh, isolated storage for this test (its own ``db_name``)."""
+    if backend_name == "mongomock":
+        yield MongomockBackend()
+        return
+    if backend_name == "ferretdb":
+        server: ServiceProcess = request.getfixturevalue("ferretdb_server")
+        uri_backend = MongoUriBackend("ferretdb", server.uri)
+    elif backend_name == "mongodb":
+        uri_backend = MongoUriBackend("mongodb", _mongodb_uri())
+    else:
+        raise pytest.UsageError(f"unknown backend {backend_name!r}")
+    yield uri_backend
+    uri_backend.drop_database()

@@ -1,0 +1,51 @@
+"""The layering contracts and the public surface, checked as tests."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import privata_mongo
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_import_contracts_hold() -> None:
+    lint = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run(  # noqa: S603 - a fixed command on this repository
+        [str(lint), "--config", str(ROOT / "pyproject.toml")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Contracts: 3 kept, 0 broken" in result.stdout
+
+
+def test_public_surface_is_pinned() -> None:
+    assert privata_mongo.__all__ == [
+        "AuditUnavailable",
+        "ConfigurationError",
+        "Explanation",
+        "KeyUnavailable",
+        "MissingAccessContext",
+        "PrivataError",
+        "ProcessingRestricted",
+        "Settings",
+        "SubjectErased",
+        "UnsupportedQuery",
+        "__version__",
+        "configure",
+        "explain",
+    ]
+    for name in privata_mongo.__all__:
+        assert hasattr(privata_mongo, name), name
+
+
+def test_errors_form_one_hierarchy() -> None:
+    from privata_mongo import errors
+
+    for name in errors.__all__:
+        assert issubclass(getattr(errors, name), errors.PrivataError)

@@ -1,0 +1,107 @@
+"""Reads join identity rows per batch: round trips do not grow with the number of documents.
+
+On mongomock every collection operation is a round trip (counted by a counting client); on a
+real server the commands on the wire are counted (pymongo command monitoring). Either way the
+wrapper must add the same small number of round trips to what native mongoengine needs, for
+100 documents as for 1,000.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import mongoengine as me
+import mongomock
+from mongomock.store import ServerStore
+
+import privata_mongo.mongoengine as pm
+from privata_mongo.testing.counting import CommandCounter, OperationCounter, counting_client_class
+from testkit.backends import Backend
+
+
+def _models(alias: str) -> tuple[Any, Any]:
+    class Clinic(me.Document):
+        name = me.StringField()
+        phone = me.StringField()
+        meta = {"collection": "rt_clinic", "db_alias": alias}
+
+    class Visit(me.Document):
+        first_name = me.StringField()
+        email = me.StringField()
+        clinic = me.ReferenceField(Clinic)
+        score = me.IntField()
+        meta = {"collection": "rt_visit", "db_alias": alias}
+
+    return Clinic, Visit
+
+
+class _Meter:
+    """Connects an ODM to the backend with a counter on everything that reaches storage."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.store = ServerStore()
+
+    def connect(self, connect: Callable[..., Any], db: str) -> Callable[[], int]:
+        if self.backend.uri is None:
+            operations = OperationCounter()
+            inner = functools.partial(mongomock.MongoClient, _store=self.store)
+            connect(
+                db,
+                alias="rt",
+                mongo_client_class=counting_client_class(inner, operations),
+                uuidRepresentation="standard",
+            )
+            operations.reset()
+            return lambda: operations.total()
+        commands = CommandCounter()
+        connect(
+            db,
+            alias="rt",
+            host=self.backend.uri,
+            uuidRepresentation="standard",
+            event_listeners=[commands],
+        )
+        return lambda: commands.total("find", "getMore", "aggregate")
+
+
+def _round_trips(meter: _Meter, connect: Callable[..., Any], db: str, n: int) -> tuple[int, int]:
+    """Round trips of a page, and of the same page with select_related."""
+    count = meter.connect(connect, db)
+    try:
+        Clinic, Visit = _models("rt")
+        clinics = [Clinic(name=f"C{i}", phone=f"+1-555-{i:04d}").save() for i in range(3)]
+        Visit.objects.insert(
+            [
+                Visit(first_name=f"N{i}", email=f"v{i}@x.org", clinic=clinics[i % 3], score=i)
+                for i in range(n)
+            ],
+            load_bulk=False,
+        )
+        before = count()
+        page = list(Visit.objects[:n])
+        assert len(page) == n
+        assert page[-1].email == f"v{n - 1}@x.org"
+        middle = count()
+        related = list(Visit.objects[:n].select_related())
+        assert related[0].clinic.phone == "+1-555-0000"
+        after = count()
+        Visit.drop_collection()
+        Clinic.drop_collection()
+        return middle - before, after - middle
+    finally:
+        me.disconnect("rt")
+
+
+def test_wrapper_adds_the_same_round_trips_for_100_and_1000_documents(backend: Backend) -> None:
+    meter = _Meter(backend)
+    extra = {}
+    for n in (100, 1000):
+        native = _round_trips(meter, me.connect, backend.db_name + "n", n)
+        wrapped = _round_trips(meter, pm.connect, backend.db_name + "w", n)
+        extra[n] = (wrapped[0] - native[0], wrapped[1] - native[1])
+    assert extra[100] == extra[1000], extra
+    # one identity read for the page; with select_related one more for the referenced clinics
+    assert extra[100] == (1, 2), extra
