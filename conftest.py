@@ -1,3 +1,15 @@
-"""Repository-wide pytest configuration: backends are a command-line parameter."""
+"""Repository-wide pytest configuration: backends are a command-line parameter.
+
+Under CI (``CI=true``) hypothesis runs derandomized, so a run is reproducible and never fails on
+an example no developer saw; locally it explores new examples every run.
+"""
+
+import os
+
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+    settings.load_profile("ci")
 
 pytest_plugins = ["testkit.plugin"]

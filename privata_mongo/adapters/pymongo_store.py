@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from pymongo import ReplaceOne, ReturnDocument
+from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, OperationFailure, WriteError
 
 from privata_mongo.core.failures import DUPLICATE_KEY, WriteFailed, WriteFailure
@@ -221,7 +222,9 @@ class PymongoStore:
             result = method(filter, document, upsert=upsert, **options)
         except OperationFailure as exc:
             raise self._operation(exc) from None
-        return UpdateOutcome(result.matched_count, result.modified_count or 0, result.upserted_id)
+        return UpdateOutcome(
+            result.matched_count, result.modified_count or 0, result.upserted_id, result.raw_result
+        )
 
     def delete(self, filter: Mapping[str, Any], multi: bool, options: Mapping[str, Any], /) -> int:
         """``delete_one``/``delete_many``; returns the deleted count."""
@@ -253,6 +256,12 @@ class PymongoStore:
         if not pairs:
             return 0
         try:
+            if not isinstance(self.collection, Collection):
+                # In-process stores (mongomock) cost nothing per call, and mongomock's bulk
+                # API does not accept the ReplaceOne that pymongo 4.20 builds.
+                return sum(
+                    self.collection.replace_one(dict(f), dict(d)).matched_count for f, d in pairs
+                )
             result = self.collection.bulk_write(
                 [ReplaceOne(dict(f), dict(d)) for f, d in pairs], ordered=False
             )

@@ -3,8 +3,9 @@
 A test takes one value the path traversal produced (possibly ``MISSING``) and answers the
 server's ``matchesSingleElement`` for that operator: type bracketing for comparisons, the null
 and MinKey/MaxKey exceptions, NaN rules, ``$in`` with regexes, ``$type`` codes and aliases,
-``$mod`` truncation, the bit tests, and PCRE regexes translated to Python's dialect. Argument
-errors are raised here with the server's codes; messages never quote a value.
+``$mod`` truncation and the bit tests. Argument errors are raised here with the server's codes;
+messages never quote a value. Regex patterns are translated in ``_pcre`` and the number rules
+(integer arguments, truncation) come from ``_numbers``.
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ from bson.int64 import Int64
 from bson.objectid import ObjectId
 from bson.regex import Regex
 
-from privata_mongo.core.failures import BAD_VALUE, FAILED_TO_PARSE, TYPE_MISMATCH, OperationFailed
-from privata_mongo.core.values import (
+from privata_mongo.core._bson_types import (
     ARRAY_TYPES,
     BOOL,
     DATE,
@@ -33,29 +33,31 @@ from privata_mongo.core.values import (
     NULL,
     NUMBER,
     STRING,
-    UnsupportedOperator,
-    compare,
     date_millis,
-    equal,
     is_nan,
     regex_flags,
     regex_pattern,
     type_rank,
 )
+from privata_mongo.core._numbers import (
+    INT64_END,
+    INT64_MIN,
+    is_number,
+    parse_integer,
+    plain,
+    truncate,
+)
+from privata_mongo.core._pcre import compile_regex
+from privata_mongo.core.failures import BAD_VALUE, FAILED_TO_PARSE, TYPE_MISMATCH, OperationFailed
+from privata_mongo.core.values import compare, equal
 
 Test = Callable[[Any], bool]
 
-_INT64_MIN, _INT64_END = -(2**63), 2**63
 _PY_OPERATORS: Final = {
     "$lt": operator.lt, "$lte": operator.le, "$eq": operator.eq, "$gte": operator.ge,
     "$gt": operator.gt,
 }  # fmt: skip
 _ACCEPT: Final = {"$lt": (-1,), "$lte": (-1, 0), "$eq": (0,), "$gte": (0, 1), "$gt": (1,)}
-
-
-def is_number(value: Any) -> bool:
-    """Whether the server would see a number (int, long, double or decimal; not a boolean)."""
-    return type_rank(value) == NUMBER
 
 
 def comparison(op: str, rhs: Any) -> Test:
@@ -144,181 +146,6 @@ def membership(items: Sequence[Any], regexes: Sequence[Test]) -> Test:
 
 # ---- regular expressions -------------------------------------------------------------------
 
-_REGEX_FLAG_BITS: Final = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}
-# fmt: off
-_OUTSIDE: Final = {  # escapes outside a character class
-    "d": r"(?a:\d)", "D": r"(?a:\D)", "w": r"(?a:\w)", "W": r"(?a:\W)", "s": r"(?a:\s)",
-    "S": r"(?a:\S)", "b": r"(?a:\b)", "B": r"(?a:\B)", "z": r"\Z", "Z": r"(?=\n?\Z)",
-    "e": r"\x1b", "N": r"[^\n]", "E": "",
-    "h": r"[\t \xa0\u1680\u180e\u2000-\u200a\u202f\u205f\u3000]",
-    "H": r"[^\t \xa0\u1680\u180e\u2000-\u200a\u202f\u205f\u3000]",
-    "v": r"[\n\x0b\f\r\x85\u2028\u2029]", "V": r"[^\n\x0b\f\r\x85\u2028\u2029]",
-    "R": r"(?:\r\n|[\n\x0b\f\r\x85\u2028\u2029])",
-}
-_INSIDE: Final = {  # escapes inside a character class
-    "d": "0-9", "w": "A-Za-z0-9_", "s": r"\t\n\x0b\f\r ", "e": r"\x1b",
-    "h": r"\t \xa0\u1680\u180e\u2000-\u200a\u202f\u205f\u3000", "v": r"\n\x0b\f\r\x85\u2028\u2029",
-}
-_POSIX: Final = {
-    "alpha": "A-Za-z", "digit": "0-9", "alnum": "A-Za-z0-9", "upper": "A-Z", "lower": "a-z",
-    "space": r"\t\n\x0b\f\r ", "blank": r" \t", "xdigit": "0-9A-Fa-f", "word": "A-Za-z0-9_",
-    "cntrl": r"\x00-\x1f\x7f", "print": r"\x20-\x7e", "graph": r"\x21-\x7e",
-    "punct": re.escape("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"),
-}
-# fmt: on
-# Constructs PCRE accepts and Python's re rejects: a compile failure with one of them means
-# "cannot evaluate here", not "the server would reject this pattern".
-_PCRE_ONLY = re.compile(
-    r"\(\?[<'][A-Za-z_]|\(\?<[=!]|\(\?[|>R&+\-0-9(]|\(\*|\(\?[A-Za-z^-]+[):]"
-    r"|\\[pPXCKGgko]|[*+?}]\+"
-)  # fmt: skip
-_INLINE_EXTENDED = re.compile(r"\(\?[a-zA-Z]*x[a-zA-Z]*\)")
-_UNSUPPORTED_ESCAPES: Final = frozenset("pPXCKGgo")
-_INVALID_ESCAPES: Final = frozenset("uULlF")
-
-
-class _NotPortable(Exception):
-    """A PCRE construct with no faithful Python translation."""
-
-
-class _Translator:
-    """Rewrites a PCRE pattern (compiled by the server with UTF but not UCP) for Python's re."""
-
-    def __init__(self, pattern: str, extended: bool) -> None:
-        self.pattern, self.extended = pattern, extended
-        self.out: list[str] = []
-        self.i = 0
-
-    def run(self) -> str:
-        p, n = self.pattern, len(self.pattern)
-        while self.i < n:
-            c = p[self.i]
-            if c == "\\":
-                self._escape(inside=False)
-            elif c == "[":
-                self._char_class()
-            elif c == "#" and self.extended:
-                end = p.find("\n", self.i)
-                end = n if end < 0 else end
-                self.out.append(p[self.i : end])
-                self.i = end
-            elif p.startswith("(?<", self.i) and p[self.i + 3 : self.i + 4] not in ("=", "!"):
-                self.out.append("(?P<")
-                self.i += 3
-            elif p.startswith("(?'", self.i):
-                end = p.find("'", self.i + 3)
-                if end < 0:
-                    raise _NotPortable
-                self.out.append(f"(?P<{p[self.i + 3 : end]}>")
-                self.i = end + 1
-            else:
-                self.out.append(c)
-                self.i += 1
-        return "".join(self.out)
-
-    def _escape(self, inside: bool) -> None:
-        p = self.pattern
-        if self.i + 1 >= len(p):
-            raise re.error("trailing backslash")
-        d = p[self.i + 1]
-        self.i += 2
-        table = _INSIDE if inside else _OUTSIDE
-        if d in table:
-            self.out.append(table[d])
-        elif d in "DWSHV" and inside:
-            raise _NotPortable
-        elif d == "Q":
-            end = p.find("\\E", self.i)
-            end = len(p) if end < 0 else end
-            self.out.append(re.escape(p[self.i : end]))
-            self.i = min(end + 2, len(p))
-        elif d == "x" and p.startswith("{", self.i):
-            end = p.find("}", self.i)
-            if end < 0:
-                raise re.error("bad \\x{…} escape")
-            self.out.append(re.escape(chr(int(p[self.i + 1 : end], 16))))
-            self.i = end + 1
-        elif d == "c" and self.i < len(p):
-            self.out.append(re.escape(chr(ord(p[self.i].upper()) ^ 0x40)))
-            self.i += 1
-        elif d == "k" and p[self.i : self.i + 1] in ("<", "{", "'"):
-            close = {"<": ">", "{": "}", "'": "'"}[p[self.i]]
-            end = p.find(close, self.i + 1)
-            if end < 0:
-                raise re.error("bad \\k escape")
-            self.out.append(f"(?P={p[self.i + 1 : end]})")
-            self.i = end + 1
-        elif d in _UNSUPPORTED_ESCAPES:
-            raise _NotPortable
-        elif d in _INVALID_ESCAPES:
-            raise re.error("PCRE does not support this escape")
-        else:
-            self.out.append("\\" + d)
-
-    def _char_class(self) -> None:
-        p, n = self.pattern, len(self.pattern)
-        self.out.append("[")
-        self.i += 1
-        if p.startswith("^", self.i):
-            self.out.append("^")
-            self.i += 1
-        if p.startswith("]", self.i):
-            self.out.append(r"\]")
-            self.i += 1
-        previous = ""
-        while self.i < n:
-            c = p[self.i]
-            if c == "]":
-                self.out.append("]")
-                self.i += 1
-                return
-            if c == "\\":
-                self._escape(inside=True)
-                previous = ""
-                continue
-            if c == "[" and p.startswith("[:", self.i):
-                end = p.find(":]", self.i + 2)
-                name = p[self.i + 2 : end] if end > 0 else ""
-                if name not in _POSIX:
-                    raise _NotPortable
-                self.out.append(_POSIX[name])
-                self.i = end + 2
-                previous = ""
-                continue
-            if c in "[&~|" or (c == "-" and previous == "-"):
-                self.out.append("\\" + c)
-            else:
-                self.out.append(c)
-            previous = c
-            self.i += 1
-        raise re.error("missing ]")
-
-
-def compile_regex(pattern: str, options: str) -> re.Pattern[str]:
-    """Compile a server regex (PCRE, options ``imsux``) into an equivalent Python pattern.
-
-    Raises:
-        OperationFailed: an invalid option (51108), an embedded NUL (2) or an invalid pattern
-            (51091), as the server reports them.
-        UnsupportedOperator: a valid PCRE construct Python cannot express faithfully.
-    """
-    bits = 0
-    for letter in options:
-        if letter not in _REGEX_FLAG_BITS and letter != "u":
-            raise OperationFailed(f"$regex invalid flag in regex options: {letter}", 51108)
-        bits |= _REGEX_FLAG_BITS.get(letter, 0)
-    if "\0" in pattern:
-        raise OperationFailed("Regular expression cannot contain an embedded null byte", BAD_VALUE)
-    try:
-        extended = "x" in options or bool(_INLINE_EXTENDED.match(pattern))
-        return re.compile(_Translator(pattern, extended).run(), bits)
-    except _NotPortable:
-        raise UnsupportedOperator("$regex") from None
-    except (re.error, ValueError, OverflowError):
-        if _PCRE_ONLY.search(pattern):
-            raise UnsupportedOperator("$regex") from None
-        raise OperationFailed("Regular expression is invalid", 51091) from None
-
 
 def regex_test(pattern: str, options: str) -> Test:
     """A regex predicate: it searches strings and equals stored regexes of the same source."""
@@ -339,47 +166,6 @@ def regex_test(pattern: str, options: str) -> Test:
 # ---- numbers: $size, $mod, bit tests, $type codes ----------------------------------------------
 
 
-def parse_integer(value: Any, *, non_negative: bool = False, int32: bool = False) -> int:
-    """The server's ``parseIntegerElementTo…``: an integral number, else ValueError(reason)."""
-    if not is_number(value):
-        raise ValueError("Expected a number")
-    if isinstance(value, float):
-        if math.isnan(value):
-            raise ValueError("Expected an integer, but found NaN")
-        if not _INT64_MIN <= value < _INT64_END:
-            raise ValueError("Cannot represent as a 64-bit integer")
-        if value != int(value):
-            raise ValueError("Expected an integer")
-    elif isinstance(value, Decimal128):
-        number = value.to_decimal()
-        if not number.is_finite() or number != number.to_integral_value():
-            raise ValueError("Cannot represent as a 64-bit integer")
-        if not _INT64_MIN <= number < _INT64_END:
-            raise ValueError("Cannot represent as a 64-bit integer")
-    result = int(plain(value))
-    if non_negative and result < 0:
-        raise ValueError("Expected a positive number")
-    if int32 and not -(2**31) <= result < 2**31:
-        raise ValueError("Cannot represent the number in an int")
-    return result
-
-
-def plain(value: Any) -> Any:
-    """A Decimal128 as ``decimal.Decimal``; other numbers unchanged."""
-    return value.to_decimal() if isinstance(value, Decimal128) else value
-
-
-def _truncated(value: Any) -> int | None:
-    """A number truncated toward zero, or None when not finite or outside 64 bits."""
-    number = plain(value)
-    if isinstance(number, int):
-        return number
-    if number != number or number in (math.inf, -math.inf):
-        return None
-    truncated = int(number)
-    return truncated if _INT64_MIN <= truncated < _INT64_END else None
-
-
 def mod_test(argument: Any) -> Test:
     """``$mod: [divisor, remainder]``: C-style remainder of the truncated value."""
     if not isinstance(argument, ARRAY_TYPES):
@@ -396,7 +182,7 @@ def mod_test(argument: Any) -> Test:
     for name, value in zip(names, argument, strict=True):
         if is_nan(value) or plain(value) in (math.inf, -math.inf):
             reason = "Unable to coerce NaN/Inf to integral type"
-        elif (number := _truncated(value)) is None:
+        elif (number := truncate(value)) is None:
             reason = "Out of bounds coercing to integral value"
         else:
             coerced.append(number)
@@ -409,7 +195,7 @@ def mod_test(argument: Any) -> Test:
     def test(value: Any) -> bool:
         if not is_number(value):
             return False
-        dividend = _truncated(value)
+        dividend = truncate(value)
         if dividend is None:
             return False
         if divisor == -1:
@@ -475,10 +261,10 @@ def bits_test(op: str, argument: Any) -> Test:
         if not is_number(value) or is_nan(value):
             return False
         if isinstance(value, float) and not (
-            _INT64_MIN <= value < _INT64_END and value == int(value)
+            INT64_MIN <= value < INT64_END and value == int(value)
         ):
             return False
-        number = _truncated(value)
+        number = truncate(value)
         return number is not None and on_number(number)
 
     return test

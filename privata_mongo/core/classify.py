@@ -17,7 +17,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from privata_mongo.core.schema import Decision, FieldSpec, ModelSchema, ModelSpec, Rule
+from privata_mongo.core.schema import (
+    Decision,
+    FieldSpec,
+    ModelSchema,
+    ModelSpec,
+    Rule,
+    normalise_name,
+)
 from privata_mongo.errors import ConfigurationError
 
 __all__ = ["DEFAULT_PII_NAMES", "Policy", "compile_schema", "normalise_name"]
@@ -61,11 +68,6 @@ _PRIVACY_KEYS = frozenset(
 )
 
 
-def normalise_name(name: str) -> str:
-    """Compare names the way people write them: ``firstName``, ``first_name``, ``FirstName``."""
-    return name.replace("_", "").replace("-", "").lower()
-
-
 @dataclass(frozen=True, slots=True)
 class Policy:
     """Process-wide classification settings (built from ``privata_mongo.configure``).
@@ -81,6 +83,18 @@ class Policy:
     name_defaults: frozenset[str] = DEFAULT_PII_NAMES
     identity_suffix: str = "__identity"
     scan_limit: int = 10_000
+
+    def undeclared_identity(self) -> frozenset[str]:
+        """Normalised names that classify a field no model declares (dynamic fields)."""
+        names = {normalise_name(n) for n in self.name_defaults}
+        for key, identity in self.mapping.items():
+            if "." in key:
+                continue  # model-specific entries name declared fields
+            if identity:
+                names.add(normalise_name(key))
+            else:
+                names.discard(normalise_name(key))
+        return frozenset(names)
 
     def default_for(self, spec: FieldSpec) -> bool:
         """Whether a name default applies to the field (by database or attribute name)."""
@@ -106,7 +120,9 @@ def compile_schema(specs: Sequence[ModelSpec], policy: Policy) -> ModelSchema:
     identity_collection: str | None = None
     scan_limit = policy.scan_limit
     enabled = True
+    dynamic = False
     for spec in specs:
+        dynamic = dynamic or spec.dynamic
         privacy = _validated_privacy(spec)
         enabled = enabled and bool(privacy.get("enabled", True))
         identity_collection = privacy.get("identity_collection", identity_collection)
@@ -127,6 +143,8 @@ def compile_schema(specs: Sequence[ModelSpec], policy: Policy) -> ModelSchema:
         searchable=frozenset(searchable) & identity,
         rank={d.field: i for i, d in enumerate(ordered)},
         scan_limit=scan_limit,
+        undeclared_identity=policy.undeclared_identity() if enabled else frozenset(),
+        dynamic=dynamic,
     )
 
 

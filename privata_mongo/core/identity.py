@@ -18,7 +18,7 @@ from typing import Any
 
 from bson.regex import Regex
 
-from privata_mongo.core.schema import ModelSchema
+from privata_mongo.core.schema import ModelSchema, Side
 
 __all__ = ["IdentityIndex", "is_operator_document"]
 
@@ -47,7 +47,7 @@ class IdentityIndex:
 
         ``None`` means the predicate must be evaluated in the process.
         """
-        if "." in path or path not in self._schema.identity_fields:
+        if "." in path or self._schema.side_of(path) is not Side.IDENTITY:
             return None
         if not is_operator_document(condition):
             return None if _is_regex(condition) else {path: condition}

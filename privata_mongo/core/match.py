@@ -4,55 +4,44 @@ Predicates on identity fields cannot always run on the server (the values are en
 live in another collection), so the planner evaluates them here. An application must not be
 able to tell: the same filter has to select the same documents, fail with the same error code
 when malformed, and name the same array element for the positional ``$`` of an update. This
-module parses a filter once, as ``MatchExpressionParser`` does, into plain closures; the leaf
-operators live in ``_match_ops`` and the value order in ``values``.
+module parses a filter once, as ``MatchExpressionParser`` does, into plain closures; what the
+closures are and how they run along a path is in ``_predicates``, the leaf operators live in
+``_match_ops`` (regexes in ``_pcre``) and the value order in ``values``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 from bson.regex import Regex
 
 from privata_mongo.core import _match_ops as ops
-from privata_mongo.core.failures import BAD_VALUE, FAILED_TO_PARSE, OperationFailed
-from privata_mongo.core.values import (
+from privata_mongo.core._bson_types import (
     ARRAY_TYPES,
     MISSING,
-    UnsupportedOperator,
     as_object,
-    collect,
     is_nan,
     regex_flags,
     regex_pattern,
 )
+from privata_mongo.core._numbers import is_number, parse_integer, plain
+from privata_mongo.core._predicates import (
+    Field,
+    Leaf,
+    Negation,
+    Predicate,
+    Record,
+    all_match,
+    always,
+    any_match,
+    path_predicate,
+)
+from privata_mongo.core.failures import BAD_VALUE, FAILED_TO_PARSE, OperationFailed
+from privata_mongo.core.values import UnsupportedOperator
 
 __all__ = ["Matcher", "UnsupportedOperator", "compile_filter", "matches"]
-
-_Record = list[int | None]
-_Predicate = Callable[[Mapping[str, Any], _Record | None], bool]
-
-
-@dataclass(frozen=True, slots=True)
-class _Leaf:
-    """One operator on one path: ``test`` sees each value the traversal yields."""
-
-    test: ops.Test
-    traverse: bool = True  # False for $size/$elemMatch: a leaf array is not expanded
-    locate: Callable[[Any], int] | None = None  # the element $elemMatch matched
-
-
-@dataclass(frozen=True, slots=True)
-class _Negation:
-    """``$not``/``$ne``/``$nin``/``$exists: false``: none of the children match together."""
-
-    children: tuple[_Field, ...]
-
-
-_Field = _Leaf | _Negation
 
 _GEO: Final = frozenset(
     {"$near", "$nearSphere", "$geoNear", "$geoWithin", "$within", "$geoIntersects"}
@@ -88,8 +77,8 @@ def _is_expression(value: Any, allow_incomplete_dbref: bool = False) -> bool:
     return not ("$ref" in value and "$id" in value)
 
 
-def _regex_leaf(value: Any) -> _Leaf:
-    return _Leaf(ops.regex_test(regex_pattern(value), regex_flags(value)))
+def _regex_leaf(value: Any) -> Leaf:
+    return Leaf(ops.regex_test(regex_pattern(value), regex_flags(value)))
 
 
 class Matcher:
@@ -97,7 +86,7 @@ class Matcher:
 
     __slots__ = ("_predicate",)
 
-    def __init__(self, predicate: _Predicate) -> None:
+    def __init__(self, predicate: Predicate) -> None:
         self._predicate = predicate
 
     def __call__(self, document: Mapping[str, Any]) -> bool:
@@ -113,7 +102,7 @@ class Matcher:
         ``$exists: false``, ``$nor``) and ``$or`` of several clauses record nothing, and within
         an implicit ``$and`` the last predicate that recorded an index wins.
         """
-        record: _Record = [None]
+        record: Record = [None]
         return record[0] if self._predicate(document, record) else None
 
 
@@ -139,46 +128,11 @@ def matches(document: Mapping[str, Any], filter: Mapping[str, Any]) -> bool:
     return compile_filter(filter)(document)
 
 
-# ---- combinators ---------------------------------------------------------------------------
-
-
-def _always(result: bool) -> _Predicate:
-    return lambda document, record: result
-
-
-def _all(predicates: Sequence[_Predicate]) -> _Predicate:
-    if not predicates:
-        return _always(True)
-    if len(predicates) == 1:
-        return predicates[0]
-    group = tuple(predicates)
-
-    def conjunction(document: Mapping[str, Any], record: _Record | None) -> bool:
-        for predicate in group:  # noqa: SIM110 - a loop: this is the hot path
-            if not predicate(document, record):
-                return False
-        return True
-
-    return conjunction
-
-
-def _any(predicates: Sequence[_Predicate], negate: bool) -> _Predicate:
-    group = tuple(predicates)
-
-    def disjunction(document: Mapping[str, Any], record: _Record | None) -> bool:
-        for predicate in group:
-            if predicate(document, None):
-                return not negate
-        return negate
-
-    return disjunction
-
-
 # ---- the document level: paths and pathless operators --------------------------------------
 
 
-def _document(filter: Mapping[str, Any], top: bool) -> _Predicate:
-    predicates: list[_Predicate] = []
+def _document(filter: Mapping[str, Any], top: bool) -> Predicate:
+    predicates: list[Predicate] = []
     for key, value in filter.items():
         if not isinstance(key, str):
             raise TypeError("filter keys must be strings")
@@ -189,15 +143,15 @@ def _document(filter: Mapping[str, Any], top: bool) -> _Predicate:
             continue
         parts = tuple(key.split("."))
         if _is_expression(value):
-            predicates.extend(_path(parts, field) for field in _operators(key, value, top))
+            predicates.extend(path_predicate(parts, field) for field in _operators(key, value, top))
         elif _is_regex(value):
-            predicates.append(_path(parts, _regex_leaf(value)))
+            predicates.append(path_predicate(parts, _regex_leaf(value)))
         else:
-            predicates.append(_path(parts, _Leaf(ops.comparison("$eq", value))))
-    return _all(predicates)
+            predicates.append(path_predicate(parts, Leaf(ops.comparison("$eq", value))))
+    return all_match(predicates)
 
 
-def _pathless(key: str, value: Any, top: bool) -> _Predicate | None:
+def _pathless(key: str, value: Any, top: bool) -> Predicate | None:
     if key == "$comment":
         return None
     if key in ("$and", "$or", "$nor"):
@@ -209,20 +163,20 @@ def _pathless(key: str, value: Any, top: bool) -> _Predicate | None:
             raise _fail("$or/$and/$nor entries need to be full objects")
         clauses = [_document(clause, top) for clause in value]
         if key == "$and":
-            return _all(clauses)
+            return all_match(clauses)
         if key == "$or" and len(clauses) == 1:  # the server's optimizer unwraps it
             return clauses[0]
-        return _any(clauses, negate=key == "$nor")
+        return any_match(clauses, negate=key == "$nor")
     if key in ("$alwaysTrue", "$alwaysFalse"):
         try:
-            one = ops.parse_integer(value)
+            one = parse_integer(value)
         except ValueError as reason:
             raise _fail(str(reason), FAILED_TO_PARSE) from None
         if one != 1:
             raise _fail(f"{key} must be an integer value of 1", FAILED_TO_PARSE)
-        return _always(key == "$alwaysTrue")
+        return always(key == "$alwaysTrue")
     if key in ("$ref", "$id", "$db"):
-        return _path((key,), _Leaf(ops.comparison("$eq", value)))
+        return path_predicate((key,), Leaf(ops.comparison("$eq", value)))
     if key in ("$where", "$expr", "$text", "$sampleRate") and not top:
         raise _fail(f"{key} can only be applied to the top-level document")
     if key in _PATHLESS or key.startswith("$_internal"):
@@ -236,62 +190,14 @@ def _pathless(key: str, value: Any, top: bool) -> _Predicate | None:
     raise _fail(f"unknown top level operator: {key}{hint}")
 
 
-def _path(parts: tuple[str, ...], field: _Field) -> _Predicate:
-    if isinstance(field, _Negation):
-        inner = _all([_path(parts, child) for child in field.children])
-        return lambda document, record: not inner(document, None)
-    test, traverse, locate = field.test, field.traverse, field.locate
-    if len(parts) == 1:
-        key = parts[0]
-
-        def top_level(document: Mapping[str, Any], record: _Record | None) -> bool:
-            value = document.get(key, MISSING)
-            if not isinstance(value, ARRAY_TYPES):
-                return test(value)
-            if traverse:
-                for index, element in enumerate(value):
-                    if test(element):
-                        if record is not None:
-                            record[0] = index
-                        return True
-            if not test(value):
-                return False
-            if record is not None and locate is not None:
-                record[0] = locate(value)
-            return True
-
-        return top_level
-
-    def dotted(document: Mapping[str, Any], record: _Record | None) -> bool:
-        values: list[Any] = []
-        if record is None:
-            collect(document, parts, traverse, values)
-            for value in values:  # noqa: SIM110 - a loop: this is the hot path
-                if test(value):
-                    return True
-            return False
-        offsets: list[int | None] = []
-        collect(document, parts, traverse, values, offsets)
-        for value, offset in zip(values, offsets, strict=True):
-            if test(value):
-                if offset is not None:
-                    record[0] = offset
-                elif locate is not None:
-                    record[0] = locate(value)
-                return True
-        return False
-
-    return dotted
-
-
 # ---- the field level: {path: {$op: argument, …}} --------------------------------------------
 
 
-def _operators(path: str, spec: Mapping[str, Any], top: bool) -> list[_Field]:
+def _operators(path: str, spec: Mapping[str, Any], top: bool) -> list[Field]:
     """The server's ``parseSub``: every operator of one path's operator document."""
     if next(iter(spec), None) in ("$near", "$nearSphere", "$geoNear"):
         raise UnsupportedOperator(next(iter(spec)))
-    fields: list[_Field] = []
+    fields: list[Field] = []
     for op, argument in spec.items():
         handler = _HANDLERS.get(op)
         if handler is not None:
@@ -305,19 +211,19 @@ def _operators(path: str, spec: Mapping[str, Any], top: bool) -> list[_Field]:
     return fields
 
 
-_Handler = Callable[[str, str, Any, Mapping[str, Any], bool], list[_Field]]
+_Handler = Callable[[str, str, Any, Mapping[str, Any], bool], list[Field]]
 
 
-def _comparison(path: str, op: str, argument: Any, spec: Any, top: bool) -> list[_Field]:
+def _comparison(path: str, op: str, argument: Any, spec: Any, top: bool) -> list[Field]:
     if _is_regex(argument) and op != "$eq":
         if op == "$ne":
             raise _fail("Can't have regex as arg to $ne.")
         raise _fail(f"Can't have RegEx as arg to predicate over field '{path}'.")
-    leaf = _Leaf(ops.comparison("$eq" if op == "$ne" else op, argument))
-    return [_Negation((leaf,))] if op == "$ne" else [leaf]
+    leaf = Leaf(ops.comparison("$eq" if op == "$ne" else op, argument))
+    return [Negation((leaf,))] if op == "$ne" else [leaf]
 
 
-def _membership(path: str, op: str, argument: Any, spec: Any, top: bool) -> list[_Field]:
+def _membership(path: str, op: str, argument: Any, spec: Any, top: bool) -> list[Field]:
     if not isinstance(argument, ARRAY_TYPES):
         raise _fail(f"{op} needs an array")
     items: list[Any] = []
@@ -329,25 +235,25 @@ def _membership(path: str, op: str, argument: Any, spec: Any, top: bool) -> list
             regexes.append(_regex_leaf(item).test)
         else:
             items.append(item)
-    leaf = _Leaf(ops.membership(items, regexes))
-    return [_Negation((leaf,))] if op == "$nin" else [leaf]
+    leaf = Leaf(ops.membership(items, regexes))
+    return [Negation((leaf,))] if op == "$nin" else [leaf]
 
 
-def _exists(path: str, op: str, argument: Any, spec: Any, top: bool) -> list[_Field]:
-    leaf = _Leaf(lambda value: value is not MISSING)
-    return [leaf] if _true_value(argument) else [_Negation((leaf,))]
+def _exists(path: str, op: str, argument: Any, spec: Any, top: bool) -> list[Field]:
+    leaf = Leaf(lambda value: value is not MISSING)
+    return [leaf] if _true_value(argument) else [Negation((leaf,))]
 
 
 def _true_value(value: Any) -> bool:
     """BSON truthiness (``BSONElement::trueValue``): false, null, and zero are false."""
     if value is None or isinstance(value, bool):
         return bool(value)
-    if ops.is_number(value):
-        return is_nan(value) or ops.plain(value) != 0
+    if is_number(value):
+        return is_nan(value) or plain(value) != 0
     return True
 
 
-def _regex(path: str, op: str, argument: Any, spec: Mapping[str, Any], top: bool) -> list[_Field]:
+def _regex(path: str, op: str, argument: Any, spec: Mapping[str, Any], top: bool) -> list[Field]:
     if op == "$options":
         if "$regex" not in spec:
             raise _fail("$options needs a $regex")
@@ -371,48 +277,48 @@ def _regex(path: str, op: str, argument: Any, spec: Mapping[str, Any], top: bool
             if options:
                 raise _fail("options set in both $regex and $options", 51075)
             options = value
-    return [_Leaf(ops.regex_test(pattern, options))]
+    return [Leaf(ops.regex_test(pattern, options))]
 
 
-def _not(path: str, op: str, argument: Any, spec: Any, top: bool) -> list[_Field]:
+def _not(path: str, op: str, argument: Any, spec: Any, top: bool) -> list[Field]:
     if _is_regex(argument):
-        return [_Negation((_regex_leaf(argument),))]
+        return [Negation((_regex_leaf(argument),))]
     if not isinstance(argument, Mapping):
         raise _fail("$not needs a regex or a document")
     if not argument:
         raise _fail("$not cannot be empty")
-    return [_Negation(tuple(_operators(path, argument, top)))]
+    return [Negation(tuple(_operators(path, argument, top)))]
 
 
-def _all_of(path: str, op: str, argument: Any, spec: Any, top: bool) -> list[_Field]:
+def _all_of(path: str, op: str, argument: Any, spec: Any, top: bool) -> list[Field]:
     if not isinstance(argument, ARRAY_TYPES):
         raise _fail("$all needs an array")
     if not argument:
-        return [_Leaf(lambda value: False)]
+        return [Leaf(lambda value: False)]
     first = argument[0]
     if isinstance(first, Mapping) and next(iter(first), None) == "$elemMatch":
-        fields: list[_Field] = []
+        fields: list[Field] = []
         for item in argument:
             if not isinstance(item, Mapping) or next(iter(item), None) != "$elemMatch":
                 raise _fail("$all/$elemMatch has to be consistent")
             fields.extend(_elem_match(path, "$elemMatch", item["$elemMatch"], item, top))
         return fields
-    leaves: list[_Field] = []
+    leaves: list[Field] = []
     for item in argument:
         if _is_regex(item):
             leaves.append(_regex_leaf(item))
         elif isinstance(item, Mapping) and next(iter(item), None) in _KEYWORDS:
             raise _fail("no $ expressions in $all")
         else:
-            leaves.append(_Leaf(ops.comparison("$eq", item)))
+            leaves.append(Leaf(ops.comparison("$eq", item)))
     return leaves
 
 
-def _value_test(fields: Sequence[_Field]) -> ops.Test:
+def _value_test(fields: Sequence[Field]) -> ops.Test:
     """The fields as one test on a single value (``matchesSingleElement``), for $elemMatch."""
     tests: list[ops.Test] = []
     for field in fields:
-        if isinstance(field, _Leaf):
+        if isinstance(field, Leaf):
             tests.append(field.test)
         else:
             tests.append(_negated(_value_test(field.children)))
@@ -431,7 +337,7 @@ def _as_document(element: Any) -> Mapping[str, Any] | None:
     return as_object(element)
 
 
-def _elem_match(path: str, op: str, argument: Any, spec: Any, top: bool) -> list[_Field]:
+def _elem_match(path: str, op: str, argument: Any, spec: Any, top: bool) -> list[Field]:
     if not isinstance(argument, Mapping):
         raise _fail("$elemMatch needs an Object")
     if _is_expression(argument, True) and next(iter(argument)) not in _PATHLESS:
@@ -456,11 +362,11 @@ def _elem_match(path: str, op: str, argument: Any, spec: Any, top: bool) -> list
     def test(value: Any) -> bool:
         return isinstance(value, ARRAY_TYPES) and locate(value) >= 0
 
-    return [_Leaf(test, traverse=False, locate=locate)]
+    return [Leaf(test, traverse=False, locate=locate)]
 
 
 def _simple(make: Callable[[Any], ops.Test], traverse: bool = True) -> _Handler:
-    return lambda path, op, argument, spec, top: [_Leaf(make(argument), traverse=traverse)]
+    return lambda path, op, argument, spec, top: [Leaf(make(argument), traverse=traverse)]
 
 
 _HANDLERS: Final[dict[str, _Handler]] = {
@@ -475,9 +381,9 @@ _HANDLERS: Final[dict[str, _Handler]] = {
     "$elemMatch": _elem_match,
     "$size": _simple(ops.size_test, traverse=False),
     "$mod": _simple(ops.mod_test),
-    "$type": lambda path, op, argument, spec, top: [_Leaf(ops.type_test(path, argument))],
+    "$type": lambda path, op, argument, spec, top: [Leaf(ops.type_test(path, argument))],
     **{
-        bits: (lambda path, op, argument, spec, top: [_Leaf(ops.bits_test(op, argument))])
+        bits: (lambda path, op, argument, spec, top: [Leaf(ops.bits_test(op, argument))])
         for bits in ("$bitsAllSet", "$bitsAllClear", "$bitsAnySet", "$bitsAnyClear")
     },
 }

@@ -159,11 +159,16 @@ class Insert:
 
 @dataclass(frozen=True, slots=True)
 class UpdateOutcome:
-    """The counts pymongo's ``UpdateResult`` reports."""
+    """The counts pymongo's ``UpdateResult`` reports.
+
+    ``raw`` is the server's own reply when one server operation produced the whole outcome;
+    returning it unchanged keeps ``full_result`` native on every backend.
+    """
 
     matched: int
     modified: int
     upserted_id: Any = None
+    raw: Mapping[str, Any] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -119,11 +119,11 @@ def references_identity(schema: ModelSchema, value: Any) -> bool:
         return (
             value.startswith("$")
             and not value.startswith("$$")
-            and top_field(value[1:]) in schema.identity_fields
+            and schema.side_of(value[1:]) is Side.IDENTITY
         )
     if isinstance(value, Mapping):
         return any(
-            (isinstance(k, str) and top_field(k) in schema.identity_fields)
+            (isinstance(k, str) and not k.startswith("$") and schema.side_of(k) is Side.IDENTITY)
             or references_identity(schema, v)
             for k, v in value.items()
         )

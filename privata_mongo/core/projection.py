@@ -87,5 +87,5 @@ def plan_projection(
             clinical.pop("_id")
         return ProjectionPlan(clinical, identity or None, fetch, hide_id and fetch)
     excluded = {k for k, v in identity.items() if not isinstance(v, Mapping) and not v}
-    fetch = not schema.identity_fields <= excluded
+    fetch = schema.dynamic or not schema.identity_fields <= excluded
     return ProjectionPlan(clinical or None, identity or None, fetch)

@@ -10,7 +10,7 @@ mongoengine and Beanie alike.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ __all__ = [
     "ModelSpec",
     "Rule",
     "Side",
+    "normalise_name",
     "top_field",
 ]
 
@@ -80,13 +81,15 @@ class ModelSpec:
     """One model class as a facade describes it.
 
     ``privacy`` is the model's ``meta["privacy"]`` (mongoengine) or ``Settings.privacy``
-    (Beanie) exactly as declared, validated by ``compile_schema``.
+    (Beanie) exactly as declared, validated by ``compile_schema``. ``dynamic`` models accept
+    fields they do not declare (mongoengine's ``DynamicDocument``).
     """
 
     name: str
     collection: str
     fields: tuple[FieldSpec, ...]
     privacy: Mapping[str, Any] | None = None
+    dynamic: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +123,9 @@ class ModelSchema:
         searchable: identity fields declared for equality lookups without decryption.
         rank: declaration position of every known top-level field (for native key order).
         scan_limit: most identity rows one query may read into the process.
+        undeclared_identity: normalised names that make an undeclared field identity data
+            (the name defaults and mapping), so dynamic fields such as ``email`` are split too.
+        dynamic: the collection's models accept undeclared fields.
     """
 
     models: tuple[str, ...]
@@ -130,6 +136,8 @@ class ModelSchema:
     searchable: frozenset[str]
     rank: Mapping[str, int] = field(default_factory=dict)
     scan_limit: int = 10_000
+    undeclared_identity: frozenset[str] = frozenset()
+    dynamic: bool = False
 
     @property
     def model(self) -> str:
@@ -138,12 +146,31 @@ class ModelSchema:
 
     @property
     def enabled(self) -> bool:
-        """Whether documents are split at all; a model without identity fields is native."""
-        return bool(self.identity_fields)
+        """Whether documents are split at all; a model without identity fields is native.
+
+        A dynamic model is split whenever undeclared fields could be identity data.
+        """
+        return bool(self.identity_fields) or (self.dynamic and bool(self.undeclared_identity))
 
     def side_of(self, path: str) -> Side:
         """The collection that stores ``path`` (a field name or a dotted path)."""
-        return Side.IDENTITY if top_field(path) in self.identity_fields else Side.CLINICAL
+        top = top_field(path)
+        if top in self.identity_fields:
+            return Side.IDENTITY
+        if top in self.rank or top.startswith(("_", "$")) or not self.undeclared_identity:
+            return Side.CLINICAL
+        if normalise_name(top) in self.undeclared_identity:
+            return Side.IDENTITY
+        return Side.CLINICAL
+
+    def touches_identity(self, paths: Iterable[str]) -> bool:
+        """Whether any of ``paths`` is stored on the identity side."""
+        return any(self.side_of(p) is Side.IDENTITY for p in paths)
+
+
+def normalise_name(name: str) -> str:
+    """Compare names the way people write them: ``firstName``, ``first_name``, ``FirstName``."""
+    return name.replace("_", "").replace("-", "").lower()
 
 
 def top_field(path: str) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from privata_mongo.core.schema import PSEUDONYM_FIELD, REVISION_FIELD, ModelSchema
+from privata_mongo.core.schema import PSEUDONYM_FIELD, REVISION_FIELD, ModelSchema, Side
 
 __all__ = ["identity_values", "join", "split"]
 
@@ -27,7 +27,7 @@ def split(
     identity: dict[str, Any] = {"_id": pseudonym, REVISION_FIELD: revision}
     clinical: dict[str, Any] = {}
     for key, value in document.items():
-        if key in schema.identity_fields:
+        if schema.side_of(key) is Side.IDENTITY:
             identity[key] = value
         elif key != PSEUDONYM_FIELD:
             clinical[key] = value

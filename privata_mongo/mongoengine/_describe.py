@@ -14,14 +14,16 @@ from mongoengine.base.common import _document_registry
 
 from privata_mongo.config import current
 from privata_mongo.core.classify import compile_schema
-from privata_mongo.core.schema import FieldSpec, ModelSchema, ModelSpec
+from privata_mongo.core.schema import FieldSpec, ModelSchema, ModelSpec, Side
 from privata_mongo.errors import ConfigurationError
 
 __all__ = ["collection_classes", "describe", "resolve", "schema_for", "schema_of_model"]
 
 _CONTAINERS = (mongoengine.ListField, mongoengine.MapField, mongoengine.DictField)
-_lock = threading.Lock()
-_cache: dict[tuple[Any, ...], ModelSchema] = {}
+_lock = threading.RLock()  # re-entrant: a cached reference compiles the referenced schema
+_describing = threading.local()
+# Values hold the classes, so an id in a key is never reused by another class while cached.
+_cache: dict[tuple[Any, ...], tuple[tuple[Any, ...], ModelSchema]] = {}
 
 
 def _marker(model: str, attribute: str, field: Any) -> bool | None:
@@ -31,9 +33,29 @@ def _marker(model: str, attribute: str, field: Any) -> bool | None:
     raise ConfigurationError(f"{model}.{attribute}: pii= must be True or False")
 
 
+def _cached_fields(field: Any) -> tuple[FieldSpec, ...]:
+    """The fields a ``CachedReferenceField`` copies, classified as the referenced model says."""
+    target = field.document_type
+    in_progress: set[int] = getattr(_describing, "classes", set())
+    if id(target) in in_progress:
+        # Two models caching each other: fall back to the copied fields' own markers and names.
+        return tuple(_field_spec(target.__name__, n, target._fields[n]) for n in field.fields)
+    schema = schema_of_model(target)
+    return tuple(
+        FieldSpec(
+            name=target._fields[n].db_field,
+            attribute=n,
+            marker=schema.side_of(target._fields[n].db_field) is Side.IDENTITY,
+        )
+        for n in field.fields
+    )
+
+
 def _children(field: Any, model: str, depth: int = 0) -> tuple[FieldSpec, ...]:
     if depth > 8:
         return ()  # self-referencing embedded documents: deep enough to find markers
+    if isinstance(field, mongoengine.CachedReferenceField):
+        return _cached_fields(field)
     if isinstance(field, mongoengine.EmbeddedDocumentField):
         document = field.document_type
         return tuple(
@@ -59,6 +81,15 @@ def _field_spec(model: str, attribute: str, field: Any, depth: int = 0) -> Field
 
 def describe(cls: Any) -> ModelSpec:
     """The neutral description of one document class."""
+    in_progress: set[int] = getattr(_describing, "classes", set())
+    _describing.classes = in_progress | {id(cls)}
+    try:
+        return _describe(cls)
+    finally:
+        _describing.classes = in_progress
+
+
+def _describe(cls: Any) -> ModelSpec:
     fields: list[FieldSpec] = []
     names = [n for n in cls._fields_ordered if n != "_cls"]
     id_first = sorted(names, key=lambda n: cls._fields[n].db_field != "_id")
@@ -71,6 +102,7 @@ def describe(cls: Any) -> ModelSpec:
         collection=cls._get_collection_name(),
         fields=tuple(fields),
         privacy=cls._meta.get("privacy"),
+        dynamic=bool(cls._dynamic),
     )
 
 
@@ -86,15 +118,18 @@ def collection_classes(collection: str) -> list[Any]:
 
 
 def schema_for(classes: list[Any]) -> ModelSchema:
-    """The compiled schema of a collection's classes (cached per class set and settings)."""
+    """The compiled schema of a collection's classes.
+
+    Cached per collection name (``switch_collection`` renames it), class set and settings.
+    """
     settings = current()
-    key = (id(settings), *(id(c) for c in classes))
+    key = (id(settings), classes[0]._get_collection_name(), *(id(c) for c in classes))
     with _lock:
-        schema = _cache.get(key)
-        if schema is None:
+        cached = _cache.get(key)
+        if cached is None:
             schema = compile_schema([describe(c) for c in classes], settings.policy())
-            _cache[key] = schema
-    return schema
+            cached = _cache[key] = ((settings, *classes), schema)
+    return cached[1]
 
 
 def resolve(database: str, collection: str) -> ModelSchema | None:

@@ -23,11 +23,12 @@ from privata_mongo.core.failures import BulkWriteFailed
 from privata_mongo.core.flows import admin, modify, read, write
 from privata_mongo.core.flows.common import resolve
 from privata_mongo.core.flows.context import Context
-from privata_mongo.core.ops import Document, Explain, Flow, Query
+from privata_mongo.core.ops import Document, Explain, Flow, Query, UpdateOutcome
 from privata_mongo.core.plan import plan_filter
 from privata_mongo.core.pseudonym import format_pseudonym
 from privata_mongo.core.schema import ModelSchema, Side
 from privata_mongo.drivers.sync import Binding, run, stream
+from privata_mongo.errors import UnsupportedQuery
 from privata_mongo.proxy.cursor import ProxyCommandCursor, ProxyCursor, index_list
 from privata_mongo.proxy.errors import bulk_error, native_errors
 
@@ -247,6 +248,7 @@ class PrivateCollection:
         """Run an aggregation pipeline with native results."""
         options = {**_options(session=session, let=let, comment=comment), **kwargs}
         options.pop("cursor", None)  # pymongo accepts and ignores the legacy cursor={} option
+        refuse_split_joins(self._database, pipeline)
 
         def batches() -> Iterator[tuple[Document, ...]]:
             with native_errors():
@@ -300,7 +302,7 @@ class PrivateCollection:
         return InsertManyResult([d["_id"] for d in documents], self.write_concern.acknowledged)
 
     def _without_identity(self, document: Mapping[str, Any]) -> Document:
-        return {k: v for k, v in document.items() if k not in self._schema.identity_fields}
+        return {k: v for k, v in document.items() if self._schema.side_of(k) is Side.CLINICAL}
 
     def _update(
         self,
@@ -313,15 +315,25 @@ class PrivateCollection:
         if upsert:
             self._ensure_link()
         outcome = self._run(write.update(self._ctx, filter, update, multi, upsert, options))
+        return UpdateResult(self._raw_result(outcome), self.write_concern.acknowledged)
+
+    def _raw_result(self, outcome: UpdateOutcome) -> dict[str, Any]:
+        """The server's reply when one operation made it; else one shaped as this backend's."""
+        if outcome.raw is not None:
+            return dict(outcome.raw)
+        upserted = outcome.upserted_id is not None
         raw: dict[str, Any] = {
-            "n": 1 if outcome.upserted_id is not None else outcome.matched,
+            "n": 1 if upserted else outcome.matched,
             "nModified": outcome.modified,
             "ok": 1.0,
             "updatedExisting": outcome.matched > 0,
         }
-        if outcome.upserted_id is not None:
+        if upserted:
             raw["upserted"] = outcome.upserted_id
-        return UpdateResult(raw, self.write_concern.acknowledged)
+        if type(self._clinical).__module__.startswith("mongomock"):
+            # mongomock's reply carries these too; matching it keeps full_result native there.
+            raw.update(err=None, ok=1, upserted=outcome.upserted_id)
+        return raw
 
     def update_one(
         self,
@@ -392,15 +404,7 @@ class PrivateCollection:
             collation=collation, hint=hint, session=session, let=let, comment=comment
         )
         outcome = self._run(write.replace_one(self._ctx, filter, replacement, upsert, options))
-        raw: dict[str, Any] = {
-            "n": 1 if outcome.upserted_id is not None else outcome.matched,
-            "nModified": outcome.modified,
-            "ok": 1.0,
-            "updatedExisting": outcome.matched > 0,
-        }
-        if outcome.upserted_id is not None:
-            raw["upserted"] = outcome.upserted_id
-        return UpdateResult(raw, self.write_concern.acknowledged)
+        return UpdateResult(self._raw_result(outcome), self.write_concern.acknowledged)
 
     def delete_one(
         self,
@@ -586,6 +590,38 @@ class PrivateCollection:
         self._linked = False
 
 
+_JOIN_STAGES = {"$lookup": "from", "$graphLookup": "from", "$unionWith": "coll"}
+
+
+def refuse_split_joins(database: ProxyDatabase, pipeline: Sequence[Mapping[str, Any]]) -> None:
+    """Refuse server-side joins into split collections, which would miss identity fields.
+
+    Raises:
+        UnsupportedQuery: a ``$lookup``/``$graphLookup``/``$unionWith`` reads a split
+            collection.
+    """
+    for stage in pipeline:
+        for name, spec in stage.items():
+            if name == "$facet" and isinstance(spec, Mapping):
+                for inner in spec.values():
+                    refuse_split_joins(database, inner)
+                continue
+            key = _JOIN_STAGES.get(name)
+            if key is None:
+                continue
+            target = spec if isinstance(spec, str) else spec.get(key)
+            schema = database.schema_of(target) if isinstance(target, str) else None
+            if schema is not None:
+                raise UnsupportedQuery(
+                    f"{name} from '{target}': {schema.model} documents are stored split, and a "
+                    "join on the server would return them without their identity fields; read "
+                    "them with a second query (mongoengine: select_related)",
+                    model=schema.model,
+                )
+            if isinstance(spec, Mapping) and isinstance(spec.get("pipeline"), list):
+                refuse_split_joins(database, spec["pipeline"])
+
+
 def _projection(projection: Any) -> Mapping[str, Any] | None:
     if projection is None:
         return None
@@ -618,6 +654,11 @@ class PlainCollection:
     def find(self, *args: Any, **kwargs: Any) -> Any:
         """A native cursor; its ``collection`` is the real collection."""
         return self._inner.find(*args, **kwargs)
+
+    def aggregate(self, pipeline: Sequence[Mapping[str, Any]], *args: Any, **kwargs: Any) -> Any:
+        """A native aggregation, unless it joins a split collection."""
+        refuse_split_joins(self._database, pipeline)
+        return self._inner.aggregate(pipeline, *args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):

@@ -16,9 +16,10 @@ from bson.regex import Regex
 from hypothesis import given
 from hypothesis import strategies as st
 
+from privata_mongo.core._bson_types import is_nan
 from privata_mongo.core.failures import OperationFailed
 from privata_mongo.core.match import Matcher, UnsupportedOperator, compile_filter, matches
-from privata_mongo.core.values import compare, equal, is_nan, type_rank
+from privata_mongo.core.values import compare, equal, type_rank
 
 NAN = float("nan")
 
@@ -844,3 +845,11 @@ def test_comparisons_and_in_agree_with_compare(value: Any, bound: Any) -> None:
         assert matches(doc, {"a": {"$gte": bound}}) is (
             same_type and (both_nan or (not nan and order >= 0))
         )
+
+
+def test_exists_false_through_an_array_sees_any_element_with_the_field() -> None:
+    # MongoDB: a.c exists when any element of a has c, even null; mongomock 4.3 says it does not.
+    document = {"_id": 0, "a": [{}, {"c": None}]}
+    assert not matches(document, {"a.c": {"$exists": False}})
+    assert matches(document, {"a.c": {"$exists": True}})
+    assert matches({"a": [{}, {}]}, {"a.c": {"$exists": False}})

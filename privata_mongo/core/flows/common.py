@@ -6,6 +6,7 @@ the only places a change of storage format (encryption) touches the flows.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,8 @@ from privata_mongo.core.split import join
 from privata_mongo.errors import UnsupportedQuery
 
 from .context import Context
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "chunks",
@@ -72,6 +75,14 @@ def too_many(ctx: Context, what: str, fields: Iterable[str]) -> UnsupportedQuery
 def resolve(ctx: Context, plan: FilterPlan) -> Flow[dict[str, Any]]:
     """Resolve every probe of ``plan`` and return the purely clinical filter."""
     sets: list[list[str]] = []
+    if plan.probes:
+        logger.debug(
+            "%s: %d identity probe(s) on %s, %d evaluated in the process",
+            ctx.schema.model,
+            len(plan.probes),
+            ", ".join(sorted(plan.identity_fields)),
+            sum(p.process is not None for p in plan.probes),
+        )
     for probe in plan.probes:
         sets.append((yield from _resolve_probe(ctx, probe)))  # noqa: PERF401 - a sub-flow
     resolved: dict[str, Any] = substitute(plan.template, sets)
@@ -128,7 +139,15 @@ def _resolve_probe(ctx: Context, probe: Probe) -> Flow[list[str]]:
     if len(rows) > schema.scan_limit:
         raise too_many(ctx, "a condition", probe.fields)
     plain = yield from unseal(ctx, rows)
-    return [row["_id"] for row in plain if matcher(row)]
+    matched = [row["_id"] for row in plain if matcher(row)]
+    logger.debug(
+        "%s: in-process condition on %s read %d identity rows, %d matched",
+        schema.model,
+        ", ".join(sorted(probe.fields)),
+        len(rows),
+        len(matched),
+    )
+    return matched
 
 
 def fetch_identities(

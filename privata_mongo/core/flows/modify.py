@@ -78,7 +78,7 @@ def find_one_and_update(
             model=schema.model,
         )
     compiled = None if not isinstance(update, Mapping) else compile_update(update)
-    touches = compiled is not None and bool(compiled.fields & schema.identity_fields)
+    touches = compiled is not None and schema.touches_identity(compiled.fields)
     seeds = upsert and bool(plan.identity_fields)
     clinical_filter = yield from resolve(ctx, plan)
     if compiled is None or not isinstance(update, Mapping) or (not touches and not seeds):

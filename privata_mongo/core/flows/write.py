@@ -16,6 +16,7 @@ with the server's own semantics and atomicity.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -59,6 +60,8 @@ __all__ = [
     "write_documents",
 ]
 
+logger = logging.getLogger(__name__)
+
 WRITE_CONFLICT = 112
 _CAS_ATTEMPTS = 5
 
@@ -87,6 +90,11 @@ def insert(ctx: Context, documents: Sequence[Mapping[str, Any]], ordered: bool) 
         )
     orphans = [pairs[i][0]["_id"] for i in attempted if i not in set(clinical_ok)]
     if orphans:
+        logger.debug(
+            "%s: removing %d identity row(s) whose clinical half failed",
+            ctx.schema.model,
+            len(orphans),
+        )
         yield Delete(Side.IDENTITY, {"_id": {"$in": orphans}}, multi=True)
     if failures:
         reported = sorted(failures.values(), key=lambda f: f.index)
@@ -131,7 +139,7 @@ def update(
     if not isinstance(update, Mapping):
         return (yield from _pipeline_update(ctx, plan, update, multi, upsert, options))
     compiled = compile_update(update)
-    touches_identity = bool(compiled.fields & schema.identity_fields)
+    touches_identity = schema.touches_identity(compiled.fields)
     seeds_identity = upsert and bool(plan.identity_fields)
     clinical_filter = yield from resolve(ctx, plan)
     if not touches_identity and not seeds_identity:
@@ -295,6 +303,11 @@ def write_documents(
             conflicts = yield from _write_identities(ctx, pending)
             if not conflicts:
                 break
+            logger.info(
+                "%s: %d identity row(s) changed concurrently; re-applying the update",
+                schema.model,
+                len(conflicts),
+            )
             fresh = yield from fetch_identities(ctx, [c[PSEUDONYM_FIELD] for c in conflicts])
             pending, retry_error = _apply_all(ctx, conflicts, fresh, compiled, filter, options)
             redone = {id(p.clinical): p for p in pending}

@@ -1,0 +1,1 @@
+"""Compat scenarios for mongoengine: native ``mongoengine`` versus ``privata_mongo.mongoengine``."""

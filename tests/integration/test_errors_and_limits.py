@@ -1,0 +1,170 @@
+"""Privacy-specific behaviour: bounded in-process work, refused operations, no values in errors."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import mongoengine as me
+import pymongo
+import pytest
+
+from privata_mongo import ConfigurationError, UnsupportedQuery
+
+
+def _patient(**extra_meta: Any) -> Any:
+    class LimitPatient(me.Document):
+        first_name = me.StringField()
+        email = me.StringField(unique=True)
+        ward = me.StringField()
+        age = me.IntField()
+        meta = {"collection": "limit_patient", **extra_meta}
+
+    return LimitPatient
+
+
+def test_scan_limit_names_field_and_remedy(connected: Any) -> None:
+    Patient = _patient(privacy={"scan_limit": 5})
+    Patient.objects.insert(
+        [
+            Patient(first_name=f"N{i}", email=f"n{i}@x.org", ward="A" if i < 3 else "B")
+            for i in range(8)
+        ]
+    )
+    with pytest.raises(UnsupportedQuery) as caught:
+        list(Patient.objects(first_name__startswith="N"))
+    message = str(caught.value)
+    assert caught.value.field == "first_name"
+    assert "more than 5 documents" in message
+    assert "scan_limit" in message
+    # narrowed by a clinical condition, the same predicate reads only 3 identity rows
+    assert [p.first_name for p in Patient.objects(ward="A", first_name__startswith="N")] == [
+        "N0",
+        "N1",
+        "N2",
+    ]
+    # equality is answered by the server: no scan, no limit
+    assert Patient.objects(first_name="N7").count() == 1
+    with pytest.raises(UnsupportedQuery, match="sort"):
+        list(Patient.objects.order_by("first_name"))
+
+
+def test_pipeline_reading_identity_fields_is_refused(connected: Any) -> None:
+    Patient = _patient()
+    Patient(first_name="Ada", age=3).save()
+    assert list(Patient.objects.aggregate([{"$group": {"_id": None, "n": {"$sum": "$age"}}}])) == [
+        {"_id": None, "n": 3}
+    ]
+    with pytest.raises(UnsupportedQuery, match=r"\$group stage reads identity fields"):
+        list(Patient.objects.aggregate([{"$group": {"_id": "$first_name"}}]))
+
+
+def test_server_side_join_into_a_split_collection_is_refused(connected: Any) -> None:
+    Patient = _patient()
+
+    class LimitVisit(me.Document):
+        patient = me.ReferenceField(Patient)
+        meta = {"collection": "limit_visit"}
+
+    LimitVisit(patient=Patient(first_name="Ada").save()).save()
+    lookup = {
+        "$lookup": {
+            "from": "limit_patient",
+            "localField": "patient",
+            "foreignField": "_id",
+            "as": "p",
+        }
+    }
+    with pytest.raises(UnsupportedQuery, match="select_related"):
+        LimitVisit.objects.aggregate([lookup])
+    with pytest.raises(UnsupportedQuery):
+        LimitVisit.objects.aggregate([{"$facet": {"x": [lookup]}}])
+
+
+def test_mixed_index_is_refused_at_declaration(connected: Any) -> None:
+    class MixedIndex(me.Document):
+        email = me.StringField(unique_with="ward")
+        ward = me.StringField()
+
+    with pytest.raises(
+        ConfigurationError, match=r"\['email'\] \(identity\) together with \['ward'\]"
+    ):
+        MixedIndex(email="a@x.org", ward="A").save()
+
+
+def test_bulk_write_error_details_carry_no_identity_values(connected: Any) -> None:
+    Patient = _patient()
+    Patient.ensure_indexes()
+    collection = Patient._get_collection()
+    collection.insert_one({"first_name": "Ada", "email": "ada@x.org", "ward": "A"})
+    with pytest.raises(pymongo.errors.BulkWriteError) as caught:
+        collection.insert_many(
+            [{"first_name": "Eve", "email": "ada@x.org", "ward": "B"}, {"first_name": "Bob"}]
+        )
+    (error,) = caught.value.details["writeErrors"]
+    assert error["code"] == 11000
+    assert error["op"]["ward"] == "B"
+    assert "email" not in error["op"]
+    assert "first_name" not in error["op"]
+    assert "ada@x.org" not in str(caught.value.details)
+    assert "Eve" not in str(caught.value.details)
+
+
+def test_dynamic_identity_fields_are_split(connected: Any) -> None:
+    class Intake(me.DynamicDocument):
+        ward = me.StringField()
+
+    Intake(ward="A", email="dyn@x.org", phone_number="+1 555", note="n").save()
+    (clinical,) = list(connected["intake"].find())
+    (identity,) = list(connected["intake__identity"].find())
+    assert {"ward", "note"} <= set(clinical)
+    assert "email" not in clinical
+    assert "phone_number" not in clinical
+    assert identity["email"] == "dyn@x.org"
+    assert Intake.objects.get(email="dyn@x.org").phone_number == "+1 555"
+
+
+def test_cached_reference_copies_of_identity_fields_are_split(connected: Any) -> None:
+    Patient = _patient()
+
+    class Booking(me.Document):
+        patient = me.CachedReferenceField(Patient, fields=["first_name", "ward"])
+        slot = me.IntField()
+
+    Booking(patient=Patient(first_name="Ada", ward="A").save(), slot=3).save()
+    (clinical,) = list(connected["booking"].find())
+    assert set(clinical) == {"_id", "slot", "_pseudonym"}
+    assert Booking.objects.get(slot=3).patient.first_name == "Ada"
+
+
+def test_no_identity_value_reaches_logs_or_messages(
+    connected: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    Patient = _patient(privacy={"scan_limit": 2})
+    Patient.ensure_indexes()
+    secrets = ["Zelda Secret", "zelda@secret.example"]
+    Patient(first_name=secrets[0], email=secrets[1], ward="A").save()
+    Patient(first_name="Other", email="o@x.org").save()
+    Patient(first_name="Third", email="t@x.org").save()
+    assert [p.email for p in Patient.objects(ward="A", first_name__icontains="zel")] == [secrets[1]]
+    messages = []
+    for action in (
+        lambda: Patient(first_name="X", email=secrets[1]).save(),
+        lambda: Patient.objects(email=secrets[1]).update(set__email="o@x.org"),
+        lambda: list(Patient.objects(first_name__icontains="zel")),
+        lambda: list(Patient.objects(first_name=re.compile("^Z"), email={"$bad": 1})),
+    ):
+        with pytest.raises(Exception) as caught:  # noqa: PT011 - each raises its own native type
+            action()
+        messages.append(f"{type(caught.value).__name__}: {caught.value}")
+    # pymongo's own DEBUG command log is the application's to enable (and carries only
+    # ciphertext once identity values are encrypted); privata's loggers must carry no value.
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("privata_mongo")]
+    text = "\n".join(messages + ours)
+    assert len(messages) == 4
+    assert any("in-process condition on first_name" in line for line in ours)
+    for secret in secrets:
+        assert secret not in text
+        assert secret.lower() not in text.lower()
