@@ -20,7 +20,14 @@ from pymongo.errors import BulkWriteError, OperationFailure, WriteError
 from privata_mongo.core.failures import DUPLICATE_KEY, WriteFailed, WriteFailure
 from privata_mongo.core.ops import Document, InsertOutcome, Query, UpdateOutcome
 
-__all__ = ["IdentityRedaction", "PymongoCursor", "PymongoStore"]
+__all__ = [
+    "IdentityRedaction",
+    "PymongoCursor",
+    "PymongoStore",
+    "StoreErrors",
+    "find_and_modify_arguments",
+    "find_arguments",
+]
 
 _INDEX_IN_MESSAGE = re.compile(r"index: (\S+)")
 
@@ -81,22 +88,15 @@ class IdentityRedaction:
         return type(exc)(text, code, {**details, "ok": 0.0})
 
 
-class PymongoStore:
-    """``DocumentStore`` over one pymongo-shaped collection.
+class StoreErrors:
+    """Error translation shared by the sync and async stores.
 
     Args:
-        collection: a ``pymongo.collection.Collection`` or a ``mongomock.Collection``.
         redaction: set for identity collections.
     """
 
-    def __init__(self, collection: Any, redaction: IdentityRedaction | None = None) -> None:
-        self.collection = collection
+    def __init__(self, redaction: IdentityRedaction | None = None) -> None:
         self._redaction = redaction
-
-    def __repr__(self) -> str:
-        return f"PymongoStore({self.collection.full_name!r})"
-
-    # errors
 
     def _failure(
         self, index: int, code: int, message: str, details: Mapping[str, Any]
@@ -127,6 +127,58 @@ class PymongoStore:
             return self._redaction.operation(exc)
         return exc
 
+    def _insert_failures(self, exc: BulkWriteError | WriteError) -> InsertOutcome:
+        if isinstance(exc, BulkWriteError):
+            errors = (exc.details or {}).get("writeErrors", [])
+            return InsertOutcome(
+                tuple(
+                    self._failure(
+                        int(e.get("index", 0)), int(e.get("code", 8)), str(e.get("errmsg", "")), e
+                    )
+                    for e in errors
+                )
+            )
+        failed = self._write_failed(exc)
+        return InsertOutcome((WriteFailure(0, failed.code, failed.message, failed.details),))
+
+
+def find_arguments(query: Query) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """``Collection.find`` arguments for a ``Query`` (the same for sync and async)."""
+    return (query.filter, query.projection), {
+        "skip": query.skip,
+        "limit": query.limit,
+        "sort": list(query.sort) or None,
+        "batch_size": query.batch_size,
+        **query.options,
+    }
+
+
+def find_and_modify_arguments(
+    sort: Sequence[tuple[str, Any]],
+    return_new: bool,
+    projection: Mapping[str, Any] | None,
+    options: Mapping[str, Any],
+) -> tuple[dict[str, Any], Any]:
+    """Keyword arguments shared by the ``find_one_and_*`` calls, and the return choice."""
+    common: dict[str, Any] = {"projection": projection, "sort": list(sort) or None, **options}
+    return common, ReturnDocument.AFTER if return_new else ReturnDocument.BEFORE
+
+
+class PymongoStore(StoreErrors):
+    """``DocumentStore`` over one pymongo-shaped collection.
+
+    Args:
+        collection: a ``pymongo.collection.Collection`` or a ``mongomock.Collection``.
+        redaction: set for identity collections.
+    """
+
+    def __init__(self, collection: Any, redaction: IdentityRedaction | None = None) -> None:
+        super().__init__(redaction)
+        self.collection = collection
+
+    def __repr__(self) -> str:
+        return f"PymongoStore({self.collection.full_name!r})"
+
     # DocumentReader
 
     def find(self, query: Query, /) -> PymongoCursor:
@@ -137,15 +189,8 @@ class PymongoStore:
             raise self._operation(exc) from None
 
     def _find(self, query: Query) -> Any:
-        return self.collection.find(
-            query.filter,
-            query.projection,
-            skip=query.skip,
-            limit=query.limit,
-            sort=list(query.sort) or None,
-            batch_size=query.batch_size,
-            **query.options,
-        )
+        args, kwargs = find_arguments(query)
+        return self.collection.find(*args, **kwargs)
 
     def count(self, filter: Mapping[str, Any], options: Mapping[str, Any], /) -> int:
         """``count_documents``."""
@@ -282,8 +327,7 @@ class PymongoStore:
         /,
     ) -> Document | None:
         """``find_one_and_update``/``_replace``/``_delete``."""
-        common: dict[str, Any] = {"projection": projection, "sort": list(sort) or None, **options}
-        which = ReturnDocument.AFTER if return_new else ReturnDocument.BEFORE
+        common, which = find_and_modify_arguments(sort, return_new, projection, options)
         try:
             if action == "delete":
                 found: Document | None = self.collection.find_one_and_delete(filter, **common)

@@ -664,9 +664,8 @@ class PlainCollection:
         if name.startswith("__"):
             raise AttributeError(name)
         attribute = getattr(self._inner, name)
-        inner_type = type(self._inner)
-        if not hasattr(inner_type, name) and not name.startswith("_"):
-            # pymongo returns a sub-collection for unknown attribute names.
+        if not name.startswith("_") and hasattr(attribute, "insert_one"):
+            # pymongo returns a sub-collection for unknown attribute names: keep it proxied.
             return self._database[f"{self._inner.name}.{name}"]
         return attribute
 
