@@ -31,6 +31,8 @@ FEATURES: Final[Mapping[str, str]] = {
     "transactions": "multi-document transactions (client.start_session(), start_transaction())",
     "lookup": "the $lookup aggregation stage (QuerySet.aggregate joining another collection)",
     "group_avg": "the $avg accumulator of $group (QuerySet.average)",
+    "project_field_paths": "computed fields in $project that copy another field's value "
+    '({"city": "$address.city"})',
     "text_search": "text indexes and the $text operator (QuerySet.search_text)",
     "javascript": "server-side JavaScript: $where (QuerySet.where), mapReduce, exec_js",
     "profiling": "the profile command and system.profile (context_managers.query_counter)",
@@ -68,6 +70,8 @@ GAPS: Final[Mapping[str, Mapping[str, str]]] = {
     # Each entry: what FerretDB's v1.24 documentation says, and what the server answered when
     # the scenario ran (scripts/ferretdb.sh, SQLite handler).
     "ferretdb": {
+        "project_field_paths": "FerretDB v1.24 returns the path string itself for a computed "
+        '$project field ({"city": "$address.city"} gives the literal "$address.city")',
         "unicode_regex": "FerretDB v1.24 rejects the u regex option: 'invalid flag in regex "
         "options: u' (Location51108)",
         "dbref_in_documents": "FerretDB v1.24 rejects keys starting with $ (known differences, "

@@ -102,6 +102,7 @@ def test_aggregate_pipelines_over_clinical_fields(me: ModuleType, m: Clinic) -> 
     }
 
 
+@requires("project_field_paths")
 @scenario(clinic)
 def test_aggregate_pipelines_reading_identity_fields(me: ModuleType, m: Clinic) -> dict[str, Any]:
     """Later stages that project, group or sort on identity fields, as apps write them."""

@@ -25,6 +25,7 @@ __all__ = [
     "FilterPlan",
     "Probe",
     "ProbeRef",
+    "identity_references",
     "needs_process_sort",
     "plan_filter",
     "references_identity",
@@ -115,21 +116,29 @@ def references_identity(schema: ModelSchema, value: Any) -> bool:
 
     Conservative on purpose: a ``$group`` output *named* like an identity field counts too.
     """
+    return bool(identity_references(schema, value))
+
+
+def identity_references(schema: ModelSchema, value: Any) -> set[str]:
+    """The identity fields an expression, pipeline or schema mentions (as field paths or keys)."""
+    found: set[str] = set()
     if isinstance(value, str):
-        return (
-            value.startswith("$")
-            and not value.startswith("$$")
-            and schema.side_of(value[1:]) is Side.IDENTITY
-        )
-    if isinstance(value, Mapping):
-        return any(
-            (isinstance(k, str) and not k.startswith("$") and schema.side_of(k) is Side.IDENTITY)
-            or references_identity(schema, v)
-            for k, v in value.items()
-        )
-    if isinstance(value, (list, tuple)):
-        return any(references_identity(schema, v) for v in value)
-    return False
+        path = value[1:]
+        if value.startswith("$") and not value.startswith("$$") and _is_identity(schema, path):
+            found.add(top_field(path))
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str) and not key.startswith("$") and _is_identity(schema, key):
+                found.add(top_field(key))
+            found |= identity_references(schema, item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            found |= identity_references(schema, item)
+    return found
+
+
+def _is_identity(schema: ModelSchema, path: str) -> bool:
+    return schema.side_of(path) is Side.IDENTITY
 
 
 class _Planner:

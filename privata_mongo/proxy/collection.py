@@ -20,7 +20,7 @@ from privata_mongo.adapters.clock import SystemClock
 from privata_mongo.adapters.pymongo_store import IdentityRedaction, PymongoStore
 from privata_mongo.config import current
 from privata_mongo.core.failures import BulkWriteFailed
-from privata_mongo.core.flows import admin, modify, read, write
+from privata_mongo.core.flows import admin, aggregate, modify, read, write
 from privata_mongo.core.flows.common import resolve
 from privata_mongo.core.flows.context import Context
 from privata_mongo.core.ops import Document, Explain, Flow, Query, UpdateOutcome
@@ -252,7 +252,8 @@ class PrivateCollection:
 
         def batches() -> Iterator[tuple[Document, ...]]:
             with native_errors():
-                yield from stream(read.aggregate(self._ctx, list(pipeline), options), self._binding)
+                flow = aggregate.aggregate(self._ctx, list(pipeline), options)
+                yield from stream(flow, self._binding)
 
         return ProxyCommandCursor(self, batches())
 

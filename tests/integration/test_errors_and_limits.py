@@ -50,14 +50,27 @@ def test_scan_limit_names_field_and_remedy(connected: Any) -> None:
         list(Patient.objects.order_by("first_name"))
 
 
-def test_pipeline_reading_identity_fields_is_refused(connected: Any) -> None:
-    Patient = _patient()
-    Patient(first_name="Ada", age=3).save()
-    assert list(Patient.objects.aggregate([{"$group": {"_id": None, "n": {"$sum": "$age"}}}])) == [
-        {"_id": None, "n": 3}
+def test_pipeline_reading_identity_fields_runs_in_process_within_bounds(connected: Any) -> None:
+    Patient = _patient(privacy={"scan_limit": 3})
+    for name, age in (("Ada", 3), ("Ada", 4), ("Bob", 5)):
+        Patient(first_name=name, email=f"{name}{age}@x.org", age=age).save()
+    by_name = [{"$group": {"_id": "$first_name", "n": {"$sum": "$age"}}}, {"$sort": {"_id": 1}}]
+    assert list(Patient.objects.aggregate(by_name)) == [
+        {"_id": "Ada", "n": 7},
+        {"_id": "Bob", "n": 5},
     ]
-    with pytest.raises(UnsupportedQuery, match=r"\$group stage reads identity fields"):
-        list(Patient.objects.aggregate([{"$group": {"_id": "$first_name"}}]))
+    # a stage the process cannot run, after identity fields are read
+    with pytest.raises(UnsupportedQuery, match=r"cannot run \$bucketAuto"):
+        list(Patient.objects.aggregate([{"$bucketAuto": {"groupBy": "$first_name", "buckets": 2}}]))
+    Patient(first_name="Cy", email="cy@x.org", age=6).save()
+    with pytest.raises(UnsupportedQuery, match="more than 3 documents"):
+        list(Patient.objects.aggregate(by_name))
+    # clinical conditions first keep it within bounds
+    narrowed = [{"$match": {"age": {"$gte": 5}}}, *by_name]
+    assert list(Patient.objects.aggregate(narrowed)) == [
+        {"_id": "Bob", "n": 5},
+        {"_id": "Cy", "n": 6},
+    ]
 
 
 def test_server_side_join_into_a_split_collection_is_refused(connected: Any) -> None:

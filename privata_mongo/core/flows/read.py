@@ -3,7 +3,8 @@
 Whenever the filter, sort and projection allow it, the clinical collection does the work with
 the server's own semantics (filter, sort, skip, limit, projection), and identity rows are read
 once per batch of results. Only what the server cannot evaluate — a sort on an identity field,
-a ``distinct`` of one — is done in the process, bounded by the scan limit.
+a ``distinct`` of one — is done in the process, bounded by the scan limit. Pipelines are in
+``flows.aggregate``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from dataclasses import replace
 from typing import Any
 
 from privata_mongo.core.ops import (
-    Aggregate,
     Count,
     Distinct,
     Document,
@@ -25,18 +25,16 @@ from privata_mongo.core.ops import (
     NextBatch,
     Query,
 )
-from privata_mongo.core.plan import needs_process_sort, plan_filter, references_identity
+from privata_mongo.core.plan import needs_process_sort, plan_filter
 from privata_mongo.core.projection import ProjectionPlan, plan_projection
 from privata_mongo.core.schema import PSEUDONYM_FIELD, Side, top_field
 from privata_mongo.core.split import join
 from privata_mongo.core.values import equal, lookup, sort_documents
-from privata_mongo.errors import UnsupportedQuery
 
 from .common import chunks, fetch_identities, join_batch, resolve, too_many
 from .context import Context
 
 __all__ = [
-    "aggregate",
     "count",
     "distinct",
     "estimated_count",
@@ -45,10 +43,6 @@ __all__ = [
     "read_by_ids",
     "select_one",
 ]
-
-_DOCUMENT_PRESERVING = frozenset(
-    {"$match", "$sort", "$skip", "$limit", "$addFields", "$set", "$unset", "$sample", "$unwind"}
-)
 
 
 def find(ctx: Context, query: Query) -> Flow[None]:
@@ -206,43 +200,3 @@ def distinct(
                 if not any(equal(item, seen) for seen in found):
                     found.append(item)
     return found
-
-
-def aggregate(
-    ctx: Context, pipeline: Sequence[Mapping[str, Any]], options: Mapping[str, Any]
-) -> Flow[None]:
-    """Run a pipeline with native results.
-
-    Leading ``$match`` stages are planned like a find filter. The rest must not read identity
-    fields (the server cannot see them); output documents that still carry the pseudonym link
-    are joined with their identity rows.
-
-    Raises:
-        UnsupportedQuery: a later stage reads identity fields.
-    """
-    schema = ctx.schema
-    stages = list(pipeline)
-    resolved: list[Mapping[str, Any]] = []
-    while stages and set(stages[0]) == {"$match"}:
-        resolved.append(
-            {"$match": (yield from resolve(ctx, plan_filter(schema, stages[0]["$match"])))}
-        )
-        stages.pop(0)
-    for stage in stages:
-        if references_identity(schema, stage):
-            (name,) = stage.keys() or ("stage",)
-            raise UnsupportedQuery(
-                f"{schema.model}: the {name} stage reads identity fields, which the server "
-                "cannot see; filter on them in a leading $match, or aggregate clinical fields",
-                model=schema.model,
-            )
-    joins = all(set(s) <= _DOCUMENT_PRESERVING for s in stages)
-    handle = yield Aggregate(Side.CLINICAL, (*resolved, *stages), options)
-    plan = ProjectionPlan(None, None, fetch_identity=joins)
-    size = ctx.batch_size
-    while True:
-        batch: list[Document] = yield NextBatch(handle, size)
-        if batch:
-            yield Emit(tuple((yield from join_batch(ctx, batch, plan))))
-        if len(batch) < size:
-            return

@@ -1,0 +1,213 @@
+"""The embedded async backend: pymongo 4's async API (``AsyncMongoClient`` ...) over mongomock.
+
+Beanie 2 talks to pymongo's ``AsyncDatabase``/``AsyncCollection``/``AsyncCursor`` and privata's
+``AsyncPymongoStore`` to the same API; upstream has no in-process stand-in for them (mongomock is
+synchronous, mongomock-motor targets Motor). These plain classes have the same methods,
+signatures, return types (pymongo's result classes) and errors (pymongo's error classes, raised
+by mongomock itself), so Beanie runs unmodified on an in-memory store: no server in tests,
+examples or demos. mongomock is in-process, so each coroutine calls it directly -- no threads.
+
+The fidelity is mongomock's: what it cannot do (sessions, views, change streams, ``let``) raises
+``NotImplementedError`` rather than answering wrongly. ``embedded_database(name)`` is the one-line
+entry point::
+
+    await init_beanie(database=embedded_database("app"), document_models=[Patient])
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import mongomock
+from mongomock.store import ServerStore
+from pymongo.driver_info import DriverInfo
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+from privata_mongo.adapters._mongomock_async_collection import (
+    AsyncMockCollection,
+    pymongo_codec_options,
+)
+from privata_mongo.adapters._mongomock_async_cursor import (
+    AsyncMockCommandCursor,
+    AsyncMockCursor,
+    no_session,
+)
+from privata_mongo.adapters._mongomock_async_database import AsyncMockDatabase, build_info
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from bson.codec_options import CodecOptions
+    from pymongo.read_preferences import _ServerMode
+    from typing_extensions import Self
+
+__all__ = [
+    "AsyncMockClient",
+    "AsyncMockCollection",
+    "AsyncMockCommandCursor",
+    "AsyncMockCursor",
+    "AsyncMockDatabase",
+    "embedded_database",
+]
+
+
+def embedded_database(name: str, store: ServerStore | None = None) -> AsyncMockDatabase:
+    """An in-memory database with pymongo's async API, e.g. for ``init_beanie(database=...)``.
+
+    Args:
+        name: the database name.
+        store: a ``mongomock.store.ServerStore`` to share data with other clients (sync
+            mongomock clients included); a fresh, private one when omitted.
+    """
+    return AsyncMockClient(store)[name]
+
+
+class AsyncMockClient:
+    """pymongo's ``AsyncMongoClient`` API over a ``mongomock.MongoClient``.
+
+    Args:
+        store: the in-memory server; clients given the same store see the same data.
+        **kwargs: passed to ``mongomock.MongoClient`` (``host`` with a default database in its
+            URI, ``tz_aware``, ``read_preference`` ...).
+    """
+
+    def __init__(self, store: ServerStore | None = None, **kwargs: Any) -> None:
+        # mongomock's stub calls its client pymongo's MongoClient; it is not: keep it untyped.
+        self._inner: Any = mongomock.MongoClient(_store=store, **kwargs)
+        self._driver_info: list[DriverInfo] = []
+
+    def __repr__(self) -> str:
+        return f"AsyncMockClient({self._inner!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, AsyncMockClient):
+            return bool(self._inner is other._inner)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return id(self._inner)
+
+    def __getitem__(self, name: str) -> AsyncMockDatabase:
+        return self.get_database(name)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def inner(self) -> Any:
+        """The mongomock client (untyped)."""
+        return self._inner
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) the client was created for; nothing listens there."""
+        host, port = self._inner.address
+        return str(host), int(port)
+
+    @property
+    def codec_options(self) -> CodecOptions[Any]:
+        """How documents are decoded (bson's ``CodecOptions``)."""
+        return pymongo_codec_options(self._inner.codec_options)
+
+    @property
+    def read_preference(self) -> _ServerMode:
+        """The read preference, as pymongo's type."""
+        mode: _ServerMode = self._inner.read_preference
+        return mode
+
+    @property
+    def write_concern(self) -> WriteConcern:
+        """The server default: every write is acknowledged in process."""
+        return WriteConcern()
+
+    @property
+    def read_concern(self) -> ReadConcern:
+        """The server default."""
+        return ReadConcern()
+
+    @property
+    def driver_info(self) -> tuple[DriverInfo, ...]:
+        """What libraries announced through ``append_metadata`` (Beanie does)."""
+        return tuple(self._driver_info)
+
+    def get_database(
+        self,
+        name: str | None = None,
+        codec_options: CodecOptions[Any] | None = None,
+        read_preference: _ServerMode | None = None,
+        write_concern: WriteConcern | None = None,
+        read_concern: ReadConcern | None = None,
+    ) -> AsyncMockDatabase:
+        """A database by name; the URI's default database when ``name`` is omitted."""
+        inner = self._inner.get_database(
+            name,
+            codec_options=codec_options,
+            read_preference=read_preference,
+            read_concern=read_concern,
+        )
+        return AsyncMockDatabase(self, inner)
+
+    def get_default_database(
+        self,
+        default: str | None = None,
+        codec_options: CodecOptions[Any] | None = None,
+        read_preference: _ServerMode | None = None,
+        write_concern: WriteConcern | None = None,
+        read_concern: ReadConcern | None = None,
+    ) -> AsyncMockDatabase:
+        """The database named in the URI, else ``default``; ``ConfigurationError`` if neither."""
+        inner = self._inner.get_default_database(
+            default,
+            codec_options=codec_options,
+            read_preference=read_preference,
+            read_concern=read_concern,
+        )
+        return AsyncMockDatabase(self, inner)
+
+    async def list_database_names(self, session: Any = None, comment: Any = None) -> list[str]:
+        """Databases that hold at least one collection."""
+        no_session(session)
+        return list(self._inner.list_database_names())
+
+    async def drop_database(
+        self, name_or_database: str | AsyncMockDatabase, session: Any = None, comment: Any = None
+    ) -> None:
+        """Drop a database and every collection in it."""
+        no_session(session)
+        if isinstance(name_or_database, AsyncMockDatabase):
+            name_or_database = name_or_database.name
+        if not isinstance(name_or_database, str):
+            raise TypeError("name_or_database must be an instance of str or a Database")
+        self._inner.drop_database(name_or_database)
+
+    async def server_info(self, session: Any = None) -> dict[str, Any]:
+        """The emulated server's build information."""
+        no_session(session)
+        return build_info(self._inner)
+
+    def append_metadata(self, driver_info: DriverInfo) -> None:
+        """Record a library's driver metadata, as pymongo 4.14+ does for its handshake."""
+        if not isinstance(driver_info, DriverInfo):
+            raise TypeError(
+                f"driver_info must be an instance of DriverInfo, not {type(driver_info)}"
+            )
+        self._driver_info.append(driver_info)
+
+    def start_session(self, *args: Any, **kwargs: Any) -> NoReturn:
+        """Always refused: mongomock has neither sessions nor transactions."""
+        raise NotImplementedError(
+            "the embedded (mongomock) backend has no sessions or transactions; "
+            "run session-bound code against a MongoDB server"
+        )
+
+    async def close(self) -> None:
+        """Nothing to release; the store keeps its data for other clients."""
