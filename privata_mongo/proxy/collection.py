@@ -312,10 +312,13 @@ class PrivateCollection:
         multi: bool,
         upsert: bool,
         options: dict[str, Any],
+        sort: Any = None,
     ) -> UpdateResult:
         if upsert:
             self._ensure_link()
-        outcome = self._run(write.update(self._ctx, filter, update, multi, upsert, options))
+        order = tuple(index_list(sort)) if sort is not None else ()
+        flow = write.update(self._ctx, filter, update, multi, upsert, options, order)
+        outcome = self._run(flow)
         return UpdateResult(self._raw_result(outcome), self.write_concern.acknowledged)
 
     def _raw_result(self, outcome: UpdateOutcome) -> dict[str, Any]:
@@ -359,7 +362,7 @@ class PrivateCollection:
             let=let,
             comment=comment,
         )
-        return self._update(filter, update, False, upsert, options)
+        return self._update(filter, update, False, upsert, options, sort)
 
     def update_many(
         self,
@@ -404,7 +407,9 @@ class PrivateCollection:
         options = _options(
             collation=collation, hint=hint, session=session, let=let, comment=comment
         )
-        outcome = self._run(write.replace_one(self._ctx, filter, replacement, upsert, options))
+        order = tuple(index_list(sort)) if sort is not None else ()
+        flow = write.replace_one(self._ctx, filter, replacement, upsert, options, order)
+        outcome = self._run(flow)
         return UpdateResult(self._raw_result(outcome), self.write_concern.acknowledged)
 
     def delete_one(

@@ -181,3 +181,15 @@ def test_no_identity_value_reaches_logs_or_messages(
     for secret in secrets:
         assert secret not in text
         assert secret.lower() not in text.lower()
+
+
+def test_update_one_and_replace_one_honour_sort(connected: Any) -> None:
+    Patient = _patient()
+    for name, age in (("Cy", 1), ("Ada", 2), ("Bob", 3)):
+        Patient(first_name=name, email=f"{name}@x.org", age=age).save()
+    collection = Patient._get_collection()
+    collection.update_one({}, {"$set": {"ward": "first by name"}}, sort=[("first_name", 1)])
+    collection.update_one({}, {"$inc": {"age": 10}}, sort=[("age", -1)])
+    collection.replace_one({}, {"first_name": "Zed", "age": 0}, sort=[("first_name", -1)])
+    rows = sorted((p.first_name, p.age, p.ward) for p in Patient.objects)
+    assert rows == [("Ada", 2, "first by name"), ("Bob", 13, None), ("Zed", 0, None)]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from privata_mongo.core.failures import BulkWriteFailed, WriteFailed, WriteFailure
 from privata_mongo.core.ops import (
@@ -45,6 +45,7 @@ from privata_mongo.errors import UnsupportedQuery
 
 from .common import chunks, fetch_identities, resolve, seal
 from .context import Context
+from .read import select_one
 
 __all__ = [
     "delete",
@@ -132,16 +133,27 @@ def update(
     multi: bool,
     upsert: bool,
     options: Mapping[str, Any],
+    sort: tuple[tuple[str, Any], ...] = (),
 ) -> Flow[UpdateOutcome]:
-    """``update_one``/``update_many`` with native results and counts."""
+    """``update_one``/``update_many`` with native results and counts.
+
+    ``sort`` (``update_one`` only) picks which matching document is updated.
+    """
     schema = ctx.schema
     plan = plan_filter(schema, filter)
-    if not isinstance(update, Mapping):
-        return (yield from _pipeline_update(ctx, plan, update, multi, upsert, options))
-    compiled = compile_update(update)
+    # An invalid update fails before any I/O, as on the server.
+    compiled = compile_update(update) if isinstance(update, Mapping) else None
+    clinical_filter = yield from resolve(ctx, plan)
+    if sort and not multi:
+        target = yield from select_one(ctx, clinical_filter, sort, _read_options(options))
+        if target is not None:
+            clinical_filter = {"$and": [{"_id": target["_id"]}, clinical_filter]}
+    if compiled is None or not isinstance(update, Mapping):
+        stages = cast(Sequence[Mapping[str, Any]], update)
+        flow = _pipeline_update(ctx, plan, clinical_filter, stages, multi, upsert, options)
+        return (yield from flow)
     touches_identity = schema.touches_identity(compiled.fields)
     seeds_identity = upsert and bool(plan.identity_fields)
-    clinical_filter = yield from resolve(ctx, plan)
     if not touches_identity and not seeds_identity:
         pseudonym = ctx.new_pseudonym() if upsert else ""
         outcome: UpdateOutcome = yield Update(
@@ -213,6 +225,7 @@ def upserted_document(
 def _pipeline_update(
     ctx: Context,
     plan: FilterPlan,
+    clinical_filter: Mapping[str, Any],
     pipeline: Sequence[Mapping[str, Any]],
     multi: bool,
     upsert: bool,
@@ -226,7 +239,6 @@ def _pipeline_update(
             "the server cannot see; use update operators ($set …) for those fields",
             model=schema.model,
         )
-    clinical_filter = yield from resolve(ctx, plan)
     stages = list(pipeline)
     pseudonym = ctx.new_pseudonym() if upsert else ""
     if upsert:
@@ -404,14 +416,13 @@ def replace_one(
     replacement: Mapping[str, Any],
     upsert: bool,
     options: Mapping[str, Any],
+    sort: tuple[tuple[str, Any], ...] = (),
 ) -> Flow[UpdateOutcome]:
-    """``replace_one`` with native counts."""
+    """``replace_one`` with native counts; ``sort`` picks which match is replaced."""
     clinical_filter = yield from resolve(ctx, plan_filter(ctx.schema, filter))
-    found = yield FetchAll(
-        Side.CLINICAL, Query(clinical_filter, limit=1, options=_read_options(options))
-    )
-    if found:
-        modified = yield from replace_target(ctx, found[0], replacement, options)
+    found = yield from select_one(ctx, clinical_filter, sort, _read_options(options))
+    if found is not None:
+        modified = yield from replace_target(ctx, found, replacement, options)
         return UpdateOutcome(1, int(modified))
     if not upsert:
         return UpdateOutcome(0, 0)
