@@ -1,4 +1,4 @@
-"""Fixtures of the compat suite: the harness bound to the backend, and backend gaps as xfails."""
+"""Fixtures of the compat suite: the harness bound to the backend."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from mongoengine import signals
 pytest.register_assert_rewrite("compat_suite.harness")
 
 from compat_suite.harness import MongoengineCompat  # noqa: E402
-from compat_suite.requirements import mark_gaps  # noqa: E402
 from testkit.backends import Backend  # noqa: E402
 
 if not signals.signals_available:
@@ -28,7 +27,3 @@ def compat_mongoengine(backend: Backend) -> Iterator[MongoengineCompat]:
     compat = MongoengineCompat(backend)
     yield compat
     compat.drop_databases()
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    mark_gaps(items)

@@ -1,5 +1,8 @@
 """What each backend can and cannot do, and why: gaps become strict xfails, never skips.
 
+The one table of backend gaps for the whole repository: the compat suite, the integration
+tests and the storage port contract all declare what they need with these feature names.
+
 A scenario that needs a capability says so with ``@requires("feature")``. On a backend that
 declares a gap for it, the test is marked ``xfail(strict=True)`` with the declared reason, on the
 native and the wrapped ODM alike (one test runs both). Strict means the declaration is checked:
@@ -31,6 +34,14 @@ FEATURES: Final[Mapping[str, str]] = {
     "transactions": "multi-document transactions (client.start_session(), start_transaction())",
     "lookup": "the $lookup aggregation stage (QuerySet.aggregate joining another collection)",
     "group_avg": "the $avg accumulator of $group (QuerySet.average)",
+    "uuid_standard": "UUID values in the standard binary representation (UUIDField)",
+    "hello_command": "the hello and buildInfo commands",
+    "server_process": "a server process the tests start and may kill (outage tests)",
+    "explain": "a query plan for a find (the explain command)",
+    "typed_update_errors": "an impossible update operator fails as a write error with the "
+    "server's code (e.g. $inc on a string: TypeMismatch, 14)",
+    "find_and_modify_projection": "a projection on find-and-modify (findAndModify's fields)",
+    "duplicate_key_on_update": "an update that violates a unique index fails with code 11000",
     "project_field_paths": "computed fields in $project that copy another field's value "
     '({"city": "$address.city"})',
     "text_search": "text indexes and the $text operator (QuerySet.search_text)",
@@ -51,8 +62,20 @@ FEATURES: Final[Mapping[str, str]] = {
 
 GAPS: Final[Mapping[str, Mapping[str, str]]] = {
     # The reference: a real MongoDB server (replica set for transactions) lacks nothing here.
-    "mongodb": {},
+    "mongodb": {
+        "server_process": "the server named by PRIVATA_TEST_MONGODB_URI is not ours to stop; "
+        "outage tests run with --backend ferretdb",
+    },
     "mongomock": {
+        "uuid_standard": "mongomock 4.3 encodes with UuidRepresentation.UNSPECIFIED and rejects "
+        "any other (ValueError)",
+        "hello_command": "mongomock 4.3 implements neither hello nor buildInfo "
+        "(NotImplementedError)",
+        "server_process": "mongomock runs in the process: there is no server to stop",
+        "explain": "mongomock 4.3's Cursor has no explain() (AttributeError; the embedded async "
+        "adapter raises NotImplementedError likewise)",
+        "typed_update_errors": "mongomock 4.3 raises a Python TypeError for $inc on a string "
+        "(pymongo: WriteError code 14); native mongomock apps see the same TypeError",
         "transactions": "mongomock 4.3 has no sessions: MongoClient.start_session raises "
         "NotImplementedError",
         "text_search": "mongomock 4.3 does not implement $text (NotImplementedError)",
@@ -70,6 +93,10 @@ GAPS: Final[Mapping[str, Mapping[str, str]]] = {
     # Each entry: what FerretDB's v1.24 documentation says, and what the server answered when
     # the scenario ran (scripts/ferretdb.sh, SQLite handler).
     "ferretdb": {
+        "find_and_modify_projection": "FerretDB v1.24 does not implement findAndModify's "
+        "fields: 'findAndModify: support for field \"fields\" ... is not implemented yet' (238)",
+        "duplicate_key_on_update": "FerretDB v1.24 (SQLite) reports a unique violation on "
+        "update as InternalError (code 1: 'UNIQUE constraint failed: index ...'), not 11000",
         "project_field_paths": "FerretDB v1.24 returns the path string itself for a computed "
         '$project field ({"city": "$address.city"} gives the literal "$address.city")',
         "unicode_regex": "FerretDB v1.24 rejects the u regex option: 'invalid flag in regex "

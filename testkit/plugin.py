@@ -103,3 +103,10 @@ def backend(backend_name: str, request: pytest.FixtureRequest) -> Iterator[Backe
         raise pytest.UsageError(f"unknown backend {backend_name!r}")
     yield uri_backend
     uri_backend.drop_database()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``@requires(feature)`` on a backend that declares the gap becomes a strict xfail."""
+    from compat_suite.requirements import mark_gaps
+
+    mark_gaps(items)

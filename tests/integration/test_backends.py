@@ -11,6 +11,7 @@ from pathlib import Path
 import mongoengine
 import pytest
 
+from compat_suite.requirements import requires
 from testkit.backends import Backend
 from testkit.ferretdb import FERRETDB_VERSION
 from testkit.redis import command
@@ -56,21 +57,8 @@ def test_raw_client_sees_what_mongoengine_wrote(backend: Backend) -> None:
         mongoengine.disconnect(alias)
 
 
-def _gap(request: pytest.FixtureRequest, when: bool, reason: str, raises: type[Exception]) -> None:
-    """Declare a known backend gap as a strict xfail: it must keep failing, and only that way."""
-    if when:
-        request.applymarker(pytest.mark.xfail(reason=reason, raises=raises, strict=True))
-
-
-def test_uuid_fields_round_trip_in_standard_representation(
-    backend: Backend, request: pytest.FixtureRequest
-) -> None:
-    _gap(
-        request,
-        backend.name == "mongomock",
-        "mongomock 4.3 encodes with UuidRepresentation.UNSPECIFIED and rejects any other",
-        ValueError,
-    )
+@requires("uuid_standard")
+def test_uuid_fields_round_trip_in_standard_representation(backend: Backend) -> None:
     alias = f"test_backends_{uuid.uuid4().hex[:8]}"
 
     class Token(mongoengine.Document):
@@ -90,15 +78,8 @@ def test_uuid_fields_round_trip_in_standard_representation(
         mongoengine.disconnect(alias)
 
 
-def test_server_answers_hello_and_build_info(
-    backend: Backend, request: pytest.FixtureRequest
-) -> None:
-    _gap(
-        request,
-        backend.name == "mongomock",
-        "mongomock implements neither hello nor buildInfo",
-        NotImplementedError,
-    )
+@requires("hello_command")
+def test_server_answers_hello_and_build_info(backend: Backend) -> None:
     with backend.client() as client:
         hello = client.admin.command("hello")
         build_info = client.admin.command("buildInfo")

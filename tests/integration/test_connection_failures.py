@@ -33,6 +33,7 @@ from pymongo import monitoring
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
 import privata_mongo.mongoengine as pm
+from compat_suite.requirements import requires
 from testkit.backends import Backend
 from testkit.ferretdb import start_ferretdb
 from testkit.services import ServiceProcess, free_port
@@ -42,17 +43,9 @@ TIMEOUTS = {"serverSelectionTimeoutMS": 500, "connectTimeoutMS": 500, "socketTim
 DB = "connection_failures"
 
 
-def _needs_ferretdb(backend: Backend, request: pytest.FixtureRequest) -> bool:
-    """Whether this run may stop servers; if not, the test becomes a strict xfail."""
-    if backend.name == "ferretdb":
-        return True
-    reason = (
-        "mongomock has no server to stop"
-        if backend.name == "mongomock"
-        else f"the {backend.name} backend is not ours to stop; run with --backend ferretdb"
-    )
-    request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
-    return False
+def _needs_ferretdb(backend: Backend) -> bool:
+    """Whether this run may stop servers (elsewhere ``@requires("server_process")`` xfails)."""
+    return backend.name == "ferretdb"
 
 
 @pytest.fixture
@@ -60,7 +53,7 @@ def own_server(
     backend: Backend, request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[ServiceProcess | None]:
     """A FerretDB only this test uses (it gets killed), or ``None`` off the ferretdb backend."""
-    if not _needs_ferretdb(backend, request):
+    if not _needs_ferretdb(backend):
         yield None
         return
     server = start_ferretdb(tmp_path / "ferretdb")
@@ -73,7 +66,7 @@ def own_server(
 @pytest.fixture
 def session_server_uri(backend: Backend, request: pytest.FixtureRequest) -> str | None:
     """The session's FerretDB (left running), or ``None`` off the ferretdb backend."""
-    return backend.uri if _needs_ferretdb(backend, request) else None
+    return backend.uri if _needs_ferretdb(backend) else None
 
 
 def _require(value: Any) -> Any:
@@ -136,6 +129,7 @@ def _kill(server: ServiceProcess) -> None:
     assert not server.running()
 
 
+@requires("server_process")
 def test_an_outage_fails_reads_and_writes_natively_and_leaves_nothing_half_written(
     own_server: ServiceProcess | None, tmp_path: Path
 ) -> None:
@@ -216,6 +210,7 @@ class _KillAfterIdentityInsert(monitoring.CommandListener):
         """Failures are the test's to observe."""
 
 
+@requires("server_process")
 def test_a_crash_between_the_two_inserts_leaves_no_clinical_row_without_identity(
     own_server: ServiceProcess | None,
 ) -> None:
@@ -245,10 +240,9 @@ def test_a_crash_between_the_two_inserts_leaves_no_clinical_row_without_identity
             assert [(p.first_name, p.diagnosis) for p in Patient.objects] == [("Whole", "J45")]
 
 
-def test_a_port_with_no_server_fails_natively(
-    backend: Backend, request: pytest.FixtureRequest
-) -> None:
-    _require(True if _needs_ferretdb(backend, request) else None)
+@requires("server_process")
+def test_a_port_with_no_server_fails_natively(backend: Backend) -> None:
+    _require(True if _needs_ferretdb(backend) else None)
     with _connected(f"mongodb://127.0.0.1:{free_port()}/") as (wrapped, native):
         Patient, NativePatient = _patient_models(wrapped, native)
         read = _error_of(lambda: Patient.objects.first())
@@ -263,6 +257,7 @@ def test_a_port_with_no_server_fails_natively(
         assert isinstance(write, ConnectionFailure)
 
 
+@requires("server_process")
 def test_a_rejected_authentication_fails_natively(session_server_uri: str | None) -> None:
     uri: str = _require(session_server_uri)
     with _connected(uri, username="someone", password="made-up") as (wrapped, native):  # noqa: S106

@@ -10,8 +10,8 @@ database from testkit's ``backend`` fixture.
 ``--backend`` selection, each with its backend's declared gaps as strict xfails, and the
 ``backend_name`` fixture here feeds each cell's backend to testkit's own ``backend`` fixture.
 
-Backend gaps are strict xfails with their measured reason: when a gap closes, the test passes
-and the run fails until the entry is removed.
+Backend gaps come from compat_suite/requirements.py, the repository's one table of them, as
+strict xfails with their measured reason.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import mongomock
 import pymongo
 import pytest
 
+from compat_suite.requirements import FEATURES, gaps_for
 from privata_mongo.adapters.mongomock_async import embedded_database
 from privata_mongo.adapters.pymongo_async_store import AsyncPymongoStore
 from privata_mongo.adapters.pymongo_store import IdentityRedaction, PymongoStore
@@ -36,23 +37,6 @@ from testkit.plugin import selected_backends
 
 FLAVOURS = ("sync", "async")
 
-#: Capabilities a backend lacks (``contract.FEATURES``), measured on that backend. The adapters
-#: pass a backend's behaviour through unchanged, as the native ODM sees it.
-GAPS: dict[str, dict[str, str]] = {
-    "mongomock": {
-        "explain": "mongomock 4.3's Cursor has no explain() (AttributeError; the embedded "
-        "async adapter raises NotImplementedError likewise)",
-        "typed_update_errors": "mongomock 4.3 raises a Python TypeError for $inc on a string "
-        "(pymongo: WriteError code 14); native mongomock apps see the same TypeError",
-    },
-    "ferretdb": {
-        "find_and_modify_projection": "FerretDB v1.24 does not implement findAndModify's "
-        "fields: 'findAndModify: support for field \"fields\" ... is not implemented yet' (238)",
-        "duplicate_key_on_update": "FerretDB v1.24 (SQLite) reports a unique violation on "
-        "update as InternalError (code 1: 'UNIQUE constraint failed: index ...'), not 11000",
-    },
-}
-
 
 @dataclass(frozen=True)
 class Cell:
@@ -63,10 +47,8 @@ class Cell:
 
     def expected_failures(self, check: contract.Check) -> list[pytest.MarkDecorator]:
         """Strict xfails for the check's declared backend gaps."""
-        gaps = GAPS.get(self.backend_name, {})
-        reasons = [
-            f"{self.backend_name} lacks {f}: {gaps[f]}" for f in sorted(check.requires) if f in gaps
-        ]
+        gaps = gaps_for(self.backend_name, sorted(check.requires))
+        reasons = [f"{self.backend_name} lacks {feature}: {why}" for feature, why in gaps.items()]
         if not reasons:
             return []
         return [pytest.mark.xfail(reason="; ".join(reasons), strict=True)]
@@ -148,9 +130,9 @@ async def test_store_honours_the_port(
     await check(make_store)
 
 
-def test_every_declared_gap_names_a_real_feature() -> None:
+def test_contract_features_are_declared_backend_features() -> None:
     names = {check.name for check in contract.CHECKS}
-    assert {f for gaps in GAPS.values() for f in gaps} <= set(contract.FEATURES)
+    assert set(contract.FEATURES) <= set(FEATURES)
     assert len(names) == len(contract.CHECKS)
 
 
