@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from privata_mongo.core.mql.pipeline import pipeline_supported, run_pipeline
+from privata_mongo.core.mql.values import UnsupportedOperator
 from privata_mongo.core.ops import Aggregate, Document, Emit, Flow, NextBatch
-from privata_mongo.core.pipeline import pipeline_supported, run_pipeline
 from privata_mongo.core.plan import identity_references, plan_filter, references_identity
 from privata_mongo.core.projection import ProjectionPlan
 from privata_mongo.core.schema import Side
-from privata_mongo.core.values import UnsupportedOperator
 from privata_mongo.errors import UnsupportedQuery
 
 from .common import chunks, join_batch, resolve, too_many

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from privata_mongo.core.match import UnsupportedOperator, compile_filter
+from privata_mongo.core.mql.match import UnsupportedOperator, compile_filter
 from privata_mongo.core.ops import Document, FetchAll, Flow, Query
 from privata_mongo.core.plan import FilterPlan, Probe, plan_filter, substitute
 from privata_mongo.core.projection import ProjectionPlan

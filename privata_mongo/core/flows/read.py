@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from privata_mongo.core.mql.values import equal, lookup, sort_documents
 from privata_mongo.core.ops import (
     Count,
     Distinct,
@@ -29,7 +30,6 @@ from privata_mongo.core.plan import needs_process_sort, plan_filter
 from privata_mongo.core.projection import ProjectionPlan, plan_projection
 from privata_mongo.core.schema import PSEUDONYM_FIELD, Side, top_field
 from privata_mongo.core.split import join
-from privata_mongo.core.values import equal, lookup, sort_documents
 
 from .common import chunks, fetch_identities, join_batch, resolve, too_many
 from .context import Context

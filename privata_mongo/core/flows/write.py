@@ -22,6 +22,12 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from privata_mongo.core.failures import BulkWriteFailed, WriteFailed, WriteFailure
+from privata_mongo.core.mql.update import (
+    CompiledUpdate,
+    compile_update,
+    replace_document,
+    upsert_seed,
+)
 from privata_mongo.core.ops import (
     Delete,
     Document,
@@ -40,7 +46,6 @@ from privata_mongo.core.ops import (
 from privata_mongo.core.plan import FilterPlan, plan_filter, references_identity, split_update
 from privata_mongo.core.schema import PSEUDONYM_FIELD, REVISION_FIELD, Side
 from privata_mongo.core.split import identity_values, join, split
-from privata_mongo.core.update import CompiledUpdate, compile_update, replace_document, upsert_seed
 from privata_mongo.errors import UnsupportedQuery
 
 from .common import chunks, fetch_identities, resolve, seal
