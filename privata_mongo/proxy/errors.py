@@ -63,11 +63,14 @@ def bulk_error(
 
 
 @contextmanager
-def native_errors(single: bool = True) -> Iterator[None]:
+def native_errors(
+    single: bool = True, documents: Sequence[Mapping[str, Any]] | None = None
+) -> Iterator[None]:
     """Re-raise core failures as pymongo errors.
 
     ``single``: a failed one-document insert is a ``WriteError`` (or ``DuplicateKeyError``),
-    as ``insert_one`` raises it, rather than a ``BulkWriteError``.
+    as ``insert_one`` raises it, rather than a ``BulkWriteError``. ``documents``: what a
+    ``BulkWriteError`` may show of each document (its ``op``).
     """
     try:
         yield
@@ -75,7 +78,7 @@ def native_errors(single: bool = True) -> Iterator[None]:
         if single and len(exc.failures) == 1:
             f = exc.failures[0]
             raise single_error(f.code, f.message, f.details) from None
-        raise bulk_error(exc.failures, exc.inserted) from None
+        raise bulk_error(exc.failures, exc.inserted, documents or ()) from None
     except WriteFailed as exc:
         raise single_error(exc.code, exc.message, exc.details) from None
     except OperationFailed as exc:
