@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
     from privata_mongo.proxy.collection import PrivateCollection
 
-__all__ = ["BatchStream", "ProxyCommandCursor", "ProxyCursor", "index_list"]
+
+__all__ = ["BatchStream", "CursorSpec", "ProxyCommandCursor", "ProxyCursor", "index_list"]
 
 BatchStream = Callable[[], Iterator[tuple[Document, ...]]]
 
@@ -95,12 +96,16 @@ class _Stream:
         self._buffer.clear()
 
 
-class ProxyCursor:
-    """pymongo's ``Cursor`` API over a split collection."""
+class CursorSpec:
+    """The options of a find, chained as pymongo chains them, for both cursor twins.
+
+    Options may be set until the first document is read (then ``InvalidOperation``); the
+    twins add iteration, synchronous or awaited.
+    """
 
     def __init__(
         self,
-        collection: PrivateCollection,
+        collection: Any,
         filter: Mapping[str, Any] | None = None,
         projection: Mapping[str, Any] | Sequence[str] | None = None,
         skip: int = 0,
@@ -123,7 +128,7 @@ class ProxyCursor:
         self._sort: list[tuple[str, Any]] = []
         self._options: dict[str, Any] = {}
         self._empty = False
-        self._stream: _Stream | None = None
+        self._stream: Any = None  # a _Stream, or the async twin's; set when reading starts
         self._retrieved = 0
         self.skip(skip)
         self.limit(limit)
@@ -139,7 +144,7 @@ class ProxyCursor:
     # -- pymongo surface ------------------------------------------------------------------
 
     @property
-    def collection(self) -> PrivateCollection:
+    def collection(self) -> Any:
         """The collection this cursor reads."""
         return self._collection
 
@@ -245,13 +250,56 @@ class ProxyCursor:
         self._filter = {**self._filter, "$where": code}
         return self
 
-    def clone(self) -> ProxyCursor:
-        """An unevaluated copy with the same options."""
-        twin = ProxyCursor(self._collection, self._filter, self._projection)
+    def _copy_into(self, twin: CursorSpec) -> None:
         twin._skip, twin._limit, twin._batch_size = self._skip, self._limit, self._batch_size
         twin._sort = list(self._sort)
         twin._options = dict(self._options)
         twin._empty = self._empty
+
+    def _slice(self, index: slice) -> None:
+        """Apply ``cursor[a:b]`` as pymongo does: skip and limit replaced, ``[a:a]`` empty."""
+        if index.step is not None:
+            raise IndexError("Cursor instances do not support slice steps")
+        skip = 0
+        if index.start is not None:
+            if index.start < 0:
+                raise IndexError("Cursor instances do not support negative indices")
+            skip = index.start
+        limit = 0
+        if index.stop is not None:
+            limit = index.stop - skip
+            if limit < 0:
+                raise IndexError(f"stop index must be greater than start index for slice {index!r}")
+            if limit == 0:
+                self._empty = True
+        self._skip = skip
+        self._limit = limit
+
+    def _distinct_options(self) -> dict[str, Any]:
+        return {k: v for k, v in self._options.items() if k in ("collation", "session", "comment")}
+
+    def _query(self) -> Query:
+        return Query(
+            filter=self._filter,
+            projection=self._projection,
+            sort=tuple(self._sort),
+            skip=self._skip,
+            limit=self._limit,
+            batch_size=self._batch_size,
+            options=dict(self._options),
+        )
+
+
+class ProxyCursor(CursorSpec):
+    """pymongo's ``Cursor`` API over a split collection."""
+
+    _collection: PrivateCollection
+    _stream: _Stream | None
+
+    def clone(self) -> ProxyCursor:
+        """An unevaluated copy with the same options."""
+        twin = ProxyCursor(self._collection, self._filter, self._projection)
+        self._copy_into(twin)
         return twin
 
     def __copy__(self) -> ProxyCursor:
@@ -277,25 +325,7 @@ class ProxyCursor:
         self._check_okay_to_chain()
         self._empty = False
         if isinstance(index, slice):
-            if index.step is not None:
-                raise IndexError("Cursor instances do not support slice steps")
-            skip = 0
-            if index.start is not None:
-                if index.start < 0:
-                    raise IndexError("Cursor instances do not support negative indices")
-                skip = index.start
-            if index.stop is not None:
-                limit = index.stop - skip
-                if limit < 0:
-                    raise IndexError(
-                        f"stop index must be greater than start index for slice {index!r}"
-                    )
-                if limit == 0:
-                    self._empty = True
-            else:
-                limit = 0
-            self._skip = skip
-            self._limit = limit
+            self._slice(index)
             return self
         if isinstance(index, int):
             if index < 0:
@@ -339,25 +369,11 @@ class ProxyCursor:
 
     def distinct(self, key: str) -> list[Any]:
         """Distinct values of ``key`` among the documents this cursor selects."""
-        options = {
-            k: v for k, v in self._options.items() if k in ("collation", "session", "comment")
-        }
-        return self._collection.distinct(key, self._filter, **options)
+        return self._collection.distinct(key, self._filter, **self._distinct_options())
 
     def explain(self) -> Document:
         """The server's plan for the clinical part of this query."""
         return self._collection._explain(self._query())
-
-    def _query(self) -> Query:
-        return Query(
-            filter=self._filter,
-            projection=self._projection,
-            sort=tuple(self._sort),
-            skip=self._skip,
-            limit=self._limit,
-            batch_size=self._batch_size,
-            options=dict(self._options),
-        )
 
 
 class ProxyCommandCursor:
