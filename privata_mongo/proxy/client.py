@@ -11,13 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from privata_mongo.proxy.database import ProxyDatabase, SchemaResolver
+from privata_mongo.proxy.database import DatabaseBase, ProxyDatabase, SchemaResolver
 
-__all__ = ["ProxyClient", "client_class"]
+__all__ = ["ClientBase", "ProxyClient", "client_class"]
 
 
-class ProxyClient:
-    """pymongo's ``MongoClient`` API over a real client."""
+class ClientBase:
+    """What the sync and async proxy clients share; ``database_class`` is each twin's."""
+
+    database_class: type[DatabaseBase] = ProxyDatabase
 
     def __init__(self, inner: Any, resolver: SchemaResolver) -> None:
         self._inner = inner
@@ -33,17 +35,16 @@ class ProxyClient:
         """How this client decides which collections are split."""
         return self._resolver
 
-    def get_database(self, name: str | None = None, **options: Any) -> ProxyDatabase:
+    def get_database(self, name: str | None = None, **options: Any) -> Any:
         """A database by name (the URI's default database when ``name`` is ``None``)."""
-        return ProxyDatabase(self, self._inner.get_database(name, **options), self._resolver)
+        return self.database_class(self, self._inner.get_database(name, **options), self._resolver)
 
-    def get_default_database(self, default: str | None = None, **options: Any) -> ProxyDatabase:
+    def get_default_database(self, default: str | None = None, **options: Any) -> Any:
         """The database named in the connection string."""
-        return ProxyDatabase(
-            self, self._inner.get_default_database(default, **options), self._resolver
-        )
+        inner = self._inner.get_default_database(default, **options)
+        return self.database_class(self, inner, self._resolver)
 
-    def __getitem__(self, name: str) -> ProxyDatabase:
+    def __getitem__(self, name: str) -> Any:
         return self.get_database(name)
 
     def __getattr__(self, name: str) -> Any:
@@ -56,9 +57,24 @@ class ProxyClient:
             return self.get_database(name)  # pymongo's client.<name> is a database
         return value
 
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ClientBase):
+            return bool(self._inner == other._inner)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(id(self._inner))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._inner!r})"
+
+
+class ProxyClient(ClientBase):
+    """pymongo's ``MongoClient`` API over a real client."""
+
     def drop_database(self, name_or_database: Any, *args: Any, **kwargs: Any) -> None:
         """Drop a database (both halves of every split collection go with it)."""
-        if isinstance(name_or_database, ProxyDatabase):
+        if isinstance(name_or_database, DatabaseBase):
             name_or_database = name_or_database.name
         self._inner.drop_database(name_or_database, *args, **kwargs)
 
@@ -71,17 +87,6 @@ class ProxyClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, ProxyClient):
-            return bool(self._inner == other._inner)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(id(self._inner))
-
-    def __repr__(self) -> str:
-        return f"ProxyClient({self._inner!r})"
 
 
 # Values keep the wrapped class alive, so an id in a key is never reused for another class.

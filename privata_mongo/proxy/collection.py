@@ -29,7 +29,7 @@ from privata_mongo.proxy.cursor import ProxyCommandCursor, ProxyCursor
 from privata_mongo.proxy.errors import native_errors
 
 if TYPE_CHECKING:
-    from privata_mongo.proxy.database import ProxyDatabase
+    from privata_mongo.proxy.database import DatabaseBase
 
 __all__ = ["PlainCollection", "PrivateCollection"]
 
@@ -348,12 +348,12 @@ class PrivateCollection(SplitCollectionBase):
 class PlainCollection:
     """A collection of a model without identity fields: stored and served natively."""
 
-    def __init__(self, database: ProxyDatabase, inner: Any) -> None:
+    def __init__(self, database: DatabaseBase, inner: Any) -> None:
         self._database = database
         self._inner = inner
 
     @property
-    def database(self) -> ProxyDatabase:
+    def database(self) -> DatabaseBase:
         """The proxy database this collection belongs to."""
         return self._database
 

@@ -14,27 +14,33 @@ from bson.dbref import DBRef
 
 from privata_mongo.config import current
 from privata_mongo.core.schema import ModelSchema
+from privata_mongo.proxy._collection_base import SplitCollectionBase
 from privata_mongo.proxy.collection import PlainCollection, PrivateCollection
 
 if TYPE_CHECKING:
-    from privata_mongo.proxy.client import ProxyClient
+    from typing_extensions import Self
 
-__all__ = ["ProxyDatabase", "SchemaResolver"]
+__all__ = ["DatabaseBase", "ProxyDatabase", "SchemaResolver"]
 
 SchemaResolver = Callable[[str, str], "ModelSchema | None"]
 """``(database name, collection name) → schema``, or ``None`` for a collection stored natively."""
 
 
-class ProxyDatabase:
-    """pymongo's ``Database`` API over a real database."""
+class DatabaseBase:
+    """What the sync and async proxy databases share: naming, resolving, handing out collections.
 
-    def __init__(self, client: ProxyClient, inner: Any, resolver: SchemaResolver) -> None:
+    ``split_collection`` is the class serving split collections (sync or async twin).
+    """
+
+    split_collection: type[SplitCollectionBase] = PrivateCollection
+
+    def __init__(self, client: Any, inner: Any, resolver: SchemaResolver) -> None:
         self._client = client
         self._inner = inner
         self._resolver = resolver
 
     @property
-    def client(self) -> ProxyClient:
+    def client(self) -> Any:
         """The proxy client."""
         return self._client
 
@@ -53,16 +59,16 @@ class ProxyDatabase:
         schema = self._resolver(self.name, name)
         return schema if schema is not None and schema.enabled else None
 
-    def get_collection(self, name: str, **options: Any) -> PrivateCollection | PlainCollection:
+    def get_collection(self, name: str, **options: Any) -> Any:
         """A collection by name, split when its model has identity fields."""
         clinical = self._inner.get_collection(name, **options)
         schema = self.schema_of(name)
         if schema is None:
             return PlainCollection(self, clinical)
         identity = self._inner.get_collection(schema.identity_collection, **options)
-        return PrivateCollection(self, clinical, identity, schema)
+        return self.split_collection(self, clinical, identity, schema)
 
-    def __getitem__(self, name: str) -> PrivateCollection | PlainCollection:
+    def __getitem__(self, name: str) -> Any:
         return self.get_collection(name)
 
     def __getattr__(self, name: str) -> Any:
@@ -78,13 +84,12 @@ class ProxyDatabase:
             return self.get_collection(name)  # pymongo's database.<name> is a collection
         return value
 
-    def with_options(self, **options: Any) -> ProxyDatabase:
+    def with_options(self, **options: Any) -> Self:
         """The same database with other read/write options."""
-        return ProxyDatabase(self._client, self._inner.with_options(**options), self._resolver)
+        return type(self)(self._client, self._inner.with_options(**options), self._resolver)
 
-    def list_collection_names(self, *args: Any, **kwargs: Any) -> list[str]:
-        """Collection names, without the identity halves of split collections."""
-        names = list(self._inner.list_collection_names(*args, **kwargs))
+    def _visible(self, names: list[str]) -> list[str]:
+        """Collection names without the identity halves of split collections."""
         suffix = current().identity_suffix
         hidden = {n for n in names if n.endswith(suffix)}
         for name in names:
@@ -93,23 +98,15 @@ class ProxyDatabase:
                 hidden.add(schema.identity_collection)
         return [n for n in names if n not in hidden]
 
-    def create_collection(self, name: str, **kwargs: Any) -> PrivateCollection | PlainCollection:
-        """Create a collection (the clinical half when split) and return it."""
-        self._inner.create_collection(name, **kwargs)
-        return self.get_collection(name)
-
-    def drop_collection(self, name_or_collection: Any, *args: Any, **kwargs: Any) -> Any:
-        """Drop a collection, both halves when split."""
+    def _halves(self, name_or_collection: Any) -> list[str]:
+        """The real collections behind a logical one: identity first, when split."""
         name = (
             name_or_collection if isinstance(name_or_collection, str) else name_or_collection.name
         )
         schema = self.schema_of(name)
-        if schema is not None:
-            self._inner.drop_collection(schema.identity_collection, *args, **kwargs)
-        return self._inner.drop_collection(name, *args, **kwargs)
+        return [schema.identity_collection, name] if schema is not None else [name]
 
-    def dereference(self, dbref: DBRef, **kwargs: Any) -> Any:
-        """The document a ``DBRef`` points to, joined like any other read."""
+    def _checked(self, dbref: DBRef) -> DBRef:
         if not isinstance(dbref, DBRef):
             raise TypeError(f"cannot dereference a {type(dbref)}")
         if dbref.database is not None and dbref.database != self.name:
@@ -117,10 +114,10 @@ class ProxyDatabase:
                 f"trying to dereference a DBRef that points to another database "
                 f"({dbref.database!r} not {self.name!r})"
             )
-        return self[dbref.collection].find_one({"_id": dbref.id}, **kwargs)
+        return dbref
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, ProxyDatabase):
+        if isinstance(other, DatabaseBase):
             return bool(self._inner == other._inner)
         return NotImplemented
 
@@ -128,10 +125,35 @@ class ProxyDatabase:
         return hash(self.name)
 
     def __repr__(self) -> str:
-        return f"ProxyDatabase({self.name!r})"
+        return f"{type(self).__name__}({self.name!r})"
 
     def __bool__(self) -> bool:
         raise NotImplementedError(
             "Database objects do not implement truth value testing or bool(). "
             "Please compare with None instead: database is not None"
         )
+
+
+class ProxyDatabase(DatabaseBase):
+    """pymongo's ``Database`` API over a real database."""
+
+    def list_collection_names(self, *args: Any, **kwargs: Any) -> list[str]:
+        """Collection names, without the identity halves of split collections."""
+        return self._visible(list(self._inner.list_collection_names(*args, **kwargs)))
+
+    def create_collection(self, name: str, **kwargs: Any) -> Any:
+        """Create a collection (the clinical half when split) and return it."""
+        self._inner.create_collection(name, **kwargs)
+        return self.get_collection(name)
+
+    def drop_collection(self, name_or_collection: Any, *args: Any, **kwargs: Any) -> Any:
+        """Drop a collection, both halves when split."""
+        result = None
+        for name in self._halves(name_or_collection):
+            result = self._inner.drop_collection(name, *args, **kwargs)
+        return result
+
+    def dereference(self, dbref: DBRef, **kwargs: Any) -> Any:
+        """The document a ``DBRef`` points to, joined like any other read."""
+        ref = self._checked(dbref)
+        return self[ref.collection].find_one({"_id": ref.id}, **kwargs)
