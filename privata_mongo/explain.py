@@ -51,19 +51,22 @@ class Explanation:
 
 
 def explain(model: Any) -> Explanation:
-    """Explain how ``model`` (a mongoengine ``Document`` class) is stored.
+    """Explain how ``model`` (a mongoengine or Beanie ``Document`` class) is stored.
 
     Raises:
         ConfigurationError: ``model`` is not a model class of a supported ODM, or its privacy
             declarations are invalid.
     """
+    if not isinstance(model, type):
+        raise ConfigurationError(f"{model!r} is not a model class privata can explain")
     mongoengine = sys.modules.get("mongoengine")
-    if (
-        mongoengine is not None
-        and isinstance(model, type)
-        and issubclass(model, mongoengine.Document)
-    ):
+    if mongoengine is not None and issubclass(model, mongoengine.Document):
         from privata_mongo.mongoengine._describe import schema_of_model
 
         return Explanation.of(model.__name__, schema_of_model(model))
+    beanie = sys.modules.get("beanie")
+    if beanie is not None and issubclass(model, beanie.Document):
+        from privata_mongo.beanie._describe import schema_of_model as beanie_schema
+
+        return Explanation.of(model.__name__, beanie_schema(model))
     raise ConfigurationError(f"{model!r} is not a model class privata can explain")

@@ -1,0 +1,73 @@
+"""``init_beanie`` with Beanie's signature, handing Beanie a privata proxy database.
+
+Beanie's own initializer runs unchanged; it receives an ``AsyncProxyDatabase`` around the
+application's database (pymongo's ``AsyncDatabase``, the embedded backend, or Motor through its
+adapter), so every collection Beanie uses is split when its model holds identity data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+import beanie
+from beanie.odm.utils.init import Initializer
+from pymongo import AsyncMongoClient
+
+from privata_mongo.adapters.mongomock_async import AsyncMockDatabase
+from privata_mongo.adapters.mongomock_async import embedded_database as _embedded
+from privata_mongo.beanie._describe import REGISTRY
+from privata_mongo.proxy.aio_database import AsyncProxyClient, AsyncProxyDatabase
+
+if TYPE_CHECKING:
+    from pymongo.asynchronous.database import AsyncDatabase
+
+__all__ = ["embedded_database", "init_beanie", "proxy_database"]
+
+
+def embedded_database(name: str) -> AsyncMockDatabase:
+    """An in-process database (mongomock behind pymongo's async API), for demos and tests.
+
+    Pass it to ``init_beanie(database=...)``; no server is needed.
+    """
+    return _embedded(name)
+
+
+def proxy_database(database: Any) -> AsyncProxyDatabase:
+    """The privata proxy around an async database (idempotent)."""
+    if isinstance(database, AsyncProxyDatabase):
+        return database
+    return AsyncProxyClient(database.client, REGISTRY)[database.name]  # type: ignore[no-any-return]
+
+
+async def init_beanie(
+    database: Any = None,
+    connection_string: str | None = None,
+    document_models: Sequence[Any] | None = None,
+    allow_index_dropping: bool = False,
+    recreate_views: bool = False,
+    skip_indexes: bool = False,
+) -> None:
+    """Beanie's ``init_beanie``; the database Beanie keeps is a privata proxy.
+
+    Raises:
+        ValueError: as Beanie does, for a missing or doubled database/connection string, or
+            missing document models.
+    """
+    if (connection_string is None) == (database is None):
+        raise ValueError("connection_string parameter or database parameter must be set")
+    if document_models is None:
+        raise ValueError("document_models parameter must be set")
+    if connection_string is not None:
+        database = AsyncMongoClient(connection_string).get_default_database()
+    models = [Initializer.get_model(m) if isinstance(m, str) else m for m in document_models]
+    REGISTRY.add(models)
+    # The proxy has AsyncDatabase's API; Beanie's annotation names the concrete class.
+    proxied = cast("AsyncDatabase[Any]", proxy_database(database))
+    await beanie.init_beanie(
+        database=proxied,
+        document_models=models,
+        allow_index_dropping=allow_index_dropping,
+        recreate_views=recreate_views,
+        skip_indexes=skip_indexes,
+    )

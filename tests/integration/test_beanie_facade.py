@@ -1,0 +1,85 @@
+"""The Beanie facade: the same names as Beanie, the same init signature, split storage."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Annotated, Any
+
+import beanie
+import pytest
+from pydantic import Field
+
+import privata_mongo
+import privata_mongo.beanie as pb
+from privata_mongo import ConfigurationError
+
+
+@pytest.mark.parametrize("name", sorted(set(beanie.__all__) - {"init_beanie"}))
+def test_every_beanie_name_is_beanies_own_object(name: str) -> None:
+    assert getattr(pb, name) is getattr(beanie, name)
+
+
+def test_star_import_brings_exactly_beanies_names() -> None:
+    assert sorted(pb.__all__) == sorted(beanie.__all__)
+
+
+def test_init_beanie_takes_beanies_arguments() -> None:
+    assert inspect.signature(pb.init_beanie).parameters.keys() == (
+        inspect.signature(beanie.init_beanie).parameters.keys()
+    )
+
+
+async def test_init_beanie_validates_its_arguments_as_beanie_does() -> None:
+    with pytest.raises(ValueError, match="connection_string parameter or database parameter"):
+        await pb.init_beanie(document_models=[])
+    with pytest.raises(ValueError, match="document_models parameter must be set"):
+        await pb.init_beanie(database=pb.embedded_database("x"))
+
+
+def _models() -> Any:
+    class Person(pb.Document):
+        first_name: str
+        email: Annotated[str, pb.Indexed(unique=True)]
+        alias: Annotated[str | None, pb.PII()] = None
+        phone: Annotated[str | None, pb.PII(False)] = None
+        mrn: str | None = Field(default=None, json_schema_extra={"pii": True})
+        ward: str = "A"
+
+        class Settings:
+            name = "facade_people"
+            privacy = {"scan_limit": 50}
+
+    return Person
+
+
+def test_markers_and_settings_classify_fields() -> None:
+    Person = _models()
+    explained = privata_mongo.explain(Person)
+    assert explained.identity_collection == "facade_people__identity"
+    assert explained.identity_fields == ("first_name", "email", "alias", "mrn")
+    rules = {d.attribute: d.rule.value for d in explained.decisions}
+    assert rules["alias"] == rules["phone"] == rules["mrn"] == "field marker"
+    assert rules["ward"] == "no rule applies"
+
+
+def test_non_boolean_marker_is_refused() -> None:
+    class Bad(pb.Document):
+        note: str = Field(default="", json_schema_extra={"pii": "yes"})
+
+    with pytest.raises(ConfigurationError, match="must be a bool"):
+        privata_mongo.explain(Bad)
+
+
+async def test_documents_are_split_on_the_embedded_backend() -> None:
+    Person = _models()
+    database = pb.embedded_database("facade")
+    await pb.init_beanie(database=database, document_models=[Person])
+    await Person(first_name="Ada", email="ada@x.org", alias="AL", phone="+1", ward="B").insert()
+    (clinical,) = await database["facade_people"].find({}).to_list()
+    (identity,) = await database["facade_people__identity"].find({}).to_list()
+    assert set(clinical) == {"_id", "phone", "ward", "_pseudonym"}
+    assert identity["email"] == "ada@x.org"
+    assert identity["alias"] == "AL"
+    found = await Person.find_one(Person.email == "ada@x.org")
+    assert found is not None
+    assert (found.first_name, found.ward, found.phone) == ("Ada", "B", "+1")
