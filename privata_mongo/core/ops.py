@@ -38,6 +38,7 @@ __all__ = [
     "NextBatch",
     "Op",
     "Query",
+    "ReadPeer",
     "Replace",
     "ReplaceMany",
     "Update",
@@ -91,6 +92,17 @@ class FetchAll:
 
     side: Side
     query: Query
+
+
+@dataclass(frozen=True, slots=True)
+class ReadPeer:
+    """Read another logical collection of the same database, joined as the application sees it.
+
+    Used for ``$lookup`` into a split collection, which the server cannot join.
+    """
+
+    collection: str
+    filter: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +281,7 @@ Op: TypeAlias = (
     Find
     | NextBatch
     | FetchAll
+    | ReadPeer
     | Count
     | EstimatedCount
     | Explain

@@ -139,6 +139,18 @@ class ModelSchema:
     undeclared_identity: frozenset[str] = frozenset()
     dynamic: bool = False
 
+    @classmethod
+    def native(cls, collection: str) -> ModelSchema:
+        """The schema of a collection no model splits: every field clinical, nothing linked."""
+        return cls(
+            models=(collection,),
+            collection=collection,
+            identity_collection=collection,
+            decisions=(),
+            identity_fields=frozenset(),
+            searchable=frozenset(),
+        )
+
     @property
     def model(self) -> str:
         """The name used in messages: the base model of the collection."""

@@ -6,6 +6,7 @@ Both drivers execute a request by calling one method of one side's store; only w
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -58,10 +59,15 @@ StoreOp = (
 
 @dataclass(frozen=True, slots=True)
 class Binding(Generic[S]):
-    """The two physical collections behind one logical collection."""
+    """The two physical collections behind one logical collection.
+
+    ``peers`` reads another logical collection of the same database, joined (for ``$lookup``
+    into a split collection): ``(collection, filter) → documents``, awaited by the async driver.
+    """
 
     clinical: S
     identity: S
+    peers: Callable[[str, Mapping[str, Any]], Any] | None = None
 
     def store(self, side: Side) -> S:
         """The store for ``side``."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar, cast
 
-from privata_mongo.core.ops import Document, Emit, FetchAll, Flow, NextBatch, Op
+from privata_mongo.core.ops import Document, Emit, FetchAll, Flow, NextBatch, Op, ReadPeer
 from privata_mongo.drivers._calls import Binding, call_of
 from privata_mongo.ports.storage import AsyncBatchCursor, AsyncDocumentStore
 
@@ -69,6 +69,10 @@ async def _execute(op: Op, binding: AsyncBinding, cursors: list[AsyncBatchCursor
             return await _exhaust(cursor)
         finally:
             await cursor.close()
+    if isinstance(op, ReadPeer):
+        if binding.peers is None:
+            raise RuntimeError("this binding cannot read other collections")
+        return await binding.peers(op.collection, op.filter)
     if isinstance(op, Emit):
         raise RuntimeError("Emit is handled by the driver loop")
     call = call_of(op)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, TypeVar, cast
 
-from privata_mongo.core.ops import Document, Emit, FetchAll, Flow, NextBatch, Op
+from privata_mongo.core.ops import Document, Emit, FetchAll, Flow, NextBatch, Op, ReadPeer
 from privata_mongo.drivers._calls import Binding, call_of
 from privata_mongo.ports.storage import BatchCursor, DocumentStore
 
@@ -70,6 +70,10 @@ def _execute(op: Op, binding: SyncBinding, cursors: list[BatchCursor]) -> Any:
             return _exhaust(cursor)
         finally:
             cursor.close()
+    if isinstance(op, ReadPeer):
+        if binding.peers is None:
+            raise RuntimeError("this binding cannot read other collections")
+        return binding.peers(op.collection, op.filter)
     if isinstance(op, Emit):
         raise RuntimeError("Emit is handled by the driver loop")
     call = call_of(op)

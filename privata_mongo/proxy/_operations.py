@@ -25,7 +25,6 @@ from privata_mongo.core.ops import Document, Explain, Flow, Query, UpdateOutcome
 from privata_mongo.core.plan import plan_filter
 from privata_mongo.core.pseudonym import format_pseudonym
 from privata_mongo.core.schema import ModelSchema, Side
-from privata_mongo.errors import UnsupportedQuery
 from privata_mongo.proxy.cursor import index_list
 
 __all__ = [
@@ -33,7 +32,7 @@ __all__ = [
     "Planned",
     "list_index_documents",
     "options_of",
-    "refuse_split_joins",
+    "split_targets",
 ]
 
 R = TypeVar("R")
@@ -113,11 +112,14 @@ class Operations:
         return read.find(self.ctx, query)
 
     def aggregate(
-        self, pipeline: Sequence[Mapping[str, Any]], options: dict[str, Any]
+        self,
+        pipeline: Sequence[Mapping[str, Any]],
+        options: dict[str, Any],
+        split: frozenset[str] = frozenset(),
     ) -> Flow[None]:
-        """The streaming flow of an aggregation."""
+        """The streaming flow of an aggregation (``split``: the split collections it joins)."""
         options.pop("cursor", None)  # pymongo accepts and ignores the legacy cursor={} option
-        return aggregate.aggregate(self.ctx, list(pipeline), options)
+        return aggregate.aggregate(self.ctx, list(pipeline), options, split)
 
     def count_documents(self, filter: Mapping[str, Any], options: dict[str, Any]) -> Planned[int]:
         """``count_documents``."""
@@ -336,35 +338,8 @@ def list_index_documents(information: Mapping[str, Any]) -> list[Document]:
     return out
 
 
-_JOIN_STAGES = {"$lookup": "from", "$graphLookup": "from", "$unionWith": "coll"}
-
-
-def refuse_split_joins(
+def split_targets(
     schema_of: Callable[[str], ModelSchema | None], pipeline: Sequence[Mapping[str, Any]]
-) -> None:
-    """Refuse server-side joins into split collections, which would miss identity fields.
-
-    Raises:
-        UnsupportedQuery: a ``$lookup``/``$graphLookup``/``$unionWith`` reads a split
-            collection.
-    """
-    for stage in pipeline:
-        for name, spec in stage.items():
-            if name == "$facet" and isinstance(spec, Mapping):
-                for inner in spec.values():
-                    refuse_split_joins(schema_of, inner)
-                continue
-            key = _JOIN_STAGES.get(name)
-            if key is None:
-                continue
-            target = spec if isinstance(spec, str) else spec.get(key)
-            schema = schema_of(target) if isinstance(target, str) else None
-            if schema is not None:
-                raise UnsupportedQuery(
-                    f"{name} from '{target}': {schema.model} documents are stored split, and a "
-                    "join on the server would return them without their identity fields; read "
-                    "them with a second query (mongoengine: select_related)",
-                    model=schema.model,
-                )
-            if isinstance(spec, Mapping) and isinstance(spec.get("pipeline"), list):
-                refuse_split_joins(schema_of, spec["pipeline"])
+) -> frozenset[str]:
+    """The split collections a pipeline joins, which the server cannot join for it."""
+    return frozenset(name for name in aggregate.split_joins(pipeline) if schema_of(name))

@@ -23,7 +23,7 @@ from privata_mongo.proxy._operations import (
     Planned,
     list_index_documents,
     options_of,
-    refuse_split_joins,
+    split_targets,
 )
 from privata_mongo.proxy.aio_cursor import AsyncProxyCommandCursor, AsyncProxyCursor
 from privata_mongo.proxy.errors import native_errors
@@ -45,7 +45,12 @@ class AsyncPrivateCollection(SplitCollectionBase):
         return Binding(
             AsyncPymongoStore(self._clinical),
             AsyncPymongoStore(self._identity, IdentityRedaction(self._schema.model, namespace)),
+            peers=self._read_peer,
         )
+
+    async def _read_peer(self, collection: str, filter: Mapping[str, Any]) -> list[Document]:
+        documents: list[Document] = await self._database[collection].find(filter).to_list()
+        return documents
 
     async def _call(self, planned: Planned[R]) -> R:
         if planned.link and not self._linked:
@@ -113,9 +118,10 @@ class AsyncPrivateCollection(SplitCollectionBase):
         **kwargs: Any,
     ) -> AsyncProxyCommandCursor:
         """Run an aggregation pipeline with native results."""
-        refuse_split_joins(self._database.schema_of, pipeline)
+        split = split_targets(self._database.schema_of, pipeline)
         options = {**options_of(session=session, let=let, comment=comment), **kwargs}
-        return AsyncProxyCommandCursor(self, self._stream(self._ops.aggregate(pipeline, options)))
+        flow = self._ops.aggregate(pipeline, options, split)
+        return AsyncProxyCommandCursor(self, self._stream(flow))
 
     # -- writes ---------------------------------------------------------------------------------
 

@@ -17,13 +17,14 @@ from pymongo.results import DeleteResult, InsertManyResult, InsertOneResult, Upd
 
 from privata_mongo.adapters.pymongo_store import IdentityRedaction, PymongoStore
 from privata_mongo.core.ops import Document, Query
+from privata_mongo.core.schema import ModelSchema
 from privata_mongo.drivers.sync import Binding, run, stream
 from privata_mongo.proxy._collection_base import SplitCollectionBase
 from privata_mongo.proxy._operations import (
     Planned,
     list_index_documents,
     options_of,
-    refuse_split_joins,
+    split_targets,
 )
 from privata_mongo.proxy.cursor import ProxyCommandCursor, ProxyCursor
 from privata_mongo.proxy.errors import native_errors
@@ -44,7 +45,11 @@ class PrivateCollection(SplitCollectionBase):
         return Binding(
             PymongoStore(self._clinical),
             PymongoStore(self._identity, IdentityRedaction(self._schema.model, namespace)),
+            peers=self._read_peer,
         )
+
+    def _read_peer(self, collection: str, filter: Mapping[str, Any]) -> list[Document]:
+        return list(self._database[collection].find(filter))
 
     def _call(self, planned: Planned[R]) -> R:
         if planned.link and not self._linked:
@@ -111,9 +116,10 @@ class PrivateCollection(SplitCollectionBase):
         **kwargs: Any,
     ) -> ProxyCommandCursor:
         """Run an aggregation pipeline with native results."""
-        refuse_split_joins(self._database.schema_of, pipeline)
+        split = split_targets(self._database.schema_of, pipeline)
         options = {**options_of(session=session, let=let, comment=comment), **kwargs}
-        return ProxyCommandCursor(self, self._stream(self._ops.aggregate(pipeline, options)))
+        flow = self._ops.aggregate(pipeline, options, split)
+        return ProxyCommandCursor(self, self._stream(flow))
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -371,9 +377,16 @@ class PlainCollection:
         return self._inner.find(*args, **kwargs)
 
     def aggregate(self, pipeline: Sequence[Mapping[str, Any]], *args: Any, **kwargs: Any) -> Any:
-        """A native aggregation, unless it joins a split collection."""
-        refuse_split_joins(self._database.schema_of, pipeline)
-        return self._inner.aggregate(pipeline, *args, **kwargs)
+        """A native aggregation, unless it joins a split collection the server cannot join.
+
+        Such a pipeline runs through the flows like a split collection's, with nothing of
+        this collection's own to join (the async twin's returns a coroutine, as pymongo's).
+        """
+        if not split_targets(self._database.schema_of, pipeline):
+            return self._inner.aggregate(pipeline, *args, **kwargs)
+        schema = ModelSchema.native(self._inner.name)
+        runner = self._database.split_collection(self._database, self._inner, self._inner, schema)
+        return runner.aggregate(pipeline, *args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):

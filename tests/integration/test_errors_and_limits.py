@@ -73,14 +73,17 @@ def test_pipeline_reading_identity_fields_runs_in_process_within_bounds(connecte
     ]
 
 
-def test_server_side_join_into_a_split_collection_is_refused(connected: Any) -> None:
+def test_lookup_into_a_split_collection_joins_identity_fields(connected: Any) -> None:
     Patient = _patient()
 
     class LimitVisit(me.Document):
         patient = me.ReferenceField(Patient)
+        reason = me.StringField()
         meta = {"collection": "limit_visit"}
 
-    LimitVisit(patient=Patient(first_name="Ada").save()).save()
+    ada = Patient(first_name="Ada", email="ada@x.org", ward="A").save()
+    LimitVisit(patient=ada, reason="check-up").save()
+    LimitVisit(patient=None, reason="walk-in").save()
     lookup = {
         "$lookup": {
             "from": "limit_patient",
@@ -89,10 +92,23 @@ def test_server_side_join_into_a_split_collection_is_refused(connected: Any) -> 
             "as": "p",
         }
     }
-    with pytest.raises(UnsupportedQuery, match="select_related"):
-        LimitVisit.objects.aggregate([lookup])
-    with pytest.raises(UnsupportedQuery):
-        LimitVisit.objects.aggregate([{"$facet": {"x": [lookup]}}])
+    rows = list(LimitVisit.objects.order_by("reason").aggregate([lookup]))
+    assert [(r["reason"], [p.get("first_name") for p in r["p"]]) for r in rows] == [
+        ("check-up", ["Ada"]),
+        ("walk-in", []),
+    ]
+    assert "_pseudonym" not in rows[0]["p"][0]
+    graph = {
+        "$graphLookup": {
+            "from": "limit_patient",
+            "startWith": "$patient",
+            "connectFromField": "_id",
+            "connectToField": "_id",
+            "as": "g",
+        }
+    }
+    with pytest.raises(UnsupportedQuery, match=r"\$graphLookup into a split collection"):
+        list(LimitVisit.objects.aggregate([graph]))
 
 
 def test_mixed_index_is_refused_at_declaration(connected: Any) -> None:
