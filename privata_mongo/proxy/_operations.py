@@ -14,11 +14,18 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from bson import ObjectId
-from pymongo.results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
+from pymongo.errors import InvalidOperation
+from pymongo.results import (
+    BulkWriteResult,
+    DeleteResult,
+    InsertManyResult,
+    InsertOneResult,
+    UpdateResult,
+)
 
 from privata_mongo.adapters.clock import SystemClock
 from privata_mongo.config import current
-from privata_mongo.core.flows import admin, aggregate, modify, read, write
+from privata_mongo.core.flows import admin, aggregate, bulk, modify, read, write
 from privata_mongo.core.flows.common import resolve
 from privata_mongo.core.flows.context import Context
 from privata_mongo.core.ops import Document, Explain, Flow, Query, UpdateOutcome
@@ -26,6 +33,7 @@ from privata_mongo.core.plan import plan_filter
 from privata_mongo.core.pseudonym import format_pseudonym
 from privata_mongo.core.schema import ModelSchema, Side
 from privata_mongo.proxy.cursor import index_list
+from privata_mongo.proxy.errors import bulk_counts
 
 __all__ = [
     "Operations",
@@ -74,6 +82,54 @@ class Planned(Generic[R]):
     link: bool = False
     single: bool = True
     documents: Sequence[Mapping[str, Any]] | None = None
+
+
+class _BulkRecorder:
+    """Receives pymongo's request objects (``InsertOne`` …) through their own ``_add_to_bulk``."""
+
+    def __init__(self) -> None:
+        self.requests: list[bulk.BulkRequest] = []
+
+    def add_insert(self, document: MutableMapping[str, Any]) -> None:
+        if "_id" not in document:
+            document["_id"] = ObjectId()
+        self.requests.append(bulk.BulkInsert(document))
+
+    def add_update(
+        self,
+        selector: Mapping[str, Any],
+        update: Any,
+        multi: bool,
+        upsert: bool,
+        collation: Any = None,
+        array_filters: Any = None,
+        hint: Any = None,
+        sort: Any = None,
+    ) -> None:
+        options = options_of(collation=collation, array_filters=array_filters, hint=hint)
+        self.requests.append(
+            bulk.BulkUpdate(selector, update, multi, bool(upsert), options, _sort(sort))
+        )
+
+    def add_replace(
+        self,
+        selector: Mapping[str, Any],
+        replacement: Mapping[str, Any],
+        upsert: bool,
+        collation: Any = None,
+        hint: Any = None,
+        sort: Any = None,
+    ) -> None:
+        options = options_of(collation=collation, hint=hint)
+        self.requests.append(
+            bulk.BulkReplace(selector, replacement, bool(upsert), options, _sort(sort))
+        )
+
+    def add_delete(
+        self, selector: Mapping[str, Any], limit: int, collation: Any = None, hint: Any = None
+    ) -> None:
+        options = options_of(collation=collation, hint=hint)
+        self.requests.append(bulk.BulkDelete(selector, limit == 0, options))
 
 
 def _same(value: Any) -> Any:
@@ -236,6 +292,25 @@ class Operations:
             # mongomock's reply carries these too; matching it keeps full_result native there.
             raw.update(err=None, ok=1, upserted=outcome.upserted_id)
         return raw
+
+    def bulk_write(self, requests: Sequence[Any], ordered: bool) -> Planned[BulkWriteResult]:
+        """``bulk_write``: each request runs through its own method's flow."""
+        recorder = _BulkRecorder()
+        for request in requests:
+            adder = getattr(request, "_add_to_bulk", None)
+            if adder is None:
+                raise TypeError(f"{request!r} is not a valid request")
+            adder(recorder)
+        if not recorder.requests:
+            raise InvalidOperation("No operations to execute")
+        return Planned(
+            bulk.bulk(self.ctx, recorder.requests, ordered),
+            lambda outcome: BulkWriteResult(
+                {**bulk_counts(outcome), "writeErrors": [], "writeConcernErrors": []},
+                self._acknowledged,
+            ),
+            link=True,
+        )
 
     # -- find-and-modify ---------------------------------------------------------------------
 

@@ -11,7 +11,13 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from pymongo import ReturnDocument
-from pymongo.results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
+from pymongo.results import (
+    BulkWriteResult,
+    DeleteResult,
+    InsertManyResult,
+    InsertOneResult,
+    UpdateResult,
+)
 
 from privata_mongo.adapters.pymongo_async_store import AsyncPymongoStore
 from privata_mongo.adapters.pymongo_store import IdentityRedaction
@@ -306,6 +312,18 @@ class AsyncPrivateCollection(SplitCollectionBase):
         """Delete one document and return it as it was."""
         options = {**options_of(hint=hint, session=session, let=let, comment=comment), **kwargs}
         return await self._call(self._ops.find_one_and_delete(filter, projection, sort, options))
+
+    async def bulk_write(
+        self,
+        requests: Sequence[Any],
+        ordered: bool = True,
+        bypass_document_validation: bool | None = None,
+        session: Any = None,
+        comment: Any = None,
+        let: Any = None,
+    ) -> BulkWriteResult:
+        """Run pymongo request objects in order, each through its own method's rules."""
+        return await self._call(self._ops.bulk_write(requests, ordered))
 
     # -- indexes and the collection itself -----------------------------------------------------
 

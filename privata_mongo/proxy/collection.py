@@ -13,7 +13,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pymongo import ReturnDocument
-from pymongo.results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
+from pymongo.results import (
+    BulkWriteResult,
+    DeleteResult,
+    InsertManyResult,
+    InsertOneResult,
+    UpdateResult,
+)
 
 from privata_mongo.adapters.pymongo_store import IdentityRedaction, PymongoStore
 from privata_mongo.core.ops import Document, Query
@@ -304,6 +310,18 @@ class PrivateCollection(SplitCollectionBase):
         """Delete one document and return it as it was."""
         options = {**options_of(hint=hint, session=session, let=let, comment=comment), **kwargs}
         return self._call(self._ops.find_one_and_delete(filter, projection, sort, options))
+
+    def bulk_write(
+        self,
+        requests: Sequence[Any],
+        ordered: bool = True,
+        bypass_document_validation: bool | None = None,
+        session: Any = None,
+        comment: Any = None,
+        let: Any = None,
+    ) -> BulkWriteResult:
+        """Run pymongo request objects in order, each through its own method's rules."""
+        return self._call(self._ops.bulk_write(requests, ordered))
 
     # -- indexes and the collection itself -----------------------------------------------------
 

@@ -21,10 +21,23 @@ from privata_mongo.core.failures import (
     WriteFailed,
     WriteFailure,
 )
+from privata_mongo.core.flows.bulk import BulkOutcome, BulkRequestsFailed
 
-__all__ = ["bulk_error", "native_errors", "single_error"]
+__all__ = ["bulk_counts", "bulk_error", "native_errors", "single_error"]
 
 _DUPLICATE_CODES = frozenset({DUPLICATE_KEY, 11001, 12582})
+
+
+def bulk_counts(outcome: BulkOutcome) -> dict[str, Any]:
+    """The counts of a bulk in the server's bulk API shape."""
+    return {
+        "nInserted": outcome.inserted,
+        "nUpserted": len(outcome.upserted),
+        "nMatched": outcome.matched,
+        "nModified": outcome.modified,
+        "nRemoved": outcome.removed,
+        "upserted": [{"index": i, "_id": u} for i, u in outcome.upserted],
+    }
 
 
 def single_error(code: int, message: str, details: Mapping[str, Any]) -> WriteError:
@@ -36,7 +49,10 @@ def single_error(code: int, message: str, details: Mapping[str, Any]) -> WriteEr
 
 
 def bulk_error(
-    failures: Sequence[WriteFailure], inserted: int, documents: Sequence[Mapping[str, Any]] = ()
+    failures: Sequence[WriteFailure],
+    inserted: int,
+    documents: Sequence[Mapping[str, Any]] = (),
+    counts: Mapping[str, Any] | None = None,
 ) -> BulkWriteError:
     """The error pymongo raises for a bulk insert, in its native details shape.
 
@@ -48,18 +64,18 @@ def bulk_error(
         if f.index < len(documents):
             error["op"] = documents[f.index]
         errors.append(error)
-    return BulkWriteError(
-        {
-            "writeErrors": errors,
-            "writeConcernErrors": [],
-            "nInserted": inserted,
-            "nUpserted": 0,
-            "nMatched": 0,
-            "nModified": 0,
-            "nRemoved": 0,
-            "upserted": [],
-        }
-    )
+    details: dict[str, Any] = {
+        "writeErrors": errors,
+        "writeConcernErrors": [],
+        "nInserted": inserted,
+        "nUpserted": 0,
+        "nMatched": 0,
+        "nModified": 0,
+        "nRemoved": 0,
+        "upserted": [],
+    }
+    details.update(counts or {})
+    return BulkWriteError(details)
 
 
 @contextmanager
@@ -74,6 +90,8 @@ def native_errors(
     """
     try:
         yield
+    except BulkRequestsFailed as exc:
+        raise bulk_error(exc.failures, exc.inserted, (), bulk_counts(exc.outcome)) from None
     except BulkWriteFailed as exc:
         if single and len(exc.failures) == 1:
             f = exc.failures[0]

@@ -164,3 +164,41 @@ async def test_sync_and_async_collections_run_the_same_flows(
         sync_client.drop_database(backend.db_name + "_sync")
         sync_client.close()
     assert calls == ["insert", "insert"]
+
+
+async def test_bulk_write_runs_each_request_through_its_flow(
+    clients: tuple[AsyncProxyClient, Any], backend: Backend
+) -> None:
+    from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
+    from pymongo.errors import BulkWriteError
+
+    proxy, raw = clients
+    patients = proxy[backend.db_name]["patients"]
+    await patients.create_index("email", unique=True)
+    result = await patients.bulk_write(
+        [
+            InsertOne({"_id": 1, "first_name": "Ada", "email": "ada@x.org", "age": 36}),
+            InsertOne({"_id": 2, "first_name": "Alan", "email": "alan@x.org", "age": 41}),
+            UpdateOne({"email": "ada@x.org"}, {"$set": {"ward": "B"}}),
+            UpdateMany({"age": {"$gt": 30}}, {"$inc": {"age": 1}}),
+            ReplaceOne({"_id": 2}, {"first_name": "Turing", "email": "t@x.org"}),
+            UpdateOne({"email": "new@x.org"}, {"$set": {"age": 1}}, upsert=True),
+            DeleteOne({"first_name": "Turing"}),
+        ]
+    )
+    assert (result.inserted_count, result.matched_count, result.modified_count) == (2, 4, 4)
+    assert (result.deleted_count, result.upserted_count) == (1, 1)
+    assert list(result.upserted_ids) == [5]
+    assert await patients.count_documents({}) == 2
+    assert await raw[backend.db_name]["patients__identity"].count_documents({}) == 2
+    with pytest.raises(BulkWriteError) as caught:
+        await patients.bulk_write(
+            [
+                InsertOne({"first_name": "Eve", "email": "ada@x.org"}),
+                InsertOne({"first_name": "Bob"}),
+            ]
+        )
+    details = caught.value.details
+    assert [e["index"] for e in details["writeErrors"]] == [0]
+    assert details["nInserted"] == 0
+    assert "ada@x.org" not in str(details)
