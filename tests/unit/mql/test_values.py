@@ -337,7 +337,9 @@ SCALARS = st.one_of(
     st.integers(-(2**63), 2**63 - 1),
     st.integers(-3, 3).map(Int64),
     st.floats(allow_nan=True, allow_infinity=True),
-    st.decimals(allow_nan=False, places=3).map(lambda d: Decimal128(str(d))),
+    st.decimals(min_value=-(10**20), max_value=10**20, allow_nan=False, places=3).map(
+        lambda d: Decimal128(str(d))  # Decimal128 holds 34 digits: bounded so every draw fits
+    ),
     st.just(Decimal128("NaN")),
     st.text(max_size=3),
     st.binary(max_size=2),
