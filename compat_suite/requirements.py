@@ -58,6 +58,21 @@ FEATURES: Final[Mapping[str, str]] = {
     "partial_index": "partial indexes (meta indexes with partialFilterExpression)",
     "sparse_index": "sparse indexes (meta indexes with sparse=True, unique sparse fields)",
     "nested_arrays": "arrays of arrays (ListField(ListField(...)))",
+    "mul_update": "the $mul update operator (Beanie's Mul)",
+    "lookup_pipeline": "$lookup with a sub-pipeline (let/pipeline): Beanie's fetch_links over "
+    "nested links and back links",
+    "dbref_paths": "paths through DBRef values (link.$id): $lookup from a Beanie link "
+    "(fetch_links, fetch_link) and queries on a link's id",
+    "group_min_max": "the $min and $max accumulators of $group (Beanie's min() and max())",
+    "bulk_delete_options": "delete commands with bypassDocumentValidation, as pymongo sends them "
+    "for Beanie's BulkWriter (bypass_document_validation=False)",
+    "update_field_order": "MongoDB 5.0's order of the fields an update creates: update operators "
+    "process field names in lexicographic order, so an upsert inserts new fields sorted (privata "
+    "builds an upsert touching identity fields in the process, with that rule)",
+    "duplicate_key_details": "a DuplicateKeyError carrying the server's details (keyPattern, "
+    "keyValue): Beanie's save tells a revision conflict by them",
+    "motor_server": "a MongoDB wire-protocol server Motor can connect to (Motor has no "
+    "in-process backend)",
 }
 
 GAPS: Final[Mapping[str, Mapping[str, str]]] = {
@@ -89,6 +104,19 @@ GAPS: Final[Mapping[str, Mapping[str, str]]] = {
         "collation": "mongomock 4.3 has no collation support (Cursor.collation raises TypeError)",
         "partial_index": "mongomock 4.3 ignores partialFilterExpression: a partial unique index "
         "is enforced on every document (DuplicateKeyError)",
+        "mul_update": "mongomock 4.3 does not implement $mul (ValueError: field names cannot "
+        "start with $ [$mul])",
+        "lookup_pipeline": "mongomock 4.3 does not implement $lookup sub-pipelines "
+        "(NotImplementedError: 'pipeline' is a valid lookup operator ... not implemented)",
+        "dbref_paths": "mongomock 4.3 does not follow $id into DBRef values: find({'link.$id': "
+        "x}) and $lookup with localField 'link.$id' silently match nothing (links stay unfetched)",
+        "update_field_order": "mongomock 4.3 applies $set fields in the order given: an upsert "
+        "stores them in the update's order, not MongoDB 5.0's lexicographic order",
+        "duplicate_key_details": "mongomock 4.3 raises DuplicateKeyError with details=None: "
+        "Beanie's revision check then fails natively with AttributeError ('NoneType' object has "
+        "no attribute 'get'), while privata passes pymongo-shaped details",
+        "motor_server": "mongomock runs in the process and speaks no wire protocol: Motor needs "
+        "a server URI (the backend has none); Motor is tested with --backend ferretdb",
     },
     # Each entry: what FerretDB's v1.24 documentation says, and what the server answered when
     # the scenario ran (scripts/ferretdb.sh, SQLite handler).
@@ -131,6 +159,12 @@ GAPS: Final[Mapping[str, Mapping[str, str]]] = {
         "implemented yet'",
         "nested_arrays": "FerretDB v1.24 does not support nested arrays (known differences, 3): "
         "'nested arrays are not supported'",
+        "group_min_max": "FerretDB v1.24 does not implement the $max and $min accumulators: "
+        "'$group accumulator \"$max\" is not implemented yet' (238)",
+        "update_field_order": "FerretDB v1.24 appends fields an update creates in the order given, "
+        "not in MongoDB 5.0's lexicographic order",
+        "bulk_delete_options": "FerretDB v1.24 rejects the option on delete: 'delete: unknown "
+        'field "bypassDocumentValidation"\' (FailedToParse, 9)',
     },
 }
 

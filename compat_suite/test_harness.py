@@ -13,6 +13,7 @@ import bson
 import mongoengine
 import pytest
 
+import compat_suite.beanie as beanie_scenarios
 import compat_suite.mongoengine as scenarios
 from compat_suite.harness import (
     MongoengineCompat,
@@ -159,7 +160,7 @@ def test_every_declared_feature_is_exercised_by_a_test() -> None:
     from privata_mongo.testing import contract
 
     required: set[str] = {feature for check in contract.CHECKS for feature in check.requires}
-    for package in (scenarios, integration):
+    for package in (scenarios, beanie_scenarios, integration):
         for info in pkgutil.iter_modules(package.__path__):
             if not info.name.startswith("test_"):
                 continue

@@ -17,6 +17,8 @@ from bson.code import Code
 from pymongo.collation import Collation, validate_collation_or_none
 from pymongo.errors import InvalidOperation
 
+from privata_mongo.core.mql.values import sort_pairs
+
 if TYPE_CHECKING:
     from types import TracebackType
 
@@ -64,23 +66,8 @@ def unsupported(option: str, value: object) -> None:
 
 
 def sort_list(key_or_list: SortSpec, direction: Any = None) -> list[tuple[str, Any]]:
-    """A sort in every form pymongo accepts, as a list of (key, direction) pairs."""
-    if direction is not None:
-        if not isinstance(key_or_list, str):
-            raise TypeError("Expected a string and a direction")
-        return [(key_or_list, direction)]
-    if isinstance(key_or_list, str):
-        return [(key_or_list, 1)]
-    if isinstance(key_or_list, Mapping):
-        return list(key_or_list.items())
-    pairs: list[tuple[str, Any]] = []
-    for item in key_or_list:
-        if isinstance(item, str):
-            pairs.append((item, 1))
-        else:
-            key, value = item
-            pairs.append((key, value))
-    return pairs
+    """A sort in every form pymongo accepts, as the (key, direction) pairs BSON would send."""
+    return sort_pairs(key_or_list, direction)
 
 
 def projection_document(projection: Mapping[str, Any] | Iterable[str] | None) -> Document | None:

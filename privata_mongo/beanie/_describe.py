@@ -93,13 +93,19 @@ def _settings(cls: type) -> Any:
     return cls.__dict__.get("Settings")
 
 
-def collection_name(cls: type) -> str:
-    """The collection a Beanie document class is stored in (its root's, for inheritance)."""
-    root = cls
-    for klass in cls.__mro__[1:]:
+def _root(cls: type) -> type | None:
+    """The ``is_root`` class of an inheritance tree ``cls`` belongs to (``None`` outside one)."""
+    root = None
+    for klass in cls.__mro__:
         settings = _settings(klass)
         if settings is not None and getattr(settings, "is_root", False):
             root = klass
+    return root
+
+
+def collection_name(cls: type) -> str:
+    """The collection a Beanie document class is stored in (its root's, for inheritance)."""
+    root = _root(cls) or cls
     settings = _settings(root)
     name = getattr(settings, "name", None) if settings is not None else None
     return str(name or root.__name__)
@@ -109,6 +115,11 @@ def describe(cls: type[Any]) -> ModelSpec:
     """The neutral description of one Beanie document class."""
     fields = [_field_spec(cls.__name__, n, i) for n, i in cls.model_fields.items()]
     fields.sort(key=lambda f: f.name != "_id")
+    root = _root(cls)
+    if root is not None:
+        # Beanie stores the class marker of an inheritance tree right after ``_id``.
+        class_id = str(getattr(_settings(root), "class_id", None) or "_class_id")
+        fields.insert(1, FieldSpec(name=class_id, attribute=class_id))
     settings = _settings(cls)
     privacy = getattr(settings, "privacy", None) if settings is not None else None
     return ModelSpec(

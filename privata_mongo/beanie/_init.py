@@ -16,6 +16,7 @@ from pymongo import AsyncMongoClient
 
 from privata_mongo.adapters.mongomock_async import AsyncMockDatabase
 from privata_mongo.adapters.mongomock_async import embedded_database as _embedded
+from privata_mongo.adapters.motor import adapt_motor_database, is_motor_database
 from privata_mongo.beanie._describe import REGISTRY
 from privata_mongo.proxy.aio_database import AsyncProxyClient, AsyncProxyDatabase
 
@@ -34,9 +35,15 @@ def embedded_database(name: str) -> AsyncMockDatabase:
 
 
 def proxy_database(database: Any) -> AsyncProxyDatabase:
-    """The privata proxy around an async database (idempotent)."""
+    """The privata proxy around an async database (idempotent).
+
+    A Motor database is first given pymongo's async API (``privata_mongo.adapters.motor``):
+    Beanie 2 and the proxy call that API, and Motor differs from it in a few calls.
+    """
     if isinstance(database, AsyncProxyDatabase):
         return database
+    if is_motor_database(database):
+        database = adapt_motor_database(database)
     return AsyncProxyClient(database.client, REGISTRY)[database.name]  # type: ignore[no-any-return]
 
 

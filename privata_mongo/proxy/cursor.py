@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pymongo.errors import InvalidOperation
 
+from privata_mongo.core.mql.values import sort_pairs
 from privata_mongo.core.ops import Document, Query
 from privata_mongo.core.projection import normalise_projection
 
@@ -49,24 +50,7 @@ _PASSED_OPTIONS = (
 
 def index_list(key_or_list: Any, direction: Any = None) -> list[tuple[str, Any]]:
     """Normalise the arguments of ``sort``/``create_index`` as pymongo does."""
-    if direction is not None:
-        if not isinstance(key_or_list, str):
-            raise TypeError("Expected a string and a direction")
-        return [(key_or_list, direction)]
-    if isinstance(key_or_list, str):
-        return [(key_or_list, 1)]
-    if isinstance(key_or_list, Mapping):
-        return list(key_or_list.items())
-    if not isinstance(key_or_list, (list, tuple)):
-        raise TypeError("if no direction is specified, key_or_list must be an instance of list")
-    out: list[tuple[str, Any]] = []
-    for item in key_or_list:
-        if isinstance(item, str):
-            out.append((item, 1))
-        else:
-            key, value = item
-            out.append((key, value))
-    return out
+    return sort_pairs(key_or_list, direction)
 
 
 class _Stream:

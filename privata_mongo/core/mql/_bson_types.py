@@ -16,7 +16,7 @@ import datetime
 import decimal
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from bson.binary import Binary
@@ -150,3 +150,53 @@ def regex_pattern(value: Regex[Any] | re.Pattern[Any]) -> str:
     """The pattern text of a Python or BSON regex."""
     pattern = value.pattern
     return pattern.decode("utf-8") if isinstance(pattern, bytes) else str(pattern)
+
+
+def as_sent(value: Any) -> Any:
+    """What BSON puts on the wire for a subclass of ``int``, ``float`` or ``str``: its base value.
+
+    Applications pass such subclasses where the driver expects plain values, and the driver's
+    encoder reduces them: Beanie sorts by ``ExpressionField`` keys (a ``str`` whose ``==`` builds
+    a query) with ``SortDirection`` directions (an ``int`` enum). Whatever is evaluated in the
+    process must see what the server would. ``bool`` and ``Int64`` are BSON types of their own
+    and stay as they are.
+    """
+    kind = type(value)
+    if kind in (int, float, str, bool, Int64):
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int) and not isinstance(value, (bool, Int64)):
+        return int.__int__(value)
+    if isinstance(value, float):
+        return float.__float__(value)
+    return value
+
+
+def sort_pairs(key_or_list: Any, direction: Any = None) -> list[tuple[str, Any]]:
+    """The arguments of ``sort``/``create_index`` as the ``(key, direction)`` pairs pymongo sends.
+
+    Every form pymongo accepts (a key, a key and a direction, a list of keys or pairs, a mapping),
+    with keys and directions reduced as BSON reduces them (``as_sent``).
+    """
+    if direction is not None:
+        if not isinstance(key_or_list, str):
+            raise TypeError("Expected a string and a direction")
+        return [(as_sent(key_or_list), as_sent(direction))]
+    if isinstance(key_or_list, str):
+        return [(as_sent(key_or_list), 1)]
+    items: Iterable[Any]
+    if isinstance(key_or_list, Mapping):
+        items = key_or_list.items()
+    elif isinstance(key_or_list, (list, tuple)):
+        items = key_or_list
+    else:
+        raise TypeError("if no direction is specified, key_or_list must be an instance of list")
+    pairs: list[tuple[str, Any]] = []
+    for item in items:
+        if isinstance(item, str):
+            pairs.append((as_sent(item), 1))
+        else:
+            key, value = item
+            pairs.append((as_sent(key), as_sent(value)))
+    return pairs

@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from bson.int64 import Int64
 
-from privata_mongo.core.mql._bson_types import ARRAY_TYPES, MISSING, as_object
+from privata_mongo.core.mql._bson_types import ARRAY_TYPES, MISSING, as_object, as_sent
 from privata_mongo.core.mql._numbers import parse_integer
 from privata_mongo.core.mql.expressions._base import fail, is_number, nullish, truthy, type_name
 from privata_mongo.core.mql.expressions._compiler import (
@@ -63,7 +63,7 @@ def compile_sort(spec: Any) -> Stage:
     if not spec:
         raise fail("$sort stage must have at least one sort key", 15976)
     keys: list[tuple[str, int]] = []
-    for path, direction in spec.items():
+    for path, direction in ((as_sent(k), as_sent(v)) for k, v in spec.items()):
         path_parts(str(path))
         if isinstance(direction, Mapping):
             raise UnsupportedOperator("$meta")

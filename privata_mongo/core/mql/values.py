@@ -40,10 +40,12 @@ from privata_mongo.core.mql._bson_types import (
     STRING,
     TIMESTAMP,
     as_object,
+    as_sent,
     date_millis,
     is_nan,
     regex_flags,
     regex_pattern,
+    sort_pairs,
     type_rank,
 )
 from privata_mongo.core.mql._numbers import plain
@@ -52,11 +54,13 @@ from privata_mongo.core.mql._traverse import index_keys, lookup
 __all__ = [
     "MISSING",
     "UnsupportedOperator",
+    "as_sent",
     "compare",
     "equal",
     "lookup",
     "sort_documents",
     "sort_key",
+    "sort_pairs",
     "type_rank",
 ]
 
@@ -186,10 +190,12 @@ def _sort_spec(sort: Sequence[tuple[str, int]]) -> list[tuple[tuple[str, ...] | 
     for path, direction in sort:
         if isinstance(direction, Mapping):
             raise UnsupportedOperator("$meta")
+        direction = as_sent(direction)
         if type(direction) not in (int, float, Int64) or direction not in (1, -1):
             raise OperationFailed(
                 "$sort key ordering must be 1 (for ascending) or -1 (for descending)", 15975
             )
+        path = as_sent(path)
         spec.append((None if path == "$natural" else tuple(path.split(".")), int(direction)))
     return spec
 

@@ -1,0 +1,1 @@
+"""Compat scenarios for Beanie: native ``beanie`` versus ``privata_mongo.beanie``."""
