@@ -83,3 +83,46 @@ async def test_documents_are_split_on_the_embedded_backend() -> None:
     found = await Person.find_one(Person.email == "ada@x.org")
     assert found is not None
     assert (found.first_name, found.ward, found.phone) == ("Ada", "B", "+1")
+
+
+async def test_a_projection_without_identity_fields_never_reads_the_identity_collection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``project(Model)`` excluding identity fields reads no identity row; naming one does."""
+    from pydantic import BaseModel
+
+    from privata_mongo.adapters._mongomock_async_collection import AsyncMockCollection
+
+    Person = _models()
+
+    class WardOnly(BaseModel):
+        ward: str
+
+    class NameAndWard(BaseModel):
+        first_name: str
+        ward: str
+
+    reads: list[str] = []
+    for name in ("find", "aggregate", "count_documents", "distinct"):
+        original = getattr(AsyncMockCollection, name)
+
+        def spy(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            reads.append(self.name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(AsyncMockCollection, name, spy)
+    database = pb.embedded_database("projection")
+    await pb.init_beanie(database=database, document_models=[Person])
+    await Person(first_name="Ada", email="ada@x.org", ward="B").insert()
+    await Person(first_name="Alan", email="alan@x.org", ward="C").insert()
+
+    reads.clear()
+    wards = await Person.find(Person.ward != "A").sort("ward").project(WardOnly).to_list()
+    assert [w.ward for w in wards] == ["B", "C"]
+    assert reads
+    assert "facade_people__identity" not in reads
+
+    reads.clear()
+    named = await Person.find(Person.ward != "A").sort("ward").project(NameAndWard).to_list()
+    assert [n.first_name for n in named] == ["Ada", "Alan"]
+    assert "facade_people__identity" in reads
