@@ -67,7 +67,40 @@ def adapt_motor_database(database: Any) -> MotorDatabaseAdapter:
     return MotorDatabaseAdapter(MotorClientAdapter(database.client), database)
 
 
-class MotorCollectionAdapter:
+class _Adapter:
+    """What every adapter shares: the Motor object behind it, equality and hash by it."""
+
+    _kind = ""  # "Collection" / "Database": pymongo refuses their truth value
+
+    def __init__(self, motor: Any) -> None:
+        self._motor = motor
+
+    @property
+    def motor(self) -> Any:
+        """The Motor object behind the adapter."""
+        return self._motor
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is type(self):
+            return bool(self._motor == other._motor)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._motor)
+
+    def __bool__(self) -> bool:
+        if not self._kind:
+            return True
+        raise NotImplementedError(
+            f"{self._kind} objects do not implement truth value testing or bool(). "
+            f"Please compare with None instead: {self._kind.lower()} is not None"
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._motor!r})"
+
+
+class MotorCollectionAdapter(_Adapter):
     """pymongo's ``AsyncCollection`` API over a Motor collection.
 
     Args:
@@ -75,14 +108,11 @@ class MotorCollectionAdapter:
         motor_collection: the Motor collection.
     """
 
-    def __init__(self, database: MotorDatabaseAdapter, motor_collection: Any) -> None:
-        self._database = database
-        self._motor = motor_collection
+    _kind = "Collection"
 
-    @property
-    def motor(self) -> Any:
-        """The Motor collection."""
-        return self._motor
+    def __init__(self, database: MotorDatabaseAdapter, motor_collection: Any) -> None:
+        super().__init__(motor_collection)
+        self._database = database
 
     @property
     def database(self) -> MotorDatabaseAdapter:
@@ -142,32 +172,13 @@ class MotorCollectionAdapter:
     def __getitem__(self, name: str) -> MotorCollectionAdapter:
         return MotorCollectionAdapter(self._database, self._motor[name])
 
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, MotorCollectionAdapter):
-            return bool(self._motor == other._motor)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._motor)
-
-    def __bool__(self) -> bool:
-        raise NotImplementedError(
-            "Collection objects do not implement truth value testing or bool(). "
-            "Please compare with None instead: collection is not None"
-        )
-
-    def __repr__(self) -> str:
-        return f"MotorCollectionAdapter({self._motor!r})"
-
 
 def _unwrapped(value: Any) -> Any:
     """The Motor object behind an adapter (Motor's own methods take only Motor's objects)."""
-    if isinstance(value, (MotorCollectionAdapter, MotorDatabaseAdapter, MotorClientAdapter)):
-        return value.motor
-    return value
+    return value.motor if isinstance(value, _Adapter) else value
 
 
-class MotorDatabaseAdapter:
+class MotorDatabaseAdapter(_Adapter):
     """pymongo's ``AsyncDatabase`` API over a Motor database.
 
     Args:
@@ -175,14 +186,11 @@ class MotorDatabaseAdapter:
         motor_database: the Motor database.
     """
 
-    def __init__(self, client: MotorClientAdapter, motor_database: Any) -> None:
-        self._client = client
-        self._motor = motor_database
+    _kind = "Database"
 
-    @property
-    def motor(self) -> Any:
-        """The Motor database."""
-        return self._motor
+    def __init__(self, client: MotorClientAdapter, motor_database: Any) -> None:
+        super().__init__(motor_database)
+        self._client = client
 
     @property
     def client(self) -> MotorClientAdapter:
@@ -249,38 +257,13 @@ class MotorDatabaseAdapter:
     def __getitem__(self, name: str) -> MotorCollectionAdapter:
         return self.get_collection(name)
 
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, MotorDatabaseAdapter):
-            return bool(self._motor == other._motor)
-        return NotImplemented
 
-    def __hash__(self) -> int:
-        return hash(self._motor)
-
-    def __bool__(self) -> bool:
-        raise NotImplementedError(
-            "Database objects do not implement truth value testing or bool(). "
-            "Please compare with None instead: database is not None"
-        )
-
-    def __repr__(self) -> str:
-        return f"MotorDatabaseAdapter({self._motor!r})"
-
-
-class MotorClientAdapter:
+class MotorClientAdapter(_Adapter):
     """pymongo's ``AsyncMongoClient`` API over a Motor client.
 
     ``await adapter.close()`` closes the Motor client, as ``AsyncMongoClient.close`` closes
     pymongo's.
     """
-
-    def __init__(self, motor_client: Any) -> None:
-        self._motor = motor_client
-
-    @property
-    def motor(self) -> Any:
-        """The Motor client."""
-        return self._motor
 
     def get_database(self, name: str | None = None, **options: Any) -> MotorDatabaseAdapter:
         """A database by name (the URI's default database when ``name`` is ``None``)."""
@@ -338,14 +321,3 @@ class MotorClientAdapter:
 
     def __getitem__(self, name: str) -> MotorDatabaseAdapter:
         return self.get_database(name)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, MotorClientAdapter):
-            return bool(self._motor == other._motor)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._motor)
-
-    def __repr__(self) -> str:
-        return f"MotorClientAdapter({self._motor!r})"
