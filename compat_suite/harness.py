@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 import bson
 
 from testkit.backends import Backend, fresh_db_name
+from testkit.storage_scan import plaintext_leaks
 
 __all__ = [
     "NATIVE_MONGOENGINE",
@@ -228,6 +229,13 @@ def _isolated_signals() -> Iterator[None]:
                     signal.disconnect(receiver)
 
 
+def _assert_no_plaintext(connection: Any, db_name: str) -> None:
+    """After a wrapped run: no classified value is stored in plaintext (``storage_scan``)."""
+    raw = getattr(connection, "inner", connection)
+    leaks = plaintext_leaks(raw, raw[db_name])
+    assert not leaks, f"classified values stored in plaintext: {leaks}"
+
+
 @dataclass
 class MongoengineCompat:
     """Runs scenarios on ``native`` and ``wrapped`` against one backend (a test's fixture)."""
@@ -251,6 +259,8 @@ class MongoengineCompat:
             try:
                 client_type = type(me.get_connection(_CONNECTION_ALIAS))
                 observation = play(me, factory(me))
+                if me is self.wrapped and me is not self.native:
+                    _assert_no_plaintext(me.get_connection(_CONNECTION_ALIAS), db_name)
             finally:
                 me.disconnect(_CONNECTION_ALIAS)
         return RunResult(observation=normalise(observation), client_type=client_type)

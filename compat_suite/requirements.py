@@ -73,6 +73,8 @@ FEATURES: Final[Mapping[str, str]] = {
     "keyValue): Beanie's save tells a revision conflict by them",
     "motor_server": "a MongoDB wire-protocol server Motor can connect to (Motor has no "
     "in-process backend)",
+    "client_side_encryption": "pymongo's own client-side encryption (ClientEncryption, "
+    "AutoEncryptionOpts) over a key vault on the backend",
 }
 
 GAPS: Final[Mapping[str, Mapping[str, str]]] = {
@@ -117,6 +119,9 @@ GAPS: Final[Mapping[str, Mapping[str, str]]] = {
         "no attribute 'get'), while privata passes pymongo-shaped details",
         "motor_server": "mongomock runs in the process and speaks no wire protocol: Motor needs "
         "a server URI (the backend has none); Motor is tested with --backend ferretdb",
+        "client_side_encryption": "pymongo's ClientEncryption cannot use a mongomock key vault: "
+        "mongomock rejects the RawBSONDocument codec options pymongo reads keys with (privata "
+        "drives libmongocrypt with its own key-vault callback instead)",
     },
     # Each entry: what FerretDB's v1.24 documentation says, and what the server answered when
     # the scenario ran (scripts/ferretdb.sh, SQLite handler).

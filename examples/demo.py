@@ -1,4 +1,8 @@
-"""The embedded demo: a patient model on mongomock, stored split, read back native.
+"""The embedded demo: a patient model on mongomock, stored split and encrypted, read back native.
+
+Identity rows are encrypted in MongoDB's client-side field-level encryption format. With no
+master key configured, the embedded backend generates a development key into
+``.privata/master.key`` (with a warning); set ``PRIVATA_MASTER_KEY`` for anything real.
 
 Run it with ``bash scripts/demo.sh`` (which installs what it needs) or, in an environment
 with privata-mongo[mongoengine,mock] installed, ``python examples/demo.py``.
@@ -7,11 +11,13 @@ with privata-mongo[mongoengine,mock] installed, ``python examples/demo.py``.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 from typing import Any
 
 import mongomock
 from bson import json_util
+from mongomock.store import ServerStore
 
 import privata_mongo
 from privata_mongo.mongoengine import (
@@ -25,6 +31,9 @@ from privata_mongo.mongoengine import (
     disconnect,
     get_connection,
 )
+
+_bson_json = functools.partial(json_util.default, json_options=json_util.RELAXED_JSON_OPTIONS)
+"""Extended JSON for BSON values (ObjectId, dates, binary)."""
 
 
 class Patient(Document):
@@ -42,11 +51,33 @@ class Patient(Document):
 
 def show(title: str, value: Any) -> None:
     print(f"\n== {title}")
-    print(json.dumps(value, default=json_util.default, indent=2, ensure_ascii=False))
+    print(json.dumps(value, default=_bson_json, indent=2, ensure_ascii=False))
 
 
-def main() -> None:
-    connect("demo", mongo_client_class=mongomock.MongoClient, uuidRepresentation="standard")
+def scan(raw_client: Any) -> tuple[list[str], int]:
+    """Every decrypted identity value, searched for in plaintext across the whole storage."""
+    from privata_mongo.encryption import unseal_row
+
+    values = set()
+    for row in raw_client["demo"]["patient__identity"].find():
+        values.update(v for v in unseal_row(raw_client, row).values() if v is not None)
+    # whole values in Extended JSON: "ada@example.org" with its quotes, {"$date": ...}
+    needles = {json.dumps(v, default=_bson_json) for v in values}
+    leaks = []
+    for database in raw_client.list_database_names():
+        for name in raw_client[database].list_collection_names():
+            for document in raw_client[database][name].find():
+                text = json.dumps(document, default=_bson_json)
+                leaks.extend(f"{database}.{name}" for n in needles if n in text)
+    return leaks, len(needles)
+
+
+def run() -> tuple[list[str], int]:
+    """Run the demo; returns the plaintext identity values found in storage, and how many
+    values were looked for."""
+    store = ServerStore()
+    client_class = functools.partial(mongomock.MongoClient, _store=store)
+    connect("demo", mongo_client_class=client_class, uuidRepresentation="standard")
     try:
         print(privata_mongo.explain(Patient))
         Patient(
@@ -71,14 +102,22 @@ def main() -> None:
         raw = get_connection().inner["demo"]
         show("raw clinical collection 'patient' (as stored)", list(raw["patient"].find()))
         show(
-            "raw identity collection 'patient__identity' (as stored)",
+            "raw identity collection 'patient__identity' (as stored: pseudonym, revision, "
+            "blind index of the searchable email, one CSFLE ciphertext, BSON subtype 6)",
             list(raw["patient__identity"].find()),
+        )
+        show(
+            "key vault 'encryption.__keyVault' (one data key per patient, wrapped)",
+            [
+                {"keyAltNames": k["keyAltNames"], "masterKey": k["masterKey"]}
+                for k in get_connection().inner["encryption"]["__keyVault"].find()
+            ],
         )
 
         ada = Patient.objects.get(email="ada@example.org")
         show(
             "the joined document the app sees (Patient.objects.get(email=...))",
-            json.loads(ada.to_json()),
+            ada.to_mongo().to_dict(),
         )
 
         born_before_1900 = Patient.objects(date_of_birth__lt=datetime.datetime(1900, 1, 1))
@@ -93,8 +132,21 @@ def main() -> None:
                 ],
             },
         )
+        leaks, checked = scan(get_connection().inner)
+        show(
+            "raw-storage scan: identity values found in plaintext anywhere in storage",
+            {"values looked for": checked, "found": leaks},
+        )
+        return leaks, checked
     finally:
         disconnect()
+
+
+def main() -> None:
+    """Run the demo and fail if any identity value was found in plaintext."""
+    leaks, _ = run()
+    if leaks:
+        raise SystemExit(f"plaintext identity values in storage: {leaks}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ native name and id. Reads join the halves back, so applications see native docum
 from __future__ import annotations
 
 from privata_mongo.config import Settings, configure
+from privata_mongo.context import AccessContext, access_context
 from privata_mongo.errors import (
     AuditUnavailable,
     ConfigurationError,
@@ -23,6 +24,7 @@ from privata_mongo.explain import Explanation, explain
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessContext",
     "AuditUnavailable",
     "ConfigurationError",
     "Explanation",
@@ -34,6 +36,7 @@ __all__ = [
     "SubjectErased",
     "UnsupportedQuery",
     "__version__",
+    "access_context",
     "configure",
     "explain",
 ]

@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from privata_mongo.core.classify import DEFAULT_PII_NAMES, Policy
+from privata_mongo.core.audit import MAX_SUBJECTS, AccessContext
+from privata_mongo.core.classify import DEFAULT_PII_NAMES, DEFAULT_SEARCHABLE_NAMES, Policy
 from privata_mongo.errors import ConfigurationError
 
 __all__ = ["Settings", "configure", "current"]
@@ -27,6 +28,27 @@ class Settings:
         identity_suffix: identity collection name = clinical name + this suffix.
         scan_limit: most identity rows one query may read into the process.
         batch_size: clinical documents joined per identity read.
+        encryption: encrypt identity rows (CSFLE format, see ``docs/encryption.md``); turning
+            it off is for tests of the storage layout only.
+        searchable_names: identity field names that get a blind index by default.
+        key_vault_namespace: ``database.collection`` of the key vault.
+        key_vault_client: a separate client holding the key vault (default: the app's client).
+        kms_providers: libmongocrypt's ``kms_providers`` for ``aws``/``azure``/``gcp``/``kmip``
+            (passed through); the ``local`` key always comes from the environment.
+        kms_provider: the provider new data keys are wrapped with.
+        master_key: that provider's master key document (not used for ``local``).
+        key_cache_ttl: seconds a data key stays in memory after it was read.
+        audit: record every operation on personal data (see ``docs/audit.md``).
+        audit_collection: the audit collection's name, in the database of the data, when no
+            ``audit_sink`` is given.
+        audit_sink: where records go instead: an ``AuditSink``/``AsyncAuditSink`` (for
+            instance ``CollectionAuditSink`` over a collection on another server).
+        audit_strict: refuse (``MissingAccessContext``) to touch personal data with no access
+            context and no ``default_access``.
+        default_access: the access context of code that declares none (batch jobs …).
+        audit_max_subjects: most pseudonyms per audit record (larger results are chunked).
+        audit_buffer: buffered mode: records kept in memory and appended this many at a time
+            (0, the default: appended before every result; see ``docs/audit.md``).
     """
 
     classification: Mapping[str, bool] = field(default_factory=dict)
@@ -34,6 +56,21 @@ class Settings:
     identity_suffix: str = "__identity"
     scan_limit: int = 10_000
     batch_size: int = 1_000
+    encryption: bool = True
+    searchable_names: frozenset[str] = DEFAULT_SEARCHABLE_NAMES
+    key_vault_namespace: str = "encryption.__keyVault"
+    key_vault_client: Any = None
+    kms_providers: Mapping[str, Any] | None = None
+    kms_provider: str = "local"
+    master_key: Mapping[str, Any] | None = None
+    key_cache_ttl: float = 60.0
+    audit: bool = True
+    audit_collection: str = "privata_audit"
+    audit_sink: Any = None
+    audit_strict: bool = False
+    default_access: AccessContext | None = None
+    audit_max_subjects: int = MAX_SUBJECTS
+    audit_buffer: int = 0
 
     def policy(self) -> Policy:
         """The classification policy these settings describe."""
@@ -42,6 +79,8 @@ class Settings:
             name_defaults=self.name_defaults,
             identity_suffix=self.identity_suffix,
             scan_limit=self.scan_limit,
+            sealed=self.encryption,
+            searchable_defaults=self.searchable_names,
         )
 
 
@@ -69,10 +108,15 @@ def configure(**changes: Any) -> Settings:
         raise ConfigurationError(
             f"unknown settings {sorted(unknown)}; known settings: {sorted(known)}"
         )
-    for name in ("scan_limit", "batch_size"):
+    for name in ("scan_limit", "batch_size", "audit_max_subjects"):
         value = changes.get(name, 1)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigurationError(f"{name} must be a positive integer")
+    if "searchable_names" in changes:
+        searchable = changes["searchable_names"]
+        if isinstance(searchable, str) or not isinstance(searchable, Iterable):
+            raise ConfigurationError("searchable_names must be a collection of field names")
+        changes["searchable_names"] = frozenset(searchable)
     if "name_defaults" in changes:
         names = changes["name_defaults"]
         if isinstance(names, str) or not isinstance(names, Iterable):
@@ -86,6 +130,30 @@ def configure(**changes: Any) -> Settings:
             raise ConfigurationError(
                 "classification must map 'Model.field' or 'field' to True (identity) or False"
             )
+    buffer = changes.get("audit_buffer", 0)
+    if not isinstance(buffer, int) or isinstance(buffer, bool) or buffer < 0:
+        raise ConfigurationError("audit_buffer must be a non-negative integer")
+    if not isinstance(changes.get("default_access"), (AccessContext, type(None))):
+        raise ConfigurationError("default_access must be a privata_mongo.AccessContext or None")
+    if not isinstance(changes.get("audit_collection", "x"), str) or not changes.get(
+        "audit_collection", "x"
+    ):
+        raise ConfigurationError("audit_collection must be a non-empty collection name")
+    sink = changes.get("audit_sink")
+    if sink is not None and not callable(getattr(sink, "append", None)):
+        raise ConfigurationError("audit_sink must have an append(records) method")
+    ttl = changes.get("key_cache_ttl", 1.0)
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl <= 0:
+        raise ConfigurationError("key_cache_ttl must be a positive number of seconds")
+    database, _, collection = str(changes.get("key_vault_namespace", "a.b")).partition(".")
+    if not database or not collection:
+        raise ConfigurationError(
+            "key_vault_namespace must be 'database.collection', e.g. 'encryption.__keyVault'"
+        )
+    if changes.get("kms_providers") is not None and not isinstance(
+        changes["kms_providers"], Mapping
+    ):
+        raise ConfigurationError("kms_providers must map provider names to their options")
     suffix = changes.get("identity_suffix", "__identity")
     if not isinstance(suffix, str) or not suffix:
         raise ConfigurationError("identity_suffix must be a non-empty string")

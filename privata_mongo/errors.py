@@ -48,7 +48,19 @@ class UnsupportedQuery(PrivataError):
 
 
 class KeyUnavailable(PrivataError):
-    """A key needed to read or write identity data is missing or cannot be used."""
+    """A key needed to read or write identity data is missing or cannot be used.
+
+    Raised for a missing or wrong master key, a data key missing from the key vault, and a
+    ciphertext that fails authentication (tampered). ``model`` and ``fields`` say what could
+    not be read or written; the message never carries a value.
+    """
+
+    def __init__(
+        self, message: str, *, model: str | None = None, fields: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(message)
+        self.model = model
+        self.fields = fields
 
 
 class SubjectErased(PrivataError):

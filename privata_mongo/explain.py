@@ -24,6 +24,8 @@ class Explanation:
     collection: str
     identity_collection: str | None
     decisions: tuple[Decision, ...]
+    searchable: tuple[str, ...] = ()
+    encrypted: bool = False
 
     @property
     def identity_fields(self) -> tuple[str, ...]:
@@ -37,7 +39,14 @@ class Explanation:
             head = (
                 f"{self.model}: clinical '{self.collection}', identity '{self.identity_collection}'"
             )
-        return "\n".join([head, *(f"  {d}" for d in self.decisions)])
+        lines = [head, *(f"  {d}" for d in self.decisions)]
+        if self.identity_collection is not None and self.encrypted:
+            shown = ", ".join(self.searchable) or "none"
+            lines.append(
+                "  identity rows encrypted (CSFLE); "
+                f"searchable on the server (blind index): {shown}"
+            )
+        return "\n".join(lines)
 
     @classmethod
     def of(cls, model: str, schema: ModelSchema) -> Explanation:
@@ -47,6 +56,10 @@ class Explanation:
             collection=schema.collection,
             identity_collection=schema.identity_collection if schema.enabled else None,
             decisions=schema.decisions,
+            searchable=tuple(
+                d.attribute for d in schema.decisions if d.identity and d.field in schema.searchable
+            ),
+            encrypted=schema.sealed,
         )
 
 

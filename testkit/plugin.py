@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from privata_mongo.encryption import MASTER_KEY_ENV, MASTER_KEY_FILE_ENV, new_master_key
 from testkit.backends import Backend, MongomockBackend, MongoUriBackend
 from testkit.ferretdb import start_ferretdb
 from testkit.redis import start_redis
@@ -51,9 +52,15 @@ def _mongodb_uri() -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Fail at start-up, not in every test, when the mongodb backend has no server to go to."""
+    """Fail at start-up, not in every test, when the mongodb backend has no server to go to.
+
+    Identity rows are encrypted, and a real server needs a master key: unless the environment
+    names one, the session gets a fresh random key (its data is dropped with the session).
+    """
     if "mongodb" in selected_backends(config):
         _mongodb_uri()
+    if not os.environ.get(MASTER_KEY_ENV) and not os.environ.get(MASTER_KEY_FILE_ENV):
+        os.environ[MASTER_KEY_ENV] = new_master_key()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

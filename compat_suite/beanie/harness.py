@@ -10,13 +10,16 @@ clean global state: Beanie's ``DocsRegistry`` (forward references by class name)
 collection) hold only this run's classes while it lasts.
 
 Observations are normalised and compared exactly as in the mongoengine half (``normalise``,
-``assert_nontrivial``, ``error_name``; ``@differs`` pins a documented difference). The wrapped
-run must really go through the wrapper: Beanie must hold privata's split collection for every
-model with identity fields, and the raw database must show their ``__identity`` collections.
+``assert_nontrivial``, ``error_name``; ``@differs`` pins a documented difference). After each
+wrapped run the raw storage is scanned: no classified value may be stored in plaintext
+(``testkit.storage_scan``). The wrapped run must really go through the wrapper: Beanie must
+hold privata's split collection for every model with identity fields, and the raw database must
+show their ``__identity`` collections.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import importlib
@@ -26,12 +29,14 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, TypeVar
 
+import mongomock
 import pymongo
 from mongomock.store import ServerStore
 
 from compat_suite.harness import Difference, assert_nontrivial, error_name, normalise
 from privata_mongo.adapters.mongomock_async import AsyncMockClient
 from testkit.backends import Backend, fresh_db_name
+from testkit.storage_scan import plaintext_leaks
 
 __all__ = [
     "NATIVE_BEANIE",
@@ -198,6 +203,18 @@ class BeanieCompat:
         finally:
             await client.close()
 
+    def _plaintext_leaks(self, db_name: str) -> list[str]:
+        """Where the wrapped run stored a classified value in plaintext (``storage_scan``)."""
+        client: Any
+        if self.backend.uri is None:
+            client = mongomock.MongoClient(_store=self.store)
+        else:
+            client = pymongo.MongoClient(self.backend.uri)
+        try:
+            return plaintext_leaks(client, client[db_name])
+        finally:
+            client.close()
+
     async def run(
         self, odm: ModuleType, factory: ModelFactory[M], play: AsyncScenario[M]
     ) -> BeanieRun:
@@ -212,6 +229,9 @@ class BeanieCompat:
                 collections = {c.__name__: type(c.get_pymongo_collection()) for c in classes}
                 observation = await play(odm, models)
             names = await database.list_collection_names()
+        if odm is self.wrapped and odm is not self.native:
+            leaks = await asyncio.to_thread(self._plaintext_leaks, db_name)
+            assert not leaks, f"classified values stored in plaintext: {leaks}"
         identity = tuple(sorted(n for n in names if n.endswith(IDENTITY_SUFFIX)))
         return BeanieRun(normalise(observation), collections, identity)
 

@@ -18,6 +18,7 @@ from privata_mongo.adapters.mongomock_async import AsyncMockDatabase
 from privata_mongo.adapters.mongomock_async import embedded_database as _embedded
 from privata_mongo.adapters.motor import adapt_motor_database, is_motor_database
 from privata_mongo.beanie._describe import REGISTRY
+from privata_mongo.encryption import check_master_key
 from privata_mongo.proxy.aio_database import AsyncProxyClient, AsyncProxyDatabase
 
 if TYPE_CHECKING:
@@ -67,6 +68,7 @@ async def init_beanie(
         raise ValueError("document_models parameter must be set")
     if connection_string is not None:
         database = AsyncMongoClient(connection_string).get_default_database()
+    check_master_key(database.client)
     models = [Initializer.get_model(m) if isinstance(m, str) else m for m in document_models]
     REGISTRY.add(models)
     # The proxy has AsyncDatabase's API; Beanie's annotation names the concrete class.

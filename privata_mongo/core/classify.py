@@ -27,7 +27,13 @@ from privata_mongo.core.schema import (
 )
 from privata_mongo.errors import ConfigurationError
 
-__all__ = ["DEFAULT_PII_NAMES", "Policy", "compile_schema", "normalise_name"]
+__all__ = [
+    "DEFAULT_PII_NAMES",
+    "DEFAULT_SEARCHABLE_NAMES",
+    "Policy",
+    "compile_schema",
+    "normalise_name",
+]
 
 DEFAULT_PII_NAMES: frozenset[str] = frozenset(
     {
@@ -62,9 +68,36 @@ DEFAULT_PII_NAMES: frozenset[str] = frozenset(
 )
 """Field names treated as identity data when no other rule applies (compared normalised)."""
 
+DEFAULT_SEARCHABLE_NAMES: frozenset[str] = frozenset(
+    {
+        "email",
+        "email_address",
+        "phone",
+        "phone_number",
+        "mobile",
+        "mobile_phone",
+        "telephone",
+        "ssn",
+        "social_security_number",
+        "national_id",
+        "passport_number",
+    }
+)
+"""Identity fields that get a blind index by default (compared normalised): identifiers people
+are looked up by. Names, addresses and birth dates do not, because equal blind index terms
+reveal equal values, and those values repeat across people."""
+
 _RESERVED = frozenset({"_id", "_cls"})
 _PRIVACY_KEYS = frozenset(
-    {"enabled", "pii", "not_pii", "searchable", "identity_collection", "scan_limit"}
+    {
+        "enabled",
+        "pii",
+        "not_pii",
+        "searchable",
+        "not_searchable",
+        "identity_collection",
+        "scan_limit",
+    }
 )
 
 
@@ -77,12 +110,17 @@ class Policy:
         name_defaults: names classified as identity data by default.
         identity_suffix: appended to a collection's name to name its identity collection.
         scan_limit: default bound on identity rows read into the process by one query.
+        searchable_defaults: identity field names that get a blind index unless a model says
+            otherwise.
+        sealed: identity rows are encrypted; compiled schemas say so.
     """
 
     mapping: Mapping[str, bool] = field(default_factory=dict)
     name_defaults: frozenset[str] = DEFAULT_PII_NAMES
     identity_suffix: str = "__identity"
     scan_limit: int = 10_000
+    searchable_defaults: frozenset[str] = DEFAULT_SEARCHABLE_NAMES
+    sealed: bool = False
 
     def undeclared_identity(self) -> frozenset[str]:
         """Normalised names that classify a field no model declares (dynamic fields)."""
@@ -131,7 +169,7 @@ def compile_schema(specs: Sequence[ModelSpec], policy: Policy) -> ModelSchema:
             known = decisions.get(decision.field)
             if known is None or (decision.identity and not known.identity):
                 decisions[decision.field] = decision
-        searchable.update(_searchable(spec, privacy))
+        searchable.update(_searchable(spec, privacy, policy))
     ordered = tuple(decisions.values())
     identity = frozenset(d.field for d in ordered if d.identity) if enabled else frozenset()
     return ModelSchema(
@@ -145,6 +183,7 @@ def compile_schema(specs: Sequence[ModelSpec], policy: Policy) -> ModelSchema:
         scan_limit=scan_limit,
         undeclared_identity=policy.undeclared_identity() if enabled else frozenset(),
         dynamic=dynamic,
+        sealed=policy.sealed,
     )
 
 
@@ -164,7 +203,7 @@ def _validated_privacy(spec: ModelSpec) -> Mapping[str, Any]:
             f"allowed: {sorted(_PRIVACY_KEYS)}"
         )
     names = {f.attribute for f in spec.fields} | {f.name for f in spec.fields}
-    for key in ("pii", "not_pii", "searchable"):
+    for key in ("pii", "not_pii", "searchable", "not_searchable"):
         listed = privacy.get(key, ())
         if isinstance(listed, str) or not isinstance(listed, Iterable):
             raise ConfigurationError(f"{spec.name}: privacy '{key}' must be a list of field names")
@@ -247,10 +286,20 @@ def _nested_identity(children: Sequence[FieldSpec], policy: Policy, prefix: str)
     return None
 
 
-def _searchable(spec: ModelSpec, privacy: Mapping[str, Any]) -> set[str]:
+def _searchable(spec: ModelSpec, privacy: Mapping[str, Any], policy: Policy) -> set[str]:
+    """Fields with a blind index, most specific rule first.
+
+    Declared on the field or unique (a unique index needs terms), then the model's privacy
+    ``searchable``/``not_searchable`` lists, then the default names.
+    """
     listed = set(privacy.get("searchable", ()))
-    return {
-        f.name
-        for f in spec.fields
-        if f.searchable or f.unique or f.attribute in listed or f.name in listed
-    }
+    unlisted = set(privacy.get("not_searchable", ()))
+    defaults = {normalise_name(n) for n in policy.searchable_defaults}
+    out: set[str] = set()
+    for f in spec.fields:
+        names = {f.name, f.attribute}
+        declared = f.searchable or f.unique or bool(names & listed)
+        default = not names & unlisted and bool({normalise_name(n) for n in names} & defaults)
+        if declared or default:
+            out.add(f.name)
+    return out

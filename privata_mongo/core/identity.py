@@ -5,9 +5,12 @@ can translate runs on the server against the identity collection; anything else 
 ``$elemMatch``, dotted paths into identity documents) is evaluated in the process after the
 identity rows are read, bounded by the scan limit.
 
-Identity values are stored as plaintext today, but only equality-shaped predicates are pushed
-down, exactly the ones a keyed blind index can answer once values are encrypted. Encryption
-then changes how values are translated here, not which queries work or how fast they are.
+Only equality-shaped predicates are pushed down, exactly the ones a keyed blind index can
+answer. When identity rows are encrypted (``schema.sealed``), the stored row has no plaintext
+field to compare against: equality, ``$in`` and ``$exists`` on a *searchable* field become the
+same predicates on its blind index terms (``_idx.<field>``, values wrapped in ``Blind`` until the
+flow has loaded the index key), and every predicate on a non-searchable field is evaluated in
+the process after decryption.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from typing import Any
 
 from bson.regex import Regex
 
-from privata_mongo.core.schema import ModelSchema, Side
+from privata_mongo.core.cipher import Blind
+from privata_mongo.core.schema import BLIND_FIELD, ModelSchema, Side
 
 __all__ = ["IdentityIndex", "is_operator_document"]
 
@@ -49,6 +53,10 @@ class IdentityIndex:
         """
         if "." in path or self._schema.side_of(path) is not Side.IDENTITY:
             return None
+        if self._schema.sealed:
+            if path not in self._schema.searchable:
+                return None
+            return self._blind(path, condition)
         if not is_operator_document(condition):
             return None if _is_regex(condition) else {path: condition}
         if len(condition) != 1:
@@ -60,4 +68,24 @@ class IdentityIndex:
             return None if any(_is_regex(v) for v in operand) else {path: condition}
         if op == "$exists":
             return {path: condition}
+        return None
+
+    def _blind(self, path: str, condition: Any) -> dict[str, Any] | None:
+        """The predicate on the blind index terms of a searchable field."""
+        stored = f"{BLIND_FIELD}.{path}"
+        if not is_operator_document(condition):
+            if _is_regex(condition) or isinstance(condition, Mapping):
+                return None  # embedded-document equality stays exact in the process
+            return {stored: Blind(path, condition)}
+        if len(condition) != 1:
+            return None
+        ((op, operand),) = condition.items()
+        if op == "$eq" and not _is_regex(operand) and not isinstance(operand, Mapping):
+            return {stored: Blind(path, operand)}
+        if op == "$in" and isinstance(operand, Sequence) and not isinstance(operand, str):
+            if any(_is_regex(v) or isinstance(v, Mapping) for v in operand):
+                return None
+            return {stored: {"$in": [Blind(path, v) for v in operand]}}
+        if op == "$exists":
+            return {stored: condition}
         return None

@@ -13,11 +13,13 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, TypeVar
 
+from privata_mongo.core.audit import AuditRecord
 from privata_mongo.core.failures import WriteFailure
 from privata_mongo.core.schema import Side
 
 __all__ = [
     "Aggregate",
+    "AppendAudit",
     "Count",
     "CreateIndex",
     "Delete",
@@ -31,16 +33,23 @@ __all__ = [
     "FetchAll",
     "Find",
     "FindAndModify",
+    "FindErased",
     "Flow",
     "IndexInformation",
     "Insert",
     "InsertOutcome",
+    "KeyOp",
+    "LoadKeys",
     "NextBatch",
     "Op",
     "Query",
     "ReadPeer",
     "Replace",
+    "ReplaceKeys",
     "ReplaceMany",
+    "ResolveAccess",
+    "ShredKeys",
+    "StoreKeys",
     "Update",
     "UpdateOutcome",
 ]
@@ -277,6 +286,63 @@ class Emit:
     documents: tuple[Document, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class ResolveAccess:
+    """The access context of the operation: who acts, and why.
+
+    Asked once, when an audited operation starts; in strict mode, a missing context raises
+    ``MissingAccessContext`` into the flow.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class AppendAudit:
+    """Append audit records; a failure raises ``AuditUnavailable`` into the flow."""
+
+    records: tuple[AuditRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadKeys:
+    """Read data key documents from the key vault by ``keyAltName`` (every key when ``None``).
+
+    The result is the list of key documents found, wrapped as stored.
+    """
+
+    names: tuple[str, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreKeys:
+    """Insert new data key documents into the key vault (a name already taken is skipped)."""
+
+    documents: tuple[Mapping[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceKeys:
+    """Write re-wrapped key material (``masterKey``, ``keyMaterial``) of existing data keys."""
+
+    documents: tuple[Mapping[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ShredKeys:
+    """Destroy the data keys named ``names`` (crypto-shredding); the result is the count."""
+
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FindErased:
+    """Which of ``names`` had their data key shredded; the result is a list of names."""
+
+    names: tuple[str, ...]
+
+
+KeyOp: TypeAlias = LoadKeys | StoreKeys | ReplaceKeys | ShredKeys | FindErased
+"""The requests served by the key vault and the key shredder rather than a collection."""
+
 Op: TypeAlias = (
     Find
     | NextBatch
@@ -298,4 +364,7 @@ Op: TypeAlias = (
     | IndexInformation
     | Drop
     | Emit
+    | ResolveAccess
+    | AppendAudit
+    | KeyOp
 )

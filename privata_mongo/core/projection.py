@@ -79,8 +79,9 @@ def plan_projection(
             clinical[key] = value
     if mode == "include":
         fetch = bool(identity)
-        if fetch:
-            clinical[PSEUDONYM_FIELD] = 1
+        # The link is read even when no identity field is: the audit trail names the data
+        # subjects of every document returned (it is stripped before the application sees it).
+        clinical[PSEUDONYM_FIELD] = 1
         hide_id = clinical.get("_id", 1) in (0, False)
         if fetch and hide_id:
             # The id is needed internally to order and join; it is removed again afterwards.

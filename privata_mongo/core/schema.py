@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "BLIND_FIELD",
     "PSEUDONYM_FIELD",
     "REVISION_FIELD",
+    "SEALED_FIELD",
     "Decision",
     "FieldSpec",
     "ModelSchema",
@@ -32,6 +34,13 @@ PSEUDONYM_FIELD = "_pseudonym"
 
 REVISION_FIELD = "_rev"
 """Field of an identity document changed on every write: the compare-and-swap token."""
+
+
+SEALED_FIELD = "_enc"
+"""Field of an encrypted identity row holding all its identity values as one CSFLE value."""
+
+BLIND_FIELD = "_idx"
+"""Field of an encrypted identity row holding the blind index terms of its searchable fields."""
 
 
 class Side(enum.Enum):
@@ -126,6 +135,8 @@ class ModelSchema:
         undeclared_identity: normalised names that make an undeclared field identity data
             (the name defaults and mapping), so dynamic fields such as ``email`` are split too.
         dynamic: the collection's models accept undeclared fields.
+        sealed: identity rows are encrypted (``core.cipher``): only ``searchable`` fields can
+            be searched on the server, through their blind index.
     """
 
     models: tuple[str, ...]
@@ -138,6 +149,7 @@ class ModelSchema:
     scan_limit: int = 10_000
     undeclared_identity: frozenset[str] = frozenset()
     dynamic: bool = False
+    sealed: bool = False
 
     @classmethod
     def native(cls, collection: str) -> ModelSchema:

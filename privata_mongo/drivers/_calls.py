@@ -24,15 +24,21 @@ from privata_mongo.core.ops import (
     Explain,
     Find,
     FindAndModify,
+    FindErased,
     IndexInformation,
     Insert,
+    KeyOp,
+    LoadKeys,
     Replace,
+    ReplaceKeys,
     ReplaceMany,
+    ShredKeys,
+    StoreKeys,
     Update,
 )
 from privata_mongo.core.schema import Side
 
-__all__ = ["Binding", "Call", "StoreOp", "call_of"]
+__all__ = ["Binding", "Call", "StoreOp", "call_of", "key_call_of"]
 
 S = TypeVar("S", covariant=True)
 
@@ -63,11 +69,16 @@ class Binding(Generic[S]):
 
     ``peers`` reads another logical collection of the same database, joined (for ``$lookup``
     into a split collection): ``(collection, filter) → documents``, awaited by the async driver.
+    ``keys`` serves the key requests (``KeyOp``): a ``KeyVault`` and ``KeyShredder`` (or their
+    async twins), ``None`` when identity rows are not encrypted. ``audit`` is the audit trail
+    ``AppendAudit`` goes to (``drivers._audit``), ``None`` when nothing is audited.
     """
 
     clinical: S
     identity: S
     peers: Callable[[str, Mapping[str, Any]], Any] | None = None
+    keys: Any = None
+    audit: Any = None
 
     def store(self, side: Side) -> S:
         """The store for ``side``."""
@@ -120,5 +131,22 @@ def call_of(op: StoreOp) -> Call:
             return Call(side, "index_information", ())
         case Drop(side):
             return Call(side, "drop", ())
+        case _:
+            assert_never(op)
+
+
+def key_call_of(op: KeyOp) -> tuple[str, tuple[Any, ...]]:
+    """The key vault (or shredder) method that executes ``op``, and its arguments."""
+    match op:
+        case LoadKeys(names):
+            return "find", (names,)
+        case StoreKeys(documents):
+            return "insert", (documents,)
+        case ReplaceKeys(documents):
+            return "replace", (documents,)
+        case ShredKeys(names):
+            return "shred", (names,)
+        case FindErased(names):
+            return "erased", (names,)
         case _:
             assert_never(op)

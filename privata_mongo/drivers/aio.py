@@ -9,8 +9,24 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar, cast
 
-from privata_mongo.core.ops import Document, Emit, FetchAll, Flow, NextBatch, Op, ReadPeer
-from privata_mongo.drivers._calls import Binding, call_of
+from privata_mongo.context import resolve_access
+from privata_mongo.core.ops import (
+    AppendAudit,
+    Document,
+    Emit,
+    FetchAll,
+    FindErased,
+    Flow,
+    LoadKeys,
+    NextBatch,
+    Op,
+    ReadPeer,
+    ReplaceKeys,
+    ResolveAccess,
+    ShredKeys,
+    StoreKeys,
+)
+from privata_mongo.drivers._calls import Binding, call_of, key_call_of
 from privata_mongo.ports.storage import AsyncBatchCursor, AsyncDocumentStore
 
 __all__ = ["AsyncBinding", "run", "stream"]
@@ -75,6 +91,17 @@ async def _execute(op: Op, binding: AsyncBinding, cursors: list[AsyncBatchCursor
         return await binding.peers(op.collection, op.filter)
     if isinstance(op, Emit):
         raise RuntimeError("Emit is handled by the driver loop")
+    if isinstance(op, ResolveAccess):
+        return resolve_access()
+    if isinstance(op, AppendAudit):
+        if binding.audit is not None:
+            await binding.audit.append(op.records)
+        return None
+    if isinstance(op, (LoadKeys, StoreKeys, ReplaceKeys, ShredKeys, FindErased)):
+        if binding.keys is None:
+            raise RuntimeError("this binding has no key vault")
+        method, args = key_call_of(op)
+        return await getattr(binding.keys, method)(*args)
     call = call_of(op)
     result = await getattr(binding.store(call.side), call.method)(*call.args)
     if call.opens_cursor:

@@ -11,8 +11,24 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, TypeVar, cast
 
-from privata_mongo.core.ops import Document, Emit, FetchAll, Flow, NextBatch, Op, ReadPeer
-from privata_mongo.drivers._calls import Binding, call_of
+from privata_mongo.context import resolve_access
+from privata_mongo.core.ops import (
+    AppendAudit,
+    Document,
+    Emit,
+    FetchAll,
+    FindErased,
+    Flow,
+    LoadKeys,
+    NextBatch,
+    Op,
+    ReadPeer,
+    ReplaceKeys,
+    ResolveAccess,
+    ShredKeys,
+    StoreKeys,
+)
+from privata_mongo.drivers._calls import Binding, call_of, key_call_of
 from privata_mongo.ports.storage import BatchCursor, DocumentStore
 
 __all__ = ["Binding", "SyncBinding", "run", "stream"]
@@ -76,6 +92,17 @@ def _execute(op: Op, binding: SyncBinding, cursors: list[BatchCursor]) -> Any:
         return binding.peers(op.collection, op.filter)
     if isinstance(op, Emit):
         raise RuntimeError("Emit is handled by the driver loop")
+    if isinstance(op, ResolveAccess):
+        return resolve_access()
+    if isinstance(op, AppendAudit):
+        if binding.audit is not None:
+            binding.audit.append(op.records)
+        return None
+    if isinstance(op, (LoadKeys, StoreKeys, ReplaceKeys, ShredKeys, FindErased)):
+        if binding.keys is None:
+            raise RuntimeError("this binding has no key vault")
+        method, args = key_call_of(op)
+        return getattr(binding.keys, method)(*args)
     call = call_of(op)
     result = getattr(binding.store(call.side), call.method)(*call.args)
     if call.opens_cursor:

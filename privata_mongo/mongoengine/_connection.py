@@ -13,6 +13,7 @@ from typing import Any
 import mongoengine.connection as native
 from pymongo import MongoClient
 
+from privata_mongo.encryption import check_master_key
 from privata_mongo.mongoengine._describe import resolve
 from privata_mongo.proxy.client import ProxyClient, client_class
 
@@ -21,6 +22,8 @@ __all__ = ["connect", "register_connection"]
 
 def _wrapped(kwargs: dict[str, Any]) -> dict[str, Any]:
     inner = kwargs.get("mongo_client_class", MongoClient)
+    made_by = getattr(inner, "func", inner)  # a functools.partial of a client class
+    check_master_key(embedded=str(getattr(made_by, "__module__", "")).startswith("mongomock"))
     if not (isinstance(inner, type) and issubclass(inner, ProxyClient)):
         kwargs["mongo_client_class"] = client_class(inner, resolve)
     return kwargs

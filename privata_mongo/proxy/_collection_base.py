@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
 from privata_mongo.core.schema import ModelSchema
+from privata_mongo.encryption import key_ring
 from privata_mongo.proxy._operations import Operations
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ class SplitCollectionBase(ABC):
             schema,
             acknowledged=bool(clinical.write_concern.acknowledged),
             mongomock_style=type(clinical).__module__.startswith("mongomock"),
+            crypto=key_ring(clinical.database.client) if schema.sealed else None,
         )
         self._binding = self._bind()
         self._linked = False

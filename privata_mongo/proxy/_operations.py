@@ -25,11 +25,13 @@ from pymongo.results import (
 
 from privata_mongo.adapters.clock import SystemClock
 from privata_mongo.config import current
+from privata_mongo.core.cipher import KeyRing
 from privata_mongo.core.flows import admin, aggregate, bulk, modify, read, write
+from privata_mongo.core.flows.audited import AuditSpec, audited
 from privata_mongo.core.flows.common import resolve
 from privata_mongo.core.flows.context import Context
 from privata_mongo.core.ops import Document, Explain, Flow, Query, UpdateOutcome
-from privata_mongo.core.plan import plan_filter
+from privata_mongo.core.plan import identity_references, plan_filter
 from privata_mongo.core.pseudonym import format_pseudonym
 from privata_mongo.core.schema import ModelSchema, Side
 from privata_mongo.proxy.cursor import index_list
@@ -52,10 +54,11 @@ def options_of(**named: Any) -> dict[str, Any]:
     return {k: v for k, v in named.items() if v is not None}
 
 
-def context_for(schema: ModelSchema) -> Context:
+def context_for(schema: ModelSchema, crypto: KeyRing | None = None) -> Context:
     """The flow context of a collection: its schema and the process's sources of randomness."""
     settings = current()
     return Context(
+        crypto=crypto,
         schema=schema,
         new_pseudonym=lambda: format_pseudonym(secrets.token_bytes(16)),
         new_revision=lambda: secrets.token_hex(8),
@@ -153,19 +156,39 @@ class Operations:
         schema: the collection's privacy schema.
         acknowledged: whether writes are acknowledged (the real write concern's answer).
         mongomock_style: shape synthesised replies as mongomock shapes its own.
+        crypto: the key ring sealing identity rows (``None`` when they are not encrypted).
     """
 
-    def __init__(self, schema: ModelSchema, acknowledged: bool, mongomock_style: bool) -> None:
+    def __init__(
+        self,
+        schema: ModelSchema,
+        acknowledged: bool,
+        mongomock_style: bool,
+        crypto: KeyRing | None = None,
+    ) -> None:
         self.schema = schema
-        self.ctx = context_for(schema)
+        self.ctx = context_for(schema, crypto)
         self._acknowledged = acknowledged
         self._mongomock_style = mongomock_style
+
+    def _audited(self, operation: str, flow: Flow[R], *requests: Any, **spec: Any) -> Flow[R]:
+        """``flow`` with its audit (see ``core.flows.audited``), unless auditing is off.
+
+        ``requests`` are what the application sent (filter, update, pipeline …): the identity
+        fields they name are recorded (names only).
+        """
+        settings = current()
+        if not settings.audit:
+            return flow
+        names = frozenset().union(*(identity_references(self.schema, r) for r in requests))
+        audit = AuditSpec(operation, names, max_subjects=settings.audit_max_subjects, **spec)
+        return audited(self.ctx, flow, audit)
 
     # -- reads -------------------------------------------------------------------------------
 
     def find(self, query: Query) -> Flow[None]:
         """The streaming flow of a cursor."""
-        return read.find(self.ctx, query)
+        return self._audited("read", read.find(self.ctx, query), query.filter, dict(query.sort))
 
     def aggregate(
         self,
@@ -175,21 +198,30 @@ class Operations:
     ) -> Flow[None]:
         """The streaming flow of an aggregation (``split``: the split collections it joins)."""
         options.pop("cursor", None)  # pymongo accepts and ignores the legacy cursor={} option
-        return aggregate.aggregate(self.ctx, list(pipeline), options, split)
+        flow = aggregate.aggregate(self.ctx, list(pipeline), options, split)
+        return self._audited("aggregate", flow, list(pipeline))
 
     def count_documents(self, filter: Mapping[str, Any], options: dict[str, Any]) -> Planned[int]:
         """``count_documents``."""
-        return Planned(read.count(self.ctx, filter, options), int)
+        return Planned(self._audited("count", read.count(self.ctx, filter, options), filter), int)
 
     def estimated_document_count(self, options: dict[str, Any]) -> Planned[int]:
         """``estimated_document_count``."""
-        return Planned(read.estimated_count(self.ctx, options), int)
+        return Planned(self._audited("count", read.estimated_count(self.ctx, options)), int)
 
     def distinct(
         self, key: str, filter: Mapping[str, Any] | None, options: dict[str, Any]
     ) -> Planned[list[Any]]:
         """``distinct``."""
-        return Planned(read.distinct(self.ctx, key, filter, options), list)
+        identity_key = self.schema.side_of(key) is Side.IDENTITY
+        flow = self._audited(
+            "distinct",
+            read.distinct(self.ctx, key, filter, options),
+            filter,
+            {key: 1},
+            scanned_are_subjects=identity_key,
+        )
+        return Planned(flow, list)
 
     def explain(self, query: Query) -> Planned[Document]:
         """The server's plan for the clinical part of a find."""
@@ -213,7 +245,9 @@ class Operations:
             )
         if "_id" not in document:
             document["_id"] = ObjectId()
-        flow = write.insert(self.ctx, [document], ordered=True)
+        flow = self._audited(
+            "create", write.insert(self.ctx, [document], ordered=True), dict(document)
+        )
         return Planned(
             flow, lambda _: InsertOneResult(document["_id"], self._acknowledged), link=True
         )
@@ -228,7 +262,9 @@ class Operations:
         ids = [d["_id"] for d in documents]
         visible = [self._without_identity(d) for d in documents]
         return Planned(
-            write.insert(self.ctx, list(documents), ordered),
+            self._audited(
+                "create", write.insert(self.ctx, list(documents), ordered), *map(dict, documents)
+            ),
             lambda _: InsertManyResult(ids, self._acknowledged),
             link=True,
             single=False,
@@ -248,7 +284,12 @@ class Operations:
         sort: Any = None,
     ) -> Planned[UpdateResult]:
         """``update_one`` / ``update_many``."""
-        flow = write.update(self.ctx, filter, update, multi, upsert, options, _sort(sort))
+        flow = self._audited(
+            "update",
+            write.update(self.ctx, filter, update, multi, upsert, options, _sort(sort)),
+            filter,
+            update,
+        )
         return Planned(flow, self._update_result, link=upsert)
 
     def replace_one(
@@ -260,7 +301,12 @@ class Operations:
         sort: Any = None,
     ) -> Planned[UpdateResult]:
         """``replace_one``, keeping the replaced document's pseudonym."""
-        flow = write.replace_one(self.ctx, filter, replacement, upsert, options, _sort(sort))
+        flow = self._audited(
+            "update",
+            write.replace_one(self.ctx, filter, replacement, upsert, options, _sort(sort)),
+            filter,
+            replacement,
+        )
         return Planned(flow, self._update_result, link=upsert)
 
     def delete(
@@ -268,7 +314,7 @@ class Operations:
     ) -> Planned[DeleteResult]:
         """``delete_one`` / ``delete_many`` (identity rows first)."""
         return Planned(
-            write.delete(self.ctx, filter, multi, options),
+            self._audited("delete", write.delete(self.ctx, filter, multi, options), filter),
             lambda n: DeleteResult({"n": n, "ok": 1.0}, self._acknowledged),
         )
 
@@ -304,7 +350,7 @@ class Operations:
         if not recorder.requests:
             raise InvalidOperation("No operations to execute")
         return Planned(
-            bulk.bulk(self.ctx, recorder.requests, ordered),
+            self._audited("bulk_write", bulk.bulk(self.ctx, recorder.requests, ordered)),
             lambda outcome: BulkWriteResult(
                 {**bulk_counts(outcome), "writeErrors": [], "writeConcernErrors": []},
                 self._acknowledged,
@@ -335,7 +381,7 @@ class Operations:
             _projection(projection),
             options,
         )
-        return Planned(flow, _same, link=upsert)
+        return Planned(self._audited("update", flow, filter, update), _same, link=upsert)
 
     def find_one_and_replace(
         self,
@@ -358,7 +404,7 @@ class Operations:
             _projection(projection),
             options,
         )
-        return Planned(flow, _same, link=upsert)
+        return Planned(self._audited("update", flow, filter, replacement), _same, link=upsert)
 
     def find_one_and_delete(
         self, filter: Mapping[str, Any], projection: Any, sort: Any, options: dict[str, Any]
@@ -367,7 +413,7 @@ class Operations:
         flow = modify.find_one_and_delete(
             self.ctx, filter, _sort(sort), _projection(projection), options
         )
-        return Planned(flow, _same)
+        return Planned(self._audited("delete", flow, filter), _same)
 
     # -- indexes and the collection itself ----------------------------------------------------
 

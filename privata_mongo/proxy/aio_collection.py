@@ -24,6 +24,8 @@ from privata_mongo.adapters.pymongo_store import IdentityRedaction
 from privata_mongo.core.ops import Document, Query
 from privata_mongo.drivers._calls import Binding
 from privata_mongo.drivers.aio import run, stream
+from privata_mongo.encryption import async_key_vault
+from privata_mongo.proxy._audit import AsyncAuditPoint
 from privata_mongo.proxy._collection_base import SplitCollectionBase
 from privata_mongo.proxy._operations import (
     Planned,
@@ -52,6 +54,8 @@ class AsyncPrivateCollection(SplitCollectionBase):
             AsyncPymongoStore(self._clinical),
             AsyncPymongoStore(self._identity, IdentityRedaction(self._schema.model, namespace)),
             peers=self._read_peer,
+            audit=AsyncAuditPoint(self._database),
+            keys=async_key_vault(self._clinical.database.client) if self._schema.sealed else None,
         )
 
     async def _read_peer(self, collection: str, filter: Mapping[str, Any]) -> list[Document]:

@@ -25,6 +25,8 @@ from privata_mongo.adapters.pymongo_store import IdentityRedaction, PymongoStore
 from privata_mongo.core.ops import Document, Query
 from privata_mongo.core.schema import ModelSchema
 from privata_mongo.drivers.sync import Binding, run, stream
+from privata_mongo.encryption import key_vault
+from privata_mongo.proxy._audit import AuditPoint
 from privata_mongo.proxy._collection_base import SplitCollectionBase
 from privata_mongo.proxy._operations import (
     Planned,
@@ -52,6 +54,8 @@ class PrivateCollection(SplitCollectionBase):
             PymongoStore(self._clinical),
             PymongoStore(self._identity, IdentityRedaction(self._schema.model, namespace)),
             peers=self._read_peer,
+            audit=AuditPoint(self._database),
+            keys=key_vault(self._clinical.database.client) if self._schema.sealed else None,
         )
 
     def _read_peer(self, collection: str, filter: Mapping[str, Any]) -> list[Document]:

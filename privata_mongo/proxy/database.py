@@ -89,9 +89,15 @@ class DatabaseBase:
         return type(self)(self._client, self._inner.with_options(**options), self._resolver)
 
     def _visible(self, names: list[str]) -> list[str]:
-        """Collection names without the identity halves of split collections."""
-        suffix = current().identity_suffix
+        """Collection names without the identity halves of split collections.
+
+        The audit collection is left out too: it belongs to the privacy layer, not the app.
+        """
+        settings = current()
+        suffix = settings.identity_suffix
         hidden = {n for n in names if n.endswith(suffix)}
+        if settings.audit and settings.audit_sink is None:
+            hidden.add(settings.audit_collection)
         for name in names:
             schema = self.schema_of(name)
             if schema is not None:

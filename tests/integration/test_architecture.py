@@ -26,6 +26,7 @@ def test_import_contracts_hold() -> None:
 
 def test_public_surface_is_pinned() -> None:
     assert privata_mongo.__all__ == [
+        "AccessContext",
         "AuditUnavailable",
         "ConfigurationError",
         "Explanation",
@@ -37,6 +38,7 @@ def test_public_surface_is_pinned() -> None:
         "SubjectErased",
         "UnsupportedQuery",
         "__version__",
+        "access_context",
         "configure",
         "explain",
     ]

@@ -11,6 +11,7 @@ import pymongo
 import pytest
 
 from privata_mongo import ConfigurationError, UnsupportedQuery
+from privata_mongo.encryption import unseal_row
 
 
 def _patient(**extra_meta: Any) -> Any:
@@ -44,8 +45,11 @@ def test_scan_limit_names_field_and_remedy(connected: Any) -> None:
         "N1",
         "N2",
     ]
-    # equality is answered by the server: no scan, no limit
-    assert Patient.objects(first_name="N7").count() == 1
+    # equality on a searchable field is answered by the server (blind index): no scan, no limit
+    assert Patient.objects(email="n7@x.org").count() == 1
+    # equality on an encrypted, non-searchable field is evaluated in the process, bounded
+    with pytest.raises(UnsupportedQuery):
+        Patient.objects(first_name="N7").count()
     with pytest.raises(UnsupportedQuery, match="sort"):
         list(Patient.objects.order_by("first_name"))
 
@@ -150,7 +154,8 @@ def test_dynamic_identity_fields_are_split(connected: Any) -> None:
     assert {"ward", "note"} <= set(clinical)
     assert "email" not in clinical
     assert "phone_number" not in clinical
-    assert identity["email"] == "dyn@x.org"
+    assert "email" not in identity
+    assert unseal_row(connected.client, identity)["email"] == "dyn@x.org"
     assert Intake.objects.get(email="dyn@x.org").phone_number == "+1 555"
 
 

@@ -29,6 +29,7 @@ from privata_mongo.adapters.motor import (
     adapt_motor_database,
     is_motor_database,
 )
+from privata_mongo.encryption import unseal_row
 from testkit.backends import Backend
 
 pytestmark = requires("motor_server")
@@ -81,7 +82,9 @@ async def test_plain_beanie_refuses_a_motor_database_that_privata_accepts(motor_
     assert await Patient.find_one(Patient.last_name == "Lovelace") == ada
 
 
-async def test_privata_init_beanie_runs_beanie_on_motor_and_splits(motor_db: Any) -> None:
+async def test_privata_init_beanie_runs_beanie_on_motor_and_splits(
+    motor_db: Any, backend: Backend
+) -> None:
     assert is_motor_database(motor_db)
     Patient, Ward = _models()
     await pb.init_beanie(database=motor_db, document_models=[Patient, Ward])
@@ -158,7 +161,12 @@ async def test_privata_init_beanie_runs_beanie_on_motor_and_splits(motor_db: Any
         assert value not in raw_clinical
     assert all(PSEUDONYM.match(row["_id"]) for row in identity)
     assert {row["_pseudonym"] for row in clinical} == {row["_id"] for row in identity}
-    assert {row["email"] for row in identity} == {"ada@example.org", "alan@example.org"}
+    raw = backend.client()
+    try:
+        plain = [unseal_row(raw, row) for row in identity]
+    finally:
+        raw.close()
+    assert {row["email"] for row in plain} == {"ada@example.org", "alan@example.org"}
     (ward,) = await motor_db["motor_wards"].find({}, {"_id": 0}).to_list(None)
     assert ward == {"code": "W1", "beds": 12}
     names = await motor_db.list_collection_names()

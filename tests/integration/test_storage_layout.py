@@ -11,6 +11,7 @@ import pytest
 
 import privata_mongo
 from privata_mongo.core.pseudonym import PSEUDONYM_PATTERN
+from privata_mongo.encryption import unseal_row
 from privata_mongo.mongoengine import get_db
 
 
@@ -62,9 +63,14 @@ def test_documents_are_split_by_classification(connected: Any) -> None:
     assert not set(_values(clinical)) & set(PII)
     assert PSEUDONYM_PATTERN.match(clinical["_pseudonym"])
     assert identity["_id"] == clinical["_pseudonym"]
-    assert {"first_name", "email", "date_of_birth", "mrn", "emergency"} <= set(identity)
-    assert "diagnosis" not in identity
-    assert "visits" not in identity
+    # stored encrypted: the pseudonym and revision in clear, one CSFLE value, blind index terms
+    assert set(identity) == {"_id", "_rev", "_idx", "_enc"}
+    assert identity["_enc"].subtype == 6
+    assert set(identity["_idx"]) == {"email"}
+    assert not set(_values(identity)) & set(PII)
+    plain = unseal_row(connected.client, identity)
+    assert {"first_name", "email", "date_of_birth", "mrn", "emergency"} == set(plain)
+    assert plain["email"] == "ada@example.org"
 
     native_shape = Patient.objects.as_pymongo().get(id=saved.id)
     assert native_shape == saved.to_mongo().to_dict()

@@ -168,8 +168,21 @@ def test_searchable_fields_are_unique_or_declared_identity_fields() -> None:
         FieldSpec("last_name", "last_name"),
         privacy={"searchable": ["last_name"]},
     )
-    schema = compile_schema([model], Policy())
+    schema = compile_schema([model], Policy(searchable_defaults=frozenset()))
     assert schema.searchable == frozenset({"email", "ssn", "last_name"})
+
+
+def test_identifiers_are_searchable_by_default_names_and_dates_are_not() -> None:
+    model = spec(
+        FieldSpec("emailAddress", "email_address"),
+        FieldSpec("phone", "phone"),
+        FieldSpec("national_id", "national_id"),
+        FieldSpec("first_name", "first_name"),
+        FieldSpec("date_of_birth", "date_of_birth"),
+    )
+    schema = compile_schema([model], Policy(sealed=True))
+    assert schema.sealed
+    assert schema.searchable == frozenset({"emailAddress", "phone", "national_id"})
 
 
 def test_every_decision_explains_itself() -> None:
@@ -177,3 +190,14 @@ def test_every_decision_explains_itself() -> None:
     text = [str(d) for d in schema.decisions]
     assert any("email: identity — name default" in t for t in text)
     assert any("age: clinical — no rule applies" in t for t in text)
+
+
+def test_a_model_can_opt_a_default_name_out_of_the_blind_index() -> None:
+    model = spec(
+        FieldSpec("email", "email"),
+        FieldSpec("phone", "phone"),
+        FieldSpec("ssn", "ssn", unique=True),
+        privacy={"not_searchable": ["phone", "ssn"]},
+    )
+    schema = compile_schema([model], Policy(sealed=True))
+    assert schema.searchable == frozenset({"email", "ssn"})  # unique needs its terms

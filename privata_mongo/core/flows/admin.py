@@ -5,15 +5,21 @@ application asked for, so ``index_information`` looks native); an index on clini
 the clinical collection. An index mixing both sides cannot exist in either collection and is
 refused with a ``ConfigurationError`` when it is declared. The link index on the clinical
 collection is internal and never listed.
+
+When identity rows are encrypted, an index on an identity field is built on its blind index
+terms (``_idx.<field>``) and listed under the field's own name. A field without a blind index
+(not searchable) cannot be served by an index: a unique index on it is refused, any other is
+created (so the ODMs see the indexes they declared) with a warning that it serves no query.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from privata_mongo.core.ops import CreateIndex, Drop, DropIndex, Flow, IndexInformation
-from privata_mongo.core.schema import PSEUDONYM_FIELD, Side
+from privata_mongo.core.schema import BLIND_FIELD, PSEUDONYM_FIELD, Side
 from privata_mongo.errors import ConfigurationError
 
 from .context import Context
@@ -28,6 +34,8 @@ __all__ = [
     "index_information",
     "index_name",
 ]
+
+logger = logging.getLogger(__name__)
 
 LINK_INDEX = f"{PSEUDONYM_FIELD}_1"
 _UNSEARCHABLE_KINDS = frozenset({"text", "2d", "2dsphere", "hashed", "geoHaystack"})
@@ -72,6 +80,22 @@ def create_index(
         )
     named = {**options, "name": options.get("name") or index_name(keys)}
     identity_keys = tuple((f, d) for f, d in keys if f != "_cls")
+    if schema.sealed:
+        blind = [f for f in identity if f not in schema.searchable]
+        if blind and options.get("unique"):
+            raise ConfigurationError(
+                f"{schema.model}: a unique index on {blind} needs a blind index, and these "
+                "identity fields are not searchable; declare them searchable "
+                "(searchable=True on the field, or meta privacy 'searchable')"
+            )
+        if blind:
+            logger.warning(
+                "%s: the index on the non-searchable identity field(s) %s is built on blind "
+                "index terms they do not have; it serves no query (declare them searchable)",
+                schema.model,
+                ", ".join(blind),
+            )
+        identity_keys = tuple((f"{BLIND_FIELD}.{f}", d) for f, d in identity_keys)
     name = yield CreateIndex(Side.IDENTITY, identity_keys, named)
     return name
 
@@ -81,8 +105,17 @@ def index_information(ctx: Context) -> Flow[dict[str, Any]]:
     clinical: dict[str, Any] = yield IndexInformation(Side.CLINICAL)
     identity: dict[str, Any] = yield IndexInformation(Side.IDENTITY)
     merged = {k: v for k, v in clinical.items() if k != LINK_INDEX}
-    merged.update({k: v for k, v in identity.items() if k != "_id_"})
+    merged.update({k: _logical(v) for k, v in identity.items() if k != "_id_"})
     return merged
+
+
+def _logical(info: Any) -> Any:
+    """Index information with blind index paths shown as the fields they index."""
+    if not isinstance(info, Mapping) or "key" not in info:
+        return info
+    prefix = f"{BLIND_FIELD}."
+    key = [(f.removeprefix(prefix) if isinstance(f, str) else f, d) for f, d in info["key"]]
+    return {**info, "key": key}
 
 
 def drop_index(ctx: Context, name: str) -> Flow[None]:

@@ -1,7 +1,8 @@
 """Steps every flow shares: resolving probes, reading identity rows, joining batches.
 
 Identity rows pass through ``unseal`` on their way in and ``seal`` on their way out; these are
-the only places a change of storage format (encryption) touches the flows.
+the only places the storage format (encryption, ``keys``) touches the flows. Server predicates
+on identity rows pass through ``keys.blind_filter``, projections through ``keys.project_rows``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from privata_mongo.core.split import join
 from privata_mongo.errors import UnsupportedQuery
 
 from .context import Context
+from .keys import blind_filter, project_rows, seal_rows, stored_projection, unseal_rows
 
 logger = logging.getLogger(__name__)
 
@@ -42,15 +44,16 @@ def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
 
 
 def unseal(ctx: Context, rows: list[Document]) -> Flow[list[Document]]:
-    """Turn stored identity rows into plain identity documents (stored as plaintext today)."""
-    yield from ()  # a step of its own: encryption will request keys here
-    return rows
+    """Turn stored identity rows into plain identity documents (decrypting, ``keys``)."""
+    return (yield from unseal_rows(ctx, rows))
 
 
-def seal(ctx: Context, rows: list[Document]) -> Flow[list[Document]]:
-    """Turn plain identity documents into the form stored in the identity collection."""
-    yield from ()  # a step of its own: encryption will request keys here
-    return rows
+def seal(ctx: Context, rows: list[Document], *, fresh: bool = False) -> Flow[list[Document]]:
+    """Turn plain identity documents into the form stored in the identity collection.
+
+    ``fresh``: the rows belong to new pseudonyms (inserts), whose keys need no lookup.
+    """
+    return (yield from seal_rows(ctx, rows, fresh=fresh))
 
 
 def strip_link(document: Mapping[str, Any]) -> Document:
@@ -97,8 +100,9 @@ def resolve_filter(ctx: Context, filter: Mapping[str, Any] | None) -> Flow[dict[
 def _resolve_probe(ctx: Context, probe: Probe) -> Flow[list[str]]:
     schema = ctx.schema
     if probe.process is None:
+        pushed = yield from blind_filter(ctx, probe.server)
         rows = yield FetchAll(
-            Side.IDENTITY, Query(probe.server, projection={"_id": 1}, limit=ctx.max_in + 1)
+            Side.IDENTITY, Query(pushed, projection={"_id": 1}, limit=ctx.max_in + 1)
         )
         if len(rows) > ctx.max_in:
             raise UnsupportedQuery(
@@ -117,7 +121,7 @@ def _resolve_probe(ctx: Context, probe: Probe) -> Flow[list[str]]:
             model=schema.model,
             field=", ".join(sorted(probe.fields)),
         ) from None
-    server: dict[str, Any] = dict(probe.server)
+    server: dict[str, Any] = yield from blind_filter(ctx, probe.server)
     if probe.narrowing is not None:
         linked = yield FetchAll(
             Side.CLINICAL,
@@ -132,7 +136,7 @@ def _resolve_probe(ctx: Context, probe: Probe) -> Flow[list[str]]:
                 "_id": {"$in": [r[PSEUDONYM_FIELD] for r in linked if PSEUDONYM_FIELD in r]}
             }
             server = {"$and": [candidates, server]} if server else candidates
-    projection = dict.fromkeys(sorted(probe.fields), 1)
+    projection = stored_projection(ctx, dict.fromkeys(sorted(probe.fields), 1))
     rows = yield FetchAll(
         Side.IDENTITY, Query(server, projection=projection, limit=schema.scan_limit + 1)
     )
@@ -163,12 +167,12 @@ def fetch_identities(
             # limit lets the server close the cursor instead of waiting for a getMore.
             Query(
                 {"_id": {"$in": list(chunk)}},
-                projection=projection,
+                projection=stored_projection(ctx, projection),
                 limit=len(chunk),
                 batch_size=len(chunk),
             ),
         )
-        for row in (yield from unseal(ctx, rows)):
+        for row in project_rows(ctx, (yield from unseal(ctx, rows)), projection):
             found[row["_id"]] = row
     return found
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from privata_mongo.core.cipher import KeyRing
 from privata_mongo.core.schema import ModelSchema
 
 __all__ = ["Context"]
@@ -28,6 +29,8 @@ class Context:
         now: the clock, for ``$currentDate``.
         batch_size: clinical documents joined per identity read.
         max_in: most pseudonyms a single ``$in`` may carry (far below the 16 MB limit).
+        crypto: the key ring that seals identity rows of a ``sealed`` schema (``None``: rows
+            are stored as plaintext, for unit tests of the storage layout).
     """
 
     schema: ModelSchema
@@ -37,3 +40,4 @@ class Context:
     now: Callable[[], datetime.datetime]
     batch_size: int = 1000
     max_in: int = 100_000
+    crypto: KeyRing | None = None

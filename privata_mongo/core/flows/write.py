@@ -80,7 +80,7 @@ def insert(ctx: Context, documents: Sequence[Mapping[str, Any]], ordered: bool) 
             written to both collections, the others to neither.
     """
     pairs = [split(d, ctx.schema, ctx.new_pseudonym(), ctx.new_revision()) for d in documents]
-    sealed = yield from seal(ctx, [identity for identity, _ in pairs])
+    sealed = yield from seal(ctx, [identity for identity, _ in pairs], fresh=True)
     outcome: InsertOutcome = yield Insert(Side.IDENTITY, tuple(sealed), ordered)
     failures = {f.index: f for f in outcome.failures}
     attempted = _written(range(len(pairs)), failures, ordered)

@@ -1,0 +1,91 @@
+"""The access context: who touches personal data and why, for the audit trail.
+
+The context lives in a ``contextvars.ContextVar``, so it follows the code that runs on behalf
+of a request: each asyncio task sees the context of the code that created it (tasks copy the
+context when they are created), and a thread started with ``contextvars.copy_context().run``
+(or an executor wrapped likewise; FastAPI/Starlette do this for sync endpoints) sees the
+context of the code that submitted it. A plain new ``threading.Thread`` starts with an empty
+context, as Python defines it — that thread then falls back to the configured default.
+
+Every audited operation reads the context once, when it starts (``resolve_access``): the
+context in force *then* is recorded, for every record of the operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from privata_mongo.config import current
+from privata_mongo.core.audit import AccessContext
+from privata_mongo.errors import MissingAccessContext
+
+__all__ = ["AccessContext", "access_context", "current_access", "resolve_access", "use_access"]
+
+_current: ContextVar[AccessContext | None] = ContextVar("privata_access_context", default=None)
+
+
+@contextmanager
+def access_context(
+    actor: str | None = None,
+    purpose: str | None = None,
+    legal_basis: str | None = None,
+    request_id: str | None = None,
+) -> Iterator[AccessContext]:
+    """Run a block on behalf of ``actor`` for ``purpose`` under ``legal_basis``.
+
+    Nested blocks replace the outer context for their duration. Example::
+
+        with privata_mongo.access_context(actor="dr.lee", purpose="treatment",
+                                          legal_basis="art9_2h", request_id=rid):
+            patient = Patient.objects.get(id=pid)
+    """
+    context = AccessContext(actor, purpose, legal_basis, request_id)
+    token = _current.set(context)
+    try:
+        yield context
+    finally:
+        try:
+            _current.reset(token)
+        except ValueError:  # exited in another context (some frameworks do): restore anyway
+            _current.set(None)
+
+
+def use_access(context: AccessContext | None) -> None:
+    """Set the access context for the rest of the current ``contextvars`` context.
+
+    For integrations that run each request in a context of its own (``copy_context().run``),
+    where nothing needs to be restored afterwards; elsewhere use ``access_context``.
+    """
+    _current.set(context)
+
+
+def current_access() -> AccessContext | None:
+    """The access context set by the innermost ``access_context`` block, if any."""
+    return _current.get()
+
+
+def resolve_access() -> AccessContext:
+    """The context an operation starting now is recorded under.
+
+    The innermost ``access_context``; else the configured ``default_access``; else, in
+    strict mode (``configure(audit_strict=True)``), an error; else an empty context (the
+    record then says that nobody declared who was acting).
+
+    Raises:
+        MissingAccessContext: strict mode, and no context and no default.
+    """
+    context = _current.get()
+    if context is not None:
+        return context
+    settings = current()
+    if settings.default_access is not None:
+        return settings.default_access
+    if settings.audit_strict:
+        raise MissingAccessContext(
+            "personal data was requested without an access context while strict mode is on; "
+            "wrap the call in privata_mongo.access_context(actor=..., purpose=..., "
+            "legal_basis=...) or configure a default_access"
+        )
+    return AccessContext()

@@ -1,0 +1,414 @@
+"""CSFLE-format encryption of identity rows over an in-memory key ring (CPU only).
+
+Values are sealed with libmongocrypt (``pymongocrypt.ExplicitEncrypter``): BSON binary subtype 6,
+``AEAD_AES_256_CBC_HMAC_SHA_512-Random``, exactly what MongoDB's own drivers write and read. The
+key-vault callback libmongocrypt asks for keys is ours and serves the key documents held in this
+ring, so the ring never does I/O: flows yield ``LoadKeys``/``StoreKeys`` and hand the documents
+the drivers fetched to ``KeyRing.add``. Wrapping and unwrapping data keys under the ``local``
+master key happens inside libmongocrypt in the process; a remote KMS (aws, azure, gcp, kmip)
+is reached through the ``kms`` callable the owner of the ring supplies.
+
+One data key per data subject, ``keyAltNames: [pseudonym]``; the blind index key is derived from
+one more data key (``INDEX_KEY_NAME``), so the key vault holds every secret and a master-key
+rotation covers all of them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+import math
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import bson
+from bson.binary import Binary, UuidRepresentation
+from bson.codec_options import CodecOptions
+from bson.int64 import Int64
+from pymongocrypt.errors import MongoCryptError
+from pymongocrypt.options import MongoCryptOptions
+from pymongocrypt.synchronous.explicit_encrypter import ExplicitEncrypter
+from pymongocrypt.synchronous.state_machine import MongoCryptCallback
+
+from privata_mongo.errors import KeyUnavailable
+
+__all__ = [
+    "ALGORITHM",
+    "INDEX_KEY_NAME",
+    "Blind",
+    "KeyRing",
+    "key_id_bytes",
+    "normalise_value",
+    "rewrap",
+]
+
+ALGORITHM = "AEAD_AES_256_CBC_HMAC_SHA_512-Random"
+"""The CSFLE algorithm of every sealed identity value."""
+
+_DETERMINISTIC = "AEAD_AES_256_CBC_HMAC_SHA_512-Deterministic"
+INDEX_KEY_NAME = "privata:blind-index"
+"""``keyAltName`` of the data key the blind index key is derived from."""
+_INDEX_LABEL = b"privata blind index key v1"
+
+Document = dict[str, Any]
+_KEY_CODEC: CodecOptions[Any] = CodecOptions(uuid_representation=UuidRepresentation.STANDARD)
+
+
+def key_id_bytes(value: Any) -> bytes:
+    """The 16 bytes of a data key ``_id`` (a subtype-4 ``Binary`` or a decoded ``uuid.UUID``)."""
+    return value.bytes if isinstance(value, uuid.UUID) else bytes(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Blind:
+    """A value to be replaced by its blind index term once the index key is loaded.
+
+    ``IdentityIndex.pushdown`` puts these into server predicates; the flow that runs the
+    predicate swaps them for ``KeyRing.blind(field, value)``.
+    """
+
+    field: str
+    value: Any
+
+
+def normalise_value(value: Any) -> Any:
+    """The canonical form of a value for equality, as the server compares values.
+
+    Numbers compare by value across BSON types (``1 == 1.0 == Int64(1)``), datetimes at
+    millisecond precision in UTC; strings are compared exactly (no case folding: a blind index
+    must select what the server's own equality would select).
+    """
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, Int64):
+        return int(value)
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        return value.replace(microsecond=value.microsecond // 1000 * 1000)
+    if isinstance(value, Mapping):
+        return {str(k): normalise_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [normalise_value(v) for v in value]
+    return value
+
+
+class _RingCallback(MongoCryptCallback):  # type: ignore[misc]
+    """libmongocrypt's I/O requests, answered from memory."""
+
+    def __init__(self, ring: KeyRing) -> None:
+        self._ring = ring
+        self.created: list[bytes] = []
+
+    def kms_request(self, kms_context: Any) -> None:
+        kms = self._ring.kms
+        if kms is None:
+            raise KeyUnavailable(
+                "the master key's KMS provider needs a network request and no KMS transport "
+                "is configured; use the 'local' provider or configure a KMS transport"
+            )
+        kms(kms_context)
+
+    def collection_info(self, database: str, filter: bytes) -> None:
+        return None
+
+    def mark_command(self, database: str, cmd: bytes) -> bytes:
+        raise KeyUnavailable("automatic encryption is not used; nothing to mark")
+
+    def fetch_keys(self, filter: bytes) -> list[bytes]:
+        return self._ring.raw_keys(bson.decode(filter))
+
+    def insert_data_key(self, data_key: bytes) -> Any:
+        self.created.append(data_key)
+        return bson.decode(data_key)["_id"]
+
+    def bson_encode(self, doc: Mapping[str, Any]) -> bytes:
+        return bson.encode(doc)
+
+    def close(self) -> None:
+        return None
+
+
+@dataclass(slots=True)
+class _Entry:
+    raw: bytes
+    key_id: bytes
+    names: tuple[str, ...]
+    loaded: float
+
+
+class KeyRing:
+    """Data key documents in memory, and the libmongocrypt instance that uses them.
+
+    Key documents are kept wrapped (as stored in the key vault) for at most ``ttl`` seconds;
+    libmongocrypt keeps unwrapped key material for the same time. ``forget`` drops keys at
+    once (erasure), including libmongocrypt's own cache.
+
+    Args:
+        kms_providers: libmongocrypt's ``kms_providers`` (``{"local": {"key": <96 bytes>}}``).
+        provider: the provider new data keys are wrapped with.
+        master_key: the provider's master key document for new data keys (not for ``local``).
+        ttl: seconds a loaded key stays usable without being read again.
+        clock: monotonic seconds, for the TTL.
+        kms: performs a remote KMS request (not needed for ``local``).
+    """
+
+    def __init__(
+        self,
+        kms_providers: Mapping[str, Any],
+        *,
+        provider: str = "local",
+        master_key: Mapping[str, Any] | None = None,
+        ttl: float = 60.0,
+        clock: Callable[[], float],
+        kms: Callable[[Any], None] | None = None,
+    ) -> None:
+        self.kms_providers = dict(kms_providers)
+        self.provider = provider
+        self.master_key = dict(master_key) if master_key else None
+        self.ttl = ttl
+        self.kms = kms
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._by_name: dict[str, _Entry] = {}
+        self._by_id: dict[bytes, _Entry] = {}
+        self._index_keys: dict[bytes, tuple[bytes, float]] = {}
+        self._callback = _RingCallback(self)
+        self._encrypter = self._new_encrypter()
+
+    def _new_encrypter(self) -> ExplicitEncrypter:
+        options = MongoCryptOptions(
+            self.kms_providers, key_expiration_ms=max(1, int(self.ttl * 1000))
+        )
+        return ExplicitEncrypter(self._callback, options)
+
+    # -- the cache ------------------------------------------------------------------------------
+
+    def missing(self, names: Iterable[str]) -> list[str]:
+        """Which of ``names`` are not in memory (never loaded, or older than the TTL)."""
+        now = self._clock()
+        out = []
+        for name in dict.fromkeys(names):
+            entry = self._by_name.get(name)
+            if entry is None or now - entry.loaded > self.ttl:
+                out.append(name)
+        return out
+
+    def add(self, documents: Iterable[Mapping[str, Any]]) -> None:
+        """Hold key documents as read from (or written to) the key vault."""
+        now = self._clock()
+        with self._lock:
+            for document in documents:
+                raw = bson.encode(document, codec_options=_KEY_CODEC)
+                key_id = key_id_bytes(document["_id"])
+                entry = _Entry(raw, key_id, tuple(document.get("keyAltNames", ())), now)
+                self._by_id[key_id] = entry
+                for name in entry.names:
+                    self._by_name[name] = entry
+
+    def forget(self, names: Iterable[str] | None = None) -> None:
+        """Drop keys from memory, all of them when ``names`` is ``None`` (after an erasure).
+
+        libmongocrypt's cache of unwrapped keys is dropped with them.
+        """
+        with self._lock:
+            if names is None:
+                self._by_name.clear()
+                self._by_id.clear()
+            else:
+                for name in names:
+                    entry = self._by_name.pop(name, None)
+                    if entry is not None:
+                        self._by_id = {k: e for k, e in self._by_id.items() if e is not entry}
+            self._index_keys.clear()
+            # A fresh libmongocrypt instance has an empty key cache. The old one is not closed
+            # here (another thread may be using it); it is freed when the last user drops it.
+            self._encrypter = self._new_encrypter()
+
+    def raw_keys(self, filter: Mapping[str, Any]) -> list[bytes]:
+        """The held key documents libmongocrypt's key filter selects (``_id``/alt names)."""
+        now = self._clock()
+        if not filter:
+            held = {id(e): e for e in self._by_id.values() if now - e.loaded <= self.ttl}
+            return [e.raw for e in held.values()]
+        ids: set[bytes] = set()
+        names: set[str] = set()
+        for clause in filter.get("$or", [filter]):
+            ids.update(bytes(i) for i in clause.get("_id", {}).get("$in", ()))
+            names.update(clause.get("keyAltNames", {}).get("$in", ()))
+        found: dict[int, bytes] = {}
+        for entry in [self._by_id.get(i) for i in ids] + [self._by_name.get(n) for n in names]:
+            if entry is not None and now - entry.loaded <= self.ttl:
+                found[id(entry)] = entry.raw
+        return list(found.values())
+
+    def key_id(self, name: str) -> bytes | None:
+        """The ``_id`` of the held data key named ``name``."""
+        entry = self._by_name.get(name)
+        return None if entry is None else entry.key_id
+
+    # -- keys ------------------------------------------------------------------------------------
+
+    def new_key(self, name: str) -> Document:
+        """A new data key document named ``name``, wrapped by the master key (not yet held).
+
+        Raises:
+            KeyUnavailable: the master key is missing or unusable.
+        """
+        callback = _RingCallback(self)
+        encrypter = ExplicitEncrypter(callback, MongoCryptOptions(self.kms_providers))
+        try:
+            encrypter.create_data_key(self.provider, self._master_doc(), [name])
+        except MongoCryptError as exc:
+            raise KeyUnavailable(
+                f"a data key could not be created with the '{self.provider}' master key: "
+                f"{_reason(exc)}; check the configured master key"
+            ) from None
+        finally:
+            encrypter.close()
+        document: Document = bson.decode(callback.created[-1])
+        return document
+
+    def _master_doc(self) -> bytes | None:
+        return bson.encode(self.master_key) if self.master_key else None
+
+    # -- sealing ---------------------------------------------------------------------------------
+
+    def seal(self, name: str, values: Mapping[str, Any]) -> Binary:
+        """Encrypt ``values`` as one subdocument under the data key ``name``.
+
+        Raises:
+            KeyUnavailable: the key is not held or cannot be unwrapped.
+        """
+        key_id = self.key_id(name)
+        if key_id is None:
+            raise KeyUnavailable("the data key of the data subject is not loaded")
+        try:
+            out = self._encrypter.encrypt(bson.encode({"v": dict(values)}), ALGORITHM, key_id)
+        except MongoCryptError as exc:
+            raise KeyUnavailable(_reason(exc)) from None
+        sealed: Binary = bson.decode(out)["v"]
+        return sealed
+
+    def open(self, value: Binary) -> Document:
+        """Decrypt a value written by ``seal`` (or by any CSFLE driver).
+
+        Raises:
+            KeyUnavailable: the key is missing or wrong, or the ciphertext was altered.
+        """
+        try:
+            out = self._encrypter.decrypt(bson.encode({"v": value}))
+        except MongoCryptError as exc:
+            raise KeyUnavailable(_reason(exc)) from None
+        plain = bson.decode(out)["v"]
+        if not isinstance(plain, dict):
+            raise KeyUnavailable("the sealed value is not an identity subdocument")
+        return plain
+
+    @staticmethod
+    def key_name_of(value: Binary) -> bytes:
+        """The ``_id`` of the data key a CSFLE ciphertext was made with."""
+        return bytes(value[1:17])
+
+    # -- blind index -----------------------------------------------------------------------------
+
+    def index_key(self) -> bytes:
+        """The secret of the blind index, derived from the ``INDEX_KEY_NAME`` data key.
+
+        It is SHA-256 over the deterministic CSFLE encryption of a fixed label: a value only
+        holders of that data key can compute, stored nowhere.
+
+        Raises:
+            KeyUnavailable: the index data key is not loaded.
+        """
+        key_id = self.key_id(INDEX_KEY_NAME)
+        if key_id is None:
+            raise KeyUnavailable("the blind index key is not loaded")
+        cached = self._index_keys.get(key_id)
+        now = self._clock()
+        if cached is not None and now - cached[1] <= self.ttl:
+            return cached[0]
+        try:
+            out = self._encrypter.encrypt(bson.encode({"v": _INDEX_LABEL}), _DETERMINISTIC, key_id)
+        except MongoCryptError as exc:
+            raise KeyUnavailable(_reason(exc)) from None
+        secret = hashlib.sha256(bytes(bson.decode(out)["v"])).digest()
+        self._index_keys[key_id] = (secret, now)
+        return secret
+
+    def blind(self, scope: str, field: str, value: Any) -> Any:
+        """The blind index term of ``value`` in ``scope`` (identity collection) and ``field``.
+
+        ``None`` stays ``None`` so that ``{field: None}`` keeps matching absent and null values.
+        """
+        if value is None:
+            return None
+        message = b"\0".join(
+            (scope.encode(), field.encode(), bson.encode({"v": normalise_value(value)}))
+        )
+        return Binary(hmac.new(self.index_key(), message, hashlib.sha256).digest())
+
+    def terms(self, scope: str, field: str, value: Any) -> Any:
+        """What a row stores for ``value``: its term, plus one per element of an array."""
+        whole = self.blind(scope, field, value)
+        if isinstance(value, (list, tuple)):
+            return [self.blind(scope, field, v) for v in value] + [whole]
+        return whole
+
+
+def rewrap(
+    documents: Sequence[Mapping[str, Any]],
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    *,
+    provider: str = "local",
+    master_key: Mapping[str, Any] | None = None,
+) -> list[Document]:
+    """Data key documents re-wrapped from the ``old`` to the ``new`` KMS providers' master key.
+
+    The key material does not change, so documents encrypted with these keys stay readable
+    (pymongo's ``rewrap_many_data_key`` semantics). For ``local`` → ``local`` the new key is
+    first reached under a temporary provider name, then the keys are moved back to ``local``.
+
+    Raises:
+        KeyUnavailable: a key cannot be unwrapped with the old master key.
+    """
+    if not documents:
+        return []
+    staging = f"{provider}:privata_rotation"
+    first = _rewrap_pass(documents, {**old, staging: new[provider]}, staging, master_key)
+    return _rewrap_pass(first, {provider: new[provider], staging: new[provider]}, provider, None)
+
+
+def _rewrap_pass(
+    documents: Sequence[Mapping[str, Any]],
+    providers: Mapping[str, Any],
+    provider: str,
+    master_key: Mapping[str, Any] | None,
+) -> list[Document]:
+    ring = KeyRing(providers, provider=provider, clock=lambda: 0.0)
+    ring.add(documents)
+    callback = ring._callback  # the ring's own callback serves the filter
+    encrypter = ExplicitEncrypter(callback, MongoCryptOptions(dict(providers)))
+    try:
+        out = encrypter.rewrap_many_data_key({}, provider, dict(master_key or {}))
+    except MongoCryptError as exc:
+        raise KeyUnavailable(f"data keys could not be re-wrapped: {_reason(exc)}") from None
+    finally:
+        encrypter.close()
+    rewrapped = bson.decode(out)["v"] if out is not None else []
+    by_id = {key_id_bytes(d["_id"]): dict(d) for d in documents}
+    for document in rewrapped:
+        by_id[key_id_bytes(document["_id"])].update(document)
+    return list(by_id.values())
+
+
+def _reason(exc: MongoCryptError) -> str:
+    """The message of libmongocrypt, which names keys by id and never carries a plaintext."""
+    return str(exc) or type(exc).__name__

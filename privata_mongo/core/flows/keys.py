@@ -1,0 +1,289 @@
+"""Key flows: loading data keys, sealing and unsealing identity rows, shredding, rotation.
+
+An encrypted identity row keeps in clear only what the storage needs to link, swap and search::
+
+    {_id: "pseu_…", _rev: "…", _idx: {email: <blind term>, …}, _enc: <CSFLE subtype 6>}
+
+``_enc`` is one ``AEAD_AES_256_CBC_HMAC_SHA_512-Random`` value holding every identity value as
+a subdocument, encrypted under the data subject's own data key (``keyAltName`` = pseudonym), so
+MongoDB's ``ClientEncryption.decrypt`` reads it back without privata. ``_idx`` holds an
+HMAC-SHA-256 term per searchable field. A row with no identity values has no ``_enc``.
+
+Keys are fetched before the first use (``LoadKeys``), created for new subjects
+(``StoreKeys``) and kept in the context's ``KeyRing`` for its TTL. A subject whose key was
+shredded reads as a row without identity values; a key missing without a tombstone, a wrong
+master key and a tampered ciphertext raise ``KeyUnavailable``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from privata_mongo.core.cipher import INDEX_KEY_NAME, Blind, KeyRing, rewrap
+from privata_mongo.core.mql._projection_stage import compile_project
+from privata_mongo.core.ops import (
+    Document,
+    FindErased,
+    Flow,
+    LoadKeys,
+    ReplaceKeys,
+    ShredKeys,
+    StoreKeys,
+)
+from privata_mongo.core.schema import BLIND_FIELD, REVISION_FIELD, SEALED_FIELD
+from privata_mongo.core.split import identity_values
+from privata_mongo.errors import ConfigurationError, KeyUnavailable, SubjectErased
+
+from .context import Context
+
+__all__ = [
+    "blind_filter",
+    "load_keys",
+    "project_rows",
+    "rotate",
+    "seal_rows",
+    "shred",
+    "stored_projection",
+    "unseal_rows",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def _ring(ctx: Context) -> KeyRing | None:
+    if not ctx.schema.sealed:
+        return None
+    if ctx.crypto is None:
+        raise ConfigurationError(
+            f"{ctx.schema.model}: identity rows are encrypted but no key ring is configured"
+        )
+    return ctx.crypto
+
+
+def _fields(ctx: Context) -> tuple[str, ...]:
+    return tuple(sorted(ctx.schema.identity_fields))
+
+
+def _unavailable(ctx: Context, what: str, reason: str) -> KeyUnavailable:
+    fields = _fields(ctx)
+    return KeyUnavailable(
+        f"{ctx.schema.model}: identity fields {', '.join(fields) or '(dynamic)'} could not be "
+        f"{what}: {reason}; check the master key (PRIVATA_MASTER_KEY) and the key vault",
+        model=ctx.schema.model,
+        fields=fields,
+    )
+
+
+def load_keys(
+    ctx: Context, ring: KeyRing, names: Sequence[str], *, create: bool, fresh: bool = False
+) -> Flow[list[str]]:
+    """Make the data keys ``names`` available in ``ring``; returns the names not found.
+
+    With ``create``, keys not in the vault are created and stored, unless they were shredded
+    (``SubjectErased``: an erased subject is not given a new identity under its old pseudonym).
+    ``fresh`` names are new pseudonyms, known to have no key: they are not looked up.
+    """
+    wanted = ring.missing(names)
+    if not wanted:
+        return []
+    found: list[Document] = []
+    lookup = [n for n in wanted if not fresh or n == INDEX_KEY_NAME]
+    if lookup:
+        found = yield LoadKeys(tuple(lookup))
+        ring.add(found)
+    have = {n for d in found for n in d.get("keyAltNames", ())}
+    absent = [n for n in wanted if n not in have]
+    if not absent or not create:
+        return absent
+    if not fresh:
+        erased: list[str] = yield FindErased(tuple(absent))
+        if erased:
+            raise SubjectErased(
+                f"{ctx.schema.model}: {len(erased)} data subject(s) were erased; their "
+                "identity cannot be written again under the same pseudonym"
+            )
+    try:
+        created = [ring.new_key(n) for n in absent]
+    except KeyUnavailable as exc:
+        raise _unavailable(ctx, "encrypted", str(exc)) from None
+    yield StoreKeys(tuple(created))
+    if INDEX_KEY_NAME in absent:
+        # Another process may have created the index key first: use whichever was stored.
+        ring.add((yield LoadKeys((INDEX_KEY_NAME,))))
+    ring.add(d for d in created if INDEX_KEY_NAME not in d.get("keyAltNames", ()))
+    return []
+
+
+def seal_rows(ctx: Context, rows: list[Document], *, fresh: bool = False) -> Flow[list[Document]]:
+    """Identity rows as stored: ``_id``, ``_rev``, blind index terms and one sealed value.
+
+    Raises:
+        KeyUnavailable: a key cannot be created, loaded or used; nothing has been written.
+    """
+    ring = _ring(ctx)
+    if ring is None or not rows:
+        return rows
+    schema = ctx.schema
+    searchable = sorted(schema.searchable)
+    names = [row["_id"] for row in rows if identity_values(row)]  # empty rows need no key
+    if any(f in row for row in rows for f in searchable):
+        names.append(INDEX_KEY_NAME)
+    yield from load_keys(ctx, ring, names, create=True, fresh=fresh)
+    out: list[Document] = []
+    try:
+        for row in rows:
+            values = identity_values(row)
+            stored: Document = {"_id": row["_id"]}
+            if REVISION_FIELD in row:
+                stored[REVISION_FIELD] = row[REVISION_FIELD]
+            terms = {
+                f: ring.terms(schema.identity_collection, f, values[f])
+                for f in searchable
+                if f in values
+            }
+            if terms:
+                stored[BLIND_FIELD] = terms
+            if values:
+                stored[SEALED_FIELD] = ring.seal(row["_id"], values)
+            out.append(stored)
+    except KeyUnavailable as exc:
+        raise _unavailable(ctx, "encrypted", str(exc)) from None
+    return out
+
+
+def unseal_rows(ctx: Context, rows: list[Document]) -> Flow[list[Document]]:
+    """Stored identity rows as plain identity documents.
+
+    A row whose data key was shredded comes back with ``_id`` (and ``_rev``) only: the
+    document reads as one without identity values.
+
+    Raises:
+        KeyUnavailable: a data key is missing without having been shredded, the master key
+            is wrong, or a sealed value was altered.
+    """
+    ring = _ring(ctx)
+    sealed = [row for row in rows if SEALED_FIELD in row]
+    if ring is None or not sealed:
+        return [_without_index(row) for row in rows] if ring is not None else rows
+    absent = yield from load_keys(ctx, ring, [row["_id"] for row in sealed], create=False)
+    erased: set[str] = set()
+    if absent:
+        erased = set((yield FindErased(tuple(absent))))
+        lost = [n for n in absent if n not in erased]
+        if lost:
+            raise _unavailable(
+                ctx,
+                "decrypted",
+                f"the data key of {len(lost)} data subject(s) is missing from the key vault",
+            )
+        logger.info("%s: %d erased data subject(s) read", ctx.schema.model, len(erased))
+    out: list[Document] = []
+    try:
+        for row in rows:
+            plain = _without_index(row)
+            value = plain.pop(SEALED_FIELD, None)
+            if value is not None and row["_id"] not in erased:
+                plain.update(ring.open(value))
+            out.append(plain)
+    except KeyUnavailable as exc:
+        raise _unavailable(ctx, "decrypted", str(exc)) from None
+    return out
+
+
+def _without_index(row: Mapping[str, Any]) -> Document:
+    return {k: v for k, v in row.items() if k != BLIND_FIELD}
+
+
+def blind_filter(ctx: Context, filter: Mapping[str, Any]) -> Flow[dict[str, Any]]:
+    """``filter`` with every ``Blind`` placeholder replaced by its blind index term."""
+    ring = _ring(ctx) if _has_blind(filter) else None
+    if ring is None:
+        return dict(filter)
+    yield from load_keys(ctx, ring, [INDEX_KEY_NAME], create=True)
+    scope = ctx.schema.identity_collection
+    try:
+        replaced: dict[str, Any] = _replace(filter, lambda b: ring.blind(scope, b.field, b.value))
+    except KeyUnavailable as exc:
+        raise _unavailable(ctx, "searched", str(exc)) from None
+    return replaced
+
+
+def _has_blind(value: Any) -> bool:
+    if isinstance(value, Blind):
+        return True
+    if isinstance(value, Mapping):
+        return any(_has_blind(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_blind(v) for v in value)
+    return False
+
+
+def _replace(value: Any, term: Any) -> Any:
+    if isinstance(value, Blind):
+        return term(value)
+    if isinstance(value, Mapping):
+        return {k: _replace(v, term) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace(v, term) for v in value]
+    return value
+
+
+def stored_projection(
+    ctx: Context, projection: Mapping[str, Any] | None
+) -> Mapping[str, Any] | None:
+    """The projection to send for identity rows: whole rows when their values are sealed."""
+    return None if ctx.schema.sealed else projection
+
+
+def project_rows(
+    ctx: Context, rows: list[Document], projection: Mapping[str, Any] | None
+) -> list[Document]:
+    """Apply an identity projection in the process, after unsealing (``_id`` always kept)."""
+    if not ctx.schema.sealed or not projection:
+        return rows
+    # Find-projection operators ($slice, $elemMatch) on identity fields keep the whole field.
+    spec = {k: (1 if isinstance(v, Mapping) else v) for k, v in projection.items() if k != "_id"}
+    if not spec:
+        return [{"_id": row["_id"]} for row in rows]
+    transform = compile_project(spec)
+    return [{**transform(row, {}), "_id": row["_id"]} for row in rows]
+
+
+# -- rights and operations ---------------------------------------------------------------------
+
+
+def shred(ring: KeyRing | None, pseudonyms: Sequence[str]) -> Flow[int]:
+    """Destroy the data keys of ``pseudonyms`` (crypto-shredding); returns the keys deleted.
+
+    Every copy of these subjects' identity rows (replicas, backups, exports) becomes
+    unreadable; the keys are dropped from memory too.
+    """
+    names = tuple(dict.fromkeys(p for p in pseudonyms if p != INDEX_KEY_NAME))
+    if not names:
+        return 0
+    deleted: int = yield ShredKeys(names)
+    if ring is not None:
+        ring.forget(names)
+    return deleted
+
+
+def rotate(
+    ring: KeyRing,
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    *,
+    master_key: Mapping[str, Any] | None = None,
+) -> Flow[int]:
+    """Re-wrap every data key from the ``old`` to the ``new`` master key; returns the count.
+
+    Documents are not touched: the data keys keep their material, only its wrapping changes
+    (pymongo's ``rewrap_many_data_key`` semantics).
+    """
+    documents: list[Document] = yield LoadKeys(None)
+    rewrapped = rewrap(documents, old, new, provider=ring.provider, master_key=master_key)
+    if rewrapped:
+        yield ReplaceKeys(tuple(rewrapped))
+    ring.forget()
+    return len(rewrapped)

@@ -1,0 +1,219 @@
+"""The stored audit trail: tamper evidence on the real collection, contexts across threads,
+tasks and web requests, chunking of large results."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Any
+
+import httpx
+import pytest
+from fastapi import Depends, FastAPI, Request
+from mongomock.store import ServerStore
+
+import privata_mongo
+import privata_mongo.beanie as pb
+import privata_mongo.mongoengine as pm
+from privata_mongo import AccessContext, access_context
+from privata_mongo.adapters.mongomock_async import AsyncMockClient
+from privata_mongo.audit import audit_collection, verify
+from privata_mongo.testing.audit import ListAuditSink
+from privata_mongo.web import fastapi_access, from_headers
+
+
+@pytest.fixture
+def settings() -> Any:
+    saved = privata_mongo.config.current()
+    yield
+    privata_mongo.config._current = saved
+
+
+def _patient() -> Any:
+    class TrailPatient(pm.Document):
+        first_name = pm.StringField()
+        email = pm.StringField()
+        ward = pm.StringField()
+        meta = {"collection": "trail_patient"}
+
+    return TrailPatient
+
+
+def test_verify_names_each_tampered_record_in_the_audit_collection(connected: Any) -> None:
+    Patient = _patient()
+    with access_context(actor="dr.lee", purpose="treatment"):
+        for i in range(6):
+            Patient(first_name=f"P{i}", email=f"p{i}@x.org", ward="A").save()
+    trail = audit_collection(connected)
+    assert verify(trail).ok
+    stream = trail.find_one({})["stream"]
+
+    trail.update_one({"seq": 1}, {"$set": {"actor": "mallory"}})  # edit one
+    trail.delete_one({"seq": 3})  # delete one
+    trail.update_one({"seq": 4}, {"$set": {"seq": -5}})  # swap two
+    trail.update_one({"seq": 5}, {"$set": {"seq": 4}})
+    trail.update_one({"seq": -5}, {"$set": {"seq": 5}})
+
+    found = {(p.stream, p.seq, p.kind) for p in verify(trail).problems}
+    assert found == {
+        (stream, 1, "modified"),
+        (stream, 3, "missing"),
+        (stream, 4, "modified"),
+        (stream, 5, "modified"),
+    }
+
+
+def test_concurrent_threads_share_one_chain_and_keep_their_own_contexts(connected: Any) -> None:
+    Patient = _patient()
+    with access_context(actor="setup"):
+        Patient(first_name="Ada", email="ada@x.org", ward="A").save()
+
+    def work(actor: str) -> None:
+        with access_context(actor=actor, purpose="treatment"):
+            for _ in range(5):
+                assert Patient.objects(ward="A").first().first_name == "Ada"
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(work, [f"user{i}" for i in range(8)]))
+    records = list(audit_collection(connected).find({"operation": "read"}))
+    assert sorted({r["actor"] for r in records}) == [f"user{i}" for i in range(8)]
+    assert len(records) == 40
+    assert verify(audit_collection(connected)).ok
+
+    # a thread started from a copied context acts for the code that started it
+    seen: list[Any] = []
+    with access_context(actor="parent"):
+        copied = contextvars.copy_context()
+    thread = threading.Thread(target=lambda: seen.append(copied.run(Patient.objects.count)))
+    thread.start()
+    thread.join()
+    assert seen == [1]
+    last = audit_collection(connected).find_one({}, sort=[("seq", -1)])
+    assert (last["operation"], last["actor"]) == ("count", "parent")
+
+
+@pytest.mark.usefixtures("settings")
+def test_a_large_result_is_chunked_across_records(connected: Any) -> None:
+    Patient = _patient()
+    privata_mongo.configure(audit_max_subjects=10)
+    Patient.objects.insert(
+        [Patient(first_name=f"P{i}", email=f"p{i}@x.org", ward="A") for i in range(25)],
+        load_bulk=False,
+    )
+    trail = audit_collection(connected)
+    created = list(trail.find({"operation": "create"}, sort=[("seq", 1)]))
+    assert [(len(r["subjects"]), r["part"], r["count"]) for r in created] == [
+        (10, 0, 25),
+        (10, 1, 25),
+        (5, 2, 25),
+    ]
+    assert len({s for r in created for s in r["subjects"]}) == 25
+
+
+@pytest.mark.usefixtures("settings")
+async def test_asyncio_tasks_keep_their_own_contexts() -> None:
+    class TaskPerson(pb.Document):
+        first_name: str
+        email: str
+
+        class Settings:
+            name = "task_people"
+
+    sink = ListAuditSink()
+    privata_mongo.configure(audit_sink=sink)
+    database = AsyncMockClient(ServerStore())["tasks"]
+    await pb.init_beanie(database=database, document_models=[TaskPerson])
+    with access_context(actor="setup"):
+        await TaskPerson(first_name="Ada", email="ada@x.org").insert()
+
+    async def work(actor: str) -> None:
+        with access_context(actor=actor):
+            await asyncio.sleep(0)
+            assert (await TaskPerson.find_one(TaskPerson.first_name == "Ada")) is not None
+
+    await asyncio.gather(*(work(f"user{i}") for i in range(10)))
+    reads = [r["actor"] for r in sink.records if r["operation"] == "read"]
+    assert sorted(reads) == sorted(f"user{i}" for i in range(10))
+    assert verify(sink.records).ok
+
+
+@pytest.mark.usefixtures("settings")
+async def test_the_fastapi_dependency_sets_the_context_per_request() -> None:
+    class WebPerson(pb.Document):
+        first_name: str
+        email: Annotated[str, pb.PII()]
+
+        class Settings:
+            name = "web_people"
+
+    sink = ListAuditSink()
+    privata_mongo.configure(audit_sink=sink, audit_strict=True)
+    database = AsyncMockClient(ServerStore())["web"]
+    await pb.init_beanie(database=database, document_models=[WebPerson])
+    with access_context(actor="setup"):
+        await WebPerson(first_name="Ada", email="ada@x.org").insert()
+
+    def resolve(request: Request) -> AccessContext | None:
+        return from_headers(request.headers)
+
+    app = FastAPI(dependencies=[Depends(fastapi_access(resolve))])
+
+    @app.get("/people")
+    async def people() -> list[str]:
+        return [p.first_name for p in await WebPerson.find_all().to_list()]
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        ok = await client.get(
+            "/people", headers={"X-Actor": "dr.lee", "X-Purpose": "care", "X-Request-ID": "r1"}
+        )
+        assert ok.json() == ["Ada"]
+        with pytest.raises(privata_mongo.MissingAccessContext):
+            await client.get("/people")
+    read = [r for r in sink.records if r["operation"] == "read"]
+    assert [(r["actor"], r["purpose"], r["request_id"], r["outcome"]) for r in read] == [
+        ("dr.lee", "care", "r1", "ok"),
+        (None, None, None, "denied"),
+    ]
+
+
+@pytest.mark.usefixtures("settings")
+def test_buffered_mode_appends_in_groups_and_flushes(connected: Any) -> None:
+    from privata_mongo.audit import flush
+
+    Patient = _patient()
+    sink = ListAuditSink()
+    privata_mongo.configure(audit_sink=sink, audit_buffer=4)
+    with access_context(actor="dr.lee"):
+        for i in range(3):
+            Patient(first_name=f"P{i}", email=f"p{i}@x.org", ward="A").save()
+        assert sink.records == []  # the loss window: at most audit_buffer - 1 records
+        assert Patient.objects(ward="A").count() == 3
+        assert len(sink.records) == 4
+        Patient.objects(ward="A").first()
+    assert len(sink.records) == 4
+    flush(pm.get_db())
+    assert [r["operation"] for r in sink.records] == ["create"] * 3 + ["count", "read"]
+    assert verify(sink.records).ok
+
+
+@pytest.mark.usefixtures("settings")
+def test_records_can_go_to_a_collection_on_another_client(connected: Any, backend: Any) -> None:
+    from privata_mongo.adapters.audit_collection import CollectionAuditSink
+
+    Patient = _patient()
+    elsewhere = backend.client()
+    try:
+        trail = elsewhere[backend.db_name + "_audit"]["trail"]
+        privata_mongo.configure(audit_sink=CollectionAuditSink(trail))
+        with access_context(actor="dr.lee"):
+            Patient(first_name="Ada", email="ada@x.org", ward="A").save()
+            assert Patient.objects.get(first_name="Ada").ward == "A"
+        assert [r["operation"] for r in trail.find({}, sort=[("seq", 1)])] == ["create", "read"]
+        assert "privata_audit" not in connected.list_collection_names()
+        assert verify(trail).ok
+    finally:
+        elsewhere.drop_database(backend.db_name + "_audit")
+        elsewhere.close()
