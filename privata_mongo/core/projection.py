@@ -79,6 +79,10 @@ def plan_projection(
             clinical[key] = value
     if mode == "include":
         fetch = bool(identity)
+        if fetch and all(isinstance(v, Mapping) and "$slice" in v for v in identity.values()):
+            # Alone, ``$slice`` keeps every field; next to a clinical inclusion it includes its
+            # own field only: say so on the identity side by excluding the other fields.
+            identity.update({f: 0 for f in schema.identity_fields if f not in identity})
         # The link is read even when no identity field is: the audit trail names the data
         # subjects of every document returned (it is stripped before the application sees it).
         clinical[PSEUDONYM_FIELD] = 1

@@ -214,3 +214,34 @@ def test_update_one_and_replace_one_honour_sort(connected: Any) -> None:
     collection.replace_one({}, {"first_name": "Zed", "age": 0}, sort=[("first_name", -1)])
     rows = sorted((p.first_name, p.age, p.ward) for p in Patient.objects)
     assert rows == [("Ada", 2, "first by name"), ("Bob", 13, None), ("Zed", 0, None)]
+
+
+def test_projection_operators_on_identity_lists_follow_mongodb(connected: Any) -> None:
+    """``$slice``/``$elemMatch`` on an encrypted identity list are applied after decryption.
+
+    Neither test backend is a reference here (mongomock treats ``$slice`` alone as an inclusion,
+    FerretDB v1.24 implements neither operator), so the expectations are MongoDB's documented
+    results; the operators never reach the server, the clinical side is projected natively.
+    """
+
+    class SlicePatient(me.Document):
+        first_name = me.StringField()
+        aliases = me.ListField(me.StringField(), pii=True)
+        ward = me.StringField()
+        meta = {"collection": "slice_patient"}
+
+    SlicePatient(first_name="Ada", aliases=["Countess", "Enchantress", "A. K."], ward="B").save()
+    (alone,) = SlicePatient.objects.fields(slice__aliases=-1).as_pymongo()
+    assert {k: v for k, v in alone.items() if k != "_id"} == {
+        "first_name": "Ada",
+        "aliases": ["A. K."],
+        "ward": "B",
+    }
+    raw = SlicePatient._get_collection()
+    (mixed,) = raw.find({}, {"_id": 0, "ward": 1, "aliases": {"$slice": [1, 1]}})
+    assert mixed == {"ward": "B", "aliases": ["Enchantress"]}
+    (matched,) = raw.find({}, {"_id": 0, "aliases": {"$elemMatch": {"$regex": "^E"}}})
+    assert matched == {"aliases": ["Enchantress"]}
+    with pytest.raises(pymongo.errors.OperationFailure) as caught:
+        raw.find_one({}, {"aliases": {"$slice": [1, 0]}})
+    assert caught.value.code == 28724

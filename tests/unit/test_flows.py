@@ -11,6 +11,7 @@ from privata_mongo.core.failures import BulkWriteFailed, WriteFailed, WriteFailu
 from privata_mongo.core.flows import read, write
 from privata_mongo.core.flows.context import Context
 from privata_mongo.core.ops import (
+    Count,
     Delete,
     FetchAll,
     Find,
@@ -246,3 +247,41 @@ def test_scripted_driver_rejects_an_unexpected_request(ctx: Context) -> None:
     driver = ScriptedDriver([(on(Insert, Side.CLINICAL), InsertOutcome())])
     with pytest.raises(UnexpectedOp):
         driver.run(write.insert(ctx, [{"_id": 1}], ordered=True))
+
+
+_NOCASE = {"locale": "en", "strength": 2}
+
+
+_C = {"collation": _NOCASE}
+
+
+@pytest.mark.parametrize(
+    ("label", "flow"),
+    [
+        ("find filter", lambda ctx: read.find(ctx, Query({"first_name": "ada"}, options=_C))),
+        ("find sort", lambda ctx: read.find(ctx, Query({}, sort=(("email", 1),), options=_C))),
+        ("count", lambda ctx: read.count(ctx, {"email": "a@x"}, _C)),
+        ("distinct", lambda ctx: read.distinct(ctx, "first_name", {}, _C)),
+        (
+            "update",
+            lambda ctx: write.update(ctx, {"email": "a@x"}, {"$set": {"age": 1}}, True, False, _C),
+        ),
+        ("delete", lambda ctx: write.delete(ctx, {"first_name": "ada"}, True, _C)),
+    ],
+)
+def test_a_collation_on_identity_fields_is_refused_before_any_io(
+    ctx: Context, label: str, flow: Any
+) -> None:
+    """Identity values are compared exactly: a collation reaching them is refused, not ignored."""
+    driver = ScriptedDriver([])
+    with pytest.raises(UnsupportedQuery, match="collation cannot apply") as caught:
+        driver.run(flow(ctx))
+    assert caught.value.field in {"first_name", "email"}, label
+
+
+def test_a_collation_on_clinical_fields_alone_still_reaches_the_server(ctx: Context) -> None:
+    driver = ScriptedDriver([(on(Count, Side.CLINICAL), 0)])
+    assert driver.run(read.count(ctx, {"age": 3}, {"collation": _NOCASE})) == 0
+    (counted,) = driver.seen
+    assert isinstance(counted, Count)
+    assert counted.options == {"collation": _NOCASE}

@@ -22,7 +22,7 @@ from privata_mongo.core.projection import ProjectionPlan
 from privata_mongo.core.schema import Side
 from privata_mongo.errors import UnsupportedQuery
 
-from .common import chunks, join_batch, resolve, too_many
+from .common import chunks, join_batch, refuse_collation, resolve, too_many
 from .context import Context
 
 __all__ = ["aggregate", "split_joins"]
@@ -78,10 +78,11 @@ def aggregate(
     stages = list(pipeline)
     resolved: list[Mapping[str, Any]] = []
     while stages and set(stages[0]) == {"$match"}:
-        clinical = yield from resolve(ctx, plan_filter(schema, stages[0]["$match"]))
+        clinical = yield from resolve(ctx, plan_filter(schema, stages[0]["$match"]), options)
         resolved.append({"$match": clinical})
         stages.pop(0)
     if any(references_identity(schema, s) or _joins_split(s, split) for s in stages):
+        refuse_collation(ctx, identity_references(schema, stages), options)
         yield from _in_process(ctx, resolved, stages, options, split)
         return
     joins = all(set(stage) <= _DOCUMENT_PRESERVING for stage in stages)

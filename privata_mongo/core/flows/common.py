@@ -28,6 +28,7 @@ __all__ = [
     "chunks",
     "fetch_identities",
     "join_batch",
+    "refuse_collation",
     "resolve",
     "resolve_filter",
     "seal",
@@ -75,8 +76,40 @@ def too_many(ctx: Context, what: str, fields: Iterable[str]) -> UnsupportedQuery
     )
 
 
-def resolve(ctx: Context, plan: FilterPlan) -> Flow[dict[str, Any]]:
-    """Resolve every probe of ``plan`` and return the purely clinical filter."""
+def refuse_collation(
+    ctx: Context, fields: Iterable[str], options: Mapping[str, Any] | None
+) -> None:
+    """Refuse a collation that would have to apply to identity fields.
+
+    Identity values are compared in the process or through blind-index terms, byte for byte:
+    a collation (case- or accent-insensitive matching, numeric ordering) cannot reach them, and
+    ignoring it would return other documents, in another order, than the native query.
+
+    Raises:
+        UnsupportedQuery: ``options`` carry a collation and ``fields`` is not empty.
+    """
+    if not options or options.get("collation") is None:
+        return
+    names = sorted(set(fields))
+    if names:
+        raise UnsupportedQuery(
+            f"{ctx.schema.model}: a collation cannot apply to the identity fields "
+            f"{', '.join(names)} (they are matched and sorted exactly, in the process or by "
+            "blind index); drop the collation, or filter and sort on clinical fields",
+            model=ctx.schema.model,
+            field=names[0],
+        )
+
+
+def resolve(
+    ctx: Context, plan: FilterPlan, options: Mapping[str, Any] | None = None
+) -> Flow[dict[str, Any]]:
+    """Resolve every probe of ``plan`` and return the purely clinical filter.
+
+    ``options`` are the operation's: a collation there is refused if the filter has identity
+    conditions (``refuse_collation``).
+    """
+    refuse_collation(ctx, plan.identity_fields if plan.probes else (), options)
     sets: list[list[str]] = []
     if plan.probes:
         logger.debug(

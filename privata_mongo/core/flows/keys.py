@@ -22,7 +22,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from privata_mongo.core.cipher import INDEX_KEY_NAME, Blind, KeyRing, rewrap
-from privata_mongo.core.mql._projection_stage import compile_project
+from privata_mongo.core.mql.find_projection import compile_find_projection
+from privata_mongo.core.mql.values import UnsupportedOperator
 from privata_mongo.core.ops import (
     Document,
     FindErased,
@@ -34,7 +35,12 @@ from privata_mongo.core.ops import (
 )
 from privata_mongo.core.schema import BLIND_FIELD, REVISION_FIELD, SEALED_FIELD
 from privata_mongo.core.split import identity_values
-from privata_mongo.errors import ConfigurationError, KeyUnavailable, SubjectErased
+from privata_mongo.errors import (
+    ConfigurationError,
+    KeyUnavailable,
+    SubjectErased,
+    UnsupportedQuery,
+)
 
 from .context import Context
 
@@ -243,12 +249,18 @@ def project_rows(
     """Apply an identity projection in the process, after unsealing (``_id`` always kept)."""
     if not ctx.schema.sealed or not projection:
         return rows
-    # Find-projection operators ($slice, $elemMatch) on identity fields keep the whole field.
-    spec = {k: (1 if isinstance(v, Mapping) else v) for k, v in projection.items() if k != "_id"}
+    spec = {k: v for k, v in projection.items() if k != "_id"}
     if not spec:
         return [{"_id": row["_id"]} for row in rows]
-    transform = compile_project(spec)
-    return [{**transform(row, {}), "_id": row["_id"]} for row in rows]
+    try:
+        transform = compile_find_projection(spec)
+    except UnsupportedOperator as exc:
+        raise UnsupportedQuery(
+            f"{ctx.schema.model}: the projection operator {exc.operator} cannot be applied to "
+            "identity fields; project the whole field instead",
+            model=ctx.schema.model,
+        ) from None
+    return [{**transform(row), "_id": row["_id"]} for row in rows]
 
 
 # -- rights and operations ---------------------------------------------------------------------

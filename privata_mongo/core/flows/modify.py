@@ -26,6 +26,7 @@ from .write import (
     empty_identity,
     insert,
     insert_replacement,
+    read_options,
     replace_target,
     upserted_document,
     with_link,
@@ -80,14 +81,14 @@ def find_one_and_update(
     compiled = None if not isinstance(update, Mapping) else compile_update(update)
     touches = compiled is not None and schema.touches_identity(compiled.fields)
     seeds = upsert and bool(plan.identity_fields)
-    clinical_filter = yield from resolve(ctx, plan)
+    clinical_filter = yield from resolve(ctx, plan, options)
     if compiled is None or not isinstance(update, Mapping) or (not touches and not seeds):
         return (
             yield from _server_update(
                 ctx, clinical_filter, update, sort, upsert, return_new, pplan, options
             )
         )
-    target = yield from select_one(ctx, clinical_filter, sort, {})
+    target = yield from select_one(ctx, clinical_filter, sort, read_options(options))
     if target is None:
         if not upsert:
             return None
@@ -112,7 +113,7 @@ def _server_update(
     """The server updates atomically; a sort on identity fields first picks the target by id."""
     target_filter: Mapping[str, Any] = clinical_filter
     if needs_process_sort(ctx.schema, sort):
-        target = yield from select_one(ctx, clinical_filter, sort, {})
+        target = yield from select_one(ctx, clinical_filter, sort, read_options(options))
         if target is not None:
             target_filter = {"_id": target["_id"]}
         sort = ()
@@ -157,8 +158,8 @@ def find_one_and_replace(
 ) -> Flow[Document | None]:
     """Replace one document (keeping its pseudonym) and return it before or after."""
     pplan = plan_projection(ctx.schema, projection)
-    clinical_filter = yield from resolve(ctx, plan_filter(ctx.schema, filter))
-    target = yield from select_one(ctx, clinical_filter, sort, {})
+    clinical_filter = yield from resolve(ctx, plan_filter(ctx.schema, filter), options)
+    target = yield from select_one(ctx, clinical_filter, sort, read_options(options))
     if target is None:
         if not upsert:
             return None
@@ -178,8 +179,8 @@ def find_one_and_delete(
 ) -> Flow[Document | None]:
     """Delete one document (identity row first) and return it as it was."""
     pplan = plan_projection(ctx.schema, projection)
-    clinical_filter = yield from resolve(ctx, plan_filter(ctx.schema, filter))
-    target = yield from select_one(ctx, clinical_filter, sort, {})
+    clinical_filter = yield from resolve(ctx, plan_filter(ctx.schema, filter), options)
+    target = yield from select_one(ctx, clinical_filter, sort, read_options(options))
     if target is None:
         return None
     document = yield from _one(ctx, pplan, [target["_id"]])

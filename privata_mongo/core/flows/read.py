@@ -31,7 +31,7 @@ from privata_mongo.core.projection import ProjectionPlan, plan_projection
 from privata_mongo.core.schema import PSEUDONYM_FIELD, Side, top_field
 from privata_mongo.core.split import join
 
-from .common import chunks, fetch_identities, join_batch, resolve, too_many
+from .common import chunks, fetch_identities, join_batch, refuse_collation, resolve, too_many
 from .context import Context
 
 __all__ = [
@@ -48,7 +48,7 @@ __all__ = [
 def find(ctx: Context, query: Query) -> Flow[None]:
     """Stream the documents a native ``find`` would return, in the same order, as batches."""
     plan = plan_projection(ctx.schema, query.projection)
-    clinical_filter = yield from resolve(ctx, plan_filter(ctx.schema, query.filter))
+    clinical_filter = yield from resolve(ctx, plan_filter(ctx.schema, query.filter), query.options)
     if needs_process_sort(ctx.schema, query.sort):
         yield from _find_sorted_in_process(ctx, query, clinical_filter, plan)
         return
@@ -82,6 +82,9 @@ def ordered_ids(
     as the server's sort does for a collection scan.
     """
     schema = ctx.schema
+    refuse_collation(
+        ctx, (top_field(p) for p, _ in sort if schema.side_of(p) is Side.IDENTITY), options
+    )
     keys = {"_id": 1, PSEUDONYM_FIELD: 1}
     keys.update({p: 1 for p, _ in sort if schema.side_of(p) is Side.CLINICAL})
     rows = yield FetchAll(
@@ -155,7 +158,7 @@ def _find_sorted_in_process(
 
 def count(ctx: Context, filter: Mapping[str, Any], options: Mapping[str, Any]) -> Flow[int]:
     """``count_documents`` with native semantics for skip, limit, hint and collation."""
-    clinical_filter = yield from resolve(ctx, plan_filter(ctx.schema, filter))
+    clinical_filter = yield from resolve(ctx, plan_filter(ctx.schema, filter), options)
     counted: int = yield Count(Side.CLINICAL, clinical_filter, options)
     return counted
 
@@ -175,10 +178,11 @@ def distinct(
     elements, duplicates compared with MongoDB's equality.
     """
     schema = ctx.schema
-    clinical_filter = yield from resolve(ctx, plan_filter(schema, filter))
+    clinical_filter = yield from resolve(ctx, plan_filter(schema, filter), options)
     if schema.side_of(key) is Side.CLINICAL:
         values: list[Any] = yield Distinct(Side.CLINICAL, key, clinical_filter, options)
         return values
+    refuse_collation(ctx, [top_field(key)], options)
     rows = yield FetchAll(
         Side.CLINICAL,
         Query(

@@ -58,6 +58,7 @@ __all__ = [
     "empty_identity",
     "insert",
     "insert_replacement",
+    "read_options",
     "replace_one",
     "replace_target",
     "update",
@@ -148,9 +149,9 @@ def update(
     plan = plan_filter(schema, filter)
     # An invalid update fails before any I/O, as on the server.
     compiled = compile_update(update) if isinstance(update, Mapping) else None
-    clinical_filter = yield from resolve(ctx, plan)
+    clinical_filter = yield from resolve(ctx, plan, options)
     if sort and not multi:
-        target = yield from select_one(ctx, clinical_filter, sort, _read_options(options))
+        target = yield from select_one(ctx, clinical_filter, sort, read_options(options))
         if target is not None:
             clinical_filter = {"$and": [{"_id": target["_id"]}, clinical_filter]}
     if compiled is None or not isinstance(update, Mapping):
@@ -199,13 +200,13 @@ def _target_ids(
             clinical_filter,
             projection={"_id": 1},
             limit=0 if multi else 1,
-            options=_read_options(options),
+            options=read_options(options),
         ),
     )
     return [row["_id"] for row in rows]
 
 
-def _read_options(options: Mapping[str, Any]) -> dict[str, Any]:
+def read_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """Options of a write that also shape the read selecting its targets."""
     return {k: options[k] for k in ("hint", "collation", "session") if k in options}
 
@@ -424,8 +425,8 @@ def replace_one(
     sort: tuple[tuple[str, Any], ...] = (),
 ) -> Flow[UpdateOutcome]:
     """``replace_one`` with native counts; ``sort`` picks which match is replaced."""
-    clinical_filter = yield from resolve(ctx, plan_filter(ctx.schema, filter))
-    found = yield from select_one(ctx, clinical_filter, sort, _read_options(options))
+    clinical_filter = yield from resolve(ctx, plan_filter(ctx.schema, filter), options)
+    found = yield from select_one(ctx, clinical_filter, sort, read_options(options))
     if found is not None:
         modified = yield from replace_target(ctx, found, replacement, options)
         return UpdateOutcome(1, int(modified))
@@ -491,14 +492,14 @@ def delete(
     ctx: Context, filter: Mapping[str, Any], multi: bool, options: Mapping[str, Any]
 ) -> Flow[int]:
     """``delete_one``/``delete_many``: identity rows first, then the clinical rows."""
-    clinical_filter = yield from resolve(ctx, plan_filter(ctx.schema, filter))
+    clinical_filter = yield from resolve(ctx, plan_filter(ctx.schema, filter), options)
     handle = yield Find(
         Side.CLINICAL,
         Query(
             clinical_filter,
             projection={"_id": 1, PSEUDONYM_FIELD: 1},
             limit=0 if multi else 1,
-            options=_read_options(options),
+            options=read_options(options),
         ),
     )
     deleted = 0
