@@ -144,8 +144,10 @@ def _development_key() -> bytes:
     with _lock:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(new_master_key() + "\n")
-            path.chmod(0o600)
+            # Created readable by its owner only, never briefly readable by others.
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(new_master_key() + "\n")
             logger.warning(
                 "no master key configured: generated a development key in %s (embedded "
                 "backend only; set %s for real deployments, and keep the key: without it "
