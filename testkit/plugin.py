@@ -8,11 +8,15 @@ use and starts it once per session; ``--backend mongodb`` uses the server named 
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import pymongo
 import pytest
 
+import privata_mongo
 from privata_mongo.encryption import MASTER_KEY_ENV, MASTER_KEY_FILE_ENV, new_master_key
 from testkit.backends import Backend, MongomockBackend, MongoUriBackend
 from testkit.ferretdb import start_ferretdb
@@ -21,6 +25,7 @@ from testkit.services import ServiceError, ServiceProcess
 
 KNOWN_BACKENDS = ("mongomock", "ferretdb", "mongodb")
 MONGODB_URI_ENV = "PRIVATA_TEST_MONGODB_URI"
+_SESSION_VAULT = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -55,12 +60,29 @@ def pytest_configure(config: pytest.Config) -> None:
     """Fail at start-up, not in every test, when the mongodb backend has no server to go to.
 
     Identity rows are encrypted, and a real server needs a master key: unless the environment
-    names one, the session gets a fresh random key (its data is dropped with the session).
+    names one, the session gets a fresh random key, and a key vault of its own (keys an earlier
+    session stored on a long-lived server were wrapped by another key; that key vault's
+    database is dropped when the session ends).
     """
     if "mongodb" in selected_backends(config):
         _mongodb_uri()
     if not os.environ.get(MASTER_KEY_ENV) and not os.environ.get(MASTER_KEY_FILE_ENV):
         os.environ[MASTER_KEY_ENV] = new_master_key()
+        namespace = f"privata_test_keys_{secrets.token_hex(4)}.__keyVault"
+        privata_mongo.configure(key_vault_namespace=namespace)
+        config.stash[_SESSION_VAULT] = namespace
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Drop this session's own key vault from a server that outlives the session."""
+    namespace = session.config.stash.get(_SESSION_VAULT, None)
+    if namespace is None or "mongodb" not in selected_backends(session.config):
+        return
+    client: pymongo.MongoClient[Any] = pymongo.MongoClient(_mongodb_uri())
+    try:
+        client.drop_database(namespace.partition(".")[0])
+    finally:
+        client.close()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -17,6 +17,7 @@ import privata_mongo.beanie as pb
 import privata_mongo.mongoengine as pm
 from compat_suite.requirements import requires
 from privata_mongo import ConfigurationError, KeyUnavailable, SubjectErased
+from privata_mongo.config import current
 from privata_mongo.core.cipher import KeyRing, key_id_bytes
 from privata_mongo.encryption import (
     DEV_KEY_PATH,
@@ -36,6 +37,12 @@ PEOPLE = (
     ("Grace", "Hopper", "grace@example.org"),
     ("Alan", "Turing", "alan@example.org"),
 )
+
+
+def _vault(client: Any) -> Any:
+    """The key-vault collection the settings name, on ``client``."""
+    database, _, collection = current().key_vault_namespace.partition(".")
+    return client[database][collection]
 
 
 def _model(alias: str = "default") -> Any:
@@ -88,7 +95,7 @@ def test_identity_rows_hold_one_csfle_value_and_no_plaintext(stored: tuple[Any, 
         assert row["_enc"].subtype == 6
         assert row["_enc"][0] == 2  # CSFLE blob: AEAD_AES_256_CBC_HMAC_SHA_512-Random
         # the key id inside the ciphertext is the subject's own data key
-        (key,) = db.client["encryption"]["__keyVault"].find({"keyAltNames": row["_id"]})
+        (key,) = _vault(db.client).find({"keyAltNames": row["_id"]})
         assert bytes(row["_enc"][1:17]) == key_id_bytes(key["_id"])
     plaintexts = {v for person in PEOPLE for v in person}
     for name in db.list_collection_names():
@@ -99,7 +106,7 @@ def test_identity_rows_hold_one_csfle_value_and_no_plaintext(stored: tuple[Any, 
 def test_each_subject_has_its_own_data_key(stored: tuple[Any, Any]) -> None:
     _, db = stored
     pseudonyms = [r["_id"] for r in db["crypt_patient__identity"].find()]
-    keys = list(db.client["encryption"]["__keyVault"].find({"keyAltNames": {"$in": pseudonyms}}))
+    keys = list(_vault(db.client).find({"keyAltNames": {"$in": pseudonyms}}))
     assert len(keys) == 3
     assert {k["masterKey"]["provider"] for k in keys} == {"local"}
     assert len({key_id_bytes(k["_id"]) for k in keys}) == 3
@@ -178,7 +185,7 @@ def test_a_data_key_missing_from_the_vault_raises_key_unavailable(
 ) -> None:
     Patient, db = stored
     row = db["crypt_patient__identity"].find_one()
-    db.client["encryption"]["__keyVault"].delete_one({"keyAltNames": row["_id"]})
+    _vault(db.client).delete_one({"keyAltNames": row["_id"]})
     Patient = _model()
     _reconnect(backend)
     with pytest.raises(KeyUnavailable, match="missing from the key vault"):
@@ -336,7 +343,7 @@ def test_rotation_rewraps_every_data_key_without_touching_documents(
 ) -> None:
     Patient, db = stored
     before = {r["_id"]: r["_enc"] for r in db["crypt_patient__identity"].find()}
-    vault = db.client["encryption"]["__keyVault"]
+    vault = _vault(db.client)
     wrapped_before = {key_id_bytes(k["_id"]): k["keyMaterial"] for k in vault.find()}
     new_key = new_master_key()
 
@@ -374,7 +381,7 @@ def test_pymongo_client_encryption_decrypts_identity_rows(
     client = backend.client()
     try:
         encryption = ClientEncryption(
-            {"local": {"key": master}}, "encryption.__keyVault", client, CodecOptions()
+            {"local": {"key": master}}, current().key_vault_namespace, client, CodecOptions()
         )
         with encryption:
             rows = list(client[db.name]["crypt_patient__identity"].find())
@@ -396,7 +403,7 @@ def test_pymongo_automatic_decryption_reads_identity_rows(
     assert backend.uri is not None, "pymongo's client-side encryption needs a wire server"
     master = base64.b64decode(os.environ[MASTER_KEY_ENV])
     options = AutoEncryptionOpts(
-        {"local": {"key": master}}, "encryption.__keyVault", bypass_auto_encryption=True
+        {"local": {"key": master}}, current().key_vault_namespace, bypass_auto_encryption=True
     )
     client: MongoClient[Any] = MongoClient(backend.uri, auto_encryption_opts=options)
     try:
@@ -451,7 +458,6 @@ def test_remote_kms_settings_are_passed_through(monkeypatch: pytest.MonkeyPatch)
     import mongomock
 
     import privata_mongo
-    from privata_mongo.config import current
     from privata_mongo.encryption import key_ring
 
     previous = current()
@@ -546,7 +552,6 @@ def test_the_key_vault_can_live_on_a_separate_client(backend: Backend) -> None:
     import mongomock
 
     import privata_mongo
-    from privata_mongo.config import current
 
     vault_client = mongomock.MongoClient()
     previous = current()
