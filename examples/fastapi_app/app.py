@@ -11,14 +11,18 @@ Endpoints:
 - ``POST /patients``, ``GET /patients/{id}``, ``PATCH /patients/{id}``, ``DELETE /patients/{id}``;
 - ``GET /patients?email=...`` and ``GET /patients?last_name_prefix=...`` (case-insensitive);
 - ``POST /patients/{id}/visits``, ``GET /patients/{id}/visits``;
-- ``GET /patients/{id}/export``: data portability, the joined patient and its visits as JSON. It
-  is an ordinary read today, not yet recorded in an audit trail by privata's rights API;
+- ``GET /patients/{id}/export``: data portability, the joined patient and its visits as JSON
+  (audited as the reads it is made of);
 - ``POST /patients/{id}/erase``, ``/restrict``, ``/object`` and ``PATCH /patients/{id}/rectify``
   are **not implemented**: privata's data-subject rights API lands in a later release, and until
   then these endpoints change nothing and answer ``501`` with a JSON body naming the right.
 
 No response carries privata's internal fields, and errors never echo personal data: a duplicate
 e-mail answers 409 without quoting it; validation errors leave out the input.
+
+Every request runs under the access context the API gateway in front of the service states in
+its headers (``X-Actor``, ``X-Purpose``, ``X-Legal-Basis``, ``X-Request-Id``), through privata's
+FastAPI dependency: each audit record privata writes names who acted, why and in which request.
 
 Run it with ``uvicorn examples.fastapi_app.app:app``: on the embedded in-memory backend by
 default, or on a server with ``MONGODB_URI=mongodb://host:27017/clinic``.
@@ -32,7 +36,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Path, Query, Request, Response, status
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pymongo import AsyncMongoClient
@@ -48,7 +52,9 @@ from examples.fastapi_app.schemas import (
     VisitCreate,
     VisitOut,
 )
+from privata_mongo import AccessContext
 from privata_mongo.beanie import PydanticObjectId, embedded_database, init_beanie
+from privata_mongo.web import fastapi_access, from_headers
 
 __all__ = ["MONGODB_URI_ENV", "app", "create_app"]
 
@@ -65,6 +71,11 @@ _PENDING_RIGHTS = (
     ("object", "POST", "objection", "GDPR Art. 21"),
     ("rectify", "PATCH", "rectification", "GDPR Art. 16"),
 )
+
+
+def _caller(request: Request) -> AccessContext | None:
+    """Who calls and why, as the gateway's headers say (``None``: the configured default)."""
+    return from_headers(request.headers)
 
 
 def create_app(database: Any = None) -> FastAPI:
@@ -93,7 +104,11 @@ def create_app(database: Any = None) -> FastAPI:
             if client is not None:
                 await client.close()
 
-    app = FastAPI(title="Clinic patients (privata_mongo example)", lifespan=lifespan)
+    app = FastAPI(
+        title="Clinic patients (privata_mongo example)",
+        lifespan=lifespan,
+        dependencies=[Depends(fastapi_access(_caller))],
+    )
     app.add_exception_handler(DuplicateKeyError, _duplicate)
     app.add_exception_handler(RequestValidationError, _invalid)
     _patient_routes(app)

@@ -302,3 +302,17 @@ async def test_the_app_runs_on_a_motor_database(backend: Backend) -> None:
         await _assert_stored_split(motor[backend.db_name], patients=1)
     finally:
         motor.close()
+
+
+async def test_each_request_is_audited_under_the_gateways_access_context(
+    api: httpx.AsyncClient, database: Any
+) -> None:
+    headers = {"X-Actor": "dr.lee", "X-Purpose": "treatment", "X-Request-Id": "req-42"}
+    ada = (await api.post("/patients", json=ADA, headers=headers)).json()
+    assert (await api.get(f"/patients/{ada['id']}", headers=headers)).status_code == 200
+    records = await database["privata_audit"].find({"request_id": "req-42"}).to_list()
+    assert [r["operation"] for r in records] == ["create", "read"]
+    assert {(r["actor"], r["purpose"]) for r in records} == {("dr.lee", "treatment")}
+    text = json.dumps(records, default=str)
+    assert "Lovelace" not in text
+    assert ada["id"] not in text
