@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, cast
 
 from privata_mongo.core.failures import BulkWriteFailed, WriteFailed, WriteFailure
@@ -39,17 +39,23 @@ from privata_mongo.core.ops import (
     NextBatch,
     Query,
     Replace,
-    ReplaceMany,
     Update,
     UpdateOutcome,
 )
-from privata_mongo.core.plan import FilterPlan, plan_filter, references_identity, split_update
+from privata_mongo.core.plan import FilterPlan, plan_filter, references_identity
 from privata_mongo.core.schema import PSEUDONYM_FIELD, REVISION_FIELD, Side
 from privata_mongo.core.split import identity_values, join, split
 from privata_mongo.errors import UnsupportedQuery
 
 from .common import chunks, fetch_identities, resolve, seal
 from .context import Context
+from .identity_writes import (
+    WRITE_CONFLICT,
+    Planned,
+    restore_identities,
+    write_documents,
+    write_identities,
+)
 from .read import select_one
 
 __all__ = [
@@ -68,9 +74,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-WRITE_CONFLICT = 112
-_CAS_ATTEMPTS = 5
 
 
 def insert(ctx: Context, documents: Sequence[Mapping[str, Any]], ordered: bool) -> Flow[None]:
@@ -258,164 +261,6 @@ def _pipeline_update(
     return outcome
 
 
-@dataclass(frozen=True, slots=True)
-class _Planned:
-    """One document of an update: its clinical row, old identity row, and new logical form."""
-
-    clinical: Mapping[str, Any]
-    old: Document | None
-    new: Document
-    modified: bool
-
-
-def _apply_all(
-    ctx: Context,
-    batch: Sequence[Mapping[str, Any]],
-    identities: Mapping[str, Document],
-    compiled: CompiledUpdate,
-    filter: Mapping[str, Any],
-    options: Mapping[str, Any],
-) -> tuple[list[_Planned], WriteFailed | None]:
-    """Apply the update in the process, stopping at the first document the server would reject."""
-    planned: list[_Planned] = []
-    for document in batch:
-        old = identities.get(document.get(PSEUDONYM_FIELD, ""))
-        try:
-            applied = compiled.apply(
-                join(document, old, ctx.schema),
-                now=ctx.now(),
-                array_filters=options.get("array_filters"),
-                query=filter,
-            )
-        except WriteFailed as exc:
-            return planned, exc
-        planned.append(_Planned(document, old, applied.document, applied.modified))
-    return planned, None
-
-
-def write_documents(
-    ctx: Context,
-    batch: Sequence[Mapping[str, Any]],
-    compiled: CompiledUpdate,
-    update: Mapping[str, Any],
-    clinical_filter: Mapping[str, Any],
-    filter: Mapping[str, Any],
-    options: Mapping[str, Any],
-) -> Flow[int]:
-    """Apply an update that touches identity fields to a batch of clinical documents.
-
-    The whole update is applied in the process to each joined document first: an update the
-    server would reject fails here before anything is written, and the documents before the
-    failing one are still written (as ``update_many`` does natively). Identity rows that
-    changed concurrently are re-read and the update re-applied, as the server retries a write
-    conflict. Returns how many documents changed.
-    """
-    schema = ctx.schema
-    identity_update, clinical_update = split_update(schema, update)
-    pseudonyms = [d[PSEUDONYM_FIELD] for d in batch if PSEUDONYM_FIELD in d]
-    olds = yield from fetch_identities(ctx, pseudonyms)
-    planned, error = _apply_all(ctx, batch, olds, compiled, filter, options)
-    if identity_update:
-        pending = planned
-        for _ in range(_CAS_ATTEMPTS):
-            conflicts = yield from _write_identities(ctx, pending)
-            if not conflicts:
-                break
-            logger.info(
-                "%s: %d identity row(s) changed concurrently; re-applying the update",
-                schema.model,
-                len(conflicts),
-            )
-            fresh = yield from fetch_identities(ctx, [c[PSEUDONYM_FIELD] for c in conflicts])
-            pending, retry_error = _apply_all(ctx, conflicts, fresh, compiled, filter, options)
-            redone = {id(p.clinical): p for p in pending}
-            conflicted = {id(c) for c in conflicts}
-            planned = [
-                redone.get(id(p.clinical), p)
-                for p in planned
-                if id(p.clinical) not in conflicted or id(p.clinical) in redone
-            ]
-            error = error or retry_error
-        else:
-            raise WriteFailed(
-                f"{schema.model}: identity rows kept changing concurrently during the update; "
-                "retry the operation",
-                WRITE_CONFLICT,
-            )
-    if clinical_update and planned:
-        ids = [p.clinical["_id"] for p in planned]
-        try:
-            yield Update(
-                Side.CLINICAL,
-                {"$and": [{"_id": {"$in": ids}}, clinical_filter]},
-                clinical_update,
-                True,
-                False,
-                options,
-            )
-        except WriteFailed:
-            if identity_update:
-                yield from _restore_identities(ctx, planned)
-            raise
-    if error is not None:
-        raise error
-    return sum(p.modified for p in planned)
-
-
-def _identity_row(ctx: Context, pseudonym: str, document: Mapping[str, Any]) -> Document:
-    identity, _ = split(document, ctx.schema, pseudonym, ctx.new_revision())
-    return identity
-
-
-def _write_identities(ctx: Context, planned: Sequence[_Planned]) -> Flow[list[Mapping[str, Any]]]:
-    """Compare-and-swap the new identity rows; returns the clinical rows that conflicted."""
-    swaps: list[tuple[Mapping[str, Any], Document, Mapping[str, Any]]] = []
-    inserts: list[Document] = []
-    for p in planned:
-        pseudonym = p.clinical.get(PSEUDONYM_FIELD)
-        if pseudonym is None:
-            continue
-        row = _identity_row(ctx, pseudonym, p.new)
-        if p.old is None:
-            inserts.append(row)
-        elif identity_values(p.old) != identity_values(row):
-            swaps.append(
-                ({"_id": pseudonym, REVISION_FIELD: p.old.get(REVISION_FIELD)}, row, p.clinical)
-            )
-    if inserts:
-        sealed = yield from seal(ctx, inserts)
-        yield Insert(Side.IDENTITY, tuple(sealed), False)
-    if not swaps:
-        return []
-    rows = yield from seal(ctx, [row for _, row, _ in swaps])
-    matched: int = yield ReplaceMany(
-        Side.IDENTITY, tuple((f, r) for (f, _, _), r in zip(swaps, rows, strict=False))
-    )
-    if matched == len(swaps):
-        return []
-    written = yield FetchAll(
-        Side.IDENTITY,
-        Query({"_id": {"$in": [f["_id"] for f, _, _ in swaps]}}, projection={REVISION_FIELD: 1}),
-    )
-    revisions = {w["_id"]: w.get(REVISION_FIELD) for w in written}
-    return [
-        clinical for f, row, clinical in swaps if revisions.get(f["_id"]) != row[REVISION_FIELD]
-    ]
-
-
-def _restore_identities(ctx: Context, planned: Sequence[_Planned]) -> Flow[None]:
-    """Undo ``_write_identities`` after the clinical half failed."""
-    restore: list[tuple[Mapping[str, Any], Document]] = []
-    for p in planned:
-        pseudonym = p.clinical.get(PSEUDONYM_FIELD)
-        if pseudonym is None or p.old is None:
-            continue
-        restore.append(({"_id": pseudonym}, {**p.old, REVISION_FIELD: ctx.new_revision()}))
-    if restore:
-        sealed = yield from seal(ctx, [row for _, row in restore])
-        yield ReplaceMany(Side.IDENTITY, tuple(zip((f for f, _ in restore), sealed, strict=False)))
-
-
 def replace_one(
     ctx: Context,
     filter: Mapping[str, Any],
@@ -467,12 +312,12 @@ def replace_target(
     if pseudonym is None:
         pseudonym = ctx.new_pseudonym()
     new_identity, new_clinical = split(after, schema, pseudonym, ctx.new_revision())
-    planned = [_Planned(clinical, old_identity, after, True)]
+    planned = [Planned(clinical, old_identity, after, True)]
     if old_identity is None:
         sealed = yield from seal(ctx, [new_identity])
         yield Insert(Side.IDENTITY, tuple(sealed), True)
     elif identity_values(old_identity) != identity_values(new_identity):
-        conflicts = yield from _write_identities(ctx, planned)
+        conflicts = yield from write_identities(ctx, planned)
         if conflicts:
             raise WriteFailed(
                 f"{schema.model}: the identity row changed concurrently during the replace; "
@@ -483,7 +328,7 @@ def replace_target(
         yield Replace(Side.CLINICAL, {"_id": clinical["_id"]}, new_clinical, False, options)
     except WriteFailed:
         if old_identity is not None:
-            yield from _restore_identities(ctx, planned)
+            yield from restore_identities(ctx, planned)
         raise
     return before != after or list(before) != list(after)
 
