@@ -17,11 +17,10 @@ from bson.code import Code
 from pymongo.collation import Collation, validate_collation_or_none
 from pymongo.errors import InvalidOperation
 
+from privata_mongo.adapters._closing import AsyncClosing
 from privata_mongo.core.mql.values import sort_pairs
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from typing_extensions import Self
 
     from privata_mongo.adapters._mongomock_async_collection import AsyncMockCollection
@@ -92,7 +91,7 @@ def _non_negative(name: str, value: object) -> int:
     return _integer(name, value)
 
 
-class AsyncMockCursor:
+class AsyncMockCursor(AsyncClosing):
     """The result of ``AsyncMockCollection.find``: pymongo's ``AsyncCursor`` over mongomock.
 
     Options may be chained until the first document is read, as with pymongo; the query itself
@@ -281,17 +280,6 @@ class AsyncMockCursor:
         self._killed = True
         self._buffer = deque()
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     async def distinct(self, key: str) -> list[Any]:
         """Distinct values of ``key`` among the documents the filter matches."""
         if not isinstance(key, str):
@@ -311,7 +299,7 @@ class AsyncMockCursor:
         )
 
 
-class AsyncMockCommandCursor:
+class AsyncMockCommandCursor(AsyncClosing):
     """The result of ``aggregate`` and ``list_indexes``: pymongo's ``AsyncCommandCursor`` shape."""
 
     def __init__(self, documents: Iterable[Document]) -> None:
@@ -353,17 +341,6 @@ class AsyncMockCommandCursor:
     async def close(self) -> None:
         """Discard what is left."""
         self._buffer.clear()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 def _take(documents: deque[Document], length: int | None) -> list[Document]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from types import TracebackType
+from privata_mongo.adapters._closing import AsyncClosing
 
+if TYPE_CHECKING:
     from typing_extensions import Self
 
     from privata_mongo.adapters.motor import MotorCollectionAdapter
@@ -26,7 +26,7 @@ def _to_list_length(length: int | None) -> None:
         raise ValueError("to_list() length must be greater than 0")
 
 
-class _CursorBase:
+class _CursorBase(AsyncClosing):
     """What both cursor adapters share: reading, closing, Motor's own attributes."""
 
     def __init__(self, motor_cursor: Any, collection: MotorCollectionAdapter) -> None:
@@ -67,17 +67,6 @@ class _CursorBase:
         """How many documents each round trip fetches."""
         self._motor.batch_size(batch_size)
         return self
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):

@@ -24,6 +24,7 @@ from pymongo.driver_info import DriverInfo
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
+from privata_mongo.adapters._closing import AsyncClosing
 from privata_mongo.adapters._mongomock_async_collection import (
     AsyncMockCollection,
     pymongo_codec_options,
@@ -36,11 +37,8 @@ from privata_mongo.adapters._mongomock_async_cursor import (
 from privata_mongo.adapters._mongomock_async_database import AsyncMockDatabase, build_info
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from bson.codec_options import CodecOptions
     from pymongo.read_preferences import _ServerMode
-    from typing_extensions import Self
 
 __all__ = [
     "AsyncMockClient",
@@ -63,7 +61,7 @@ def embedded_database(name: str, store: ServerStore | None = None) -> AsyncMockD
     return AsyncMockClient(store)[name]
 
 
-class AsyncMockClient:
+class AsyncMockClient(AsyncClosing):
     """pymongo's ``AsyncMongoClient`` API over a ``mongomock.MongoClient``.
 
     Args:
@@ -90,17 +88,6 @@ class AsyncMockClient:
 
     def __getitem__(self, name: str) -> AsyncMockDatabase:
         return self.get_database(name)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     @property
     def inner(self) -> Any:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from privata_mongo.adapters._closing import AsyncClosing
 from privata_mongo.adapters._motor_cursors import (
     MotorCommandCursorAdapter,
     MotorCursorAdapter,
@@ -31,10 +32,7 @@ from privata_mongo.adapters._motor_cursors import (
 )
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from pymongo.driver_info import DriverInfo
-    from typing_extensions import Self
 
 __all__ = [
     "MotorClientAdapter",
@@ -258,7 +256,7 @@ class MotorDatabaseAdapter(_Adapter):
         return self.get_collection(name)
 
 
-class MotorClientAdapter(_Adapter):
+class MotorClientAdapter(_Adapter, AsyncClosing):
     """pymongo's ``AsyncMongoClient`` API over a Motor client.
 
     ``await adapter.close()`` closes the Motor client, as ``AsyncMongoClient.close`` closes
@@ -299,17 +297,6 @@ class MotorClientAdapter(_Adapter):
     async def close(self) -> None:
         """Close the Motor client (awaited, as pymongo's async ``close`` is)."""
         self._motor.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
