@@ -41,6 +41,7 @@ __all__ = [
     "OidRef",
     "assert_nontrivial",
     "differs",
+    "drop_databases",
     "error_name",
     "informative_leaves",
     "normalise",
@@ -229,6 +230,18 @@ def _isolated_signals() -> Iterator[None]:
                     signal.disconnect(receiver)
 
 
+def drop_databases(backend: Backend, names: list[str]) -> None:
+    """Drop the databases ``names`` from ``backend`` (through a raw client), and forget them."""
+    if names:
+        client = backend.client()
+        try:
+            for name in names:
+                client.drop_database(name)
+        finally:
+            client.close()
+    names.clear()
+
+
 def _assert_no_plaintext(connection: Any, db_name: str) -> None:
     """After a wrapped run: no classified value is stored in plaintext (``storage_scan``)."""
     raw = getattr(connection, "inner", connection)
@@ -296,15 +309,7 @@ class MongoengineCompat:
 
     def drop_databases(self) -> None:
         """Drop every database this fixture's runs created (FerretDB keeps them on disk)."""
-        if not self.databases:
-            return
-        client = self.backend.client()
-        try:
-            for name in self.databases:
-                client.drop_database(name)
-        finally:
-            client.close()
-        self.databases.clear()
+        drop_databases(self.backend, self.databases)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,13 @@ import mongomock
 import pymongo
 from mongomock.store import ServerStore
 
-from compat_suite.harness import Difference, assert_nontrivial, error_name, normalise
+from compat_suite.harness import (
+    Difference,
+    assert_nontrivial,
+    drop_databases,
+    error_name,
+    normalise,
+)
 from privata_mongo.adapters.mongomock_async import AsyncMockClient
 from testkit.backends import Backend, fresh_db_name
 from testkit.storage_scan import plaintext_leaks
@@ -263,16 +269,10 @@ class BeanieCompat:
 
     def drop_databases(self) -> None:
         """Drop every database this fixture's runs created (FerretDB keeps them on disk)."""
-        if not self.databases or self.backend.uri is None:
+        if self.backend.uri is None:
             self.databases.clear()  # mongomock: the store goes with the fixture
             return
-        client = self.backend.client()
-        try:
-            for name in self.databases:
-                client.drop_database(name)
-        finally:
-            client.close()
-        self.databases.clear()
+        drop_databases(self.backend, self.databases)
 
 
 def _assert_went_through_the_wrapper(native: BeanieRun, wrapped: BeanieRun) -> None:
