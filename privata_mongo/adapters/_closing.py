@@ -6,6 +6,7 @@ it ends; a class provides ``close`` and inherits the protocol from ``AsyncClosin
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from types import TracebackType
 
 from typing_extensions import Self
@@ -13,12 +14,12 @@ from typing_extensions import Self
 __all__ = ["AsyncClosing"]
 
 
-class AsyncClosing:
+class AsyncClosing(ABC):
     """``async with x:`` closes ``x`` at the end of the block."""
 
+    @abstractmethod
     async def close(self) -> None:
         """Release what the object holds."""
-        raise NotImplementedError
 
     async def __aenter__(self) -> Self:
         return self

@@ -42,6 +42,7 @@ from privata_mongo.adapters._mongomock_async_cursor import (
 )
 from privata_mongo.adapters._mongomock_async_indexes import Indexes
 from privata_mongo.adapters._mongomock_async_modify import FindAndModify
+from privata_mongo.adapters._mongomock_async_options import MockOptions
 
 if TYPE_CHECKING:
     from pymongo.collation import Collation
@@ -49,15 +50,10 @@ if TYPE_CHECKING:
 
     from privata_mongo.adapters._mongomock_async_database import AsyncMockDatabase
 
-__all__ = ["AsyncMockCollection", "pymongo_codec_options"]
+__all__ = ["AsyncMockCollection"]
 
 
-def pymongo_codec_options(options: Any) -> CodecOptions[Any]:
-    """The codec options mongomock reports (a look-alike named tuple) as bson's own type."""
-    return CodecOptions(**options._asdict())
-
-
-class AsyncMockCollection(FindAndModify, Indexes):
+class AsyncMockCollection(MockOptions, FindAndModify, Indexes):
     """One mongomock collection behind pymongo's ``AsyncCollection`` API.
 
     The ``find_one_and_*`` methods come from ``FindAndModify``, the index methods from
@@ -104,26 +100,9 @@ class AsyncMockCollection(FindAndModify, Indexes):
         return self._database
 
     @property
-    def codec_options(self) -> CodecOptions[Any]:
-        """How documents are decoded (bson's ``CodecOptions``)."""
-        return pymongo_codec_options(self._inner.codec_options)
-
-    @property
-    def read_preference(self) -> _ServerMode:
-        """The read preference (always primary: there is one in-process server)."""
-        mode: _ServerMode = self._inner.read_preference
-        return mode
-
-    @property
     def write_concern(self) -> WriteConcern:
         """The write concern this collection was given, as pymongo's type."""
         return WriteConcern(**self._inner.write_concern.document)
-
-    @property
-    def read_concern(self) -> ReadConcern:
-        """The read concern, as pymongo's type."""
-        concern: ReadConcern = self._inner.read_concern
-        return concern
 
     def with_options(
         self,

@@ -13,11 +13,9 @@ from pymongo.errors import OperationFailure
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
-from privata_mongo.adapters._mongomock_async_collection import (
-    AsyncMockCollection,
-    pymongo_codec_options,
-)
+from privata_mongo.adapters._mongomock_async_collection import AsyncMockCollection
 from privata_mongo.adapters._mongomock_async_cursor import no_session, unsupported
+from privata_mongo.adapters._mongomock_async_options import MockOptions
 
 if TYPE_CHECKING:
     from bson.codec_options import CodecOptions
@@ -32,7 +30,7 @@ _COMMAND_NOT_FOUND = 59
 _LIST_COLLECTIONS_OPTIONS = frozenset({"authorizedCollections", "nameOnly"})
 
 
-class AsyncMockDatabase:
+class AsyncMockDatabase(MockOptions):
     """pymongo's ``AsyncDatabase`` API over a ``mongomock.Database``.
 
     Args:
@@ -82,26 +80,9 @@ class AsyncMockDatabase:
         return self._client
 
     @property
-    def codec_options(self) -> CodecOptions[Any]:
-        """How documents are decoded (bson's ``CodecOptions``)."""
-        return pymongo_codec_options(self._inner.codec_options)
-
-    @property
-    def read_preference(self) -> _ServerMode:
-        """The read preference, as pymongo's type."""
-        mode: _ServerMode = self._inner.read_preference
-        return mode
-
-    @property
     def write_concern(self) -> WriteConcern:
         """The server default: every write is acknowledged in process."""
         return WriteConcern()
-
-    @property
-    def read_concern(self) -> ReadConcern:
-        """The read concern, as pymongo's type."""
-        concern: ReadConcern = self._inner.read_concern
-        return concern
 
     def with_options(
         self,

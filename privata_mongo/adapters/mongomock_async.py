@@ -25,16 +25,14 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from privata_mongo.adapters._closing import AsyncClosing
-from privata_mongo.adapters._mongomock_async_collection import (
-    AsyncMockCollection,
-    pymongo_codec_options,
-)
+from privata_mongo.adapters._mongomock_async_collection import AsyncMockCollection
 from privata_mongo.adapters._mongomock_async_cursor import (
     AsyncMockCommandCursor,
     AsyncMockCursor,
     no_session,
 )
 from privata_mongo.adapters._mongomock_async_database import AsyncMockDatabase, build_info
+from privata_mongo.adapters._mongomock_async_options import MockOptions
 
 if TYPE_CHECKING:
     from bson.codec_options import CodecOptions
@@ -61,7 +59,7 @@ def embedded_database(name: str, store: ServerStore | None = None) -> AsyncMockD
     return AsyncMockClient(store)[name]
 
 
-class AsyncMockClient(AsyncClosing):
+class AsyncMockClient(MockOptions, AsyncClosing):
     """pymongo's ``AsyncMongoClient`` API over a ``mongomock.MongoClient``.
 
     Args:
@@ -99,17 +97,6 @@ class AsyncMockClient(AsyncClosing):
         """(host, port) the client was created for; nothing listens there."""
         host, port = self._inner.address
         return str(host), int(port)
-
-    @property
-    def codec_options(self) -> CodecOptions[Any]:
-        """How documents are decoded (bson's ``CodecOptions``)."""
-        return pymongo_codec_options(self._inner.codec_options)
-
-    @property
-    def read_preference(self) -> _ServerMode:
-        """The read preference, as pymongo's type."""
-        mode: _ServerMode = self._inner.read_preference
-        return mode
 
     @property
     def write_concern(self) -> WriteConcern:
