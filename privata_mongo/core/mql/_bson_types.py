@@ -3,7 +3,8 @@
 Everything that evaluates MongoDB semantics in the process (the value order and sort in
 ``values``, path traversal in ``_traverse``, the matcher, the update engine) first has to ask
 what the server would see: the canonical type of a value (``canonicalizeBSONType``), whether
-it is a NaN, an embedded document, a date in milliseconds or a regex with its option letters.
+it is a NaN, an embedded document, a date in milliseconds or a regex with its option letters,
+and the type's name as the server's error messages and ``$type`` spell it (``type_name``).
 Those answers live here, below every other module, so that the order, the traversal and the
 number helpers can share them without importing one another. ``MISSING`` lives here for the
 same reason; ``values`` re-exports it as public API.
@@ -200,3 +201,49 @@ def sort_pairs(key_or_list: Any, direction: Any = None) -> list[tuple[str, Any]]
             key, value = item
             pairs.append((as_sent(key), as_sent(value)))
     return pairs
+
+
+_TYPE_NAMES: Final[dict[type, str]] = {
+    float: "double",
+    str: "string",
+    dict: "object",
+    list: "array",
+    tuple: "array",
+    Binary: "binData",
+    bytes: "binData",
+    uuid.UUID: "binData",
+    ObjectId: "objectId",
+    bool: "bool",
+    datetime.datetime: "date",
+    DatetimeMS: "date",
+    type(None): "null",
+    Regex: "regex",
+    re.Pattern: "regex",
+    Timestamp: "timestamp",
+    Int64: "long",
+    Decimal128: "decimal",
+    decimal.Decimal: "decimal",
+    MinKey: "minKey",
+    MaxKey: "maxKey",
+    DBRef: "object",
+}
+
+
+def type_name(value: Any) -> str:
+    """The server's ``typeName`` of a value (``missing`` for MISSING), as ``$type`` returns it."""
+    if value is MISSING:
+        return "missing"
+    kind = type(value)
+    if kind is int:
+        return "int" if -(2**31) <= value < 2**31 else "long"
+    if isinstance(value, Code):
+        return "javascript" if value.scope is None else "javascriptWithScope"
+    name = _TYPE_NAMES.get(kind)
+    if name is not None:
+        return name
+    for base, base_name in _TYPE_NAMES.items():
+        if isinstance(value, base):
+            return base_name
+    if isinstance(value, Mapping):
+        return "object"
+    return "unknown"

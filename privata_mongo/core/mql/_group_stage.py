@@ -18,7 +18,7 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-from privata_mongo.core.mql._bson_types import ARRAY_TYPES, MISSING
+from privata_mongo.core.mql._bson_types import ARRAY_TYPES, MISSING, type_name
 from privata_mongo.core.mql._stages import Documents, Stage
 from privata_mongo.core.mql.expressions._accumulators import (
     Factory,
@@ -32,7 +32,6 @@ from privata_mongo.core.mql.expressions._base import (
     expr_rank,
     fail,
     int_or_long,
-    type_name,
 )
 from privata_mongo.core.mql.expressions._compiler import (
     compile_expression,

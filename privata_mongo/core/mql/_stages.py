@@ -23,9 +23,9 @@ from typing import Any, Final
 
 from bson.int64 import Int64
 
-from privata_mongo.core.mql._bson_types import ARRAY_TYPES, MISSING, as_object, as_sent
+from privata_mongo.core.mql._bson_types import ARRAY_TYPES, MISSING, as_object, as_sent, type_name
 from privata_mongo.core.mql._numbers import parse_integer
-from privata_mongo.core.mql.expressions._base import fail, is_number, nullish, truthy, type_name
+from privata_mongo.core.mql.expressions._base import fail, is_number, nullish, truthy
 from privata_mongo.core.mql.expressions._compiler import (
     compile_expression,
     new_variables,

@@ -16,13 +16,13 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from privata_mongo.core.failures import BAD_VALUE, IMMUTABLE_FIELD, PATH_NOT_VIABLE
+from privata_mongo.core.mql._bson_types import type_name
 from privata_mongo.core.mql._update_ops import NOOP, Leaf, Placeholder, Rename
 from privata_mongo.core.mql._update_tree import ArrayNode, Node, ObjectNode, merge
 from privata_mongo.core.mql._update_values import (
     DOLLAR_PREFIXED_FIELD_NAME,
     array_index,
     fail,
-    type_name,
 )
 from privata_mongo.core.mql.match import Matcher
 

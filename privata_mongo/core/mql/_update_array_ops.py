@@ -23,9 +23,10 @@ from privata_mongo.core.failures import (
     OperationFailed,
     WriteFailed,
 )
+from privata_mongo.core.mql._bson_types import type_name
 from privata_mongo.core.mql._numbers import number_kind, parse_long
 from privata_mongo.core.mql._update_ops import NOOP, Leaf
-from privata_mongo.core.mql._update_values import array_index, copy_value, fail, type_name
+from privata_mongo.core.mql._update_values import array_index, copy_value, fail
 from privata_mongo.core.mql.match import Matcher, compile_filter
 from privata_mongo.core.mql.values import compare, equal
 

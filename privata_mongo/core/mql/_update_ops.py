@@ -22,14 +22,13 @@ from bson.int64 import Int64
 from bson.timestamp import Timestamp
 
 from privata_mongo.core.failures import BAD_VALUE, TYPE_MISMATCH
-from privata_mongo.core.mql._bson_types import date_millis
+from privata_mongo.core.mql._bson_types import date_millis, type_name
 from privata_mongo.core.mql._numbers import INT32, INT64, arithmetic, number_kind, numbers_identical
 from privata_mongo.core.mql._update_values import (
     copy_value,
     fail,
     identical,
     is_identifier,
-    type_name,
 )
 from privata_mongo.core.mql.values import compare
 

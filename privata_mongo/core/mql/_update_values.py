@@ -12,18 +12,13 @@ to import another only for a helper.
 
 from __future__ import annotations
 
-import datetime
 import struct
 from collections.abc import Mapping
 from typing import Any, Final
 
 import bson
-from bson.decimal128 import Decimal128
-from bson.int64 import Int64
-from bson.timestamp import Timestamp
 
 from privata_mongo.core.failures import WriteFailed
-from privata_mongo.core.mql._numbers import INT32_END, INT32_MIN
 
 DOLLAR_PREFIXED_FIELD_NAME: Final = 52  # ErrorCodes::DollarPrefixedFieldName
 
@@ -34,46 +29,6 @@ def fail(message: str, code: int) -> WriteFailed:
 
 
 # ---- types, copies, identity ---------------------------------------------------------------
-
-_TYPE_NAMES: Final[dict[type, str]] = {
-    float: "double",
-    str: "string",
-    dict: "object",
-    list: "array",
-    tuple: "array",
-    bytes: "binData",
-    bool: "bool",
-    type(None): "null",
-    Int64: "long",
-    Decimal128: "decimal",
-    Timestamp: "timestamp",
-    datetime.datetime: "date",
-}
-
-
-def type_name(value: Any) -> str:
-    """The server's name for the BSON type of ``value`` (``int``, ``long``, ``object`` …)."""
-    kind = type(value)
-    if kind is int:
-        return "int" if INT32_MIN <= value < INT32_END else "long"
-    name = _TYPE_NAMES.get(kind)
-    if name is not None:
-        return name
-    if isinstance(value, Mapping):
-        return "object"
-    names = {
-        "ObjectId": "objectId",
-        "Binary": "binData",
-        "UUID": "binData",
-        "Regex": "regex",
-        "Pattern": "regex",
-        "Code": "javascript",
-        "MinKey": "minKey",
-        "MaxKey": "maxKey",
-        "DBRef": "object",
-        "DatetimeMS": "date",
-    }
-    return names.get(kind.__name__, kind.__name__)
 
 
 def copy_value(value: Any) -> Any:

@@ -32,6 +32,7 @@ from privata_mongo.core.failures import (
     IMMUTABLE_FIELD,
     OperationFailed,
 )
+from privata_mongo.core.mql._bson_types import type_name
 from privata_mongo.core.mql._update_apply import Run, apply_object
 from privata_mongo.core.mql._update_ops import Placeholder, Rename
 from privata_mongo.core.mql._update_tree import (
@@ -47,7 +48,6 @@ from privata_mongo.core.mql._update_values import (
     DOLLAR_PREFIXED_FIELD_NAME,
     copy_value,
     fail,
-    type_name,
 )
 from privata_mongo.core.mql._upsert import upsert_seed
 from privata_mongo.core.mql.match import Matcher, compile_filter

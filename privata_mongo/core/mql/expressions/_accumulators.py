@@ -21,7 +21,7 @@ from typing import Any, Final, Protocol
 from bson.int64 import Int64
 
 from privata_mongo.core.failures import TYPE_MISMATCH
-from privata_mongo.core.mql._bson_types import MISSING
+from privata_mongo.core.mql._bson_types import MISSING, type_name
 from privata_mongo.core.mql.expressions._base import (
     DECIMAL,
     DECIMAL_CONTEXT,
@@ -42,7 +42,6 @@ from privata_mongo.core.mql.expressions._base import (
     is_array,
     nullish,
     number_kind,
-    type_name,
 )
 from privata_mongo.core.mql.expressions._value_keys import value_key
 from privata_mongo.core.mql.values import UnsupportedOperator

@@ -19,7 +19,7 @@ from typing import Any, Final
 from bson.int64 import Int64
 
 from privata_mongo.core.failures import BAD_VALUE, TYPE_MISMATCH
-from privata_mongo.core.mql._bson_types import DATE, date_millis, type_rank
+from privata_mongo.core.mql._bson_types import DATE, date_millis, type_name, type_rank
 from privata_mongo.core.mql.expressions._base import (
     DECIMAL,
     DECIMAL_CONTEXT,
@@ -39,7 +39,6 @@ from privata_mongo.core.mql.expressions._base import (
     int_or_long,
     nullish,
     number_kind,
-    type_name,
 )
 from privata_mongo.core.mql.expressions._calendar import date_from_millis
 

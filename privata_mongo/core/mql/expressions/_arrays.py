@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Final
 
-from privata_mongo.core.mql._bson_types import MISSING, as_object
+from privata_mongo.core.mql._bson_types import MISSING, as_object, type_name
 from privata_mongo.core.mql.expressions._base import (
     Compiler,
     Expr,
@@ -27,7 +27,6 @@ from privata_mongo.core.mql.expressions._base import (
     is_number,
     nullish,
     single,
-    type_name,
     unary,
 )
 

@@ -16,24 +16,12 @@ with ``undefined``, below null and above MinKey (``canonicalizeBSONType``).
 from __future__ import annotations
 
 import copy
-import datetime
 import decimal
-import re
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Protocol
 
-from bson.binary import Binary
-from bson.code import Code
-from bson.datetime_ms import DatetimeMS
-from bson.dbref import DBRef
 from bson.decimal128 import Decimal128
 from bson.int64 import Int64
-from bson.max_key import MaxKey
-from bson.min_key import MinKey
-from bson.objectid import ObjectId
-from bson.regex import Regex
-from bson.timestamp import Timestamp
 
 from privata_mongo.core.failures import OperationFailed
 from privata_mongo.core.mql._bson_types import ARRAY_TYPES, MISSING, UNDEFINED
@@ -78,52 +66,6 @@ OperatorCompiler = Callable[[str, Any, Compiler], Expr]
 def fail(message: str, code: int) -> OperationFailed:
     """A server failure; messages name operators and types, never values."""
     return OperationFailed(message, code)
-
-
-_TYPE_NAMES: Final[dict[type, str]] = {
-    float: "double",
-    str: "string",
-    dict: "object",
-    list: "array",
-    tuple: "array",
-    Binary: "binData",
-    bytes: "binData",
-    uuid.UUID: "binData",
-    ObjectId: "objectId",
-    bool: "bool",
-    datetime.datetime: "date",
-    DatetimeMS: "date",
-    type(None): "null",
-    Regex: "regex",
-    re.Pattern: "regex",
-    Timestamp: "timestamp",
-    Int64: "long",
-    Decimal128: "decimal",
-    decimal.Decimal: "decimal",
-    MinKey: "minKey",
-    MaxKey: "maxKey",
-    DBRef: "object",
-}
-
-
-def type_name(value: Any) -> str:
-    """The server's ``typeName`` of a value (``missing`` for MISSING), as ``$type`` returns it."""
-    if value is MISSING:
-        return "missing"
-    kind = type(value)
-    if kind is int:
-        return "int" if INT32_MIN <= value <= INT32_MAX else "long"
-    if isinstance(value, Code):
-        return "javascript" if value.scope is None else "javascriptWithScope"
-    name = _TYPE_NAMES.get(kind)
-    if name is not None:
-        return name
-    for base, base_name in _TYPE_NAMES.items():
-        if isinstance(value, base):
-            return base_name
-    if isinstance(value, Mapping):
-        return "object"
-    return "unknown"
 
 
 def validate_variable_name(name: str) -> None:

@@ -16,7 +16,7 @@ from bson.objectid import ObjectId
 from bson.timestamp import Timestamp
 
 from privata_mongo.core.failures import OperationFailed
-from privata_mongo.core.mql._bson_types import ARRAY_TYPES, DATE, date_millis, type_rank
+from privata_mongo.core.mql._bson_types import ARRAY_TYPES, DATE, date_millis, type_name, type_rank
 from privata_mongo.core.mql.expressions._base import (
     Compiler,
     Expr,
@@ -24,7 +24,6 @@ from privata_mongo.core.mql.expressions._base import (
     Vars,
     fail,
     nullish,
-    type_name,
 )
 from privata_mongo.core.mql.expressions._calendar import (
     DateParts,

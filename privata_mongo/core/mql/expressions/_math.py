@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from bson.int64 import Int64
 
+from privata_mongo.core.mql._bson_types import type_name
 from privata_mongo.core.mql.expressions._base import (
     DECIMAL,
     DECIMAL_CONTEXT,
@@ -38,7 +39,6 @@ from privata_mongo.core.mql.expressions._base import (
     integral32,
     nullish,
     number_kind,
-    type_name,
     unary,
 )
 

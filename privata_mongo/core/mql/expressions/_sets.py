@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Final
 
+from privata_mongo.core.mql._bson_types import type_name
 from privata_mongo.core.mql.expressions._base import (
     Compiler,
     Expr,
@@ -24,7 +25,6 @@ from privata_mongo.core.mql.expressions._base import (
     nullish,
     single,
     truthy,
-    type_name,
 )
 
 _ORDER: Final = functools.cmp_to_key(expr_compare)

@@ -25,6 +25,7 @@ from privata_mongo.core.mql._bson_types import (
     date_millis,
     regex_flags,
     regex_pattern,
+    type_name,
     type_rank,
 )
 from privata_mongo.core.mql._pcre import compile_regex
@@ -43,7 +44,6 @@ from privata_mongo.core.mql.expressions._base import (
     nullish,
     number_kind,
     single,
-    type_name,
 )
 from privata_mongo.core.mql.expressions._calendar import format_millis
 

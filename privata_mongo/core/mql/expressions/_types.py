@@ -24,7 +24,7 @@ from bson.objectid import ObjectId
 from bson.timestamp import Timestamp
 
 from privata_mongo.core.failures import BAD_VALUE, FAILED_TO_PARSE, OperationFailed
-from privata_mongo.core.mql._bson_types import DATE, date_millis, type_rank
+from privata_mongo.core.mql._bson_types import DATE, date_millis, type_name, type_rank
 from privata_mongo.core.mql.expressions._base import (
     DECIMAL,
     DOUBLE,
@@ -45,7 +45,6 @@ from privata_mongo.core.mql.expressions._base import (
     number_kind,
     single,
     truthy,
-    type_name,
     unary,
 )
 from privata_mongo.core.mql.expressions._calendar import (

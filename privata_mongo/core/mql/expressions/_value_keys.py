@@ -26,13 +26,18 @@ from bson.objectid import ObjectId
 from bson.regex import Regex
 from bson.timestamp import Timestamp
 
-from privata_mongo.core.mql._bson_types import MISSING, date_millis, regex_flags, regex_pattern
+from privata_mongo.core.mql._bson_types import (
+    MISSING,
+    date_millis,
+    regex_flags,
+    regex_pattern,
+    type_name,
+)
 from privata_mongo.core.mql.expressions._base import (
     DECIMAL,
     as_decimal,
     is_array,
     number_kind,
-    type_name,
 )
 
 
