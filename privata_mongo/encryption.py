@@ -30,11 +30,12 @@ from typing import Any
 from privata_mongo.adapters.key_vault import AsyncCollectionKeyVault, CollectionKeyVault
 from privata_mongo.adapters.kms import kms_transport
 from privata_mongo.config import current
+from privata_mongo.context import resolve_access
 from privata_mongo.core.cipher import KeyRing
 from privata_mongo.core.flows import keys as key_flows
 from privata_mongo.core.schema import SEALED_FIELD
 from privata_mongo.drivers import aio, sync
-from privata_mongo.drivers._calls import Binding
+from privata_mongo.drivers._dispatch import Binding
 from privata_mongo.errors import ConfigurationError
 
 __all__ = [
@@ -231,8 +232,8 @@ def async_key_vault(client: Any) -> AsyncCollectionKeyVault:
     return AsyncCollectionKeyVault(_vault_collection(client))
 
 
-def _binding(vault: Any) -> Binding[Any]:
-    return Binding(clinical=None, identity=None, keys=vault)
+def _binding(vault: Any) -> Binding[Any, Any, Any]:
+    return Binding(clinical=None, identity=None, access=resolve_access, keys=vault)
 
 
 def shred(client: Any, pseudonyms: Sequence[str]) -> int:

@@ -1,24 +1,30 @@
-"""Every I/O request a flow may yield, as frozen data, and the ``Flow`` type itself.
+"""Every I/O request a flow may yield, as frozen data typed by its result, and ``Flow``.
 
 A flow is a generator: it yields one of these requests, a driver executes it against the ports
-and sends the result back (or throws the error in). Each request names the side (identity or
-clinical collection) it targets; the driver knows which physical collection that is. Keeping
-the whole vocabulary in one module makes the op sequence of any operation easy to assert in unit
-tests, with no database and no event loop.
+and sends the result back (or throws the error in). Each request is an ``Op[R]``: its result is
+an ``R``, and a flow asks for it with ``value = yield from Find(...)``, which yields the request
+and returns the driver's answer typed ``R`` — so mypy checks every value flowing back into a
+flow, and this module is the only place where an untyped ``yield`` meets a typed result.
+Requests that only tell (``Emit``, ``AppendAudit``) are yielded as statements.
+
+Each storage request names the side (identity or clinical collection) it targets; the driver
+knows which physical collection that is. Keeping the whole vocabulary in one module makes the
+op sequence of any operation easy to assert in unit tests, with no database and no event loop.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias, TypeVar
+from typing import Any, Generic, Literal, TypeAlias, TypeVar, cast
 
-from privata_mongo.core.audit import AuditRecord
+from privata_mongo.core.audit import AccessContext, AuditRecord
 from privata_mongo.core.failures import WriteFailure
 from privata_mongo.core.schema import Side
 
 __all__ = [
     "Aggregate",
+    "AnyOp",
     "AppendAudit",
     "Count",
     "CreateIndex",
@@ -35,6 +41,7 @@ __all__ = [
     "FindAndModify",
     "FindErased",
     "Flow",
+    "Handle",
     "IndexInformation",
     "Insert",
     "InsertOutcome",
@@ -49,15 +56,32 @@ __all__ = [
     "ReplaceMany",
     "ResolveAccess",
     "ShredKeys",
+    "Steps",
     "StoreKeys",
     "Update",
     "UpdateOutcome",
 ]
 
 T = TypeVar("T")
+R = TypeVar("R", covariant=True)
 Document: TypeAlias = dict[str, Any]
-Flow: TypeAlias = Generator["Op", Any, T]
+
+
+class Op(Generic[R]):
+    """A request whose result is an ``R``; ``yield from op`` asks for it and returns it typed."""
+
+    __slots__ = ()
+
+    def __iter__(self) -> Generator[AnyOp, Any, R]:
+        result: R = yield cast("AnyOp", self)
+        return result
+
+
+Flow: TypeAlias = Generator["AnyOp", Any, T]
 """A flow yields ``Op`` requests, receives their results, and returns a ``T``."""
+
+Handle: TypeAlias = object
+"""An open server cursor as a driver hands it back: opaque to the core, read by ``NextBatch``."""
 
 _EMPTY: Mapping[str, Any] = {}
 
@@ -80,7 +104,7 @@ class Query:
 
 
 @dataclass(frozen=True, slots=True)
-class Find:
+class Find(Op[Handle]):
     """Open a server cursor; the result is an opaque handle for ``NextBatch``."""
 
     side: Side
@@ -88,7 +112,7 @@ class Find:
 
 
 @dataclass(frozen=True, slots=True)
-class NextBatch:
+class NextBatch(Op[list[Document]]):
     """Read up to ``size`` documents from a cursor; fewer means it is exhausted."""
 
     handle: object
@@ -96,7 +120,7 @@ class NextBatch:
 
 
 @dataclass(frozen=True, slots=True)
-class FetchAll:
+class FetchAll(Op[list[Document]]):
     """Run a find and return every document (for bounded reads: by id lists or limits)."""
 
     side: Side
@@ -104,7 +128,7 @@ class FetchAll:
 
 
 @dataclass(frozen=True, slots=True)
-class ReadPeer:
+class ReadPeer(Op[list[Document]]):
     """Read another logical collection of the same database, joined as the application sees it.
 
     Used for ``$lookup`` into a split collection, which the server cannot join.
@@ -115,7 +139,7 @@ class ReadPeer:
 
 
 @dataclass(frozen=True, slots=True)
-class Explain:
+class Explain(Op[Document]):
     """The server's query plan for a find."""
 
     side: Side
@@ -123,7 +147,7 @@ class Explain:
 
 
 @dataclass(frozen=True, slots=True)
-class Count:
+class Count(Op[int]):
     """``count_documents``; ``options`` may carry skip, limit, hint, collation."""
 
     side: Side
@@ -132,7 +156,7 @@ class Count:
 
 
 @dataclass(frozen=True, slots=True)
-class EstimatedCount:
+class EstimatedCount(Op[int]):
     """``estimated_document_count``."""
 
     side: Side
@@ -140,7 +164,7 @@ class EstimatedCount:
 
 
 @dataclass(frozen=True, slots=True)
-class Distinct:
+class Distinct(Op[list[Any]]):
     """Server-side ``distinct`` of a key over a filter."""
 
     side: Side
@@ -150,7 +174,7 @@ class Distinct:
 
 
 @dataclass(frozen=True, slots=True)
-class Aggregate:
+class Aggregate(Op[Handle]):
     """Run a pipeline server-side; the result is a handle for ``NextBatch``."""
 
     side: Side
@@ -170,7 +194,7 @@ class InsertOutcome:
 
 
 @dataclass(frozen=True, slots=True)
-class Insert:
+class Insert(Op[InsertOutcome]):
     """Insert documents; per-document failures come back in an ``InsertOutcome``."""
 
     side: Side
@@ -193,7 +217,7 @@ class UpdateOutcome:
 
 
 @dataclass(frozen=True, slots=True)
-class Update:
+class Update(Op[UpdateOutcome]):
     """Server-side ``update_one``/``update_many`` with an operator document or pipeline."""
 
     side: Side
@@ -205,7 +229,7 @@ class Update:
 
 
 @dataclass(frozen=True, slots=True)
-class Replace:
+class Replace(Op[UpdateOutcome]):
     """Server-side ``replace_one``."""
 
     side: Side
@@ -216,7 +240,7 @@ class Replace:
 
 
 @dataclass(frozen=True, slots=True)
-class ReplaceMany:
+class ReplaceMany(Op[int]):
     """Unordered bulk of ``(filter, replacement)`` pairs; the result is the matched count."""
 
     side: Side
@@ -224,7 +248,7 @@ class ReplaceMany:
 
 
 @dataclass(frozen=True, slots=True)
-class Delete:
+class Delete(Op[int]):
     """``delete_one``/``delete_many``; the result is the deleted count."""
 
     side: Side
@@ -234,7 +258,7 @@ class Delete:
 
 
 @dataclass(frozen=True, slots=True)
-class FindAndModify:
+class FindAndModify(Op["Document | None"]):
     """Server-side ``find_one_and_update``/``_replace``/``_delete``; returns a document or None."""
 
     side: Side
@@ -249,7 +273,7 @@ class FindAndModify:
 
 
 @dataclass(frozen=True, slots=True)
-class CreateIndex:
+class CreateIndex(Op[str]):
     """Create an index; the result is its name."""
 
     side: Side
@@ -258,7 +282,7 @@ class CreateIndex:
 
 
 @dataclass(frozen=True, slots=True)
-class DropIndex:
+class DropIndex(Op[None]):
     """Drop an index by name."""
 
     side: Side
@@ -266,28 +290,28 @@ class DropIndex:
 
 
 @dataclass(frozen=True, slots=True)
-class IndexInformation:
+class IndexInformation(Op[dict[str, Any]]):
     """``index_information()`` of one side."""
 
     side: Side
 
 
 @dataclass(frozen=True, slots=True)
-class Drop:
+class Drop(Op[None]):
     """Drop one side's collection."""
 
     side: Side
 
 
 @dataclass(frozen=True, slots=True)
-class Emit:
+class Emit(Op[None]):
     """Hand a batch of finished, native-shaped documents to the consumer of a stream."""
 
     documents: tuple[Document, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class ResolveAccess:
+class ResolveAccess(Op[AccessContext]):
     """The access context of the operation: who acts, and why.
 
     Asked once, when an audited operation starts; in strict mode, a missing context raises
@@ -296,14 +320,14 @@ class ResolveAccess:
 
 
 @dataclass(frozen=True, slots=True)
-class AppendAudit:
+class AppendAudit(Op[None]):
     """Append audit records; a failure raises ``AuditUnavailable`` into the flow."""
 
     records: tuple[AuditRecord, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class LoadKeys:
+class LoadKeys(Op[list[Document]]):
     """Read data key documents from the key vault by ``keyAltName`` (every key when ``None``).
 
     The result is the list of key documents found, wrapped as stored.
@@ -313,28 +337,28 @@ class LoadKeys:
 
 
 @dataclass(frozen=True, slots=True)
-class StoreKeys:
+class StoreKeys(Op[None]):
     """Insert new data key documents into the key vault (a name already taken is skipped)."""
 
     documents: tuple[Mapping[str, Any], ...]
 
 
 @dataclass(frozen=True, slots=True)
-class ReplaceKeys:
+class ReplaceKeys(Op[None]):
     """Write re-wrapped key material (``masterKey``, ``keyMaterial``) of existing data keys."""
 
     documents: tuple[Mapping[str, Any], ...]
 
 
 @dataclass(frozen=True, slots=True)
-class ShredKeys:
+class ShredKeys(Op[int]):
     """Destroy the data keys named ``names`` (crypto-shredding); the result is the count."""
 
     names: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class FindErased:
+class FindErased(Op[list[str]]):
     """Which of ``names`` had their data key shredded; the result is a list of names."""
 
     names: tuple[str, ...]
@@ -343,7 +367,7 @@ class FindErased:
 KeyOp: TypeAlias = LoadKeys | StoreKeys | ReplaceKeys | ShredKeys | FindErased
 """The requests served by the key vault and the key shredder rather than a collection."""
 
-Op: TypeAlias = (
+AnyOp: TypeAlias = (
     Find
     | NextBatch
     | FetchAll
@@ -368,3 +392,42 @@ Op: TypeAlias = (
     | AppendAudit
     | KeyOp
 )
+
+
+class Steps(Generic[T]):
+    """A flow advanced one request at a time: the only send/throw loop there is.
+
+    Drivers, the audit wrapper and the scripted test driver all run flows through this, so
+    the protocol between a flow and whoever serves its requests is written once: send the
+    result of the last request (or throw its error in), get the next request, or ``None`` once
+    the flow has returned ``value``.
+    """
+
+    __slots__ = ("_flow", "_value", "finished")
+
+    def __init__(self, flow: Flow[T]) -> None:
+        self._flow = flow
+        self._value: Any = None
+        self.finished = False
+
+    def advance(self, result: Any = None, error: BaseException | None = None) -> AnyOp | None:
+        """The flow's next request after ``result`` (or ``error``); ``None`` once it returned."""
+        try:
+            op = self._flow.throw(error) if error is not None else self._flow.send(result)
+        except StopIteration as done:
+            self._value = done.value
+            self.finished = True
+            return None
+        return op
+
+    @property
+    def value(self) -> T:
+        """What the flow returned (only once ``finished``)."""
+        if not self.finished:
+            raise RuntimeError("the flow has not returned yet")
+        value: T = self._value
+        return value
+
+    def close(self) -> None:
+        """Close the flow (its ``finally`` blocks run; it may not yield any more)."""
+        self._flow.close()

@@ -7,112 +7,61 @@ the flows both drivers run.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar
 
-from privata_mongo.context import resolve_access
-from privata_mongo.core.ops import (
-    AppendAudit,
-    Document,
-    Emit,
-    FetchAll,
-    FindErased,
-    Flow,
-    LoadKeys,
-    NextBatch,
-    Op,
-    ReadPeer,
-    ReplaceKeys,
-    ResolveAccess,
-    ShredKeys,
-    StoreKeys,
-)
-from privata_mongo.drivers._calls import Binding, call_of, key_call_of
+from privata_mongo.core.ops import Document, Emit, Flow, Steps
+from privata_mongo.drivers._dispatch import Binding, call_of
+from privata_mongo.ports.keys import AsyncKeyShredder, AsyncKeyVault
 from privata_mongo.ports.storage import AsyncBatchCursor, AsyncDocumentStore
 
 __all__ = ["AsyncBinding", "run", "stream"]
 
 T = TypeVar("T")
-AsyncBinding = Binding[AsyncDocumentStore]
+
+
+class AsyncKeys(AsyncKeyVault, AsyncKeyShredder, Protocol):
+    """What an async binding's ``keys`` offer: the key vault and the shredder."""
+
+
+AsyncBinding = Binding[AsyncDocumentStore, AsyncKeys, Any]
 
 
 async def run(flow: Flow[T], binding: AsyncBinding) -> T:
     """Run a flow to completion and return its result (a flow here may not ``Emit``)."""
-    outcome: list[Any] = []
-    async for _ in _drive(flow, binding, outcome):
+    steps = Steps(flow)
+    async for _ in _drive(steps, binding):
         raise RuntimeError("a streaming flow was run with run(); use stream()")
-    return cast(T, outcome[0])
+    return steps.value
 
 
 async def stream(flow: Flow[None], binding: AsyncBinding) -> AsyncIterator[tuple[Document, ...]]:
     """Run a flow lazily, yielding each batch it emits to the consumer."""
-    async for batch in _drive(flow, binding, []):
+    async for batch in _drive(Steps(flow), binding):
         yield batch
 
 
-async def _drive(
-    flow: Flow[Any], binding: AsyncBinding, outcome: list[Any]
-) -> AsyncIterator[tuple[Document, ...]]:
+async def _drive(steps: Steps[Any], binding: AsyncBinding) -> AsyncIterator[tuple[Document, ...]]:
     cursors: list[AsyncBatchCursor] = []
-    result: Any = None
-    error: BaseException | None = None
     try:
-        while True:
-            try:
-                op = flow.throw(error) if error is not None else flow.send(result)
-            except StopIteration as done:
-                outcome.append(done.value)
-                return
-            result, error = None, None
+        op = steps.advance()
+        while op is not None:
             if isinstance(op, Emit):
                 yield op.documents
+                op = steps.advance()
                 continue
+            result: Any = None
+            error: Exception | None = None
             try:
-                result = await _execute(op, binding, cursors)
+                call = call_of(op, binding)
+                result = call.function(*call.args)
+                if call.awaited:
+                    result = await result
+                if call.opens:
+                    cursors.append(result)
             except Exception as exc:  # handed back into the flow, which decides
                 error = exc
+            op = steps.advance(result, error)
     finally:
-        flow.close()
+        steps.close()
         for cursor in cursors:
             await cursor.close()
-
-
-async def _execute(op: Op, binding: AsyncBinding, cursors: list[AsyncBatchCursor]) -> Any:
-    if isinstance(op, NextBatch):
-        return await cast(AsyncBatchCursor, op.handle).next_batch(op.size)
-    if isinstance(op, FetchAll):
-        cursor = await binding.store(op.side).find(op.query)
-        try:
-            return await _exhaust(cursor)
-        finally:
-            await cursor.close()
-    if isinstance(op, ReadPeer):
-        if binding.peers is None:
-            raise RuntimeError("this binding cannot read other collections")
-        return await binding.peers(op.collection, op.filter)
-    if isinstance(op, Emit):
-        raise RuntimeError("Emit is handled by the driver loop")
-    if isinstance(op, ResolveAccess):
-        return resolve_access()
-    if isinstance(op, AppendAudit):
-        if binding.audit is not None:
-            await binding.audit.append(op.records)
-        return None
-    if isinstance(op, (LoadKeys, StoreKeys, ReplaceKeys, ShredKeys, FindErased)):
-        if binding.keys is None:
-            raise RuntimeError("this binding has no key vault")
-        method, args = key_call_of(op)
-        return await getattr(binding.keys, method)(*args)
-    call = call_of(op)
-    result = await getattr(binding.store(call.side), call.method)(*call.args)
-    if call.opens_cursor:
-        cursors.append(result)
-    return result
-
-
-async def _exhaust(cursor: AsyncBatchCursor, size: int = 1000) -> list[Document]:
-    out: list[Document] = []
-    while True:
-        batch = await cursor.next_batch(size)
-        out.extend(batch)
-        if len(batch) < size:
-            return out

@@ -1,35 +1,99 @@
 """Storage ports: what the drivers need from one physical collection.
 
-Each protocol is one capability with a few methods taking plain data (the core's ``Query`` and
-op fields), so an application can bring its own adapter and prove it with the port contract
-suite. Write errors of single documents are reported as ``core.failures.WriteFailed``, bulk
-insert failures as an ``InsertOutcome``; any other error propagates in the backend's own type.
-An adapter serving an identity collection never lets a stored value into an error.
+A store executes the core's storage requests (``STORE_OPS``: ``Find``, ``Insert``, ``Update`` …)
+against one collection and answers each with the result type its ``Op[R]`` declares, so the
+core's vocabulary is the only description of what storage can do: a new request is one new
+case in an adapter, not a new method on every port, twin and shim. Requests that open a server
+cursor (``Find``, ``Aggregate``) answer with a ``BatchCursor``.
+
+Write errors of single documents are reported as ``core.failures.WriteFailed``, insert
+failures as an ``InsertOutcome``; any other error propagates in the backend's own type. An
+adapter serving an identity collection never lets a stored value into an error. An application
+can bring its own adapter and prove it with the contract suite (``privata_mongo.testing``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Protocol
+from typing import Protocol, TypeVar
 
-from privata_mongo.core.ops import Document, InsertOutcome, Query, UpdateOutcome
+from privata_mongo.core.ops import (
+    Aggregate,
+    Count,
+    CreateIndex,
+    Delete,
+    Distinct,
+    Document,
+    Drop,
+    DropIndex,
+    EstimatedCount,
+    Explain,
+    FetchAll,
+    Find,
+    FindAndModify,
+    IndexInformation,
+    Insert,
+    Op,
+    Replace,
+    ReplaceMany,
+    Update,
+)
 
 __all__ = [
+    "CURSOR_OPS",
+    "STORE_OPS",
     "AsyncBatchCursor",
-    "AsyncCollectionAdmin",
-    "AsyncDocumentAnalytics",
-    "AsyncDocumentModifier",
-    "AsyncDocumentReader",
     "AsyncDocumentStore",
-    "AsyncDocumentWriter",
     "BatchCursor",
-    "CollectionAdmin",
-    "DocumentAnalytics",
-    "DocumentModifier",
-    "DocumentReader",
     "DocumentStore",
-    "DocumentWriter",
+    "StoreOp",
 ]
+
+R = TypeVar("R")
+
+StoreOp = (
+    Find
+    | FetchAll
+    | Count
+    | EstimatedCount
+    | Distinct
+    | Explain
+    | Aggregate
+    | Insert
+    | Update
+    | Replace
+    | ReplaceMany
+    | Delete
+    | FindAndModify
+    | CreateIndex
+    | DropIndex
+    | IndexInformation
+    | Drop
+)
+"""The requests a store executes."""
+
+STORE_OPS: tuple[type[Op[object]], ...] = (
+    Find,
+    FetchAll,
+    Count,
+    EstimatedCount,
+    Distinct,
+    Explain,
+    Aggregate,
+    Insert,
+    Update,
+    Replace,
+    ReplaceMany,
+    Delete,
+    FindAndModify,
+    CreateIndex,
+    DropIndex,
+    IndexInformation,
+    Drop,
+)
+"""``StoreOp`` as a tuple of classes, for ``isinstance``."""
+
+CURSOR_OPS: tuple[type[Op[object]], ...] = (Find, Aggregate)
+"""The requests whose result is an open ``BatchCursor`` the driver closes after the flow."""
 
 
 class BatchCursor(Protocol):
@@ -42,116 +106,11 @@ class BatchCursor(Protocol):
         """Release the server cursor."""
 
 
-class DocumentReader(Protocol):
-    """Finding and counting documents."""
+class DocumentStore(Protocol):
+    """One physical collection, executing storage requests."""
 
-    def find(self, query: Query, /) -> BatchCursor:
-        """Open a cursor for ``query``."""
-
-    def count(self, filter: Mapping[str, Any], options: Mapping[str, Any], /) -> int:
-        """``count_documents``."""
-
-    def distinct(
-        self, key: str, filter: Mapping[str, Any], options: Mapping[str, Any], /
-    ) -> list[Any]:
-        """``distinct``."""
-
-
-class DocumentAnalytics(Protocol):
-    """Pipelines, estimates and query plans."""
-
-    def aggregate(
-        self, pipeline: Sequence[Mapping[str, Any]], options: Mapping[str, Any], /
-    ) -> BatchCursor:
-        """Run a pipeline."""
-
-    def estimated_count(self, options: Mapping[str, Any], /) -> int:
-        """``estimated_document_count``."""
-
-    def explain(self, query: Query, /) -> Document:
-        """The server's plan for ``query``."""
-
-
-class DocumentWriter(Protocol):
-    """Inserting, updating and deleting by filter."""
-
-    def insert(self, documents: Sequence[Mapping[str, Any]], ordered: bool, /) -> InsertOutcome:
-        """``insert_many``; per-document failures are returned, not raised."""
-
-    def update(
-        self,
-        filter: Mapping[str, Any],
-        update: Mapping[str, Any] | Sequence[Mapping[str, Any]],
-        multi: bool,
-        upsert: bool,
-        options: Mapping[str, Any],
-        /,
-    ) -> UpdateOutcome:
-        """``update_one``/``update_many``."""
-
-    def delete(self, filter: Mapping[str, Any], multi: bool, options: Mapping[str, Any], /) -> int:
-        """``delete_one``/``delete_many``; returns the deleted count."""
-
-
-class DocumentModifier(Protocol):
-    """Whole-document replacement and atomic find-and-modify."""
-
-    def replace(
-        self,
-        filter: Mapping[str, Any],
-        document: Mapping[str, Any],
-        upsert: bool,
-        options: Mapping[str, Any],
-        /,
-    ) -> UpdateOutcome:
-        """``replace_one``."""
-
-    def replace_many(self, pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]], /) -> int:
-        """Unordered bulk of replacements; returns how many filters matched."""
-
-    def find_and_modify(
-        self,
-        action: Literal["update", "replace", "delete"],
-        filter: Mapping[str, Any],
-        document: Any,
-        sort: Sequence[tuple[str, Any]],
-        upsert: bool,
-        return_new: bool,
-        projection: Mapping[str, Any] | None,
-        options: Mapping[str, Any],
-        /,
-    ) -> Document | None:
-        """``find_one_and_update``/``_replace``/``_delete``."""
-
-
-class CollectionAdmin(Protocol):
-    """Indexes and the collection itself."""
-
-    def create_index(self, keys: Sequence[tuple[str, Any]], options: Mapping[str, Any], /) -> str:
-        """Create an index; ``drop_index("*")`` drops all but ``_id``."""
-
-    def drop_index(self, name: str, /) -> None:
-        """Drop an index by name."""
-
-    def index_information(self) -> dict[str, Any]:
-        """Indexes by name (empty for a collection that does not exist)."""
-
-    def drop(self) -> None:
-        """Drop the collection."""
-
-
-class DocumentStore(
-    DocumentReader,
-    DocumentAnalytics,
-    DocumentWriter,
-    DocumentModifier,
-    CollectionAdmin,
-    Protocol,
-):
-    """Everything a physical collection offers the drivers."""
-
-
-# -- async twins: the same capabilities, awaited ------------------------------------------------
+    def execute(self, op: Op[R], /) -> R:
+        """Execute one of ``STORE_OPS`` and return its result."""
 
 
 class AsyncBatchCursor(Protocol):
@@ -164,118 +123,8 @@ class AsyncBatchCursor(Protocol):
         """Release the server cursor."""
 
 
-class AsyncDocumentReader(Protocol):
-    """Finding and counting documents, awaited."""
+class AsyncDocumentStore(Protocol):
+    """``DocumentStore``, awaited."""
 
-    async def find(self, query: Query, /) -> AsyncBatchCursor:
-        """Open a cursor for ``query``."""
-
-    async def count(self, filter: Mapping[str, Any], options: Mapping[str, Any], /) -> int:
-        """``count_documents``."""
-
-    async def distinct(
-        self, key: str, filter: Mapping[str, Any], options: Mapping[str, Any], /
-    ) -> list[Any]:
-        """``distinct``."""
-
-
-class AsyncDocumentAnalytics(Protocol):
-    """Pipelines, estimates and query plans, awaited."""
-
-    async def aggregate(
-        self, pipeline: Sequence[Mapping[str, Any]], options: Mapping[str, Any], /
-    ) -> AsyncBatchCursor:
-        """Run a pipeline."""
-
-    async def estimated_count(self, options: Mapping[str, Any], /) -> int:
-        """``estimated_document_count``."""
-
-    async def explain(self, query: Query, /) -> Document:
-        """The server's plan for ``query``."""
-
-
-class AsyncDocumentWriter(Protocol):
-    """Inserting, updating and deleting by filter, awaited."""
-
-    async def insert(
-        self, documents: Sequence[Mapping[str, Any]], ordered: bool, /
-    ) -> InsertOutcome:
-        """``insert_many``; per-document failures are returned, not raised."""
-
-    async def update(
-        self,
-        filter: Mapping[str, Any],
-        update: Mapping[str, Any] | Sequence[Mapping[str, Any]],
-        multi: bool,
-        upsert: bool,
-        options: Mapping[str, Any],
-        /,
-    ) -> UpdateOutcome:
-        """``update_one``/``update_many``."""
-
-    async def delete(
-        self, filter: Mapping[str, Any], multi: bool, options: Mapping[str, Any], /
-    ) -> int:
-        """``delete_one``/``delete_many``; returns the deleted count."""
-
-
-class AsyncDocumentModifier(Protocol):
-    """Whole-document replacement and atomic find-and-modify, awaited."""
-
-    async def replace(
-        self,
-        filter: Mapping[str, Any],
-        document: Mapping[str, Any],
-        upsert: bool,
-        options: Mapping[str, Any],
-        /,
-    ) -> UpdateOutcome:
-        """``replace_one``."""
-
-    async def replace_many(
-        self, pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]], /
-    ) -> int:
-        """Unordered bulk of replacements; returns how many filters matched."""
-
-    async def find_and_modify(
-        self,
-        action: Literal["update", "replace", "delete"],
-        filter: Mapping[str, Any],
-        document: Any,
-        sort: Sequence[tuple[str, Any]],
-        upsert: bool,
-        return_new: bool,
-        projection: Mapping[str, Any] | None,
-        options: Mapping[str, Any],
-        /,
-    ) -> Document | None:
-        """``find_one_and_update``/``_replace``/``_delete``."""
-
-
-class AsyncCollectionAdmin(Protocol):
-    """Indexes and the collection itself, awaited."""
-
-    async def create_index(
-        self, keys: Sequence[tuple[str, Any]], options: Mapping[str, Any], /
-    ) -> str:
-        """Create an index; ``drop_index("*")`` drops all but ``_id``."""
-
-    async def drop_index(self, name: str, /) -> None:
-        """Drop an index by name."""
-
-    async def index_information(self) -> dict[str, Any]:
-        """Indexes by name (empty for a collection that does not exist)."""
-
-    async def drop(self) -> None:
-        """Drop the collection."""
-
-
-class AsyncDocumentStore(
-    AsyncDocumentReader,
-    AsyncDocumentAnalytics,
-    AsyncDocumentWriter,
-    AsyncDocumentModifier,
-    AsyncCollectionAdmin,
-    Protocol,
-):
-    """Everything a physical collection offers the async driver."""
+    async def execute(self, op: Op[R], /) -> R:
+        """Execute one of ``STORE_OPS`` and return its result."""

@@ -228,7 +228,9 @@ class Operations:
 
         def flow() -> Flow[Document]:
             clinical_filter = yield from resolve(self.ctx, plan_filter(self.schema, query.filter))
-            plan: Document = yield Explain(Side.CLINICAL, Query(clinical_filter, sort=query.sort))
+            plan: Document = yield from Explain(
+                Side.CLINICAL, Query(clinical_filter, sort=query.sort)
+            )
             return plan
 
         return Planned(flow(), _same)

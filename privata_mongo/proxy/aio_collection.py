@@ -20,10 +20,11 @@ from pymongo.results import (
 )
 
 from privata_mongo.adapters.pymongo_async_store import AsyncPymongoStore
-from privata_mongo.adapters.pymongo_store import IdentityRedaction
+from privata_mongo.adapters.pymongo_calls import IdentityRedaction
+from privata_mongo.context import resolve_access
 from privata_mongo.core.ops import Document, Query
-from privata_mongo.drivers._calls import Binding
-from privata_mongo.drivers.aio import run, stream
+from privata_mongo.drivers._dispatch import Binding
+from privata_mongo.drivers.aio import AsyncBinding, run, stream
 from privata_mongo.encryption import async_key_vault
 from privata_mongo.proxy._audit import AsyncAuditPoint
 from privata_mongo.proxy._collection_base import SplitCollectionBase
@@ -48,11 +49,12 @@ async def _batches_of(documents: list[Document]) -> AsyncIterator[tuple[Document
 class AsyncPrivateCollection(SplitCollectionBase):
     """A logical collection stored as an identity and a clinical collection, awaited."""
 
-    def _bind(self) -> Binding[AsyncPymongoStore]:
+    def _bind(self) -> AsyncBinding:
         namespace = f"{self._clinical.database.name}.{self._clinical.name}"
         return Binding(
             AsyncPymongoStore(self._clinical),
             AsyncPymongoStore(self._identity, IdentityRedaction(self._schema.model, namespace)),
+            access=resolve_access,
             peers=self._read_peer,
             audit=AsyncAuditPoint(self._database),
             keys=async_key_vault(self._clinical.database.client) if self._schema.sealed else None,

@@ -21,10 +21,13 @@ from pymongo.results import (
     UpdateResult,
 )
 
-from privata_mongo.adapters.pymongo_store import IdentityRedaction, PymongoStore
+from privata_mongo.adapters.pymongo_calls import IdentityRedaction
+from privata_mongo.adapters.pymongo_store import PymongoStore
+from privata_mongo.context import resolve_access
 from privata_mongo.core.ops import Document, Query
 from privata_mongo.core.schema import ModelSchema
-from privata_mongo.drivers.sync import Binding, run, stream
+from privata_mongo.drivers._dispatch import Binding
+from privata_mongo.drivers.sync import SyncBinding, run, stream
 from privata_mongo.encryption import key_vault
 from privata_mongo.proxy._audit import AuditPoint
 from privata_mongo.proxy._collection_base import SplitCollectionBase
@@ -48,11 +51,12 @@ R = TypeVar("R")
 class PrivateCollection(SplitCollectionBase):
     """A logical collection stored as an identity and a clinical collection."""
 
-    def _bind(self) -> Binding[PymongoStore]:
+    def _bind(self) -> SyncBinding:
         namespace = f"{self._clinical.database.name}.{self._clinical.name}"
         return Binding(
             PymongoStore(self._clinical),
             PymongoStore(self._identity, IdentityRedaction(self._schema.model, namespace)),
+            access=resolve_access,
             peers=self._read_peer,
             audit=AuditPoint(self._database),
             keys=key_vault(self._clinical.database.client) if self._schema.sealed else None,

@@ -46,11 +46,34 @@ import datetime
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from privata_mongo.core.failures import DUPLICATE_KEY, TYPE_MISMATCH, WriteFailed, WriteFailure
-from privata_mongo.core.ops import Document, InsertOutcome, Query, UpdateOutcome
+from privata_mongo.core.ops import (
+    Aggregate,
+    Count,
+    CreateIndex,
+    Delete,
+    Distinct,
+    Document,
+    Drop,
+    DropIndex,
+    EstimatedCount,
+    Explain,
+    Find,
+    FindAndModify,
+    IndexInformation,
+    Insert,
+    InsertOutcome,
+    Op,
+    Query,
+    Replace,
+    ReplaceMany,
+    Update,
+)
+from privata_mongo.core.schema import Side
 from privata_mongo.ports.storage import (
+    CURSOR_OPS,
     AsyncBatchCursor,
     AsyncDocumentStore,
     BatchCursor,
@@ -66,6 +89,9 @@ __all__ = [
     "checks",
     "verify",
 ]
+
+R = TypeVar("R")
+_SIDE = Side.CLINICAL  # a store serves one collection: the side a request names is the caller's
 
 FEATURES: Mapping[str, str] = {
     "find_and_modify_projection": "a projection on find-and-modify (findAndModify's fields)",
@@ -194,97 +220,15 @@ class _AwaitedStore:
     def __repr__(self) -> str:
         return f"awaited({self._store!r})"
 
-    async def find(self, query: Query, /) -> AsyncBatchCursor:
-        return _AwaitedCursor(self._store.find(query))
-
-    async def count(self, filter: Mapping[str, Any], options: Mapping[str, Any], /) -> int:
-        return self._store.count(filter, options)
-
-    async def distinct(
-        self, key: str, filter: Mapping[str, Any], options: Mapping[str, Any], /
-    ) -> list[Any]:
-        return self._store.distinct(key, filter, options)
-
-    async def aggregate(
-        self, pipeline: Sequence[Mapping[str, Any]], options: Mapping[str, Any], /
-    ) -> AsyncBatchCursor:
-        return _AwaitedCursor(self._store.aggregate(pipeline, options))
-
-    async def estimated_count(self, options: Mapping[str, Any], /) -> int:
-        return self._store.estimated_count(options)
-
-    async def explain(self, query: Query, /) -> Document:
-        return self._store.explain(query)
-
-    async def insert(
-        self, documents: Sequence[Mapping[str, Any]], ordered: bool, /
-    ) -> InsertOutcome:
-        return self._store.insert(documents, ordered)
-
-    async def update(
-        self,
-        filter: Mapping[str, Any],
-        update: Mapping[str, Any] | Sequence[Mapping[str, Any]],
-        multi: bool,
-        upsert: bool,
-        options: Mapping[str, Any],
-        /,
-    ) -> UpdateOutcome:
-        return self._store.update(filter, update, multi, upsert, options)
-
-    async def delete(
-        self, filter: Mapping[str, Any], multi: bool, options: Mapping[str, Any], /
-    ) -> int:
-        return self._store.delete(filter, multi, options)
-
-    async def replace(
-        self,
-        filter: Mapping[str, Any],
-        document: Mapping[str, Any],
-        upsert: bool,
-        options: Mapping[str, Any],
-        /,
-    ) -> UpdateOutcome:
-        return self._store.replace(filter, document, upsert, options)
-
-    async def replace_many(
-        self, pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]], /
-    ) -> int:
-        return self._store.replace_many(pairs)
-
-    async def find_and_modify(
-        self,
-        action: Literal["update", "replace", "delete"],
-        filter: Mapping[str, Any],
-        document: Any,
-        sort: Sequence[tuple[str, Any]],
-        upsert: bool,
-        return_new: bool,
-        projection: Mapping[str, Any] | None,
-        options: Mapping[str, Any],
-        /,
-    ) -> Document | None:
-        return self._store.find_and_modify(
-            action, filter, document, sort, upsert, return_new, projection, options
-        )
-
-    async def create_index(
-        self, keys: Sequence[tuple[str, Any]], options: Mapping[str, Any], /
-    ) -> str:
-        return self._store.create_index(keys, options)
-
-    async def drop_index(self, name: str, /) -> None:
-        self._store.drop_index(name)
-
-    async def index_information(self) -> dict[str, Any]:
-        return self._store.index_information()
-
-    async def drop(self) -> None:
-        self._store.drop()
+    async def execute(self, op: Op[R], /) -> R:
+        result = self._store.execute(op)
+        if isinstance(op, CURSOR_OPS):
+            return cast(R, _AwaitedCursor(cast(BatchCursor, result)))
+        return result
 
 
 def _awaitable(store: DocumentStore | AsyncDocumentStore) -> AsyncDocumentStore:
-    if inspect.iscoroutinefunction(store.count):
+    if inspect.iscoroutinefunction(store.execute):
         return cast(AsyncDocumentStore, store)
     return _AwaitedStore(cast(DocumentStore, store))
 
@@ -292,7 +236,7 @@ def _awaitable(store: DocumentStore | AsyncDocumentStore) -> AsyncDocumentStore:
 async def _fresh(make: StoreFactory, name: str, *, identity: bool = False) -> AsyncDocumentStore:
     """The factory's store for ``name``, emptied first so that a re-run starts clean."""
     store = _awaitable(make(name, identity=identity))
-    await store.drop()
+    await store.execute(Drop(_SIDE))
     return store
 
 
@@ -316,12 +260,12 @@ def _people(count: int = 10) -> list[Document]:
 
 
 async def _seed(store: AsyncDocumentStore, documents: Sequence[Document]) -> None:
-    outcome = await store.insert(documents, True)
+    outcome = await store.execute(Insert(_SIDE, tuple(documents), True))
     assert outcome.failures == (), f"seeding failed: {outcome.failures}"
 
 
 async def _all(store: AsyncDocumentStore, sort: str = "_id") -> list[Document]:
-    cursor = await store.find(Query({}, sort=((sort, 1),)))
+    cursor = await _open(store, Find(_SIDE, Query({}, sort=((sort, 1),))))
     try:
         return await cursor.next_batch(10_000)
     finally:
@@ -329,7 +273,9 @@ async def _all(store: AsyncDocumentStore, sort: str = "_id") -> list[Document]:
 
 
 async def _ids(store: AsyncDocumentStore, filter: Mapping[str, Any] | None = None) -> list[Any]:
-    cursor = await store.find(Query(filter or {}, projection={"_id": 1}, sort=(("_id", 1),)))
+    cursor = await _open(
+        store, Find(_SIDE, Query(filter or {}, projection={"_id": 1}, sort=(("_id", 1),)))
+    )
     try:
         return [d["_id"] for d in await cursor.next_batch(10_000)]
     finally:
@@ -337,7 +283,7 @@ async def _ids(store: AsyncDocumentStore, filter: Mapping[str, Any] | None = Non
 
 
 async def _one(store: AsyncDocumentStore, id: Any) -> Document | None:
-    cursor = await store.find(Query({"_id": id}))
+    cursor = await _open(store, Find(_SIDE, Query({"_id": id})))
     try:
         found = await cursor.next_batch(2)
     finally:
@@ -359,6 +305,11 @@ async def _drain(cursor: AsyncBatchCursor, size: int) -> list[list[Document]]:
             assert len(batches) < 1_000, "the cursor never signals exhaustion"
     finally:
         await cursor.close()
+
+
+async def _open(store: AsyncDocumentStore, op: Find | Aggregate) -> AsyncBatchCursor:
+    """The cursor a ``Find`` or ``Aggregate`` opens."""
+    return cast(AsyncBatchCursor, await store.execute(op))
 
 
 async def _error_of(call: Awaitable[object]) -> Exception | None:
@@ -412,7 +363,7 @@ async def check_find_reads_in_batches(make: StoreFactory) -> None:
     store = await _fresh(make, "find_reads_in_batches")
     await _seed(store, _people(7))
     # A server batch size (2) smaller than the reads (3): the cursor fetches more as needed.
-    cursor = await store.find(Query({}, sort=(("_id", 1),), batch_size=2))
+    cursor = await _open(store, Find(_SIDE, Query({}, sort=(("_id", 1),), batch_size=2)))
     batches = await _drain(cursor, 3)
     assert [len(b) for b in batches] == [3, 3, 1]
     assert [d["_id"] for b in batches for d in b] == list(range(7))
@@ -423,12 +374,12 @@ async def check_find_reads_in_batches(make: StoreFactory) -> None:
 async def check_find_signals_exhaustion_with_an_empty_batch(make: StoreFactory) -> None:
     """When the documents fill whole batches, the next batch is empty; so is an empty find."""
     store = await _fresh(make, "find_exhaustion")
-    cursor = await store.find(Query({}))
+    cursor = await _open(store, Find(_SIDE, Query({})))
     assert await _drain(cursor, 4) == [[]]
     await _seed(store, _people(6))
-    cursor = await store.find(Query({}, sort=(("_id", 1),)))
+    cursor = await _open(store, Find(_SIDE, Query({}, sort=(("_id", 1),))))
     assert [len(b) for b in await _drain(cursor, 3)] == [3, 3, 0]
-    cursor = await store.find(Query({"kind": "nobody"}))
+    cursor = await _open(store, Find(_SIDE, Query({"kind": "nobody"})))
     assert await _drain(cursor, 3) == [[]]
 
 
@@ -440,12 +391,14 @@ async def check_find_filters_sorts_skips_and_limits(make: StoreFactory) -> None:
     await _seed(store, people)
     wanted = sorted((p for p in people if p["kind"] == "a"), key=lambda p: (-p["rank"], p["_id"]))
     query = Query({"kind": "a"}, sort=(("rank", -1), ("_id", 1)), skip=1, limit=4)
-    found = [d for b in await _drain(await store.find(query), 2) for d in b]
+    found = [d for b in await _drain(await _open(store, Find(_SIDE, query)), 2) for d in b]
     assert found == wanted[1:5]
-    everything = [d for b in await _drain(await store.find(Query({}, skip=10)), 5) for d in b]
+    everything = [
+        d for b in await _drain(await _open(store, Find(_SIDE, Query({}, skip=10))), 5) for d in b
+    ]
     assert len(everything) == 2
     limited = Query({"rank": {"$gte": 2}}, sort=(("_id", -1),), limit=2, batch_size=1)
-    found = [d for b in await _drain(await store.find(limited), 10) for d in b]
+    found = [d for b in await _drain(await _open(store, Find(_SIDE, limited)), 10) for d in b]
     assert [d["_id"] for d in found] == [p["_id"] for p in people if p["rank"] >= 2][::-1][:2]
 
 
@@ -461,9 +414,11 @@ async def check_find_projects(make: StoreFactory) -> None:
     ]
     for projection, keys in cases:
         query = Query({}, projection=projection, sort=(("_id", 1),))
-        (batch,) = await _drain(await store.find(query), 5)
+        (batch,) = await _drain(await _open(store, Find(_SIDE, query)), 5)
         assert [set(d) for d in batch] == [keys] * 3, projection
-    (batch,) = await _drain(await store.find(Query({"_id": 2}, projection={"name": 1})), 5)
+    (batch,) = await _drain(
+        await _open(store, Find(_SIDE, Query({"_id": 2}, projection={"name": 1}))), 5
+    )
     assert batch == [{"_id": 2, "name": "person 2"}]
 
 
@@ -472,42 +427,42 @@ async def check_cursor_closes_before_exhaustion(make: StoreFactory) -> None:
     """A cursor closed early (or never read) releases without error; the store stays usable."""
     store = await _fresh(make, "cursor_close")
     await _seed(store, _people(10))
-    cursor = await store.find(Query({}, sort=(("_id", 1),), batch_size=2))
+    cursor = await _open(store, Find(_SIDE, Query({}, sort=(("_id", 1),), batch_size=2)))
     assert len(await cursor.next_batch(3)) == 3
     await cursor.close()
-    unread = await store.find(Query({}, batch_size=2))
+    unread = await _open(store, Find(_SIDE, Query({}, batch_size=2)))
     await unread.close()
-    assert await store.count({}, _NO_OPTIONS) == 10
+    assert await store.execute(Count(_SIDE, {}, _NO_OPTIONS)) == 10
 
 
 @_check()
 async def check_count_honours_skip_and_limit(make: StoreFactory) -> None:
     """``count`` counts matches, after the ``skip`` and ``limit`` options; 0 for no collection."""
     store = await _fresh(make, "count")
-    assert await store.count({}, _NO_OPTIONS) == 0
+    assert await store.execute(Count(_SIDE, {}, _NO_OPTIONS)) == 0
     people = _people(10)
     await _seed(store, people)
     kind_a = sum(1 for p in people if p["kind"] == "a")
-    assert await store.count({}, _NO_OPTIONS) == 10
-    assert await store.count({"kind": "a"}, _NO_OPTIONS) == kind_a
-    assert await store.count({"kind": "a"}, {"skip": 2}) == kind_a - 2
-    assert await store.count({}, {"limit": 3}) == 3
-    assert await store.count({}, {"skip": 8, "limit": 5}) == 2
-    assert await store.count({}, {"skip": 20}) == 0
-    assert await store.count({"kind": "nobody"}, _NO_OPTIONS) == 0
+    assert await store.execute(Count(_SIDE, {}, _NO_OPTIONS)) == 10
+    assert await store.execute(Count(_SIDE, {"kind": "a"}, _NO_OPTIONS)) == kind_a
+    assert await store.execute(Count(_SIDE, {"kind": "a"}, {"skip": 2})) == kind_a - 2
+    assert await store.execute(Count(_SIDE, {}, {"limit": 3})) == 3
+    assert await store.execute(Count(_SIDE, {}, {"skip": 8, "limit": 5})) == 2
+    assert await store.execute(Count(_SIDE, {}, {"skip": 20})) == 0
+    assert await store.execute(Count(_SIDE, {"kind": "nobody"}, _NO_OPTIONS)) == 0
 
 
 @_check()
 async def check_distinct_lists_values_once(make: StoreFactory) -> None:
     """``distinct`` returns each value once, for the documents the filter matches."""
     store = await _fresh(make, "distinct")
-    assert await store.distinct("kind", {}, _NO_OPTIONS) == []
+    assert await store.execute(Distinct(_SIDE, "kind", {}, _NO_OPTIONS)) == []
     people = _people(10)
     await _seed(store, people)
-    assert sorted(await store.distinct("kind", {}, _NO_OPTIONS)) == ["a", "b"]
-    ranks = await store.distinct("rank", {"kind": "a"}, _NO_OPTIONS)
+    assert sorted(await store.execute(Distinct(_SIDE, "kind", {}, _NO_OPTIONS))) == ["a", "b"]
+    ranks = await store.execute(Distinct(_SIDE, "rank", {"kind": "a"}, _NO_OPTIONS))
     assert sorted(ranks) == sorted({p["rank"] for p in people if p["kind"] == "a"})
-    assert await store.distinct("missing", {}, _NO_OPTIONS) == []
+    assert await store.execute(Distinct(_SIDE, "missing", {}, _NO_OPTIONS)) == []
 
 
 # -- DocumentAnalytics -----------------------------------------------------------------------------
@@ -528,7 +483,9 @@ async def check_aggregate_reads_in_batches(make: StoreFactory) -> None:
     for p in people:
         if p["rank"] >= 1:
             expected[p["rank"]] = expected.get(p["rank"], 0) + 1
-    batches = await _drain(await store.aggregate(pipeline, {"batchSize": 1}), 3)
+    batches = await _drain(
+        await _open(store, Aggregate(_SIDE, tuple(pipeline), {"batchSize": 1})), 3
+    )
     assert [len(b) for b in batches] == [3, 1]
     assert [(d["_id"], d["n"]) for b in batches for d in b] == sorted(expected.items())
     shaped: list[Mapping[str, Any]] = [
@@ -537,9 +494,9 @@ async def check_aggregate_reads_in_batches(make: StoreFactory) -> None:
         {"$limit": 3},
         {"$project": {"name": 1, "_id": 0}},
     ]
-    (batch,) = await _drain(await store.aggregate(shaped, _NO_OPTIONS), 10)
+    (batch,) = await _drain(await _open(store, Aggregate(_SIDE, tuple(shaped), _NO_OPTIONS)), 10)
     assert batch == [{"name": f"person {i}"} for i in (7, 6, 5)]
-    empty = await store.aggregate([{"$match": {"kind": "nobody"}}], _NO_OPTIONS)
+    empty = await _open(store, Aggregate(_SIDE, ({"$match": {"kind": "nobody"}},), _NO_OPTIONS))
     assert await _drain(empty, 2) == [[]]
 
 
@@ -547,9 +504,9 @@ async def check_aggregate_reads_in_batches(make: StoreFactory) -> None:
 async def check_estimated_count(make: StoreFactory) -> None:
     """``estimated_count`` is the collection's size (exact when nothing else writes)."""
     store = await _fresh(make, "estimated_count")
-    assert await store.estimated_count(_NO_OPTIONS) == 0
+    assert await store.execute(EstimatedCount(_SIDE, _NO_OPTIONS)) == 0
     await _seed(store, _people(4))
-    assert await store.estimated_count(_NO_OPTIONS) == 4
+    assert await store.execute(EstimatedCount(_SIDE, _NO_OPTIONS)) == 4
 
 
 @_check("explain")
@@ -557,7 +514,7 @@ async def check_explain_returns_a_plan(make: StoreFactory) -> None:
     """``explain`` returns the server's plan as a non-empty mapping."""
     store = await _fresh(make, "explain")
     await _seed(store, _people(3))
-    plan = await store.explain(Query({"kind": "a"}, sort=(("_id", 1),), limit=2))
+    plan = await store.execute(Explain(_SIDE, Query({"kind": "a"}, sort=(("_id", 1),), limit=2)))
     assert isinstance(plan, Mapping)
     assert plan
 
@@ -583,9 +540,9 @@ async def check_insert_stores_documents_as_given(make: StoreFactory) -> None:
         },
         {"_id": 2, "text": "y"},
     ]
-    assert await store.insert(documents, True) == InsertOutcome()
-    assert await store.insert([], True) == InsertOutcome()
-    assert await store.insert([], False) == InsertOutcome()
+    assert await store.execute(Insert(_SIDE, tuple(documents), True)) == InsertOutcome()
+    assert await store.execute(Insert(_SIDE, (), True)) == InsertOutcome()
+    assert await store.execute(Insert(_SIDE, (), False)) == InsertOutcome()
     stored = {d["_id"]: d for d in await _all(store)}
     assert stored == {"one": documents[0], 2: documents[1]}
 
@@ -595,7 +552,9 @@ async def check_insert_ordered_stops_at_a_duplicate(make: StoreFactory) -> None:
     """Ordered: a duplicate ``_id`` is reported (index, code 11000), not raised; later ones wait."""
     store = await _fresh(make, "insert_ordered")
     await _seed(store, [{"_id": 1, "v": "old"}])
-    outcome = await store.insert([{"_id": 10}, {"_id": 1, "v": "new"}, {"_id": 11}], True)
+    outcome = await store.execute(
+        Insert(_SIDE, ({"_id": 10}, {"_id": 1, "v": "new"}, {"_id": 11}), True)
+    )
     assert isinstance(outcome, InsertOutcome)
     assert [(f.index, f.code) for f in outcome.failures] == [(1, DUPLICATE_KEY)]
     assert outcome.failed() == {1}
@@ -610,7 +569,7 @@ async def check_insert_unordered_writes_all_but_the_duplicates(make: StoreFactor
     store = await _fresh(make, "insert_unordered")
     await _seed(store, [{"_id": 1}, {"_id": 2}])
     batch: list[Document] = [{"_id": 20}, {"_id": 1}, {"_id": 21}, {"_id": 2}, {"_id": 21}]
-    outcome = await store.insert(batch, False)
+    outcome = await store.execute(Insert(_SIDE, tuple(batch), False))
     assert sorted((f.index, f.code) for f in outcome.failures) == [
         (1, DUPLICATE_KEY),
         (3, DUPLICATE_KEY),
@@ -626,15 +585,23 @@ async def check_update_one_and_many(make: StoreFactory) -> None:
     people = _people(9)
     await _seed(store, people)
     kind_a = [p["_id"] for p in people if p["kind"] == "a"]
-    one = await store.update({"kind": "a"}, {"$set": {"seen": True}}, False, False, _NO_OPTIONS)
+    one = await store.execute(
+        Update(_SIDE, {"kind": "a"}, {"$set": {"seen": True}}, False, False, _NO_OPTIONS)
+    )
     assert (one.matched, one.modified, one.upserted_id) == (1, 1, None)
-    many = await store.update({"kind": "a"}, {"$set": {"seen": True}}, True, False, _NO_OPTIONS)
+    many = await store.execute(
+        Update(_SIDE, {"kind": "a"}, {"$set": {"seen": True}}, True, False, _NO_OPTIONS)
+    )
     assert (many.matched, many.modified) == (len(kind_a), len(kind_a) - 1)
     assert await _ids(store, {"seen": True}) == kind_a
-    bump = await store.update({"_id": 0}, {"$inc": {"rank": 10}}, False, False, _NO_OPTIONS)
+    bump = await store.execute(
+        Update(_SIDE, {"_id": 0}, {"$inc": {"rank": 10}}, False, False, _NO_OPTIONS)
+    )
     assert (bump.matched, bump.modified) == (1, 1)
     assert (await _one(store, 0) or {}).get("rank") == people[0]["rank"] + 10
-    none = await store.update({"kind": "nobody"}, {"$set": {"x": 1}}, True, False, _NO_OPTIONS)
+    none = await store.execute(
+        Update(_SIDE, {"kind": "nobody"}, {"$set": {"x": 1}}, True, False, _NO_OPTIONS)
+    )
     assert (none.matched, none.modified, none.upserted_id) == (0, 0, None)
 
 
@@ -642,16 +609,22 @@ async def check_update_one_and_many(make: StoreFactory) -> None:
 async def check_update_upserts(make: StoreFactory) -> None:
     """An upsert that matches nothing inserts and reports the new ``_id`` as ``upserted_id``."""
     store = await _fresh(make, "update_upsert")
-    given = await store.update({"_id": "u1"}, {"$set": {"v": 1}}, False, True, _NO_OPTIONS)
+    given = await store.execute(
+        Update(_SIDE, {"_id": "u1"}, {"$set": {"v": 1}}, False, True, _NO_OPTIONS)
+    )
     assert (given.matched, given.modified, given.upserted_id) == (0, 0, "u1")
     assert await _one(store, "u1") == {"_id": "u1", "v": 1}
-    made = await store.update({"key": "k"}, {"$set": {"v": 2}}, True, True, _NO_OPTIONS)
+    made = await store.execute(
+        Update(_SIDE, {"key": "k"}, {"$set": {"v": 2}}, True, True, _NO_OPTIONS)
+    )
     assert made.matched == 0
     assert made.upserted_id is not None
     assert await _one(store, made.upserted_id) == {"_id": made.upserted_id, "key": "k", "v": 2}
-    again = await store.update({"key": "k"}, {"$set": {"v": 3}}, False, True, _NO_OPTIONS)
+    again = await store.execute(
+        Update(_SIDE, {"key": "k"}, {"$set": {"v": 3}}, False, True, _NO_OPTIONS)
+    )
     assert (again.matched, again.modified, again.upserted_id) == (1, 1, None)
-    assert await store.count({}, _NO_OPTIONS) == 2
+    assert await store.execute(Count(_SIDE, {}, _NO_OPTIONS)) == 2
 
 
 @_check("typed_update_errors")
@@ -660,7 +633,7 @@ async def check_update_operator_errors_raise_write_failed(make: StoreFactory) ->
     store = await _fresh(make, "update_operator_error")
     await _seed(store, [{"_id": 1, "name": "text", "n": 1}])
     failed = await _failure_of(
-        store.update({"_id": 1}, {"$inc": {"name": 1}}, False, False, _NO_OPTIONS)
+        store.execute(Update(_SIDE, {"_id": 1}, {"$inc": {"name": 1}}, False, False, _NO_OPTIONS))
     )
     assert isinstance(failed, WriteFailed), repr(failed)
     assert failed.code == TYPE_MISMATCH, repr(failed)
@@ -671,10 +644,12 @@ async def check_update_operator_errors_raise_write_failed(make: StoreFactory) ->
 async def check_update_duplicate_key_raises_write_failed(make: StoreFactory) -> None:
     """An update that breaks a unique index raises ``WriteFailed`` with code 11000."""
     store = await _fresh(make, "update_duplicate")
-    await store.create_index([("email", 1)], {"unique": True})
+    await store.execute(CreateIndex(_SIDE, (("email", 1),), {"unique": True}))
     await _seed(store, [{"_id": 1, "email": "a@x"}, {"_id": 2, "email": "b@x"}])
     failed = await _failure_of(
-        store.update({"_id": 2}, {"$set": {"email": "a@x"}}, False, False, _NO_OPTIONS)
+        store.execute(
+            Update(_SIDE, {"_id": 2}, {"$set": {"email": "a@x"}}, False, False, _NO_OPTIONS)
+        )
     )
     assert isinstance(failed, WriteFailed), repr(failed)
     assert failed.code == DUPLICATE_KEY, repr(failed)
@@ -688,11 +663,11 @@ async def check_delete_one_and_many(make: StoreFactory) -> None:
     people = _people(9)
     await _seed(store, people)
     kind_a = sum(1 for p in people if p["kind"] == "a")
-    assert await store.delete({"kind": "a"}, False, _NO_OPTIONS) == 1
-    assert await store.delete({"kind": "a"}, True, _NO_OPTIONS) == kind_a - 1
-    assert await store.delete({"kind": "a"}, True, _NO_OPTIONS) == 0
-    assert await store.delete({"kind": "nobody"}, False, _NO_OPTIONS) == 0
-    assert await store.count({}, _NO_OPTIONS) == 9 - kind_a
+    assert await store.execute(Delete(_SIDE, {"kind": "a"}, False, _NO_OPTIONS)) == 1
+    assert await store.execute(Delete(_SIDE, {"kind": "a"}, True, _NO_OPTIONS)) == kind_a - 1
+    assert await store.execute(Delete(_SIDE, {"kind": "a"}, True, _NO_OPTIONS)) == 0
+    assert await store.execute(Delete(_SIDE, {"kind": "nobody"}, False, _NO_OPTIONS)) == 0
+    assert await store.execute(Count(_SIDE, {}, _NO_OPTIONS)) == 9 - kind_a
 
 
 # -- DocumentModifier ------------------------------------------------------------------------------
@@ -703,13 +678,13 @@ async def check_replace_swaps_the_whole_document(make: StoreFactory) -> None:
     """``replace`` keeps ``_id`` and nothing else of the old document; upserts report the id."""
     store = await _fresh(make, "replace")
     await _seed(store, [{"_id": 1, "a": 1, "b": 2}])
-    done = await store.replace({"_id": 1}, {"c": 3}, False, _NO_OPTIONS)
+    done = await store.execute(Replace(_SIDE, {"_id": 1}, {"c": 3}, False, _NO_OPTIONS))
     assert (done.matched, done.modified, done.upserted_id) == (1, 1, None)
     assert await _one(store, 1) == {"_id": 1, "c": 3}
-    missed = await store.replace({"_id": 2}, {"c": 4}, False, _NO_OPTIONS)
+    missed = await store.execute(Replace(_SIDE, {"_id": 2}, {"c": 4}, False, _NO_OPTIONS))
     assert (missed.matched, missed.modified, missed.upserted_id) == (0, 0, None)
     assert await _one(store, 2) is None
-    upserted = await store.replace({"_id": 3}, {"c": 5}, True, _NO_OPTIONS)
+    upserted = await store.execute(Replace(_SIDE, {"_id": 3}, {"c": 5}, True, _NO_OPTIONS))
     assert (upserted.matched, upserted.upserted_id) == (0, 3)
     assert await _one(store, 3) == {"_id": 3, "c": 5}
 
@@ -718,14 +693,14 @@ async def check_replace_swaps_the_whole_document(make: StoreFactory) -> None:
 async def check_replace_many_compares_and_swaps(make: StoreFactory) -> None:
     """``replace_many`` counts the filters that matched; a stale filter replaces nothing."""
     store = await _fresh(make, "replace_many")
-    assert await store.replace_many([]) == 0
+    assert await store.execute(ReplaceMany(_SIDE, ())) == 0
     await _seed(store, [{"_id": i, "version": 1, "v": "old"} for i in range(4)])
     pairs: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = [
         ({"_id": 0, "version": 1}, {"version": 2, "v": "new"}),
         ({"_id": 1, "version": 1}, {"version": 2, "v": "new"}),
         ({"_id": 2, "version": 7}, {"version": 8, "v": "lost"}),  # stale: no longer matches
     ]
-    assert await store.replace_many(pairs) == 2
+    assert await store.execute(ReplaceMany(_SIDE, tuple(pairs))) == 2
     stored = {d["_id"]: d for d in await _all(store)}
     assert [stored[i] for i in (0, 1)] == [{"_id": i, "version": 2, "v": "new"} for i in (0, 1)]
     assert [stored[i] for i in (2, 3)] == [{"_id": i, "version": 1, "v": "old"} for i in (2, 3)]
@@ -734,7 +709,7 @@ async def check_replace_many_compares_and_swaps(make: StoreFactory) -> None:
         ({"_id": 3, "version": 1}, {"version": 2, "v": "first"}),
         ({"_id": 3, "version": 1}, {"version": 2, "v": "second"}),
     ]
-    assert await store.replace_many(racing) == 1
+    assert await store.execute(ReplaceMany(_SIDE, tuple(racing))) == 1
     assert (await _one(store, 3) or {}).get("v") in {"first", "second"}
 
 
@@ -743,25 +718,51 @@ async def check_find_and_modify_updates(make: StoreFactory) -> None:
     """Update returns the document before or after, picks by ``sort``, and upserts."""
     store = await _fresh(make, "fam_update")
     await _seed(store, [{"_id": i, "kind": "a", "n": i} for i in range(3)])
-    before = await store.find_and_modify(
-        "update", {"kind": "a"}, {"$inc": {"n": 10}}, [("n", -1)], False, False, None, _NO_OPTIONS
+    before = await store.execute(
+        FindAndModify(
+            _SIDE,
+            "update",
+            {"kind": "a"},
+            {"$inc": {"n": 10}},
+            (("n", -1),),
+            False,
+            False,
+            None,
+            _NO_OPTIONS,
+        )
     )
     assert before == {"_id": 2, "kind": "a", "n": 2}
-    after = await store.find_and_modify(
-        "update", {"kind": "a"}, {"$inc": {"n": 10}}, [("n", 1)], False, True, None, _NO_OPTIONS
+    after = await store.execute(
+        FindAndModify(
+            _SIDE,
+            "update",
+            {"kind": "a"},
+            {"$inc": {"n": 10}},
+            (("n", 1),),
+            False,
+            True,
+            None,
+            _NO_OPTIONS,
+        )
     )
     assert after == {"_id": 0, "kind": "a", "n": 10}
-    missing = await store.find_and_modify(
-        "update", {"kind": "b"}, {"$set": {"n": 0}}, [], False, True, None, _NO_OPTIONS
+    missing = await store.execute(
+        FindAndModify(
+            _SIDE, "update", {"kind": "b"}, {"$set": {"n": 0}}, (), False, True, None, _NO_OPTIONS
+        )
     )
     assert missing is None
-    quiet = await store.find_and_modify(
-        "update", {"_id": 7}, {"$set": {"n": 7}}, [], True, False, None, _NO_OPTIONS
+    quiet = await store.execute(
+        FindAndModify(
+            _SIDE, "update", {"_id": 7}, {"$set": {"n": 7}}, (), True, False, None, _NO_OPTIONS
+        )
     )
     assert quiet is None
     assert await _one(store, 7) == {"_id": 7, "n": 7}
-    created = await store.find_and_modify(
-        "update", {"_id": 8}, {"$set": {"n": 8}}, [], True, True, None, _NO_OPTIONS
+    created = await store.execute(
+        FindAndModify(
+            _SIDE, "update", {"_id": 8}, {"$set": {"n": 8}}, (), True, True, None, _NO_OPTIONS
+        )
     )
     assert created == {"_id": 8, "n": 8}
 
@@ -771,25 +772,33 @@ async def check_find_and_modify_replaces_and_deletes(make: StoreFactory) -> None
     """Replace returns the old or new document and upserts; delete returns what it removed."""
     store = await _fresh(make, "fam_replace_delete")
     await _seed(store, [{"_id": i, "kind": "a", "n": i} for i in range(3)])
-    old = await store.find_and_modify(
-        "replace", {"_id": 1}, {"fresh": True}, [], False, False, None, _NO_OPTIONS
+    old = await store.execute(
+        FindAndModify(
+            _SIDE, "replace", {"_id": 1}, {"fresh": True}, (), False, False, None, _NO_OPTIONS
+        )
     )
     assert old == {"_id": 1, "kind": "a", "n": 1}
-    new = await store.find_and_modify(
-        "replace", {"_id": 1}, {"fresh": 2}, [], False, True, None, _NO_OPTIONS
+    new = await store.execute(
+        FindAndModify(
+            _SIDE, "replace", {"_id": 1}, {"fresh": 2}, (), False, True, None, _NO_OPTIONS
+        )
     )
     assert new == {"_id": 1, "fresh": 2}
-    upserted = await store.find_and_modify(
-        "replace", {"_id": 5}, {"v": 5}, [], True, True, None, _NO_OPTIONS
+    upserted = await store.execute(
+        FindAndModify(_SIDE, "replace", {"_id": 5}, {"v": 5}, (), True, True, None, _NO_OPTIONS)
     )
     assert upserted == {"_id": 5, "v": 5}
-    gone = await store.find_and_modify(
-        "delete", {"kind": "a"}, None, [("n", -1)], False, False, None, _NO_OPTIONS
+    gone = await store.execute(
+        FindAndModify(
+            _SIDE, "delete", {"kind": "a"}, None, (("n", -1),), False, False, None, _NO_OPTIONS
+        )
     )
     assert gone == {"_id": 2, "kind": "a", "n": 2}
     assert await _ids(store) == [0, 1, 5]
-    nothing = await store.find_and_modify(
-        "delete", {"kind": "nobody"}, None, [], False, False, None, _NO_OPTIONS
+    nothing = await store.execute(
+        FindAndModify(
+            _SIDE, "delete", {"kind": "nobody"}, None, (), False, False, None, _NO_OPTIONS
+        )
     )
     assert nothing is None
 
@@ -799,12 +808,16 @@ async def check_find_and_modify_projects(make: StoreFactory) -> None:
     """A projection shapes the document find-and-modify returns (not what it stores)."""
     store = await _fresh(make, "fam_projection")
     await _seed(store, [{"_id": 1, "a": 1, "b": 2}])
-    found = await store.find_and_modify(
-        "update", {"_id": 1}, {"$set": {"a": 5}}, [], False, True, {"a": 1}, _NO_OPTIONS
+    found = await store.execute(
+        FindAndModify(
+            _SIDE, "update", {"_id": 1}, {"$set": {"a": 5}}, (), False, True, {"a": 1}, _NO_OPTIONS
+        )
     )
     assert found == {"_id": 1, "a": 5}
-    gone = await store.find_and_modify(
-        "delete", {"_id": 1}, None, [], False, False, {"b": 1, "_id": 0}, _NO_OPTIONS
+    gone = await store.execute(
+        FindAndModify(
+            _SIDE, "delete", {"_id": 1}, None, (), False, False, {"b": 1, "_id": 0}, _NO_OPTIONS
+        )
     )
     assert gone == {"b": 2}
 
@@ -816,16 +829,23 @@ async def check_find_and_modify_projects(make: StoreFactory) -> None:
 async def check_create_index_names_and_enforces(make: StoreFactory) -> None:
     """``create_index`` returns the index name; a unique index rejects duplicates afterwards."""
     store = await _fresh(make, "create_index")
-    assert await store.create_index([("rank", 1)], _NO_OPTIONS) == "rank_1"
-    assert await store.create_index([("kind", 1), ("rank", -1)], _NO_OPTIONS) == "kind_1_rank_-1"
-    unique = await store.create_index([("email", 1)], {"unique": True, "name": "by_email"})
+    assert await store.execute(CreateIndex(_SIDE, (("rank", 1),), _NO_OPTIONS)) == "rank_1"
+    assert (
+        await store.execute(CreateIndex(_SIDE, (("kind", 1), ("rank", -1)), _NO_OPTIONS))
+        == "kind_1_rank_-1"
+    )
+    unique = await store.execute(
+        CreateIndex(_SIDE, (("email", 1),), {"unique": True, "name": "by_email"})
+    )
     assert unique == "by_email"
-    info = await store.index_information()
+    info = await store.execute(IndexInformation(_SIDE))
     assert set(info) == {"_id_", "rank_1", "kind_1_rank_-1", "by_email"}
     assert [tuple(k) for k in info["kind_1_rank_-1"]["key"]] == [("kind", 1), ("rank", -1)]
     assert info["by_email"].get("unique") is True
     await _seed(store, [{"_id": 1, "email": "a@x"}])
-    outcome = await store.insert([{"_id": 2, "email": "a@x"}, {"_id": 3, "email": "c@x"}], False)
+    outcome = await store.execute(
+        Insert(_SIDE, ({"_id": 2, "email": "a@x"}, {"_id": 3, "email": "c@x"}), False)
+    )
     assert [(f.index, f.code) for f in outcome.failures] == [(0, DUPLICATE_KEY)]
     assert await _ids(store) == [1, 3]
 
@@ -836,19 +856,19 @@ async def check_drop_index_by_name_and_all(make: StoreFactory) -> None:
     store = await _fresh(make, "drop_index")
     await _seed(store, _people(2))
     for keys in ([("rank", 1)], [("kind", 1)], [("name", -1)]):
-        await store.create_index(keys, _NO_OPTIONS)
-    await store.drop_index("kind_1")
-    assert set(await store.index_information()) == {"_id_", "rank_1", "name_-1"}
-    await store.drop_index("*")
-    assert set(await store.index_information()) == {"_id_"}
-    assert await store.count({}, _NO_OPTIONS) == 2
+        await store.execute(CreateIndex(_SIDE, tuple(keys), _NO_OPTIONS))
+    await store.execute(DropIndex(_SIDE, "kind_1"))
+    assert set(await store.execute(IndexInformation(_SIDE))) == {"_id_", "rank_1", "name_-1"}
+    await store.execute(DropIndex(_SIDE, "*"))
+    assert set(await store.execute(IndexInformation(_SIDE))) == {"_id_"}
+    assert await store.execute(Count(_SIDE, {}, _NO_OPTIONS)) == 2
 
 
 @_check()
 async def check_index_information_of_a_missing_collection(make: StoreFactory) -> None:
     """``index_information`` is an empty mapping for a collection that does not exist."""
     store = await _fresh(make, "index_information_missing")
-    assert await store.index_information() == {}
+    assert await store.execute(IndexInformation(_SIDE)) == {}
 
 
 @_check()
@@ -856,14 +876,14 @@ async def check_drop_removes_documents_and_indexes(make: StoreFactory) -> None:
     """``drop`` removes the collection with its indexes; dropping a missing one is fine."""
     store = await _fresh(make, "drop")
     await _seed(store, _people(3))
-    await store.create_index([("rank", 1)], _NO_OPTIONS)
-    await store.drop()
-    assert await store.count({}, _NO_OPTIONS) == 0
-    assert await store.estimated_count(_NO_OPTIONS) == 0
-    assert await store.index_information() == {}
-    await store.drop()
+    await store.execute(CreateIndex(_SIDE, (("rank", 1),), _NO_OPTIONS))
+    await store.execute(Drop(_SIDE))
+    assert await store.execute(Count(_SIDE, {}, _NO_OPTIONS)) == 0
+    assert await store.execute(EstimatedCount(_SIDE, _NO_OPTIONS)) == 0
+    assert await store.execute(IndexInformation(_SIDE)) == {}
+    await store.execute(Drop(_SIDE))
     await _seed(store, _people(1))
-    assert set(await store.index_information()) == {"_id_"}
+    assert set(await store.execute(IndexInformation(_SIDE))) == {"_id_"}
 
 
 # -- identity stores: no stored value in any error -------------------------------------------------
@@ -874,7 +894,7 @@ _NAME = "Ada Lovelace"
 
 async def _identity_store(make: StoreFactory, name: str) -> AsyncDocumentStore:
     store = await _fresh(make, name, identity=True)
-    await store.create_index([("email", 1)], {"unique": True})
+    await store.execute(CreateIndex(_SIDE, (("email", 1),), {"unique": True}))
     await _seed(store, [{"_id": "pseu_first", "email": _EMAIL, "first_name": _NAME}])
     return store
 
@@ -884,8 +904,12 @@ async def check_identity_insert_duplicate_is_redacted(make: StoreFactory) -> Non
     """An identity store reports a duplicate e-mail with the index, never with the value."""
     store = await _identity_store(make, "identity_insert")
     for ordered in (True, False):
-        outcome = await store.insert(
-            [{"_id": "pseu_second", "email": _EMAIL, "first_name": "Other"}], ordered
+        outcome = await store.execute(
+            Insert(
+                _SIDE,
+                ({"_id": "pseu_second", "email": _EMAIL, "first_name": "Other"},),
+                ordered,
+            )
         )
         assert [(f.index, f.code) for f in outcome.failures] == [(0, DUPLICATE_KEY)]
         _assert_no_value(outcome, _EMAIL)
@@ -899,7 +923,9 @@ async def check_identity_update_duplicate_is_redacted(make: StoreFactory) -> Non
     await _seed(store, [{"_id": "pseu_second", "email": "other@example.org"}])
     # The error's type is update_duplicate_key_raises_write_failed's business; here, its text.
     failed = await _failure_of(
-        store.update({"_id": "pseu_second"}, {"$set": {"email": _EMAIL}}, False, False, {})
+        store.execute(
+            Update(_SIDE, {"_id": "pseu_second"}, {"$set": {"email": _EMAIL}}, False, False, {})
+        )
     )
     _assert_no_value(failed, _EMAIL)
     assert await _one(store, "pseu_second") == {"_id": "pseu_second", "email": "other@example.org"}
@@ -911,7 +937,9 @@ async def check_identity_operator_error_is_redacted(make: StoreFactory) -> None:
     store = await _identity_store(make, "identity_operator")
     # The error's type is update_operator_errors_raise_write_failed's business; here, its text.
     failed = await _failure_of(
-        store.update({"_id": "pseu_first"}, {"$inc": {"first_name": 1}}, False, False, {})
+        store.execute(
+            Update(_SIDE, {"_id": "pseu_first"}, {"$inc": {"first_name": 1}}, False, False, {})
+        )
     )
     _assert_no_value(failed, _NAME, "pseu_first")
 

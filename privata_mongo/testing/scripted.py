@@ -11,13 +11,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from privata_mongo.core.ops import Document, Emit, Flow, Op
+from privata_mongo.core.ops import AnyOp, Document, Emit, Flow, Steps
 
 __all__ = ["ScriptedDriver", "UnexpectedOp"]
 
 T = TypeVar("T")
 
-Expectation = type | Callable[[Op], bool]
+Expectation = type | Callable[[AnyOp], bool]
 
 
 class UnexpectedOp(AssertionError):
@@ -34,34 +34,30 @@ class ScriptedDriver:
     """
 
     script: Sequence[tuple[Expectation, Any]]
-    seen: list[Op] = field(default_factory=list)
+    seen: list[AnyOp] = field(default_factory=list)
     emitted: list[Document] = field(default_factory=list)
 
     def run(self, flow: Flow[T]) -> T:
         """Run ``flow`` to its end against the script; every entry must be used."""
-        steps = list(self.script)
-        answer: Any = None
-        error: BaseException | None = None
-        while True:
-            try:
-                op = flow.throw(error) if error is not None else flow.send(answer)
-            except StopIteration as done:
-                if steps:
-                    unused = f"flow ended with {len(steps)} scripted requests unused"
-                    raise UnexpectedOp(unused) from None
-                return done.value  # type: ignore[no-any-return]
-            answer, error = None, None
+        remaining = list(self.script)
+        steps = Steps(flow)
+        op = steps.advance()
+        while op is not None:
             self.seen.append(op)
             if isinstance(op, Emit):
                 self.emitted.extend(op.documents)
+                op = steps.advance()
                 continue
-            if not steps:
+            if not remaining:
                 raise UnexpectedOp(f"unexpected request {op!r}: the script is exhausted")
-            expected, reply = steps.pop(0)
+            expected, reply = remaining.pop(0)
             ok = isinstance(op, expected) if isinstance(expected, type) else expected(op)
             if not ok:
                 raise UnexpectedOp(f"unexpected request {op!r}; the script expected {expected!r}")
             if isinstance(reply, BaseException):
-                error = reply
+                op = steps.advance(error=reply)
             else:
-                answer = reply
+                op = steps.advance(reply)
+        if remaining:
+            raise UnexpectedOp(f"flow ended with {len(remaining)} scripted requests unused")
+        return steps.value

@@ -8,8 +8,8 @@ calls on synchronous mongomock do), Beanie 2 running unmodified on it, and priva
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 from uuid import uuid4
 
 import mongomock
@@ -58,7 +58,27 @@ from privata_mongo.adapters.mongomock_async import (
 )
 from privata_mongo.adapters.pymongo_async_store import AsyncPymongoStore
 from privata_mongo.adapters.pymongo_store import PymongoStore
-from privata_mongo.core.ops import Query
+from privata_mongo.core.ops import (
+    Count,
+    CreateIndex,
+    Delete,
+    Distinct,
+    Drop,
+    DropIndex,
+    EstimatedCount,
+    Explain,
+    Find,
+    FindAndModify,
+    IndexInformation,
+    Insert,
+    Op,
+    Query,
+    Replace,
+    ReplaceMany,
+    Update,
+)
+from privata_mongo.core.schema import Side
+from privata_mongo.ports.storage import AsyncBatchCursor, BatchCursor
 
 PEOPLE = [
     {"_id": 1, "email": "a@x", "n": 1, "tags": ["red"]},
@@ -737,60 +757,57 @@ async def test_beanie_init_twice_on_the_same_store_keeps_the_indexes() -> None:
 async def test_async_store_matches_the_sync_store_over_sync_mongomock() -> None:
     sync = PymongoStore(mongomock.MongoClient()["s"]["c"])
     aio = AsyncPymongoStore(embedded_database("s")["c"])
-    steps: list[tuple[str, tuple[Any, ...]]] = [
-        ("create_index", ([("email", 1)], {"unique": True})),
-        ("insert", ([dict(p) for p in PEOPLE], True)),
-        ("insert", ([{"_id": 7, "email": "a@x"}], True)),
-        ("insert", ([{"_id": 8, "email": "b@x"}, {"_id": 9}, {"_id": 1}], False)),
-        ("count", ({"n": {"$gt": 1}}, {})),
-        ("distinct", ("tags", {}, {})),
-        ("estimated_count", ({},)),
-        ("update", ({"_id": 1}, {"$inc": {"n": 10}}, False, False, {})),
-        ("update", ({"tags": "red"}, {"$set": {"hot": True}}, True, False, {})),
-        ("update", ({"_id": 20}, {"$set": {"n": 20, "email": "u@x"}}, False, True, {})),
-        ("update", ({"_id": 2}, {"$set": {"email": "a@x"}}, False, False, {})),
-        ("replace", ({"_id": 3}, {"email": "c2@x"}, False, {})),
-        ("replace_many", ([({"_id": 1}, {"email": "a2@x"}), ({"_id": 99}, {"n": 0})],)),
-        ("find_and_modify", ("update", {"_id": 2}, {"$set": {"n": 0}}, (), False, True, None, {})),
-        (
-            "find_and_modify",
-            ("replace", {"_id": 4}, {"n": 4, "email": "d2@x"}, (), False, False, {"n": 1}, {}),
+    c = Side.CLINICAL
+    steps: list[Op[Any]] = [
+        CreateIndex(c, (("email", 1),), {"unique": True}),
+        Insert(c, tuple(dict(p) for p in PEOPLE), True),
+        Insert(c, ({"_id": 7, "email": "a@x"},), True),
+        Insert(c, ({"_id": 8, "email": "b@x"}, {"_id": 9}, {"_id": 1}), False),
+        Count(c, {"n": {"$gt": 1}}, {}),
+        Distinct(c, "tags", {}, {}),
+        EstimatedCount(c, {}),
+        Update(c, {"_id": 1}, {"$inc": {"n": 10}}, False, False, {}),
+        Update(c, {"tags": "red"}, {"$set": {"hot": True}}, True, False, {}),
+        Update(c, {"_id": 20}, {"$set": {"n": 20, "email": "u@x"}}, False, True, {}),
+        Update(c, {"_id": 2}, {"$set": {"email": "a@x"}}, False, False, {}),
+        Replace(c, {"_id": 3}, {"email": "c2@x"}, False, {}),
+        ReplaceMany(c, (({"_id": 1}, {"email": "a2@x"}), ({"_id": 99}, {"n": 0}))),
+        FindAndModify(c, "update", {"_id": 2}, {"$set": {"n": 0}}, (), False, True, None, {}),
+        FindAndModify(
+            c, "replace", {"_id": 4}, {"n": 4, "email": "d2@x"}, (), False, False, {"n": 1}, {}
         ),
-        (
-            "find_and_modify",
-            ("delete", {"n": {"$gt": 5}}, None, (("n", -1),), False, False, None, {}),
-        ),
-        ("delete", ({"n": 0}, True, {})),
-        ("index_information", ()),
-        ("drop_index", ("email_1",)),
-        ("index_information", ()),
+        FindAndModify(c, "delete", {"n": {"$gt": 5}}, None, (("n", -1),), False, False, None, {}),
+        Delete(c, {"n": 0}, True, {}),
+        IndexInformation(c),
+        DropIndex(c, "email_1"),
+        IndexInformation(c),
     ]
-    for name, args in steps:
-        expected = _sync_result(sync, name, args)
-        got = await _async_result(aio, name, args)
-        assert got == expected, name
+    for op in steps:
+        expected = _sync_result(sync, op)
+        got = await _async_result(aio, op)
+        assert got == expected, op
 
     query = Query({}, sort=(("_id", 1),), batch_size=2)
-    sync_cursor, async_cursor = sync.find(query), await aio.find(query)
+    sync_cursor = cast(BatchCursor, sync.execute(Find(c, query)))
+    async_cursor = cast(AsyncBatchCursor, await aio.execute(Find(c, query)))
     for size in (2, 1, 10):
         assert await async_cursor.next_batch(size) == sync_cursor.next_batch(size)
     await async_cursor.close()
     with pytest.raises(NotImplementedError):
-        await aio.explain(Query({"n": 1}))
-    await aio.drop()
-    assert await aio.index_information() == {}
+        await aio.execute(Explain(c, Query({"n": 1})))
+    await aio.execute(Drop(c))
+    assert await aio.execute(IndexInformation(c)) == {}
 
 
-async def _async_result(store: AsyncPymongoStore, name: str, args: tuple[Any, ...]) -> Any:
-    method: Callable[..., Awaitable[Any]] = getattr(store, name)
+async def _async_result(store: AsyncPymongoStore, op: Op[Any]) -> Any:
     try:
-        return await method(*args)
+        return await store.execute(op)
     except Exception as exc:
         return type(exc), str(exc)
 
 
-def _sync_result(store: PymongoStore, name: str, args: tuple[Any, ...]) -> Any:
+def _sync_result(store: PymongoStore, op: Op[Any]) -> Any:
     try:
-        return getattr(store, name)(*args)
+        return store.execute(op)
     except Exception as exc:
         return type(exc), str(exc)

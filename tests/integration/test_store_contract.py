@@ -28,9 +28,10 @@ import pytest
 from compat_suite.requirements import FEATURES, gaps_for
 from privata_mongo.adapters.mongomock_async import embedded_database
 from privata_mongo.adapters.pymongo_async_store import AsyncPymongoStore
-from privata_mongo.adapters.pymongo_store import IdentityRedaction, PymongoStore
+from privata_mongo.adapters.pymongo_calls import IdentityRedaction
+from privata_mongo.adapters.pymongo_store import PymongoStore
 from privata_mongo.core.failures import WriteFailed, WriteFailure
-from privata_mongo.core.ops import InsertOutcome
+from privata_mongo.core.ops import Find, Insert, InsertOutcome, Update
 from privata_mongo.testing import contract
 from testkit.backends import Backend
 from testkit.plugin import selected_backends
@@ -153,15 +154,14 @@ def test_checks_cover_every_port_method() -> None:
 class _SwallowingStore(PymongoStore):
     """A broken adapter: its cursors ignore the batch size, its inserts raise."""
 
-    def find(self, query: Any, /) -> Any:
-        cursor = super().find(query)
-        cursor.next_batch = lambda size: cursor.__class__.next_batch(cursor, size + 1)
-        return cursor
-
-    def insert(self, documents: Any, ordered: bool, /) -> Any:
-        if len(documents) > 1:
+    def execute(self, op: Any, /) -> Any:
+        if isinstance(op, Insert) and len(op.documents) > 1:
             raise RuntimeError("bulk inserts are not supported")
-        return super().insert(documents, ordered)
+        result = super().execute(op)
+        if isinstance(op, Find):
+            cursor = result
+            cursor.next_batch = lambda size: cursor.__class__.next_batch(cursor, size + 1)
+        return result
 
 
 async def test_verify_names_the_checks_a_broken_adapter_fails() -> None:
@@ -186,20 +186,23 @@ async def test_verify_names_the_checks_a_broken_adapter_fails() -> None:
 class _LeakingStore(PymongoStore):
     """A broken identity adapter: its duplicate-key errors quote the value, as MongoDB's do."""
 
-    def insert(self, documents: Any, ordered: bool, /) -> InsertOutcome:
-        outcome = super().insert(documents, ordered)
-        return InsertOutcome(
-            tuple(
-                WriteFailure(f.index, f.code, f"{f.message}: {documents[f.index]}", f.details)
-                for f in outcome.failures
+    def execute(self, op: Any, /) -> Any:
+        if isinstance(op, Insert):
+            outcome = super().execute(op)
+            return InsertOutcome(
+                tuple(
+                    WriteFailure(
+                        f.index, f.code, f"{f.message}: {op.documents[f.index]}", f.details
+                    )
+                    for f in outcome.failures
+                )
             )
-        )
-
-    def update(self, *arguments: Any) -> Any:
-        try:
-            return super().update(*arguments)
-        except WriteFailed as failed:
-            raise WriteFailed(f"{failed.message}: {arguments[1]}", failed.code) from None
+        if isinstance(op, Update):
+            try:
+                return super().execute(op)
+            except WriteFailed as failed:
+                raise WriteFailed(f"{failed.message}: {op.update}", failed.code) from None
+        return super().execute(op)
 
 
 @pytest.mark.parametrize(

@@ -65,7 +65,7 @@ def create_index(
     identity = sorted({f for f in fields if schema.side_of(f) is Side.IDENTITY})
     clinical = sorted({f for f in fields if schema.side_of(f) is Side.CLINICAL})
     if not identity:
-        name: str = yield CreateIndex(Side.CLINICAL, keys, options)
+        name: str = yield from CreateIndex(Side.CLINICAL, keys, options)
         return name
     if clinical:
         raise ConfigurationError(
@@ -96,14 +96,14 @@ def create_index(
                 ", ".join(blind),
             )
         identity_keys = tuple((f"{BLIND_FIELD}.{f}", d) for f, d in identity_keys)
-    name = yield CreateIndex(Side.IDENTITY, identity_keys, named)
+    name = yield from CreateIndex(Side.IDENTITY, identity_keys, named)
     return name
 
 
 def index_information(ctx: Context) -> Flow[dict[str, Any]]:
     """Both sides' indexes as one native-looking mapping, internal ones left out."""
-    clinical: dict[str, Any] = yield IndexInformation(Side.CLINICAL)
-    identity: dict[str, Any] = yield IndexInformation(Side.IDENTITY)
+    clinical: dict[str, Any] = yield from IndexInformation(Side.CLINICAL)
+    identity: dict[str, Any] = yield from IndexInformation(Side.IDENTITY)
     merged = {k: v for k, v in clinical.items() if k != LINK_INDEX}
     merged.update({k: _logical(v) for k, v in identity.items() if k != "_id_"})
     return merged
@@ -120,7 +120,7 @@ def _logical(info: Any) -> Any:
 
 def drop_index(ctx: Context, name: str) -> Flow[None]:
     """Drop an index from whichever side holds it (the server reports an unknown name)."""
-    identity: dict[str, Any] = yield IndexInformation(Side.IDENTITY)
+    identity: dict[str, Any] = yield from IndexInformation(Side.IDENTITY)
     side = Side.IDENTITY if name in identity and name != "_id_" else Side.CLINICAL
     yield DropIndex(side, name)
 

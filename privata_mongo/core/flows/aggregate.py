@@ -86,10 +86,10 @@ def aggregate(
         yield from _in_process(ctx, resolved, stages, options, split)
         return
     joins = all(set(stage) <= _DOCUMENT_PRESERVING for stage in stages)
-    handle = yield Aggregate(Side.CLINICAL, (*resolved, *stages), options)
+    handle = yield from Aggregate(Side.CLINICAL, (*resolved, *stages), options)
     plan = ProjectionPlan(None, None, fetch_identity=joins)
     while True:
-        batch: list[Document] = yield NextBatch(handle, ctx.batch_size)
+        batch: list[Document] = yield from NextBatch(handle, ctx.batch_size)
         if batch:
             yield Emit(tuple((yield from join_batch(ctx, batch, plan))))
         if len(batch) < ctx.batch_size:
@@ -113,10 +113,10 @@ def _in_process(
         prefix.append(stages.pop(0))
     _check_supported(ctx, stages, split)
     bound = {"$limit": schema.scan_limit + 1}
-    handle = yield Aggregate(Side.CLINICAL, (*resolved, *prefix, bound), options)
+    handle = yield from Aggregate(Side.CLINICAL, (*resolved, *prefix, bound), options)
     rows: list[Document] = []
     while True:
-        batch: list[Document] = yield NextBatch(handle, ctx.batch_size)
+        batch: list[Document] = yield from NextBatch(handle, ctx.batch_size)
         rows.extend(batch)
         if len(batch) < ctx.batch_size:
             break
@@ -218,7 +218,7 @@ def _lookup(
         condition: dict[str, Any] = {foreign: {"$in": [w for w in wanted if w is not None]}}
         if any(w is None for w in wanted):
             condition = {"$or": [condition, {foreign: None}]}
-        matches = yield ReadPeer(spec["from"], condition)
+        matches = yield from ReadPeer(spec["from"], condition)
     out: list[Document] = []
     for document in documents:
         mine = _values(document, local)

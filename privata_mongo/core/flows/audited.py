@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 from privata_mongo.core.audit import AccessContext, AuditRecord, records_for
 from privata_mongo.core.ops import (
     Aggregate,
+    AnyOp,
     AppendAudit,
     Delete,
     Document,
@@ -43,11 +44,11 @@ from privata_mongo.core.ops import (
     Insert,
     InsertOutcome,
     NextBatch,
-    Op,
     Query,
     Replace,
     ReplaceMany,
     ResolveAccess,
+    Steps,
     Update,
     UpdateOutcome,
 )
@@ -164,7 +165,7 @@ class _Observer:
         self.parts += 1
         return self.records(subjects, fields, len(documents))
 
-    def saw(self, op: Op, result: Any) -> None:
+    def saw(self, op: AnyOp, result: Any) -> None:
         """Learn from one request and its result."""
         if isinstance(op, (Find, Aggregate)) and op.side is Side.CLINICAL:
             self.cursors.add(id(result))
@@ -292,9 +293,10 @@ def audited(ctx: Context, flow: Flow[T], spec: AuditSpec) -> Flow[T]:
         AuditUnavailable: the records could not be appended; nothing more is handed over.
     """
     observer = _Observer(ctx, spec)
+    steps = Steps(flow)
     try:
         try:
-            observer.access = yield ResolveAccess()
+            observer.access = yield from ResolveAccess()
         except MissingAccessContext:
             yield AppendAudit(observer.records((), (), 0, "denied"))
             raise
@@ -302,10 +304,7 @@ def audited(ctx: Context, flow: Flow[T], spec: AuditSpec) -> Flow[T]:
         error: BaseException | None = None
         while True:
             try:
-                op = flow.throw(error) if error is not None else flow.send(result)
-            except StopIteration as done:
-                value: T = done.value
-                break
+                op = steps.advance(result, error)
             except Exception as exc:
                 if not observer.subjects:
                     raise  # failed before touching any data subject: nothing to account for
@@ -313,6 +312,8 @@ def audited(ctx: Context, flow: Flow[T], spec: AuditSpec) -> Flow[T]:
                 with contextlib.suppress(AuditUnavailable):
                     yield AppendAudit(observer.finished(None, f"error:{type(exc).__name__}"))
                 raise
+            if op is None:
+                break
             result, error = None, None
             if isinstance(op, Emit):
                 yield AppendAudit(observer.emitted(op.documents))
@@ -322,17 +323,18 @@ def audited(ctx: Context, flow: Flow[T], spec: AuditSpec) -> Flow[T]:
                 if isinstance(op, Update) and op.side is Side.CLINICAL:
                     known = observer.known(op.filter)
                     if known is None:
-                        targets: list[Document] = yield _subjects_of(op)
+                        targets = yield from _subjects_of(op)
                         known = [t.get(PSEUDONYM_FIELD) for t in targets]
                     observer.subjects.extend(p for p in known if isinstance(p, str))
-                result = yield op
+                result = yield from op
             except Exception as exc:  # handed back into the flow, which decides
                 error = exc
                 continue
             observer.saw(op, result)
+        value = steps.value
         records = observer.finished(value)
         if records:
             yield AppendAudit(records)
         return value
     finally:
-        flow.close()
+        steps.close()

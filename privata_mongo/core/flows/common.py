@@ -134,7 +134,7 @@ def _resolve_probe(ctx: Context, probe: Probe) -> Flow[list[str]]:
     schema = ctx.schema
     if probe.process is None:
         pushed = yield from blind_filter(ctx, probe.server)
-        rows = yield FetchAll(
+        rows = yield from FetchAll(
             Side.IDENTITY, Query(pushed, projection={"_id": 1}, limit=ctx.max_in + 1)
         )
         if len(rows) > ctx.max_in:
@@ -156,7 +156,7 @@ def _resolve_probe(ctx: Context, probe: Probe) -> Flow[list[str]]:
         ) from None
     server: dict[str, Any] = yield from blind_filter(ctx, probe.server)
     if probe.narrowing is not None:
-        linked = yield FetchAll(
+        linked = yield from FetchAll(
             Side.CLINICAL,
             Query(
                 probe.narrowing,
@@ -170,7 +170,7 @@ def _resolve_probe(ctx: Context, probe: Probe) -> Flow[list[str]]:
             }
             server = {"$and": [candidates, server]} if server else candidates
     projection = stored_projection(ctx, dict.fromkeys(sorted(probe.fields), 1))
-    rows = yield FetchAll(
+    rows = yield from FetchAll(
         Side.IDENTITY, Query(server, projection=projection, limit=schema.scan_limit + 1)
     )
     if len(rows) > schema.scan_limit:
@@ -194,7 +194,7 @@ def fetch_identities(
     found: dict[str, Document] = {}
     unique = list(dict.fromkeys(pseudonyms))
     for chunk in chunks(unique, ctx.batch_size):
-        rows = yield FetchAll(
+        rows = yield from FetchAll(
             Side.IDENTITY,
             # One server round trip for the whole chunk: n ids match at most n rows, and a
             # limit lets the server close the cursor instead of waiting for a getMore.

@@ -170,12 +170,12 @@ def write_identities(ctx: Context, planned: Sequence[Planned]) -> Flow[list[Mapp
     if not swaps:
         return []
     rows = yield from seal(ctx, [row for _, row, _ in swaps])
-    matched: int = yield ReplaceMany(
+    matched: int = yield from ReplaceMany(
         Side.IDENTITY, tuple((f, r) for (f, _, _), r in zip(swaps, rows, strict=False))
     )
     if matched == len(swaps):
         return []
-    written = yield FetchAll(
+    written = yield from FetchAll(
         Side.IDENTITY,
         Query({"_id": {"$in": [f["_id"] for f, _, _ in swaps]}}, projection={REVISION_FIELD: 1}),
     )

@@ -97,14 +97,14 @@ def load_keys(
     found: list[Document] = []
     lookup = [n for n in wanted if not fresh or n == INDEX_KEY_NAME]
     if lookup:
-        found = yield LoadKeys(tuple(lookup))
+        found = yield from LoadKeys(tuple(lookup))
         ring.add(found)
     have = {n for d in found for n in d.get("keyAltNames", ())}
     absent = [n for n in wanted if n not in have]
     if not absent or not create:
         return absent
     if not fresh:
-        erased: list[str] = yield FindErased(tuple(absent))
+        erased: list[str] = yield from FindErased(tuple(absent))
         if erased:
             raise SubjectErased(
                 f"{ctx.schema.model}: {len(erased)} data subject(s) were erased; their "
@@ -117,7 +117,7 @@ def load_keys(
     yield StoreKeys(tuple(created))
     if INDEX_KEY_NAME in absent:
         # Another process may have created the index key first: use whichever was stored.
-        ring.add((yield LoadKeys((INDEX_KEY_NAME,))))
+        ring.add((yield from LoadKeys((INDEX_KEY_NAME,))))
     ring.add(d for d in created if INDEX_KEY_NAME not in d.get("keyAltNames", ()))
     return []
 
@@ -176,7 +176,7 @@ def unseal_rows(ctx: Context, rows: list[Document]) -> Flow[list[Document]]:
     absent = yield from load_keys(ctx, ring, [row["_id"] for row in sealed], create=False)
     erased: set[str] = set()
     if absent:
-        erased = set((yield FindErased(tuple(absent))))
+        erased = set((yield from FindErased(tuple(absent))))
         lost = [n for n in absent if n not in erased]
         if lost:
             raise _unavailable(
@@ -275,7 +275,7 @@ def shred(ring: KeyRing | None, pseudonyms: Sequence[str]) -> Flow[int]:
     names = tuple(dict.fromkeys(p for p in pseudonyms if p != INDEX_KEY_NAME))
     if not names:
         return 0
-    deleted: int = yield ShredKeys(names)
+    deleted: int = yield from ShredKeys(names)
     if ring is not None:
         ring.forget(names)
     return deleted
@@ -293,7 +293,7 @@ def rotate(
     Documents are not touched: the data keys keep their material, only its wrapping changes
     (pymongo's ``rewrap_many_data_key`` semantics).
     """
-    documents: list[Document] = yield LoadKeys(None)
+    documents: list[Document] = yield from LoadKeys(None)
     rewrapped = rewrap(documents, old, new, provider=ring.provider, master_key=master_key)
     if rewrapped:
         yield ReplaceKeys(tuple(rewrapped))

@@ -124,7 +124,7 @@ def _server_update(
     elif upsert:
         link = {"$ifNull": [f"${PSEUDONYM_FIELD}", pseudonym]}
         server_update = (*update, {"$set": {PSEUDONYM_FIELD: link}})
-    result: Document | None = yield FindAndModify(
+    result: Document | None = yield from FindAndModify(
         Side.CLINICAL,
         "update",
         target_filter,

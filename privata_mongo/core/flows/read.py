@@ -55,12 +55,12 @@ def find(ctx: Context, query: Query) -> Flow[None]:
     size = query.batch_size or ctx.batch_size
     if query.limit:
         size = min(size, abs(query.limit))
-    handle = yield Find(
+    handle = yield from Find(
         Side.CLINICAL, replace(query, filter=clinical_filter, projection=plan.clinical)
     )
     emitted = 0
     while True:
-        batch: list[Document] = yield NextBatch(handle, size)
+        batch: list[Document] = yield from NextBatch(handle, size)
         if batch:
             yield Emit(tuple((yield from join_batch(ctx, batch, plan))))
         emitted += len(batch)
@@ -87,7 +87,7 @@ def ordered_ids(
     )
     keys = {"_id": 1, PSEUDONYM_FIELD: 1}
     keys.update({p: 1 for p, _ in sort if schema.side_of(p) is Side.CLINICAL})
-    rows = yield FetchAll(
+    rows = yield from FetchAll(
         Side.CLINICAL,
         Query(clinical_filter, projection=keys, limit=schema.scan_limit + 1, options=options),
     )
@@ -115,7 +115,7 @@ def read_by_ids(
         hide_id = True
     out: list[Document] = []
     for chunk in chunks(ids, batch_size or ctx.batch_size):
-        found = yield FetchAll(
+        found = yield from FetchAll(
             Side.CLINICAL, Query({"_id": {"$in": list(chunk)}}, projection=projection)
         )
         by_id = {repr(d["_id"]): d for d in found}
@@ -137,7 +137,7 @@ def select_one(
             return None
         clinical_filter = {"_id": ids[0]}
         sort = ()
-    rows = yield FetchAll(
+    rows = yield from FetchAll(
         Side.CLINICAL, Query(clinical_filter, sort=tuple(sort), limit=1, options=options)
     )
     return rows[0] if rows else None
@@ -159,13 +159,13 @@ def _find_sorted_in_process(
 def count(ctx: Context, filter: Mapping[str, Any], options: Mapping[str, Any]) -> Flow[int]:
     """``count_documents`` with native semantics for skip, limit, hint and collation."""
     clinical_filter = yield from resolve(ctx, plan_filter(ctx.schema, filter), options)
-    counted: int = yield Count(Side.CLINICAL, clinical_filter, options)
+    counted: int = yield from Count(Side.CLINICAL, clinical_filter, options)
     return counted
 
 
 def estimated_count(ctx: Context, options: Mapping[str, Any]) -> Flow[int]:
     """``estimated_document_count``: one clinical document per logical document."""
-    counted: int = yield EstimatedCount(Side.CLINICAL, options)
+    counted: int = yield from EstimatedCount(Side.CLINICAL, options)
     return counted
 
 
@@ -180,10 +180,10 @@ def distinct(
     schema = ctx.schema
     clinical_filter = yield from resolve(ctx, plan_filter(schema, filter), options)
     if schema.side_of(key) is Side.CLINICAL:
-        values: list[Any] = yield Distinct(Side.CLINICAL, key, clinical_filter, options)
+        values: list[Any] = yield from Distinct(Side.CLINICAL, key, clinical_filter, options)
         return values
     refuse_collation(ctx, [top_field(key)], options)
-    rows = yield FetchAll(
+    rows = yield from FetchAll(
         Side.CLINICAL,
         Query(
             clinical_filter,

@@ -85,12 +85,12 @@ def insert(ctx: Context, documents: Sequence[Mapping[str, Any]], ordered: bool) 
     """
     pairs = [split(d, ctx.schema, ctx.new_pseudonym(), ctx.new_revision()) for d in documents]
     sealed = yield from seal(ctx, [identity for identity, _ in pairs], fresh=True)
-    outcome: InsertOutcome = yield Insert(Side.IDENTITY, tuple(sealed), ordered)
+    outcome: InsertOutcome = yield from Insert(Side.IDENTITY, tuple(sealed), ordered)
     failures = {f.index: f for f in outcome.failures}
     attempted = _written(range(len(pairs)), failures, ordered)
     clinical_ok: list[int] = []
     if attempted:
-        clinical: InsertOutcome = yield Insert(
+        clinical: InsertOutcome = yield from Insert(
             Side.CLINICAL, tuple(pairs[i][1] for i in attempted), ordered
         )
         for f in clinical.failures:
@@ -165,7 +165,7 @@ def update(
     seeds_identity = upsert and bool(plan.identity_fields)
     if not touches_identity and not seeds_identity:
         pseudonym = ctx.new_pseudonym() if upsert else ""
-        outcome: UpdateOutcome = yield Update(
+        outcome: UpdateOutcome = yield from Update(
             Side.CLINICAL,
             clinical_filter,
             with_link(update, pseudonym) if upsert else update,
@@ -179,7 +179,7 @@ def update(
     ids = yield from _target_ids(ctx, clinical_filter, multi, options)
     matched = modified = 0
     for chunk in chunks(ids, ctx.batch_size):
-        batch = yield FetchAll(
+        batch = yield from FetchAll(
             Side.CLINICAL, Query({"$and": [{"_id": {"$in": list(chunk)}}, clinical_filter]})
         )
         modified += yield from write_documents(
@@ -197,7 +197,7 @@ def _target_ids(
     ctx: Context, clinical_filter: Mapping[str, Any], multi: bool, options: Mapping[str, Any]
 ) -> Flow[list[Any]]:
     """The ids an update will touch, read before writing so no document is visited twice."""
-    rows = yield FetchAll(
+    rows = yield from FetchAll(
         Side.CLINICAL,
         Query(
             clinical_filter,
@@ -253,7 +253,7 @@ def _pipeline_update(
     if upsert:
         link = {"$ifNull": [f"${PSEUDONYM_FIELD}", pseudonym]}
         stages.append({"$set": {PSEUDONYM_FIELD: link}})
-    outcome: UpdateOutcome = yield Update(
+    outcome: UpdateOutcome = yield from Update(
         Side.CLINICAL, clinical_filter, tuple(stages), multi, upsert, options
     )
     if outcome.upserted_id is not None:
@@ -338,7 +338,7 @@ def delete(
 ) -> Flow[int]:
     """``delete_one``/``delete_many``: identity rows first, then the clinical rows."""
     clinical_filter = yield from resolve(ctx, plan_filter(ctx.schema, filter), options)
-    handle = yield Find(
+    handle = yield from Find(
         Side.CLINICAL,
         Query(
             clinical_filter,
@@ -349,7 +349,7 @@ def delete(
     )
     deleted = 0
     while True:
-        batch: list[Document] = yield NextBatch(handle, ctx.batch_size)
+        batch: list[Document] = yield from NextBatch(handle, ctx.batch_size)
         if batch:
             deleted += yield from delete_rows(ctx, batch, options)
         if len(batch) < ctx.batch_size or not multi:
@@ -363,7 +363,7 @@ def delete_rows(
     pseudonyms = [r[PSEUDONYM_FIELD] for r in rows if PSEUDONYM_FIELD in r]
     for chunk in chunks(pseudonyms, ctx.batch_size):
         yield Delete(Side.IDENTITY, {"_id": {"$in": list(chunk)}}, multi=True)
-    count: int = yield Delete(
+    count: int = yield from Delete(
         Side.CLINICAL,
         {"_id": {"$in": [r["_id"] for r in rows]}},
         multi=True,

@@ -1,0 +1,298 @@
+"""Internal. Which pymongo collection call serves each storage request: the table both stores use.
+
+pymongo's ``Collection`` and ``AsyncCollection`` take the same arguments and raise the same
+errors; they differ only in which calls are awaited. So each request (``core.ops``) maps here,
+once, to a ``Call`` — method, arguments, how the result becomes the request's result type,
+what a server error turns into — and ``PymongoStore`` and ``AsyncPymongoStore`` only make the
+call, awaiting it or not. Write errors become the core's plain failures (so flows can
+compensate); for an identity collection their messages and details are rewritten so that no
+stored value (a duplicate e-mail address, say) reaches an error, a log line or an audit record.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, NoReturn, cast
+
+from pymongo import ReplaceOne, ReturnDocument
+from pymongo.errors import BulkWriteError, OperationFailure, WriteError
+from typing_extensions import assert_never
+
+from privata_mongo.core.failures import DUPLICATE_KEY, WriteFailed, WriteFailure
+from privata_mongo.core.ops import (
+    Aggregate,
+    Count,
+    CreateIndex,
+    Delete,
+    Distinct,
+    Drop,
+    DropIndex,
+    EstimatedCount,
+    Explain,
+    FetchAll,
+    Find,
+    FindAndModify,
+    IndexInformation,
+    Insert,
+    InsertOutcome,
+    Op,
+    Query,
+    Replace,
+    ReplaceMany,
+    Update,
+    UpdateOutcome,
+)
+from privata_mongo.ports.storage import STORE_OPS, StoreOp
+
+__all__ = ["Call", "IdentityRedaction", "StoreErrors", "call_for"]
+
+_INDEX_IN_MESSAGE = re.compile(r"index: (\S+)")
+
+Arguments = tuple[tuple[Any, ...], Mapping[str, Any]]
+
+
+class IdentityRedaction:
+    """Rewrites server errors about identity rows so that they carry no stored value.
+
+    Args:
+        model: the model named in messages.
+        namespace: ``db.collection`` of the logical (clinical) collection, as natively reported.
+    """
+
+    def __init__(self, model: str, namespace: str) -> None:
+        self.model = model
+        self.namespace = namespace
+
+    def failure(
+        self, code: int, message: str, details: Mapping[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        """A value-free message and details for one write error."""
+        if code == DUPLICATE_KEY:
+            pattern = dict(details.get("keyPattern") or {})
+            found = _INDEX_IN_MESSAGE.search(message)
+            index = found.group(1) if found else "_".join(f"{k}_{v}" for k, v in pattern.items())
+            fields = ", ".join(f"{k}: <redacted>" for k in pattern) or "<redacted>"
+            where = f" index: {index}" if index else ""
+            text = (
+                f"E11000 duplicate key error collection: {self.namespace}{where} "
+                f"dup key: {{ {fields} }}"
+            )
+            return text, {"code": code, "errmsg": text, "keyPattern": pattern}
+        name = details.get("codeName") or "error"
+        text = f"{name} on identity data of {self.model} (code {code}); values are not reported"
+        return text, {"code": code, "errmsg": text}
+
+    def operation(self, exc: OperationFailure) -> OperationFailure:
+        """The same failure type and code, without the server's text."""
+        code = exc.code if exc.code is not None else 8
+        text, details = self.failure(code, str(exc), exc.details or {})
+        return type(exc)(text, code, {**details, "ok": 0.0})
+
+
+class StoreErrors:
+    """A collection's server errors as the core expects them (redacted for identity rows).
+
+    Args:
+        redaction: set for identity collections.
+    """
+
+    def __init__(self, redaction: IdentityRedaction | None = None) -> None:
+        self.redaction = redaction
+
+    def _failure(
+        self, index: int, code: int, message: str, details: Mapping[str, Any]
+    ) -> WriteFailure:
+        if self.redaction is not None:
+            message, clean = self.redaction.failure(code, message, details)
+            return WriteFailure(index, code, message, clean)
+        kept = {k: v for k, v in details.items() if k not in ("op", "index")}
+        return WriteFailure(index, code, message, kept)
+
+    def _write_failed(self, exc: WriteError | BulkWriteError) -> WriteFailed:
+        if isinstance(exc, BulkWriteError):
+            first = (exc.details or {}).get("writeErrors") or [{}]
+            details = first[0]
+            code = int(details.get("code", exc.code or 8))
+            message = str(details.get("errmsg", exc))
+        else:
+            details = exc.details or {}
+            code = int(exc.code if exc.code is not None else details.get("code", 8))
+            message = str(details.get("errmsg", exc))
+        failure = self._failure(0, code, message, details)
+        return WriteFailed(failure.message, failure.code, failure.details)
+
+    def translate(self, exc: OperationFailure) -> Exception:
+        """The error a flow receives for ``exc``: a ``WriteFailed``, or ``exc`` (redacted)."""
+        if isinstance(exc, (WriteError, BulkWriteError)):
+            return self._write_failed(exc)
+        if self.redaction is not None:
+            return self.redaction.operation(exc)
+        return exc
+
+    def raise_(self, exc: OperationFailure) -> NoReturn:
+        """Raise what ``translate`` makes of ``exc``."""
+        raise self.translate(exc) from None
+
+    def insert_failures(self, exc: OperationFailure) -> InsertOutcome:
+        """An insert's write errors as data (the flow decides); other errors are raised."""
+        if isinstance(exc, BulkWriteError):
+            errors = (exc.details or {}).get("writeErrors", [])
+            return InsertOutcome(
+                tuple(
+                    self._failure(
+                        int(e.get("index", 0)), int(e.get("code", 8)), str(e.get("errmsg", "")), e
+                    )
+                    for e in errors
+                )
+            )
+        if isinstance(exc, WriteError):
+            failed = self._write_failed(exc)
+            return InsertOutcome((WriteFailure(0, failed.code, failed.message, failed.details),))
+        raise self.translate(exc) from None
+
+
+def _first(results: list[Any]) -> Any:
+    return results[0]
+
+
+def _none(results: list[Any]) -> None:
+    return None
+
+
+def _empty(exc: OperationFailure) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """The pymongo call(s) that serve one request, and how their results answer it.
+
+    Attributes:
+        method: the collection method.
+        calls: positional and keyword arguments, once per call (several only where a backend
+            has no bulk form); none at all answers ``finish([])`` without I/O.
+        result: ``value`` (the call's return), ``cursor`` (an open cursor, wrapped by the
+            store) or ``all`` (a cursor read to its end).
+        awaited: whether pymongo's async API returns an awaitable (``find`` does not).
+        then: a method of the result to call next, awaited on the async side (``explain``).
+        finish: the request's result from the calls' results, in order.
+        failed: what a server error (``OperationFailure``) becomes: raised, or an outcome.
+    """
+
+    method: str
+    calls: tuple[Arguments, ...]
+    finish: Callable[[list[Any]], Any] = _first
+    failed: Callable[[OperationFailure], Any] | None = None
+    result: Literal["value", "cursor", "all"] = "value"
+    awaited: bool = True
+    then: str | None = None
+
+
+def _find_arguments(query: Query) -> Arguments:
+    return (query.filter, query.projection), {
+        "skip": query.skip,
+        "limit": query.limit,
+        "sort": list(query.sort) or None,
+        "batch_size": query.batch_size,
+        **query.options,
+    }
+
+
+def _update_outcome(results: list[Any]) -> UpdateOutcome:
+    result = results[0]
+    return UpdateOutcome(
+        result.matched_count, result.modified_count or 0, result.upserted_id, result.raw_result
+    )
+
+
+def _replace_outcome(results: list[Any]) -> UpdateOutcome:
+    result = results[0]
+    return UpdateOutcome(result.matched_count, result.modified_count or 0, result.upserted_id)
+
+
+def _matched(results: list[Any]) -> int:
+    return sum(int(r.matched_count) for r in results)
+
+
+def _body(document: Any) -> Any:
+    """An update document as given, an update pipeline as a list."""
+    return document if isinstance(document, Mapping) else list(document)
+
+
+def call_for(op: Op[Any], errors: StoreErrors, *, bulk_replace: bool = True) -> Call:
+    """The call that executes ``op`` (one of ``STORE_OPS``).
+
+    ``bulk_replace``: the backend accepts pymongo's ``ReplaceOne`` in ``bulk_write``
+    (mongomock does not accept the one pymongo 4.20 builds; it then gets one call per pair,
+    which costs nothing in the process).
+    """
+    if not isinstance(op, STORE_OPS):
+        raise TypeError(f"{type(op).__name__} is not a storage request")
+    raised = errors.raise_
+    store_op = cast(StoreOp, op)
+    match store_op:
+        case Find(_, query):
+            return Call("find", (_find_arguments(query),), result="cursor", awaited=False)
+        case FetchAll(_, query):
+            return Call("find", (_find_arguments(query),), result="all", awaited=False)
+        case Explain(_, query):
+            return Call("find", (_find_arguments(query),), awaited=False, then="explain")
+        case Aggregate(_, pipeline, options):
+            return Call("aggregate", (((list(pipeline),), options),), result="cursor")
+        case Count(_, filter, options):
+            return Call("count_documents", (((filter,), options),), lambda r: int(r[0]), raised)
+        case EstimatedCount(_, options):
+            return Call("estimated_document_count", (((), options),), lambda r: int(r[0]))
+        case Distinct(_, key, filter, options):
+            return Call("distinct", (((key, filter), options),), lambda r: list(r[0]), raised)
+        case Insert(_, documents, ordered):
+            return Call(
+                "insert_many",
+                (((list(documents),), {"ordered": ordered}),) if documents else (),
+                lambda _: InsertOutcome(),
+                errors.insert_failures,
+            )
+        case Update(_, filter, update, multi, upsert, options):
+            method = "update_many" if multi else "update_one"
+            arguments = ((filter, _body(update)), {"upsert": upsert, **options})
+            return Call(method, (arguments,), _update_outcome, raised)
+        case Delete(_, filter, multi, options):
+            method = "delete_many" if multi else "delete_one"
+            return Call(method, (((filter,), options),), lambda r: int(r[0].deleted_count), raised)
+        case Replace(_, filter, document, upsert, options):
+            arguments = ((filter, document), {"upsert": upsert, **options})
+            return Call("replace_one", (arguments,), _replace_outcome, raised)
+        case ReplaceMany(_, pairs):
+            if not bulk_replace:
+                each: tuple[Arguments, ...] = tuple(((dict(f), dict(d)), {}) for f, d in pairs)
+                return Call("replace_one", each, _matched, raised)
+            requests = [ReplaceOne(dict(f), dict(d)) for f, d in pairs]
+            bulk: tuple[Arguments, ...] = (((requests,), {"ordered": False}),) if pairs else ()
+            return Call("bulk_write", bulk, _matched, raised)
+        case FindAndModify(_, action, filter, document, sort, upsert, new, projection, options):
+            common: dict[str, Any] = {
+                "projection": projection,
+                "sort": list(sort) or None,
+                **options,
+            }
+            if action == "delete":
+                return Call("find_one_and_delete", (((filter,), common),), failed=raised)
+            which = ReturnDocument.AFTER if new else ReturnDocument.BEFORE
+            named = {"upsert": upsert, "return_document": which, **common}
+            if action == "replace":
+                return Call("find_one_and_replace", (((filter, document), named),), failed=raised)
+            return Call("find_one_and_update", (((filter, _body(document)), named),), failed=raised)
+        case CreateIndex(_, keys, options):
+            return Call("create_index", (((list(keys),), options),), lambda r: str(r[0]), raised)
+        case DropIndex(_, name):
+            if name == "*":
+                return Call("drop_indexes", (((), {}),), _none, raised)
+            return Call("drop_index", (((name,), {}),), _none, raised)
+        case IndexInformation(_):
+            return Call("index_information", (((), {}),), lambda r: dict(r[0]), _empty)
+        case Drop(_):
+            return Call("drop", (((), {}),), _none, raised)
+        case _:
+            assert_never(store_op)

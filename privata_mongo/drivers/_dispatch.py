@@ -1,0 +1,129 @@
+"""Internal. Which port serves each request: shared by the sync and the async driver.
+
+A request is served by one call of one port — a side's store (``execute``), an open cursor
+(``next_batch``), the key vault or shredder, the audit trail, the peer reader, the access
+context — and the two drivers differ only in whether they await that call. Keeping the mapping
+here leaves each driver a thin loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
+
+from typing_extensions import assert_never
+
+from privata_mongo.core.audit import AccessContext
+from privata_mongo.core.ops import (
+    AnyOp,
+    AppendAudit,
+    Emit,
+    FindErased,
+    LoadKeys,
+    NextBatch,
+    ReadPeer,
+    ReplaceKeys,
+    ResolveAccess,
+    ShredKeys,
+    StoreKeys,
+)
+from privata_mongo.core.schema import Side
+from privata_mongo.ports.storage import CURSOR_OPS, STORE_OPS, StoreOp
+
+__all__ = ["Binding", "Call", "call_of"]
+
+S = TypeVar("S")
+K = TypeVar("K")
+A = TypeVar("A")
+
+
+@dataclass(frozen=True, slots=True)
+class Binding(Generic[S, K, A]):
+    """The ports one flow runs against.
+
+    Attributes:
+        clinical: the store of the clinical collection.
+        identity: the store of the identity collection.
+        peers: reads another logical collection of the same database, joined (for ``$lookup``
+            into a split collection): ``(collection, filter) → documents``.
+        keys: the key vault and shredder (``ports.keys``), ``None`` when rows are not sealed.
+        audit: the audit trail ``AppendAudit`` goes to, ``None`` when nothing is audited.
+        access: the access context of an operation starting now (raises in strict mode).
+    """
+
+    clinical: S | None
+    identity: S | None
+    access: Callable[[], AccessContext]
+    peers: Callable[[str, Mapping[str, Any]], Any] | None = None
+    keys: K | None = None
+    audit: A | None = None
+
+    def store(self, side: Side) -> S:
+        """The store for ``side``."""
+        store = self.identity if side is Side.IDENTITY else self.clinical
+        if store is None:
+            raise RuntimeError(f"this binding has no {side.value} store")
+        return store
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One port call: the bound method and its arguments.
+
+    ``awaited``: the async driver awaits the call (the access context is read synchronously on
+    both sides). ``opens``: the result is a cursor to close when the flow ends.
+    """
+
+    function: Callable[..., Any]
+    args: tuple[Any, ...]
+    awaited: bool = True
+    opens: bool = False
+
+
+def _nothing() -> None:
+    return None
+
+
+def call_of(op: AnyOp, binding: Binding[Any, Any, Any]) -> Call:
+    """The port call that executes ``op``."""
+    if isinstance(op, STORE_OPS):
+        store = binding.store(cast(StoreOp, op).side)
+        return Call(store.execute, (op,), opens=isinstance(op, CURSOR_OPS))
+    match op:
+        case NextBatch(handle, size):
+            return Call(handle.next_batch, (size,))  # type: ignore[attr-defined]
+        case ResolveAccess():
+            return Call(binding.access, (), awaited=False)
+        case AppendAudit(records):
+            if binding.audit is None:
+                return Call(_nothing, (), awaited=False)
+            return Call(binding.audit.append, (records,))
+        case ReadPeer(collection, filter):
+            if binding.peers is None:
+                raise RuntimeError("this binding cannot read other collections")
+            return Call(binding.peers, (collection, filter))
+        case LoadKeys() | StoreKeys() | ReplaceKeys() | ShredKeys() | FindErased():
+            if binding.keys is None:
+                raise RuntimeError("this binding has no key vault")
+            return _key_call(op, binding.keys)
+        case Emit():
+            raise RuntimeError("Emit is handled by the driver loop")
+        case _:
+            raise TypeError(f"no port serves {type(op).__name__}")
+
+
+def _key_call(op: LoadKeys | StoreKeys | ReplaceKeys | ShredKeys | FindErased, keys: Any) -> Call:
+    match op:
+        case LoadKeys(names):
+            return Call(keys.find, (names,))
+        case StoreKeys(documents):
+            return Call(keys.insert, (documents,))
+        case ReplaceKeys(documents):
+            return Call(keys.replace, (documents,))
+        case ShredKeys(names):
+            return Call(keys.shred, (names,))
+        case FindErased(names):
+            return Call(keys.erased, (names,))
+        case _:
+            assert_never(op)
