@@ -211,17 +211,13 @@ def subject_of(database: Any, collection: str, id: Any) -> str | None:
 
 def flush(database: Any) -> None:
     """Store the records buffered mode holds for ``database`` (a sync privata database)."""
-    from privata_mongo.proxy._audit import trail_of
-
-    trail = trail_of(database, asynchronous=False)
+    trail = database.client.runtime.trail(_real(database))
     if trail is not None:
         trail.flush()
 
 
 async def flush_async(database: Any) -> None:
     """Store the records buffered mode holds for ``database`` (an async privata database)."""
-    from privata_mongo.proxy._audit import trail_of
-
-    trail = trail_of(database, asynchronous=True)
+    trail = database.client.runtime.trail(_real(database))
     if trail is not None:
         await trail.flush()

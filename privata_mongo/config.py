@@ -1,7 +1,13 @@
-"""Process-wide settings, set once at start-up with ``privata_mongo.configure``.
+"""Process-wide settings, set with ``privata_mongo.configure``.
 
-Settings are a frozen value replaced as a whole, so a reader never sees half of an update.
-Per-model choices (``meta = {"privacy": {...}}``) take precedence over these.
+Settings are a frozen value replaced as a whole, so a reader never sees half of an update;
+every operation reads the settings in force when it starts, so a change applies to every later
+operation, on collections and connections already in use too. The exception is the *storage
+layout* (``LAYOUT_SETTINGS``: classification, name defaults, identity suffix, encryption,
+searchable names): it decides where each field of every stored document lives, so once a
+model's layout has been compiled it cannot change in the running process (``configure``
+raises ``ConfigurationError``); set it at start-up, before the first query. Per-model choices
+(``meta = {"privacy": {...}}``) take precedence over these.
 """
 
 from __future__ import annotations
@@ -15,7 +21,16 @@ from privata_mongo.core.audit import MAX_SUBJECTS, AccessContext
 from privata_mongo.core.classify import DEFAULT_PII_NAMES, DEFAULT_SEARCHABLE_NAMES, Policy
 from privata_mongo.errors import ConfigurationError
 
-__all__ = ["Settings", "configure", "current"]
+__all__ = ["LAYOUT_SETTINGS", "Settings", "configure", "current", "layout_policy"]
+
+LAYOUT_SETTINGS = (
+    "classification",
+    "name_defaults",
+    "identity_suffix",
+    "encryption",
+    "searchable_names",
+)
+"""Settings that decide where stored data lives: fixed once a model's layout is compiled."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +101,7 @@ class Settings:
 
 _lock = threading.Lock()
 _current = Settings()
+_compiled: Settings | None = None  # the settings the first compiled layout was read from
 
 
 def current() -> Settings:
@@ -93,13 +109,44 @@ def current() -> Settings:
     return _current
 
 
+def layout_policy(settings: Settings) -> Policy:
+    """The classification policy of ``settings``, for compiling a model's storage layout.
+
+    From then on the layout settings of the process are fixed (see the module docstring).
+    """
+    global _compiled
+    with _lock:
+        if _compiled is None:
+            _compiled = settings
+    return settings.policy()
+
+
+def _check_layout(changes: Mapping[str, Any]) -> None:
+    if _compiled is None:
+        return
+    changed = sorted(
+        name
+        for name in LAYOUT_SETTINGS
+        if name in changes and changes[name] != getattr(_compiled, name)
+    )
+    if changed:
+        raise ConfigurationError(
+            f"{', '.join(changed)} decide(s) where stored documents keep each field and cannot "
+            "change once a model has been used in this process (documents already stored "
+            "would no longer be found); configure them at start-up, before the first query, "
+            "and restart the process to change them"
+        )
+
+
 def configure(**changes: Any) -> Settings:
     """Change settings for the whole process; returns the new settings.
 
-    Configure before models are first used: a collection's schema is compiled once.
+    Every later operation uses them, on connections and collections already in use too.
+    ``LAYOUT_SETTINGS`` are the exception: they are fixed once a model has been used.
 
     Raises:
-        ConfigurationError: an unknown setting or a value of the wrong shape.
+        ConfigurationError: an unknown setting, a value of the wrong shape, or a change of a
+            layout setting after a model's layout was compiled.
     """
     global _current
     known = {f.name for f in fields(Settings)}
@@ -157,6 +204,7 @@ def configure(**changes: Any) -> Settings:
     suffix = changes.get("identity_suffix", "__identity")
     if not isinstance(suffix, str) or not suffix:
         raise ConfigurationError("identity_suffix must be a non-empty string")
+    _check_layout(changes)
     with _lock:
         _current = replace(_current, **changes)
         return _current

@@ -18,7 +18,7 @@ import beanie
 from pydantic import BaseModel
 
 from privata_mongo.beanie._markers import PII
-from privata_mongo.config import current
+from privata_mongo.config import current, layout_policy
 from privata_mongo.core.classify import compile_schema
 from privata_mongo.core.schema import FieldSpec, ModelSchema, ModelSpec
 from privata_mongo.errors import ConfigurationError
@@ -133,7 +133,7 @@ def _schema_for(classes: list[type[Any]]) -> ModelSchema:
     with _lock:
         cached = _cache.get(key)
         if cached is None:
-            schema = compile_schema([describe(c) for c in classes], settings.policy())
+            schema = compile_schema([describe(c) for c in classes], layout_policy(settings))
             cached = _cache[key] = ((settings, *classes), schema)
     return cached[1]
 

@@ -18,8 +18,8 @@ from privata_mongo.adapters.mongomock_async import AsyncMockDatabase
 from privata_mongo.adapters.mongomock_async import embedded_database as _embedded
 from privata_mongo.adapters.motor import adapt_motor_database, is_motor_database
 from privata_mongo.beanie._describe import REGISTRY
-from privata_mongo.encryption import check_master_key
 from privata_mongo.proxy.aio_database import AsyncProxyClient, AsyncProxyDatabase
+from privata_mongo.runtime import build_runtime
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.database import AsyncDatabase
@@ -45,7 +45,10 @@ def proxy_database(database: Any) -> AsyncProxyDatabase:
         return database
     if is_motor_database(database):
         database = adapt_motor_database(database)
-    return AsyncProxyClient(database.client, REGISTRY)[database.name]  # type: ignore[no-any-return]
+    runtime = build_runtime(database.client, asynchronous=True, check=True)
+    client = AsyncProxyClient(database.client, REGISTRY, runtime)
+    proxied: AsyncProxyDatabase = client[database.name]
+    return proxied
 
 
 async def init_beanie(
@@ -68,7 +71,6 @@ async def init_beanie(
         raise ValueError("document_models parameter must be set")
     if connection_string is not None:
         database = AsyncMongoClient(connection_string).get_default_database()
-    check_master_key(database.client)
     models = [Initializer.get_model(m) if isinstance(m, str) else m for m in document_models]
     REGISTRY.add(models)
     # The proxy has AsyncDatabase's API; Beanie's annotation names the concrete class.

@@ -19,7 +19,7 @@ import inspect
 import logging
 import secrets
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from privata_mongo.core.audit import GENESIS, AuditRecord, link
@@ -31,17 +31,22 @@ __all__ = ["AsyncAuditTrail", "AuditTrail"]
 logger = logging.getLogger(__name__)
 
 
+def _random_stream() -> str:
+    return secrets.token_hex(8)
+
+
 class _Chain:
     """Positions of one stream; restarted as a new stream after a failed append."""
 
-    def __init__(self, buffer: int) -> None:
+    def __init__(self, buffer: int, new_stream: Callable[[], str]) -> None:
         self._lock = threading.Lock()
+        self._new_stream = new_stream
         self._buffer = buffer
         self._pending: list[dict[str, Any]] = []
         self._restart()
 
     def _restart(self) -> None:
-        self.stream = secrets.token_hex(8)
+        self.stream = self._new_stream()
         self._seq = 0
         self._prev = GENESIS
 
@@ -79,11 +84,14 @@ class AuditTrail:
     Args:
         sink: the destination.
         buffer: records kept in memory before an append (0: append at every operation).
+        new_stream: a fresh random stream id, at the start and after a failed append.
     """
 
-    def __init__(self, sink: AuditSink, buffer: int = 0) -> None:
+    def __init__(
+        self, sink: AuditSink, buffer: int = 0, new_stream: Callable[[], str] = _random_stream
+    ) -> None:
         self._sink = sink
-        self._chain = _Chain(buffer)
+        self._chain = _Chain(buffer, new_stream)
 
     @property
     def stream(self) -> str:
@@ -114,9 +122,14 @@ class AuditTrail:
 class AsyncAuditTrail:
     """The async twin of ``AuditTrail``; a blocking sink (a list in tests) also works."""
 
-    def __init__(self, sink: AsyncAuditSink | AuditSink, buffer: int = 0) -> None:
+    def __init__(
+        self,
+        sink: AsyncAuditSink | AuditSink,
+        buffer: int = 0,
+        new_stream: Callable[[], str] = _random_stream,
+    ) -> None:
         self._sink = sink
-        self._chain = _Chain(buffer)
+        self._chain = _Chain(buffer, new_stream)
 
     @property
     def stream(self) -> str:

@@ -13,19 +13,27 @@ from typing import Any
 import mongoengine.connection as native
 from pymongo import MongoClient
 
-from privata_mongo.encryption import check_master_key
+from privata_mongo.config import current
 from privata_mongo.mongoengine._describe import resolve
 from privata_mongo.proxy.client import ProxyClient, client_class
+from privata_mongo.runtime import Runtime, build_runtime
+from privata_mongo.runtime.keys import check_master_key
 
 __all__ = ["connect", "register_connection"]
+
+
+def runtime_of(client: Any) -> Runtime:
+    """The runtime of a connection mongoengine opens: the composition root of the sync facade."""
+    return build_runtime(client, asynchronous=False)
 
 
 def _wrapped(kwargs: dict[str, Any]) -> dict[str, Any]:
     inner = kwargs.get("mongo_client_class", MongoClient)
     made_by = getattr(inner, "func", inner)  # a functools.partial of a client class
-    check_master_key(embedded=str(getattr(made_by, "__module__", "")).startswith("mongomock"))
+    embedded = str(getattr(made_by, "__module__", "")).startswith("mongomock")
+    check_master_key(current(), embedded=embedded)
     if not (isinstance(inner, type) and issubclass(inner, ProxyClient)):
-        kwargs["mongo_client_class"] = client_class(inner, resolve)
+        kwargs["mongo_client_class"] = client_class(inner, resolve, runtime_of)
     return kwargs
 
 

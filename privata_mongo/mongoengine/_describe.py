@@ -12,7 +12,7 @@ from typing import Any
 import mongoengine
 from mongoengine.base.common import _document_registry
 
-from privata_mongo.config import current
+from privata_mongo.config import current, layout_policy
 from privata_mongo.core.classify import compile_schema
 from privata_mongo.core.schema import FieldSpec, ModelSchema, ModelSpec, Side
 from privata_mongo.errors import ConfigurationError
@@ -127,7 +127,7 @@ def schema_for(classes: list[Any]) -> ModelSchema:
     with _lock:
         cached = _cache.get(key)
         if cached is None:
-            schema = compile_schema([describe(c) for c in classes], settings.policy())
+            schema = compile_schema([describe(c) for c in classes], layout_policy(settings))
             cached = _cache[key] = ((settings, *classes), schema)
     return cached[1]
 

@@ -1,22 +1,58 @@
-"""Internal. What the sync and async split collections share: attributes and identity.
+"""Internal. What the sync and async split collections share: everything but awaiting.
 
-Everything here is synchronous in pymongo too (names, options, ``with_options``, equality), so
-one implementation serves both twins; they add only the methods that run flows.
+Names, options, ``with_options``, equality and the planned form of every method
+(``_planner.Planner``) are synchronous in pymongo too, so one implementation serves both
+twins; they add only how a plan is run, awaited or not.
+
+The schema follows the settings: when ``configure`` has replaced them since the last operation,
+the collection asks its database for the schema again (compiled under the new settings, so a
+new ``scan_limit`` or ``batch_size`` applies to a collection already handed out).
 """
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from privata_mongo.core.schema import ModelSchema
-from privata_mongo.encryption import key_ring
-from privata_mongo.proxy._operations import Operations
+from privata_mongo.proxy._planner import Planned, Planner
+from privata_mongo.runtime import Runtime
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["SplitCollectionBase"]
+    from privata_mongo.config import Settings
+
+__all__ = ["PlannedMethod", "SplitCollectionBase"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class PlannedMethod(Generic[P, R]):
+    """A pymongo method of a split collection: its plan (``Planner``), run by the twin's ``_run``.
+
+    The sync twin's ``_run`` returns the result, the async twin's is a coroutine function, so
+    the same attribute serves both: ``collection.insert_one(doc)`` runs (or, awaited, awaits)
+    ``Planner.insert_one`` with pymongo's own signature.
+    """
+
+    def __init__(self, plan: Callable[Concatenate[Planner, P], Planned[R]]) -> None:
+        self._plan = plan
+        functools.update_wrapper(self, plan)  # type: ignore[arg-type]
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any]) -> Self: ...
+
+    @overload
+    def __get__(self, instance: SplitCollectionBase, owner: type[Any]) -> Callable[P, Any]: ...
+
+    def __get__(self, instance: SplitCollectionBase | None, owner: type[Any]) -> Any:
+        if instance is None:
+            return self
+        return functools.partial(instance._run, self._plan)
 
 
 class SplitCollectionBase(ABC):
@@ -34,22 +70,56 @@ class SplitCollectionBase(ABC):
         self._clinical = clinical
         self._identity = identity
         self._schema = schema
-        self._ops = Operations(
-            schema,
+        self._runtime: Runtime = database.client.runtime
+        self._settings: Settings = self._runtime.settings()
+        self._plans = Planner(
+            self._runtime,
+            lambda: self.schema,
+            database.split_targets,
             acknowledged=bool(clinical.write_concern.acknowledged),
             mongomock_style=type(clinical).__module__.startswith("mongomock"),
-            crypto=key_ring(clinical.database.client) if schema.sealed else None,
         )
-        self._binding = self._bind()
+        self._binding = self._runtime.binding(
+            database.inner, clinical, identity, schema, self._read_peer
+        )
         self._linked = False
 
     @abstractmethod
-    def _bind(self) -> Any:
-        """The driver binding of the two real collections (sync or async stores)."""
+    def _read_peer(self, collection: str, filter: Any) -> Any:
+        """The documents of another logical collection of the database, joined."""
+
+    @abstractmethod
+    def _run(self, plan: Callable[..., Planned[Any]], /, *args: Any, **kwargs: Any) -> Any:
+        """Plan a pymongo call and run it (the async twin returns a coroutine)."""
+
+    count_documents = PlannedMethod(Planner.count_documents)
+    estimated_document_count = PlannedMethod(Planner.estimated_document_count)
+    distinct = PlannedMethod(Planner.distinct)
+    insert_one = PlannedMethod(Planner.insert_one)
+    insert_many = PlannedMethod(Planner.insert_many)
+    update_one = PlannedMethod(Planner.update_one)
+    update_many = PlannedMethod(Planner.update_many)
+    replace_one = PlannedMethod(Planner.replace_one)
+    delete_one = PlannedMethod(Planner.delete_one)
+    delete_many = PlannedMethod(Planner.delete_many)
+    bulk_write = PlannedMethod(Planner.bulk_write)
+    find_one_and_update = PlannedMethod(Planner.find_one_and_update)
+    find_one_and_replace = PlannedMethod(Planner.find_one_and_replace)
+    find_one_and_delete = PlannedMethod(Planner.find_one_and_delete)
+    create_index = PlannedMethod(Planner.create_index)
+    create_indexes = PlannedMethod(Planner.create_indexes)
+    index_information = PlannedMethod(Planner.index_information)
+    drop_index = PlannedMethod(Planner.drop_index)
+    drop_indexes = PlannedMethod(Planner.drop_indexes)
+    drop = PlannedMethod(Planner.drop)
 
     @property
     def schema(self) -> ModelSchema:
-        """The privacy schema of this collection."""
+        """The privacy schema of this collection, under the settings in force."""
+        settings = self._runtime.settings()
+        if settings is not self._settings:
+            self._settings = settings
+            self._schema = self._database.schema_of(self.name) or self._schema
         return self._schema
 
     @property
@@ -97,6 +167,15 @@ class SplitCollectionBase(ABC):
         )
         twin._linked = self._linked
         return twin
+
+    @staticmethod
+    def _one(
+        filter: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """``find_one``'s arguments as ``find``'s: an id for a filter, and one document."""
+        if filter is not None and not isinstance(filter, Mapping):
+            filter = {"_id": filter}
+        return (filter, *args), {**kwargs, "limit": -1}
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

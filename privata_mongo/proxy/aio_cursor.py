@@ -8,18 +8,18 @@ async API, a cursor is not indexed (``cursor[3]``) but read with ``to_list``, ``
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from privata_mongo.core.ops import Document
-from privata_mongo.proxy.cursor import CursorSpec
+from privata_mongo.proxy.cursor import CursorSpec, check_length
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
     from privata_mongo.proxy.aio_collection import AsyncPrivateCollection
 
-__all__ = ["AsyncProxyCommandCursor", "AsyncProxyCursor"]
+__all__ = ["AsyncProxyCommandCursor", "AsyncProxyCursor", "batches_of"]
 
 
 class _AsyncStream:
@@ -49,10 +49,15 @@ class _AsyncStream:
         self._buffer.clear()
 
 
+async def batches_of(documents: Sequence[Document]) -> AsyncIterator[tuple[Document, ...]]:
+    """Documents already in memory as the one batch of a command cursor."""
+    if documents:
+        yield tuple(documents)
+
+
 async def _to_list(cursor: Any, length: int | None) -> list[Document]:
+    check_length(length)
     out: list[Document] = []
-    if length is not None and length <= 0:
-        return out
     async for document in cursor:
         out.append(document)
         if length is not None and len(out) >= length:
@@ -114,7 +119,10 @@ class AsyncProxyCursor(CursorSpec):
 
     async def distinct(self, key: str) -> list[Any]:
         """Distinct values of ``key`` among the documents this cursor selects."""
-        return await self._collection.distinct(key, self._filter, **self._distinct_options())
+        found: list[Any] = await self._collection.distinct(
+            key, self._filter, **self._distinct_options()
+        )
+        return found
 
     async def explain(self) -> Document:
         """The server's plan for the clinical part of this query."""

@@ -50,6 +50,7 @@ class AsyncProxyClient(ClientBase):
     """pymongo's ``AsyncMongoClient`` API over a real async client."""
 
     database_class = AsyncProxyDatabase
+    asynchronous = True
 
     async def drop_database(self, name_or_database: Any, *args: Any, **kwargs: Any) -> None:
         """Drop a database (both halves of every split collection go with it)."""

@@ -12,18 +12,34 @@ from collections.abc import Callable
 from typing import Any
 
 from privata_mongo.proxy.database import DatabaseBase, ProxyDatabase, SchemaResolver
+from privata_mongo.runtime import Runtime, build_runtime
 
 __all__ = ["ClientBase", "ProxyClient", "client_class"]
 
 
 class ClientBase:
-    """What the sync and async proxy clients share; ``database_class`` is each twin's."""
+    """What the sync and async proxy clients share; ``database_class`` is each twin's.
+
+    Args:
+        inner: the real client.
+        resolver: which collections are split, and how.
+        runtime: what operations run with (by default, built for ``inner``).
+    """
 
     database_class: type[DatabaseBase] = ProxyDatabase
+    asynchronous = False
 
-    def __init__(self, inner: Any, resolver: SchemaResolver) -> None:
+    def __init__(
+        self, inner: Any, resolver: SchemaResolver, runtime: Runtime | None = None
+    ) -> None:
         self._inner = inner
         self._resolver = resolver
+        self._runtime = runtime or build_runtime(inner, asynchronous=self.asynchronous)
+
+    @property
+    def runtime(self) -> Runtime:
+        """The runtime this client's operations run with."""
+        return self._runtime
 
     @property
     def inner(self) -> Any:
@@ -89,23 +105,30 @@ class ProxyClient(ClientBase):
         self.close()
 
 
+RuntimeFactory = Callable[[Any], Runtime]
+"""Builds the runtime of a connection from its real client (the composition root's part)."""
+
 # Values keep the wrapped class alive, so an id in a key is never reused for another class.
-_classes: dict[tuple[int, int], tuple[Callable[..., Any], type[ProxyClient]]] = {}
+_classes: dict[tuple[int, ...], tuple[Callable[..., Any], type[ProxyClient]]] = {}
 
 
-def client_class(inner_class: Callable[..., Any], resolver: SchemaResolver) -> type[ProxyClient]:
+def client_class(
+    inner_class: Callable[..., Any], resolver: SchemaResolver, runtime: RuntimeFactory
+) -> type[ProxyClient]:
     """The client class an ODM instantiates in place of ``inner_class``.
 
-    The same pair always yields the same class, so ODMs that compare connection settings
-    (mongoengine re-uses a connection when they are equal) keep doing so.
+    Each client it makes wraps a real ``inner_class`` client, with the runtime ``runtime``
+    builds for it. The same triple always yields the same class, so ODMs that compare
+    connection settings (mongoengine re-uses a connection when they are equal) keep doing so.
     """
-    key = (id(inner_class), id(resolver))
+    key = (id(inner_class), id(resolver), id(runtime))
     existing = _classes.get(key)
     if existing is not None:
         return existing[1]
 
     def __init__(self: ProxyClient, *args: Any, **kwargs: Any) -> None:
-        ProxyClient.__init__(self, inner_class(*args, **kwargs), resolver)
+        inner = inner_class(*args, **kwargs)
+        ProxyClient.__init__(self, inner, resolver, runtime(inner))
 
     name = getattr(inner_class, "__name__", "Client")
     made = type(

@@ -24,7 +24,15 @@ if TYPE_CHECKING:
     from privata_mongo.proxy.collection import PrivateCollection
 
 
-__all__ = ["BatchStream", "CursorSpec", "ProxyCommandCursor", "ProxyCursor", "index_list"]
+__all__ = [
+    "BatchStream",
+    "CursorSpec",
+    "ProxyCommandCursor",
+    "ProxyCursor",
+    "batches_of",
+    "check_length",
+    "index_list",
+]
 
 BatchStream = Callable[[], Iterator[tuple[Document, ...]]]
 
@@ -51,6 +59,22 @@ _PASSED_OPTIONS = (
 def index_list(key_or_list: Any, direction: Any = None) -> list[tuple[str, Any]]:
     """Normalise the arguments of ``sort``/``create_index`` as pymongo does."""
     return sort_pairs(key_or_list, direction)
+
+
+def check_length(length: int | None) -> None:
+    """``to_list(length)`` takes ``None`` or a positive count, as pymongo's cursors do.
+
+    Raises:
+        ValueError: ``length`` is below 1 (pymongo's own message).
+    """
+    if isinstance(length, int) and length < 1:
+        raise ValueError("to_list() length must be greater than 0")
+
+
+def batches_of(documents: Sequence[Document]) -> Iterator[tuple[Document, ...]]:
+    """Documents already in memory as the one batch of a command cursor."""
+    if documents:
+        yield tuple(documents)
 
 
 class _Stream:
@@ -344,6 +368,7 @@ class ProxyCursor(CursorSpec):
 
     def to_list(self, length: int | None = None) -> list[Document]:
         """The remaining documents (at most ``length``)."""
+        check_length(length)
         out: list[Document] = []
         for document in self:
             out.append(document)
@@ -353,7 +378,8 @@ class ProxyCursor(CursorSpec):
 
     def distinct(self, key: str) -> list[Any]:
         """Distinct values of ``key`` among the documents this cursor selects."""
-        return self._collection.distinct(key, self._filter, **self._distinct_options())
+        found: list[Any] = self._collection.distinct(key, self._filter, **self._distinct_options())
+        return found
 
     def explain(self) -> Document:
         """The server's plan for the clinical part of this query."""
@@ -386,6 +412,7 @@ class ProxyCommandCursor:
 
     def to_list(self, length: int | None = None) -> list[Document]:
         """The remaining documents (at most ``length``)."""
+        check_length(length)
         out: list[Document] = []
         for document in self:
             out.append(document)

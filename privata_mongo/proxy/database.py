@@ -7,15 +7,16 @@ implementation detail and are left out of ``list_collection_names``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bson.dbref import DBRef
 
-from privata_mongo.config import current
+from privata_mongo.core.flows.aggregate import split_joins
 from privata_mongo.core.schema import ModelSchema
 from privata_mongo.proxy._collection_base import SplitCollectionBase
-from privata_mongo.proxy.collection import PlainCollection, PrivateCollection
+from privata_mongo.proxy.collection import PrivateCollection
+from privata_mongo.proxy.plain import PlainCollection
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -59,6 +60,10 @@ class DatabaseBase:
         schema = self._resolver(self.name, name)
         return schema if schema is not None and schema.enabled else None
 
+    def split_targets(self, pipeline: Sequence[Mapping[str, Any]]) -> frozenset[str]:
+        """The split collections a pipeline joins, which the server cannot join for it."""
+        return frozenset(name for name in split_joins(pipeline) if self.schema_of(name))
+
     def get_collection(self, name: str, **options: Any) -> Any:
         """A collection by name, split when its model has identity fields."""
         clinical = self._inner.get_collection(name, **options)
@@ -93,7 +98,7 @@ class DatabaseBase:
 
         The audit collection is left out too: it belongs to the privacy layer, not the app.
         """
-        settings = current()
+        settings = self._client.runtime.settings()
         suffix = settings.identity_suffix
         hidden = {n for n in names if n.endswith(suffix)}
         if settings.audit and settings.audit_sink is None:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import pkgutil
 import subprocess
 import sys
 from pathlib import Path
 
 import privata_mongo
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,7 +27,17 @@ def test_import_contracts_hold() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Contracts: 4 kept, 0 broken" in result.stdout
+    assert "Contracts: 5 kept, 0 broken" in result.stdout
+
+
+def test_every_top_level_module_is_in_a_layer() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    (layers,) = [
+        c["layers"] for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"
+    ]
+    layered = {m.strip() for layer in layers for m in layer.split("|")}
+    modules = {f"privata_mongo.{m.name}" for m in pkgutil.iter_modules(privata_mongo.__path__)}
+    assert modules - layered == set()
 
 
 def test_public_surface_is_pinned() -> None:

@@ -18,7 +18,7 @@ from privata_mongo.adapters.mongomock_async import AsyncMockClient
 from privata_mongo.core.classify import Policy, compile_schema
 from privata_mongo.core.flows import write
 from privata_mongo.core.schema import FieldSpec, ModelSchema, ModelSpec
-from privata_mongo.proxy._operations import Operations
+from privata_mongo.proxy._planner import Planner
 from privata_mongo.proxy.aio_collection import AsyncPrivateCollection
 from privata_mongo.proxy.aio_database import AsyncProxyClient
 from privata_mongo.proxy.client import ProxyClient
@@ -138,7 +138,7 @@ async def test_async_cursor_chains_like_pymongo(
 async def test_sync_and_async_collections_run_the_same_flows(
     clients: tuple[AsyncProxyClient, Any], backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No rule is written twice: both twins plan with Operations and run core.flows.write."""
+    """No rule is written twice: both twins plan with Planner and run core.flows.write."""
     calls: list[str] = []
     original = write.insert
 
@@ -158,8 +158,8 @@ async def test_sync_and_async_collections_run_the_same_flows(
         sync_patients = sync_client[backend.db_name + "_sync"]["patients"]
         assert isinstance(sync_patients, PrivateCollection)
         sync_patients.insert_one({"first_name": "Sync"})
-        assert isinstance(sync_patients._ops, Operations)
-        assert type(patients._ops) is type(sync_patients._ops)
+        assert isinstance(sync_patients._plans, Planner)
+        assert type(patients._plans) is type(sync_patients._plans)
     finally:
         sync_client.drop_database(backend.db_name + "_sync")
         sync_client.close()

@@ -1,0 +1,80 @@
+"""A collection of a model without identity fields: stored and served natively."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from privata_mongo.core.schema import ModelSchema
+
+if TYPE_CHECKING:
+    from privata_mongo.proxy.database import DatabaseBase
+
+__all__ = ["PlainCollection"]
+
+
+class PlainCollection:
+    """A collection of a model without identity fields: stored and served natively."""
+
+    def __init__(self, database: DatabaseBase, inner: Any) -> None:
+        self._database = database
+        self._inner = inner
+
+    @property
+    def database(self) -> DatabaseBase:
+        """The proxy database this collection belongs to."""
+        return self._database
+
+    @property
+    def inner(self) -> Any:
+        """The real collection."""
+        return self._inner
+
+    def with_options(self, **options: Any) -> PlainCollection:
+        """The same collection with other read/write options."""
+        return PlainCollection(self._database, self._inner.with_options(**options))
+
+    def find(self, *args: Any, **kwargs: Any) -> Any:
+        """A native cursor; its ``collection`` is the real collection."""
+        return self._inner.find(*args, **kwargs)
+
+    def aggregate(self, pipeline: Sequence[Mapping[str, Any]], *args: Any, **kwargs: Any) -> Any:
+        """A native aggregation, unless it joins a split collection the server cannot join.
+
+        Such a pipeline runs through the flows like a split collection's, with nothing of
+        this collection's own to join (the async twin's returns a coroutine, as pymongo's).
+        """
+        if not self._database.split_targets(pipeline):
+            return self._inner.aggregate(pipeline, *args, **kwargs)
+        schema = ModelSchema.native(self._inner.name)
+        runner = self._database.split_collection(self._database, self._inner, self._inner, schema)
+        return runner.aggregate(pipeline, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        attribute = getattr(self._inner, name)
+        if not name.startswith("_") and hasattr(attribute, "insert_one"):
+            # pymongo returns a sub-collection for unknown attribute names: keep it proxied.
+            return self._database[f"{self._inner.name}.{name}"]
+        return attribute
+
+    def __getitem__(self, name: str) -> Any:
+        return self._database[f"{self._inner.name}.{name}"]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PlainCollection):
+            return bool(self._inner == other._inner)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._inner.full_name)
+
+    def __repr__(self) -> str:
+        return f"PlainCollection({self._inner.full_name!r})"
+
+    def __bool__(self) -> bool:
+        raise NotImplementedError(
+            "Collection objects do not implement truth value testing or bool(). "
+            "Please compare with None instead: collection is not None"
+        )

@@ -1,0 +1,180 @@
+"""Internal. The composition root: one immutable runtime per connection.
+
+``connect``/``register_connection`` (through the client class they hand mongoengine) and
+``init_beanie`` build a ``Runtime`` for the real client and give it to the proxy. It holds
+everything an operation runs with that is not the operation's own data: where settings come
+from (``configure`` takes effect for every later operation), the access context, the clock,
+the sources of randomness (pseudonyms, revision tokens, object ids, audit stream ids), the key
+rings and key vault, the audit trails, and the stores of each physical collection. The proxy and
+the core read nothing global and keep no state on the application's client; they ask the
+runtime. Tests and other compositions build their own (``build_runtime``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bson import ObjectId
+
+from privata_mongo.adapters.clock import SystemClock
+from privata_mongo.adapters.pymongo_async_store import AsyncPymongoStore
+from privata_mongo.adapters.pymongo_calls import IdentityRedaction
+from privata_mongo.adapters.pymongo_store import PymongoStore
+from privata_mongo.config import Settings, current
+from privata_mongo.context import resolve_access
+from privata_mongo.core.audit import AccessContext
+from privata_mongo.core.flows.context import Context
+from privata_mongo.core.pseudonym import format_pseudonym
+from privata_mongo.core.schema import ModelSchema
+from privata_mongo.drivers._dispatch import Binding
+from privata_mongo.ports.clock import Clock
+from privata_mongo.runtime.audit import AsyncAuditPoint, AuditPoint, Trails
+from privata_mongo.runtime.keys import KeyRings, check_master_key
+
+__all__ = ["Ids", "Runtime", "build_runtime", "system_ids"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ids:
+    """The sources of randomness operations draw from."""
+
+    pseudonym: Callable[[], str]
+    revision: Callable[[], str]
+    object_id: Callable[[], Any]
+    stream: Callable[[], str]
+
+
+def _pseudonym() -> str:
+    return format_pseudonym(secrets.token_bytes(16))
+
+
+def _token() -> str:
+    return secrets.token_hex(8)
+
+
+def system_ids() -> Ids:
+    """Pseudonyms and tokens from the OS's CSPRNG, object ids as pymongo makes them."""
+    return Ids(pseudonym=_pseudonym, revision=_token, object_id=ObjectId, stream=_token)
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """Everything an operation of one connection runs with, wired once.
+
+    Attributes:
+        asynchronous: the connection is awaited (Beanie); stores, vault and trails are the
+            async twins.
+        settings: the settings in force (``privata_mongo.config.current``).
+        access: the access context of an operation starting now.
+        clock: the time of audit records and ``$currentDate``.
+        ids: the sources of randomness.
+        keys: the key rings and key vault.
+        trails: the audit trails.
+    """
+
+    asynchronous: bool
+    settings: Callable[[], Settings]
+    access: Callable[[], AccessContext]
+    clock: Clock
+    ids: Ids
+    keys: KeyRings
+    trails: Trails = field(compare=False)
+
+    def context(self, schema: ModelSchema) -> Context:
+        """The flow context of one operation on ``schema``, under the settings in force now."""
+        settings = self.settings()
+        return Context(
+            schema=schema,
+            new_pseudonym=self.ids.pseudonym,
+            new_revision=self.ids.revision,
+            new_object_id=self.ids.object_id,
+            now=self.clock.now,
+            batch_size=settings.batch_size,
+            crypto=self.keys.ring(settings) if schema.sealed else None,
+        )
+
+    def binding(
+        self,
+        database: Any,
+        clinical: Any,
+        identity: Any,
+        schema: ModelSchema,
+        peers: Callable[[str, Mapping[str, Any]], Any],
+    ) -> Binding[Any, Any, Any]:
+        """The ports the flows of one split collection run against.
+
+        Args:
+            database: the real database (its audit collection is the default destination).
+            clinical: the real clinical collection.
+            identity: the real identity collection.
+            schema: the collection's schema.
+            peers: reads another logical collection of the database, joined.
+        """
+        namespace = f"{clinical.database.name}.{clinical.name}"
+        redaction = IdentityRedaction(schema.model, namespace)
+        store = AsyncPymongoStore if self.asynchronous else PymongoStore
+        point = AsyncAuditPoint if self.asynchronous else AuditPoint
+        return Binding(
+            store(clinical),
+            store(identity, redaction),
+            access=self.access,
+            peers=peers,
+            audit=point(self.trails, database, self.settings),
+            keys=_Vault(self) if schema.sealed else None,
+        )
+
+    def trail(self, database: Any) -> Any:
+        """The audit trail of the real ``database`` now (``None`` when auditing is off)."""
+        return self.trails.of(database, self.settings())
+
+
+class _Vault:
+    """The key vault the settings name when a key request runs (they may change)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._runtime.keys.vault(self._runtime.settings()), name)
+
+
+def build_runtime(
+    client: Any,
+    *,
+    asynchronous: bool,
+    settings: Callable[[], Settings] = current,
+    access: Callable[[], AccessContext] = resolve_access,
+    clock: Clock | None = None,
+    ids: Ids | None = None,
+    check: bool = False,
+) -> Runtime:
+    """The runtime of a connection to the real ``client``.
+
+    Args:
+        client: the real client (pymongo, Motor through its adapter, mongomock, embedded).
+        asynchronous: whether the connection is awaited.
+        settings: where settings come from.
+        access: the access context source.
+        clock: the clock (the system clock by default).
+        ids: the sources of randomness (the system's by default).
+        check: fail now, not on the first write, when no master key can be found.
+
+    Raises:
+        ConfigurationError: with ``check``, encryption is on and no master key is configured.
+    """
+    keys = KeyRings(client, asynchronous=asynchronous)
+    if check:
+        check_master_key(settings(), embedded=keys.embedded)
+    made_ids = ids or system_ids()
+    return Runtime(
+        asynchronous=asynchronous,
+        settings=settings,
+        access=access,
+        clock=clock or SystemClock(),
+        ids=made_ids,
+        keys=keys,
+        trails=Trails(asynchronous=asynchronous, new_stream=made_ids.stream),
+    )

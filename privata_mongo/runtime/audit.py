@@ -1,0 +1,91 @@
+"""Where a connection's audit records go: one trail per database and destination.
+
+A collection's binding holds an *audit point* rather than a trail: the settings in force when
+records are appended decide the destination (``configure(audit_sink=...)`` or the database's
+``audit_collection``), so reconfiguring takes effect for collections already handed out.
+Trails are kept by the connection's runtime per database and destination, so all the
+collections of a database share one stream and its sequence numbers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from privata_mongo.adapters.audit_collection import AsyncCollectionAuditSink, CollectionAuditSink
+from privata_mongo.config import Settings
+from privata_mongo.core.audit import AuditRecord
+from privata_mongo.drivers._audit import AsyncAuditTrail, AuditTrail
+
+__all__ = ["AsyncAuditPoint", "AuditPoint", "Trails"]
+
+
+class Trails:
+    """The audit trails of one connection.
+
+    Args:
+        asynchronous: whether records are appended awaited.
+        new_stream: a fresh random stream id (a trail restarts its chain after a failure).
+    """
+
+    def __init__(self, *, asynchronous: bool, new_stream: Callable[[], str]) -> None:
+        self.asynchronous = asynchronous
+        self._new_stream = new_stream
+        self._lock = threading.Lock()
+        self._trails: dict[tuple[Any, ...], AuditTrail | AsyncAuditTrail] = {}
+
+    def of(self, database: Any, settings: Settings) -> AuditTrail | AsyncAuditTrail | None:
+        """The trail of the real ``database`` under ``settings`` (``None``: auditing is off)."""
+        if not settings.audit:
+            return None
+        sink = settings.audit_sink
+        key = (database.name, id(sink), settings.audit_collection, settings.audit_buffer)
+        trail = self._trails.get(key)
+        if trail is not None:
+            return trail
+        with self._lock:
+            trail = self._trails.get(key)
+            if trail is None:
+                if sink is None:
+                    collection = database.get_collection(settings.audit_collection)
+                    sink = (
+                        AsyncCollectionAuditSink(collection)
+                        if self.asynchronous
+                        else CollectionAuditSink(collection)
+                    )
+                trail_class = AsyncAuditTrail if self.asynchronous else AuditTrail
+                trail = trail_class(sink, settings.audit_buffer, new_stream=self._new_stream)
+                # The sink is kept alive with the trail, so its id is not reused while cached.
+                self._trails[key] = trail
+        return trail
+
+
+class AuditPoint:
+    """The audit of a sync split collection's database, resolved when records are appended."""
+
+    def __init__(self, trails: Trails, database: Any, settings: Callable[[], Settings]) -> None:
+        self._trails = trails
+        self._database = database
+        self._settings = settings
+
+    def append(self, records: Sequence[AuditRecord]) -> None:
+        """Chain and store ``records`` (nothing when auditing is off)."""
+        trail = self._trails.of(self._database, self._settings())
+        if isinstance(trail, AuditTrail):
+            trail.append(records)
+
+
+class AsyncAuditPoint:
+    """The audit of an async split collection's database, resolved when records are appended."""
+
+    def __init__(self, trails: Trails, database: Any, settings: Callable[[], Settings]) -> None:
+        self._trails = trails
+        self._database = database
+        self._settings = settings
+
+    async def append(self, records: Sequence[AuditRecord]) -> None:
+        """Chain and store ``records`` (nothing when auditing is off)."""
+        trail = self._trails.of(self._database, self._settings())
+        if isinstance(trail, AsyncAuditTrail):
+            await trail.append(records)
