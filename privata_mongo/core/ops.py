@@ -18,7 +18,7 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeAlias, TypeVar, cast
 
-from privata_mongo.core.audit import AccessContext, AuditRecord
+from privata_mongo.core.audit.records import AccessContext, AuditRecord
 from privata_mongo.core.failures import WriteFailure
 from privata_mongo.core.schema import Side
 

@@ -25,9 +25,9 @@ from pymongo.results import (
 
 from privata_mongo.adapters.clock import SystemClock
 from privata_mongo.config import current
+from privata_mongo.core.audit.wrapper import AuditSpec, audited
 from privata_mongo.core.cipher import KeyRing
 from privata_mongo.core.flows import admin, aggregate, bulk, modify, read, write
-from privata_mongo.core.flows.audited import AuditSpec, audited
 from privata_mongo.core.flows.common import resolve
 from privata_mongo.core.flows.context import Context
 from privata_mongo.core.ops import Document, Explain, Flow, Query, UpdateOutcome
@@ -172,7 +172,7 @@ class Operations:
         self._mongomock_style = mongomock_style
 
     def _audited(self, operation: str, flow: Flow[R], *requests: Any, **spec: Any) -> Flow[R]:
-        """``flow`` with its audit (see ``core.flows.audited``), unless auditing is off.
+        """``flow`` with its audit (see ``core.audit.wrapper``), unless auditing is off.
 
         ``requests`` are what the application sent (filter, update, pipeline …): the identity
         fields they name are recorded (names only).

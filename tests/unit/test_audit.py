@@ -24,8 +24,8 @@ from privata_mongo.core.audit import (
     records_for,
     verify_chain,
 )
+from privata_mongo.core.audit.wrapper import AuditSpec, audited
 from privata_mongo.core.flows import read, write
-from privata_mongo.core.flows.audited import AuditSpec, audited
 from privata_mongo.core.flows.context import Context
 from privata_mongo.core.ops import (
     AppendAudit,

@@ -29,7 +29,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from privata_mongo.core.audit import AccessContext, AuditRecord, records_for
+from privata_mongo.core.audit.records import AccessContext, AuditRecord, records_for
+from privata_mongo.core.flows.bulk import BulkOutcome
+from privata_mongo.core.flows.context import Context
 from privata_mongo.core.ops import (
     Aggregate,
     AnyOp,
@@ -54,9 +56,6 @@ from privata_mongo.core.ops import (
 )
 from privata_mongo.core.schema import PSEUDONYM_FIELD, REVISION_FIELD, Side
 from privata_mongo.errors import AuditUnavailable, MissingAccessContext
-
-from .bulk import BulkOutcome
-from .context import Context
 
 __all__ = ["AuditSpec", "audited"]
 
