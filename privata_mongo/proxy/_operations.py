@@ -171,24 +171,28 @@ class Operations:
         self._acknowledged = acknowledged
         self._mongomock_style = mongomock_style
 
-    def _audited(self, operation: str, flow: Flow[R], *requests: Any, **spec: Any) -> Flow[R]:
-        """``flow`` with its audit (see ``core.audit.wrapper``), unless auditing is off.
+    def _audited(
+        self, operation: str, build: Callable[[Context], Flow[R]], *requests: Any
+    ) -> Flow[R]:
+        """The flow ``build`` makes, with its audit (see ``core.audit.wrapper``) unless it is off.
 
         ``requests`` are what the application sent (filter, update, pipeline …): the identity
         fields they name are recorded (names only).
         """
         settings = current()
         if not settings.audit:
-            return flow
+            return build(self.ctx)
         names = frozenset().union(*(identity_references(self.schema, r) for r in requests))
-        audit = AuditSpec(operation, names, max_subjects=settings.audit_max_subjects, **spec)
-        return audited(self.ctx, flow, audit)
+        audit = AuditSpec(operation, names, max_subjects=settings.audit_max_subjects)
+        return audited(self.ctx, build, audit)
 
     # -- reads -------------------------------------------------------------------------------
 
     def find(self, query: Query) -> Flow[None]:
         """The streaming flow of a cursor."""
-        return self._audited("read", read.find(self.ctx, query), query.filter, dict(query.sort))
+        return self._audited(
+            "read", lambda ctx: read.find(ctx, query), query.filter, dict(query.sort)
+        )
 
     def aggregate(
         self,
@@ -198,28 +202,26 @@ class Operations:
     ) -> Flow[None]:
         """The streaming flow of an aggregation (``split``: the split collections it joins)."""
         options.pop("cursor", None)  # pymongo accepts and ignores the legacy cursor={} option
-        flow = aggregate.aggregate(self.ctx, list(pipeline), options, split)
-        return self._audited("aggregate", flow, list(pipeline))
+        stages = list(pipeline)
+        return self._audited(
+            "aggregate", lambda ctx: aggregate.aggregate(ctx, stages, options, split), stages
+        )
 
     def count_documents(self, filter: Mapping[str, Any], options: dict[str, Any]) -> Planned[int]:
         """``count_documents``."""
-        return Planned(self._audited("count", read.count(self.ctx, filter, options), filter), int)
+        flow = self._audited("count", lambda ctx: read.count(ctx, filter, options), filter)
+        return Planned(flow, int)
 
     def estimated_document_count(self, options: dict[str, Any]) -> Planned[int]:
         """``estimated_document_count``."""
-        return Planned(self._audited("count", read.estimated_count(self.ctx, options)), int)
+        return Planned(self._audited("count", lambda ctx: read.estimated_count(ctx, options)), int)
 
     def distinct(
         self, key: str, filter: Mapping[str, Any] | None, options: dict[str, Any]
     ) -> Planned[list[Any]]:
         """``distinct``."""
-        identity_key = self.schema.side_of(key) is Side.IDENTITY
         flow = self._audited(
-            "distinct",
-            read.distinct(self.ctx, key, filter, options),
-            filter,
-            {key: 1},
-            scanned_are_subjects=identity_key,
+            "distinct", lambda ctx: read.distinct(ctx, key, filter, options), filter, {key: 1}
         )
         return Planned(flow, list)
 
@@ -248,7 +250,7 @@ class Operations:
         if "_id" not in document:
             document["_id"] = ObjectId()
         flow = self._audited(
-            "create", write.insert(self.ctx, [document], ordered=True), dict(document)
+            "create", lambda ctx: write.insert(ctx, [document], ordered=True), dict(document)
         )
         return Planned(
             flow, lambda _: InsertOneResult(document["_id"], self._acknowledged), link=True
@@ -263,9 +265,10 @@ class Operations:
                 document["_id"] = ObjectId()
         ids = [d["_id"] for d in documents]
         visible = [self._without_identity(d) for d in documents]
+        batch = list(documents)
         return Planned(
             self._audited(
-                "create", write.insert(self.ctx, list(documents), ordered), *map(dict, documents)
+                "create", lambda ctx: write.insert(ctx, batch, ordered), *map(dict, documents)
             ),
             lambda _: InsertManyResult(ids, self._acknowledged),
             link=True,
@@ -286,9 +289,10 @@ class Operations:
         sort: Any = None,
     ) -> Planned[UpdateResult]:
         """``update_one`` / ``update_many``."""
+        order = _sort(sort)
         flow = self._audited(
             "update",
-            write.update(self.ctx, filter, update, multi, upsert, options, _sort(sort)),
+            lambda ctx: write.update(ctx, filter, update, multi, upsert, options, order),
             filter,
             update,
         )
@@ -303,9 +307,10 @@ class Operations:
         sort: Any = None,
     ) -> Planned[UpdateResult]:
         """``replace_one``, keeping the replaced document's pseudonym."""
+        order = _sort(sort)
         flow = self._audited(
             "update",
-            write.replace_one(self.ctx, filter, replacement, upsert, options, _sort(sort)),
+            lambda ctx: write.replace_one(ctx, filter, replacement, upsert, options, order),
             filter,
             replacement,
         )
@@ -316,7 +321,7 @@ class Operations:
     ) -> Planned[DeleteResult]:
         """``delete_one`` / ``delete_many`` (identity rows first)."""
         return Planned(
-            self._audited("delete", write.delete(self.ctx, filter, multi, options), filter),
+            self._audited("delete", lambda ctx: write.delete(ctx, filter, multi, options), filter),
             lambda n: DeleteResult({"n": n, "ok": 1.0}, self._acknowledged),
         )
 
@@ -352,7 +357,7 @@ class Operations:
         if not recorder.requests:
             raise InvalidOperation("No operations to execute")
         return Planned(
-            self._audited("bulk_write", bulk.bulk(self.ctx, recorder.requests, ordered)),
+            self._audited("bulk_write", lambda ctx: bulk.bulk(ctx, recorder.requests, ordered)),
             lambda outcome: BulkWriteResult(
                 {**bulk_counts(outcome), "writeErrors": [], "writeConcernErrors": []},
                 self._acknowledged,
@@ -373,17 +378,23 @@ class Operations:
         options: dict[str, Any],
     ) -> Planned[Document | None]:
         """``find_one_and_update``."""
-        flow = modify.find_one_and_update(
-            self.ctx,
+        order, shown = _sort(sort), _projection(projection)
+        flow = self._audited(
+            "update",
+            lambda ctx: modify.find_one_and_update(
+                ctx,
+                filter,
+                update,
+                order,
+                upsert,
+                return_new,
+                shown,
+                options,
+            ),
             filter,
             update,
-            _sort(sort),
-            upsert,
-            return_new,
-            _projection(projection),
-            options,
         )
-        return Planned(self._audited("update", flow, filter, update), _same, link=upsert)
+        return Planned(flow, _same, link=upsert)
 
     def find_one_and_replace(
         self,
@@ -396,26 +407,35 @@ class Operations:
         options: dict[str, Any],
     ) -> Planned[Document | None]:
         """``find_one_and_replace``."""
-        flow = modify.find_one_and_replace(
-            self.ctx,
+        order, shown = _sort(sort), _projection(projection)
+        flow = self._audited(
+            "update",
+            lambda ctx: modify.find_one_and_replace(
+                ctx,
+                filter,
+                replacement,
+                order,
+                upsert,
+                return_new,
+                shown,
+                options,
+            ),
             filter,
             replacement,
-            _sort(sort),
-            upsert,
-            return_new,
-            _projection(projection),
-            options,
         )
-        return Planned(self._audited("update", flow, filter, replacement), _same, link=upsert)
+        return Planned(flow, _same, link=upsert)
 
     def find_one_and_delete(
         self, filter: Mapping[str, Any], projection: Any, sort: Any, options: dict[str, Any]
     ) -> Planned[Document | None]:
         """``find_one_and_delete``."""
-        flow = modify.find_one_and_delete(
-            self.ctx, filter, _sort(sort), _projection(projection), options
+        order, shown = _sort(sort), _projection(projection)
+        flow = self._audited(
+            "delete",
+            lambda ctx: modify.find_one_and_delete(ctx, filter, order, shown, options),
+            filter,
         )
-        return Planned(self._audited("delete", flow, filter), _same)
+        return Planned(flow, _same)
 
     # -- indexes and the collection itself ----------------------------------------------------
 
