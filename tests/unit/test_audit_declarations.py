@@ -474,3 +474,12 @@ def test_an_unaudited_flow_is_told_nothing_and_reads_nothing_extra(ctx: Context)
         write.update(replace(ctx, audit=False), {"age": 3}, {"$inc": {"v": 1}}, True, False, {})
     )
     assert [type(op) for op in driver.seen] == [Update]
+
+
+def test_a_statement_that_reaches_a_driver_fails_loudly() -> None:
+    """Only the wrapper consumes statements: one that escaped it is a wiring error, not dropped."""
+    from privata_mongo.drivers._dispatch import Binding, call_of
+
+    binding: Binding[Any, Any, Any] = Binding(None, None, access=AccessContext)
+    with pytest.raises(TypeError, match="Touched"):
+        call_of(Touched((P1,)), binding)
