@@ -5,7 +5,12 @@ and sends the result back (or throws the error in). Each request is an ``Op[R]``
 an ``R``, and a flow asks for it with ``value = yield from Find(...)``, which yields the request
 and returns the driver's answer typed ``R`` — so mypy checks every value flowing back into a
 flow, and this module is the only place where an untyped ``yield`` meets a typed result.
-Requests that only tell (``Emit``, ``AppendAudit``) are yielded as statements.
+Requests that only tell (``Emit``, ``AppendAudit``, ``Touched``) are yielded as statements.
+
+What an operation does to personal data is part of this vocabulary too: a flow states which
+data subjects and identity fields it has reached (``Touched``, and the subjects of each batch it
+``Emit``s) at the point where it knows them, so the audit never has to work it out from the
+shape of the other requests.
 
 Each storage request names the side (identity or clinical collection) it targets; the driver
 knows which physical collection that is. Keeping the whole vocabulary in one module makes the
@@ -18,7 +23,7 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeAlias, TypeVar, cast
 
-from privata_mongo.core.audit import AccessContext, AuditRecord
+from privata_mongo.core.audit.records import AccessContext, AuditRecord
 from privata_mongo.core.failures import WriteFailure
 from privata_mongo.core.schema import Side
 
@@ -33,6 +38,7 @@ __all__ = [
     "Document",
     "Drop",
     "DropIndex",
+    "Effect",
     "Emit",
     "EstimatedCount",
     "Explain",
@@ -58,6 +64,7 @@ __all__ = [
     "ShredKeys",
     "Steps",
     "StoreKeys",
+    "Touched",
     "Update",
     "UpdateOutcome",
 ]
@@ -65,6 +72,8 @@ __all__ = [
 T = TypeVar("T")
 R = TypeVar("R", covariant=True)
 Document: TypeAlias = dict[str, Any]
+Effect: TypeAlias = Literal["read", "write"]
+"""How an operation reached a data subject: it only read the subject's data, or changed it."""
 
 
 class Op(Generic[R]):
@@ -305,9 +314,40 @@ class Drop(Op[None]):
 
 @dataclass(frozen=True, slots=True)
 class Emit(Op[None]):
-    """Hand a batch of finished, native-shaped documents to the consumer of a stream."""
+    """Hand a batch of finished, native-shaped documents to the consumer of a stream.
+
+    ``subjects`` are the pseudonyms of the data subjects whose data the batch holds: the flow
+    that joined the batch read them with its rows (the documents themselves no longer carry
+    the link). They are required, so a new way of emitting cannot forget to say whom it
+    concerns; a batch that holds nobody's data (a server-side ``$group``) says ``()``.
+    """
 
     documents: tuple[Document, ...]
+    subjects: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Touched(Op[None]):
+    """What an audited operation has reached: data subjects and identity fields (names only).
+
+    A flow yields it where it knows (after a write succeeded, before a server-side update
+    whose subjects it has just read, once a scan has read identity values) and only when its
+    ``Context`` says the operation is audited; the audit wrapper consumes it and no driver
+    serves it, so an unaudited operation's requests are exactly its I/O.
+
+    Attributes:
+        subjects: pseudonyms of the data subjects reached.
+        fields: names of the identity fields read, written or erased.
+        written: logical documents written, for an operation whose result has no count.
+        effect: ``write`` (created, changed or deleted: recorded even if the operation then
+            fails) or ``read`` (recorded with the result that reveals it, not on a failure,
+            which hands nothing over).
+    """
+
+    subjects: tuple[str, ...] = ()
+    fields: frozenset[str] = frozenset()
+    written: int = 0
+    effect: Effect = "write"
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,6 +428,7 @@ AnyOp: TypeAlias = (
     | IndexInformation
     | Drop
     | Emit
+    | Touched
     | ResolveAccess
     | AppendAudit
     | KeyOp

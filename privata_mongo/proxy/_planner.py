@@ -25,8 +25,8 @@ from pymongo.results import (
     UpdateResult,
 )
 
+from privata_mongo.core.audit.wrapper import AuditSpec, audited
 from privata_mongo.core.flows import admin, aggregate, bulk, modify, read, write
-from privata_mongo.core.flows.audited import AuditSpec, audited
 from privata_mongo.core.flows.common import resolve
 from privata_mongo.core.flows.context import Context
 from privata_mongo.core.ops import Document, Explain, Flow, Query, UpdateOutcome
@@ -170,26 +170,28 @@ class Planner:
         return self._runtime.context(self._schema())
 
     def _audited(
-        self, /, ctx: Context, operation: str, flow: Flow[R], *requests: Any, **spec: Any
+        self, ctx: Context, operation: str, build: Callable[[Context], Flow[R]], *requests: Any
     ) -> Flow[R]:
-        """``flow`` with its audit (see ``core.flows.audited``), unless auditing is off.
+        """The flow ``build`` makes, with its audit (see ``core.audit.wrapper``) unless it is off.
 
         ``requests`` are what the application sent (filter, update, pipeline …): the identity
         fields they name are recorded (names only).
         """
         settings = self._runtime.settings()
         if not settings.audit:
-            return flow
+            return build(ctx)
         names = frozenset().union(*(identity_references(ctx.schema, r) for r in requests))
-        audit = AuditSpec(operation, names, max_subjects=settings.audit_max_subjects, **spec)
-        return audited(ctx, flow, audit)
+        audit = AuditSpec(operation, names, max_subjects=settings.audit_max_subjects)
+        return audited(ctx, build, audit)
 
     # -- reads -------------------------------------------------------------------------------
 
     def find(self, query: Query) -> Flow[None]:
         """The streaming flow of a cursor."""
         ctx = self.context()
-        return self._audited(ctx, "read", read.find(ctx, query), query.filter, dict(query.sort))
+        return self._audited(
+            ctx, "read", lambda c: read.find(c, query), query.filter, dict(query.sort)
+        )
 
     def explain(self, query: Query) -> Planned[Document]:
         """The server's plan for the clinical part of a find."""
@@ -215,8 +217,10 @@ class Planner:
         ctx = self.context()
         options = {**options_of(session=session, let=let, comment=comment), **kwargs}
         options.pop("cursor", None)  # pymongo accepts and ignores the legacy cursor={} option
-        flow = aggregate.aggregate(ctx, list(pipeline), options, self._split(pipeline))
-        return self._audited(ctx, "aggregate", flow, list(pipeline))
+        stages, split = list(pipeline), self._split(pipeline)
+        return self._audited(
+            ctx, "aggregate", lambda c: aggregate.aggregate(c, stages, options, split), stages
+        )
 
     def count_documents(
         self, /, filter: Mapping[str, Any], session: Any = None, comment: Any = None, **kwargs: Any
@@ -224,13 +228,15 @@ class Planner:
         """``count_documents``."""
         ctx = self.context()
         options = {**options_of(session=session, comment=comment), **kwargs}
-        return Planned(self._audited(ctx, "count", read.count(ctx, filter, options), filter), int)
+        flow = self._audited(ctx, "count", lambda c: read.count(c, filter, options), filter)
+        return Planned(flow, int)
 
     def estimated_document_count(self, /, comment: Any = None, **kwargs: Any) -> Planned[int]:
         """``estimated_document_count``."""
         ctx = self.context()
         options = {**options_of(comment=comment), **kwargs}
-        return Planned(self._audited(ctx, "count", read.estimated_count(ctx, options)), int)
+        flow = self._audited(ctx, "count", lambda c: read.estimated_count(c, options))
+        return Planned(flow, int)
 
     def distinct(
         self,
@@ -244,14 +250,8 @@ class Planner:
         """``distinct``."""
         ctx = self.context()
         options = {**options_of(session=session, comment=comment), **kwargs}
-        identity_key = ctx.schema.side_of(key) is Side.IDENTITY
         flow = self._audited(
-            ctx,
-            "distinct",
-            read.distinct(ctx, key, filter, options),
-            filter,
-            {key: 1},
-            scanned_are_subjects=identity_key,
+            ctx, "distinct", lambda c: read.distinct(c, key, filter, options), filter, {key: 1}
         )
         return Planned(flow, list)
 
@@ -275,7 +275,7 @@ class Planner:
         if "_id" not in document:
             document["_id"] = ctx.new_object_id()
         flow = self._audited(
-            ctx, "create", write.insert(ctx, [document], ordered=True), dict(document)
+            ctx, "create", lambda c: write.insert(c, [document], ordered=True), dict(document)
         )
         return Planned(
             flow, lambda _: InsertOneResult(document["_id"], self._acknowledged), link=True
@@ -301,9 +301,11 @@ class Planner:
         visible = [
             {k: v for k, v in d.items() if schema.side_of(k) is Side.CLINICAL} for d in documents
         ]
-        flow = write.insert(ctx, list(documents), ordered)
+        batch = list(documents)
         return Planned(
-            self._audited(ctx, "create", flow, *map(dict, documents)),
+            self._audited(
+                ctx, "create", lambda c: write.insert(c, batch, ordered), *map(dict, documents)
+            ),
             lambda _: InsertManyResult(ids, self._acknowledged),
             link=True,
             single=False,
@@ -319,11 +321,15 @@ class Planner:
         options: dict[str, Any],
         sort: Any = None,
     ) -> Planned[UpdateResult]:
-        ctx = self.context()
-        flow = write.update(ctx, filter, update, multi, upsert, options, _sort(sort))
-        return Planned(
-            self._audited(ctx, "update", flow, filter, update), self._update_result, link=upsert
+        ctx, order = self.context(), _sort(sort)
+        flow = self._audited(
+            ctx,
+            "update",
+            lambda c: write.update(c, filter, update, multi, upsert, options, order),
+            filter,
+            update,
         )
+        return Planned(flow, self._update_result, link=upsert)
 
     def update_one(
         self,
@@ -392,19 +398,22 @@ class Planner:
         options = options_of(
             collation=collation, hint=hint, session=session, let=let, comment=comment
         )
-        flow = write.replace_one(ctx, filter, replacement, upsert, options, _sort(sort))
-        return Planned(
-            self._audited(ctx, "update", flow, filter, replacement),
-            self._update_result,
-            link=upsert,
+        order = _sort(sort)
+        flow = self._audited(
+            ctx,
+            "update",
+            lambda c: write.replace_one(c, filter, replacement, upsert, options, order),
+            filter,
+            replacement,
         )
+        return Planned(flow, self._update_result, link=upsert)
 
     def _delete(
         self, filter: Mapping[str, Any], multi: bool, options: dict[str, Any]
     ) -> Planned[DeleteResult]:
         ctx = self.context()
         return Planned(
-            self._audited(ctx, "delete", write.delete(ctx, filter, multi, options), filter),
+            self._audited(ctx, "delete", lambda c: write.delete(c, filter, multi, options), filter),
             lambda n: DeleteResult({"n": n, "ok": 1.0}, self._acknowledged),
         )
 
@@ -479,7 +488,7 @@ class Planner:
         if not recorder.requests:
             raise InvalidOperation("No operations to execute")
         return Planned(
-            self._audited(ctx, "bulk_write", bulk.bulk(ctx, recorder.requests, ordered)),
+            self._audited(ctx, "bulk_write", lambda c: bulk.bulk(c, recorder.requests, ordered)),
             lambda outcome: BulkWriteResult(
                 {**bulk_counts(outcome), "writeErrors": [], "writeConcernErrors": []},
                 self._acknowledged,
@@ -513,17 +522,17 @@ class Planner:
             ),
             **kwargs,
         }
-        flow = modify.find_one_and_update(
+        order, shown, new = _sort(sort), _projection(projection), bool(return_document)
+        flow = self._audited(
             ctx,
+            "update",
+            lambda c: modify.find_one_and_update(
+                c, filter, update, order, upsert, new, shown, options
+            ),
             filter,
             update,
-            _sort(sort),
-            upsert,
-            bool(return_document),
-            _projection(projection),
-            options,
         )
-        return Planned(self._audited(ctx, "update", flow, filter, update), _same, link=upsert)
+        return Planned(flow, _same, link=upsert)
 
     def find_one_and_replace(
         self,
@@ -543,17 +552,17 @@ class Planner:
         """``find_one_and_replace``, keeping the pseudonym; the document before or after."""
         ctx = self.context()
         options = {**options_of(hint=hint, session=session, let=let, comment=comment), **kwargs}
-        flow = modify.find_one_and_replace(
+        order, shown, new = _sort(sort), _projection(projection), bool(return_document)
+        flow = self._audited(
             ctx,
+            "update",
+            lambda c: modify.find_one_and_replace(
+                c, filter, replacement, order, upsert, new, shown, options
+            ),
             filter,
             replacement,
-            _sort(sort),
-            upsert,
-            bool(return_document),
-            _projection(projection),
-            options,
         )
-        return Planned(self._audited(ctx, "update", flow, filter, replacement), _same, link=upsert)
+        return Planned(flow, _same, link=upsert)
 
     def find_one_and_delete(
         self,
@@ -570,10 +579,14 @@ class Planner:
         """``find_one_and_delete``: the document as it was."""
         ctx = self.context()
         options = {**options_of(hint=hint, session=session, let=let, comment=comment), **kwargs}
-        flow = modify.find_one_and_delete(
-            ctx, filter, _sort(sort), _projection(projection), options
+        order, shown = _sort(sort), _projection(projection)
+        flow = self._audited(
+            ctx,
+            "delete",
+            lambda c: modify.find_one_and_delete(c, filter, order, shown, options),
+            filter,
         )
-        return Planned(self._audited(ctx, "delete", flow, filter), _same)
+        return Planned(flow, _same)
 
     # -- indexes and the collection itself ----------------------------------------------------
 

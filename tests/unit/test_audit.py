@@ -24,14 +24,15 @@ from privata_mongo.core.audit import (
     records_for,
     verify_chain,
 )
+from privata_mongo.core.audit.wrapper import AuditSpec, audited
 from privata_mongo.core.flows import read, write
-from privata_mongo.core.flows.audited import AuditSpec, audited
 from privata_mongo.core.flows.context import Context
 from privata_mongo.core.ops import (
     AppendAudit,
     Emit,
     FetchAll,
     Find,
+    Flow,
     Insert,
     InsertOutcome,
     NextBatch,
@@ -330,7 +331,7 @@ def test_a_batch_is_audited_before_it_is_emitted(ctx: Context) -> None:
         ]
     )
     spec = AuditSpec("read")
-    driver.run(audited(ctx, read.find(ctx, Query({"age": 3}, batch_size=5)), spec))
+    driver.run(audited(ctx, lambda c: read.find(c, Query({"age": 3}, batch_size=5)), spec))
     assert driver.emitted == [{"_id": 1, "age": 3, "email": "ada@x.org"}]
     kinds = [type(op).__name__ for op in driver.seen]
     assert kinds.index("AppendAudit") < kinds.index("Emit")
@@ -352,14 +353,16 @@ def test_a_failed_append_hands_nothing_over(ctx: Context) -> None:
         ]
     )
     with pytest.raises(AuditUnavailable):
-        driver.run(audited(ctx, read.find(ctx, Query({"age": 3}, batch_size=5)), AuditSpec("read")))
+        driver.run(
+            audited(ctx, lambda c: read.find(c, Query({"age": 3}, batch_size=5)), AuditSpec("read"))
+        )
     assert driver.emitted == []
 
 
 def test_a_missing_context_in_strict_mode_is_audited_as_denied(ctx: Context) -> None:
     driver = ScriptedDriver([(ResolveAccess, MissingAccessContext("strict")), (AppendAudit, None)])
     with pytest.raises(MissingAccessContext):
-        driver.run(audited(ctx, read.count(ctx, {}, {}), AuditSpec("count")))
+        driver.run(audited(ctx, lambda c: read.count(c, {}, {}), AuditSpec("count")))
     (record,) = driver.seen[-1].records  # type: ignore[union-attr]
     assert (record.outcome, record.count, record.access) == ("denied", 0, AccessContext())
     assert not any(isinstance(op, Find) for op in driver.seen)
@@ -374,7 +377,10 @@ def test_a_server_side_update_first_names_its_subjects(ctx: Context) -> None:
             (AppendAudit, None),
         ]
     )
-    flow = write.update(ctx, {"age": 3}, {"$inc": {"visits": 1}}, True, False, {})
+
+    def flow(c: Context) -> Flow[UpdateOutcome]:
+        return write.update(c, {"age": 3}, {"$inc": {"visits": 1}}, True, False, {})
+
     assert driver.run(audited(ctx, flow, AuditSpec("update"))) == UpdateOutcome(2, 2)
     pre_read = driver.seen[1]
     assert isinstance(pre_read, FetchAll)
@@ -393,7 +399,9 @@ def test_an_insert_records_its_subjects_and_field_names(ctx: Context) -> None:
         ]
     )
     document = {"_id": 7, "first_name": "Ada", "email": "ada@x.org", "age": 36}
-    driver.run(audited(ctx, write.insert(ctx, [document], ordered=True), AuditSpec("create")))
+    driver.run(
+        audited(ctx, lambda c: write.insert(c, [document], ordered=True), AuditSpec("create"))
+    )
     (record,) = driver.seen[-1].records  # type: ignore[union-attr]
     assert record.subjects == (P1,)
     assert record.fields == ("email", "first_name")
@@ -412,7 +420,9 @@ def test_a_failing_operation_is_audited_with_what_it_had_written(ctx: Context) -
     )
     document = {"_id": 7, "first_name": "Ada", "age": 36}
     with pytest.raises(ConnectionError):
-        driver.run(audited(ctx, write.insert(ctx, [document], ordered=True), AuditSpec("create")))
+        driver.run(
+            audited(ctx, lambda c: write.insert(c, [document], ordered=True), AuditSpec("create"))
+        )
     (record,) = driver.seen[-1].records  # type: ignore[union-attr]
     assert (record.outcome, record.subjects, record.count) == ("error:ConnectionError", (P1,), 0)
 
@@ -421,7 +431,10 @@ def test_an_operation_failing_before_touching_anyone_keeps_its_own_error(ctx: Co
     driver = ScriptedDriver(
         [(ResolveAccess, DR_LEE), (on(FetchAll, Side.CLINICAL), ConnectionError("gone"))]
     )
-    flow = write.update(ctx, {"age": 3}, {"$inc": {"visits": 1}}, True, False, {})
+
+    def flow(c: Context) -> Flow[UpdateOutcome]:
+        return write.update(c, {"age": 3}, {"$inc": {"visits": 1}}, True, False, {})
+
     with pytest.raises(ConnectionError):
         driver.run(audited(ctx, flow, AuditSpec("update")))
     assert not any(isinstance(op, AppendAudit) for op in driver.seen)
@@ -436,7 +449,7 @@ def test_an_empty_read_is_audited_once(ctx: Context) -> None:
             (AppendAudit, None),
         ]
     )
-    driver.run(audited(ctx, read.find(ctx, Query({"age": 99})), AuditSpec("read")))
+    driver.run(audited(ctx, lambda c: read.find(c, Query({"age": 99})), AuditSpec("read")))
     assert [type(op) for op in driver.seen].count(AppendAudit) == 1
     assert not any(isinstance(op, Emit) for op in driver.seen)
 
@@ -483,7 +496,10 @@ def test_an_update_of_rows_already_read_needs_no_extra_read(ctx: Context) -> Non
         ]
     )
     update = {"$set": {"email": "new@x.org", "visits": 1}}
-    flow = write.update(ctx, {"age": 3}, update, True, False, {})
+
+    def flow(c: Context) -> Flow[UpdateOutcome]:
+        return write.update(c, {"age": 3}, update, True, False, {})
+
     assert driver.run(audited(ctx, flow, AuditSpec("update"))) == UpdateOutcome(1, 1)
     (record,) = driver.seen[-1].records  # type: ignore[union-attr]
     assert (record.subjects, record.fields, record.count) == ((P1,), ("email",), 1)

@@ -22,7 +22,7 @@ from privata_mongo.core.projection import ProjectionPlan
 from privata_mongo.core.schema import Side
 from privata_mongo.errors import UnsupportedQuery
 
-from .common import chunks, join_batch, refuse_collation, resolve, too_many
+from .common import chunks, computed_from, join_batch, linked, refuse_collation, resolve, too_many
 from .context import Context
 
 __all__ = ["aggregate", "split_joins"]
@@ -91,7 +91,7 @@ def aggregate(
     while True:
         batch: list[Document] = yield from NextBatch(handle, ctx.batch_size)
         if batch:
-            yield Emit(tuple((yield from join_batch(ctx, batch, plan))))
+            yield Emit(tuple((yield from join_batch(ctx, batch, plan))), linked(batch))
         if len(batch) < ctx.batch_size:
             return
 
@@ -127,7 +127,7 @@ def _in_process(
         joined.extend((yield from join_batch(ctx, chunk, _JOINED)))
     results = yield from run_stages(ctx, joined, stages)
     for chunk in chunks(results, ctx.batch_size):
-        yield Emit(tuple(chunk))
+        yield Emit(tuple(chunk), computed_from(rows, chunk))
 
 
 def _check_supported(

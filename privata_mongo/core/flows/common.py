@@ -3,6 +3,9 @@
 Identity rows pass through ``unseal`` on their way in and ``seal`` on their way out; these are
 the only places the storage format (encryption, ``keys``) touches the flows. Server predicates
 on identity rows pass through ``keys.blind_filter``, projections through ``keys.project_rows``.
+
+``touched``, ``linked`` and ``computed_from`` are how flows state, where they know it, whom an
+operation reached: the audit records what they say and nothing else.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from privata_mongo.core.mql.match import UnsupportedOperator, compile_filter
-from privata_mongo.core.ops import Document, FetchAll, Flow, Query
+from privata_mongo.core.ops import Document, Effect, FetchAll, Flow, Query, Touched
 from privata_mongo.core.plan import FilterPlan, Probe, plan_filter, substitute
 from privata_mongo.core.projection import ProjectionPlan
 from privata_mongo.core.schema import PSEUDONYM_FIELD, Side
@@ -26,14 +29,17 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "chunks",
+    "computed_from",
     "fetch_identities",
     "join_batch",
+    "linked",
     "refuse_collation",
     "resolve",
     "resolve_filter",
     "seal",
     "strip_link",
     "too_many",
+    "touched",
     "unseal",
 ]
 
@@ -42,6 +48,59 @@ def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     """Consecutive slices of at most ``size`` items."""
     for start in range(0, len(items), max(size, 1)):
         yield items[start : start + size]
+
+
+def touched(
+    ctx: Context,
+    subjects: Iterable[str] = (),
+    fields: Iterable[str] = (),
+    *,
+    written: int = 0,
+    effect: Effect = "write",
+) -> Flow[None]:
+    """State to the audit what this step reached (see ``ops.Touched``); nothing if unaudited."""
+    if not ctx.audit:
+        return
+    declared = Touched(tuple(subjects), frozenset(fields), written, effect)
+    if declared.subjects or declared.fields or declared.written:
+        yield declared
+
+
+def linked(rows: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The pseudonyms the clinical ``rows`` link to: the data subjects those rows belong to."""
+    return tuple(p for row in rows if isinstance(p := row.get(PSEUDONYM_FIELD), str))
+
+
+def computed_from(
+    rows: Sequence[Mapping[str, Any]], results: Iterable[Mapping[str, Any]]
+) -> tuple[str, ...]:
+    """The subjects whose ``rows`` (read with their link) the in-process ``results`` came from.
+
+    A result that is one of the rows (same ``_id``: matched, sorted, reshaped) came from its
+    own subject; if any result is not (a group, a computed document), every row read may have
+    contributed, and every subject read is named.
+    """
+    by_id = {
+        _key(row["_id"]): p
+        for row in rows
+        if "_id" in row and isinstance(p := row.get(PSEUDONYM_FIELD), str)
+    }
+    found: list[str] = []
+    for result in results:
+        pseudonym = by_id.get(_key(result["_id"])) if "_id" in result else None
+        if pseudonym is None:
+            return linked(rows)
+        found.append(pseudonym)
+    return tuple(found)
+
+
+def _key(value: Any) -> Any:
+    """A dictionary key for any ``_id`` (documents and lists compare by their repr)."""
+    try:
+        hash(value)
+    except TypeError:
+        return repr(value)
+    return (type(value).__name__, value)
 
 
 def unseal(ctx: Context, rows: list[Document]) -> Flow[list[Document]]:

@@ -31,6 +31,10 @@ class Context:
         max_in: most pseudonyms a single ``$in`` may carry (far below the 16 MB limit).
         crypto: the key ring that seals identity rows of a ``sealed`` schema (``None``: rows
             are stored as plaintext, for unit tests of the storage layout).
+        audit: the operation is audited. Flows then state what they reach (``Touched``) and
+            read the subjects of a server-side update they could not name otherwise; set only
+            by ``core.audit.wrapper.audited``, which consumes those statements, so a flow run
+            without the wrapper never issues them and never pays for that read.
     """
 
     schema: ModelSchema
@@ -41,3 +45,4 @@ class Context:
     batch_size: int = 1000
     max_in: int = 100_000
     crypto: KeyRing | None = None
+    audit: bool = False

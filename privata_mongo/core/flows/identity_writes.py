@@ -22,7 +22,7 @@ from privata_mongo.core.plan import split_update
 from privata_mongo.core.schema import PSEUDONYM_FIELD, REVISION_FIELD, Side
 from privata_mongo.core.split import identity_values, join, split
 
-from .common import fetch_identities, seal
+from .common import fetch_identities, linked, seal, touched
 from .context import Context
 
 __all__ = [
@@ -126,6 +126,7 @@ def write_documents(
             )
     if clinical_update and planned:
         ids = [p.clinical["_id"] for p in planned]
+        yield from touched(ctx, linked(p.clinical for p in planned))
         try:
             yield Update(
                 Side.CLINICAL,
@@ -149,9 +150,21 @@ def _identity_row(ctx: Context, pseudonym: str, document: Mapping[str, Any]) -> 
     return identity
 
 
+def _changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> set[str]:
+    """Names of the identity fields whose values differ between two plain identity rows."""
+    before, after = identity_values(old), identity_values(new)
+    keys = before.keys() | after.keys()
+    return {k for k in keys if k not in before or k not in after or before[k] != after[k]}
+
+
 def write_identities(ctx: Context, planned: Sequence[Planned]) -> Flow[list[Mapping[str, Any]]]:
-    """Compare-and-swap the new identity rows; returns the clinical rows that conflicted."""
+    """Compare-and-swap the new identity rows; returns the clinical rows that conflicted.
+
+    The subjects written and the names of the fields that changed are stated (``touched``):
+    compared here, on the plain rows, they are exact even when the stored rows are sealed.
+    """
     swaps: list[tuple[Mapping[str, Any], Document, Mapping[str, Any]]] = []
+    changed: set[str] = set()
     inserts: list[Document] = []
     for p in planned:
         pseudonym = p.clinical.get(PSEUDONYM_FIELD)
@@ -164,15 +177,21 @@ def write_identities(ctx: Context, planned: Sequence[Planned]) -> Flow[list[Mapp
             swaps.append(
                 ({"_id": pseudonym, REVISION_FIELD: p.old.get(REVISION_FIELD)}, row, p.clinical)
             )
+            changed |= _changed(p.old, row)
     if inserts:
         sealed = yield from seal(ctx, inserts)
-        yield Insert(Side.IDENTITY, tuple(sealed), False)
+        outcome = yield from Insert(Side.IDENTITY, tuple(sealed), False)
+        stored = [row for i, row in enumerate(inserts) if i not in outcome.failed()]
+        yield from touched(
+            ctx, [row["_id"] for row in stored], {k for row in stored for k in identity_values(row)}
+        )
     if not swaps:
         return []
     rows = yield from seal(ctx, [row for _, row, _ in swaps])
     matched: int = yield from ReplaceMany(
         Side.IDENTITY, tuple((f, r) for (f, _, _), r in zip(swaps, rows, strict=False))
     )
+    yield from touched(ctx, [f["_id"] for f, _, _ in swaps], changed)
     if matched == len(swaps):
         return []
     written = yield from FetchAll(

@@ -18,7 +18,7 @@ from privata_mongo.core.projection import ProjectionPlan, plan_projection
 from privata_mongo.core.schema import PSEUDONYM_FIELD, Side
 from privata_mongo.errors import UnsupportedQuery
 
-from .common import join_batch, resolve
+from .common import join_batch, linked, resolve, touched
 from .context import Context
 from .read import read_by_ids, select_one
 from .write import (
@@ -38,7 +38,7 @@ __all__ = ["find_one_and_delete", "find_one_and_replace", "find_one_and_update"]
 Sort = tuple[tuple[str, Any], ...]
 
 
-def _linked(projection: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def _keeping_link(projection: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """A clinical projection that certainly returns the pseudonym link."""
     if projection is None:
         return None
@@ -51,7 +51,9 @@ def _linked(projection: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _one(ctx: Context, plan: ProjectionPlan, ids: Sequence[Any]) -> Flow[Document | None]:
-    documents = yield from read_by_ids(ctx, ids, plan)
+    """The document returned to the application; its subject is read with it."""
+    documents, subjects = yield from read_by_ids(ctx, ids, plan)
+    yield from touched(ctx, subjects, effect="read")
     return documents[0] if documents else None
 
 
@@ -132,9 +134,10 @@ def _server_update(
         sort,
         upsert,
         return_new,
-        _linked(pplan.clinical),
+        _keeping_link(pplan.clinical),
         options,
     )
+    yield from touched(ctx, linked([result] if result is not None else []))
     if return_new:
         inserted = result is not None and result.get(PSEUDONYM_FIELD) == pseudonym
     else:

@@ -31,7 +31,16 @@ from privata_mongo.core.projection import ProjectionPlan, plan_projection
 from privata_mongo.core.schema import PSEUDONYM_FIELD, Side, top_field
 from privata_mongo.core.split import join
 
-from .common import chunks, fetch_identities, join_batch, refuse_collation, resolve, too_many
+from .common import (
+    chunks,
+    fetch_identities,
+    join_batch,
+    linked,
+    refuse_collation,
+    resolve,
+    too_many,
+    touched,
+)
 from .context import Context
 
 __all__ = [
@@ -62,7 +71,7 @@ def find(ctx: Context, query: Query) -> Flow[None]:
     while True:
         batch: list[Document] = yield from NextBatch(handle, size)
         if batch:
-            yield Emit(tuple((yield from join_batch(ctx, batch, plan))))
+            yield Emit(tuple((yield from join_batch(ctx, batch, plan))), linked(batch))
         emitted += len(batch)
         if len(batch) < size or (query.limit and emitted >= abs(query.limit)):
             return
@@ -106,14 +115,18 @@ def ordered_ids(
 
 def read_by_ids(
     ctx: Context, ids: Sequence[Any], plan: ProjectionPlan, batch_size: int = 0
-) -> Flow[list[Document]]:
-    """Read documents by id with a projection plan, in the order of ``ids``."""
+) -> Flow[tuple[list[Document], tuple[str, ...]]]:
+    """Read documents by id with a projection plan, in the order of ``ids``.
+
+    Returns the documents and the data subjects they belong to (read with their rows).
+    """
     projection = dict(plan.clinical) if plan.clinical is not None else None
     hide_id = plan.hide_id
     if projection is not None and projection.get("_id", 1) in (0, False):
         projection.pop("_id")  # needed to restore the order; removed again after the join
         hide_id = True
     out: list[Document] = []
+    subjects: list[str] = []
     for chunk in chunks(ids, batch_size or ctx.batch_size):
         found = yield from FetchAll(
             Side.CLINICAL, Query({"_id": {"$in": list(chunk)}}, projection=projection)
@@ -121,7 +134,8 @@ def read_by_ids(
         by_id = {repr(d["_id"]): d for d in found}
         batch = [by_id[repr(i)] for i in chunk if repr(i) in by_id]
         out.extend((yield from join_batch(ctx, batch, replace(plan, hide_id=hide_id))))
-    return out
+        subjects.extend(linked(batch))
+    return out, tuple(subjects)
 
 
 def select_one(
@@ -151,9 +165,9 @@ def _find_sorted_in_process(
         ctx, clinical_filter, query.sort, query.skip, query.limit, query.options
     )
     for chunk in chunks(ids, query.batch_size or ctx.batch_size):
-        documents = yield from read_by_ids(ctx, chunk, plan)
+        documents, subjects = yield from read_by_ids(ctx, chunk, plan)
         if documents:
-            yield Emit(tuple(documents))
+            yield Emit(tuple(documents), subjects)
 
 
 def count(ctx: Context, filter: Mapping[str, Any], options: Mapping[str, Any]) -> Flow[int]:
@@ -195,6 +209,9 @@ def distinct(
     if len(rows) > schema.scan_limit:
         raise too_many(ctx, "distinct", {top_field(key)})
     pseudonyms = [r[PSEUDONYM_FIELD] for r in rows if PSEUDONYM_FIELD in r]
+    # every value is read to be compared, so every subject scanned is revealed, not only the
+    # owners of the values returned
+    yield from touched(ctx, linked(rows), {top_field(key)}, effect="read")
     identities = yield from fetch_identities(ctx, pseudonyms, {key: 1})
     found: list[Any] = []
     for pseudonym in pseudonyms:

@@ -11,7 +11,9 @@ that cannot be found and erased:
 * delete: identity first (what remains after a crash is a de-identified clinical row).
 
 Updates that touch no identity field and need no identity seed run on the server in one call,
-with the server's own semantics and atomicity.
+with the server's own semantics and atomicity. Such a call names nobody, so when the operation
+is audited the flow first reads the pseudonyms its filter selects (unless it already holds the
+target) and states them (``touched``) before the update runs.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from privata_mongo.core.schema import PSEUDONYM_FIELD, REVISION_FIELD, Side
 from privata_mongo.core.split import identity_values, join, split
 from privata_mongo.errors import UnsupportedQuery
 
-from .common import chunks, fetch_identities, resolve, seal
+from .common import chunks, fetch_identities, linked, resolve, seal, touched
 from .context import Context
 from .identity_writes import (
     WRITE_CONFLICT,
@@ -88,6 +90,11 @@ def insert(ctx: Context, documents: Sequence[Mapping[str, Any]], ordered: bool) 
     outcome: InsertOutcome = yield from Insert(Side.IDENTITY, tuple(sealed), ordered)
     failures = {f.index: f for f in outcome.failures}
     attempted = _written(range(len(pairs)), failures, ordered)
+    yield from touched(
+        ctx,
+        [pairs[i][0]["_id"] for i in attempted],
+        {name for i in attempted for name in identity_values(pairs[i][0])},
+    )
     clinical_ok: list[int] = []
     if attempted:
         clinical: InsertOutcome = yield from Insert(
@@ -98,6 +105,7 @@ def insert(ctx: Context, documents: Sequence[Mapping[str, Any]], ordered: bool) 
         clinical_ok = _written(
             attempted, {attempted[f.index]: f for f in clinical.failures}, ordered
         )
+        yield from touched(ctx, written=len(clinical_ok))
     orphans = [pairs[i][0]["_id"] for i in attempted if i not in set(clinical_ok)]
     if orphans:
         logger.debug(
@@ -132,7 +140,9 @@ def empty_identity(ctx: Context, pseudonym: str) -> Flow[None]:
     """The identity row of a document the server created without identity values."""
     row = {"_id": pseudonym, REVISION_FIELD: ctx.new_revision()}
     sealed = yield from seal(ctx, [row])
-    yield Insert(Side.IDENTITY, tuple(sealed), True)
+    outcome = yield from Insert(Side.IDENTITY, tuple(sealed), True)
+    if not outcome.failures:
+        yield from touched(ctx, [pseudonym])
 
 
 def update(
@@ -153,18 +163,21 @@ def update(
     # An invalid update fails before any I/O, as on the server.
     compiled = compile_update(update) if isinstance(update, Mapping) else None
     clinical_filter = yield from resolve(ctx, plan, options)
+    targets: tuple[str, ...] | None = None  # the subjects of the update, once known
     if sort and not multi:
         target = yield from select_one(ctx, clinical_filter, sort, read_options(options))
         if target is not None:
             clinical_filter = {"$and": [{"_id": target["_id"]}, clinical_filter]}
+            targets = linked([target])
     if compiled is None or not isinstance(update, Mapping):
         stages = cast(Sequence[Mapping[str, Any]], update)
-        flow = _pipeline_update(ctx, plan, clinical_filter, stages, multi, upsert, options)
+        flow = _pipeline_update(ctx, plan, clinical_filter, stages, multi, upsert, options, targets)
         return (yield from flow)
     touches_identity = schema.touches_identity(compiled.fields)
     seeds_identity = upsert and bool(plan.identity_fields)
     if not touches_identity and not seeds_identity:
         pseudonym = ctx.new_pseudonym() if upsert else ""
+        yield from _server_side_subjects(ctx, clinical_filter, multi, options, targets)
         outcome: UpdateOutcome = yield from Update(
             Side.CLINICAL,
             clinical_filter,
@@ -209,6 +222,34 @@ def _target_ids(
     return [row["_id"] for row in rows]
 
 
+def _server_side_subjects(
+    ctx: Context,
+    clinical_filter: Mapping[str, Any],
+    multi: bool,
+    options: Mapping[str, Any],
+    targets: tuple[str, ...] | None,
+) -> Flow[None]:
+    """State the subjects a server-side update will change, reading them if not yet known.
+
+    Only an audited operation pays for the read (one round trip, the price of an exact subject
+    list); under concurrent writers it names the documents matched just before the update.
+    """
+    if not ctx.audit:
+        return
+    if targets is None:
+        rows = yield from FetchAll(
+            Side.CLINICAL,
+            Query(
+                clinical_filter,
+                projection={PSEUDONYM_FIELD: 1, "_id": 0},
+                limit=0 if multi else 1,
+                options=read_options(options),
+            ),
+        )
+        targets = linked(rows)
+    yield from touched(ctx, targets)
+
+
 def read_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """Options of a write that also shape the read selecting its targets."""
     return {k: options[k] for k in ("hint", "collation", "session") if k in options}
@@ -239,8 +280,12 @@ def _pipeline_update(
     multi: bool,
     upsert: bool,
     options: Mapping[str, Any],
+    targets: tuple[str, ...] | None,
 ) -> Flow[UpdateOutcome]:
-    """Aggregation-pipeline updates run on the server, so they may not read identity fields."""
+    """Aggregation-pipeline updates run on the server, so they may not read identity fields.
+
+    ``targets``: the subjects of the update when the caller has already selected its target.
+    """
     schema = ctx.schema
     if references_identity(schema, list(pipeline)) or (upsert and plan.identity_fields):
         raise UnsupportedQuery(
@@ -253,6 +298,7 @@ def _pipeline_update(
     if upsert:
         link = {"$ifNull": [f"${PSEUDONYM_FIELD}", pseudonym]}
         stages.append({"$set": {PSEUDONYM_FIELD: link}})
+    yield from _server_side_subjects(ctx, clinical_filter, multi, options, targets)
     outcome: UpdateOutcome = yield from Update(
         Side.CLINICAL, clinical_filter, tuple(stages), multi, upsert, options
     )
@@ -315,7 +361,9 @@ def replace_target(
     planned = [Planned(clinical, old_identity, after, True)]
     if old_identity is None:
         sealed = yield from seal(ctx, [new_identity])
-        yield Insert(Side.IDENTITY, tuple(sealed), True)
+        outcome = yield from Insert(Side.IDENTITY, tuple(sealed), True)
+        if not outcome.failures:
+            yield from touched(ctx, [pseudonym], identity_values(new_identity))
     elif identity_values(old_identity) != identity_values(new_identity):
         conflicts = yield from write_identities(ctx, planned)
         if conflicts:
@@ -330,6 +378,7 @@ def replace_target(
         if old_identity is not None:
             yield from restore_identities(ctx, planned)
         raise
+    yield from touched(ctx, [pseudonym])
     return before != after or list(before) != list(after)
 
 
@@ -359,10 +408,14 @@ def delete(
 def delete_rows(
     ctx: Context, rows: Sequence[Mapping[str, Any]], options: Mapping[str, Any]
 ) -> Flow[int]:
-    """Delete the given clinical rows and their identity rows; returns the clinical count."""
+    """Delete the given clinical rows and their identity rows; returns the clinical count.
+
+    Each identity row deleted erases every identity field of its subject.
+    """
     pseudonyms = [r[PSEUDONYM_FIELD] for r in rows if PSEUDONYM_FIELD in r]
     for chunk in chunks(pseudonyms, ctx.batch_size):
         yield Delete(Side.IDENTITY, {"_id": {"$in": list(chunk)}}, multi=True)
+        yield from touched(ctx, chunk, ctx.schema.identity_fields)
     count: int = yield from Delete(
         Side.CLINICAL,
         {"_id": {"$in": [r["_id"] for r in rows]}},
