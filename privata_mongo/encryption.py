@@ -65,7 +65,7 @@ MASTER_KEY_FILE_ENV = "PRIVATA_MASTER_KEY_FILE"
 MASTER_KEY_SIZE = 96
 DEV_KEY_PATH = Path(".privata") / "master.key"
 
-_EMBEDDED_MODULES = ("mongomock", "privata_mongo.adapters.mongomock_async")
+_EMBEDDED_MODULES = ("mongomock", "privata_mongo.embedded")
 _lock = threading.Lock()
 # Keyed by the key vault's client too: two servers in one process have two key vaults. The
 # value keeps the client alive, so its id is never reused for another client.

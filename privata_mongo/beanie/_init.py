@@ -14,10 +14,10 @@ import beanie
 from beanie.odm.utils.init import Initializer
 from pymongo import AsyncMongoClient
 
-from privata_mongo.adapters.mongomock_async import AsyncMockDatabase
-from privata_mongo.adapters.mongomock_async import embedded_database as _embedded
 from privata_mongo.adapters.motor import adapt_motor_database, is_motor_database
 from privata_mongo.beanie._describe import REGISTRY
+from privata_mongo.embedded import AsyncMockDatabase
+from privata_mongo.embedded import embedded_database as _embedded
 from privata_mongo.encryption import check_master_key
 from privata_mongo.proxy.aio_database import AsyncProxyClient, AsyncProxyDatabase
 

@@ -48,14 +48,6 @@ from pymongo.results import (
     UpdateResult,
 )
 
-from privata_mongo.adapters.mongomock_async import (
-    AsyncMockClient,
-    AsyncMockCollection,
-    AsyncMockCommandCursor,
-    AsyncMockCursor,
-    AsyncMockDatabase,
-    embedded_database,
-)
 from privata_mongo.adapters.pymongo_async_store import AsyncPymongoStore
 from privata_mongo.adapters.pymongo_store import PymongoStore
 from privata_mongo.core.ops import (
@@ -78,6 +70,14 @@ from privata_mongo.core.ops import (
     Update,
 )
 from privata_mongo.core.schema import Side
+from privata_mongo.embedded import (
+    AsyncMockClient,
+    AsyncMockCollection,
+    AsyncMockCommandCursor,
+    AsyncMockCursor,
+    AsyncMockDatabase,
+    embedded_database,
+)
 from privata_mongo.ports.storage import AsyncBatchCursor, BatchCursor
 
 PEOPLE = [

@@ -26,12 +26,12 @@ import pymongo
 import pytest
 
 from compat_suite.requirements import FEATURES, gaps_for
-from privata_mongo.adapters.mongomock_async import embedded_database
 from privata_mongo.adapters.pymongo_async_store import AsyncPymongoStore
 from privata_mongo.adapters.pymongo_calls import IdentityRedaction
 from privata_mongo.adapters.pymongo_store import PymongoStore
 from privata_mongo.core.failures import WriteFailed, WriteFailure
 from privata_mongo.core.ops import Find, Insert, InsertOutcome, Update
+from privata_mongo.embedded import embedded_database
 from privata_mongo.testing import contract
 from testkit.backends import Backend
 from testkit.plugin import selected_backends

@@ -12,7 +12,7 @@ from typing import Any
 
 from pymongo.operations import IndexModel
 
-from privata_mongo.adapters._mongomock_async_cursor import AsyncMockCommandCursor, no_session
+from privata_mongo.embedded._cursor import AsyncMockCommandCursor, no_session
 
 __all__ = ["Indexes"]
 

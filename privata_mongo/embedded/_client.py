@@ -1,51 +1,40 @@
-"""The embedded async backend: pymongo 4's async API (``AsyncMongoClient`` ...) over mongomock.
+"""Internal. ``AsyncMockClient``: pymongo's ``AsyncMongoClient`` API over mongomock's client.
 
-Beanie 2 talks to pymongo's ``AsyncDatabase``/``AsyncCollection``/``AsyncCursor`` and privata's
-``AsyncPymongoStore`` to the same API; upstream has no in-process stand-in for them (mongomock is
-synchronous, mongomock-motor targets Motor). These plain classes have the same methods,
-signatures, return types (pymongo's result classes) and errors (pymongo's error classes, raised
-by mongomock itself), so Beanie runs unmodified on an in-memory store: no server in tests,
-examples or demos. mongomock is in-process, so each coroutine calls it directly -- no threads.
-
-The fidelity is mongomock's: what it cannot do (sessions, views, change streams, ``let``) raises
-``NotImplementedError`` rather than answering wrongly. ``embedded_database(name)`` is the one-line
-entry point::
-
-    await init_beanie(database=embedded_database("app"), document_models=[Patient])
+This is the one module of the package that imports mongomock, so it is where a missing ``mock``
+extra is reported, with the command that installs it.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NoReturn
 
-import mongomock
-from mongomock.store import ServerStore
 from pymongo.driver_info import DriverInfo
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from privata_mongo.adapters._closing import AsyncClosing
-from privata_mongo.adapters._mongomock_async_collection import AsyncMockCollection
-from privata_mongo.adapters._mongomock_async_cursor import (
-    AsyncMockCommandCursor,
-    AsyncMockCursor,
+from privata_mongo.embedded._cursor import (
     no_session,
 )
-from privata_mongo.adapters._mongomock_async_database import AsyncMockDatabase, build_info
-from privata_mongo.adapters._mongomock_async_options import MockOptions
+from privata_mongo.embedded._database import AsyncMockDatabase, build_info
+from privata_mongo.embedded._options import MockOptions
+from privata_mongo.errors import ConfigurationError
+
+_MISSING_MOCK = (
+    "the embedded backend needs mongomock, which cannot be imported; "
+    'install the "mock" extra: pip install "privata-mongo[mock]"'
+)
+try:
+    import mongomock
+    from mongomock.store import ServerStore
+except ImportError as missing:
+    raise ConfigurationError(_MISSING_MOCK) from missing
 
 if TYPE_CHECKING:
     from bson.codec_options import CodecOptions
     from pymongo.read_preferences import _ServerMode
 
-__all__ = [
-    "AsyncMockClient",
-    "AsyncMockCollection",
-    "AsyncMockCommandCursor",
-    "AsyncMockCursor",
-    "AsyncMockDatabase",
-    "embedded_database",
-]
+__all__ = ["AsyncMockClient", "embedded_database"]
 
 
 def embedded_database(name: str, store: ServerStore | None = None) -> AsyncMockDatabase:

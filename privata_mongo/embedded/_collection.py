@@ -30,8 +30,8 @@ from pymongo.results import (
 )
 from pymongo.write_concern import WriteConcern
 
-from privata_mongo.adapters._mongomock_async_bulk import first_in_order, run_bulk
-from privata_mongo.adapters._mongomock_async_cursor import (
+from privata_mongo.embedded._bulk import first_in_order, run_bulk
+from privata_mongo.embedded._cursor import (
     AsyncMockCommandCursor,
     AsyncMockCursor,
     Document,
@@ -40,15 +40,15 @@ from privata_mongo.adapters._mongomock_async_cursor import (
     no_session,
     unsupported,
 )
-from privata_mongo.adapters._mongomock_async_indexes import Indexes
-from privata_mongo.adapters._mongomock_async_modify import FindAndModify
-from privata_mongo.adapters._mongomock_async_options import MockOptions
+from privata_mongo.embedded._indexes import Indexes
+from privata_mongo.embedded._modify import FindAndModify
+from privata_mongo.embedded._options import MockOptions
 
 if TYPE_CHECKING:
     from pymongo.collation import Collation
     from pymongo.read_preferences import _ServerMode
 
-    from privata_mongo.adapters._mongomock_async_database import AsyncMockDatabase
+    from privata_mongo.embedded._database import AsyncMockDatabase
 
 __all__ = ["AsyncMockCollection"]
 

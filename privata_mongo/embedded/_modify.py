@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from privata_mongo.adapters._mongomock_async_cursor import (
+from privata_mongo.embedded._cursor import (
     Document,
     SortSpec,
     UpdateSpec,

@@ -13,15 +13,15 @@ from pymongo.errors import OperationFailure
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
-from privata_mongo.adapters._mongomock_async_collection import AsyncMockCollection
-from privata_mongo.adapters._mongomock_async_cursor import no_session, unsupported
-from privata_mongo.adapters._mongomock_async_options import MockOptions
+from privata_mongo.embedded._collection import AsyncMockCollection
+from privata_mongo.embedded._cursor import no_session, unsupported
+from privata_mongo.embedded._options import MockOptions
 
 if TYPE_CHECKING:
     from bson.codec_options import CodecOptions
     from pymongo.read_preferences import _ServerMode
 
-    from privata_mongo.adapters.mongomock_async import AsyncMockClient
+    from privata_mongo.embedded._client import AsyncMockClient
 
 __all__ = ["AsyncMockDatabase", "build_info"]
 

@@ -23,7 +23,7 @@ from privata_mongo.core.mql.values import sort_pairs
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-    from privata_mongo.adapters._mongomock_async_collection import AsyncMockCollection
+    from privata_mongo.embedded._collection import AsyncMockCollection
 
 __all__ = [
     "AsyncMockCommandCursor",
