@@ -13,10 +13,8 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from privata_mongo.adapters._closing import AsyncClosing
-from privata_mongo.embedded._cursor import (
-    no_session,
-)
 from privata_mongo.embedded._database import AsyncMockDatabase, build_info
+from privata_mongo.embedded._forward import CLIENT, derive, forward, no_session
 from privata_mongo.embedded._options import MockOptions
 from privata_mongo.errors import ConfigurationError
 
@@ -31,8 +29,7 @@ except ImportError as missing:
     raise ConfigurationError(_MISSING_MOCK) from missing
 
 if TYPE_CHECKING:
-    from bson.codec_options import CodecOptions
-    from pymongo.read_preferences import _ServerMode
+    pass
 
 __all__ = ["AsyncMockClient", "embedded_database"]
 
@@ -102,44 +99,9 @@ class AsyncMockClient(MockOptions, AsyncClosing):
         """What libraries announced through ``append_metadata`` (Beanie does)."""
         return tuple(self._driver_info)
 
-    def get_database(
-        self,
-        name: str | None = None,
-        codec_options: CodecOptions[Any] | None = None,
-        read_preference: _ServerMode | None = None,
-        write_concern: WriteConcern | None = None,
-        read_concern: ReadConcern | None = None,
-    ) -> AsyncMockDatabase:
-        """A database by name; the URI's default database when ``name`` is omitted."""
-        inner = self._inner.get_database(
-            name,
-            codec_options=codec_options,
-            read_preference=read_preference,
-            read_concern=read_concern,
-        )
-        return AsyncMockDatabase(self, inner)
-
-    def get_default_database(
-        self,
-        default: str | None = None,
-        codec_options: CodecOptions[Any] | None = None,
-        read_preference: _ServerMode | None = None,
-        write_concern: WriteConcern | None = None,
-        read_concern: ReadConcern | None = None,
-    ) -> AsyncMockDatabase:
-        """The database named in the URI, else ``default``; ``ConfigurationError`` if neither."""
-        inner = self._inner.get_default_database(
-            default,
-            codec_options=codec_options,
-            read_preference=read_preference,
-            read_concern=read_concern,
-        )
-        return AsyncMockDatabase(self, inner)
-
-    async def list_database_names(self, session: Any = None, comment: Any = None) -> list[str]:
-        """Databases that hold at least one collection."""
-        no_session(session)
-        return list(self._inner.list_database_names())
+    get_database = derive(CLIENT.get_database, AsyncMockDatabase)
+    get_default_database = derive(CLIENT.get_default_database, AsyncMockDatabase)
+    list_database_names = forward(CLIENT.list_database_names)
 
     async def drop_database(
         self, name_or_database: str | AsyncMockDatabase, session: Any = None, comment: Any = None
