@@ -40,7 +40,7 @@ from compat_suite.harness import (
     error_name,
     normalise,
 )
-from privata_mongo.adapters.mongomock_async import AsyncMockClient
+from privata_mongo.embedded import AsyncMockClient
 from testkit.backends import Backend, fresh_db_name
 from testkit.storage_scan import plaintext_leaks
 

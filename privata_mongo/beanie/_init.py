@@ -14,8 +14,6 @@ import beanie
 from beanie.odm.utils.init import Initializer
 from pymongo import AsyncMongoClient
 
-from privata_mongo.adapters.mongomock_async import AsyncMockDatabase
-from privata_mongo.adapters.mongomock_async import embedded_database as _embedded
 from privata_mongo.adapters.motor import adapt_motor_database, is_motor_database
 from privata_mongo.beanie._describe import REGISTRY
 from privata_mongo.proxy.aio_database import AsyncProxyClient, AsyncProxyDatabase
@@ -24,15 +22,24 @@ from privata_mongo.runtime import build_runtime
 if TYPE_CHECKING:
     from pymongo.asynchronous.database import AsyncDatabase
 
+    from privata_mongo.embedded import AsyncMockDatabase
+
 __all__ = ["embedded_database", "init_beanie", "proxy_database"]
 
 
 def embedded_database(name: str) -> AsyncMockDatabase:
     """An in-process database (mongomock behind pymongo's async API), for demos and tests.
 
-    Pass it to ``init_beanie(database=...)``; no server is needed.
+    Pass it to ``init_beanie(database=...)``; no server is needed. The embedded backend is
+    imported here, not with this module, so that the facade works without mongomock.
+
+    Raises:
+        ConfigurationError: mongomock (the ``mock`` extra) is not installed; the message says
+            ``pip install "privata-mongo[mock]"``.
     """
-    return _embedded(name)
+    from privata_mongo.embedded import embedded_database as embedded
+
+    return embedded(name)
 
 
 def proxy_database(database: Any) -> AsyncProxyDatabase:

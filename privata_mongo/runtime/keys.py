@@ -59,11 +59,7 @@ MASTER_KEY_FILE_ENV = "PRIVATA_MASTER_KEY_FILE"
 MASTER_KEY_SIZE = 96
 DEV_KEY_PATH = Path(".privata") / "master.key"
 
-_EMBEDDED_MODULES = (
-    "mongomock",
-    "privata_mongo.adapters.mongomock_async",
-    "privata_mongo.embedded",
-)
+_EMBEDDED_MODULES = ("mongomock", "privata_mongo.embedded")
 _lock = threading.Lock()
 _dev_keys: dict[Path, bytes] = {}
 _live_rings: weakref.WeakSet[KeyRing] = weakref.WeakSet()

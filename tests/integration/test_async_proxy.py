@@ -14,10 +14,10 @@ import pytest
 from mongomock.store import ServerStore
 from pymongo.errors import DuplicateKeyError
 
-from privata_mongo.adapters.mongomock_async import AsyncMockClient
 from privata_mongo.core.classify import Policy, compile_schema
 from privata_mongo.core.flows import write
 from privata_mongo.core.schema import FieldSpec, ModelSchema, ModelSpec
+from privata_mongo.embedded import AsyncMockClient
 from privata_mongo.proxy._planner import Planner
 from privata_mongo.proxy.aio_collection import AsyncPrivateCollection
 from privata_mongo.proxy.aio_database import AsyncProxyClient

@@ -18,8 +18,8 @@ import privata_mongo
 import privata_mongo.beanie as pb
 import privata_mongo.mongoengine as pm
 from privata_mongo import AccessContext, access_context
-from privata_mongo.adapters.mongomock_async import AsyncMockClient
 from privata_mongo.audit import audit_collection, verify
+from privata_mongo.embedded import AsyncMockClient
 from privata_mongo.testing.audit import ListAuditSink
 from privata_mongo.web import fastapi_access, from_headers
 

@@ -93,7 +93,7 @@ async def test_a_projection_without_identity_fields_never_reads_the_identity_col
     """``project(Model)`` excluding identity fields reads no identity row; naming one does."""
     from pydantic import BaseModel
 
-    from privata_mongo.adapters._mongomock_async_collection import AsyncMockCollection
+    from privata_mongo.embedded import AsyncMockCollection
 
     Person = _models()
 

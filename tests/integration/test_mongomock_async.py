@@ -31,6 +31,11 @@ from pymongo import (
     UpdateMany,
     UpdateOne,
 )
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.command_cursor import AsyncCommandCursor
+from pymongo.asynchronous.cursor import AsyncCursor
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.asynchronous.mongo_client import AsyncMongoClient
 from pymongo.driver_info import DriverInfo
 from pymongo.errors import (
     BulkWriteError,
@@ -48,14 +53,6 @@ from pymongo.results import (
     UpdateResult,
 )
 
-from privata_mongo.adapters.mongomock_async import (
-    AsyncMockClient,
-    AsyncMockCollection,
-    AsyncMockCommandCursor,
-    AsyncMockCursor,
-    AsyncMockDatabase,
-    embedded_database,
-)
 from privata_mongo.adapters.pymongo_async_store import AsyncPymongoStore
 from privata_mongo.adapters.pymongo_store import PymongoStore
 from privata_mongo.core.ops import (
@@ -78,6 +75,14 @@ from privata_mongo.core.ops import (
     Update,
 )
 from privata_mongo.core.schema import Side
+from privata_mongo.embedded import (
+    AsyncMockClient,
+    AsyncMockCollection,
+    AsyncMockCommandCursor,
+    AsyncMockCursor,
+    AsyncMockDatabase,
+    embedded_database,
+)
 from privata_mongo.ports.storage import AsyncBatchCursor, BatchCursor
 
 PEOPLE = [
@@ -540,6 +545,93 @@ async def test_bulk_write_rejects_what_pymongo_rejects(db: AsyncMockDatabase) ->
     with pytest.raises(ValueError, match=r"\$ operators"):
         await c.bulk_write([UpdateOne({}, {"n": 1})])
     assert await c.count_documents({}) == 0
+
+
+# --- pymongo's signatures, and the options refused rather than ignored ----------------------
+
+PYMONGO_TWINS: list[tuple[type[Any], type[Any]]] = [
+    (AsyncMockClient, AsyncMongoClient),
+    (AsyncMockDatabase, AsyncDatabase),
+    (AsyncMockCollection, AsyncCollection),
+    (AsyncMockCursor, AsyncCursor),
+    (AsyncMockCommandCursor, AsyncCommandCursor),
+]
+# pymongo's find takes *args/**kwargs for its cursor's parameters; start_session refuses all.
+NOT_COMPARED = {"find", "start_session"}
+
+
+def _parameters(function: Any, skip: int = 0) -> list[tuple[str, Any, Any]]:
+    parameters = list(inspect.signature(function).parameters.values())[skip:]
+    return [(p.name, p.kind, p.default) for p in parameters]
+
+
+@pytest.mark.parametrize(("ours", "theirs"), PYMONGO_TWINS, ids=lambda c: c.__name__)
+def test_methods_take_pymongo_arguments(ours: type[Any], theirs: type[Any]) -> None:
+    shared = [
+        name
+        for name in dir(ours)
+        if not name.startswith("_")
+        and name not in NOT_COMPARED
+        and callable(getattr(theirs, name, None))
+        and not isinstance(inspect.getattr_static(ours, name), property)
+    ]
+    assert len(shared) >= 3
+    for name in shared:
+        ours_method, theirs_method = getattr(ours, name), getattr(theirs, name)
+        assert _parameters(ours_method) == _parameters(theirs_method), name
+        assert inspect.iscoroutinefunction(ours_method) == inspect.iscoroutinefunction(
+            theirs_method
+        ), name
+
+
+def test_find_takes_the_arguments_of_pymongos_cursor() -> None:
+    assert _parameters(AsyncMockCollection.find, 1) == _parameters(AsyncCursor.__init__, 2)
+
+
+REFUSED_OPTIONS: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
+    ("delete_one", ({"_id": 1},), {"let": {"x": 1}}),
+    ("delete_many", ({},), {"let": {"x": 1}}),
+    ("replace_one", ({"_id": 1}, {"n": 0}), {"let": {"x": 1}}),
+    ("replace_one", ({"_id": 1}, {"n": 0}), {"collation": {"locale": "en"}}),
+    ("find_one_and_update", ({"_id": 1}, {"$set": {"n": 0}}), {"array_filters": [{"x": 1}]}),
+    ("find_one_and_update", ({"_id": 1}, {"$set": {"n": 0}}), {"let": {"x": 1}}),
+    ("find_one_and_update", ({"_id": 1}, {"$set": {"n": 0}}), {"collation": {"locale": "en"}}),
+    ("find_one_and_replace", ({"_id": 1}, {"n": 0}), {"let": {"x": 1}}),
+    ("find_one_and_delete", ({"_id": 1},), {"collation": {"locale": "en"}}),
+    ("distinct", ("n",), {"collation": {"locale": "en"}}),
+    ("drop", (), {"encrypted_fields": {"fields": []}}),
+    ("insert_one", ({"_id": 9},), {"session": object()}),
+    ("count_documents", ({},), {"session": object()}),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "kwargs"),
+    REFUSED_OPTIONS,
+    ids=[f"{m}-{next(iter(k))}" for m, _, k in REFUSED_OPTIONS],
+)
+async def test_options_mongomock_would_ignore_are_refused(
+    people: AsyncMockCollection, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    option = next(iter(kwargs))
+    with pytest.raises(NotImplementedError, match=option.split("_")[0]):
+        await getattr(people, method)(*args, **kwargs)
+    assert await people.find().to_list() == PEOPLE  # nothing was written
+
+
+async def test_server_only_options_are_accepted_without_effect(
+    people: AsyncMockCollection,
+) -> None:
+    updated = await people.update_one(
+        {"_id": 1}, {"$set": {"n": 10}}, bypass_document_validation=True, comment="why"
+    )
+    assert updated.modified_count == 1
+    assert await people.count_documents({}, comment="why") == 4
+    found = await people.find_one_and_delete({"_id": 2}, hint="_id_", comment="why")
+    assert found == PEOPLE[1]
+    with pytest.raises(TypeError, match="bogus"):
+        await people.insert_one({"_id": 9}, bogus=True)  # type: ignore[call-arg]
+    assert await people.count_documents({"_id": 9}) == 0
 
 
 # --- errors: the same types (and texts) as the same calls on synchronous mongomock -----------

@@ -14,9 +14,9 @@ import pymongo
 import pytest
 from mongomock.store import ServerStore
 
-from privata_mongo.adapters.mongomock_async import AsyncMockClient
 from privata_mongo.core.classify import Policy, compile_schema
 from privata_mongo.core.schema import FieldSpec, ModelSchema, ModelSpec
+from privata_mongo.embedded import AsyncMockClient
 from privata_mongo.proxy.aio_database import AsyncProxyClient
 from privata_mongo.proxy.client import ProxyClient
 from testkit.backends import Backend

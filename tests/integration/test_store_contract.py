@@ -16,7 +16,9 @@ strict xfails with their measured reason.
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import pkgutil
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,12 +28,12 @@ import pymongo
 import pytest
 
 from compat_suite.requirements import FEATURES, gaps_for
-from privata_mongo.adapters.mongomock_async import embedded_database
 from privata_mongo.adapters.pymongo_async_store import AsyncPymongoStore
 from privata_mongo.adapters.pymongo_calls import IdentityRedaction
 from privata_mongo.adapters.pymongo_store import PymongoStore
 from privata_mongo.core.failures import WriteFailed, WriteFailure
 from privata_mongo.core.ops import Find, Insert, InsertOutcome, Update
+from privata_mongo.embedded import embedded_database
 from privata_mongo.testing import contract
 from testkit.backends import Backend
 from testkit.plugin import selected_backends
@@ -146,7 +148,11 @@ def test_checks_cover_every_port_method() -> None:
         for name in dir(protocol)
         if not name.startswith("_")
     }
-    source = inspect.getsource(contract)
+    modules = [contract] + [
+        importlib.import_module(f"{contract.__name__}.{module.name}")
+        for module in pkgutil.iter_modules(contract.__path__)
+    ]
+    source = "".join(inspect.getsource(module) for module in modules)
     for method in sorted(methods):
         assert f"store.{method}(" in source or f"cursor.{method}(" in source, method
 

@@ -1,4 +1,4 @@
-"""Internal. The async cursors of the embedded backend, and the argument rules it shares.
+"""Internal. The async cursors of the embedded backend.
 
 mongomock evaluates a query in one step, so a cursor here reads its whole result from mongomock
 on first use and hands it out from memory; what pymongo's ``AsyncCursor`` and
@@ -10,72 +10,28 @@ from __future__ import annotations
 
 import copy
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from bson.code import Code
 from pymongo.collation import Collation, validate_collation_or_none
 from pymongo.errors import InvalidOperation
 
 from privata_mongo.adapters._closing import AsyncClosing
-from privata_mongo.core.mql.values import sort_pairs
+from privata_mongo.embedded._forward import Document, SortSpec, projection_document, sort_list
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-    from privata_mongo.adapters._mongomock_async_collection import AsyncMockCollection
+    from privata_mongo.embedded._collection import AsyncMockCollection
 
-__all__ = [
-    "AsyncMockCommandCursor",
-    "AsyncMockCursor",
-    "Document",
-    "SortSpec",
-    "UpdateSpec",
-    "no_session",
-    "projection_document",
-    "sort_list",
-    "unsupported",
-]
-
-Document: TypeAlias = dict[str, Any]
-SortSpec: TypeAlias = "str | Sequence[str | tuple[str, Any]] | Mapping[str, Any]"
-"""What pymongo accepts as a sort: a key, a list of keys or (key, direction) pairs, a mapping."""
-UpdateSpec: TypeAlias = "Mapping[str, Any] | Sequence[Mapping[str, Any]]"
-"""An update: an operator document or an aggregation pipeline."""
+__all__ = ["AsyncMockCommandCursor", "AsyncMockCursor"]
 
 _FILTER_TYPE_ERROR = (
     "filter must be an instance of dict, bson.son.SON, or any other type that inherits from "
     "collections.Mapping"
 )
-
-
-def no_session(session: object) -> None:
-    """Refuse a session: mongomock has neither sessions nor transactions."""
-    if session is not None:
-        raise NotImplementedError(
-            "the embedded (mongomock) backend has no sessions or transactions; "
-            "run session-bound code against a MongoDB server"
-        )
-
-
-def unsupported(option: str, value: object) -> None:
-    """Refuse an option mongomock would silently ignore although it changes the result."""
-    if value:
-        raise NotImplementedError(f"{option} is not supported by the embedded (mongomock) backend")
-
-
-def sort_list(key_or_list: SortSpec, direction: Any = None) -> list[tuple[str, Any]]:
-    """A sort in every form pymongo accepts, as the (key, direction) pairs BSON would send."""
-    return sort_pairs(key_or_list, direction)
-
-
-def projection_document(projection: Mapping[str, Any] | Iterable[str] | None) -> Document | None:
-    """A projection in either pymongo form (a mapping, a list of included fields) as a mapping."""
-    if projection is None:
-        return None
-    if isinstance(projection, Mapping):
-        return dict(projection)
-    return dict.fromkeys(projection, 1)
 
 
 def _integer(name: str, value: object) -> int:
@@ -89,6 +45,23 @@ def _non_negative(name: str, value: object) -> int:
     if _integer(name, value) < 0:
         raise ValueError(f"{name} must be >= 0")
     return _integer(name, value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    """What a cursor asks mongomock for, checked as pymongo checks it; chaining replaces it."""
+
+    filter: Document
+    projection: Document | None
+    skip: int = 0
+    limit: int = 0
+    sort: list[tuple[str, Any]] = field(default_factory=list)
+    batch_size: int = 0
+    collation: dict[str, Any] | None = None
+    hint: Any = None
+    max_time_ms: int | None = None
+    allow_disk_use: bool | None = None
+    comment: Any = None
 
 
 class AsyncMockCursor(AsyncClosing):
@@ -117,22 +90,24 @@ class AsyncMockCursor(AsyncClosing):
         if filter is not None and not isinstance(filter, Mapping):
             raise TypeError(_FILTER_TYPE_ERROR)
         self._collection = collection
-        self._filter: Document = dict(filter or {})
-        self._projection = projection_document(projection)
-        self._sort = sort_list(sort) if sort else []
-        self._skip = _non_negative("skip", skip)
-        self._limit = _integer("limit", limit)
-        self._batch_size = _non_negative("batch_size", batch_size)
-        self._collation = validate_collation_or_none(collation)
-        self._hint = hint
-        self._max_time_ms = max_time_ms
-        self._allow_disk_use = allow_disk_use
-        self._comment = comment
+        self._query = _Query(
+            dict(filter or {}),
+            projection_document(projection),
+            skip=_non_negative("skip", skip),
+            limit=_integer("limit", limit),
+            sort=sort_list(sort) if sort else [],
+            batch_size=_non_negative("batch_size", batch_size),
+            collation=validate_collation_or_none(collation),
+            hint=hint,
+            max_time_ms=max_time_ms,
+            allow_disk_use=allow_disk_use,
+            comment=comment,
+        )
         self._buffer: deque[Document] | None = None
         self._killed = False
 
     def __repr__(self) -> str:
-        return f"AsyncMockCursor({self._collection.full_name!r}, {self._filter!r})"
+        return f"AsyncMockCursor({self._collection.full_name!r}, {self._query.filter!r})"
 
     @property
     def collection(self) -> AsyncMockCollection:
@@ -146,93 +121,67 @@ class AsyncMockCursor(AsyncClosing):
             return not self._killed
         return bool(self._buffer)
 
-    def _chainable(self) -> None:
+    def _chain(self, **options: Any) -> Self:
+        """Change options (already checked, as pymongo checks before it looks at the cursor)."""
         if self._buffer is not None:
             raise InvalidOperation("cannot set options after executing query")
+        self._query = replace(self._query, **options)
+        return self
 
     def sort(self, key_or_list: SortSpec, direction: Any = None) -> Self:
         """Order the results (``"key"``, ``("key", -1)``, a list of pairs or a mapping)."""
-        self._chainable()
         pairs = sort_list(key_or_list, direction)
         if not pairs:
             raise ValueError("key_or_list must not be the empty list")
-        self._sort = pairs
-        return self
+        return self._chain(sort=pairs)
 
     def skip(self, skip: int) -> Self:
         """Skip the first ``skip`` results."""
-        self._chainable()
-        self._skip = _non_negative("skip", skip)
-        return self
+        return self._chain(skip=_non_negative("skip", skip))
 
     def limit(self, limit: int) -> Self:
         """Return at most ``abs(limit)`` results; 0 means no limit."""
-        self._chainable()
-        self._limit = _integer("limit", limit)
-        return self
+        return self._chain(limit=_integer("limit", limit))
 
     def batch_size(self, batch_size: int) -> Self:
         """Accepted for pymongo compatibility; results are in memory already."""
-        self._chainable()
-        self._batch_size = _non_negative("batch_size", batch_size)
-        return self
+        return self._chain(batch_size=_non_negative("batch_size", batch_size))
 
     def hint(self, index: Any) -> Self:
         """Accepted as mongomock accepts it: mongomock scans every document anyway."""
-        self._chainable()
-        self._hint = index
-        return self
+        return self._chain(hint=index)
 
     def collation(self, collation: Mapping[str, Any] | Collation | None) -> Self:
         """Pass a collation on to mongomock (which does not apply collations)."""
-        self._chainable()
-        self._collation = validate_collation_or_none(collation)
-        return self
+        return self._chain(collation=validate_collation_or_none(collation))
 
     def comment(self, comment: Any) -> Self:
         """Attach a comment (a log annotation on a server; nothing to log here)."""
-        self._chainable()
-        self._comment = comment
-        return self
+        return self._chain(comment=comment)
 
     def max_time_ms(self, max_time_ms: int | None) -> Self:
         """Accepted for pymongo compatibility; an in-process query never times out."""
-        self._chainable()
         if max_time_ms is not None and not isinstance(max_time_ms, int):
             raise TypeError("max_time_ms must be an integer or None")
-        self._max_time_ms = max_time_ms
-        return self
+        return self._chain(max_time_ms=max_time_ms)
 
     def allow_disk_use(self, allow_disk_use: bool) -> Self:
         """Accepted for pymongo compatibility; everything is in memory."""
-        self._chainable()
         if not isinstance(allow_disk_use, bool):
             raise TypeError("allow_disk_use must be a bool")
-        self._allow_disk_use = allow_disk_use
-        return self
+        return self._chain(allow_disk_use=allow_disk_use)
 
     def where(self, code: str | Code) -> Self:
         """Add a ``$where`` clause (mongomock refuses it when the query runs)."""
-        self._chainable()
-        self._filter["$where"] = code if isinstance(code, Code) else Code(code)
-        return self
+        where = code if isinstance(code, Code) else Code(code)
+        return self._chain(filter={**self._query.filter, "$where": where})
 
     def clone(self) -> AsyncMockCursor:
         """An unevaluated copy with the same options."""
-        return AsyncMockCursor(
-            self._collection,
-            copy.deepcopy(self._filter),
-            copy.deepcopy(self._projection),
-            skip=self._skip,
-            limit=self._limit,
-            sort=list(self._sort),
-            batch_size=self._batch_size,
-            collation=self._collation,
-            hint=self._hint,
-            max_time_ms=self._max_time_ms,
-            allow_disk_use=self._allow_disk_use,
-            comment=self._comment,
-        )
+        clone = copy.copy(self)
+        clone._query = copy.deepcopy(self._query)
+        clone._buffer, clone._killed = None, False
+        return clone
 
     async def rewind(self) -> Self:
         """Forget what was read: the next read runs the query again."""
@@ -241,17 +190,18 @@ class AsyncMockCursor(AsyncClosing):
         return self
 
     def _mongomock_cursor(self) -> Any:
+        query = self._query
         cursor = self._collection.inner.find(
-            self._filter,
-            self._projection,
-            skip=self._skip,
-            limit=self._limit,
-            sort=self._sort or None,
-            collation=self._collation,
-            max_time_ms=self._max_time_ms,
-            allow_disk_use=bool(self._allow_disk_use),
+            query.filter,
+            query.projection,
+            skip=query.skip,
+            limit=query.limit,
+            sort=query.sort or None,
+            collation=query.collation,
+            max_time_ms=query.max_time_ms,
+            allow_disk_use=bool(query.allow_disk_use),
         )
-        return cursor.hint(self._hint) if self._hint is not None else cursor
+        return cursor.hint(query.hint) if query.hint is not None else cursor
 
     def _documents(self) -> deque[Document]:
         if self._buffer is None:
@@ -284,7 +234,7 @@ class AsyncMockCursor(AsyncClosing):
         """Distinct values of ``key`` among the documents the filter matches."""
         if not isinstance(key, str):
             raise TypeError("key must be an instance of str")
-        values: list[Any] = self._collection.inner.find(self._filter).distinct(key)
+        values: list[Any] = self._collection.inner.find(self._query.filter).distinct(key)
         return values
 
     async def explain(self) -> Document:

@@ -13,15 +13,15 @@ from pymongo.errors import OperationFailure
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
-from privata_mongo.adapters._mongomock_async_collection import AsyncMockCollection
-from privata_mongo.adapters._mongomock_async_cursor import no_session, unsupported
-from privata_mongo.adapters._mongomock_async_options import MockOptions
+from privata_mongo.embedded._collection import AsyncMockCollection
+from privata_mongo.embedded._forward import DATABASE, derive, no_session, unsupported
+from privata_mongo.embedded._options import Child
 
 if TYPE_CHECKING:
     from bson.codec_options import CodecOptions
     from pymongo.read_preferences import _ServerMode
 
-    from privata_mongo.adapters.mongomock_async import AsyncMockClient
+    from privata_mongo.embedded._client import AsyncMockClient
 
 __all__ = ["AsyncMockDatabase", "build_info"]
 
@@ -30,28 +30,15 @@ _COMMAND_NOT_FOUND = 59
 _LIST_COLLECTIONS_OPTIONS = frozenset({"authorizedCollections", "nameOnly"})
 
 
-class AsyncMockDatabase(MockOptions):
+class AsyncMockDatabase(Child["AsyncMockClient"]):
     """pymongo's ``AsyncDatabase`` API over a ``mongomock.Database``.
 
+    Identity, ``name`` and ``with_options`` come from ``Child``.
+
     Args:
-        client: the client this database belongs to.
+        parent: the client this database belongs to.
         inner: the ``mongomock.Database``.
     """
-
-    def __init__(self, client: AsyncMockClient, inner: Any) -> None:
-        self._client = client
-        self._inner = inner
-
-    def __repr__(self) -> str:
-        return f"AsyncMockDatabase({self._client!r}, {self.name!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, AsyncMockDatabase):
-            return (self._client, self.name) == (other._client, other.name)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash((self._client, self.name))
 
     def __getitem__(self, name: str) -> AsyncMockCollection:
         return self.get_collection(name)
@@ -65,58 +52,16 @@ class AsyncMockDatabase(MockOptions):
         return self.get_collection(name)
 
     @property
-    def inner(self) -> Any:
-        """The mongomock database (untyped)."""
-        return self._inner
-
-    @property
-    def name(self) -> str:
-        """The database name."""
-        return str(self._inner.name)
-
-    @property
     def client(self) -> AsyncMockClient:
         """The client this database belongs to."""
-        return self._client
+        return self._parent
 
     @property
     def write_concern(self) -> WriteConcern:
         """The server default: every write is acknowledged in process."""
         return WriteConcern()
 
-    def with_options(
-        self,
-        codec_options: CodecOptions[Any] | None = None,
-        read_preference: _ServerMode | None = None,
-        write_concern: WriteConcern | None = None,
-        read_concern: ReadConcern | None = None,
-    ) -> AsyncMockDatabase:
-        """The same database with other options (mongomock refuses a write concern here)."""
-        inner = self._inner.with_options(
-            codec_options=codec_options,
-            read_preference=read_preference,
-            write_concern=write_concern,
-            read_concern=read_concern,
-        )
-        return AsyncMockDatabase(self._client, inner)
-
-    def get_collection(
-        self,
-        name: str,
-        codec_options: CodecOptions[Any] | None = None,
-        read_preference: _ServerMode | None = None,
-        write_concern: WriteConcern | None = None,
-        read_concern: ReadConcern | None = None,
-    ) -> AsyncMockCollection:
-        """A collection by name (created on first write, as on a server)."""
-        inner = self._inner.get_collection(
-            name,
-            codec_options=codec_options,
-            read_preference=read_preference,
-            write_concern=write_concern,
-            read_concern=read_concern,
-        )
-        return AsyncMockCollection(self, inner)
+    get_collection = derive(DATABASE.get_collection, AsyncMockCollection)
 
     async def list_collection_names(
         self,
@@ -202,7 +147,7 @@ class AsyncMockDatabase(MockOptions):
     def _answer(self, name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
         lowered = name.lower()
         if lowered == "buildinfo":
-            return build_info(self._client.inner)
+            return build_info(self._parent.inner)
         if lowered == "ping":
             return {"ok": 1.0}
         if lowered in ("hello", "ismaster"):

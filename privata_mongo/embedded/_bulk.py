@@ -25,7 +25,7 @@ from pymongo.common import (
 from pymongo.errors import BulkWriteError, InvalidOperation, OperationFailure
 from pymongo.results import BulkWriteResult
 
-from privata_mongo.adapters._mongomock_async_cursor import SortSpec, sort_list, unsupported
+from privata_mongo.embedded._forward import SortSpec, sort_list, unsupported
 
 __all__ = ["first_in_order", "run_bulk"]
 

@@ -12,7 +12,8 @@ from typing import Any
 
 from pymongo.operations import IndexModel
 
-from privata_mongo.adapters._mongomock_async_cursor import AsyncMockCommandCursor, no_session
+from privata_mongo.embedded._cursor import AsyncMockCommandCursor
+from privata_mongo.embedded._forward import COLLECTION, forward, no_session
 
 __all__ = ["Indexes"]
 
@@ -67,15 +68,8 @@ class Indexes:
         else:
             self._inner.drop_index(index_or_name)
 
-    async def drop_indexes(self, session: Any = None, comment: Any = None, **kwargs: Any) -> None:
-        """Drop every index but ``_id_``."""
-        no_session(session)
-        self._inner.drop_indexes()
-
-    async def index_information(self, session: Any = None, comment: Any = None) -> dict[str, Any]:
-        """Indexes by name, keys as (field, direction) lists; empty before the first write."""
-        no_session(session)
-        return dict(self._inner.index_information())
+    drop_indexes = forward(COLLECTION.drop_indexes)
+    index_information = forward(COLLECTION.index_information)
 
     async def list_indexes(
         self, session: Any = None, comment: Any = None

@@ -1,51 +1,37 @@
-"""The embedded async backend: pymongo 4's async API (``AsyncMongoClient`` ...) over mongomock.
+"""Internal. ``AsyncMockClient``: pymongo's ``AsyncMongoClient`` API over mongomock's client.
 
-Beanie 2 talks to pymongo's ``AsyncDatabase``/``AsyncCollection``/``AsyncCursor`` and privata's
-``AsyncPymongoStore`` to the same API; upstream has no in-process stand-in for them (mongomock is
-synchronous, mongomock-motor targets Motor). These plain classes have the same methods,
-signatures, return types (pymongo's result classes) and errors (pymongo's error classes, raised
-by mongomock itself), so Beanie runs unmodified on an in-memory store: no server in tests,
-examples or demos. mongomock is in-process, so each coroutine calls it directly -- no threads.
-
-The fidelity is mongomock's: what it cannot do (sessions, views, change streams, ``let``) raises
-``NotImplementedError`` rather than answering wrongly. ``embedded_database(name)`` is the one-line
-entry point::
-
-    await init_beanie(database=embedded_database("app"), document_models=[Patient])
+This is the one module of the package that imports mongomock, so it is where a missing ``mock``
+extra is reported, with the command that installs it.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NoReturn
 
-import mongomock
-from mongomock.store import ServerStore
 from pymongo.driver_info import DriverInfo
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from privata_mongo.adapters._closing import AsyncClosing
-from privata_mongo.adapters._mongomock_async_collection import AsyncMockCollection
-from privata_mongo.adapters._mongomock_async_cursor import (
-    AsyncMockCommandCursor,
-    AsyncMockCursor,
-    no_session,
+from privata_mongo.embedded._database import AsyncMockDatabase, build_info
+from privata_mongo.embedded._forward import CLIENT, derive, forward, no_session
+from privata_mongo.embedded._options import MockOptions
+from privata_mongo.errors import ConfigurationError
+
+_MISSING_MOCK = (
+    "the embedded backend needs mongomock, which cannot be imported; "
+    'install the "mock" extra: pip install "privata-mongo[mock]"'
 )
-from privata_mongo.adapters._mongomock_async_database import AsyncMockDatabase, build_info
-from privata_mongo.adapters._mongomock_async_options import MockOptions
+try:
+    import mongomock
+    from mongomock.store import ServerStore
+except ImportError as missing:
+    raise ConfigurationError(_MISSING_MOCK) from missing
 
 if TYPE_CHECKING:
-    from bson.codec_options import CodecOptions
-    from pymongo.read_preferences import _ServerMode
+    pass
 
-__all__ = [
-    "AsyncMockClient",
-    "AsyncMockCollection",
-    "AsyncMockCommandCursor",
-    "AsyncMockCursor",
-    "AsyncMockDatabase",
-    "embedded_database",
-]
+__all__ = ["AsyncMockClient", "embedded_database"]
 
 
 def embedded_database(name: str, store: ServerStore | None = None) -> AsyncMockDatabase:
@@ -113,44 +99,9 @@ class AsyncMockClient(MockOptions, AsyncClosing):
         """What libraries announced through ``append_metadata`` (Beanie does)."""
         return tuple(self._driver_info)
 
-    def get_database(
-        self,
-        name: str | None = None,
-        codec_options: CodecOptions[Any] | None = None,
-        read_preference: _ServerMode | None = None,
-        write_concern: WriteConcern | None = None,
-        read_concern: ReadConcern | None = None,
-    ) -> AsyncMockDatabase:
-        """A database by name; the URI's default database when ``name`` is omitted."""
-        inner = self._inner.get_database(
-            name,
-            codec_options=codec_options,
-            read_preference=read_preference,
-            read_concern=read_concern,
-        )
-        return AsyncMockDatabase(self, inner)
-
-    def get_default_database(
-        self,
-        default: str | None = None,
-        codec_options: CodecOptions[Any] | None = None,
-        read_preference: _ServerMode | None = None,
-        write_concern: WriteConcern | None = None,
-        read_concern: ReadConcern | None = None,
-    ) -> AsyncMockDatabase:
-        """The database named in the URI, else ``default``; ``ConfigurationError`` if neither."""
-        inner = self._inner.get_default_database(
-            default,
-            codec_options=codec_options,
-            read_preference=read_preference,
-            read_concern=read_concern,
-        )
-        return AsyncMockDatabase(self, inner)
-
-    async def list_database_names(self, session: Any = None, comment: Any = None) -> list[str]:
-        """Databases that hold at least one collection."""
-        no_session(session)
-        return list(self._inner.list_database_names())
+    get_database = derive(CLIENT.get_database, AsyncMockDatabase)
+    get_default_database = derive(CLIENT.get_default_database, AsyncMockDatabase)
+    list_database_names = forward(CLIENT.list_database_names)
 
     async def drop_database(
         self, name_or_database: str | AsyncMockDatabase, session: Any = None, comment: Any = None
