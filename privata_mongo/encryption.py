@@ -31,8 +31,8 @@ from privata_mongo.adapters.key_vault import AsyncCollectionKeyVault, Collection
 from privata_mongo.adapters.kms import kms_transport
 from privata_mongo.config import current
 from privata_mongo.context import resolve_access
-from privata_mongo.core.cipher import KeyRing
-from privata_mongo.core.flows import keys as key_flows
+from privata_mongo.core.crypto import KeyRing
+from privata_mongo.core.crypto import keys as key_flows
 from privata_mongo.core.schema import SEALED_FIELD
 from privata_mongo.drivers import aio, sync
 from privata_mongo.drivers._dispatch import Binding

@@ -25,7 +25,7 @@ import mongomock
 from mongomock.store import ServerStore
 
 import privata_mongo.mongoengine as pm
-from privata_mongo.core.cipher import KeyRing
+from privata_mongo.core.crypto import KeyRing
 from privata_mongo.encryption import MASTER_KEY_ENV, forget_keys, new_master_key
 
 

@@ -25,7 +25,7 @@ from pymongo.results import (
 
 from privata_mongo.adapters.clock import SystemClock
 from privata_mongo.config import current
-from privata_mongo.core.cipher import KeyRing
+from privata_mongo.core.crypto.ring import KeyRing
 from privata_mongo.core.flows import admin, aggregate, bulk, modify, read, write
 from privata_mongo.core.flows.audited import AuditSpec, audited
 from privata_mongo.core.flows.common import resolve

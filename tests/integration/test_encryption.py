@@ -18,7 +18,7 @@ import privata_mongo.mongoengine as pm
 from compat_suite.requirements import requires
 from privata_mongo import ConfigurationError, KeyUnavailable, SubjectErased
 from privata_mongo.config import current
-from privata_mongo.core.cipher import KeyRing, key_id_bytes
+from privata_mongo.core.crypto import KeyRing, key_id_bytes
 from privata_mongo.encryption import (
     DEV_KEY_PATH,
     MASTER_KEY_ENV,

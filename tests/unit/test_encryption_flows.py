@@ -12,8 +12,8 @@ import pytest
 from bson.binary import Binary
 from bson.int64 import Int64
 
-from privata_mongo.core.cipher import INDEX_KEY_NAME, Blind, KeyRing, normalise_value, rewrap
-from privata_mongo.core.flows import keys, write
+from privata_mongo.core.crypto import INDEX_KEY_NAME, Blind, KeyRing, keys, normalise_value, rewrap
+from privata_mongo.core.flows import write
 from privata_mongo.core.flows.common import fetch_identities, resolve_filter
 from privata_mongo.core.identity import IdentityIndex
 from privata_mongo.core.ops import (

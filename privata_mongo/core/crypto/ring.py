@@ -15,10 +15,7 @@ rotation covers all of them.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
-import hmac
-import math
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,30 +25,20 @@ from typing import Any
 import bson
 from bson.binary import Binary, UuidRepresentation
 from bson.codec_options import CodecOptions
-from bson.int64 import Int64
 from pymongocrypt.errors import MongoCryptError
 from pymongocrypt.options import MongoCryptOptions
 from pymongocrypt.synchronous.explicit_encrypter import ExplicitEncrypter
 from pymongocrypt.synchronous.state_machine import MongoCryptCallback
 
+from privata_mongo.core.crypto.blind import INDEX_KEY_NAME, blind_term, blind_terms
 from privata_mongo.errors import KeyUnavailable
 
-__all__ = [
-    "ALGORITHM",
-    "INDEX_KEY_NAME",
-    "Blind",
-    "KeyRing",
-    "key_id_bytes",
-    "normalise_value",
-    "rewrap",
-]
+__all__ = ["ALGORITHM", "KeyRing", "key_id_bytes", "rewrap"]
 
 ALGORITHM = "AEAD_AES_256_CBC_HMAC_SHA_512-Random"
 """The CSFLE algorithm of every sealed identity value."""
 
 _DETERMINISTIC = "AEAD_AES_256_CBC_HMAC_SHA_512-Deterministic"
-INDEX_KEY_NAME = "privata:blind-index"
-"""``keyAltName`` of the data key the blind index key is derived from."""
 _INDEX_LABEL = b"privata blind index key v1"
 
 Document = dict[str, Any]
@@ -61,42 +48,6 @@ _KEY_CODEC: CodecOptions[Any] = CodecOptions(uuid_representation=UuidRepresentat
 def key_id_bytes(value: Any) -> bytes:
     """The 16 bytes of a data key ``_id`` (a subtype-4 ``Binary`` or a decoded ``uuid.UUID``)."""
     return value.bytes if isinstance(value, uuid.UUID) else bytes(value)
-
-
-@dataclass(frozen=True, slots=True)
-class Blind:
-    """A value to be replaced by its blind index term once the index key is loaded.
-
-    ``IdentityIndex.pushdown`` puts these into server predicates; the flow that runs the
-    predicate swaps them for ``KeyRing.blind(field, value)``.
-    """
-
-    field: str
-    value: Any
-
-
-def normalise_value(value: Any) -> Any:
-    """The canonical form of a value for equality, as the server compares values.
-
-    Numbers compare by value across BSON types (``1 == 1.0 == Int64(1)``), datetimes at
-    millisecond precision in UTC; strings are compared exactly (no case folding: a blind index
-    must select what the server's own equality would select).
-    """
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, Int64):
-        return int(value)
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
-    if isinstance(value, datetime.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
-        return value.replace(microsecond=value.microsecond // 1000 * 1000)
-    if isinstance(value, Mapping):
-        return {str(k): normalise_value(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [normalise_value(v) for v in value]
-    return value
 
 
 class _RingCallback(MongoCryptCallback):  # type: ignore[misc]
@@ -343,23 +294,12 @@ class KeyRing:
         return secret
 
     def blind(self, scope: str, field: str, value: Any) -> Any:
-        """The blind index term of ``value`` in ``scope`` (identity collection) and ``field``.
-
-        ``None`` stays ``None`` so that ``{field: None}`` keeps matching absent and null values.
-        """
-        if value is None:
-            return None
-        message = b"\0".join(
-            (scope.encode(), field.encode(), bson.encode({"v": normalise_value(value)}))
-        )
-        return Binary(hmac.new(self.index_key(), message, hashlib.sha256).digest())
+        """The blind index term of ``value`` in ``scope`` and ``field`` (``blind_term``)."""
+        return blind_term(self.index_key(), scope, field, value) if value is not None else None
 
     def terms(self, scope: str, field: str, value: Any) -> Any:
-        """What a row stores for ``value``: its term, plus one per element of an array."""
-        whole = self.blind(scope, field, value)
-        if isinstance(value, (list, tuple)):
-            return [self.blind(scope, field, v) for v in value] + [whole]
-        return whole
+        """What a row stores for ``value`` (``blind_terms``)."""
+        return blind_terms(self.index_key(), scope, field, value)
 
 
 def rewrap(

@@ -21,7 +21,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from privata_mongo.core.cipher import INDEX_KEY_NAME, Blind, KeyRing, rewrap
+from privata_mongo.core.crypto import INDEX_KEY_NAME, Blind, KeyRing, rewrap
+from privata_mongo.core.flows.context import Context
 from privata_mongo.core.mql.find_projection import compile_find_projection
 from privata_mongo.core.mql.values import UnsupportedOperator
 from privata_mongo.core.ops import (
@@ -41,8 +42,6 @@ from privata_mongo.errors import (
     SubjectErased,
     UnsupportedQuery,
 )
-
-from .context import Context
 
 __all__ = [
     "blind_filter",
