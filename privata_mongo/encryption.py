@@ -8,7 +8,9 @@ The ``local`` master key (96 bytes, base64) comes from the environment, never fr
 working directory, with a warning, so a demo and a fresh clone just work; against a real server
 ``connect``/``init_beanie`` refuse to start without a key (``ConfigurationError``). Remote KMS
 providers (``aws``, ``azure``, ``gcp``, ``kmip``) are passed through from
-``configure(kms_providers=..., kms_provider=..., master_key=...)`` to libmongocrypt.
+``configure(kms_providers=..., kms_provider=..., master_key=...)`` to libmongocrypt; their
+network requests go through the KMS transport built here (``kms_transport``), with the TLS
+options of ``configure(kms_tls_options=...)``.
 
 See ``docs/encryption.md`` for the stored format and the guarantees.
 """
@@ -28,11 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from privata_mongo.adapters.key_vault import AsyncCollectionKeyVault, CollectionKeyVault
-from privata_mongo.adapters.kms import kms_transport
+from privata_mongo.adapters.kms import AsyncKmsTransport, KmsTransport
 from privata_mongo.config import current
 from privata_mongo.context import resolve_access
-from privata_mongo.core.crypto import KeyRing
 from privata_mongo.core.crypto import keys as key_flows
+from privata_mongo.core.crypto.ring import KeyRing
 from privata_mongo.core.schema import SEALED_FIELD
 from privata_mongo.drivers import aio, sync
 from privata_mongo.drivers._dispatch import Binding
@@ -44,11 +46,13 @@ __all__ = [
     "MASTER_KEY_FILE_ENV",
     "MASTER_KEY_SIZE",
     "async_key_vault",
+    "async_kms_transport",
     "check_master_key",
     "forget_keys",
     "is_embedded",
     "key_ring",
     "key_vault",
+    "kms_transport",
     "new_master_key",
     "resolve_master_key",
     "rotate_master_key",
@@ -71,6 +75,7 @@ _lock = threading.Lock()
 # value keeps the client alive, so its id is never reused for another client.
 _rings: dict[tuple[Any, ...], tuple[Any, KeyRing]] = {}
 _dev_keys: dict[Path, bytes] = {}
+_transports: dict[str, tuple[KmsTransport, AsyncKmsTransport]] = {}
 
 
 def new_master_key() -> str:
@@ -178,13 +183,16 @@ def check_master_key(client: Any = None, *, embedded: bool | None = None) -> Non
     """
     if current().encryption:
         _providers(is_embedded(client) if embedded is None else embedded)
+        kms_transport()
 
 
 def key_ring(client: Any) -> KeyRing:
     """The process's key ring for ``client``'s key vault and the configured master key."""
     settings = current()
     providers = _providers(is_embedded(client))
-    fingerprint = hashlib.sha256(repr(sorted(providers.items())).encode()).hexdigest()
+    # The master key document too: a new ``endpoint`` or key ARN is a new ring.
+    identity = repr((sorted(providers.items()), settings.master_key))
+    fingerprint = hashlib.sha256(identity.encode()).hexdigest()
     owner = _real(settings.key_vault_client or client)
     key = (id(owner), settings.key_vault_namespace, fingerprint, settings.kms_provider)
     with _lock:
@@ -197,7 +205,6 @@ def key_ring(client: Any) -> KeyRing:
                 master_key=settings.master_key,
                 ttl=settings.key_cache_ttl,
                 clock=time.monotonic,
-                kms=kms_transport(providers) if set(providers) - {"local"} else None,
             )
             _rings[key] = (owner, ring)
         return ring
@@ -232,8 +239,35 @@ def async_key_vault(client: Any) -> AsyncCollectionKeyVault:
     return AsyncCollectionKeyVault(_vault_collection(client))
 
 
-def _binding(vault: Any) -> Binding[Any, Any, Any]:
-    return Binding(clinical=None, identity=None, access=resolve_access, keys=vault)
+def _transport_pair() -> tuple[KmsTransport, AsyncKmsTransport]:
+    options = current().kms_tls_options
+    fingerprint = repr(options)
+    with _lock:
+        pair = _transports.get(fingerprint)
+    if pair is None:
+        # Built outside the lock: loading certificate files is I/O.
+        pair = (KmsTransport(options), AsyncKmsTransport(options))
+        with _lock:
+            pair = _transports.setdefault(fingerprint, pair)
+    return pair
+
+
+def kms_transport() -> KmsTransport:
+    """The KMS transport of the sync driver, with the configured ``kms_tls_options``.
+
+    Raises:
+        ConfigurationError: an unknown or insecure TLS option, or a file that cannot be loaded.
+    """
+    return _transport_pair()[0]
+
+
+def async_kms_transport() -> AsyncKmsTransport:
+    """The KMS transport of the async driver (never blocks the event loop)."""
+    return _transport_pair()[1]
+
+
+def _binding(vault: Any, kms: Any = None) -> Binding[Any, Any, Any, Any]:
+    return Binding(clinical=None, identity=None, access=resolve_access, keys=vault, kms=kms)
 
 
 def shred(client: Any, pseudonyms: Sequence[str]) -> int:
@@ -283,7 +317,7 @@ def rotate_master_key(
     flow = key_flows.rotate(
         ring, {"local": {"key": old}}, {"local": {"key": new}}, master_key=master_key
     )
-    count = sync.run(flow, _binding(key_vault(client)))
+    count = sync.run(flow, _binding(key_vault(client), kms_transport()))
     forget_keys()
     return count
 
@@ -302,19 +336,15 @@ def unseal_row(client: Any, row: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         KeyUnavailable: the subject's data key is missing (shredded) or unusable.
     """
-    value = row.get(SEALED_FIELD)
-    if value is None:
+    if row.get(SEALED_FIELD) is None:
         return {}
-    ring = key_ring(client)
-    ring.add(key_vault(client).find([row["_id"]]))
-    return ring.open(value)
+    flow = key_flows.unseal_row(key_ring(client), row)
+    return sync.run(flow, _binding(key_vault(client), kms_transport()))
 
 
 async def unseal_row_async(client: Any, row: Mapping[str, Any]) -> dict[str, Any]:
     """``unseal_row`` for an async client."""
-    value = row.get(SEALED_FIELD)
-    if value is None:
+    if row.get(SEALED_FIELD) is None:
         return {}
-    ring = key_ring(client)
-    ring.add(await async_key_vault(client).find([row["_id"]]))
-    return ring.open(value)
+    flow = key_flows.unseal_row(key_ring(client), row)
+    return await aio.run(flow, _binding(async_key_vault(client), async_kms_transport()))

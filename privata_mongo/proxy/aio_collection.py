@@ -25,7 +25,7 @@ from privata_mongo.context import resolve_access
 from privata_mongo.core.ops import Document, Query
 from privata_mongo.drivers._dispatch import Binding
 from privata_mongo.drivers.aio import AsyncBinding, run, stream
-from privata_mongo.encryption import async_key_vault
+from privata_mongo.encryption import async_key_vault, async_kms_transport
 from privata_mongo.proxy._audit import AsyncAuditPoint
 from privata_mongo.proxy._collection_base import SplitCollectionBase
 from privata_mongo.proxy._operations import (
@@ -58,6 +58,7 @@ class AsyncPrivateCollection(SplitCollectionBase):
             peers=self._read_peer,
             audit=AsyncAuditPoint(self._database),
             keys=async_key_vault(self._clinical.database.client) if self._schema.sealed else None,
+            kms=async_kms_transport() if self._schema.sealed else None,
         )
 
     async def _read_peer(self, collection: str, filter: Mapping[str, Any]) -> list[Document]:

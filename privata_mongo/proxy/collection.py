@@ -28,7 +28,7 @@ from privata_mongo.core.ops import Document, Query
 from privata_mongo.core.schema import ModelSchema
 from privata_mongo.drivers._dispatch import Binding
 from privata_mongo.drivers.sync import SyncBinding, run, stream
-from privata_mongo.encryption import key_vault
+from privata_mongo.encryption import key_vault, kms_transport
 from privata_mongo.proxy._audit import AuditPoint
 from privata_mongo.proxy._collection_base import SplitCollectionBase
 from privata_mongo.proxy._operations import (
@@ -60,6 +60,7 @@ class PrivateCollection(SplitCollectionBase):
             peers=self._read_peer,
             audit=AuditPoint(self._database),
             keys=key_vault(self._clinical.database.client) if self._schema.sealed else None,
+            kms=kms_transport() if self._schema.sealed else None,
         )
 
     def _read_peer(self, collection: str, filter: Mapping[str, Any]) -> list[Document]:
