@@ -52,6 +52,9 @@ class Settings:
             (passed through); the ``local`` key always comes from the environment.
         kms_provider: the provider new data keys are wrapped with.
         master_key: that provider's master key document (not used for ``local``).
+        kms_tls_options: TLS options per KMS provider, as pymongo's ``kms_tls_options``
+            (``{"aws": {"tlsCAFile": ...}}``: ``tlsCAFile``, ``tlsCertificateKeyFile``,
+            ``tlsCertificateKeyFilePassword``, ``tlsCRLFile``).
         key_cache_ttl: seconds a data key stays in memory after it was read.
         audit: record every operation on personal data (see ``docs/audit.md``).
         audit_collection: the audit collection's name, in the database of the data, when no
@@ -78,6 +81,7 @@ class Settings:
     kms_providers: Mapping[str, Any] | None = None
     kms_provider: str = "local"
     master_key: Mapping[str, Any] | None = None
+    kms_tls_options: Mapping[str, Mapping[str, Any]] | None = None
     key_cache_ttl: float = 60.0
     audit: bool = True
     audit_collection: str = "privata_audit"
@@ -201,6 +205,11 @@ def configure(**changes: Any) -> Settings:
         changes["kms_providers"], Mapping
     ):
         raise ConfigurationError("kms_providers must map provider names to their options")
+    tls = changes.get("kms_tls_options")
+    if tls is not None and not (
+        isinstance(tls, Mapping) and all(isinstance(v, Mapping) for v in tls.values())
+    ):
+        raise ConfigurationError("kms_tls_options must map provider names to TLS options")
     suffix = changes.get("identity_suffix", "__identity")
     if not isinstance(suffix, str) or not suffix:
         raise ConfigurationError("identity_suffix must be a non-empty string")

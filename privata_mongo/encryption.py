@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from privata_mongo.adapters.kms import AsyncKmsTransport, KmsTransport
 from privata_mongo.config import current
-from privata_mongo.core.cipher import KeyRing
-from privata_mongo.core.flows import keys as key_flows
+from privata_mongo.core.crypto import keys as key_flows
+from privata_mongo.core.crypto.ring import KeyRing
 from privata_mongo.core.schema import SEALED_FIELD
 from privata_mongo.drivers import aio, sync
 from privata_mongo.drivers._dispatch import Binding
@@ -30,6 +31,7 @@ from privata_mongo.runtime.keys import (
     MASTER_KEY_SIZE,
     forget_everywhere,
     is_embedded,
+    kms_transports,
     master_key_of,
     new_master_key,
     real_client,
@@ -41,8 +43,10 @@ __all__ = [
     "MASTER_KEY_ENV",
     "MASTER_KEY_FILE_ENV",
     "MASTER_KEY_SIZE",
+    "async_kms_transport",
     "forget_keys",
     "key_ring",
+    "kms_transport",
     "new_master_key",
     "rotate_master_key",
     "shred",
@@ -60,9 +64,29 @@ def _runtime(client: Any, *, asynchronous: bool) -> Runtime:
     return build_runtime(real_client(client), asynchronous=asynchronous)
 
 
-def _binding(runtime: Runtime) -> Binding[Any, Any, Any]:
-    vault = runtime.keys.vault(runtime.settings())
-    return Binding(clinical=None, identity=None, access=runtime.access, keys=vault)
+def _binding(runtime: Runtime) -> Binding[Any, Any, Any, Any]:
+    settings = runtime.settings()
+    return Binding(
+        clinical=None,
+        identity=None,
+        access=runtime.access,
+        keys=runtime.keys.vault(settings),
+        kms=runtime.keys.transport(settings),
+    )
+
+
+def kms_transport() -> KmsTransport:
+    """The KMS transport of the sync driver, with the configured ``kms_tls_options``.
+
+    Raises:
+        ConfigurationError: an unknown or insecure TLS option, or a file that cannot be loaded.
+    """
+    return kms_transports(current())[0]
+
+
+def async_kms_transport() -> AsyncKmsTransport:
+    """The KMS transport of the async driver (it never blocks the event loop)."""
+    return kms_transports(current())[1]
 
 
 def key_ring(client: Any) -> KeyRing:
@@ -142,23 +166,17 @@ def unseal_row(client: Any, row: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         KeyUnavailable: the subject's data key is missing (shredded) or unusable.
     """
-    value = row.get(SEALED_FIELD)
-    if value is None:
+    if row.get(SEALED_FIELD) is None:
         return {}
     runtime = _runtime(client, asynchronous=False)
-    settings = runtime.settings()
-    ring = runtime.keys.ring(settings)
-    ring.add(runtime.keys.vault(settings).find([row["_id"]]))  # type: ignore[arg-type]
-    return ring.open(value)
+    flow = key_flows.unseal_row(runtime.keys.ring(runtime.settings()), row)
+    return sync.run(flow, _binding(runtime))
 
 
 async def unseal_row_async(client: Any, row: Mapping[str, Any]) -> dict[str, Any]:
     """``unseal_row`` for an async client."""
-    value = row.get(SEALED_FIELD)
-    if value is None:
+    if row.get(SEALED_FIELD) is None:
         return {}
     runtime = _runtime(client, asynchronous=True)
-    settings = runtime.settings()
-    ring = runtime.keys.ring(settings)
-    ring.add(await runtime.keys.vault(settings).find([row["_id"]]))  # type: ignore[misc]
-    return ring.open(value)
+    flow = key_flows.unseal_row(runtime.keys.ring(runtime.settings()), row)
+    return await aio.run(flow, _binding(runtime))

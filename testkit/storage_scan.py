@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from privata_mongo.config import current
-from privata_mongo.core.cipher import INDEX_KEY_NAME
+from privata_mongo.core.crypto import INDEX_KEY_NAME
 from privata_mongo.encryption import unseal_row
 
 __all__ = ["IDENTITY_ROW_KEYS", "classified_values", "plaintext_leaks"]

@@ -21,7 +21,7 @@ from typing import Any
 
 from bson.regex import Regex
 
-from privata_mongo.core.cipher import Blind
+from privata_mongo.core.crypto import Blind
 from privata_mongo.core.schema import BLIND_FIELD, ModelSchema, Side
 
 __all__ = ["IdentityIndex", "is_operator_document"]

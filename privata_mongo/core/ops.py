@@ -31,6 +31,8 @@ __all__ = [
     "Aggregate",
     "AnyOp",
     "AppendAudit",
+    "CloseKms",
+    "ConnectKms",
     "Count",
     "CreateIndex",
     "Delete",
@@ -52,15 +54,18 @@ __all__ = [
     "Insert",
     "InsertOutcome",
     "KeyOp",
+    "KmsOp",
     "LoadKeys",
     "NextBatch",
     "Op",
     "Query",
     "ReadPeer",
+    "ReceiveKms",
     "Replace",
     "ReplaceKeys",
     "ReplaceMany",
     "ResolveAccess",
+    "SendKms",
     "ShredKeys",
     "Steps",
     "StoreKeys",
@@ -407,6 +412,51 @@ class FindErased(Op[list[str]]):
 KeyOp: TypeAlias = LoadKeys | StoreKeys | ReplaceKeys | ShredKeys | FindErased
 """The requests served by the key vault and the key shredder rather than a collection."""
 
+
+@dataclass(frozen=True, slots=True)
+class ConnectKms(Op[Handle]):
+    """Open a TLS connection to a KMS for libmongocrypt; the result is a connection handle.
+
+    ``endpoint`` is ``host[:port]`` (port 443 by default) as libmongocrypt names it;
+    ``provider`` (``aws``, ``azure``, ``gcp``, ``kmip`` or a named ``aws:name``) selects the TLS
+    options; ``delay`` is the back-off in seconds libmongocrypt asks for before a retry.
+    """
+
+    provider: str
+    endpoint: str
+    delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SendKms(Op[None]):
+    """Send libmongocrypt's request on a KMS connection.
+
+    The message is left out of ``repr``: it may carry credentials (an OAuth token) or, for a
+    key creation, the new data key itself, which only the KMS may see.
+    """
+
+    handle: object
+    message: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveKms(Op[bytes]):
+    """Read at most ``size`` bytes of the KMS reply (a closed connection raises ``OSError``)."""
+
+    handle: object
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class CloseKms(Op[None]):
+    """Close a KMS connection (closing twice is harmless)."""
+
+    handle: object
+
+
+KmsOp: TypeAlias = ConnectKms | SendKms | ReceiveKms | CloseKms
+"""The requests served by the KMS transport: libmongocrypt's traffic to a remote master key."""
+
 AnyOp: TypeAlias = (
     Find
     | NextBatch
@@ -432,6 +482,7 @@ AnyOp: TypeAlias = (
     | ResolveAccess
     | AppendAudit
     | KeyOp
+    | KmsOp
 )
 
 

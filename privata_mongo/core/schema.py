@@ -135,7 +135,7 @@ class ModelSchema:
         undeclared_identity: normalised names that make an undeclared field identity data
             (the name defaults and mapping), so dynamic fields such as ``email`` are split too.
         dynamic: the collection's models accept undeclared fields.
-        sealed: identity rows are encrypted (``core.cipher``): only ``searchable`` fields can
+        sealed: identity rows are encrypted (``core.crypto``): only ``searchable`` fields can
             be searched on the server, through their blind index.
     """
 

@@ -1,9 +1,9 @@
 """Internal. Which port serves each request: shared by the sync and the async driver.
 
 A request is served by one call of one port — a side's store (``execute``), an open cursor
-(``next_batch``), the key vault or shredder, the audit trail, the peer reader, the access
-context — and the two drivers differ only in whether they await that call. Keeping the mapping
-here leaves each driver a thin loop.
+(``next_batch``), the key vault or shredder, the KMS transport or one of its connections, the
+audit trail, the peer reader, the access context — and the two drivers differ only in whether
+they await that call. Keeping the mapping here leaves each driver a thin loop.
 """
 
 from __future__ import annotations
@@ -18,13 +18,17 @@ from privata_mongo.core.audit import AccessContext
 from privata_mongo.core.ops import (
     AnyOp,
     AppendAudit,
+    CloseKms,
+    ConnectKms,
     Emit,
     FindErased,
     LoadKeys,
     NextBatch,
     ReadPeer,
+    ReceiveKms,
     ReplaceKeys,
     ResolveAccess,
+    SendKms,
     ShredKeys,
     StoreKeys,
 )
@@ -36,10 +40,11 @@ __all__ = ["Binding", "Call", "call_of"]
 S = TypeVar("S")
 K = TypeVar("K")
 A = TypeVar("A")
+M = TypeVar("M")
 
 
 @dataclass(frozen=True, slots=True)
-class Binding(Generic[S, K, A]):
+class Binding(Generic[S, K, A, M]):
     """The ports one flow runs against.
 
     Attributes:
@@ -50,6 +55,8 @@ class Binding(Generic[S, K, A]):
         keys: the key vault and shredder (``ports.keys``), ``None`` when rows are not sealed.
         audit: the audit trail ``AppendAudit`` goes to, ``None`` when nothing is audited.
         access: the access context of an operation starting now (raises in strict mode).
+        kms: the KMS transport (``ports.kms``) libmongocrypt's requests to a remote master key
+            go through, ``None`` when rows are not sealed.
     """
 
     clinical: S | None
@@ -58,6 +65,7 @@ class Binding(Generic[S, K, A]):
     peers: Callable[[str, Mapping[str, Any]], Any] | None = None
     keys: K | None = None
     audit: A | None = None
+    kms: M | None = None
 
     def store(self, side: Side) -> S:
         """The store for ``side``."""
@@ -72,7 +80,8 @@ class Call:
     """One port call: the bound method and its arguments.
 
     ``awaited``: the async driver awaits the call (the access context is read synchronously on
-    both sides). ``opens``: the result is a cursor to close when the flow ends.
+    both sides). ``opens``: the result is a cursor (or a KMS connection) to close when the flow
+    ends, however it ends.
     """
 
     function: Callable[..., Any]
@@ -85,7 +94,7 @@ def _nothing() -> None:
     return None
 
 
-def call_of(op: AnyOp, binding: Binding[Any, Any, Any]) -> Call:
+def call_of(op: AnyOp, binding: Binding[Any, Any, Any, Any]) -> Call:
     """The port call that executes ``op``."""
     if isinstance(op, STORE_OPS):
         store = binding.store(cast(StoreOp, op).side)
@@ -107,6 +116,16 @@ def call_of(op: AnyOp, binding: Binding[Any, Any, Any]) -> Call:
             if binding.keys is None:
                 raise RuntimeError("this binding has no key vault")
             return _key_call(op, binding.keys)
+        case ConnectKms(provider, endpoint, delay):
+            if binding.kms is None:
+                raise RuntimeError("this binding has no KMS transport")
+            return Call(binding.kms.connect, (provider, endpoint, delay), opens=True)
+        case SendKms(connection, message):
+            return Call(connection.send, (message,))  # type: ignore[attr-defined]
+        case ReceiveKms(connection, size):
+            return Call(connection.receive, (size,))  # type: ignore[attr-defined]
+        case CloseKms(connection):
+            return Call(connection.close, ())  # type: ignore[attr-defined]
         case Emit():
             raise RuntimeError("Emit is handled by the driver loop")
         case _:

@@ -14,6 +14,7 @@ from typing import Any, Protocol, TypeVar
 from privata_mongo.core.ops import Document, Emit, Flow, Steps
 from privata_mongo.drivers._dispatch import Binding, call_of
 from privata_mongo.ports.keys import KeyShredder, KeyVault
+from privata_mongo.ports.kms import KmsConnector
 from privata_mongo.ports.storage import BatchCursor, DocumentStore
 
 __all__ = ["SyncBinding", "run", "stream"]
@@ -25,7 +26,7 @@ class SyncKeys(KeyVault, KeyShredder, Protocol):
     """What a sync binding's ``keys`` offer: the key vault and the shredder."""
 
 
-SyncBinding = Binding[DocumentStore, SyncKeys, Any]
+SyncBinding = Binding[DocumentStore, SyncKeys, Any, KmsConnector]
 
 
 def run(flow: Flow[T], binding: SyncBinding) -> T:

@@ -103,7 +103,7 @@ class Runtime:
         identity: Any,
         schema: ModelSchema,
         peers: Callable[[str, Mapping[str, Any]], Any],
-    ) -> Binding[Any, Any, Any]:
+    ) -> Binding[Any, Any, Any, Any]:
         """The ports the flows of one split collection run against.
 
         Args:
@@ -123,7 +123,8 @@ class Runtime:
             access=self.access,
             peers=peers,
             audit=point(self.trails, database, self.settings),
-            keys=_Vault(self) if schema.sealed else None,
+            keys=_Current(self, "vault") if schema.sealed else None,
+            kms=_Current(self, "transport") if schema.sealed else None,
         )
 
     def trail(self, database: Any) -> Any:
@@ -131,14 +132,16 @@ class Runtime:
         return self.trails.of(database, self.settings())
 
 
-class _Vault:
-    """The key vault the settings name when a key request runs (they may change)."""
+class _Current:
+    """The key vault (or KMS transport) the settings name when a request runs: they may change."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, port: str) -> None:
         self._runtime = runtime
+        self._port = port
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._runtime.keys.vault(self._runtime.settings()), name)
+        port = getattr(self._runtime.keys, self._port)(self._runtime.settings())
+        return getattr(port, name)
 
 
 def build_runtime(

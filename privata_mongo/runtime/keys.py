@@ -9,9 +9,10 @@ providers (``aws``, ``azure``, ``gcp``, ``kmip``) are passed through from
 ``configure(kms_providers=..., kms_provider=..., master_key=...)`` to libmongocrypt.
 
 Each connection's runtime holds its ``KeyRings``: the key ring for the settings in force (a new
-one when ``configure`` changes the KMS configuration) and the key vault it loads from. Erasure
-must reach every copy of a key held in this process, whichever connection loaded it, so rings
-are also listed (weakly) for ``forget_everywhere``.
+one when ``configure`` changes the KMS configuration), the key vault it loads from, and the KMS
+transport that serves the flows' KMS requests (with ``configure(kms_tls_options=...)``).
+Erasure must reach every copy of a key held in this process, whichever connection loaded it,
+so rings are also listed (weakly) for ``forget_everywhere``.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from privata_mongo.adapters.key_vault import AsyncCollectionKeyVault, CollectionKeyVault
-from privata_mongo.adapters.kms import kms_transport
+from privata_mongo.adapters.kms import AsyncKmsTransport, KmsTransport
 from privata_mongo.config import Settings
-from privata_mongo.core.cipher import KeyRing
+from privata_mongo.core.crypto.ring import KeyRing
 from privata_mongo.errors import ConfigurationError
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "forget_everywhere",
     "is_embedded",
     "kms_providers",
+    "kms_transports",
     "master_key_of",
     "new_master_key",
     "real_client",
@@ -164,10 +166,32 @@ def check_master_key(settings: Settings, *, embedded: bool) -> None:
     """Fail at start-up, not on the first write, when no master key can be found.
 
     Raises:
-        ConfigurationError: encryption is on and no usable master key is configured.
+        ConfigurationError: encryption is on and no usable master key is configured, or the
+            KMS TLS options are unknown, insecure or name files that cannot be loaded.
     """
     if settings.encryption:
         kms_providers(settings, embedded=embedded)
+        kms_transports(settings)
+
+
+_transports: dict[str, tuple[KmsTransport, AsyncKmsTransport]] = {}
+
+
+def kms_transports(settings: Settings) -> tuple[KmsTransport, AsyncKmsTransport]:
+    """The sync and async KMS transports for the settings' ``kms_tls_options``.
+
+    Raises:
+        ConfigurationError: an unknown or insecure TLS option, or a file that cannot be loaded.
+    """
+    options = settings.kms_tls_options
+    fingerprint = repr(options)
+    pair = _transports.get(fingerprint)
+    if pair is None:
+        # Built outside the lock: loading certificate files is I/O.
+        made = (KmsTransport(options), AsyncKmsTransport(options))
+        with _lock:
+            pair = _transports.setdefault(fingerprint, made)
+    return pair
 
 
 def forget_everywhere(names: Iterable[str] | None = None) -> None:
@@ -209,7 +233,9 @@ class KeyRings:
     def ring(self, settings: Settings) -> KeyRing:
         """The key ring for ``settings`` (the same ring while the KMS configuration holds)."""
         providers = self._kms_providers(settings)
-        fingerprint = hashlib.sha256(repr(sorted(providers.items())).encode()).hexdigest()
+        # The master key document too: a new ``endpoint`` or key ARN is a new ring.
+        identity = repr((sorted(providers.items()), settings.master_key))
+        fingerprint = hashlib.sha256(identity.encode()).hexdigest()
         owner = settings.key_vault_client or self.client
         key = (id(owner), settings.key_vault_namespace, fingerprint, settings.kms_provider)
         ring = self._rings.get(key)
@@ -224,11 +250,15 @@ class KeyRings:
                     master_key=settings.master_key,
                     ttl=settings.key_cache_ttl,
                     clock=time.monotonic,
-                    kms=kms_transport(providers) if set(providers) - {"local"} else None,
                 )
                 self._rings[key] = ring
                 _live_rings.add(ring)
         return ring
+
+    def transport(self, settings: Settings) -> KmsTransport | AsyncKmsTransport:
+        """The KMS transport of this connection's driver (the async one never blocks)."""
+        sync, asynchronous = kms_transports(settings)
+        return asynchronous if self.asynchronous else sync
 
     def vault(self, settings: Settings) -> CollectionKeyVault | AsyncCollectionKeyVault:
         """The key vault (and shredder) the settings name."""

@@ -12,8 +12,17 @@ import pytest
 from bson.binary import Binary
 from bson.int64 import Int64
 
-from privata_mongo.core.cipher import INDEX_KEY_NAME, Blind, KeyRing, normalise_value, rewrap
-from privata_mongo.core.flows import keys, write
+from privata_mongo.core.crypto import (
+    INDEX_KEY_NAME,
+    Blind,
+    KeyRing,
+    blind_term,
+    blind_terms,
+    keys,
+    normalise_value,
+    rewrap,
+)
+from privata_mongo.core.flows import write
 from privata_mongo.core.flows.common import fetch_identities, resolve_filter
 from privata_mongo.core.identity import IdentityIndex
 from privata_mongo.core.ops import (
@@ -41,6 +50,15 @@ class Clock:
         return self.now
 
 
+def local(flow: Any) -> Any:
+    """Run a key-ring flow: under the local master key it asks for nothing (no KMS request)."""
+    return ScriptedDriver([]).run(flow)
+
+
+def _blind(ring: KeyRing, scope: str, field: str, value: Any) -> Any:
+    return blind_term(local(ring.index_key()), scope, field, value)
+
+
 def _ring(clock: Clock | None = None) -> KeyRing:
     return KeyRing(MASTER, clock=clock or Clock(), ttl=60.0)
 
@@ -55,57 +73,61 @@ def _sealed_context(ring: KeyRing) -> Any:
 
 def test_seal_and_open_round_trip_in_the_csfle_format() -> None:
     ring = _ring()
-    ring.add([ring.new_key("pseu_a")])
-    sealed = ring.seal("pseu_a", {"email": "a@x.org", "born": datetime.datetime(1990, 1, 2)})
+    ring.add([local(ring.new_key("pseu_a"))])
+    sealed = local(ring.seal("pseu_a", {"email": "a@x.org", "born": datetime.datetime(1990, 1, 2)}))
     assert isinstance(sealed, Binary)
     assert sealed.subtype == 6
     assert sealed[0] == 2  # random AEAD_AES_256_CBC_HMAC_SHA_512
     assert b"a@x.org" not in bytes(sealed)
-    assert ring.open(sealed) == {"email": "a@x.org", "born": datetime.datetime(1990, 1, 2)}
-    assert ring.seal("pseu_a", {"email": "a@x.org"}) != ring.seal("pseu_a", {"email": "a@x.org"})
+    assert local(ring.open(sealed)) == {"email": "a@x.org", "born": datetime.datetime(1990, 1, 2)}
+    assert local(ring.seal("pseu_a", {"email": "a@x.org"})) != local(
+        ring.seal("pseu_a", {"email": "a@x.org"})
+    )
 
 
 def test_a_tampered_value_or_another_master_key_is_key_unavailable() -> None:
     ring = _ring()
-    key = ring.new_key("pseu_a")
+    key = local(ring.new_key("pseu_a"))
     ring.add([key])
-    sealed = bytearray(ring.seal("pseu_a", {"email": "a@x.org"}))
+    sealed = bytearray(local(ring.seal("pseu_a", {"email": "a@x.org"})))
     sealed[-1] ^= 1
     with pytest.raises(KeyUnavailable):
-        ring.open(Binary(bytes(sealed), 6))
+        local(ring.open(Binary(bytes(sealed), 6)))
     other = KeyRing({"local": {"key": os.urandom(96)}}, clock=Clock())
     other.add([key])
     with pytest.raises(KeyUnavailable):
-        other.open(ring.seal("pseu_a", {"email": "a@x.org"}))
+        local(other.open(local(ring.seal("pseu_a", {"email": "a@x.org"}))))
 
 
 def test_keys_expire_after_the_ttl_and_forget_drops_them_at_once() -> None:
     clock = Clock()
     ring = _ring(clock)
-    ring.add([ring.new_key("pseu_a")])
+    ring.add([local(ring.new_key("pseu_a"))])
     assert ring.missing(["pseu_a", "pseu_b"]) == ["pseu_b"]
     clock.now = 61.0
     assert ring.missing(["pseu_a"]) == ["pseu_a"]
     clock.now = 0.0
-    sealed = ring.seal("pseu_a", {"email": "a@x.org"})
+    sealed = local(ring.seal("pseu_a", {"email": "a@x.org"}))
     ring.forget(["pseu_a"])
     assert ring.missing(["pseu_a"]) == ["pseu_a"]
     with pytest.raises(KeyUnavailable):
-        ring.open(sealed)
+        local(ring.open(sealed))
 
 
 def test_blind_terms_compare_like_the_server_and_differ_by_field_and_collection() -> None:
     ring = _ring()
-    ring.add([ring.new_key(INDEX_KEY_NAME)])
-    assert ring.blind("c", "n", 1) == ring.blind("c", "n", 1.0) == ring.blind("c", "n", Int64(1))
-    assert ring.blind("c", "email", "A@x") != ring.blind("c", "email", "a@x")
-    assert ring.blind("c", "email", "a@x") != ring.blind("c", "phone", "a@x")
-    assert ring.blind("c", "email", "a@x") != ring.blind("d", "email", "a@x")
-    assert ring.blind("c", "email", None) is None
-    assert ring.terms("c", "tags", ["a", "b"]) == [
-        ring.blind("c", "tags", "a"),
-        ring.blind("c", "tags", "b"),
-        ring.blind("c", "tags", ["a", "b"]),
+    ring.add([local(ring.new_key(INDEX_KEY_NAME))])
+    assert (
+        _blind(ring, "c", "n", 1) == _blind(ring, "c", "n", 1.0) == _blind(ring, "c", "n", Int64(1))
+    )
+    assert _blind(ring, "c", "email", "A@x") != _blind(ring, "c", "email", "a@x")
+    assert _blind(ring, "c", "email", "a@x") != _blind(ring, "c", "phone", "a@x")
+    assert _blind(ring, "c", "email", "a@x") != _blind(ring, "d", "email", "a@x")
+    assert _blind(ring, "c", "email", None) is None
+    assert blind_terms(local(ring.index_key()), "c", "tags", ["a", "b"]) == [
+        _blind(ring, "c", "tags", "a"),
+        _blind(ring, "c", "tags", "b"),
+        _blind(ring, "c", "tags", ["a", "b"]),
     ]
     stamp = datetime.datetime(2020, 1, 1, 0, 0, 0, 123456)
     assert normalise_value(stamp) == datetime.datetime(2020, 1, 1, 0, 0, 0, 123000)
@@ -113,16 +135,16 @@ def test_blind_terms_compare_like_the_server_and_differ_by_field_and_collection(
 
 def test_rewrap_changes_the_wrapping_not_the_key() -> None:
     ring = _ring()
-    key = ring.new_key("pseu_a")
+    key = local(ring.new_key("pseu_a"))
     ring.add([key])
-    sealed = ring.seal("pseu_a", {"email": "a@x.org"})
+    sealed = local(ring.seal("pseu_a", {"email": "a@x.org"}))
     new_master = {"local": {"key": os.urandom(96)}}
-    (rewrapped,) = rewrap([key], MASTER, new_master)
+    (rewrapped,) = local(rewrap([key], MASTER, new_master))
     assert rewrapped["keyMaterial"] != key["keyMaterial"]
     assert rewrapped["masterKey"] == {"provider": "local"}
     after = KeyRing(new_master, clock=Clock())
     after.add([rewrapped])
-    assert after.open(sealed) == {"email": "a@x.org"}
+    assert local(after.open(sealed)) == {"email": "a@x.org"}
 
 
 # -- the identity index ------------------------------------------------------------------------
@@ -144,7 +166,7 @@ def test_sealed_pushdown_uses_blind_terms_for_searchable_fields_only() -> None:
 
 
 def _stored_index_key(ring: KeyRing) -> dict[str, Any]:
-    return ring.new_key(INDEX_KEY_NAME)
+    return local(ring.new_key(INDEX_KEY_NAME))
 
 
 def test_insert_creates_keys_then_writes_sealed_identity_rows_first() -> None:
@@ -168,8 +190,8 @@ def test_insert_creates_keys_then_writes_sealed_identity_rows_first() -> None:
     assert isinstance(identity, Insert)
     (row,) = identity.documents
     assert set(row) == {"_id", "_rev", BLIND_FIELD, SEALED_FIELD}
-    assert row[BLIND_FIELD] == {"email": ring.blind("patient__identity", "email", "a@x")}
-    assert ring.open(row[SEALED_FIELD]) == {"first_name": "Ada", "email": "a@x"}
+    assert row[BLIND_FIELD] == {"email": _blind(ring, "patient__identity", "email", "a@x")}
+    assert local(ring.open(row[SEALED_FIELD])) == {"first_name": "Ada", "email": "a@x"}
     assert isinstance(clinical, Insert)
     assert "a@x" not in repr(bson.decode(bson.encode(dict(clinical.documents[0]))))
 
@@ -177,7 +199,7 @@ def test_insert_creates_keys_then_writes_sealed_identity_rows_first() -> None:
 def test_an_insert_whose_key_cannot_be_made_writes_nothing() -> None:
     ring = KeyRing({"local": {"key": os.urandom(96)}}, clock=Clock())
     ctx = _sealed_context(ring)
-    foreign = _ring().new_key(INDEX_KEY_NAME)  # wrapped under another master key
+    foreign = local(_ring().new_key(INDEX_KEY_NAME))  # wrapped under another master key
     driver = ScriptedDriver([(LoadKeys, [foreign]), (StoreKeys, None)])
     with pytest.raises(KeyUnavailable) as caught:
         driver.run(write.insert(ctx, [{"_id": 1, "email": "a@x"}], True))
@@ -198,7 +220,7 @@ def test_an_equality_on_a_searchable_field_is_a_blind_lookup() -> None:
 
     driver = ScriptedDriver([(LoadKeys, [index_key]), (lookup, [{"_id": "pseu_1"}])])
     clinical = driver.run(resolve_filter(ctx, {"email": "a@x", "age": 3}))
-    assert term == {f"{BLIND_FIELD}.email": ring.blind("patient__identity", "email", "a@x")}
+    assert term == {f"{BLIND_FIELD}.email": _blind(ring, "patient__identity", "email", "a@x")}
     assert "pseu_1" in repr(clinical)
     assert "a@x" not in repr(clinical)
 
@@ -206,11 +228,11 @@ def test_an_equality_on_a_searchable_field_is_a_blind_lookup() -> None:
 def test_reading_a_shredded_subject_returns_no_identity_values() -> None:
     ring = _ring()
     ctx = _sealed_context(ring)
-    key = ring.new_key("pseu_a")
+    key = local(ring.new_key("pseu_a"))
     ring.add([key])
     rows = [
-        {"_id": "pseu_a", "_rev": "r", SEALED_FIELD: ring.seal("pseu_a", {"email": "a@x"})},
-        {"_id": "pseu_b", "_rev": "r", SEALED_FIELD: ring.seal("pseu_a", {"email": "b@x"})},
+        {"_id": "pseu_a", "_rev": "r", SEALED_FIELD: local(ring.seal("pseu_a", {"email": "a@x"}))},
+        {"_id": "pseu_b", "_rev": "r", SEALED_FIELD: local(ring.seal("pseu_a", {"email": "b@x"}))},
     ]
     ring.forget()
     driver = ScriptedDriver(
@@ -230,8 +252,8 @@ def test_reading_a_shredded_subject_returns_no_identity_values() -> None:
 def test_a_key_missing_without_a_tombstone_is_key_unavailable() -> None:
     ring = _ring()
     ctx = _sealed_context(ring)
-    ring.add([ring.new_key("pseu_a")])
-    rows = [{"_id": "pseu_a", SEALED_FIELD: ring.seal("pseu_a", {"email": "a@x"})}]
+    ring.add([local(ring.new_key("pseu_a"))])
+    rows = [{"_id": "pseu_a", SEALED_FIELD: local(ring.seal("pseu_a", {"email": "a@x"}))}]
     ring.forget()
     driver = ScriptedDriver([(FetchAll, rows), (LoadKeys, []), (FindErased, [])])
     with pytest.raises(KeyUnavailable, match="missing from the key vault") as caught:
@@ -249,7 +271,7 @@ def test_an_erased_subject_is_not_given_a_new_key() -> None:
 
 def test_shred_destroys_keys_and_flushes_the_ring() -> None:
     ring = _ring()
-    ring.add([ring.new_key("pseu_a")])
+    ring.add([local(ring.new_key("pseu_a"))])
     driver = ScriptedDriver([(lambda op: op == ShredKeys(("pseu_a",)), 1)])
     assert driver.run(keys.shred(ring, ["pseu_a", INDEX_KEY_NAME])) == 1
     assert ring.missing(["pseu_a"]) == ["pseu_a"]
@@ -257,7 +279,7 @@ def test_shred_destroys_keys_and_flushes_the_ring() -> None:
 
 def test_rotate_rewraps_every_key_it_reads() -> None:
     ring = _ring()
-    key = ring.new_key("pseu_a")
+    key = local(ring.new_key("pseu_a"))
     new_master = {"local": {"key": os.urandom(96)}}
     driver = ScriptedDriver([(lambda op: op == LoadKeys(None), [key]), (ReplaceKeys, None)])
     assert driver.run(keys.rotate(ring, MASTER, new_master)) == 1

@@ -14,6 +14,13 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from privata_mongo.core.crypto.keys import (
+    blind_filter,
+    project_rows,
+    seal_rows,
+    stored_projection,
+    unseal_rows,
+)
 from privata_mongo.core.mql.match import UnsupportedOperator, compile_filter
 from privata_mongo.core.ops import Document, Effect, FetchAll, Flow, Query, Touched
 from privata_mongo.core.plan import FilterPlan, Probe, plan_filter, substitute
@@ -23,7 +30,6 @@ from privata_mongo.core.split import join
 from privata_mongo.errors import UnsupportedQuery
 
 from .context import Context
-from .keys import blind_filter, project_rows, seal_rows, stored_projection, unseal_rows
 
 logger = logging.getLogger(__name__)
 

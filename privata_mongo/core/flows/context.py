@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from privata_mongo.core.cipher import KeyRing
+from privata_mongo.core.crypto.ring import KeyRing
 from privata_mongo.core.schema import ModelSchema
 
 __all__ = ["Context"]

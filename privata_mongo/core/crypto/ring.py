@@ -1,12 +1,13 @@
-"""CSFLE-format encryption of identity rows over an in-memory key ring (CPU only).
+"""CSFLE-format encryption of identity rows over an in-memory key ring.
 
-Values are sealed with libmongocrypt (``pymongocrypt.ExplicitEncrypter``): BSON binary subtype 6,
+Values are sealed with libmongocrypt: BSON binary subtype 6,
 ``AEAD_AES_256_CBC_HMAC_SHA_512-Random``, exactly what MongoDB's own drivers write and read. The
-key-vault callback libmongocrypt asks for keys is ours and serves the key documents held in this
-ring, so the ring never does I/O: flows yield ``LoadKeys``/``StoreKeys`` and hand the documents
-the drivers fetched to ``KeyRing.add``. Wrapping and unwrapping data keys under the ``local``
-master key happens inside libmongocrypt in the process; a remote KMS (aws, azure, gcp, kmip)
-is reached through the ``kms`` callable the owner of the ring supplies.
+ring drives libmongocrypt's contexts itself (``machine.run``, the loop of pymongocrypt's
+``ExplicitEncrypter``), so it never does I/O: key lookups are answered from the key documents
+held here (flows yield ``LoadKeys``/``StoreKeys`` and hand the documents to ``KeyRing.add``),
+and the operations that may need a remote KMS — ``new_key``, ``seal``, ``open``,
+``index_key``, ``rewrap`` — are flows that yield its network traffic as requests. Under the
+``local`` master key they yield nothing: wrapping and unwrapping happen in the process.
 
 One data key per data subject, ``keyAltNames: [pseudonym]``; the blind index key is derived from
 one more data key (``INDEX_KEY_NAME``), so the key vault holds every secret and a master-key
@@ -15,10 +16,7 @@ rotation covers all of them.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
-import hmac
-import math
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,31 +26,24 @@ from typing import Any
 import bson
 from bson.binary import Binary, UuidRepresentation
 from bson.codec_options import CodecOptions
-from bson.int64 import Int64
 from pymongocrypt.errors import MongoCryptError
-from pymongocrypt.options import MongoCryptOptions
-from pymongocrypt.synchronous.explicit_encrypter import ExplicitEncrypter
+from pymongocrypt.mongocrypt import MongoCrypt
+from pymongocrypt.options import DataKeyOpts, ExplicitEncryptOpts, MongoCryptOptions
 from pymongocrypt.synchronous.state_machine import MongoCryptCallback
 
-from privata_mongo.errors import KeyUnavailable
+from privata_mongo.core.crypto import machine
+from privata_mongo.core.crypto.blind import INDEX_KEY_NAME
+from privata_mongo.core.ops import Flow
+from privata_mongo.errors import ConfigurationError, KeyUnavailable
 
-__all__ = [
-    "ALGORITHM",
-    "INDEX_KEY_NAME",
-    "Blind",
-    "KeyRing",
-    "key_id_bytes",
-    "normalise_value",
-    "rewrap",
-]
+__all__ = ["ALGORITHM", "KeyRing", "key_id_bytes", "rewrap"]
 
 ALGORITHM = "AEAD_AES_256_CBC_HMAC_SHA_512-Random"
 """The CSFLE algorithm of every sealed identity value."""
 
 _DETERMINISTIC = "AEAD_AES_256_CBC_HMAC_SHA_512-Deterministic"
-INDEX_KEY_NAME = "privata:blind-index"
-"""``keyAltName`` of the data key the blind index key is derived from."""
 _INDEX_LABEL = b"privata blind index key v1"
+_ON_DEMAND = ("aws", "azure", "gcp")
 
 Document = dict[str, Any]
 _KEY_CODEC: CodecOptions[Any] = CodecOptions(uuid_representation=UuidRepresentation.STANDARD)
@@ -63,76 +54,35 @@ def key_id_bytes(value: Any) -> bytes:
     return value.bytes if isinstance(value, uuid.UUID) else bytes(value)
 
 
-@dataclass(frozen=True, slots=True)
-class Blind:
-    """A value to be replaced by its blind index term once the index key is loaded.
+class _Codec(MongoCryptCallback):  # type: ignore[misc]
+    """What pymongocrypt still asks of a callback when the ring drives the contexts: BSON.
 
-    ``IdentityIndex.pushdown`` puts these into server predicates; the flow that runs the
-    predicate swaps them for ``KeyRing.blind(field, value)``.
+    Every I/O callback is unused (``machine.run`` answers those states), so each one fails.
     """
-
-    field: str
-    value: Any
-
-
-def normalise_value(value: Any) -> Any:
-    """The canonical form of a value for equality, as the server compares values.
-
-    Numbers compare by value across BSON types (``1 == 1.0 == Int64(1)``), datetimes at
-    millisecond precision in UTC; strings are compared exactly (no case folding: a blind index
-    must select what the server's own equality would select).
-    """
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, Int64):
-        return int(value)
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
-    if isinstance(value, datetime.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
-        return value.replace(microsecond=value.microsecond // 1000 * 1000)
-    if isinstance(value, Mapping):
-        return {str(k): normalise_value(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [normalise_value(v) for v in value]
-    return value
-
-
-class _RingCallback(MongoCryptCallback):  # type: ignore[misc]
-    """libmongocrypt's I/O requests, answered from memory."""
-
-    def __init__(self, ring: KeyRing) -> None:
-        self._ring = ring
-        self.created: list[bytes] = []
 
     def kms_request(self, kms_context: Any) -> None:
-        kms = self._ring.kms
-        if kms is None:
-            raise KeyUnavailable(
-                "the master key's KMS provider needs a network request and no KMS transport "
-                "is configured; use the 'local' provider or configure a KMS transport"
-            )
-        kms(kms_context)
+        raise MongoCryptError("KMS requests are yielded by the ring's flows")
 
     def collection_info(self, database: str, filter: bytes) -> None:
-        return None
+        raise MongoCryptError("automatic encryption is not used; no collection info")
 
     def mark_command(self, database: str, cmd: bytes) -> bytes:
-        raise KeyUnavailable("automatic encryption is not used; nothing to mark")
+        raise MongoCryptError("automatic encryption is not used; nothing to mark")
 
     def fetch_keys(self, filter: bytes) -> list[bytes]:
-        return self._ring.raw_keys(bson.decode(filter))
+        raise MongoCryptError("keys are served from the ring's memory")
 
     def insert_data_key(self, data_key: bytes) -> Any:
-        self.created.append(data_key)
-        return bson.decode(data_key)["_id"]
+        raise MongoCryptError("new keys are stored by the key flows")
 
     def bson_encode(self, doc: Mapping[str, Any]) -> bytes:
         return bson.encode(doc)
 
     def close(self) -> None:
         return None
+
+
+_CODEC = _Codec()
 
 
 @dataclass(slots=True)
@@ -147,16 +97,21 @@ class KeyRing:
     """Data key documents in memory, and the libmongocrypt instance that uses them.
 
     Key documents are kept wrapped (as stored in the key vault) for at most ``ttl`` seconds;
-    libmongocrypt keeps unwrapped key material for the same time. ``forget`` drops keys at
-    once (erasure), including libmongocrypt's own cache.
+    libmongocrypt keeps unwrapped key material for the same time (so a remote KMS is asked
+    once per data key and TTL, not per document). ``forget`` drops keys at once (erasure),
+    including libmongocrypt's own cache.
 
     Args:
-        kms_providers: libmongocrypt's ``kms_providers`` (``{"local": {"key": <96 bytes>}}``).
+        kms_providers: libmongocrypt's ``kms_providers`` (``{"local": {"key": <96 bytes>}}``,
+            or ``aws``/``azure``/``gcp``/``kmip`` credentials).
         provider: the provider new data keys are wrapped with.
         master_key: the provider's master key document for new data keys (not for ``local``).
         ttl: seconds a loaded key stays usable without being read again.
         clock: monotonic seconds, for the TTL.
-        kms: performs a remote KMS request (not needed for ``local``).
+
+    Raises:
+        ConfigurationError: a cloud provider with empty credentials (libmongocrypt would look
+            them up on demand, over the network, which the core cannot do).
     """
 
     def __init__(
@@ -167,26 +122,37 @@ class KeyRing:
         master_key: Mapping[str, Any] | None = None,
         ttl: float = 60.0,
         clock: Callable[[], float],
-        kms: Callable[[Any], None] | None = None,
     ) -> None:
+        for name in _ON_DEMAND:
+            if name in kms_providers and not kms_providers[name]:
+                raise ConfigurationError(
+                    f"kms_providers['{name}'] is empty: credentials are not looked up on "
+                    "demand; configure them explicitly (see docs/encryption.md)"
+                )
         self.kms_providers = dict(kms_providers)
         self.provider = provider
         self.master_key = dict(master_key) if master_key else None
         self.ttl = ttl
-        self.kms = kms
         self._clock = clock
         self._lock = threading.Lock()
         self._by_name: dict[str, _Entry] = {}
         self._by_id: dict[bytes, _Entry] = {}
         self._index_keys: dict[bytes, tuple[bytes, float]] = {}
-        self._callback = _RingCallback(self)
-        self._encrypter = self._new_encrypter()
+        self._crypt = self._new_crypt()
 
-    def _new_encrypter(self) -> ExplicitEncrypter:
+    def _new_crypt(self) -> MongoCrypt:
         options = MongoCryptOptions(
             self.kms_providers, key_expiration_ms=max(1, int(self.ttl * 1000))
         )
-        return ExplicitEncrypter(self._callback, options)
+        return MongoCrypt(options, _CODEC)
+
+    def _run(self, start: Callable[[MongoCrypt], Any]) -> Flow[bytes | None]:
+        """Run the libmongocrypt context ``start`` opens; key lookups come from this ring."""
+        # The flow holds the instance for as long as its context lives: ``forget`` may replace
+        # it meanwhile, and a context must not outlive the instance it was made by.
+        crypt = self._crypt
+        out: bytes | None = yield from machine.run(start(crypt), self.raw_keys)
+        return out
 
     # -- the cache ------------------------------------------------------------------------------
 
@@ -228,8 +194,8 @@ class KeyRing:
                         self._by_id = {k: e for k, e in self._by_id.items() if e is not entry}
             self._index_keys.clear()
             # A fresh libmongocrypt instance has an empty key cache. The old one is not closed
-            # here (another thread may be using it); it is freed when the last user drops it.
-            self._encrypter = self._new_encrypter()
+            # here (a flow may be running one of its contexts); it is freed with its last user.
+            self._crypt = self._new_crypt()
 
     def raw_keys(self, filter: Mapping[str, Any]) -> list[bytes]:
         """The held key documents libmongocrypt's key filter selects (``_id``/alt names)."""
@@ -255,32 +221,28 @@ class KeyRing:
 
     # -- keys ------------------------------------------------------------------------------------
 
-    def new_key(self, name: str) -> Document:
+    def new_key(self, name: str) -> Flow[Document]:
         """A new data key document named ``name``, wrapped by the master key (not yet held).
+
+        With a remote master key, the wrapping is one KMS request.
 
         Raises:
             KeyUnavailable: the master key is missing or unusable.
         """
-        callback = _RingCallback(self)
-        encrypter = ExplicitEncrypter(callback, MongoCryptOptions(self.kms_providers))
+        options = DataKeyOpts(self.master_key, [bson.encode({"keyAltName": name})], None)
         try:
-            encrypter.create_data_key(self.provider, self._master_doc(), [name])
-        except MongoCryptError as exc:
+            raw = yield from self._run(lambda c: c.data_key_context(self.provider, options))
+        except (MongoCryptError, ValueError) as exc:
             raise KeyUnavailable(
                 f"a data key could not be created with the '{self.provider}' master key: "
                 f"{_reason(exc)}; check the configured master key"
             ) from None
-        finally:
-            encrypter.close()
-        document: Document = bson.decode(callback.created[-1])
+        document: Document = bson.decode(_produced(raw))
         return document
-
-    def _master_doc(self) -> bytes | None:
-        return bson.encode(self.master_key) if self.master_key else None
 
     # -- sealing ---------------------------------------------------------------------------------
 
-    def seal(self, name: str, values: Mapping[str, Any]) -> Binary:
+    def seal(self, name: str, values: Mapping[str, Any]) -> Flow[Binary]:
         """Encrypt ``values`` as one subdocument under the data key ``name``.
 
         Raises:
@@ -289,24 +251,30 @@ class KeyRing:
         key_id = self.key_id(name)
         if key_id is None:
             raise KeyUnavailable("the data key of the data subject is not loaded")
-        try:
-            out = self._encrypter.encrypt(bson.encode({"v": dict(values)}), ALGORITHM, key_id)
-        except MongoCryptError as exc:
-            raise KeyUnavailable(_reason(exc)) from None
+        out = yield from self._encrypt(bson.encode({"v": dict(values)}), ALGORITHM, key_id)
         sealed: Binary = bson.decode(out)["v"]
         return sealed
 
-    def open(self, value: Binary) -> Document:
+    def _encrypt(self, value: bytes, algorithm: str, key_id: bytes) -> Flow[bytes]:
+        options = ExplicitEncryptOpts(algorithm, key_id)
+        try:
+            out = yield from self._run(lambda c: c.explicit_encryption_context(value, options))
+        except MongoCryptError as exc:
+            raise KeyUnavailable(_reason(exc)) from None
+        return _produced(out)
+
+    def open(self, value: Binary) -> Flow[Document]:
         """Decrypt a value written by ``seal`` (or by any CSFLE driver).
 
         Raises:
             KeyUnavailable: the key is missing or wrong, or the ciphertext was altered.
         """
+        encoded = bson.encode({"v": value})
         try:
-            out = self._encrypter.decrypt(bson.encode({"v": value}))
+            out = yield from self._run(lambda c: c.explicit_decryption_context(encoded))
         except MongoCryptError as exc:
             raise KeyUnavailable(_reason(exc)) from None
-        plain = bson.decode(out)["v"]
+        plain = bson.decode(_produced(out))["v"]
         if not isinstance(plain, dict):
             raise KeyUnavailable("the sealed value is not an identity subdocument")
         return plain
@@ -318,11 +286,11 @@ class KeyRing:
 
     # -- blind index -----------------------------------------------------------------------------
 
-    def index_key(self) -> bytes:
+    def index_key(self) -> Flow[bytes]:
         """The secret of the blind index, derived from the ``INDEX_KEY_NAME`` data key.
 
         It is SHA-256 over the deterministic CSFLE encryption of a fixed label: a value only
-        holders of that data key can compute, stored nowhere.
+        holders of that data key can compute, stored nowhere. It is kept for the TTL.
 
         Raises:
             KeyUnavailable: the index data key is not loaded.
@@ -334,32 +302,10 @@ class KeyRing:
         now = self._clock()
         if cached is not None and now - cached[1] <= self.ttl:
             return cached[0]
-        try:
-            out = self._encrypter.encrypt(bson.encode({"v": _INDEX_LABEL}), _DETERMINISTIC, key_id)
-        except MongoCryptError as exc:
-            raise KeyUnavailable(_reason(exc)) from None
+        out = yield from self._encrypt(bson.encode({"v": _INDEX_LABEL}), _DETERMINISTIC, key_id)
         secret = hashlib.sha256(bytes(bson.decode(out)["v"])).digest()
         self._index_keys[key_id] = (secret, now)
         return secret
-
-    def blind(self, scope: str, field: str, value: Any) -> Any:
-        """The blind index term of ``value`` in ``scope`` (identity collection) and ``field``.
-
-        ``None`` stays ``None`` so that ``{field: None}`` keeps matching absent and null values.
-        """
-        if value is None:
-            return None
-        message = b"\0".join(
-            (scope.encode(), field.encode(), bson.encode({"v": normalise_value(value)}))
-        )
-        return Binary(hmac.new(self.index_key(), message, hashlib.sha256).digest())
-
-    def terms(self, scope: str, field: str, value: Any) -> Any:
-        """What a row stores for ``value``: its term, plus one per element of an array."""
-        whole = self.blind(scope, field, value)
-        if isinstance(value, (list, tuple)):
-            return [self.blind(scope, field, v) for v in value] + [whole]
-        return whole
 
 
 def rewrap(
@@ -369,12 +315,13 @@ def rewrap(
     *,
     provider: str = "local",
     master_key: Mapping[str, Any] | None = None,
-) -> list[Document]:
+) -> Flow[list[Document]]:
     """Data key documents re-wrapped from the ``old`` to the ``new`` KMS providers' master key.
 
     The key material does not change, so documents encrypted with these keys stay readable
     (pymongo's ``rewrap_many_data_key`` semantics). For ``local`` → ``local`` the new key is
     first reached under a temporary provider name, then the keys are moved back to ``local``.
+    Keys wrapped by a remote KMS are unwrapped and wrapped by KMS requests.
 
     Raises:
         KeyUnavailable: a key cannot be unwrapped with the old master key.
@@ -382,26 +329,26 @@ def rewrap(
     if not documents:
         return []
     staging = f"{provider}:privata_rotation"
-    first = _rewrap_pass(documents, {**old, staging: new[provider]}, staging, master_key)
-    return _rewrap_pass(first, {provider: new[provider], staging: new[provider]}, provider, None)
+    first = yield from _rewrap_pass(documents, {**old, staging: new[provider]}, staging, master_key)
+    return (
+        yield from _rewrap_pass(first, {provider: new[provider], staging: new[provider]}, provider)
+    )
 
 
 def _rewrap_pass(
     documents: Sequence[Mapping[str, Any]],
     providers: Mapping[str, Any],
     provider: str,
-    master_key: Mapping[str, Any] | None,
-) -> list[Document]:
+    master_key: Mapping[str, Any] | None = None,
+) -> Flow[list[Document]]:
     ring = KeyRing(providers, provider=provider, clock=lambda: 0.0)
     ring.add(documents)
-    callback = ring._callback  # the ring's own callback serves the filter
-    encrypter = ExplicitEncrypter(callback, MongoCryptOptions(dict(providers)))
     try:
-        out = encrypter.rewrap_many_data_key({}, provider, dict(master_key or {}))
+        out = yield from ring._run(
+            lambda c: c.rewrap_many_data_key_context({}, provider, dict(master_key or {}))
+        )
     except MongoCryptError as exc:
         raise KeyUnavailable(f"data keys could not be re-wrapped: {_reason(exc)}") from None
-    finally:
-        encrypter.close()
     rewrapped = bson.decode(out)["v"] if out is not None else []
     by_id = {key_id_bytes(d["_id"]): dict(d) for d in documents}
     for document in rewrapped:
@@ -409,6 +356,13 @@ def _rewrap_pass(
     return list(by_id.values())
 
 
-def _reason(exc: MongoCryptError) -> str:
+def _produced(out: bytes | None) -> bytes:
+    """The output of a context that must produce one (libmongocrypt ends it READY)."""
+    if out is None:
+        raise KeyUnavailable("libmongocrypt finished without a result")
+    return out
+
+
+def _reason(exc: Exception) -> str:
     """The message of libmongocrypt, which names keys by id and never carries a plaintext."""
     return str(exc) or type(exc).__name__

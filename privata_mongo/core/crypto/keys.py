@@ -12,7 +12,8 @@ HMAC-SHA-256 term per searchable field. A row with no identity values has no ``_
 Keys are fetched before the first use (``LoadKeys``), created for new subjects
 (``StoreKeys``) and kept in the context's ``KeyRing`` for its TTL. A subject whose key was
 shredded reads as a row without identity values; a key missing without a tombstone, a wrong
-master key and a tampered ciphertext raise ``KeyUnavailable``.
+master key and a tampered ciphertext raise ``KeyUnavailable``. With a remote master key, the
+ring's operations yield the KMS requests libmongocrypt needs (``ConnectKms`` …) in between.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from privata_mongo.core.cipher import INDEX_KEY_NAME, Blind, KeyRing, rewrap
+from privata_mongo.core.crypto.blind import INDEX_KEY_NAME, Blind, blind_term, blind_terms
+from privata_mongo.core.crypto.ring import KeyRing, rewrap
+from privata_mongo.core.flows.context import Context
 from privata_mongo.core.mql.find_projection import compile_find_projection
 from privata_mongo.core.mql.values import UnsupportedOperator
 from privata_mongo.core.ops import (
@@ -42,8 +45,6 @@ from privata_mongo.errors import (
     UnsupportedQuery,
 )
 
-from .context import Context
-
 __all__ = [
     "blind_filter",
     "load_keys",
@@ -52,6 +53,7 @@ __all__ = [
     "seal_rows",
     "shred",
     "stored_projection",
+    "unseal_row",
     "unseal_rows",
 ]
 
@@ -110,8 +112,10 @@ def load_keys(
                 f"{ctx.schema.model}: {len(erased)} data subject(s) were erased; their "
                 "identity cannot be written again under the same pseudonym"
             )
+    created: list[Document] = []
     try:
-        created = [ring.new_key(n) for n in absent]
+        for name in absent:
+            created.append((yield from ring.new_key(name)))  # noqa: PERF401 - a comprehension cannot yield
     except KeyUnavailable as exc:
         raise _unavailable(ctx, "encrypted", str(exc)) from None
     yield StoreKeys(tuple(created))
@@ -138,21 +142,23 @@ def seal_rows(ctx: Context, rows: list[Document], *, fresh: bool = False) -> Flo
         names.append(INDEX_KEY_NAME)
     yield from load_keys(ctx, ring, names, create=True, fresh=fresh)
     out: list[Document] = []
+    index_key = b""
     try:
         for row in rows:
             values = identity_values(row)
             stored: Document = {"_id": row["_id"]}
             if REVISION_FIELD in row:
                 stored[REVISION_FIELD] = row[REVISION_FIELD]
-            terms = {
-                f: ring.terms(schema.identity_collection, f, values[f])
-                for f in searchable
-                if f in values
-            }
-            if terms:
-                stored[BLIND_FIELD] = terms
+            present = [f for f in searchable if f in values]
+            if present and not index_key:
+                index_key = yield from ring.index_key()
+            if present:
+                scope = schema.identity_collection
+                stored[BLIND_FIELD] = {
+                    f: blind_terms(index_key, scope, f, values[f]) for f in present
+                }
             if values:
-                stored[SEALED_FIELD] = ring.seal(row["_id"], values)
+                stored[SEALED_FIELD] = yield from ring.seal(row["_id"], values)
             out.append(stored)
     except KeyUnavailable as exc:
         raise _unavailable(ctx, "encrypted", str(exc)) from None
@@ -191,7 +197,7 @@ def unseal_rows(ctx: Context, rows: list[Document]) -> Flow[list[Document]]:
             plain = _without_index(row)
             value = plain.pop(SEALED_FIELD, None)
             if value is not None and row["_id"] not in erased:
-                plain.update(ring.open(value))
+                plain.update((yield from ring.open(value)))
             out.append(plain)
     except KeyUnavailable as exc:
         raise _unavailable(ctx, "decrypted", str(exc)) from None
@@ -210,9 +216,10 @@ def blind_filter(ctx: Context, filter: Mapping[str, Any]) -> Flow[dict[str, Any]
     yield from load_keys(ctx, ring, [INDEX_KEY_NAME], create=True)
     scope = ctx.schema.identity_collection
     try:
-        replaced: dict[str, Any] = _replace(filter, lambda b: ring.blind(scope, b.field, b.value))
+        key = yield from ring.index_key()
     except KeyUnavailable as exc:
         raise _unavailable(ctx, "searched", str(exc)) from None
+    replaced: dict[str, Any] = _replace(filter, lambda b: blind_term(key, scope, b.field, b.value))
     return replaced
 
 
@@ -294,8 +301,27 @@ def rotate(
     (pymongo's ``rewrap_many_data_key`` semantics).
     """
     documents: list[Document] = yield from LoadKeys(None)
-    rewrapped = rewrap(documents, old, new, provider=ring.provider, master_key=master_key)
+    rewrapped = yield from rewrap(
+        documents, old, new, provider=ring.provider, master_key=master_key
+    )
     if rewrapped:
         yield ReplaceKeys(tuple(rewrapped))
     ring.forget()
     return len(rewrapped)
+
+
+def unseal_row(ring: KeyRing, row: Mapping[str, Any]) -> Flow[Document]:
+    """The identity values of one raw identity row, decrypted (for operators and tests).
+
+    The subject's data key is read from the key vault first, so a shredded subject fails
+    even while this process still holds its key.
+
+    Raises:
+        KeyUnavailable: the subject's data key is missing (shredded) or unusable.
+    """
+    value = row.get(SEALED_FIELD)
+    if value is None:
+        return {}
+    ring.add((yield from LoadKeys((row["_id"],))))
+    plain: Document = yield from ring.open(value)
+    return plain
