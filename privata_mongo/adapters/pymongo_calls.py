@@ -2,7 +2,7 @@
 
 pymongo's ``Collection`` and ``AsyncCollection`` take the same arguments and raise the same
 errors; they differ only in which calls are awaited. So each request (``core.ops``) maps here,
-once, to a ``Call`` — method, arguments, how the result becomes the request's result type,
+once, to a ``PymongoCall`` — method, arguments, how the result becomes the request's result type,
 what a server error turns into — and ``PymongoStore`` and ``AsyncPymongoStore`` only make the
 call, awaiting it or not. Write errors become the core's plain failures (so flows can
 compensate); for an identity collection their messages and details are rewritten so that no
@@ -46,7 +46,7 @@ from privata_mongo.core.ops import (
 )
 from privata_mongo.ports.storage import STORE_OPS, StoreOp
 
-__all__ = ["Call", "IdentityRedaction", "StoreErrors", "call_for"]
+__all__ = ["IdentityRedaction", "PymongoCall", "StoreErrors", "call_for"]
 
 _INDEX_IN_MESSAGE = re.compile(r"index: (\S+)")
 
@@ -166,7 +166,7 @@ def _empty(exc: OperationFailure) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, slots=True)
-class Call:
+class PymongoCall:
     """The pymongo call(s) that serve one request, and how their results answer it.
 
     Attributes:
@@ -221,7 +221,7 @@ def _body(document: Any) -> Any:
     return document if isinstance(document, Mapping) else list(document)
 
 
-def call_for(op: Op[Any], errors: StoreErrors, *, bulk_replace: bool = True) -> Call:
+def call_for(op: Op[Any], errors: StoreErrors, *, bulk_replace: bool = True) -> PymongoCall:
     """The call that executes ``op`` (one of ``STORE_OPS``).
 
     ``bulk_replace``: the backend accepts pymongo's ``ReplaceOne`` in ``bulk_write``
@@ -234,21 +234,25 @@ def call_for(op: Op[Any], errors: StoreErrors, *, bulk_replace: bool = True) -> 
     store_op = cast(StoreOp, op)
     match store_op:
         case Find(_, query):
-            return Call("find", (_find_arguments(query),), result="cursor", awaited=False)
+            return PymongoCall("find", (_find_arguments(query),), result="cursor", awaited=False)
         case FetchAll(_, query):
-            return Call("find", (_find_arguments(query),), result="all", awaited=False)
+            return PymongoCall("find", (_find_arguments(query),), result="all", awaited=False)
         case Explain(_, query):
-            return Call("find", (_find_arguments(query),), awaited=False, then="explain")
+            return PymongoCall("find", (_find_arguments(query),), awaited=False, then="explain")
         case Aggregate(_, pipeline, options):
-            return Call("aggregate", (((list(pipeline),), options),), result="cursor")
+            return PymongoCall("aggregate", (((list(pipeline),), options),), result="cursor")
         case Count(_, filter, options):
-            return Call("count_documents", (((filter,), options),), lambda r: int(r[0]), raised)
+            return PymongoCall(
+                "count_documents", (((filter,), options),), lambda r: int(r[0]), raised
+            )
         case EstimatedCount(_, options):
-            return Call("estimated_document_count", (((), options),), lambda r: int(r[0]))
+            return PymongoCall("estimated_document_count", (((), options),), lambda r: int(r[0]))
         case Distinct(_, key, filter, options):
-            return Call("distinct", (((key, filter), options),), lambda r: list(r[0]), raised)
+            return PymongoCall(
+                "distinct", (((key, filter), options),), lambda r: list(r[0]), raised
+            )
         case Insert(_, documents, ordered):
-            return Call(
+            return PymongoCall(
                 "insert_many",
                 (((list(documents),), {"ordered": ordered}),) if documents else (),
                 lambda _: InsertOutcome(),
@@ -257,20 +261,22 @@ def call_for(op: Op[Any], errors: StoreErrors, *, bulk_replace: bool = True) -> 
         case Update(_, filter, update, multi, upsert, options):
             method = "update_many" if multi else "update_one"
             arguments = ((filter, _body(update)), {"upsert": upsert, **options})
-            return Call(method, (arguments,), _update_outcome, raised)
+            return PymongoCall(method, (arguments,), _update_outcome, raised)
         case Delete(_, filter, multi, options):
             method = "delete_many" if multi else "delete_one"
-            return Call(method, (((filter,), options),), lambda r: int(r[0].deleted_count), raised)
+            return PymongoCall(
+                method, (((filter,), options),), lambda r: int(r[0].deleted_count), raised
+            )
         case Replace(_, filter, document, upsert, options):
             arguments = ((filter, document), {"upsert": upsert, **options})
-            return Call("replace_one", (arguments,), _replace_outcome, raised)
+            return PymongoCall("replace_one", (arguments,), _replace_outcome, raised)
         case ReplaceMany(_, pairs):
             if not bulk_replace:
                 each: tuple[Arguments, ...] = tuple(((dict(f), dict(d)), {}) for f, d in pairs)
-                return Call("replace_one", each, _matched, raised)
+                return PymongoCall("replace_one", each, _matched, raised)
             requests = [ReplaceOne(dict(f), dict(d)) for f, d in pairs]
             bulk: tuple[Arguments, ...] = (((requests,), {"ordered": False}),) if pairs else ()
-            return Call("bulk_write", bulk, _matched, raised)
+            return PymongoCall("bulk_write", bulk, _matched, raised)
         case FindAndModify(_, action, filter, document, sort, upsert, new, projection, options):
             common: dict[str, Any] = {
                 "projection": projection,
@@ -278,21 +284,27 @@ def call_for(op: Op[Any], errors: StoreErrors, *, bulk_replace: bool = True) -> 
                 **options,
             }
             if action == "delete":
-                return Call("find_one_and_delete", (((filter,), common),), failed=raised)
+                return PymongoCall("find_one_and_delete", (((filter,), common),), failed=raised)
             which = ReturnDocument.AFTER if new else ReturnDocument.BEFORE
             named = {"upsert": upsert, "return_document": which, **common}
             if action == "replace":
-                return Call("find_one_and_replace", (((filter, document), named),), failed=raised)
-            return Call("find_one_and_update", (((filter, _body(document)), named),), failed=raised)
+                return PymongoCall(
+                    "find_one_and_replace", (((filter, document), named),), failed=raised
+                )
+            return PymongoCall(
+                "find_one_and_update", (((filter, _body(document)), named),), failed=raised
+            )
         case CreateIndex(_, keys, options):
-            return Call("create_index", (((list(keys),), options),), lambda r: str(r[0]), raised)
+            return PymongoCall(
+                "create_index", (((list(keys),), options),), lambda r: str(r[0]), raised
+            )
         case DropIndex(_, name):
             if name == "*":
-                return Call("drop_indexes", (((), {}),), _none, raised)
-            return Call("drop_index", (((name,), {}),), _none, raised)
+                return PymongoCall("drop_indexes", (((), {}),), _none, raised)
+            return PymongoCall("drop_index", (((name,), {}),), _none, raised)
         case IndexInformation(_):
-            return Call("index_information", (((), {}),), lambda r: dict(r[0]), _empty)
+            return PymongoCall("index_information", (((), {}),), lambda r: dict(r[0]), _empty)
         case Drop(_):
-            return Call("drop", (((), {}),), _none, raised)
+            return PymongoCall("drop", (((), {}),), _none, raised)
         case _:
             assert_never(store_op)

@@ -35,7 +35,7 @@ from privata_mongo.core.ops import (
 from privata_mongo.core.schema import Side
 from privata_mongo.ports.storage import CURSOR_OPS, STORE_OPS, StoreOp
 
-__all__ = ["Binding", "Call", "call_of"]
+__all__ = ["Binding", "PortCall", "call_of"]
 
 S = TypeVar("S")
 K = TypeVar("K")
@@ -76,7 +76,7 @@ class Binding(Generic[S, K, A, M]):
 
 
 @dataclass(frozen=True, slots=True)
-class Call:
+class PortCall:
     """One port call: the bound method and its arguments.
 
     ``awaited``: the async driver awaits the call (the access context is read synchronously on
@@ -94,24 +94,24 @@ def _nothing() -> None:
     return None
 
 
-def call_of(op: AnyOp, binding: Binding[Any, Any, Any, Any]) -> Call:
+def call_of(op: AnyOp, binding: Binding[Any, Any, Any, Any]) -> PortCall:
     """The port call that executes ``op``."""
     if isinstance(op, STORE_OPS):
         store = binding.store(cast(StoreOp, op).side)
-        return Call(store.execute, (op,), opens=isinstance(op, CURSOR_OPS))
+        return PortCall(store.execute, (op,), opens=isinstance(op, CURSOR_OPS))
     match op:
         case NextBatch(handle, size):
-            return Call(handle.next_batch, (size,))  # type: ignore[attr-defined]
+            return PortCall(handle.next_batch, (size,))  # type: ignore[attr-defined]
         case ResolveAccess():
-            return Call(binding.access, (), awaited=False)
+            return PortCall(binding.access, (), awaited=False)
         case AppendAudit(records):
             if binding.audit is None:
-                return Call(_nothing, (), awaited=False)
-            return Call(binding.audit.append, (records,))
+                return PortCall(_nothing, (), awaited=False)
+            return PortCall(binding.audit.append, (records,))
         case ReadPeer(collection, filter):
             if binding.peers is None:
                 raise RuntimeError("this binding cannot read other collections")
-            return Call(binding.peers, (collection, filter))
+            return PortCall(binding.peers, (collection, filter))
         case LoadKeys() | StoreKeys() | ReplaceKeys() | ShredKeys() | FindErased():
             if binding.keys is None:
                 raise RuntimeError("this binding has no key vault")
@@ -119,30 +119,32 @@ def call_of(op: AnyOp, binding: Binding[Any, Any, Any, Any]) -> Call:
         case ConnectKms(provider, endpoint, delay):
             if binding.kms is None:
                 raise RuntimeError("this binding has no KMS transport")
-            return Call(binding.kms.connect, (provider, endpoint, delay), opens=True)
+            return PortCall(binding.kms.connect, (provider, endpoint, delay), opens=True)
         case SendKms(connection, message):
-            return Call(connection.send, (message,))  # type: ignore[attr-defined]
+            return PortCall(connection.send, (message,))  # type: ignore[attr-defined]
         case ReceiveKms(connection, size):
-            return Call(connection.receive, (size,))  # type: ignore[attr-defined]
+            return PortCall(connection.receive, (size,))  # type: ignore[attr-defined]
         case CloseKms(connection):
-            return Call(connection.close, ())  # type: ignore[attr-defined]
+            return PortCall(connection.close, ())  # type: ignore[attr-defined]
         case Emit():
             raise RuntimeError("Emit is handled by the driver loop")
         case _:
             raise TypeError(f"no port serves {type(op).__name__}")
 
 
-def _key_call(op: LoadKeys | StoreKeys | ReplaceKeys | ShredKeys | FindErased, keys: Any) -> Call:
+def _key_call(
+    op: LoadKeys | StoreKeys | ReplaceKeys | ShredKeys | FindErased, keys: Any
+) -> PortCall:
     match op:
         case LoadKeys(names):
-            return Call(keys.find, (names,))
+            return PortCall(keys.find, (names,))
         case StoreKeys(documents):
-            return Call(keys.insert, (documents,))
+            return PortCall(keys.insert, (documents,))
         case ReplaceKeys(documents):
-            return Call(keys.replace, (documents,))
+            return PortCall(keys.replace, (documents,))
         case ShredKeys(names):
-            return Call(keys.shred, (names,))
+            return PortCall(keys.shred, (names,))
         case FindErased(names):
-            return Call(keys.erased, (names,))
+            return PortCall(keys.erased, (names,))
         case _:
             assert_never(op)

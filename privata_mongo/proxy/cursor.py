@@ -1,80 +1,71 @@
-"""A cursor that behaves like pymongo's ``Cursor`` over a split collection.
+"""pymongo's ``Cursor`` and ``CommandCursor`` over a split collection, read synchronously.
 
-Options chain until the first document is read, exactly as in pymongo (and then raise
-``InvalidOperation``); indexing and slicing re-run the query with skip and limit; ``clone`` and
-``rewind`` start over. Documents are produced by the core's find flow, batch by batch, so a
-large result is never held in memory at once.
+The options are ``_cursor_spec.CursorSpec``'s, shared with the async twin (``aio_cursor``);
+this shell only reads. Documents come from the core's find flow, batch by batch, so a large
+result is never held in memory at once; indexing and slicing re-run the query with skip and
+limit, as pymongo does.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pymongo.errors import InvalidOperation
-
-from privata_mongo.core.mql.values import sort_pairs
-from privata_mongo.core.ops import Document, Query
-from privata_mongo.core.projection import normalise_projection
+from privata_mongo.core.ops import Document
+from privata_mongo.proxy._cursor_spec import CursorSpec, check_length
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-    from privata_mongo.proxy.collection import PrivateCollection
-
-
-__all__ = [
-    "BatchStream",
-    "CursorSpec",
-    "ProxyCommandCursor",
-    "ProxyCursor",
-    "batches_of",
-    "check_length",
-    "index_list",
-]
-
-BatchStream = Callable[[], Iterator[tuple[Document, ...]]]
-
-# Cursor options pymongo's find() accepts that the core passes through uninterpreted.
-_PASSED_OPTIONS = (
-    "hint",
-    "collation",
-    "comment",
-    "max_time_ms",
-    "allow_disk_use",
-    "no_cursor_timeout",
-    "session",
-    "max",
-    "min",
-    "return_key",
-    "show_record_id",
-    "let",
-    "allow_partial_results",
-    "cursor_type",
-    "max_await_time_ms",
-)
-
-
-def index_list(key_or_list: Any, direction: Any = None) -> list[tuple[str, Any]]:
-    """Normalise the arguments of ``sort``/``create_index`` as pymongo does."""
-    return sort_pairs(key_or_list, direction)
-
-
-def check_length(length: int | None) -> None:
-    """``to_list(length)`` takes ``None`` or a positive count, as pymongo's cursors do.
-
-    Raises:
-        ValueError: ``length`` is below 1 (pymongo's own message).
-    """
-    if isinstance(length, int) and length < 1:
-        raise ValueError("to_list() length must be greater than 0")
+__all__ = ["ProxyCommandCursor", "ProxyCursor", "batches_of"]
 
 
 def batches_of(documents: Sequence[Document]) -> Iterator[tuple[Document, ...]]:
     """Documents already in memory as the one batch of a command cursor."""
     if documents:
         yield tuple(documents)
+
+
+class _Reading:
+    """Reading a stream of batches: what both of pymongo's cursor kinds share."""
+
+    _stream: _Stream | None = None
+
+    def _open(self) -> _Stream:
+        raise NotImplementedError
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> Document:
+        if self._stream is None:
+            self._stream = self._open()
+        return self._stream.next()
+
+    next = __next__
+
+    def close(self) -> None:
+        """Release server resources."""
+        if self._stream is None:
+            self._stream = _Stream(iter(()))
+        self._stream.close()
+
+    def to_list(self, length: int | None = None) -> list[Document]:
+        """The remaining documents (at most ``length``)."""
+        check_length(length)
+        out: list[Document] = []
+        for document in self:
+            out.append(document)
+            if length is not None and len(out) >= length:
+                break
+        return out
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class _Stream:
@@ -104,213 +95,22 @@ class _Stream:
         self._buffer.clear()
 
 
-class CursorSpec:
-    """The options of a find, chained as pymongo chains them, for both cursor twins.
-
-    Options may be set until the first document is read (then ``InvalidOperation``); the
-    twins add iteration, synchronous or awaited.
-    """
-
-    def __init__(
-        self,
-        collection: Any,
-        filter: Mapping[str, Any] | None = None,
-        projection: Mapping[str, Any] | Sequence[str] | None = None,
-        skip: int = 0,
-        limit: int = 0,
-        sort: Any = None,
-        batch_size: int = 0,
-        **options: Any,
-    ) -> None:
-        if filter is not None and not isinstance(filter, Mapping):
-            raise TypeError(
-                "filter must be an instance of dict, bson.son.SON, or any other type "
-                "that inherits from collections.Mapping"
-            )
-        self._collection = collection
-        self._filter: dict[str, Any] = dict(filter or {})
-        self._projection = normalise_projection(projection)
-        self._skip = 0
-        self._limit = 0
-        self._batch_size = 0
-        self._sort: list[tuple[str, Any]] = []
-        self._options: dict[str, Any] = {}
-        self._empty = False
-        self._stream: Any = None  # a _Stream, or the async twin's; set when reading starts
-        self._retrieved = 0
-        self.skip(skip)
-        self.limit(limit)
-        self.batch_size(batch_size)
-        if sort is not None:
-            self.sort(sort)
-        for name, value in options.items():
-            if name not in _PASSED_OPTIONS:
-                raise TypeError(f"find() got an unexpected keyword argument '{name}'")
-            if value is not None and value is not False:
-                self._options[name] = value
-
-    # -- pymongo surface ------------------------------------------------------------------
-
-    @property
-    def collection(self) -> Any:
-        """The collection this cursor reads."""
-        return self._collection
-
-    @property
-    def retrieved(self) -> int:
-        """How many documents have been returned so far."""
-        return self._retrieved
-
-    @property
-    def alive(self) -> bool:
-        """Whether the cursor may still return documents."""
-        return not self._empty and (self._stream is None or not self._stream.exhausted)
-
-    @property
-    def address(self) -> Any:
-        """The server address, as the client reports it."""
-        return getattr(self._collection.database.client, "address", None)
-
-    def _check_okay_to_chain(self) -> None:
-        if self._stream is not None:
-            raise InvalidOperation("cannot set options after executing query")
-
-    def limit(self, limit: int) -> Self:
-        """Limit the number of documents (0: no limit; negative: one batch)."""
-        if isinstance(limit, bool) or not isinstance(limit, int):
-            raise TypeError("limit must be an integer")
-        self._check_okay_to_chain()
-        self._empty = False
-        self._limit = limit
-        return self
-
-    def skip(self, skip: int) -> Self:
-        """Skip the first ``skip`` documents."""
-        if isinstance(skip, bool) or not isinstance(skip, int):
-            raise TypeError("skip must be an integer")
-        if skip < 0:
-            raise ValueError("skip must be >= 0")
-        self._check_okay_to_chain()
-        self._skip = skip
-        return self
-
-    def batch_size(self, batch_size: int) -> Self:
-        """How many documents each batch should carry."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
-            raise TypeError("batch_size must be an integer")
-        if batch_size < 0:
-            raise ValueError("batch_size must be >= 0")
-        self._check_okay_to_chain()
-        self._batch_size = batch_size
-        return self
-
-    def sort(self, key_or_list: Any, direction: Any = None) -> Self:
-        """Sort by one key and direction, or a list of ``(key, direction)`` pairs."""
-        self._check_okay_to_chain()
-        self._sort = index_list(key_or_list, direction)
-        return self
-
-    def _set(self, name: str, value: Any) -> Self:
-        self._check_okay_to_chain()
-        if value is None:
-            self._options.pop(name, None)
-        else:
-            self._options[name] = value
-        return self
-
-    def hint(self, index: Any) -> Self:
-        """Force an index (a name, or keys)."""
-        if index is not None and not isinstance(index, str):
-            index = index_list(index)
-        return self._set("hint", index)
-
-    def collation(self, collation: Any) -> Self:
-        """Compare strings with a collation."""
-        return self._set("collation", collation)
-
-    def comment(self, comment: Any) -> Self:
-        """Attach a comment to the server operation."""
-        return self._set("comment", comment)
-
-    def max_time_ms(self, max_time_ms: int | None) -> Self:
-        """Server-side time limit."""
-        return self._set("max_time_ms", max_time_ms)
-
-    def max_await_time_ms(self, max_await_time_ms: int | None) -> Self:
-        """Time limit of a tailable await cursor's getMore."""
-        return self._set("max_await_time_ms", max_await_time_ms)
-
-    def allow_disk_use(self, allow_disk_use: bool) -> Self:
-        """Let the server spill large sorts to disk."""
-        return self._set("allow_disk_use", allow_disk_use or None)
-
-    def max(self, spec: Any) -> Self:
-        """Exclusive upper index bound."""
-        return self._set("max", spec)
-
-    def min(self, spec: Any) -> Self:
-        """Inclusive lower index bound."""
-        return self._set("min", spec)
-
-    def where(self, code: Any) -> Self:
-        """Add a ``$where`` clause (refused on split models: it cannot see identity fields)."""
-        self._check_okay_to_chain()
-        self._filter = {**self._filter, "$where": code}
-        return self
-
-    def _copy_into(self, twin: CursorSpec) -> None:
-        twin._skip, twin._limit, twin._batch_size = self._skip, self._limit, self._batch_size
-        twin._sort = list(self._sort)
-        twin._options = dict(self._options)
-        twin._empty = self._empty
-
-    def _slice(self, index: slice) -> None:
-        """Apply ``cursor[a:b]`` as pymongo does: skip and limit replaced, ``[a:a]`` empty."""
-        if index.step is not None:
-            raise IndexError("Cursor instances do not support slice steps")
-        skip = 0
-        if index.start is not None:
-            if index.start < 0:
-                raise IndexError("Cursor instances do not support negative indices")
-            skip = index.start
-        limit = 0
-        if index.stop is not None:
-            limit = index.stop - skip
-            if limit < 0:
-                raise IndexError(f"stop index must be greater than start index for slice {index!r}")
-            if limit == 0:
-                self._empty = True
-        self._skip = skip
-        self._limit = limit
-
-    def _distinct_options(self) -> dict[str, Any]:
-        return {k: v for k, v in self._options.items() if k in ("collation", "session", "comment")}
-
-    def _query(self) -> Query:
-        return Query(
-            filter=self._filter,
-            projection=self._projection,
-            sort=tuple(self._sort),
-            skip=self._skip,
-            limit=self._limit,
-            batch_size=self._batch_size,
-            options=dict(self._options),
-        )
-
-
-class ProxyCursor(CursorSpec):
+class ProxyCursor(CursorSpec, _Reading):
     """pymongo's ``Cursor`` API over a split collection."""
 
-    _collection: PrivateCollection
-    _stream: _Stream | None
+    def _open(self) -> _Stream:
+        return _Stream(self._collection._stream_find(self._query()))
 
-    def clone(self) -> ProxyCursor:
-        """An unevaluated copy with the same options."""
-        twin = ProxyCursor(self._collection, self._filter, self._projection)
-        self._copy_into(twin)
-        return twin
+    def __next__(self) -> Document:
+        if self._empty:
+            raise StopIteration
+        document = super().__next__()
+        self._retrieved += 1
+        return document
 
-    def __copy__(self) -> ProxyCursor:
+    next = __next__
+
+    def __copy__(self) -> Self:
         return self.clone()
 
     def rewind(self) -> Self:
@@ -321,14 +121,6 @@ class ProxyCursor(CursorSpec):
         self._retrieved = 0
         return self
 
-    def close(self) -> None:
-        """Release server resources."""
-        if self._stream is not None:
-            self._stream.close()
-        else:
-            self._stream = _Stream(iter(()))
-            self._stream.exhausted = True
-
     def __getitem__(self, index: int | slice) -> Any:
         self._check_okay_to_chain()
         self._empty = False
@@ -338,56 +130,15 @@ class ProxyCursor(CursorSpec):
         if isinstance(index, int):
             if index < 0:
                 raise IndexError("Cursor instances do not support negative indices")
-            clone = self.clone()
-            clone.skip(index + self._skip)
-            clone.limit(-1)
+            clone = self.clone().skip(index + self._skip).limit(-1)
             for document in clone:
                 return document
             raise IndexError("no such item for Cursor instance")
         raise TypeError(f"index {index!r} cannot be applied to Cursor instances")
 
-    def __iter__(self) -> Self:
-        return self
 
-    def __next__(self) -> Document:
-        if self._empty:
-            raise StopIteration
-        if self._stream is None:
-            self._stream = _Stream(self._collection._stream_find(self._query()))
-        document = self._stream.next()
-        self._retrieved += 1
-        return document
-
-    next = __next__
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def to_list(self, length: int | None = None) -> list[Document]:
-        """The remaining documents (at most ``length``)."""
-        check_length(length)
-        out: list[Document] = []
-        for document in self:
-            out.append(document)
-            if length is not None and len(out) >= length:
-                break
-        return out
-
-    def distinct(self, key: str) -> list[Any]:
-        """Distinct values of ``key`` among the documents this cursor selects."""
-        found: list[Any] = self._collection.distinct(key, self._filter, **self._distinct_options())
-        return found
-
-    def explain(self) -> Document:
-        """The server's plan for the clinical part of this query."""
-        return self._collection._explain(self._query())
-
-
-class ProxyCommandCursor:
-    """The cursor ``aggregate`` returns: iterate it, or close it."""
+class ProxyCommandCursor(_Reading):
+    """The cursor ``aggregate`` and ``list_indexes`` return: iterate it, or close it."""
 
     def __init__(self, collection: Any, batches: Iterator[tuple[Document, ...]]) -> None:
         self._collection = collection
@@ -396,32 +147,4 @@ class ProxyCommandCursor:
     @property
     def alive(self) -> bool:
         """Whether the cursor may still return documents."""
-        return not self._stream.exhausted
-
-    def __iter__(self) -> Self:
-        return self
-
-    def __next__(self) -> Document:
-        return self._stream.next()
-
-    next = __next__
-
-    def close(self) -> None:
-        """Release server resources."""
-        self._stream.close()
-
-    def to_list(self, length: int | None = None) -> list[Document]:
-        """The remaining documents (at most ``length``)."""
-        check_length(length)
-        out: list[Document] = []
-        for document in self:
-            out.append(document)
-            if length is not None and len(out) >= length:
-                break
-        return out
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        return self._stream is not None and not self._stream.exhausted

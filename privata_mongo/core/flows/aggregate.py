@@ -17,8 +17,8 @@ from typing import Any
 from privata_mongo.core.mql.pipeline import pipeline_supported, run_pipeline
 from privata_mongo.core.mql.values import MISSING, UnsupportedOperator, equal, lookup
 from privata_mongo.core.ops import Aggregate, Document, Emit, Flow, NextBatch, ReadPeer
-from privata_mongo.core.plan import identity_references, plan_filter, references_identity
 from privata_mongo.core.projection import ProjectionPlan
+from privata_mongo.core.routing import identity_references, plan_filter, references_identity
 from privata_mongo.core.schema import Side
 from privata_mongo.errors import UnsupportedQuery
 

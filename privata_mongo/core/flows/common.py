@@ -23,8 +23,8 @@ from privata_mongo.core.crypto.keys import (
 )
 from privata_mongo.core.mql.match import UnsupportedOperator, compile_filter
 from privata_mongo.core.ops import Document, Effect, FetchAll, Flow, Query, Touched
-from privata_mongo.core.plan import FilterPlan, Probe, plan_filter, substitute
 from privata_mongo.core.projection import ProjectionPlan
+from privata_mongo.core.routing import FilterPlan, Probe, plan_filter, substitute
 from privata_mongo.core.schema import PSEUDONYM_FIELD, Side
 from privata_mongo.core.split import join
 from privata_mongo.errors import UnsupportedQuery

@@ -18,7 +18,7 @@ from typing import Any
 from privata_mongo.core.failures import WriteFailed
 from privata_mongo.core.mql.update import CompiledUpdate
 from privata_mongo.core.ops import Document, FetchAll, Flow, Insert, Query, ReplaceMany, Update
-from privata_mongo.core.plan import split_update
+from privata_mongo.core.routing import split_update
 from privata_mongo.core.schema import PSEUDONYM_FIELD, REVISION_FIELD, Side
 from privata_mongo.core.split import identity_values, join, split
 
@@ -28,7 +28,7 @@ from .context import Context
 __all__ = [
     "CAS_ATTEMPTS",
     "WRITE_CONFLICT",
-    "Planned",
+    "Rewrite",
     "restore_identities",
     "write_documents",
     "write_identities",
@@ -41,7 +41,7 @@ CAS_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
-class Planned:
+class Rewrite:
     """One document of an update: its clinical row, old identity row, and new logical form."""
 
     clinical: Mapping[str, Any]
@@ -57,9 +57,9 @@ def _apply_all(
     compiled: CompiledUpdate,
     filter: Mapping[str, Any],
     options: Mapping[str, Any],
-) -> tuple[list[Planned], WriteFailed | None]:
+) -> tuple[list[Rewrite], WriteFailed | None]:
     """Apply the update in the process, stopping at the first document the server would reject."""
-    planned: list[Planned] = []
+    planned: list[Rewrite] = []
     for document in batch:
         old = identities.get(document.get(PSEUDONYM_FIELD, ""))
         try:
@@ -71,7 +71,7 @@ def _apply_all(
             )
         except WriteFailed as exc:
             return planned, exc
-        planned.append(Planned(document, old, applied.document, applied.modified))
+        planned.append(Rewrite(document, old, applied.document, applied.modified))
     return planned, None
 
 
@@ -157,7 +157,7 @@ def _changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> set[str]:
     return {k for k in keys if k not in before or k not in after or before[k] != after[k]}
 
 
-def write_identities(ctx: Context, planned: Sequence[Planned]) -> Flow[list[Mapping[str, Any]]]:
+def write_identities(ctx: Context, planned: Sequence[Rewrite]) -> Flow[list[Mapping[str, Any]]]:
     """Compare-and-swap the new identity rows; returns the clinical rows that conflicted.
 
     The subjects written and the names of the fields that changed are stated (``touched``):
@@ -204,7 +204,7 @@ def write_identities(ctx: Context, planned: Sequence[Planned]) -> Flow[list[Mapp
     ]
 
 
-def restore_identities(ctx: Context, planned: Sequence[Planned]) -> Flow[None]:
+def restore_identities(ctx: Context, planned: Sequence[Rewrite]) -> Flow[None]:
     """Undo ``_write_identities`` after the clinical half failed."""
     restore: list[tuple[Mapping[str, Any], Document]] = []
     for p in planned:

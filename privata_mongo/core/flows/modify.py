@@ -13,8 +13,8 @@ from typing import Any
 
 from privata_mongo.core.mql.update import compile_update
 from privata_mongo.core.ops import Document, FindAndModify, Flow
-from privata_mongo.core.plan import needs_process_sort, plan_filter, references_identity
 from privata_mongo.core.projection import ProjectionPlan, plan_projection
+from privata_mongo.core.routing import needs_process_sort, plan_filter, references_identity
 from privata_mongo.core.schema import PSEUDONYM_FIELD, Side
 from privata_mongo.errors import UnsupportedQuery
 

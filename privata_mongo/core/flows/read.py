@@ -26,8 +26,8 @@ from privata_mongo.core.ops import (
     NextBatch,
     Query,
 )
-from privata_mongo.core.plan import needs_process_sort, plan_filter
 from privata_mongo.core.projection import ProjectionPlan, plan_projection
+from privata_mongo.core.routing import needs_process_sort, plan_filter
 from privata_mongo.core.schema import PSEUDONYM_FIELD, Side, top_field
 from privata_mongo.core.split import join
 

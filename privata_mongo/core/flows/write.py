@@ -44,7 +44,7 @@ from privata_mongo.core.ops import (
     Update,
     UpdateOutcome,
 )
-from privata_mongo.core.plan import FilterPlan, plan_filter, references_identity
+from privata_mongo.core.routing import FilterPlan, plan_filter, references_identity
 from privata_mongo.core.schema import PSEUDONYM_FIELD, REVISION_FIELD, Side
 from privata_mongo.core.split import identity_values, join, split
 from privata_mongo.errors import UnsupportedQuery
@@ -53,7 +53,7 @@ from .common import chunks, fetch_identities, linked, resolve, seal, touched
 from .context import Context
 from .identity_writes import (
     WRITE_CONFLICT,
-    Planned,
+    Rewrite,
     restore_identities,
     write_documents,
     write_identities,
@@ -358,7 +358,7 @@ def replace_target(
     if pseudonym is None:
         pseudonym = ctx.new_pseudonym()
     new_identity, new_clinical = split(after, schema, pseudonym, ctx.new_revision())
-    planned = [Planned(clinical, old_identity, after, True)]
+    planned = [Rewrite(clinical, old_identity, after, True)]
     if old_identity is None:
         sealed = yield from seal(ctx, [new_identity])
         outcome = yield from Insert(Side.IDENTITY, tuple(sealed), True)

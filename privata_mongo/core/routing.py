@@ -1,4 +1,4 @@
-"""Plan a MongoDB filter over a split collection.
+"""Route each part of a query to the side that stores it: filters, sorts, updates, pipelines.
 
 A logical filter may mention identity fields, clinical fields, or both, under any nesting of
 ``$and``/``$or``/``$nor``. The planner cuts out every maximal subtree that mentions identity

@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from privata_mongo.core.plan import (
+from privata_mongo.core.projection import plan_projection
+from privata_mongo.core.routing import (
     ProbeRef,
     needs_process_sort,
     plan_filter,
@@ -12,7 +13,6 @@ from privata_mongo.core.plan import (
     split_update,
     substitute,
 )
-from privata_mongo.core.projection import plan_projection
 from privata_mongo.core.schema import PSEUDONYM_FIELD, ModelSchema
 from privata_mongo.errors import UnsupportedQuery
 
