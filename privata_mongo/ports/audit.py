@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-__all__ = ["AsyncAuditSink", "AuditSink"]
+from privata_mongo.core.audit import AuditRecord
+
+__all__ = ["AsyncAuditSink", "AsyncAuditTrailPort", "AuditSink", "AuditTrailPort"]
 
 
 class AuditSink(Protocol):
@@ -27,3 +29,17 @@ class AsyncAuditSink(Protocol):
 
     async def append(self, records: Sequence[Mapping[str, Any]], /) -> None:
         """Store ``records``; raise if any of them may not have been stored."""
+
+
+class AuditTrailPort(Protocol):
+    """Where a driver hands an operation's records: it chains them, then stores them in a sink."""
+
+    def append(self, records: Sequence[AuditRecord], /) -> None:
+        """Chain and store ``records``; raise ``AuditUnavailable`` if they may not be stored."""
+
+
+class AsyncAuditTrailPort(Protocol):
+    """The async twin of ``AuditTrailPort``."""
+
+    async def append(self, records: Sequence[AuditRecord], /) -> None:
+        """Chain and store ``records``; raise ``AuditUnavailable`` if they may not be stored."""

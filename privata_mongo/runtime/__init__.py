@@ -30,6 +30,8 @@ from privata_mongo.core.flows.context import Context
 from privata_mongo.core.pseudonym import format_pseudonym
 from privata_mongo.core.schema import ModelSchema
 from privata_mongo.drivers._dispatch import Binding
+from privata_mongo.drivers.aio import AsyncBinding
+from privata_mongo.drivers.sync import SyncBinding
 from privata_mongo.ports.clock import Clock
 from privata_mongo.runtime.audit import AsyncAuditPoint, AuditPoint, Trails
 from privata_mongo.runtime.keys import KeyRings, check_master_key
@@ -113,19 +115,30 @@ class Runtime:
             schema: the collection's schema.
             peers: reads another logical collection of the database, joined.
         """
-        namespace = f"{clinical.database.name}.{clinical.name}"
-        redaction = IdentityRedaction(schema.model, namespace)
-        store = AsyncPymongoStore if self.asynchronous else PymongoStore
-        point = AsyncAuditPoint if self.asynchronous else AuditPoint
-        return Binding(
-            store(clinical),
-            store(identity, redaction),
+        redaction = IdentityRedaction(schema.model, f"{clinical.database.name}.{clinical.name}")
+        keys = _Current(self, "vault") if schema.sealed else None
+        kms = _Current(self, "transport") if schema.sealed else None
+        if self.asynchronous:
+            async_binding: AsyncBinding = Binding(
+                AsyncPymongoStore(clinical),
+                AsyncPymongoStore(identity, redaction),
+                access=self.access,
+                peers=peers,
+                audit=AsyncAuditPoint(self.trails, database, self.settings),
+                keys=keys,
+                kms=kms,
+            )
+            return async_binding
+        sync_binding: SyncBinding = Binding(
+            PymongoStore(clinical),
+            PymongoStore(identity, redaction),
             access=self.access,
             peers=peers,
-            audit=point(self.trails, database, self.settings),
-            keys=_Current(self, "vault") if schema.sealed else None,
-            kms=_Current(self, "transport") if schema.sealed else None,
+            audit=AuditPoint(self.trails, database, self.settings),
+            keys=keys,
+            kms=kms,
         )
+        return sync_binding
 
     def trail(self, database: Any) -> Any:
         """The audit trail of the real ``database`` now (``None`` when auditing is off)."""
