@@ -17,9 +17,23 @@ from privata_mongo.core.schema import ModelSchema
 from privata_mongo.proxy._cursor_spec import index_list
 from privata_mongo.runtime import Runtime
 
-__all__ = ["Planned", "PlannerBase", "list_index_documents", "options_of"]
+__all__ = ["Planned", "PlannerBase", "list_index_documents", "options_of", "passed"]
 
 R = TypeVar("R")
+
+
+def passed(named: Mapping[str, Any], *taken: str) -> dict[str, Any]:
+    """The options of a pymongo call the core passes through to the store, as one rule.
+
+    ``named`` is the planner method's ``locals()``: every parameter of pymongo's signature.
+    Those the plan consumes itself (``taken``), ``self`` and ``bypass_document_validation``
+    (no effect on a split collection) are left out, and so are the ones left at ``None``;
+    pymongo's catch-all ``**kwargs`` pass unchanged.
+    """
+    extra = named.get("kwargs") or {}
+    left_out = {"self", "kwargs", "bypass_document_validation", *taken}
+    chosen = {k: v for k, v in named.items() if k not in left_out and v is not None}
+    return {**chosen, **extra}
 
 
 def options_of(**named: Any) -> dict[str, Any]:

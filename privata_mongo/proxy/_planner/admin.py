@@ -14,7 +14,7 @@ from ._base import (
     PlannerBase,
     _same,
     list_index_documents,
-    options_of,
+    passed,
 )
 
 __all__ = ["Admin"]
@@ -33,7 +33,7 @@ class Admin(PlannerBase):
         self, /, keys: Any, session: Any = None, comment: Any = None, **kwargs: Any
     ) -> Planned[str]:
         """Create an index on the side that stores its fields."""
-        options = {**options_of(session=session, comment=comment), **kwargs}
+        options = passed(locals(), "keys")
         flow = admin.create_index(self.context(), tuple(index_list(keys)), options)
         return Planned(flow, str, link=True)
 
@@ -41,8 +41,8 @@ class Admin(PlannerBase):
         self, /, indexes: Sequence[Any], session: Any = None, comment: Any = None, **kwargs: Any
     ) -> Planned[list[str]]:
         """Create several ``IndexModel`` indexes, each on the side that stores its fields."""
+        common = passed(locals(), "indexes")
         ctx = self.context()
-        common = {**options_of(session=session, comment=comment), **kwargs}
 
         def flow() -> Flow[list[str]]:
             names = []

@@ -16,10 +16,13 @@ from ._base import (
     _projection,
     _same,
     _sort,
-    options_of,
+    passed,
 )
 
 __all__ = ["FindAndModify"]
+
+# What the find-and-modify flows consume themselves; every other argument is passed through.
+_TAKEN = ("filter", "projection", "sort", "upsert", "return_document")
 
 R = TypeVar("R")
 
@@ -44,13 +47,8 @@ class FindAndModify(PlannerBase):
         **kwargs: Any,
     ) -> Planned[Document | None]:
         """``find_one_and_update``: the document as it was (or is, ``ReturnDocument.AFTER``)."""
+        options = passed(locals(), *_TAKEN, "update")
         ctx = self.context()
-        options = {
-            **options_of(
-                array_filters=array_filters, hint=hint, session=session, let=let, comment=comment
-            ),
-            **kwargs,
-        }
         order, shown, new = _sort(sort), _projection(projection), bool(return_document)
         flow = self._audited(
             ctx,
@@ -79,8 +77,8 @@ class FindAndModify(PlannerBase):
         **kwargs: Any,
     ) -> Planned[Document | None]:
         """``find_one_and_replace``, keeping the pseudonym; the document before or after."""
+        options = passed(locals(), *_TAKEN, "replacement")
         ctx = self.context()
-        options = {**options_of(hint=hint, session=session, let=let, comment=comment), **kwargs}
         order, shown, new = _sort(sort), _projection(projection), bool(return_document)
         flow = self._audited(
             ctx,
@@ -106,8 +104,8 @@ class FindAndModify(PlannerBase):
         **kwargs: Any,
     ) -> Planned[Document | None]:
         """``find_one_and_delete``: the document as it was."""
+        options = passed(locals(), *_TAKEN)
         ctx = self.context()
-        options = {**options_of(hint=hint, session=session, let=let, comment=comment), **kwargs}
         order, shown = _sort(sort), _projection(projection)
         flow = self._audited(
             ctx,

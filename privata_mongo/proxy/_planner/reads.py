@@ -15,7 +15,7 @@ from ._base import (
     Planned,
     PlannerBase,
     _same,
-    options_of,
+    passed,
 )
 
 __all__ = ["Reads"]
@@ -54,8 +54,8 @@ class Reads(PlannerBase):
         **kwargs: Any,
     ) -> Flow[None]:
         """The streaming flow of an aggregation (split collections it joins are read joined)."""
+        options = passed(locals(), "pipeline")
         ctx = self.context()
-        options = {**options_of(session=session, let=let, comment=comment), **kwargs}
         options.pop("cursor", None)  # pymongo accepts and ignores the legacy cursor={} option
         stages, split = list(pipeline), self._split(pipeline)
         return self._audited(
@@ -66,15 +66,15 @@ class Reads(PlannerBase):
         self, /, filter: Mapping[str, Any], session: Any = None, comment: Any = None, **kwargs: Any
     ) -> Planned[int]:
         """``count_documents``."""
+        options = passed(locals(), "filter")
         ctx = self.context()
-        options = {**options_of(session=session, comment=comment), **kwargs}
         flow = self._audited(ctx, "count", lambda c: read.count(c, filter, options), filter)
         return Planned(flow, int)
 
     def estimated_document_count(self, /, comment: Any = None, **kwargs: Any) -> Planned[int]:
         """``estimated_document_count``."""
+        options = passed(locals())
         ctx = self.context()
-        options = {**options_of(comment=comment), **kwargs}
         flow = self._audited(ctx, "count", lambda c: read.estimated_count(c, options))
         return Planned(flow, int)
 
@@ -85,11 +85,12 @@ class Reads(PlannerBase):
         filter: Mapping[str, Any] | None = None,
         session: Any = None,
         comment: Any = None,
+        hint: Any = None,
         **kwargs: Any,
     ) -> Planned[list[Any]]:
         """``distinct``."""
+        options = passed(locals(), "key", "filter")
         ctx = self.context()
-        options = {**options_of(session=session, comment=comment), **kwargs}
         flow = self._audited(
             ctx, "distinct", lambda c: read.distinct(c, key, filter, options), filter, {key: 1}
         )

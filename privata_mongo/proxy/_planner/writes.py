@@ -24,7 +24,7 @@ from ._base import (
     PlannerBase,
     _BulkRecorder,
     _sort,
-    options_of,
+    passed,
 )
 
 __all__ = ["Writes"]
@@ -120,18 +120,11 @@ class Writes(PlannerBase):
         hint: Any = None,
         session: Any = None,
         let: Any = None,
-        comment: Any = None,
         sort: Any = None,
+        comment: Any = None,
     ) -> Planned[UpdateResult]:
         """``update_one``: the first matching document (by ``sort`` when given)."""
-        options = options_of(
-            collation=collation,
-            array_filters=array_filters,
-            hint=hint,
-            session=session,
-            let=let,
-            comment=comment,
-        )
+        options = passed(locals(), "filter", "update", "upsert", "sort")
         return self._update(filter, update, False, upsert, options, sort)
 
     def update_many(
@@ -148,14 +141,7 @@ class Writes(PlannerBase):
         comment: Any = None,
     ) -> Planned[UpdateResult]:
         """``update_many``."""
-        options = options_of(
-            collation=collation,
-            array_filters=array_filters,
-            hint=hint,
-            session=session,
-            let=let,
-            comment=comment,
-        )
+        options = passed(locals(), "filter", "update", "upsert")
         return self._update(filter, update, True, upsert, options)
 
     def replace_one(
@@ -168,14 +154,12 @@ class Writes(PlannerBase):
         hint: Any = None,
         session: Any = None,
         let: Any = None,
-        comment: Any = None,
         sort: Any = None,
+        comment: Any = None,
     ) -> Planned[UpdateResult]:
         """``replace_one``, keeping the replaced document's pseudonym."""
+        options = passed(locals(), "filter", "replacement", "upsert", "sort")
         ctx = self.context()
-        options = options_of(
-            collation=collation, hint=hint, session=session, let=let, comment=comment
-        )
         order = _sort(sort)
         flow = self._audited(
             ctx,
@@ -205,9 +189,7 @@ class Writes(PlannerBase):
         comment: Any = None,
     ) -> Planned[DeleteResult]:
         """``delete_one`` (identity row first)."""
-        options = options_of(
-            collation=collation, hint=hint, session=session, let=let, comment=comment
-        )
+        options = passed(locals(), "filter")
         return self._delete(filter, False, options)
 
     def delete_many(
@@ -220,9 +202,7 @@ class Writes(PlannerBase):
         comment: Any = None,
     ) -> Planned[DeleteResult]:
         """``delete_many`` (identity rows first)."""
-        options = options_of(
-            collation=collation, hint=hint, session=session, let=let, comment=comment
-        )
+        options = passed(locals(), "filter")
         return self._delete(filter, True, options)
 
     def _update_result(self, outcome: UpdateOutcome) -> UpdateResult:
