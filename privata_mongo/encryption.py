@@ -57,7 +57,7 @@ __all__ = [
 
 
 def _runtime(client: Any, *, asynchronous: bool) -> Runtime:
-    """The runtime of a proxy client, or one built for a real client."""
+    """The runtime of a proxy client, or a new one for a real client (cheap: keys load lazily)."""
     runtime: Runtime | None = getattr(client, "runtime", None)
     if isinstance(runtime, Runtime):
         return runtime
