@@ -120,6 +120,9 @@ class _Observer:
     def rows(self, rows: Iterable[Mapping[str, Any]]) -> None:
         for row in rows:
             pseudonym = row.get(PSEUDONYM_FIELD)
+            key = row.get("_id")
+            if pseudonym is None and isinstance(key, Mapping):
+                pseudonym = key.get(PSEUDONYM_FIELD)  # a partial group: one subject's documents
             if not isinstance(pseudonym, str):
                 continue
             self.pending.append(pseudonym)

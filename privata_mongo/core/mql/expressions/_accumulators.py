@@ -60,34 +60,47 @@ class Accumulator(Protocol):
 Factory = Callable[[], Accumulator]
 
 
-class _Sum:
-    """``AccumulatorSum``/``AccumulatorAvg``'s total: exact integers, exact doubles, decimals."""
+class Sum:
+    """``AccumulatorSum``/``AccumulatorAvg``'s total: exact integers, exact doubles, decimals.
 
-    __slots__ = ("count", "decimal", "doubles", "integer", "kind")
+    ``weight`` counts a value several times at once (a partial group's identity value, which
+    each of its documents carries), with the same result as adding it that many times.
+    """
+
+    __slots__ = ("count", "decimal", "exact", "integer", "kind", "seen_double", "special")
 
     def __init__(self) -> None:
         self.kind, self.integer, self.count = INT, 0, 0
-        self.doubles: list[float] = []
+        self.exact = Fraction(0)
+        self.special: list[float] = []
+        self.seen_double = False
         self.decimal = decimal.Decimal(0)
 
-    def process(self, value: Any) -> None:
+    def process(self, value: Any, weight: int = 1) -> None:
         kind = number_kind(value)
-        if kind is None:
+        if kind is None or weight <= 0:
             return
-        self.count += 1
+        self.count += weight
         self.kind = max(self.kind, kind)
         if kind == DECIMAL:
-            self.decimal = DECIMAL_CONTEXT.add(self.decimal, as_decimal(value))
+            added = as_decimal(value)
+            if weight != 1:
+                added = DECIMAL_CONTEXT.multiply(added, decimal.Decimal(weight))
+            self.decimal = DECIMAL_CONTEXT.add(self.decimal, added)
         elif kind == DOUBLE:
-            self.doubles.append(value)
+            self.seen_double = True
+            if math.isfinite(value):
+                self.exact += Fraction(value) * weight
+            else:
+                self.special.append(value)
         else:
-            self.integer += int(value)
+            self.integer += int(value) * weight
 
     def _exact(self) -> Fraction | float:
-        special = [value for value in self.doubles if not math.isfinite(value)]
-        if special:
+        if self.special:
+            special = self.special
             return sum(special) if not any(math.isnan(v) for v in special) else math.nan
-        return Fraction(self.integer) + sum(map(Fraction, self.doubles), Fraction(0))
+        return Fraction(self.integer) + self.exact
 
     def double(self) -> float:
         exact = self._exact()
@@ -102,11 +115,21 @@ class _Sum:
         )
 
     def result(self) -> Any:
-        if self.kind <= LONG and not self.doubles and fits_long(self.integer):
+        if self.kind <= LONG and not self.seen_double and fits_long(self.integer):
             return int_of_kind(self.integer, self.kind)
         if self.kind == DECIMAL:
             return decimal_value(DECIMAL_CONTEXT.add(self.decimal, self.as_decimal()))
         return self.double()
+
+
+def mean(total: Sum, count: int) -> Any:
+    """``$avg``: the total over the count of numbers (null for none), a decimal if any was."""
+    if count == 0:
+        return None
+    if total.kind == DECIMAL:
+        summed = DECIMAL_CONTEXT.add(total.decimal, total.as_decimal())
+        return decimal_value(DECIMAL_CONTEXT.divide(summed, decimal.Decimal(count)))
+    return total.double() / count
 
 
 class _ConstantSum:
@@ -139,19 +162,16 @@ class _ConstantSum:
         return Int64(int(self.total)) if self.kind == LONG else float(self.total)
 
 
-class _Avg(_Sum):
+class _Avg(Sum):
     __slots__ = ()
 
     def result(self) -> Any:
-        if self.count == 0:
-            return None
-        if self.kind == DECIMAL:
-            total = DECIMAL_CONTEXT.add(self.decimal, self.as_decimal())
-            return decimal_value(DECIMAL_CONTEXT.divide(total, decimal.Decimal(self.count)))
-        return self.double() / self.count
+        return mean(self, self.count)
 
 
-class _MinMax:
+class MinMax:
+    """``$min``/``$max``: BSON order; null and missing are ignored."""
+
     __slots__ = ("sense", "value")
 
     def __init__(self, sense: int) -> None:
@@ -194,7 +214,9 @@ class _Last:
         return self.value
 
 
-class _Push:
+class Push:
+    """``$push``/``$addToSet`` (``unique``): missing values are skipped."""
+
     __slots__ = ("keys", "unique", "values")
 
     def __init__(self, unique: bool) -> None:
@@ -262,14 +284,14 @@ class _StdDev:
 
 
 _FACTORIES: Final[dict[str, Factory]] = {
-    "$sum": _Sum,
+    "$sum": Sum,
     "$avg": _Avg,
-    "$min": lambda: _MinMax(1),
-    "$max": lambda: _MinMax(-1),
+    "$min": lambda: MinMax(1),
+    "$max": lambda: MinMax(-1),
     "$first": _First,
     "$last": _Last,
-    "$push": lambda: _Push(False),
-    "$addToSet": lambda: _Push(True),
+    "$push": lambda: Push(False),
+    "$addToSet": lambda: Push(True),
     "$mergeObjects": _MergeObjects,
     "$stdDevPop": lambda: _StdDev(False),
     "$stdDevSamp": lambda: _StdDev(True),

@@ -1,0 +1,832 @@
+"""Push an aggregation pipeline down to the clinical collection, stage by stage.
+
+The server cannot read identity fields, but it can carry the pseudonym that stands for them.
+The planner walks the pipeline knowing, at each point, which identity fields the documents
+would hold and under which names (an ``Exposure``), and rewrites every stage it can for the
+clinical collection:
+
+- a ``$match`` becomes a clinical filter: its identity conditions are probes, resolved to
+  pseudonym sets before the aggregation runs (``plan.plan_filter``). First it moves ahead of the
+  document-preserving stages it commutes with (``$sort``, and ``$set``/``$addFields``/``$unset``
+  /``$unwind``/``$lookup`` that do not write a field it reads; never across ``$skip``/``$limit``
+  /``$project``), which lets a sort on identity fields that follows find only filters before it;
+- ``$project``/``$set``/``$unset`` that include, exclude or copy an identity field (``{name:
+  "$first_name"}``) are kept on the server for their clinical part, and the identity part is
+  remembered: the identity values are joined by pseudonym when the documents come out;
+- a ``$sort`` on identity fields right after the filters is an ordered-id read (``read.
+  ordered_ids``): the sort keys are read, the ids ordered in the process, the page read by id;
+- a ``$group`` keyed on, or accumulating, identity fields is split as a sharded cluster splits
+  it (``group_split``): the server computes partial groups per pseudonym, the process merges.
+
+Where a stage reads identity values in a way the server cannot serve, the documents are joined
+and the rest of the pipeline runs in the process (``Materialize``), with what the in-process
+engine evaluates. What neither can do is refused, naming the stage and the remedy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from privata_mongo.core.group_split import GroupSplit, split_group
+from privata_mongo.core.mql.reads import expression_reads, plain_path
+from privata_mongo.core.plan import FilterPlan, identity_references, plan_filter
+from privata_mongo.core.schema import PSEUDONYM_FIELD, ModelSchema, Side, top_field
+from privata_mongo.errors import UnsupportedQuery
+
+__all__ = [
+    "Exposure",
+    "Finish",
+    "GroupMerge",
+    "IdentitySort",
+    "MatchSlot",
+    "Materialize",
+    "PipelinePlan",
+    "plan_pipeline",
+    "split_joins",
+]
+
+_JOINS = {"$lookup": "from", "$graphLookup": "from", "$unionWith": "coll"}
+_LOGICAL = ("$and", "$or", "$nor")
+_TAIL_STAGES = frozenset(
+    {
+        "$match",
+        "$sort",
+        "$skip",
+        "$limit",
+        "$project",
+        "$addFields",
+        "$set",
+        "$unset",
+        "$unwind",
+        "$replaceRoot",
+        "$replaceWith",
+        "$group",
+        "$count",
+        "$sortByCount",
+        "$lookup",
+    }
+)
+"""Stages the process can run once the documents are joined (``mql.pipeline`` and lookups)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    """Which identity values the documents at one point of a pipeline would hold, and where.
+
+    Attributes:
+        fields: identity fields still present under their own name (``None``: all of them).
+        removed: identity fields removed or overwritten by a stage since.
+        renames: ``(name, source)``: the top-level field ``name`` holds the identity value at
+            ``source`` (a copy made by ``$project``/``$set``: ``{city: "$address.city"}``).
+    """
+
+    fields: frozenset[str] | None = None
+    removed: frozenset[str] = frozenset()
+    renames: tuple[tuple[str, str], ...] = ()
+
+    def source(self, schema: ModelSchema, path: str) -> str | None:
+        """The identity path ``path`` reads, or ``None`` when the server holds its value."""
+        top, _, rest = path.partition(".")
+        for name, source in self.renames:
+            if name == top:
+                return f"{source}.{rest}" if rest else source
+        if top in self.removed or schema.side_of(top) is not Side.IDENTITY:
+            return None
+        if self.fields is not None and top not in self.fields:
+            return None
+        return path
+
+    @property
+    def empty(self) -> bool:
+        """Whether nothing needs joining."""
+        return self.fields is not None and not self.fields and not self.renames
+
+    def exposed(self, name: str) -> bool:
+        """Whether the identity field ``name`` is joined under its own name."""
+        if name in self.removed or any(n == name for n, _ in self.renames):
+            return False
+        return self.fields is None or name in self.fields
+
+    def projection(self) -> dict[str, Any] | None:
+        """The identity fields to read for the join (``None``: every field)."""
+        if self.fields is None:
+            return None
+        tops = set(self.fields) | {top_field(s) for _, s in self.renames}
+        return dict.fromkeys(sorted(tops), 1)
+
+    def without(self, names: set[str]) -> Exposure:
+        """The exposure once ``names`` (top-level) are removed or overwritten."""
+        if not names:
+            return self
+        return Exposure(
+            self.fields,
+            self.removed | frozenset(names),
+            tuple((n, s) for n, s in self.renames if n not in names),
+        )
+
+
+NOTHING = Exposure(fields=frozenset())
+
+
+@dataclass(frozen=True, slots=True)
+class MatchSlot:
+    """A ``$match`` stage whose identity probes are resolved before the pipeline runs."""
+
+    plan: FilterPlan
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The server runs everything; the documents that come out are joined as ``exposure``."""
+
+    exposure: Exposure
+
+
+@dataclass(frozen=True, slots=True)
+class Materialize:
+    """Join the server's output as ``exposure``, then run ``tail`` in the process."""
+
+    exposure: Exposure
+
+
+@dataclass(frozen=True, slots=True)
+class IdentitySort:
+    """Order the ids on identity fields (``read.ordered_ids``), read that page, then ``tail``.
+
+    ``limit`` is ``None`` for no limit (``0`` would be an empty page).
+    """
+
+    sort: tuple[tuple[str, int], ...]
+    skip: int = 0
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMerge:
+    """The server's last stage computes partial groups; the process merges them."""
+
+    split: GroupSplit
+
+
+Boundary = Finish | Materialize | IdentitySort | GroupMerge
+
+
+@dataclass(frozen=True, slots=True)
+class PipelinePlan:
+    """How one pipeline runs: server stages, then what the process does with their output.
+
+    Attributes:
+        server: the clinical pipeline (``MatchSlot`` where a filter waits for its probes).
+        boundary: what the process does with the server's documents.
+        tail: stages evaluated in the process after the boundary.
+        identity_fields: identity fields the process reads (collations cannot reach them).
+    """
+
+    server: tuple[Mapping[str, Any] | MatchSlot, ...]
+    boundary: Boundary
+    tail: tuple[Mapping[str, Any], ...] = ()
+    identity_fields: frozenset[str] = frozenset()
+
+
+def split_joins(pipeline: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Collections a pipeline joins (``$lookup`` …), at any depth: the caller says which split."""
+    found: set[str] = set()
+    for stage in pipeline:
+        for name, spec in stage.items():
+            if name == "$facet" and isinstance(spec, Mapping):
+                for inner in spec.values():
+                    found |= split_joins(inner)
+            key = _JOINS.get(name)
+            if key is None:
+                continue
+            target = spec if isinstance(spec, str) else spec.get(key)
+            if isinstance(target, str):
+                found.add(target)
+            if isinstance(spec, Mapping) and isinstance(spec.get("pipeline"), list):
+                found |= split_joins(spec["pipeline"])
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class _FilterReads:
+    """The paths a query filter reads: as field keys, and inside ``$expr``."""
+
+    keys: frozenset[str]
+    expr: frozenset[str]
+    whole: bool
+
+    @property
+    def tops(self) -> frozenset[str]:
+        return frozenset(top_field(p) for p in self.keys | self.expr)
+
+
+def _filter_reads(filter: Mapping[str, Any]) -> _FilterReads:
+    keys: set[str] = set()
+    expr: set[str] = set()
+    whole = False
+    for key, condition in filter.items():
+        if key in _LOGICAL and isinstance(condition, list):
+            for child in condition:
+                if isinstance(child, Mapping):
+                    inner = _filter_reads(child)
+                    keys |= inner.keys
+                    expr |= inner.expr
+                    whole = whole or inner.whole
+        elif key == "$expr":
+            reads = expression_reads(condition)
+            if reads is None:
+                whole = True
+            else:
+                expr |= reads
+        elif key in ("$comment", "$text"):
+            continue
+        elif key.startswith("$"):
+            whole = True
+        else:
+            keys.add(key)
+    return _FilterReads(frozenset(keys), frozenset(expr), whole)
+
+
+def _name(stage: Any) -> str:
+    return str(next(iter(stage))) if isinstance(stage, Mapping) and len(stage) == 1 else ""
+
+
+def _written(stage: Mapping[str, Any]) -> set[str] | None:
+    """Top-level fields a document-preserving stage writes; ``None``: not such a stage."""
+    name = _name(stage)
+    spec = stage.get(name)
+    if name == "$sort":
+        return set()
+    if name in ("$set", "$addFields") and isinstance(spec, Mapping):
+        return {top_field(str(k)) for k in spec}
+    if name == "$unset":
+        names = [spec] if isinstance(spec, str) else spec
+        if isinstance(names, list) and all(isinstance(n, str) for n in names):
+            return {top_field(n) for n in names}
+        return None
+    if name == "$unwind":
+        path, index = _unwind_paths(spec)
+        if path is None:
+            return None
+        return {top_field(path)} | ({top_field(index)} if index else set())
+    if name == "$lookup" and isinstance(spec, Mapping) and isinstance(spec.get("as"), str):
+        return {top_field(spec["as"])}
+    return None
+
+
+def _unwind_paths(spec: Any) -> tuple[str | None, str | None]:
+    if isinstance(spec, str):
+        return (spec[1:] if spec.startswith("$") else None), None
+    if isinstance(spec, Mapping) and isinstance(spec.get("path"), str):
+        path = spec["path"]
+        index = spec.get("includeArrayIndex")
+        return (path[1:] if path.startswith("$") else None), (
+            index if isinstance(index, str) else None
+        )
+    return None, None
+
+
+def _merge_filters(first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str, Any]:
+    if not first:
+        return dict(second)
+    if not second:
+        return dict(first)
+    if set(first).isdisjoint(second):
+        return {**first, **second}
+    return {"$and": [dict(first), dict(second)]}
+
+
+def _hoist(stages: list[tuple[int, Mapping[str, Any]]]) -> list[tuple[int, Mapping[str, Any]]]:
+    """Move each ``$match`` ahead of the stages it commutes with, merging adjacent filters."""
+    out: list[tuple[int, Mapping[str, Any]]] = []
+    for index, stage in stages:
+        spec = stage.get("$match") if _name(stage) == "$match" else None
+        if not isinstance(spec, Mapping) or "$text" in spec:
+            out.append((index, stage))
+            continue
+        reads = _filter_reads(spec)
+        position = len(out)
+        while position > 0 and not reads.whole:
+            before = out[position - 1][1]
+            if _name(before) == "$match":
+                break
+            written = _written(before)
+            if written is None or written & reads.tops:
+                break
+            position -= 1
+        previous = out[position - 1] if position > 0 else None
+        if previous is not None and isinstance(previous[1].get("$match"), Mapping):
+            merged = _merge_filters(previous[1]["$match"], spec)
+            out[position - 1] = (previous[0], {"$match": merged})
+        else:
+            out.insert(position, (index, {"$match": spec}))
+    return out
+
+
+@dataclass
+class _Walk:
+    """The planner's state between stages."""
+
+    schema: ModelSchema
+    split: frozenset[str]
+    exposure: Exposure = field(default_factory=Exposure)
+    server: list[Mapping[str, Any] | MatchSlot] = field(default_factory=list)
+    only_filters: bool = True
+    preserving: bool = True
+    order: tuple[tuple[str, int], ...] | None = None
+    identity: set[str] = field(default_factory=set)
+
+    def refuse(self, index: int, name: str, why: str, remedy: str) -> UnsupportedQuery:
+        model = self.schema.model
+        return UnsupportedQuery(
+            f"{model}: pipeline stage {index} ({name}) {why}; {remedy}",
+            model=model,
+            field=", ".join(sorted(self.identity)) or None,
+        )
+
+    def sources(self, paths: set[str] | frozenset[str]) -> dict[str, str]:
+        """The paths among ``paths`` that read identity values, with their identity source."""
+        found: dict[str, str] = {}
+        for path in paths:
+            source = self.exposure.source(self.schema, path)
+            if source is not None:
+                found[path] = source
+        return found
+
+    def reads_identity(self, value: Any) -> bool:
+        """Conservatively: whether a stage's specification may read identity values."""
+        if self.exposure.empty:
+            return False
+        reads = expression_reads(value)
+        if reads is None:
+            return True
+        if self.sources(reads):
+            return True
+        return bool(
+            identity_references(self.schema, value) - self.exposure.removed
+            or any(n in str(value) for n, _ in self.exposure.renames)
+        )
+
+    def note(self, sources: Mapping[str, str] | set[str]) -> None:
+        values = sources.values() if isinstance(sources, Mapping) else sources
+        self.identity |= {top_field(s) for s in values}
+
+    def keep(self, stage: Mapping[str, Any], *, preserving: bool = False) -> None:
+        self.server.append(stage)
+        self.only_filters = False
+        self.preserving = self.preserving and preserving
+
+
+def plan_pipeline(
+    schema: ModelSchema,
+    pipeline: Sequence[Mapping[str, Any]],
+    split: frozenset[str] = frozenset(),
+) -> PipelinePlan:
+    """Plan ``pipeline`` over ``schema``'s split collection (``split``: split collections).
+
+    Raises:
+        UnsupportedQuery: a stage needs identity values where neither the server nor the
+            process can provide them; the message names the stage and the remedy.
+    """
+    stages = _hoist(list(enumerate(pipeline, start=1)))
+    walk = _Walk(schema, split)
+    if not schema.enabled:
+        walk.exposure = NOTHING
+    for position, (index, stage) in enumerate(stages):
+        boundary = _step(walk, index, stage)
+        if boundary is None:
+            continue
+        rest = [s for _, s in stages[position + 1 :]]
+        return _finish(walk, boundary, rest)
+    return PipelinePlan(tuple(walk.server), Finish(walk.exposure), (), frozenset(walk.identity))
+
+
+_Step = Boundary | tuple[Boundary, list[Mapping[str, Any]]] | None
+_Handler = Callable[["_Walk", int, Any], _Step]
+
+
+def _finish(walk: _Walk, step: Any, rest: list[Mapping[str, Any]]) -> PipelinePlan:
+    boundary, prefix = step if isinstance(step, tuple) else (step, [])
+    tail = [*prefix, *rest]
+    if isinstance(boundary, IdentitySort):
+        boundary, tail = _window(boundary, tail)
+    for offset, stage in enumerate(tail, start=1):
+        name = _name(stage)
+        if name not in _TAIL_STAGES:
+            raise walk.refuse(
+                offset,
+                name or "stage",
+                "comes after stages that need identity values in the process, which cannot run "
+                f"{name or 'this stage'}",
+                "move it before the stages that read identity fields, or run it in the application",
+            )
+        if name == "$lookup" and not _lookup_in_process(stage["$lookup"]):
+            raise walk.refuse(
+                offset,
+                name,
+                "comes after stages that need identity values in the process, where only the "
+                "localField/foreignField form of $lookup runs",
+                "move it before those stages",
+            )
+    return PipelinePlan(tuple(walk.server), boundary, tuple(tail), frozenset(walk.identity))
+
+
+def _lookup_in_process(spec: Any) -> bool:
+    return isinstance(spec, Mapping) and "localField" in spec and "let" not in spec
+
+
+def _window(sort: IdentitySort, tail: list[Mapping[str, Any]]) -> tuple[IdentitySort, list[Any]]:
+    """Fold the ``$skip``/``$limit`` stages after an identity sort into its ordered-id read."""
+    skip, limit = 0, None
+    consumed = 0
+    for stage in tail:
+        name = _name(stage)
+        count = _count(stage.get(name)) if name in ("$skip", "$limit") else None
+        if count is None or (name == "$limit" and count == 0):
+            break
+        if name == "$skip":
+            skip += count
+            limit = None if limit is None else max(limit - count, 0)
+        else:
+            limit = count if limit is None else min(limit, count)
+        consumed += 1
+    return replace(sort, skip=skip, limit=limit), tail[consumed:]
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if value < 0 or int(value) != value:
+        return None
+    return int(value)
+
+
+def _step(walk: _Walk, index: int, stage: Mapping[str, Any]) -> _Step:
+    """Plan one stage: keep it on the server (``None``), or end the server part there."""
+    name = _name(stage)
+    if walk.exposure.empty:
+        return _step_clinical(walk, index, stage, name)
+    handler = _HANDLERS.get(name)
+    if handler is None:
+        return _any_stage(walk, index, stage)
+    return handler(walk, index, stage[name])
+
+
+def _step_clinical(walk: _Walk, index: int, stage: Mapping[str, Any], name: str) -> _Step:
+    """No identity value is left in the documents: only joins into split collections matter."""
+    if name == "$lookup" and split_joins([stage]) & walk.split:
+        return Materialize(NOTHING), [stage]
+    if name in ("$graphLookup", "$unionWith", "$facet") and split_joins([stage]) & walk.split:
+        raise _split_join(walk, index, name)
+    walk.keep(stage)
+    return None
+
+
+def _split_join(walk: _Walk, index: int, name: str) -> UnsupportedQuery:
+    model = walk.schema.model
+    return UnsupportedQuery(
+        f"{model}: {name} into a split collection (pipeline stage {index}) cannot be evaluated "
+        "(its documents are stored in two parts); read them with a separate query",
+        model=model,
+    )
+
+
+def _match(walk: _Walk, index: int, spec: Any) -> _Step:
+    if not isinstance(spec, Mapping):
+        walk.keep({"$match": spec})
+        return None
+    reads = _filter_reads(spec)
+    schema = walk.schema
+    renamed = {n for n, _ in walk.exposure.renames}
+    gone = {
+        top
+        for top in reads.tops
+        if schema.side_of(top) is Side.IDENTITY and not walk.exposure.exposed(top)
+    } - renamed
+    in_expr = {top_field(p) for p in reads.expr} & renamed
+    if reads.whole or gone or in_expr:
+        return Materialize(walk.exposure), [{"$match": spec}]
+    filter = _rename_filter(spec, dict(walk.exposure.renames)) if renamed else spec
+    plan = plan_filter(schema, filter)
+    if not plan.probes:
+        walk.server.append({"$match": filter})
+        return None
+    walk.note(set(plan.identity_fields))
+    if not walk.preserving:
+        plan = FilterPlan(plan.template, tuple(replace(p, narrowing=None) for p in plan.probes))
+    walk.server.append(MatchSlot(plan))
+    return None
+
+
+def _rename_filter(filter: Mapping[str, Any], renames: Mapping[str, str]) -> dict[str, Any]:
+    """Rewrite field keys that name a copied identity field into the path it copies."""
+    items: list[tuple[str, Any]] = []
+    for key, condition in filter.items():
+        if key in _LOGICAL and isinstance(condition, list):
+            children = [
+                _rename_filter(c, renames) if isinstance(c, Mapping) else c for c in condition
+            ]
+            items.append((key, children))
+            continue
+        top, _, rest = key.partition(".")
+        if not key.startswith("$") and top in renames:
+            key = f"{renames[top]}.{rest}" if rest else renames[top]
+        items.append((key, condition))
+    keys = [k for k, _ in items]
+    if len(set(keys)) == len(keys):
+        return dict(items)
+    return {"$and": [{k: v} for k, v in items]}
+
+
+def _sort(walk: _Walk, index: int, spec: Any) -> _Step:
+    if not isinstance(spec, Mapping):
+        walk.keep({"$sort": spec}, preserving=True)
+        return None
+    sources = walk.sources({str(k) for k in spec})
+    if not sources:
+        walk.keep({"$sort": spec}, preserving=True)
+        walk.order = tuple((str(k), v) for k, v in spec.items())
+        return None
+    walk.note(sources)
+    if any(isinstance(v, Mapping) for v in spec.values()):
+        raise walk.refuse(
+            index,
+            "$sort",
+            "sorts identity fields by $meta",
+            "sort them by 1 or -1, or sort in the application",
+        )
+    if walk.only_filters and all(v in (1, -1) for v in spec.values()):
+        return IdentitySort(tuple((str(k), int(v)) for k, v in spec.items()))
+    return Materialize(walk.exposure), [{"$sort": spec}]
+
+
+def _window_stage(name: str) -> _Handler:
+    """``$skip``/``$limit``/``$sample``: fewer documents, the same fields."""
+
+    def step(walk: _Walk, index: int, spec: Any) -> _Step:
+        walk.keep({name: spec}, preserving=True)
+        return None
+
+    return step
+
+
+def _classify_projection(spec: Mapping[str, Any]) -> bool:
+    """Whether a ``$project`` specification is an inclusion (else an exclusion)."""
+    for key, value in spec.items():
+        if isinstance(value, (bool, int, float)):
+            if key == "_id":
+                continue
+            return bool(value)
+        return True
+    return False
+
+
+def _project(walk: _Walk, index: int, spec: Any) -> _Step:
+    if not isinstance(spec, Mapping) or not spec:
+        walk.keep({"$project": spec})
+        return None
+    exposure = walk.exposure
+    inclusion = _classify_projection(spec)
+    server: dict[str, Any] = {}
+    kept: set[str] = set()
+    renames: list[tuple[str, str]] = []
+    removed: set[str] = set()
+    for key, value in spec.items():
+        key = str(key)
+        flag = isinstance(value, (bool, int, float))
+        top = top_field(key)
+        identity = exposure.source(walk.schema, key) is not None
+        if flag and key != "_id":
+            if not identity:
+                server[key] = value
+            elif "." in key or bool(value) != inclusion:
+                return Materialize(exposure), [{"$project": spec}]
+            elif inclusion:
+                kept.add(top)
+            else:
+                removed.add(top)
+            continue
+        if flag:
+            server[key] = value
+            continue
+        reads = expression_reads(value)
+        sources = walk.sources(reads) if reads is not None else {}
+        if reads is not None and not sources:
+            server[key] = value
+            continue
+        path = plain_path(value)
+        source = exposure.source(walk.schema, path) if path is not None else None
+        if source is None or "." in key or key == "_id":
+            walk.note(sources)
+            return Materialize(exposure), [{"$project": spec}]
+        walk.note({source})
+        renames.append((key, source))
+    if inclusion:
+        fields = frozenset(k for k in kept if exposure.exposed(k))
+        carried = tuple((n, s) for n, s in exposure.renames if n in kept)
+        after = Exposure(fields, frozenset(), (*carried, *renames))
+        if not after.empty:
+            server[PSEUDONYM_FIELD] = 1
+    else:
+        after = exposure.without(removed)
+    walk.exposure = after
+    if server:
+        walk.keep({"$project": server})
+    return None
+
+
+def _add_fields(name: str) -> _Handler:
+    def step(walk: _Walk, index: int, spec: Any) -> _Step:
+        if not isinstance(spec, Mapping) or not spec:
+            walk.keep({name: spec})
+            return None
+        exposure = walk.exposure
+        server: dict[str, Any] = {}
+        written: set[str] = set()
+        renames: list[tuple[str, str]] = []
+        for key, value in spec.items():
+            key = str(key)
+            reads = expression_reads(value)
+            sources = walk.sources(reads) if reads is not None else {}
+            if reads is not None and not sources:
+                if exposure.source(walk.schema, key) is not None and "." in key:
+                    return Materialize(exposure), [{name: spec}]
+                server[key] = value
+                written.add(top_field(key))
+                continue
+            path = plain_path(value)
+            source = exposure.source(walk.schema, path) if path is not None else None
+            if source is None or "." in key or key == "_id":
+                walk.note(sources)
+                return Materialize(exposure), [{name: spec}]
+            walk.note({source})
+            renames.append((key, source))
+            written.add(key)
+        after = exposure.without(written)
+        walk.exposure = replace(after, renames=(*after.renames, *renames))
+        if server:
+            walk.keep({name: server})
+        if walk.order is not None and written & {top_field(k) for k, _ in walk.order}:
+            walk.order = None
+        return None
+
+    return step
+
+
+def _unset(walk: _Walk, index: int, spec: Any) -> _Step:
+    names = [spec] if isinstance(spec, str) else spec
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        walk.keep({"$unset": spec})
+        return None
+    server: list[str] = []
+    removed: set[str] = set()
+    for path in names:
+        if walk.exposure.source(walk.schema, path) is None:
+            server.append(path)
+        elif "." in path:
+            return Materialize(walk.exposure), [{"$unset": spec}]
+        else:
+            removed.add(path)
+    walk.exposure = walk.exposure.without(removed)
+    if server:
+        walk.keep({"$unset": server if len(server) > 1 or not isinstance(spec, str) else spec})
+    if walk.order is not None and (removed | {top_field(p) for p in server}) & {
+        top_field(k) for k, _ in walk.order
+    }:
+        walk.order = None
+    return None
+
+
+def _unwind(walk: _Walk, index: int, spec: Any) -> _Step:
+    path, array_index = _unwind_paths(spec)
+    if path is not None and walk.exposure.source(walk.schema, path) is not None:
+        walk.note({walk.exposure.source(walk.schema, path) or path})
+        return Materialize(walk.exposure), [{"$unwind": spec}]
+    if array_index is not None:
+        walk.exposure = walk.exposure.without({top_field(array_index)})
+    walk.keep({"$unwind": spec})
+    return None
+
+
+def _lookup(walk: _Walk, index: int, spec: Any) -> _Step:
+    stage = {"$lookup": spec}
+    if split_joins([stage]) & walk.split:
+        return Materialize(walk.exposure), [stage]
+    if not isinstance(spec, Mapping):
+        walk.keep(stage)
+        return None
+    local = spec.get("localField")
+    reads_local = isinstance(local, str) and walk.exposure.source(walk.schema, local) is not None
+    if reads_local or walk.reads_identity(spec.get("let", {})):
+        return Materialize(walk.exposure), [stage]
+    target = spec.get("as")
+    if isinstance(target, str):
+        if "." in target and walk.exposure.source(walk.schema, target) is not None:
+            return Materialize(walk.exposure), [stage]
+        walk.exposure = walk.exposure.without({top_field(target)})
+    walk.keep(stage)
+    return None
+
+
+def _group(walk: _Walk, index: int, spec: Any) -> _Step:
+    if not walk.reads_identity(spec):
+        _leave(walk, {"$group": spec})
+        return None
+    merge = split_group(walk.schema, walk.exposure, spec, walk.order, index)
+    walk.note(set(merge.identity_fields))
+    walk.server.append(merge.stage)
+    return GroupMerge(merge)
+
+
+def _sort_by_count(walk: _Walk, index: int, spec: Any) -> _Step:
+    if not walk.reads_identity(spec):
+        _leave(walk, {"$sortByCount": spec})
+        return None
+    if not (isinstance(spec, str) and spec.startswith("$")) and not (
+        isinstance(spec, Mapping) and len(spec) == 1 and str(next(iter(spec))).startswith("$")
+    ):
+        walk.keep({"$sortByCount": spec})  # malformed: the server reports it in its own words
+        return None
+    grouped = {"_id": spec, "count": {"$sum": 1}}
+    merge = split_group(walk.schema, walk.exposure, grouped, walk.order, index)
+    walk.note(set(merge.identity_fields))
+    walk.server.append(merge.stage)
+    return GroupMerge(merge), [{"$sort": {"count": -1}}]
+
+
+def _reshape(name: str) -> _Handler:
+    """``$replaceRoot``/``$replaceWith``: new documents, joined in the process if needed."""
+
+    def step(walk: _Walk, index: int, spec: Any) -> _Step:
+        if walk.reads_identity(spec):
+            return Materialize(walk.exposure), [{name: spec}]
+        _leave(walk, {name: spec})
+        return None
+
+    return step
+
+
+def _leave(walk: _Walk, stage: Mapping[str, Any]) -> None:
+    """A stage that makes new documents: nothing is joined after it."""
+    walk.keep(stage)
+    walk.exposure = NOTHING
+    walk.order = None
+
+
+def _terminal(name: str) -> _Handler:
+    """``$out``/``$merge`` write the server's documents: clinical rows, as they are stored."""
+
+    def step(walk: _Walk, index: int, spec: Any) -> _Step:
+        if walk.exposure.renames:
+            raise walk.refuse(
+                index,
+                name,
+                "would write documents whose copied identity fields the server does not hold",
+                "copy identity fields in the application, not in the pipeline",
+            )
+        walk.keep({name: spec})
+        return None
+
+    return step
+
+
+def _any_stage(walk: _Walk, index: int, stage: Mapping[str, Any]) -> _Step:
+    """A stage the planner does not rewrite: on the server if it reads no identity value."""
+    name = _name(stage) or "stage"
+    if name in ("$graphLookup", "$unionWith", "$facet") and split_joins([stage]) & walk.split:
+        raise _split_join(walk, index, name)
+    if walk.reads_identity(stage.get(name, stage)):
+        walk.note(identity_references(walk.schema, stage))
+        raise walk.refuse(
+            index,
+            name,
+            "reads identity fields, which the server cannot read, and the process cannot run "
+            f"{name}",
+            "use $group on the identity field (it is merged in the process), filter with $match, "
+            "or compute it in the application",
+        )
+    _leave(walk, stage)
+    return None
+
+
+_HANDLERS: dict[str, _Handler] = {
+    "$match": _match,
+    "$sort": _sort,
+    "$skip": _window_stage("$skip"),
+    "$limit": _window_stage("$limit"),
+    "$sample": _window_stage("$sample"),
+    "$project": _project,
+    "$addFields": _add_fields("$addFields"),
+    "$set": _add_fields("$set"),
+    "$unset": _unset,
+    "$unwind": _unwind,
+    "$lookup": _lookup,
+    "$group": _group,
+    "$sortByCount": _sort_by_count,
+    "$replaceRoot": _reshape("$replaceRoot"),
+    "$replaceWith": _reshape("$replaceWith"),
+    "$out": _terminal("$out"),
+    "$merge": _terminal("$merge"),
+}
