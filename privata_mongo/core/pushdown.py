@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from privata_mongo.core.group_split import GroupSplit, split_group
+from privata_mongo.core.mql.pipeline import STAGES
 from privata_mongo.core.mql.reads import expression_reads, plain_path
 from privata_mongo.core.plan import FilterPlan, identity_references, plan_filter
 from privata_mongo.core.schema import PSEUDONYM_FIELD, ModelSchema, Side, top_field
@@ -49,25 +50,7 @@ __all__ = [
 
 _JOINS = {"$lookup": "from", "$graphLookup": "from", "$unionWith": "coll"}
 _LOGICAL = ("$and", "$or", "$nor")
-_TAIL_STAGES = frozenset(
-    {
-        "$match",
-        "$sort",
-        "$skip",
-        "$limit",
-        "$project",
-        "$addFields",
-        "$set",
-        "$unset",
-        "$unwind",
-        "$replaceRoot",
-        "$replaceWith",
-        "$group",
-        "$count",
-        "$sortByCount",
-        "$lookup",
-    }
-)
+_TAIL_STAGES = STAGES | {"$lookup"}
 """Stages the process can run once the documents are joined (``mql.pipeline`` and lookups)."""
 
 

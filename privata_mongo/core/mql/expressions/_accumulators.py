@@ -1,13 +1,12 @@
-"""Internal. ``$group`` accumulators, and the same accumulators as expressions in ``$project``.
+"""Internal. ``$group`` accumulators: one state per group and output field.
 
 Each accumulator is a small state object fed one value per document, as the server's
 ``AccumulatorState``: ``$sum`` and ``$avg`` ignore non-numbers and keep integers exact, sum
 doubles without intermediate rounding (the server's double-double summation) and widen to a
 double when a long would overflow; ``$min``/``$max`` ignore null and missing; ``$first`` keeps
 a missing first value (the group output shows it as null); ``$push`` and ``$addToSet`` skip
-missing values; ``$stdDevPop``/``$stdDevSamp`` use Welford's update over doubles exactly like
-``AccumulatorStdDev``. As expressions (``{$sum: "$array"}``, ``{$max: [a, b]}``) a single array
-argument is accumulated element by element, several arguments one by one.
+missing values. These are the accumulators that merge from partial groups (``group_merge``),
+and the ones the process evaluates; the others raise ``UnsupportedOperator``.
 """
 
 from __future__ import annotations
@@ -21,17 +20,14 @@ from typing import Any, Final, Protocol
 from bson.int64 import Int64
 
 from privata_mongo.core.failures import TYPE_MISMATCH
-from privata_mongo.core.mql._bson_types import MISSING, type_name
+from privata_mongo.core.mql._bson_types import MISSING
 from privata_mongo.core.mql.expressions._base import (
     DECIMAL,
     DECIMAL_CONTEXT,
     DOUBLE,
     INT,
     LONG,
-    Compiler,
     Expr,
-    OperatorCompiler,
-    Vars,
     as_decimal,
     as_double,
     decimal_value,
@@ -242,47 +238,6 @@ class Push:
         return self.values
 
 
-class _MergeObjects:
-    __slots__ = ("merged",)
-
-    def __init__(self) -> None:
-        self.merged: dict[str, Any] = {}
-
-    def process(self, value: Any) -> None:
-        if nullish(value):
-            return
-        if not isinstance(value, Mapping):
-            raise fail(
-                f"$mergeObjects requires object inputs, but input is of type {type_name(value)}",
-                40400,
-            )
-        self.merged.update(value)
-
-    def result(self) -> Any:
-        return self.merged
-
-
-class _StdDev:
-    __slots__ = ("count", "m2", "mean", "sample")
-
-    def __init__(self, sample: bool) -> None:
-        self.sample, self.count, self.mean, self.m2 = sample, 0, 0.0, 0.0
-
-    def process(self, value: Any) -> None:
-        if number_kind(value) is None:
-            return
-        number = as_double(value)
-        self.count += 1
-        delta = number - self.mean
-        if delta != 0.0:
-            self.mean += delta / self.count
-            self.m2 += delta * (number - self.mean)
-
-    def result(self) -> Any:
-        count = self.count - 1 if self.sample else self.count
-        return None if count <= 0 else math.sqrt(self.m2 / count) if self.m2 >= 0 else math.nan
-
-
 _FACTORIES: Final[dict[str, Factory]] = {
     "$sum": Sum,
     "$avg": _Avg,
@@ -292,27 +247,7 @@ _FACTORIES: Final[dict[str, Factory]] = {
     "$last": _Last,
     "$push": lambda: Push(False),
     "$addToSet": lambda: Push(True),
-    "$mergeObjects": _MergeObjects,
-    "$stdDevPop": lambda: _StdDev(False),
-    "$stdDevSamp": lambda: _StdDev(True),
 }
-_SERVER_ONLY: Final = frozenset(
-    {
-        "$accumulator",
-        "$bottom",
-        "$bottomN",
-        "$top",
-        "$topN",
-        "$firstN",
-        "$lastN",
-        "$maxN",
-        "$minN",
-        "$median",
-        "$percentile",
-        "$concatArrays",
-        "$setUnion",
-    }
-)
 
 
 def count_factory() -> Accumulator:
@@ -345,37 +280,10 @@ def compile_accumulator(
             raise fail("$count takes no arguments, i.e. $count: {}", TYPE_MISMATCH)
         return (lambda variables: 1), count_factory
     expression = compile_operand(argument)
-    if name in _SERVER_ONLY:
-        raise UnsupportedOperator(name)
     factory = _FACTORIES.get(name)
     if factory is None:
-        raise fail(f"unknown group operator '{name}'", 15952)
+        raise UnsupportedOperator(name)
     kind = number_kind(argument)
     if name == "$sum" and kind is not None and kind != DECIMAL:
         return expression, lambda: _ConstantSum(INT if kind == INT else kind)
     return expression, factory
-
-
-def _expression_form(name: str, spec: Any, compiler: Compiler) -> Expr:
-    parts = compiler.arguments(name, spec, 0, None)
-    factory = _FACTORIES[name]
-    spread = name != "$mergeObjects"
-
-    def run(variables: Vars) -> Any:
-        state = factory()
-        if len(parts) == 1 and spread:
-            value = parts[0](variables)
-            for item in value if is_array(value) else (value,):
-                state.process(item)
-        else:
-            for part in parts:
-                state.process(part(variables))
-        return state.result()
-
-    return run
-
-
-EXPRESSIONS: Final[dict[str, OperatorCompiler]] = dict.fromkeys(
-    ("$sum", "$avg", "$min", "$max", "$stdDevPop", "$stdDevSamp", "$mergeObjects"),
-    _expression_form,
-)
