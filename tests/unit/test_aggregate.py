@@ -48,7 +48,10 @@ def test_a_group_on_an_identity_field_merges_partial_groups_per_identity_batch()
     )
     driver.run(aggregate(ctx, pipeline, {}))
     assert driver.emitted == [{"_id": "Ada", "n": 6, "v": 15}, {"_id": "Bob", "n": 1, "v": 1.5}]
-    (partial_group,) = driver.seen[0].pipeline  # type: ignore[union-attr]
+    opened = driver.seen[0]
+    assert isinstance(opened, Aggregate)
+    assert opened.options == {"batchSize": 2}  # one server batch per identity read
+    (partial_group,) = opened.pipeline
     assert partial_group == {
         "$group": {"_id": {PH: f"${PH}"}, "p0": {"$sum": 1}, "p1": {"$sum": "$visits"}}
     }

@@ -219,6 +219,8 @@ def _group(
 ) -> Flow[None]:
     split = boundary.split
     table = split.table()
+    # one server batch of partial groups per identity read: round trips follow the batches
+    options = {"batchSize": ctx.batch_size, **options}
     handle = yield from Aggregate(Side.CLINICAL, tuple(server), options)
     while True:
         batch: list[Document] = yield from NextBatch(handle, ctx.batch_size)
