@@ -42,6 +42,7 @@ PIPELINE: list[dict[str, Any]] = [
     {"$sort": {"_id": 1}},
 ]
 NAMES = 500
+INSERT_CHUNK = 5_000  # documents per insert_many, as an application would load them
 
 
 def model() -> Any:
@@ -92,13 +93,15 @@ def measure(
     count = connect(connect_fn, uri)
     try:
         Patient = model()
-        Patient.objects.insert(
-            [
-                Patient(first_name=f"F{i}", last_name=name, blood_type="A+", visits=visits)
-                for i, (name, visits) in enumerate(seed(n))
-            ],
-            load_bulk=False,
-        )
+        rows = seed(n)
+        for start in range(0, n, INSERT_CHUNK):
+            Patient.objects.insert(
+                [
+                    Patient(first_name=f"F{i}", last_name=name, blood_type="A+", visits=visits)
+                    for i, (name, visits) in enumerate(rows[start : start + INSERT_CHUNK], start)
+                ],
+                load_bulk=False,
+            )
         times = []
         result: list[dict[str, Any]] = []
         trips = 0

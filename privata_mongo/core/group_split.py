@@ -43,7 +43,7 @@ from privata_mongo.core.mql.values import MISSING
 from privata_mongo.core.schema import PSEUDONYM_FIELD, ModelSchema, top_field
 from privata_mongo.errors import UnsupportedQuery
 
-__all__ = ["GroupSplit", "split_group"]
+__all__ = ["GroupSplit", "groups_by_subject", "split_group", "subject_of"]
 
 _DECOMPOSABLE = ("$sum", "$avg", "$min", "$max", "$push", "$addToSet", "$first", "$last")
 
@@ -128,10 +128,27 @@ class GroupSplit:
         """Fold one batch of partial groups into ``table`` (``identities`` by pseudonym)."""
         for partial in partials:
             key = partial.get("_id")
-            key = key if isinstance(key, Mapping) else {}
-            identity = identities.get(str(key.get(PSEUDONYM_FIELD, "")))
-            value = _evaluate(self.key, key, identity)
+            parts = key if isinstance(key, Mapping) else {}
+            identity = identities.get(str(subject_of(partial)))
+            value = _evaluate(self.key, parts, identity)
             table.add(None if value is MISSING else value, partial, identity)
+
+
+def groups_by_subject(pipeline: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether a clinical pipeline ends in partial groups, each one data subject's documents."""
+    if not pipeline or not isinstance(pipeline[-1].get("$group"), Mapping):
+        return False
+    key = pipeline[-1]["$group"].get("_id")
+    link = f"${PSEUDONYM_FIELD}"
+    return key == link or (isinstance(key, Mapping) and key.get(PSEUDONYM_FIELD) == link)
+
+
+def subject_of(partial: Mapping[str, Any]) -> str | None:
+    """The pseudonym of a partial group: its ``_id``, or the ``_pseudonym`` in it."""
+    key = partial.get("_id")
+    if isinstance(key, Mapping):
+        key = key.get(PSEUDONYM_FIELD)
+    return key if isinstance(key, str) else None
 
 
 @dataclass
@@ -306,7 +323,11 @@ def split_group(
             passed[str(name)] = accumulator
         else:
             outputs.append((str(name), merge))
-    group: dict[str, Any] = {"_id": {PSEUDONYM_FIELD: f"${PSEUDONYM_FIELD}", **builder.key_parts}}
+    # The pseudonym alone when the key has no clinical part: some servers (FerretDB 1.x) group
+    # on a scalar several times faster than on a document.
+    link = f"${PSEUDONYM_FIELD}"
+    key_id = {PSEUDONYM_FIELD: link, **builder.key_parts} if builder.key_parts else link
+    group: dict[str, Any] = {"_id": key_id}
     group.update(dict(builder.partials.values()))
     group.update(passed)
     fields = frozenset(builder.identity)

@@ -29,11 +29,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from privata_mongo.core.exposure import NOTHING, Exposure, reshape, unwind_paths
 from privata_mongo.core.group_split import GroupSplit, split_group
 from privata_mongo.core.mql.pipeline import STAGES
-from privata_mongo.core.mql.reads import expression_reads, plain_path
+from privata_mongo.core.mql.reads import expression_reads
 from privata_mongo.core.plan import FilterPlan, identity_references, plan_filter
-from privata_mongo.core.schema import PSEUDONYM_FIELD, ModelSchema, Side, top_field
+from privata_mongo.core.schema import ModelSchema, Side, top_field
 from privata_mongo.errors import UnsupportedQuery
 
 __all__ = [
@@ -52,65 +53,6 @@ _JOINS = {"$lookup": "from", "$graphLookup": "from", "$unionWith": "coll"}
 _LOGICAL = ("$and", "$or", "$nor")
 _TAIL_STAGES = STAGES | {"$lookup"}
 """Stages the process can run once the documents are joined (``mql.pipeline`` and lookups)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Exposure:
-    """Which identity values the documents at one point of a pipeline would hold, and where.
-
-    Attributes:
-        fields: identity fields still present under their own name (``None``: all of them).
-        removed: identity fields removed or overwritten by a stage since.
-        renames: ``(name, source)``: the top-level field ``name`` holds the identity value at
-            ``source`` (a copy made by ``$project``/``$set``: ``{city: "$address.city"}``).
-    """
-
-    fields: frozenset[str] | None = None
-    removed: frozenset[str] = frozenset()
-    renames: tuple[tuple[str, str], ...] = ()
-
-    def source(self, schema: ModelSchema, path: str) -> str | None:
-        """The identity path ``path`` reads, or ``None`` when the server holds its value."""
-        top, _, rest = path.partition(".")
-        for name, source in self.renames:
-            if name == top:
-                return f"{source}.{rest}" if rest else source
-        if top in self.removed or schema.side_of(top) is not Side.IDENTITY:
-            return None
-        if self.fields is not None and top not in self.fields:
-            return None
-        return path
-
-    @property
-    def empty(self) -> bool:
-        """Whether nothing needs joining."""
-        return self.fields is not None and not self.fields and not self.renames
-
-    def exposed(self, name: str) -> bool:
-        """Whether the identity field ``name`` is joined under its own name."""
-        if name in self.removed or any(n == name for n, _ in self.renames):
-            return False
-        return self.fields is None or name in self.fields
-
-    def projection(self) -> dict[str, Any] | None:
-        """The identity fields to read for the join (``None``: every field)."""
-        if self.fields is None:
-            return None
-        tops = set(self.fields) | {top_field(s) for _, s in self.renames}
-        return dict.fromkeys(sorted(tops), 1)
-
-    def without(self, names: set[str]) -> Exposure:
-        """The exposure once ``names`` (top-level) are removed or overwritten."""
-        if not names:
-            return self
-        return Exposure(
-            self.fields,
-            self.removed | frozenset(names),
-            tuple((n, s) for n, s in self.renames if n not in names),
-        )
-
-
-NOTHING = Exposure(fields=frozenset())
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +174,22 @@ def _filter_reads(filter: Mapping[str, Any]) -> _FilterReads:
     return _FilterReads(frozenset(keys), frozenset(expr), whole)
 
 
+def _mentioned(value: Any) -> set[str]:
+    """Every top-level name a specification mentions, as a field path or as a key."""
+    found: set[str] = set()
+    if isinstance(value, str) and value.startswith("$") and not value.startswith("$$"):
+        found.add(top_field(value[1:]))
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str) and not key.startswith("$"):
+                found.add(top_field(key))
+            found |= _mentioned(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            found |= _mentioned(item)
+    return found
+
+
 def _name(stage: Any) -> str:
     return str(next(iter(stage))) if isinstance(stage, Mapping) and len(stage) == 1 else ""
 
@@ -250,25 +208,13 @@ def _written(stage: Mapping[str, Any]) -> set[str] | None:
             return {top_field(n) for n in names}
         return None
     if name == "$unwind":
-        path, index = _unwind_paths(spec)
+        path, index = unwind_paths(spec)
         if path is None:
             return None
         return {top_field(path)} | ({top_field(index)} if index else set())
     if name == "$lookup" and isinstance(spec, Mapping) and isinstance(spec.get("as"), str):
         return {top_field(spec["as"])}
     return None
-
-
-def _unwind_paths(spec: Any) -> tuple[str | None, str | None]:
-    if isinstance(spec, str):
-        return (spec[1:] if spec.startswith("$") else None), None
-    if isinstance(spec, Mapping) and isinstance(spec.get("path"), str):
-        path = spec["path"]
-        index = spec.get("includeArrayIndex")
-        return (path[1:] if path.startswith("$") else None), (
-            index if isinstance(index, str) else None
-        )
-    return None, None
 
 
 def _merge_filters(first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str, Any]:
@@ -331,26 +277,21 @@ class _Walk:
 
     def sources(self, paths: set[str] | frozenset[str]) -> dict[str, str]:
         """The paths among ``paths`` that read identity values, with their identity source."""
-        found: dict[str, str] = {}
-        for path in paths:
-            source = self.exposure.source(self.schema, path)
-            if source is not None:
-                found[path] = source
-        return found
+        return self.exposure.sources(self.schema, paths)
 
-    def reads_identity(self, value: Any) -> bool:
-        """Conservatively: whether a stage's specification may read identity values."""
-        if self.exposure.empty:
-            return False
-        reads = expression_reads(value)
-        if reads is None:
+    def reads_identity(self, *expressions: Any) -> bool:
+        """Whether any of these aggregation expressions reads an identity value."""
+        for expression in expressions:
+            reads = expression_reads(expression)
+            if reads is None or self.sources(reads):
+                return True
+        return False
+
+    def mentions_identity(self, stage: Mapping[str, Any]) -> bool:
+        """Conservatively, for a stage the planner does not parse: any identity name in it."""
+        if self.reads_identity(stage):
             return True
-        if self.sources(reads):
-            return True
-        return bool(
-            identity_references(self.schema, value) - self.exposure.removed
-            or any(n in str(value) for n, _ in self.exposure.renames)
-        )
+        return any(self.exposure.source(self.schema, name) for name in _mentioned(stage))
 
     def note(self, sources: Mapping[str, str] | set[str]) -> None:
         values = sources.values() if isinstance(sources, Mapping) else sources
@@ -378,42 +319,37 @@ def plan_pipeline(
     if not schema.enabled:
         walk.exposure = NOTHING
     for position, (index, stage) in enumerate(stages):
-        boundary = _step(walk, index, stage)
-        if boundary is None:
+        step = _step(walk, index, stage)
+        if step is None:
             continue
-        rest = [s for _, s in stages[position + 1 :]]
-        return _finish(walk, boundary, rest)
+        boundary, prefix = step if isinstance(step, tuple) else (step, [])
+        tail = [(index, s) for s in prefix] + stages[position + 1 :]
+        return _finish(walk, boundary, tail)
     return PipelinePlan(tuple(walk.server), Finish(walk.exposure), (), frozenset(walk.identity))
 
 
-_Step = Boundary | tuple[Boundary, list[Mapping[str, Any]]] | None
-_Handler = Callable[["_Walk", int, Any], _Step]
-
-
-def _finish(walk: _Walk, step: Any, rest: list[Mapping[str, Any]]) -> PipelinePlan:
-    boundary, prefix = step if isinstance(step, tuple) else (step, [])
-    tail = [*prefix, *rest]
+def _finish(
+    walk: _Walk, boundary: Boundary, tail: list[tuple[int, Mapping[str, Any]]]
+) -> PipelinePlan:
+    """The plan once the server's part ends: the rest runs in the process, if it can."""
+    stages = [stage for _, stage in tail]
     if isinstance(boundary, IdentitySort):
-        boundary, tail = _window(boundary, tail)
-    for offset, stage in enumerate(tail, start=1):
-        name = _name(stage)
-        if name not in _TAIL_STAGES:
+        boundary, stages = _window(boundary, stages)
+        tail = tail[len(tail) - len(stages) :]
+    for index, stage in tail:
+        name = _name(stage) or "stage"
+        if name not in _TAIL_STAGES or (
+            name == "$lookup" and not _lookup_in_process(stage["$lookup"])
+        ):
+            what = "this form of $lookup" if name == "$lookup" else name
             raise walk.refuse(
-                offset,
-                name or "stage",
-                "comes after stages that need identity values in the process, which cannot run "
-                f"{name or 'this stage'}",
+                index,
+                name,
+                f"comes after stages that need identity values in the process, which cannot run "
+                f"{what}",
                 "move it before the stages that read identity fields, or run it in the application",
             )
-        if name == "$lookup" and not _lookup_in_process(stage["$lookup"]):
-            raise walk.refuse(
-                offset,
-                name,
-                "comes after stages that need identity values in the process, where only the "
-                "localField/foreignField form of $lookup runs",
-                "move it before those stages",
-            )
-    return PipelinePlan(tuple(walk.server), boundary, tuple(tail), frozenset(walk.identity))
+    return PipelinePlan(tuple(walk.server), boundary, tuple(stages), frozenset(walk.identity))
 
 
 def _lookup_in_process(spec: Any) -> bool:
@@ -444,6 +380,12 @@ def _count(value: Any) -> int | None:
     if value < 0 or int(value) != value:
         return None
     return int(value)
+
+
+_Step = Boundary | tuple[Boundary, list[Mapping[str, Any]]] | None
+"""A stage's plan: ``None`` (kept on the server), or where the server's part ends (and the
+stages the process runs first)."""
+_Handler = Callable[["_Walk", int, Any], _Step]
 
 
 def _step(walk: _Walk, index: int, stage: Mapping[str, Any]) -> _Step:
@@ -530,7 +472,9 @@ def _sort(walk: _Walk, index: int, spec: Any) -> _Step:
     sources = walk.sources({str(k) for k in spec})
     if not sources:
         walk.keep({"$sort": spec}, preserving=True)
-        walk.order = tuple((str(k), v) for k, v in spec.items())
+        directions = [v for v in spec.values() if v in (1, -1) and not isinstance(v, bool)]
+        ordered = len(directions) == len(spec)
+        walk.order = tuple((str(k), int(v)) for k, v in spec.items()) if ordered else None
         return None
     walk.note(sources)
     if any(isinstance(v, Mapping) for v in spec.values()):
@@ -555,142 +499,26 @@ def _window_stage(name: str) -> _Handler:
     return step
 
 
-def _classify_projection(spec: Mapping[str, Any]) -> bool:
-    """Whether a ``$project`` specification is an inclusion (else an exclusion)."""
-    for key, value in spec.items():
-        if isinstance(value, (bool, int, float)):
-            if key == "_id":
-                continue
-            return bool(value)
-        return True
-    return False
+def _reshaping(name: str) -> _Handler:
+    """``$project``, ``$set``/``$addFields``, ``$unset``, ``$unwind``: split by ``reshape``."""
 
-
-def _project(walk: _Walk, index: int, spec: Any) -> _Step:
-    if not isinstance(spec, Mapping) or not spec:
-        walk.keep({"$project": spec})
-        return None
-    exposure = walk.exposure
-    inclusion = _classify_projection(spec)
-    server: dict[str, Any] = {}
-    kept: set[str] = set()
-    renames: list[tuple[str, str]] = []
-    removed: set[str] = set()
-    for key, value in spec.items():
-        key = str(key)
-        flag = isinstance(value, (bool, int, float))
-        top = top_field(key)
-        identity = exposure.source(walk.schema, key) is not None
-        if flag and key != "_id":
-            if not identity:
-                server[key] = value
-            elif "." in key or bool(value) != inclusion:
-                return Materialize(exposure), [{"$project": spec}]
-            elif inclusion:
-                kept.add(top)
-            else:
-                removed.add(top)
-            continue
-        if flag:
-            server[key] = value
-            continue
-        reads = expression_reads(value)
-        sources = walk.sources(reads) if reads is not None else {}
-        if reads is not None and not sources:
-            server[key] = value
-            continue
-        path = plain_path(value)
-        source = exposure.source(walk.schema, path) if path is not None else None
-        if source is None or "." in key or key == "_id":
-            walk.note(sources)
-            return Materialize(exposure), [{"$project": spec}]
-        walk.note({source})
-        renames.append((key, source))
-    if inclusion:
-        fields = frozenset(k for k in kept if exposure.exposed(k))
-        carried = tuple((n, s) for n, s in exposure.renames if n in kept)
-        after = Exposure(fields, frozenset(), (*carried, *renames))
-        if not after.empty:
-            server[PSEUDONYM_FIELD] = 1
-    else:
-        after = exposure.without(removed)
-    walk.exposure = after
-    if server:
-        walk.keep({"$project": server})
-    return None
-
-
-def _add_fields(name: str) -> _Handler:
     def step(walk: _Walk, index: int, spec: Any) -> _Step:
-        if not isinstance(spec, Mapping) or not spec:
-            walk.keep({name: spec})
-            return None
-        exposure = walk.exposure
-        server: dict[str, Any] = {}
-        written: set[str] = set()
-        renames: list[tuple[str, str]] = []
-        for key, value in spec.items():
-            key = str(key)
-            reads = expression_reads(value)
-            sources = walk.sources(reads) if reads is not None else {}
-            if reads is not None and not sources:
-                if exposure.source(walk.schema, key) is not None and "." in key:
-                    return Materialize(exposure), [{name: spec}]
-                server[key] = value
-                written.add(top_field(key))
-                continue
-            path = plain_path(value)
-            source = exposure.source(walk.schema, path) if path is not None else None
-            if source is None or "." in key or key == "_id":
-                walk.note(sources)
-                return Materialize(exposure), [{name: spec}]
-            walk.note({source})
-            renames.append((key, source))
-            written.add(key)
-        after = exposure.without(written)
-        walk.exposure = replace(after, renames=(*after.renames, *renames))
-        if server:
-            walk.keep({name: server})
-        if walk.order is not None and written & {top_field(k) for k, _ in walk.order}:
+        reshaped = reshape(walk.schema, walk.exposure, name, spec)
+        if reshaped is None:
+            walk.note(identity_references(walk.schema, {name: spec}) - walk.exposure.removed)
+            return Materialize(walk.exposure), [{name: spec}]
+        walk.note(set(reshaped.copied))
+        walk.exposure = reshaped.exposure
+        if reshaped.stage is not None:
+            walk.keep(reshaped.stage)
+        written = reshaped.written
+        if walk.order is not None and (
+            written is None or written & {top_field(k) for k, _ in walk.order}
+        ):
             walk.order = None
         return None
 
     return step
-
-
-def _unset(walk: _Walk, index: int, spec: Any) -> _Step:
-    names = [spec] if isinstance(spec, str) else spec
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        walk.keep({"$unset": spec})
-        return None
-    server: list[str] = []
-    removed: set[str] = set()
-    for path in names:
-        if walk.exposure.source(walk.schema, path) is None:
-            server.append(path)
-        elif "." in path:
-            return Materialize(walk.exposure), [{"$unset": spec}]
-        else:
-            removed.add(path)
-    walk.exposure = walk.exposure.without(removed)
-    if server:
-        walk.keep({"$unset": server if len(server) > 1 or not isinstance(spec, str) else spec})
-    if walk.order is not None and (removed | {top_field(p) for p in server}) & {
-        top_field(k) for k, _ in walk.order
-    }:
-        walk.order = None
-    return None
-
-
-def _unwind(walk: _Walk, index: int, spec: Any) -> _Step:
-    path, array_index = _unwind_paths(spec)
-    if path is not None and walk.exposure.source(walk.schema, path) is not None:
-        walk.note({walk.exposure.source(walk.schema, path) or path})
-        return Materialize(walk.exposure), [{"$unwind": spec}]
-    if array_index is not None:
-        walk.exposure = walk.exposure.without({top_field(array_index)})
-    walk.keep({"$unwind": spec})
-    return None
 
 
 def _lookup(walk: _Walk, index: int, spec: Any) -> _Step:
@@ -702,13 +530,16 @@ def _lookup(walk: _Walk, index: int, spec: Any) -> _Step:
         return None
     local = spec.get("localField")
     reads_local = isinstance(local, str) and walk.exposure.source(walk.schema, local) is not None
-    if reads_local or walk.reads_identity(spec.get("let", {})):
+    variables = spec.get("let")
+    if reads_local or (isinstance(variables, Mapping) and walk.reads_identity(variables)):
         return Materialize(walk.exposure), [stage]
     target = spec.get("as")
     if isinstance(target, str):
         if "." in target and walk.exposure.source(walk.schema, target) is not None:
             return Materialize(walk.exposure), [stage]
         walk.exposure = walk.exposure.without({top_field(target)})
+        if walk.order is not None and top_field(target) in {top_field(k) for k, _ in walk.order}:
+            walk.order = None
     walk.keep(stage)
     return None
 
@@ -780,7 +611,7 @@ def _any_stage(walk: _Walk, index: int, stage: Mapping[str, Any]) -> _Step:
     name = _name(stage) or "stage"
     if name in ("$graphLookup", "$unionWith", "$facet") and split_joins([stage]) & walk.split:
         raise _split_join(walk, index, name)
-    if walk.reads_identity(stage.get(name, stage)):
+    if walk.mentions_identity(stage):
         walk.note(identity_references(walk.schema, stage))
         raise walk.refuse(
             index,
@@ -800,11 +631,11 @@ _HANDLERS: dict[str, _Handler] = {
     "$skip": _window_stage("$skip"),
     "$limit": _window_stage("$limit"),
     "$sample": _window_stage("$sample"),
-    "$project": _project,
-    "$addFields": _add_fields("$addFields"),
-    "$set": _add_fields("$set"),
-    "$unset": _unset,
-    "$unwind": _unwind,
+    "$project": _reshaping("$project"),
+    "$addFields": _reshaping("$addFields"),
+    "$set": _reshaping("$set"),
+    "$unset": _reshaping("$unset"),
+    "$unwind": _reshaping("$unwind"),
     "$lookup": _lookup,
     "$group": _group,
     "$sortByCount": _sort_by_count,

@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 
+from privata_mongo.core.audit import AccessContext
 from privata_mongo.core.flows.aggregate import aggregate
-from privata_mongo.core.ops import Aggregate, FetchAll, NextBatch
+from privata_mongo.core.flows.audited import AuditSpec, audited
+from privata_mongo.core.ops import Aggregate, AppendAudit, FetchAll, NextBatch, ResolveAccess
 from privata_mongo.core.schema import PSEUDONYM_FIELD, Side
 from privata_mongo.errors import UnsupportedQuery
 from privata_mongo.testing.scripted import ScriptedDriver
@@ -28,9 +30,9 @@ def test_a_group_on_an_identity_field_merges_partial_groups_per_identity_batch()
         {"$sort": {"_id": 1}},
     ]
     partials = [
-        {"_id": {PH: P1}, "p0": 2, "p1": 5},
-        {"_id": {PH: P2}, "p0": 1, "p1": 1.5},
-        {"_id": {PH: P3}, "p0": 4, "p1": 10},
+        {"_id": P1, "p0": 2, "p1": 5},
+        {"_id": P2, "p0": 1, "p1": 1.5},
+        {"_id": P3, "p0": 4, "p1": 10},
     ]
     names = {P1: "Ada", P2: "Bob", P3: "Ada"}
 
@@ -53,7 +55,7 @@ def test_a_group_on_an_identity_field_merges_partial_groups_per_identity_batch()
     assert opened.options == {"batchSize": 2}  # one server batch per identity read
     (partial_group,) = opened.pipeline
     assert partial_group == {
-        "$group": {"_id": {PH: f"${PH}"}, "p0": {"$sum": 1}, "p1": {"$sum": "$visits"}}
+        "$group": {"_id": f"${PH}", "p0": {"$sum": 1}, "p1": {"$sum": "$visits"}}
     }
     reads = [op for op in driver.seen if isinstance(op, FetchAll)]
     assert [op.query.filter for op in reads] == [{"_id": {"$in": [P1, P2]}}, {"_id": {"$in": [P3]}}]
@@ -76,7 +78,7 @@ def test_identity_accumulators_count_each_document_of_a_partial_group() -> None:
     partials = [
         {"_id": {PH: P1, "k0": 3}, "p0": 2},
         {"_id": {PH: P2, "k0": 3}, "p0": 1},
-        {"_id": {PH: P3}, "p0": 1},
+        {"_id": P3, "p0": 1},
     ]
     rows = [
         {"_id": P1, "first_name": "Ada", "email": "b@x", "address": {"zip": 1}},
@@ -170,3 +172,22 @@ def test_what_cannot_be_pushed_down_is_refused_before_any_read() -> None:
     with pytest.raises(UnsupportedQuery, match="collation"):
         driver.run(aggregate(ctx, [{"$group": {"_id": "$email"}}], {"collation": {"locale": "fr"}}))
     assert driver.seen == []
+
+
+def test_the_subjects_of_merged_groups_are_the_partial_groups_subjects() -> None:
+    ctx = make_context(make_schema())
+    pipeline = [{"$group": {"_id": {"name": "$first_name", "age": "$age"}, "n": {"$sum": 1}}}]
+    driver = ScriptedDriver(
+        [
+            (ResolveAccess, AccessContext(actor="dr.lee")),
+            (on(Aggregate, Side.CLINICAL), "cursor"),
+            (NextBatch, [{"_id": {PH: P1, "k0": 3}, "p0": 2}, {"_id": {PH: P2}, "p0": 1}]),
+            (on(FetchAll, Side.IDENTITY), [{"_id": P1, "first_name": "Ada"}, {"_id": P2}]),
+            (AppendAudit, None),
+        ]
+    )
+    spec = AuditSpec("aggregate", frozenset({"first_name"}))
+    driver.run(audited(ctx, aggregate(ctx, pipeline, {}), spec))
+    assert driver.emitted == [{"_id": {"name": "Ada", "age": 3}, "n": 2}, {"_id": {}, "n": 1}]
+    (record,) = next(op for op in driver.seen if isinstance(op, AppendAudit)).records
+    assert (record.subjects, record.fields, record.count) == ((P1, P2), ("first_name",), 2)

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from privata_mongo.core.group_split import subject_of
 from privata_mongo.core.mql.group_merge import identity_value
 from privata_mongo.core.mql.pipeline import pipeline_supported, run_pipeline
 from privata_mongo.core.mql.values import MISSING, UnsupportedOperator, equal, lookup
@@ -226,7 +227,7 @@ def _group(
         batch: list[Document] = yield from NextBatch(handle, ctx.batch_size)
         identities: dict[str, Document] = {}
         if batch and split.identity_fields:
-            pseudonyms = [_subject(row) for row in batch]
+            pseudonyms = [subject_of(row) for row in batch]
             identities = yield from fetch_identities(
                 ctx, [p for p in pseudonyms if p], split.projection
             )
@@ -236,12 +237,6 @@ def _group(
     for chunk in chunks(table.documents(), ctx.batch_size):
         yield from tail.feed(list(chunk))
     yield from tail.finish()
-
-
-def _subject(partial: Mapping[str, Any]) -> str | None:
-    key = partial.get("_id")
-    pseudonym = key.get(PSEUDONYM_FIELD) if isinstance(key, Mapping) else None
-    return pseudonym if isinstance(pseudonym, str) else None
 
 
 @dataclass

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from privata_mongo.core.audit import AccessContext, AuditRecord, records_for
+from privata_mongo.core.group_split import groups_by_subject, subject_of
 from privata_mongo.core.ops import (
     Aggregate,
     AnyOp,
@@ -100,6 +101,7 @@ class _Observer:
     pending: list[str] = field(default_factory=list)
     identities: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     cursors: set[int] = field(default_factory=set)
+    partial_groups: set[int] = field(default_factory=set)
     parts: int = 0
 
     def records(
@@ -117,12 +119,11 @@ class _Observer:
             max_subjects=self.spec.max_subjects,
         )
 
-    def rows(self, rows: Iterable[Mapping[str, Any]]) -> None:
+    def rows(self, rows: Iterable[Mapping[str, Any]], partial_groups: bool = False) -> None:
         for row in rows:
             pseudonym = row.get(PSEUDONYM_FIELD)
-            key = row.get("_id")
-            if pseudonym is None and isinstance(key, Mapping):
-                pseudonym = key.get(PSEUDONYM_FIELD)  # a partial group: one subject's documents
+            if pseudonym is None and partial_groups:
+                pseudonym = subject_of(row)  # one subject's documents, grouped by the server
             if not isinstance(pseudonym, str):
                 continue
             self.pending.append(pseudonym)
@@ -172,8 +173,10 @@ class _Observer:
         """Learn from one request and its result."""
         if isinstance(op, (Find, Aggregate)) and op.side is Side.CLINICAL:
             self.cursors.add(id(result))
+            if isinstance(op, Aggregate) and groups_by_subject(op.pipeline):
+                self.partial_groups.add(id(result))
         elif isinstance(op, NextBatch) and id(op.handle) in self.cursors:
-            self.rows(result)
+            self.rows(result, id(op.handle) in self.partial_groups)
         elif isinstance(op, FetchAll):
             if op.side is Side.CLINICAL:
                 self.rows(result)
