@@ -1,6 +1,6 @@
 """Aggregation: Beanie's sum/avg/min/max and pipelines over clinical fields, filtered by identity
-fields, and pipelines whose later stages read identity fields (run in the process, with the
-server's semantics, by the wrapper: docs/differences.md row 5)."""
+fields, and pipelines whose later stages read identity fields (pushed down by the wrapper, the
+identity part merged or joined in the process: docs/differences.md row 5)."""
 
 from __future__ import annotations
 
