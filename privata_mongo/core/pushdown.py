@@ -202,6 +202,9 @@ def _written(stage: Mapping[str, Any]) -> set[str] | None:
         return set()
     if name in ("$set", "$addFields") and isinstance(spec, Mapping):
         return {top_field(str(k)) for k in spec}
+    if name == "$project" and isinstance(spec, Mapping) and spec:
+        excluded = all(isinstance(v, (bool, int, float)) and not v for v in spec.values())
+        return {top_field(str(k)) for k in spec} if excluded else None
     if name == "$unset":
         names = [spec] if isinstance(spec, str) else spec
         if isinstance(names, list) and all(isinstance(n, str) for n in names):
@@ -430,8 +433,9 @@ def _match(walk: _Walk, index: int, spec: Any) -> _Step:
         for top in reads.tops
         if schema.side_of(top) is Side.IDENTITY and not walk.exposure.exposed(top)
     } - renamed
-    in_expr = {top_field(p) for p in reads.expr} & renamed
+    in_expr = walk.sources(reads.expr)  # $expr over identity values: evaluated in the process
     if reads.whole or gone or in_expr:
+        walk.note(in_expr)
         return Materialize(walk.exposure), [{"$match": spec}]
     filter = _rename_filter(spec, dict(walk.exposure.renames)) if renamed else spec
     plan = plan_filter(schema, filter)

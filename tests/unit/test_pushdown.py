@@ -154,6 +154,26 @@ def test_reading_a_replaced_identity_field_is_done_in_the_process(schema: ModelS
     assert plan.tail == ({"$match": {"first_name": "x"}},)
 
 
+def test_a_match_crosses_stages_that_only_add_or_drop_other_fields(schema: ModelSchema) -> None:
+    lookup = {"$lookup": {"from": "other", "localField": "x", "foreignField": "_id", "as": "o"}}
+    pipeline = [lookup, {"$unwind": "$o"}, {"$project": {"o": 0}}, {"$match": {"email": "a@x"}}]
+    plan = plan_pipeline(schema, pipeline, frozenset({"other"}))
+    assert slot(plan, 0).plan.probes[0].server == {"email": "a@x"}
+    assert isinstance(plan.boundary, Materialize)
+    assert plan.tail == tuple(pipeline[:3])
+
+
+def test_an_expression_over_identity_fields_in_a_match_runs_in_the_process(
+    schema: ModelSchema,
+) -> None:
+    match = {"$match": {"age": 3, "$expr": {"$eq": ["$email", "$first_name"]}}}
+    plan = plan_pipeline(schema, [{"$limit": 9}, match])
+    assert plan.server == ({"$limit": 9},)
+    assert isinstance(plan.boundary, Materialize)
+    assert plan.tail == (match,)
+    assert plan.identity_fields == {"email", "first_name"}
+
+
 @pytest.mark.parametrize(
     "stage",
     [
