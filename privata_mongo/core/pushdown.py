@@ -29,8 +29,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from privata_mongo.core.exposure import NOTHING, Exposure, reshape, unwind_paths
+from privata_mongo.core.exposure import NOTHING, Exposure, reshape
 from privata_mongo.core.group_split import GroupSplit, split_group
+from privata_mongo.core.hoist import filter_reads, hoist_filters, rename_filter, stage_name
 from privata_mongo.core.mql.pipeline import STAGES
 from privata_mongo.core.mql.reads import expression_reads
 from privata_mongo.core.plan import FilterPlan, identity_references, plan_filter
@@ -50,7 +51,6 @@ __all__ = [
 ]
 
 _JOINS = {"$lookup": "from", "$graphLookup": "from", "$unionWith": "coll"}
-_LOGICAL = ("$and", "$or", "$nor")
 _TAIL_STAGES = STAGES | {"$lookup"}
 """Stages the process can run once the documents are joined (``mql.pipeline`` and lookups)."""
 
@@ -134,46 +134,6 @@ def split_joins(pipeline: Sequence[Mapping[str, Any]]) -> set[str]:
     return found
 
 
-@dataclass(frozen=True, slots=True)
-class _FilterReads:
-    """The paths a query filter reads: as field keys, and inside ``$expr``."""
-
-    keys: frozenset[str]
-    expr: frozenset[str]
-    whole: bool
-
-    @property
-    def tops(self) -> frozenset[str]:
-        return frozenset(top_field(p) for p in self.keys | self.expr)
-
-
-def _filter_reads(filter: Mapping[str, Any]) -> _FilterReads:
-    keys: set[str] = set()
-    expr: set[str] = set()
-    whole = False
-    for key, condition in filter.items():
-        if key in _LOGICAL and isinstance(condition, list):
-            for child in condition:
-                if isinstance(child, Mapping):
-                    inner = _filter_reads(child)
-                    keys |= inner.keys
-                    expr |= inner.expr
-                    whole = whole or inner.whole
-        elif key == "$expr":
-            reads = expression_reads(condition)
-            if reads is None:
-                whole = True
-            else:
-                expr |= reads
-        elif key in ("$comment", "$text"):
-            continue
-        elif key.startswith("$"):
-            whole = True
-        else:
-            keys.add(key)
-    return _FilterReads(frozenset(keys), frozenset(expr), whole)
-
-
 def _mentioned(value: Any) -> set[str]:
     """Every top-level name a specification mentions, as a field path or as a key."""
     found: set[str] = set()
@@ -188,73 +148,6 @@ def _mentioned(value: Any) -> set[str]:
         for item in value:
             found |= _mentioned(item)
     return found
-
-
-def _name(stage: Any) -> str:
-    return str(next(iter(stage))) if isinstance(stage, Mapping) and len(stage) == 1 else ""
-
-
-def _written(stage: Mapping[str, Any]) -> set[str] | None:
-    """Top-level fields a document-preserving stage writes; ``None``: not such a stage."""
-    name = _name(stage)
-    spec = stage.get(name)
-    if name == "$sort":
-        return set()
-    if name in ("$set", "$addFields") and isinstance(spec, Mapping):
-        return {top_field(str(k)) for k in spec}
-    if name == "$project" and isinstance(spec, Mapping) and spec:
-        excluded = all(isinstance(v, (bool, int, float)) and not v for v in spec.values())
-        return {top_field(str(k)) for k in spec} if excluded else None
-    if name == "$unset":
-        names = [spec] if isinstance(spec, str) else spec
-        if isinstance(names, list) and all(isinstance(n, str) for n in names):
-            return {top_field(n) for n in names}
-        return None
-    if name == "$unwind":
-        path, index = unwind_paths(spec)
-        if path is None:
-            return None
-        return {top_field(path)} | ({top_field(index)} if index else set())
-    if name == "$lookup" and isinstance(spec, Mapping) and isinstance(spec.get("as"), str):
-        return {top_field(spec["as"])}
-    return None
-
-
-def _merge_filters(first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str, Any]:
-    if not first:
-        return dict(second)
-    if not second:
-        return dict(first)
-    if set(first).isdisjoint(second):
-        return {**first, **second}
-    return {"$and": [dict(first), dict(second)]}
-
-
-def _hoist(stages: list[tuple[int, Mapping[str, Any]]]) -> list[tuple[int, Mapping[str, Any]]]:
-    """Move each ``$match`` ahead of the stages it commutes with, merging adjacent filters."""
-    out: list[tuple[int, Mapping[str, Any]]] = []
-    for index, stage in stages:
-        spec = stage.get("$match") if _name(stage) == "$match" else None
-        if not isinstance(spec, Mapping) or "$text" in spec:
-            out.append((index, stage))
-            continue
-        reads = _filter_reads(spec)
-        position = len(out)
-        while position > 0 and not reads.whole:
-            before = out[position - 1][1]
-            if _name(before) == "$match":
-                break
-            written = _written(before)
-            if written is None or written & reads.tops:
-                break
-            position -= 1
-        previous = out[position - 1] if position > 0 else None
-        if previous is not None and isinstance(previous[1].get("$match"), Mapping):
-            merged = _merge_filters(previous[1]["$match"], spec)
-            out[position - 1] = (previous[0], {"$match": merged})
-        else:
-            out.insert(position, (index, {"$match": spec}))
-    return out
 
 
 @dataclass
@@ -317,7 +210,7 @@ def plan_pipeline(
         UnsupportedQuery: a stage needs identity values where neither the server nor the
             process can provide them; the message names the stage and the remedy.
     """
-    stages = _hoist(list(enumerate(pipeline, start=1)))
+    stages = hoist_filters(list(enumerate(pipeline, start=1)))
     walk = _Walk(schema, split)
     if not schema.enabled:
         walk.exposure = NOTHING
@@ -340,7 +233,7 @@ def _finish(
         boundary, stages = _window(boundary, stages)
         tail = tail[len(tail) - len(stages) :]
     for index, stage in tail:
-        name = _name(stage) or "stage"
+        name = stage_name(stage) or "stage"
         if name not in _TAIL_STAGES or (
             name == "$lookup" and not _lookup_in_process(stage["$lookup"])
         ):
@@ -364,7 +257,7 @@ def _window(sort: IdentitySort, tail: list[Mapping[str, Any]]) -> tuple[Identity
     skip, limit = 0, None
     consumed = 0
     for stage in tail:
-        name = _name(stage)
+        name = stage_name(stage)
         count = _count(stage.get(name)) if name in ("$skip", "$limit") else None
         if count is None or (name == "$limit" and count == 0):
             break
@@ -393,7 +286,7 @@ _Handler = Callable[["_Walk", int, Any], _Step]
 
 def _step(walk: _Walk, index: int, stage: Mapping[str, Any]) -> _Step:
     """Plan one stage: keep it on the server (``None``), or end the server part there."""
-    name = _name(stage)
+    name = stage_name(stage)
     if walk.exposure.empty:
         return _step_clinical(walk, index, stage, name)
     handler = _HANDLERS.get(name)
@@ -425,7 +318,7 @@ def _match(walk: _Walk, index: int, spec: Any) -> _Step:
     if not isinstance(spec, Mapping):
         walk.keep({"$match": spec})
         return None
-    reads = _filter_reads(spec)
+    reads = filter_reads(spec)
     schema = walk.schema
     renamed = {n for n, _ in walk.exposure.renames}
     gone = {
@@ -437,7 +330,7 @@ def _match(walk: _Walk, index: int, spec: Any) -> _Step:
     if reads.whole or gone or in_expr:
         walk.note(in_expr)
         return Materialize(walk.exposure), [{"$match": spec}]
-    filter = _rename_filter(spec, dict(walk.exposure.renames)) if renamed else spec
+    filter = rename_filter(spec, dict(walk.exposure.renames)) if renamed else spec
     plan = plan_filter(schema, filter)
     if not plan.probes:
         walk.server.append({"$match": filter})
@@ -447,26 +340,6 @@ def _match(walk: _Walk, index: int, spec: Any) -> _Step:
         plan = FilterPlan(plan.template, tuple(replace(p, narrowing=None) for p in plan.probes))
     walk.server.append(MatchSlot(plan))
     return None
-
-
-def _rename_filter(filter: Mapping[str, Any], renames: Mapping[str, str]) -> dict[str, Any]:
-    """Rewrite field keys that name a copied identity field into the path it copies."""
-    items: list[tuple[str, Any]] = []
-    for key, condition in filter.items():
-        if key in _LOGICAL and isinstance(condition, list):
-            children = [
-                _rename_filter(c, renames) if isinstance(c, Mapping) else c for c in condition
-            ]
-            items.append((key, children))
-            continue
-        top, _, rest = key.partition(".")
-        if not key.startswith("$") and top in renames:
-            key = f"{renames[top]}.{rest}" if rest else renames[top]
-        items.append((key, condition))
-    keys = [k for k, _ in items]
-    if len(set(keys)) == len(keys):
-        return dict(items)
-    return {"$and": [{k: v} for k, v in items]}
 
 
 def _sort(walk: _Walk, index: int, spec: Any) -> _Step:
@@ -612,7 +485,7 @@ def _terminal(name: str) -> _Handler:
 
 def _any_stage(walk: _Walk, index: int, stage: Mapping[str, Any]) -> _Step:
     """A stage the planner does not rewrite: on the server if it reads no identity value."""
-    name = _name(stage) or "stage"
+    name = stage_name(stage) or "stage"
     if name in ("$graphLookup", "$unionWith", "$facet") and split_joins([stage]) & walk.split:
         raise _split_join(walk, index, name)
     if walk.mentions_identity(stage):
