@@ -371,6 +371,8 @@ def _window_stage(name: str) -> _Handler:
 
     def step(walk: _Walk, index: int, spec: Any) -> _Step:
         walk.keep({name: spec}, preserving=True)
+        if name == "$sample":
+            walk.order = None  # in random order
         return None
 
     return step
@@ -386,6 +388,7 @@ def _reshaping(name: str) -> _Handler:
             return Materialize(walk.exposure), [{name: spec}]
         walk.note(set(reshaped.copied))
         walk.exposure = reshaped.exposure
+        walk.only_filters = False  # the documents are no longer the collection's rows
         if reshaped.stage is not None:
             walk.keep(reshaped.stage)
         written = reshaped.written

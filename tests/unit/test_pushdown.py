@@ -115,6 +115,28 @@ def test_a_sort_on_identity_fields_after_other_stages_runs_in_the_process(
     assert plan.tail == ({"$sort": {"email": -1}},)
 
 
+def test_a_sort_on_identity_fields_after_an_identity_field_is_removed_runs_in_the_process(
+    schema: ModelSchema,
+) -> None:
+    plan = plan_pipeline(schema, [{"$unset": "email"}, {"$sort": {"first_name": 1}}])
+    assert plan.server == ()
+    assert isinstance(plan.boundary, Materialize)
+    assert not plan.boundary.exposure.exposed("email")
+
+
+def test_first_and_last_need_an_order_that_still_holds(schema: ModelSchema) -> None:
+    group = {"$group": {"_id": "$email", "x": {"$first": "$age"}}}
+    for between in (
+        {"$sample": {"size": 3}},
+        {"$set": {"visits": 0}},
+        {"$project": {"age": 1, "email": 1}},
+    ):
+        with pytest.raises(UnsupportedQuery, match="no defined order"):
+            plan_pipeline(schema, [{"$sort": {"visits": 1}}, between, group])
+    plan = plan_pipeline(schema, [{"$sort": {"visits": 1}}, {"$limit": 3}, group])
+    assert isinstance(plan.boundary, GroupMerge)
+
+
 def test_projections_keep_identity_fields_as_the_pseudonym(schema: ModelSchema) -> None:
     pipeline = [{"$project": {"_id": 0, "first_name": 1, "city": "$address.city", "age": 1}}]
     plan = plan_pipeline(schema, pipeline)
