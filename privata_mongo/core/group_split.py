@@ -38,7 +38,7 @@ from privata_mongo.core.mql.group_merge import (
     pushed,
     total,
 )
-from privata_mongo.core.mql.reads import expression_reads, plain_path
+from privata_mongo.core.mql.reads import expression_reads, plain_path, validate_field_name
 from privata_mongo.core.mql.values import MISSING
 from privata_mongo.core.schema import PSEUDONYM_FIELD, ModelSchema, top_field
 from privata_mongo.errors import UnsupportedQuery
@@ -169,7 +169,7 @@ class _Builder:
         return UnsupportedQuery(
             f"{model}: pipeline stage {self.index} ($group) {what}; {remedy}",
             model=model,
-            field=name or fields,
+            field=fields or name,
         )
 
     def partial(self, spec: Any) -> str:
@@ -198,6 +198,8 @@ class _Builder:
         if source is not None:
             return _Identity(source)
         if isinstance(spec, Mapping) and spec and not str(next(iter(spec))).startswith("$"):
+            for name in spec:
+                validate_field_name(str(name))  # as the server parses an object expression
             return _Object(tuple((str(k), self.key(v, top=False)) for k, v in spec.items()))
         if self.reads_identity(spec):
             raise self.refuse(

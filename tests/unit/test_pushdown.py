@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from privata_mongo.core.failures import OperationFailed
 from privata_mongo.core.plan import ProbeRef
 from privata_mongo.core.pushdown import (
     NOTHING,
@@ -292,3 +293,9 @@ def test_what_cannot_be_pushed_down_is_refused_naming_the_stage(
 ) -> None:
     with pytest.raises(UnsupportedQuery, match=message):
         plan_pipeline(schema, pipeline, frozenset({"other"}))
+
+
+def test_a_group_key_is_parsed_as_the_server_parses_it(schema: ModelSchema) -> None:
+    with pytest.raises(OperationFailed) as caught:
+        plan_pipeline(schema, [{"$group": {"_id": {"a.b": "$email"}}}])
+    assert caught.value.code == 16412

@@ -2,7 +2,8 @@
 
 A planner that must not send an expression to a server lacking some fields asks this before
 anything runs. The answer is conservative: user variables (``$$this``, ``$$x``) read nothing of
-the document, while ``$$ROOT``, ``$$CURRENT`` and ``$getField`` may read any field.
+the document, while ``$$ROOT``, ``$$CURRENT`` and ``$getField`` may read any field. Field
+names of an object expression are checked as the server parses them (``validate_field_name``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-__all__ = ["expression_reads", "plain_path"]
+from privata_mongo.core.mql.expressions._compiler import validate_field_name
+
+__all__ = ["expression_reads", "plain_path", "validate_field_name"]
 
 _WHOLE_DOCUMENT: Final = frozenset({"ROOT", "CURRENT"})
 _READS_ANY_FIELD: Final = frozenset({"$getField", "$setField", "$unsetField"})
