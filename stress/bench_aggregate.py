@@ -34,6 +34,7 @@ import mongoengine as me
 import mongomock
 from mongomock.store import ServerStore
 
+import privata_mongo
 import privata_mongo.mongoengine as pm
 from privata_mongo.encryption import MASTER_KEY_ENV, new_master_key
 from privata_mongo.testing import CommandCounter, OperationCounter, counting_client_class
@@ -141,7 +142,15 @@ def main() -> None:
     parser.add_argument(
         "--expected", action="store_true", help="also compare with the groups computed in Python"
     )
+    parser.add_argument(
+        "--key-cache-ttl",
+        type=float,
+        help="seconds data keys stay in memory (default 60: keys of documents inserted longer "
+        "ago are read from the key vault again, once per identity batch)",
+    )
     args = parser.parse_args()
+    if args.key_cache_ttl is not None:
+        privata_mongo.configure(key_cache_ttl=args.key_cache_ttl)
     # identity rows are encrypted: a server needs a master key (a throwaway one for the bench)
     os.environ.setdefault(MASTER_KEY_ENV, new_master_key())
     backend = args.uri or "mongomock"
