@@ -64,6 +64,7 @@ FEATURES: Final[Mapping[str, str]] = {
     "dbref_paths": "paths through DBRef values (link.$id): $lookup from a Beanie link "
     "(fetch_links, fetch_link) and queries on a link's id",
     "group_min_max": "the $min and $max accumulators of $group (Beanie's min() and max())",
+    "group_arrays_and_order": "the $push, $addToSet, $first and $last accumulators of $group",
     "bulk_delete_options": "delete commands with bypassDocumentValidation, as pymongo sends them "
     "for Beanie's BulkWriter (bypass_document_validation=False)",
     "update_field_order": "MongoDB 5.0's order of the fields an update creates: update operators "
@@ -166,6 +167,8 @@ GAPS: Final[Mapping[str, Mapping[str, str]]] = {
         "'nested arrays are not supported'",
         "group_min_max": "FerretDB v1.24 does not implement the $max and $min accumulators: "
         "'$group accumulator \"$max\" is not implemented yet' (238)",
+        "group_arrays_and_order": "FerretDB v1.24 implements none of them: '$group accumulator "
+        '"$push" is not implemented yet\' (238), and likewise $addToSet, $first and $last',
         "update_field_order": "FerretDB v1.24 appends fields an update creates in the order given, "
         "not in MongoDB 5.0's lexicographic order",
         "bulk_delete_options": "FerretDB v1.24 rejects the option on delete: 'delete: unknown "

@@ -1,6 +1,6 @@
 """Aggregation: Beanie's sum/avg/min/max and pipelines over clinical fields, filtered by identity
-fields, and pipelines whose later stages read identity fields (run in the process, with the
-server's semantics, by the wrapper: docs/differences.md row 5)."""
+fields, and pipelines whose later stages read identity fields (pushed down by the wrapper, the
+identity part merged or joined in the process: docs/differences.md row 5)."""
 
 from __future__ import annotations
 
@@ -144,6 +144,37 @@ async def test_pipelines_reading_identity_fields(odm: ModuleType, m: Clinic) -> 
                 projection_model=m.Summary,
             ).to_list()
         ),
+    }
+
+
+@scenario(clinic)
+async def test_groups_on_identity_fields_are_merged_from_partial_groups(
+    odm: ModuleType, m: Clinic
+) -> dict[str, Any]:
+    """Grouped per pseudonym on the server, merged per identity value in the process."""
+    await seed_clinic(m)
+    p = m.Patient
+    return {
+        "by_last_name_after_a_filter": await p.find(p.weight_kg > 50)
+        .aggregate(
+            [
+                {"$group": {"_id": "$last_name", "kg": {"$sum": "$weight_kg"}}},
+                {"$sort": {"_id": 1}},
+                {"$limit": 3},
+            ]
+        )
+        .to_list(),
+        "key_with_a_clinical_part": await p.aggregate(
+            [
+                {
+                    "$group": {
+                        "_id": {"city": "$address.city", "b": "$blood_type"},
+                        "n": {"$sum": 1},
+                    }
+                },
+                {"$sort": {"_id.city": -1}},
+            ]
+        ).to_list(),
     }
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from compat_suite.harness import scenario
+from compat_suite.harness import differs, scenario
 from compat_suite.mongoengine.models import Clinic, clinic, dt, seed_clinic
 from compat_suite.requirements import requires
+from privata_mongo import UnsupportedQuery
 
 
 @scenario(clinic)
@@ -132,6 +133,126 @@ def test_aggregate_pipelines_reading_identity_fields(me: ModuleType, m: Clinic) 
             sorted(row) for row in patient(first_name="Ada").aggregate([{"$match": {}}])
         ],
     }
+
+
+@scenario(clinic)
+def test_groups_on_identity_fields_are_merged_from_partial_groups(
+    me: ModuleType, m: Clinic
+) -> dict[str, Any]:
+    """Grouped per pseudonym on the server, merged per identity value in the process."""
+    seed_clinic(m)
+    patient = m.Patient.objects
+    return {
+        "by_last_name": list(
+            patient.aggregate(
+                [{"$group": {"_id": "$last_name", "n": {"$sum": 1}}}, {"$sort": {"_id": -1}}]
+            )
+        ),
+        "key_with_a_clinical_part": list(
+            patient.aggregate(
+                [
+                    {"$match": {"weight_kg": {"$gte": 58}}},
+                    {
+                        "$group": {
+                            "_id": {"city": "$address.city", "blood": "$blood_type"},
+                            "kg": {"$sum": "$weight_kg"},
+                        }
+                    },
+                    {"$sort": {"_id.city": 1}},
+                ]
+            )
+        ),
+        "stages_after_the_merge": list(
+            patient.aggregate(
+                [
+                    {"$group": {"_id": "$email", "n": {"$sum": 1}}},
+                    {"$match": {"n": {"$gte": 1}}},
+                    {"$sort": {"_id": 1}},
+                    {"$skip": 1},
+                    {"$limit": 2},
+                ]
+            )
+        ),
+        "filtered_by_identity_after_a_sort": [
+            row["last_name"]
+            for row in patient.aggregate(
+                [
+                    {"$sort": {"weight_kg": -1, "admitted_at": 1}},
+                    {"$match": {"email": {"$in": ["ada@example.org", "edsger@example.nl"]}}},
+                ]
+            )
+        ],
+    }
+
+
+@requires("group_min_max", "group_arrays_and_order")
+@scenario(clinic)
+def test_identity_accumulators_are_merged_from_partial_groups(
+    me: ModuleType, m: Clinic
+) -> dict[str, Any]:
+    seed_clinic(m)
+    patient = m.Patient.objects
+    extremes = patient.aggregate(
+        [
+            {
+                "$group": {
+                    "_id": "$blood_type",
+                    "lowest": {"$min": "$last_name"},
+                    "highest": {"$max": "$email"},
+                    "names": {"$addToSet": "$first_name"},
+                    "cities": {"$push": "$address.city"},
+                }
+            },
+            {"$sort": {"_id": 1}},
+        ]
+    )
+    ordered = patient.aggregate(
+        [
+            {"$sort": {"weight_kg": 1, "admitted_at": 1}},
+            {
+                "$group": {
+                    "_id": "$blood_type",
+                    "lightest": {"$first": "$first_name"},
+                    "heaviest": {"$last": "$last_name"},
+                    "kg": {"$first": "$weight_kg"},
+                }
+            },
+            {"$sort": {"_id": 1}},
+        ]
+    )
+    return {
+        "extremes": [
+            {**g, "names": sorted(g["names"]), "cities": sorted(g["cities"])} for g in extremes
+        ],
+        "first_and_last_after_a_sort": list(ordered),
+    }
+
+
+@requires("project_field_paths")
+@scenario(clinic)
+def test_copied_identity_fields_are_grouped_by_their_source(
+    me: ModuleType, m: Clinic
+) -> dict[str, Any]:
+    seed_clinic(m)
+    rows = m.Patient.objects.aggregate(
+        [
+            {"$project": {"name": "$last_name", "kg": "$weight_kg"}},
+            {"$match": {"name": {"$ne": "Turing"}}},
+            {"$group": {"_id": "$name", "kg": {"$sum": "$kg"}}},
+            {"$sort": {"_id": 1}},
+        ]
+    )
+    return {"rows": list(rows)}
+
+
+@scenario(clinic)
+@differs(5, UnsupportedQuery)
+def test_computing_from_identity_fields_is_refused(me: ModuleType, m: Clinic) -> dict[str, Any]:
+    seed_clinic(m)
+    rows = m.Patient.objects.order_by("admitted_at").aggregate(
+        [{"$project": {"_id": 0, "x": {"$sum": ["$weight_kg", "$last_name"]}}}]
+    )
+    return {"rows": list(rows)}
 
 
 @requires("lookup")

@@ -385,22 +385,25 @@ def test_a_distinct_of_an_identity_field_names_every_subject_it_compared(ctx: Co
     assert (record.subjects, record.fields, record.count) == ((P1, P2), ("email",), 1)
 
 
-def _in_process(rows: list[dict[str, Any]], identities: list[dict[str, Any]]) -> ScriptedDriver:
-    """The script of an aggregation evaluated in the process, one row per batch."""
-    script: list[tuple[Any, Any]] = [(ResolveAccess, DR_LEE), (on(Aggregate, Side.CLINICAL), "c")]
-    script += [(NextBatch, [row]) for row in rows] + [(NextBatch, [])]
-    script += [(on(FetchAll, Side.IDENTITY), [i]) for i in identities]
-    return ScriptedDriver(script)
-
-
 IDENTITIES = [{"_id": P1, "email": "b@x.org"}, {"_id": P2, "email": "a@x.org"}]
 
 
 def test_every_batch_of_an_in_process_aggregation_names_its_own_subjects() -> None:
     ctx = make_context(make_schema(), batch_size=1)
-    driver = _in_process(ROWS, IDENTITIES)
-    for _ in range(2):
-        driver.script = [*driver.script, (AppendAudit, None)]
+    # an identity sort: its keys are read first, then each page by id, one row per batch
+    driver = ScriptedDriver(
+        [
+            (ResolveAccess, DR_LEE),
+            (on(FetchAll, Side.CLINICAL), ROWS),
+            *[(on(FetchAll, Side.IDENTITY), [i]) for i in IDENTITIES],
+            (on(FetchAll, Side.CLINICAL), [ROWS[1]]),
+            (on(FetchAll, Side.IDENTITY), [IDENTITIES[1]]),
+            (AppendAudit, None),
+            (on(FetchAll, Side.CLINICAL), [ROWS[0]]),
+            (on(FetchAll, Side.IDENTITY), [IDENTITIES[0]]),
+            (AppendAudit, None),
+        ]
+    )
     pipeline = [{"$sort": {"email": 1}}]
     driver.run(audited(ctx, lambda c: aggregate.aggregate(c, pipeline, {}), AuditSpec("a")))
     assert [d["email"] for d in driver.emitted] == ["a@x.org", "b@x.org"]
@@ -409,9 +412,21 @@ def test_every_batch_of_an_in_process_aggregation_names_its_own_subjects() -> No
 
 def test_a_computed_in_process_result_names_every_subject_it_came_from() -> None:
     ctx = make_context(make_schema(), batch_size=1)
-    driver = _in_process(ROWS, IDENTITIES)
-    for _ in range(2):
-        driver.script = [*driver.script, (AppendAudit, None)]
+    # a group on an identity field: the server's partial groups, one subject each, merged here
+    partials = [{"_id": P1, "p0": 1}, {"_id": P2, "p0": 1}]
+    driver = ScriptedDriver(
+        [
+            (ResolveAccess, DR_LEE),
+            (on(Aggregate, Side.CLINICAL), "c"),
+            (NextBatch, partials[:1]),
+            (on(FetchAll, Side.IDENTITY), [IDENTITIES[0]]),
+            (NextBatch, partials[1:]),
+            (on(FetchAll, Side.IDENTITY), [IDENTITIES[1]]),
+            (NextBatch, []),
+            (AppendAudit, None),
+            (AppendAudit, None),
+        ]
+    )
     pipeline = [{"$group": {"_id": "$email", "n": {"$sum": 1}}}, {"$sort": {"_id": 1}}]
     driver.run(audited(ctx, lambda c: aggregate.aggregate(c, pipeline, {}), AuditSpec("a")))
     assert [d["_id"] for d in driver.emitted] == ["a@x.org", "b@x.org"]

@@ -1,46 +1,37 @@
-"""Internal. The grouping stages: ``$group``, ``$count``, ``$sortByCount``, ``$bucket``, ``$facet``.
+"""Internal. The grouping stages: ``$group``, ``$count``, ``$sortByCount``.
 
 ``$group`` evaluates ``_id`` per document (missing counts as null) and finds its group by
-MongoDB equality (``1`` and ``1.0`` are one group; the first value seen becomes the ``_id``).
-MongoDB leaves the order of groups unspecified; this implementation emits them in order of
-first appearance in the input, which is deterministic and what mongomock's users expect. An
-accumulator whose value is missing shows null, as ``DocumentSourceGroup::makeDocument`` does.
-``$count``, ``$sortByCount`` and ``$bucket`` are the server's own desugarings into ``$group``
-(and ``$sort``), so their edge cases (no output for no input, the unmatched ``$bucket``
-failure of the generated ``$switch``) follow. ``$facet`` runs each sub-pipeline over the same
-input and returns one document.
+MongoDB equality (``1`` and ``1.0`` are one group; the first value seen becomes the ``_id``),
+in the same table the partial-group merge uses (``group_merge.GroupTable``). MongoDB leaves
+the order of groups unspecified; this implementation emits them in order of first appearance
+in the input, which is deterministic and what mongomock's users expect. An accumulator whose
+value is missing shows null, as ``DocumentSourceGroup::makeDocument`` does. ``$count`` and
+``$sortByCount`` are the server's own desugarings into ``$group`` (and ``$sort``), so their
+edge cases (no output for no input) follow.
 """
 
 from __future__ import annotations
 
 import datetime
-import itertools
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
-from privata_mongo.core.mql._bson_types import ARRAY_TYPES, MISSING, type_name
+from privata_mongo.core.mql._bson_types import MISSING, type_name
 from privata_mongo.core.mql._stages import Documents, Stage
 from privata_mongo.core.mql.expressions._accumulators import (
+    Accumulator,
     Factory,
     compile_accumulator,
     count_factory,
 )
-from privata_mongo.core.mql.expressions._base import (
-    Expr,
-    expr_compare,
-    expr_equal,
-    expr_rank,
-    fail,
-    int_or_long,
-)
+from privata_mongo.core.mql.expressions._base import Expr, Vars, fail, int_or_long
 from privata_mongo.core.mql.expressions._compiler import (
     compile_expression,
     is_operator_document,
     new_variables,
-    validate_field_name,
 )
-from privata_mongo.core.mql.expressions._value_keys import value_key
-from privata_mongo.core.mql.values import UnsupportedOperator, sort_documents
+from privata_mongo.core.mql.group_merge import GroupTable
+from privata_mongo.core.mql.values import sort_documents
 
 _Output = list[tuple[str, Expr, Factory]]
 
@@ -53,48 +44,38 @@ def _compile_id(spec: Any) -> Expr:
     return compile_expression(spec)
 
 
-def _grouped(
-    documents: Documents, now: datetime.datetime, key: Expr, outputs: _Output
-) -> list[tuple[Any, list[Any]]]:
-    """Groups in order of first appearance: (``_id``, accumulator states)."""
-    groups: dict[Any, tuple[Any, list[Any]]] = {}
-    loose: list[tuple[Any, list[Any]]] = []
-    order: list[tuple[Any, list[Any]]] = []
-    for document in documents:
-        variables = new_variables(document, now)
-        identity = key(variables)
-        identity = None if identity is MISSING else identity
-        hashed = value_key(identity)
-        group = (
-            groups.get(hashed)
-            if hashed is not None
-            else next((entry for entry in loose if expr_equal(entry[0], identity)), None)
-        )
-        if group is None:
-            group = (identity, [factory() for _, _, factory in outputs])
-            if hashed is not None:
-                groups[hashed] = group
-            else:
-                loose.append(group)
-            order.append(group)
-        for (_, expression, _), state in zip(outputs, group[1], strict=True):
-            state.process(expression(variables))
-    return order
+class _Fed:
+    """One accumulator of one group, fed the value its expression gives each document."""
+
+    __slots__ = ("expression", "state")
+
+    def __init__(self, expression: Expr, state: Accumulator) -> None:
+        self.expression, self.state = expression, state
+
+    def add(self, variables: Mapping[str, Any], identity: Mapping[str, Any] | None) -> None:
+        self.state.process(self.expression(cast(Vars, variables)))
+
+    def result(self) -> Any:
+        return self.state.result()
 
 
-def _documents(groups: list[tuple[Any, list[Any]]], outputs: _Output) -> Documents:
-    result: Documents = []
-    for identity, states in groups:
-        document: dict[str, Any] = {"_id": identity}
-        for (name, _, _), state in zip(outputs, states, strict=True):
-            value = state.result()
-            document[name] = None if value is MISSING else value
-        result.append(document)
-    return result
+def _fed(expression: Expr, factory: Factory) -> Callable[[], _Fed]:
+    return lambda: _Fed(expression, factory())
 
 
 def _group_stage(key: Expr, outputs: _Output) -> Stage:
-    return lambda documents, now: _documents(_grouped(documents, now, key, outputs), outputs)
+    def run(documents: Documents, now: datetime.datetime) -> Documents:
+        table = GroupTable(
+            [name for name, _, _ in outputs],
+            [_fed(expression, factory) for _, expression, factory in outputs],
+        )
+        for document in documents:
+            variables = new_variables(document, now)
+            identity = key(variables)
+            table.add(None if identity is MISSING else identity, variables, None)
+        return list(table.documents())
+
+    return run
 
 
 def compile_group(spec: Any) -> Stage:
@@ -151,126 +132,3 @@ def compile_sort_by_count(spec: Any) -> Stage:
         )
     group = _group_stage(compile_expression(spec), [("count", lambda variables: 1, count_factory)])
     return lambda documents, now: list(sort_documents(group(documents, now), [("count", -1)]))
-
-
-def _bucket_boundaries(boundaries: Any) -> list[Any]:
-    if not isinstance(boundaries, ARRAY_TYPES) or len(boundaries) < 2:
-        raise fail(
-            "The $bucket 'boundaries' field must be an array with at least two values", 40192
-        )
-    rank = expr_rank(boundaries[0])
-    for lower, upper in itertools.pairwise(boundaries):
-        if expr_rank(upper) != rank:
-            raise fail(
-                "All values in the 'boundaries' option to $bucket must have the same type", 40193
-            )
-        if expr_compare(lower, upper) >= 0:
-            raise fail(
-                "The 'boundaries' option to $bucket must be sorted in ascending order", 40194
-            )
-    return list(boundaries)
-
-
-def compile_bucket(spec: Any) -> Stage:
-    """``$bucket``: documents grouped into ``[boundary, next boundary)`` ranges, sorted."""
-    if not isinstance(spec, Mapping):
-        raise fail(
-            f"Argument to $bucket stage must be an object, but found type: {type_name(spec)}", 40201
-        )
-    for key in spec:
-        if key not in ("groupBy", "boundaries", "default", "output"):
-            raise fail(f"Unrecognized option to $bucket: {key}", 40197)
-    if "groupBy" not in spec or "boundaries" not in spec:
-        raise fail("$bucket requires 'groupBy' and 'boundaries' to be specified", 40198)
-    group_by = spec["groupBy"]
-    if not (isinstance(group_by, str) and group_by.startswith("$")) and not (
-        is_operator_document(group_by)
-    ):
-        raise fail(
-            "The $bucket 'groupBy' field must be defined as a $-prefixed path or an expression",
-            40202,
-        )
-    boundaries = _bucket_boundaries(spec["boundaries"])
-    has_default, default = "default" in spec, spec.get("default")
-    inside = expr_compare(boundaries[0], default) <= 0 and expr_compare(default, boundaries[-1]) < 0
-    if has_default and expr_rank(default) == expr_rank(boundaries[0]) and inside:
-        raise fail(
-            "The $bucket 'default' field must be less than the lowest boundary or "
-            "greater than or equal to the highest boundary.",
-            40199,
-        )
-    outputs: _Output = []
-    output_spec = spec.get("output", {"count": {"$sum": 1}})
-    if not isinstance(output_spec, Mapping):
-        raise fail("The $bucket 'output' field must be an object", 40196)
-    for name, value in output_spec.items():
-        expression, factory = compile_accumulator(str(name), value, compile_expression)
-        outputs.append((str(name), expression, factory))
-    value_of = compile_expression(group_by)
-
-    def bucket_of(variables: Any) -> Any:
-        value = value_of(variables)
-        for lower, upper in itertools.pairwise(boundaries):
-            if expr_compare(lower, value) <= 0 < expr_compare(upper, value):
-                return lower
-        if not has_default:
-            raise fail(
-                "$switch could not find a matching branch for an input, and no default "
-                "was specified.",
-                40066,
-            )
-        return default
-
-    group = _group_stage(bucket_of, outputs)
-    return lambda documents, now: list(sort_documents(group(documents, now), [("_id", 1)]))
-
-
-_FACET_BANNED: Final = frozenset(
-    {
-        "$facet",
-        "$out",
-        "$merge",
-        "$geoNear",
-        "$collStats",
-        "$indexStats",
-        "$planCacheStats",
-        "$changeStream",
-        "$search",
-        "$searchMeta",
-        "$vectorSearch",
-        "$documents",
-    }
-)
-
-
-def compile_facet(spec: Any, compile_stages: Callable[[Sequence[Any]], list[Stage]]) -> Stage:
-    """``$facet``: every sub-pipeline over the same input, one output document."""
-    if not isinstance(spec, Mapping) or not spec:
-        raise fail("the $facet specification must be a non-empty object", 40169)
-    facets: list[tuple[str, list[Stage]]] = []
-    for name, pipeline in spec.items():
-        validate_field_name(str(name))
-        if not isinstance(pipeline, ARRAY_TYPES):
-            raise fail(
-                f"arguments to $facet must be arrays, {name} is type {type_name(pipeline)}", 40170
-            )
-        if not pipeline:
-            raise fail("sub-pipeline in $facet stage cannot be empty", 40171)
-        for stage in pipeline:
-            stage_name = next(iter(stage), "") if isinstance(stage, Mapping) else ""
-            if stage_name in _FACET_BANNED:
-                if stage_name not in ("$facet", "$out", "$merge"):
-                    raise UnsupportedOperator(stage_name)
-                raise fail(f"{stage_name} is not allowed to be used within a $facet stage", 40600)
-        facets.append((str(name), compile_stages(pipeline)))
-
-    def run(documents: Documents, now: datetime.datetime) -> Documents:
-        output: dict[str, Any] = {}
-        for name, stages in facets:
-            result = list(documents)
-            for stage in stages:
-                result = stage(result, now)
-            output[name] = result
-        return [output]
-
-    return run

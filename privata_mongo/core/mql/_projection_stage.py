@@ -209,7 +209,7 @@ class _Parse:
             if first == "$meta":
                 raise UnsupportedOperator("$meta")
             if not is_expression_name(first):
-                raise fail(f"Unknown expression {first}", 31325)
+                raise UnsupportedOperator(first)
             if self.kind == _EXCLUDE:
                 raise fail("Cannot use expression other than $meta in exclusion projection", 31252)
             self.kind = _INCLUDE

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any
 
 from bson.int64 import Int64
 
@@ -247,44 +247,3 @@ def compile_replace_root(spec: Any) -> Stage:
 def compile_replace_with(spec: Any) -> Stage:
     """``$replaceWith``: ``$replaceRoot`` with the expression given directly."""
     return _new_root("$replaceWith", spec)
-
-
-UNSUPPORTED_STAGES: Final = frozenset(
-    {
-        "$lookup",
-        "$graphLookup",
-        "$unionWith",
-        "$out",
-        "$merge",
-        "$geoNear",
-        "$search",
-        "$searchMeta",
-        "$vectorSearch",
-        "$collStats",
-        "$indexStats",
-        "$changeStream",
-        "$changeStreamSplitLargeEvent",
-        "$currentOp",
-        "$listSessions",
-        "$listLocalSessions",
-        "$planCacheStats",
-        "$sample",
-        "$redact",
-        "$bucketAuto",
-        "$setWindowFields",
-        "$fill",
-        "$densify",
-        "$documents",
-        "$listSearchIndexes",
-        "$shardedDataDistribution",
-        "$querySettings",
-        "$listSampledQueries",
-        "$queryStats",
-        "$rankFusion",
-        "$scoreFusion",
-        "$score",
-        "$listClusterCatalog",
-        "$listCatalog",
-    }
-)
-"""Stages that need the server (other collections, indexes, randomness, cluster state)."""

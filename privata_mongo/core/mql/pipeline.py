@@ -1,17 +1,19 @@
-"""An aggregation pipeline evaluated in the process, with MongoDB's own results.
+"""The rest of an aggregation pipeline, evaluated in the process with MongoDB's own results.
 
 Identity fields are encrypted client-side, so the server cannot evaluate a stage that reads
-them. The planner then reads the matching documents (within its scan limit), joins them, and
-hands them here, in natural order, with the rest of the pipeline. What comes out must be what
-the server would have returned: the same values of the same BSON types, in the same order
-where MongoDB defines one, and the same failures (error codes) for malformed stages and
-expressions. Messages name stages, operators, fields and types, never a document's values.
+them. The planner (``core.pushdown``) pushes every stage it can down to the server: filters as
+pseudonym sets, projections carried as the pseudonym, groups as partial groups merged by
+``group_merge``. What remains runs here, over few documents (merged groups, a page sorted on
+identity fields) or batch by batch (stages taking one document at a time): the same values of
+the same BSON types, in the same order where MongoDB defines one, and the same failures (error
+codes) for malformed stages and expressions. Messages name stages, operators, fields and
+types, never a document's values.
 
-The pipeline is parsed and validated once, each stage into a closure and each expression into
-a compiled tree (the ``expressions`` package), then applied to the documents.
-Stages that need the server (other collections, indexes, randomness, cluster state:
-``$lookup``, ``$out``, ``$sample`` …) and operators only the server implements raise
-``UnsupportedOperator``; ``pipeline_supported`` answers the same question without documents.
+The stages are ``$match``, ``$sort``, ``$skip``, ``$limit``, ``$unwind``, ``$project``,
+``$addFields``/``$set``, ``$unset``, ``$replaceRoot``/``$replaceWith``, ``$group``, ``$count``
+and ``$sortByCount``; the expressions are field paths, literals, conditionals and comparisons
+(the ``expressions`` package). Anything else raises ``UnsupportedOperator``, and
+``pipeline_supported`` answers the same question without documents.
 
 Output order: as the server's for every stage that defines one. ``$group`` (and so
 ``$sortByCount`` ties) leaves it unspecified; groups are emitted in order of first appearance
@@ -31,7 +33,7 @@ from privata_mongo.core.mql._stages import Documents, Stage
 from privata_mongo.core.mql.expressions._compiler import new_variables
 from privata_mongo.core.mql.values import UnsupportedOperator
 
-__all__ = ["pipeline_supported", "run_pipeline"]
+__all__ = ["STAGES", "pipeline_supported", "run_pipeline"]
 
 
 def _per_document(transform: _projection_stage.Transform) -> Stage:
@@ -58,9 +60,10 @@ _COMPILERS: Final[dict[str, Callable[[Any], Stage]]] = {
     "$group": _group_stage.compile_group,
     "$count": _group_stage.compile_count,
     "$sortByCount": _group_stage.compile_sort_by_count,
-    "$bucket": _group_stage.compile_bucket,
-    "$facet": lambda spec: _group_stage.compile_facet(spec, _compile),
 }
+
+STAGES: Final = frozenset(_COMPILERS)
+"""The stages ``run_pipeline`` evaluates."""
 
 
 def _stage_name(stage: Any) -> str:
@@ -81,9 +84,7 @@ def _compile(pipeline: Sequence[Any]) -> list[Stage]:
         name = _stage_name(stage)
         compiler = _COMPILERS.get(name)
         if compiler is None:
-            if name in _stages.UNSUPPORTED_STAGES:
-                raise UnsupportedOperator(name)
-            raise OperationFailed(f"Unrecognized pipeline stage name: '{name}'", 40324)
+            raise UnsupportedOperator(name)
         stages.append(compiler(stage[name]))
     return stages
 
@@ -102,7 +103,7 @@ def run_pipeline(
     Raises:
         OperationFailed: the pipeline or an expression is malformed, or an expression fails
             on a document (a type mismatch, a division by zero …), with the server's code.
-        UnsupportedOperator: a stage or operator that only the server can evaluate.
+        UnsupportedOperator: a stage or operator this engine does not evaluate.
     """
     stages = _compile(pipeline)
     current: Documents = list(documents)
@@ -115,9 +116,7 @@ def pipeline_supported(pipeline: Sequence[Mapping[str, Any]]) -> str | None:
     """None if ``run_pipeline`` can evaluate ``pipeline``; else the first unsupported name.
 
     The answer comes from parsing alone: a malformed pipeline answers None (``run_pipeline``
-    then fails as the server would). Two refusals can only happen while evaluating, because
-    they depend on values: a regular expression computed from a document that Python cannot
-    express faithfully (``$regexMatch``), and ``$convert`` of binary data.
+    then fails as the server would).
     """
     try:
         _compile(pipeline)

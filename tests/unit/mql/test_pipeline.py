@@ -2,7 +2,9 @@
 
 Expected values are MongoDB's, taken from the server source (src/mongo/db/exec/expression/
 evaluate_*.cpp, src/mongo/db/pipeline/accumulator_*.cpp, projection_parser.cpp,
-projection_node.cpp, document_source_unwind.cpp) and the manual's operator pages. Tests named
+projection_node.cpp, document_source_unwind.cpp) and the manual's operator pages. The process
+evaluates what push-down leaves (``core.pushdown``): the stages below, field paths, literals,
+conditionals and comparisons; every other stage or operator is unsupported. Tests named
 ``test_mongomock_deviation_*`` pin MongoDB's behaviour where mongomock differs (the
 differential test excludes those shapes).
 """
@@ -15,7 +17,6 @@ from typing import Any
 import pytest
 from bson.decimal128 import Decimal128
 from bson.int64 import Int64
-from bson.objectid import ObjectId
 
 from privata_mongo.core.failures import OperationFailed
 from privata_mongo.core.mql.pipeline import pipeline_supported, run_pipeline
@@ -66,32 +67,27 @@ def test_field_paths_read_like_expression_field_path(
     assert value(path, doc) == expected
 
 
-def test_let_binds_variables_and_can_rebind_current() -> None:
-    expression = {"$let": {"vars": {"x": 2, "CURRENT": {"a": 5}}, "in": {"$add": ["$$x", "$a"]}}}
-    assert value(expression, {"a": 1}) == 7
-
-
 @pytest.mark.parametrize(
     ("expression", "code"),
     [
         ("$$nope", 17276),
         ("$", 16872),
         ("$a..b", 15998),
-        ({"$let": {"vars": {"Bad": 1}, "in": 1}}, 16867),
-        ({"$nope": 1}, 168),
-        ({"$add": [{"$add": [1], "$abs": 1}]}, 15983),
+        ({"$and": [{"$and": [1], "$or": 1}]}, 15983),
         ({"a": 1, "$b": 2}, 16410),
-        ({"$abs": [1, 2]}, 16020),
-        ({"$slice": [[1]]}, 28667),
+        ({"$not": [1, 2]}, 16020),
     ],
 )
 def test_malformed_expressions_fail_with_server_codes(expression: Any, code: int) -> None:
     assert fails([{"$addFields": {"v": expression}}]) == code
 
 
-def test_server_only_operators_and_variables_are_unsupported() -> None:
+def test_operators_and_variables_the_process_lacks_are_unsupported() -> None:
+    for expression in ({"$rand": {}}, {"$add": [1, 2]}, {"$toUpper": "a"}, {"$nope": 1}):
+        with pytest.raises(UnsupportedOperator):
+            run([{"_id": 0}], [{"$project": {"v": expression}}])
     with pytest.raises(UnsupportedOperator):
-        run([{"_id": 0}], [{"$project": {"v": {"$rand": {}}}}])
+        run([{"_id": 0}], [{"$project": {"v": {"$unknownOp": 1}}}])
     with pytest.raises(UnsupportedOperator):
         run([{"_id": 0}], [{"$project": {"v": "$$CLUSTER_TIME"}}])
 
@@ -100,70 +96,6 @@ def test_array_and_object_literals_handle_missing() -> None:
     assert value(["$a", "$b"], {"a": 1}) == [1, None]
     assert value({"x": "$a", "y": "$b"}, {"a": 1}) == {"x": 1}
     assert value({"$literal": {"$add": 1}}) == {"$add": 1}
-
-
-# ---- arithmetic ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("expression", "expected"),
-    [
-        ({"$add": [1, 2]}, 3),
-        ({"$add": [2**31 - 1, 1]}, Int64(2**31)),
-        ({"$add": [Int64(1), 1]}, Int64(2)),
-        ({"$add": [2**63 - 1, 1]}, 9.223372036854776e18),
-        ({"$add": [1, 0.5]}, 1.5),
-        ({"$add": [1, None, "x"]}, None),  # null stops before the type check
-        ({"$add": [DATE, 1000]}, DATE + datetime.timedelta(seconds=1)),
-        ({"$subtract": [DATE, DATE - datetime.timedelta(milliseconds=5)]}, Int64(5)),
-        ({"$subtract": [5, 7]}, -2),
-        ({"$multiply": [3, 2.5]}, 7.5),
-        ({"$multiply": [2**40, 2**40]}, float(2**80)),
-        ({"$divide": [7, 2]}, 3.5),
-        ({"$divide": [Decimal128("1"), 4]}, Decimal128("0.25")),
-        ({"$mod": [-7, 3]}, -1),
-        ({"$mod": [7.5, 2]}, 1.5),
-        ({"$abs": -(2**31)}, Int64(2**31)),
-        ({"$ceil": 1.2}, 2.0),
-        ({"$floor": -1.2}, -2.0),
-        ({"$round": [2.675, 2]}, 2.67),  # the double is 2.67499999…
-        ({"$round": [2.5, 0]}, 2.0),  # ties to even
-        ({"$round": [1234, -2]}, 1200),
-        ({"$trunc": [-2.79, 1]}, -2.7),
-        ({"$pow": [2, 10]}, 1024),
-        ({"$pow": [2, -1]}, 0.5),
-        ({"$pow": [Int64(3), 2]}, Int64(9)),
-        ({"$sqrt": 16}, 4.0),
-        ({"$exp": 0}, 1.0),
-        ({"$ln": 1}, 0.0),
-        ({"$log": [8, 2]}, 3.0),
-        ({"$log10": 1000}, 3.0),
-        ({"$abs": "$missing"}, None),
-    ],
-)
-def test_arithmetic(expression: Any, expected: Any) -> None:
-    result = value(expression)
-    assert result == expected
-    assert type(result) is type(expected)
-
-
-@pytest.mark.parametrize(
-    ("expression", "code"),
-    [
-        ({"$add": [1, "a"]}, 14),
-        ({"$add": [DATE, DATE]}, 16612),
-        ({"$divide": [1, 0]}, 2),
-        ({"$mod": [1, 0]}, 16610),
-        ({"$sqrt": -1}, 28714),
-        ({"$ln": 0}, 28766),
-        ({"$pow": [0, -1]}, 28764),
-        ({"$abs": "$secret"}, 28765),
-        ({"$subtract": ["$secret", 1]}, 14),
-        ({"$round": [1.5, 101]}, 51083),
-    ],
-)
-def test_arithmetic_failures(expression: Any, code: int) -> None:
-    assert fails([{"$project": {"v": expression}}]) == code
 
 
 # ---- comparison, boolean, conditional ------------------------------------------------------
@@ -186,7 +118,7 @@ def test_arithmetic_failures(expression: Any, code: int) -> None:
         ({"$ifNull": ["$missing", None, 3]}, 3),
         ({"$ifNull": ["$missing", "$missing2"]}, "<missing>"),
         ({"$switch": {"branches": [{"case": False, "then": 1}], "default": 2}}, 2),
-        ({"$cond": [True, 1, {"$divide": [1, 0]}]}, 1),  # the other branch is not evaluated
+        ({"$cond": [True, 1, {"$switch": {"branches": [{"case": 0, "then": 1}]}}]}, 1),
     ],
 )
 def test_logic(expression: Any, expected: Any) -> None:
@@ -205,224 +137,6 @@ def test_logic(expression: Any, expected: Any) -> None:
 )
 def test_logic_failures(expression: Any, code: int) -> None:
     assert fails([{"$project": {"v": expression}}]) == code
-
-
-# ---- strings ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("expression", "expected"),
-    [
-        ({"$concat": ["a", "b"]}, "ab"),
-        ({"$concat": ["a", "$missing"]}, None),
-        ({"$toUpper": "aé"}, "Aé"),  # ASCII letters only
-        ({"$toLower": "$missing"}, ""),
-        ({"$toLower": 1.5}, "1.5"),
-        ({"$substr": ["héllo", 0, 1]}, "h"),
-        ({"$substrCP": ["héllo", 1, 3]}, "éll"),
-        ({"$substrBytes": ["abc", 1, -1]}, "bc"),
-        ({"$strLenCP": "héllo"}, 5),
-        ({"$strLenBytes": "héllo"}, 6),
-        ({"$split": ["a,b,,c", ","]}, ["a", "b", "", "c"]),
-        ({"$trim": {"input": "\u00a0 x \t"}}, "x"),
-        ({"$ltrim": {"input": "xxaxx", "chars": "x"}}, "axx"),
-        ({"$indexOfCP": ["héllo", "l"]}, 2),
-        ({"$indexOfBytes": ["héllo", "l"]}, 3),
-        ({"$indexOfCP": ["abc", "z"]}, -1),
-        ({"$regexMatch": {"input": "Hello", "regex": "^h", "options": "i"}}, True),
-        ({"$regexMatch": {"input": "$missing", "regex": "x"}}, False),
-        ({"$strcasecmp": ["abc", "ABC"]}, 0),
-    ],
-)
-def test_strings(expression: Any, expected: Any) -> None:
-    assert value(expression) == expected
-
-
-@pytest.mark.parametrize(
-    ("expression", "code"),
-    [
-        ({"$concat": ["a", 1]}, 16702),
-        ({"$substrBytes": ["é", 0, 1]}, 28657),
-        ({"$strLenCP": "$missing"}, 34471),
-        ({"$split": ["a", ""]}, 40087),
-        ({"$toUpper": [[1]]}, 16007),
-        ({"$trim": {"chars": "x"}}, 50695),
-    ],
-)
-def test_string_failures(expression: Any, code: int) -> None:
-    assert fails([{"$project": {"v": expression}}]) == code
-
-
-# ---- arrays -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("expression", "expected"),
-    [
-        ({"$size": [[1, 2]]}, 2),
-        ({"$arrayElemAt": [[1, 2, 3], -1]}, 3),
-        ({"$arrayElemAt": [[1, 2, 3], 5]}, "<missing>"),
-        ({"$arrayElemAt": ["$missing", 0]}, None),
-        ({"$first": [[]]}, "<missing>"),
-        ({"$last": [[1, 2]]}, 2),
-        ({"$in": [1.0, [1, 2]]}, True),
-        ({"$in": ["$missing", [None]]}, False),
-        ({"$concatArrays": [[1], [2, 3]]}, [1, 2, 3]),
-        ({"$slice": [[1, 2, 3, 4], -2]}, [3, 4]),
-        ({"$slice": [[1, 2, 3, 4], 1, 2]}, [2, 3]),
-        ({"$isArray": "$missing"}, False),
-        ({"$reverseArray": [[1, 2]]}, [2, 1]),
-        ({"$range": [0, 10, 3]}, [0, 3, 6, 9]),
-        ({"$filter": {"input": [1, 2, 3, 4], "cond": {"$gt": ["$$this", 2]}}}, [3, 4]),
-        ({"$filter": {"input": [1, 2, 3], "as": "x", "cond": True, "limit": 2}}, [1, 2]),
-        ({"$map": {"input": [1, 2], "as": "x", "in": {"$multiply": ["$$x", 2]}}}, [2, 4]),
-        ({"$map": {"input": [1], "in": "$$this.nope"}}, [None]),
-        (
-            {
-                "$reduce": {
-                    "input": [1, 2, 3],
-                    "initialValue": 0,
-                    "in": {"$add": ["$$value", "$$this"]},
-                }
-            },
-            6,
-        ),
-        ({"$setUnion": [[3, 1], [1, 2]]}, [1, 2, 3]),
-        ({"$indexOfArray": [[1, 2, 1], 1, 1]}, 2),
-        ({"$objectToArray": {"a": 1}}, [{"k": "a", "v": 1}]),
-        ({"$arrayToObject": [[["a", 1]]]}, {"a": 1}),
-    ],
-)
-def test_arrays(expression: Any, expected: Any) -> None:
-    assert value(expression) == expected
-
-
-@pytest.mark.parametrize(
-    ("expression", "code"),
-    [
-        ({"$size": "$missing"}, 17124),
-        ({"$in": [1, "$missing"]}, 40081),
-        ({"$arrayElemAt": [[1], 0.5]}, 28691),
-        ({"$map": {"input": 1, "in": 1}}, 16883),
-        ({"$filter": {"input": []}}, 28650),
-        ({"$range": [0, 1, 0]}, 34449),
-    ],
-)
-def test_array_failures(expression: Any, code: int) -> None:
-    assert fails([{"$project": {"v": expression}}]) == code
-
-
-# ---- types --------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("expression", "expected"),
-    [
-        ({"$type": "$missing"}, "missing"),
-        ({"$type": 2**40}, "long"),
-        ({"$type": [[1]]}, "array"),
-        ({"$toString": 2.0}, "2"),
-        ({"$toString": 0.1}, "0.1"),
-        ({"$toString": DATE}, "2021-03-07T22:05:09.045Z"),
-        ({"$toInt": "42"}, 42),
-        ({"$toInt": 2.9}, 2),
-        ({"$toLong": DATE}, Int64(1615154709045)),
-        ({"$toDouble": True}, 1.0),
-        ({"$toDecimal": 2.5}, Decimal128("2.50000000000000")),
-        ({"$toBool": ""}, True),
-        ({"$toBool": 0}, False),
-        ({"$toDate": Int64(0)}, datetime.datetime(1970, 1, 1)),
-        ({"$toDate": "2021-03-07T22:05:09.045Z"}, DATE),
-        ({"$toObjectId": "0" * 24}, ObjectId("0" * 24)),
-        ({"$toInt": "$missing"}, None),
-        ({"$convert": {"input": "x", "to": "int", "onError": -1}}, -1),
-        ({"$convert": {"input": None, "to": "int", "onNull": 0}}, 0),
-        ({"$convert": {"input": 1, "to": 2}}, "1"),
-    ],
-)
-def test_types(expression: Any, expected: Any) -> None:
-    result = value(expression)
-    assert result == expected
-    assert type(result) is type(expected)
-
-
-@pytest.mark.parametrize(
-    ("expression", "code"),
-    [
-        ({"$toInt": "$secret"}, 241),
-        ({"$toInt": 2.0**40}, 241),
-        ({"$toDate": 5}, 241),  # an int (not a long) has no date conversion
-        ({"$convert": {"input": 1, "to": "nope"}}, 2),
-        ({"$convert": {"input": 1}}, 9),
-    ],
-)
-def test_type_failures(expression: Any, code: int) -> None:
-    assert fails([{"$project": {"v": expression}}]) == code
-
-
-# ---- dates --------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("expression", "expected"),
-    [
-        ({"$year": "$d"}, 2021),
-        ({"$month": "$d"}, 3),
-        ({"$dayOfMonth": "$d"}, 7),
-        ({"$hour": "$d"}, 22),
-        ({"$minute": "$d"}, 5),
-        ({"$second": "$d"}, 9),
-        ({"$millisecond": "$d"}, 45),
-        ({"$dayOfWeek": "$d"}, 1),
-        ({"$dayOfYear": "$d"}, 66),
-        ({"$week": "$d"}, 10),
-        ({"$isoWeek": "$d"}, 9),
-        ({"$hour": {"date": "$d", "timezone": "+02:30"}}, 0),
-        ({"$dayOfMonth": {"date": "$d", "timezone": "Europe/Berlin"}}, 7),
-        ({"$year": "$missing"}, None),
-        ({"$year": ObjectId("000000000000000000000000")}, 1970),
-        ({"$dateToString": {"date": "$d"}}, "2021-03-07T22:05:09.045Z"),
-        (
-            {"$dateToString": {"date": "$d", "format": "%d/%m/%Y %j %w %U %%"}},
-            "07/03/2021 066 1 10 %",
-        ),
-        (
-            {"$dateToString": {"date": "$d", "format": "%H:%M %z", "timezone": "-05:00"}},
-            "17:05 -0500",
-        ),
-        ({"$dateToString": {"date": "$missing", "onNull": "none"}}, "none"),
-        # Manual, $dateToString: with a non-UTC timezone the default format has no "Z".
-        ({"$dateToString": {"date": "$d", "timezone": "+01:00"}}, "2021-03-07T23:05:09.045"),
-        ({"$dateToString": {"date": "$d", "timezone": "UTC"}}, "2021-03-07T22:05:09.045Z"),
-        ({"$dateFromString": {"dateString": "2021-03-07"}}, datetime.datetime(2021, 3, 7)),
-        (
-            {"$dateFromString": {"dateString": "2021-03-07 10:00", "timezone": "+01:00"}},
-            datetime.datetime(2021, 3, 7, 9),
-        ),
-        (
-            {"$dateFromString": {"dateString": "07/03/2021", "format": "%d/%m/%Y"}},
-            datetime.datetime(2021, 3, 7),
-        ),
-        ({"$dateFromString": {"dateString": "nope", "onError": 0}}, 0),
-    ],
-)
-def test_dates(expression: Any, expected: Any) -> None:
-    assert value(expression, {"d": DATE}) == expected
-
-
-@pytest.mark.parametrize(
-    ("expression", "code"),
-    [
-        ({"$year": "$secret"}, 16006),
-        ({"$year": {"date": "$d", "timezone": "Mars/Base"}}, 40485),
-        ({"$dateToString": {"date": "$d", "format": "%Q"}}, 18536),
-        ({"$dateToString": {"date": "$d", "format": "%"}}, 18535),
-        ({"$dateFromString": {"dateString": "$secret"}}, 241),
-        ({"$year": {"timezone": "UTC"}}, 40539),
-    ],
-)
-def test_date_failures(expression: Any, code: int) -> None:
-    assert fails([{"$project": {"v": expression}}], [{"_id": 0, "d": DATE, "secret": "x"}]) == code
 
 
 # ---- $project, $addFields, $unset ---------------------------------------------------------
@@ -460,11 +174,10 @@ def test_project(spec: dict[str, Any], expected: dict[str, Any]) -> None:
         ({"a": 1, "b": 0}, 31254),
         ({"a": 0, "b": 1}, 31253),
         ({"a": 0, "b": "$x"}, 31310),
-        ({"a": 0, "b": {"$add": [1]}}, 31252),
+        ({"a": 0, "b": {"$literal": 1}}, 31252),
         ({"a": 1, "a.b": 1}, 31249),
         ({"a.b": 1, "a": 1}, 31250),
         ({"a": {}}, 51270),
-        ({"a": {"$unknownOp": 1}}, 31325),
         ({"a.$": 1}, 31324),
         ({"$a": 1}, 16410),
     ],
@@ -486,7 +199,7 @@ def test_project_computed_fields_through_arrays_reach_every_element() -> None:
         ({"x": {"w": 2}}, {"_id": 1, "s": "v", "x": {"y": 1, "w": 2}}),  # merges
         ({"s": "$$REMOVE"}, {"_id": 1, "x": {"y": 1}}),
         ({"s": "$missing"}, {"_id": 1, "x": {"y": 1}}),
-        ({"s": {"$concat": ["$s", "!"]}}, {"_id": 1, "s": "v!", "x": {"y": 1}}),
+        ({"s": {"$ifNull": ["$nope", "!"]}}, {"_id": 1, "s": "!", "x": {"y": 1}}),
     ],
 )
 def test_add_fields(spec: dict[str, Any], expected: dict[str, Any]) -> None:
@@ -581,8 +294,6 @@ def test_group_accumulators() -> None:
                     "push": {"$push": "$n"},
                     "set": {"$addToSet": "$k"},
                     "count": {"$count": {}},
-                    "pop": {"$stdDevPop": "$n"},
-                    "samp": {"$stdDevSamp": "$n"},
                 }
             }
         ],
@@ -599,8 +310,6 @@ def test_group_accumulators() -> None:
             "push": [5],
             "set": ["x"],
             "count": 2,
-            "pop": 0.0,
-            "samp": None,
         },
         {
             "_id": "y",
@@ -613,8 +322,6 @@ def test_group_accumulators() -> None:
             "push": [1.5, None],
             "set": ["y"],
             "count": 2,
-            "pop": 0.0,
-            "samp": None,
         },
     ]
 
@@ -638,28 +345,6 @@ def test_sum_and_avg_types() -> None:
     assert run(docs[2:3], [{"$group": {"_id": None, "a": {"$avg": "$n"}}}])[0]["a"] is None
 
 
-def test_merge_objects_accumulator_and_expression() -> None:
-    docs = [{"_id": 1, "o": {"a": 1, "b": 1}}, {"_id": 2, "o": None}, {"_id": 3, "o": {"a": 2}}]
-    out = run(docs, [{"$group": {"_id": None, "m": {"$mergeObjects": "$o"}}}])
-    assert out == [{"_id": None, "m": {"a": 2, "b": 1}}]
-    assert value({"$mergeObjects": [{"a": 1}, None, {"b": 2}]}) == {"a": 1, "b": 2}
-
-
-@pytest.mark.parametrize(
-    ("expression", "expected"),
-    [
-        ({"$sum": [[1, 2, "x"]]}, 3),
-        ({"$sum": [1, 2.5]}, 3.5),
-        ({"$max": [[1, None, 5]]}, 5),
-        ({"$min": "$missing"}, None),
-        ({"$avg": []}, None),
-        ({"$stdDevPop": [[1, 3]]}, 1.0),
-    ],
-)
-def test_accumulators_as_expressions(expression: Any, expected: Any) -> None:
-    assert value(expression) == expected
-
-
 @pytest.mark.parametrize(
     ("spec", "code"),
     [
@@ -668,7 +353,6 @@ def test_accumulators_as_expressions(expression: Any, expected: Any) -> None:
         ({"_id": None, "c.d": {"$sum": 1}}, 40235),
         ({"_id": None, "c": {"$sum": 1, "$max": 1}}, 40238),
         ({"_id": None, "c": {"$sum": [1, 2]}}, 40237),
-        ({"_id": None, "c": {"$nope": 1}}, 15952),
         ({"_id": None, "c": {"$count": 1}}, 14),
     ],
 )
@@ -676,35 +360,13 @@ def test_group_failures(spec: dict[str, Any], code: int) -> None:
     assert fails([{"$group": spec}]) == code
 
 
-def test_count_sort_by_count_bucket_facet() -> None:
+def test_count_and_sort_by_count() -> None:
     assert run(DOCS, [{"$count": "n"}]) == [{"n": 4}]
     assert run([], [{"$count": "n"}]) == []
     assert run([*DOCS, {"_id": 5, "k": "x"}], [{"$sortByCount": "$k"}]) == [
         {"_id": "x", "count": 3},
         {"_id": "y", "count": 2},
     ]
-    out = run(DOCS, [{"$bucket": {"groupBy": "$_id", "boundaries": [0, 2, 10]}}])
-    assert out == [{"_id": 0, "count": 1}, {"_id": 2, "count": 3}]
-    out = run(
-        DOCS,
-        [
-            {
-                "$bucket": {
-                    "groupBy": "$n",
-                    "boundaries": [0, 2],
-                    "default": "other",
-                    "output": {"ids": {"$push": "$_id"}},
-                }
-            }
-        ],
-    )
-    assert out == [{"_id": 0, "ids": [2]}, {"_id": "other", "ids": [1, 3, 4]}]
-    assert fails([{"$bucket": {"groupBy": "$_id", "boundaries": [5, 6]}}]) == 40066
-    out = run(
-        DOCS,
-        [{"$facet": {"c": [{"$count": "n"}], "ids": [{"$project": {"_id": 1}}, {"$limit": 1}]}}],
-    )
-    assert out == [{"c": [{"n": 4}], "ids": [{"_id": 1}]}]
 
 
 # ---- pipeline level -----------------------------------------------------------------------
@@ -713,7 +375,6 @@ def test_count_sort_by_count_bucket_facet() -> None:
 @pytest.mark.parametrize(
     ("pipeline", "code"),
     [
-        ([{"$nope": {}}], 40324),
         ([{"$match": {}, "$sort": {"a": 1}}], 40323),
         ([{"$limit": 0}], 15958),
         ([{"$limit": -1}], 5107201),
@@ -724,8 +385,6 @@ def test_count_sort_by_count_bucket_facet() -> None:
         ([{"$unwind": "t"}], 28818),
         ([{"$unwind": {"path": "$t", "bad": 1}}], 28811),
         ([{"$count": "$x"}], 40158),
-        ([{"$facet": {"a": [{"$facet": {"b": [{"$limit": 1}]}}]}}], 40600),
-        ([{"$facet": {"a": []}}], 40171),
         ([{"$match": 1}], 15959),
     ],
 )
@@ -741,10 +400,14 @@ def test_pipeline_failures(pipeline: list[dict[str, Any]], code: int) -> None:
         ([{"$out": "x"}], "$out"),
         ([{"$project": {"v": {"$dateAdd": {}}}}], "$dateAdd"),
         ([{"$match": {"$where": "1"}}], "$where"),
-        ([{"$facet": {"a": [{"$unionWith": "c"}]}}], "$unionWith"),
+        ([{"$facet": {"a": [{"$limit": 1}]}}], "$facet"),
+        ([{"$bucket": {"groupBy": "$n", "boundaries": [0, 2]}}], "$bucket"),
+        ([{"$group": {"_id": None, "s": {"$stdDevPop": "$n"}}}], "$stdDevPop"),
     ],
 )
-def test_server_only_stages_are_unsupported(pipeline: list[dict[str, Any]], name: str) -> None:
+def test_stages_the_process_lacks_are_unsupported(
+    pipeline: list[dict[str, Any]], name: str
+) -> None:
     assert pipeline_supported(pipeline) == name
     with pytest.raises(UnsupportedOperator) as caught:
         run([{"_id": 0}], pipeline)
@@ -753,7 +416,8 @@ def test_server_only_stages_are_unsupported(pipeline: list[dict[str, Any]], name
 
 def test_pipeline_supported_accepts_what_runs() -> None:
     assert pipeline_supported([{"$match": {"a": 1}}, {"$group": {"_id": "$a"}}]) is None
-    assert pipeline_supported([{"$nope": 1}]) is None  # malformed: run_pipeline fails natively
+    assert pipeline_supported([{"$limit": "x"}]) is None  # malformed: run_pipeline fails natively
+    assert pipeline_supported([{"$nope": 1}]) == "$nope"
 
 
 # ---- mongomock deviations, pinned to MongoDB ----------------------------------------------
@@ -807,28 +471,8 @@ def test_mongomock_deviation_add_fields_of_missing_removes_the_field() -> None:
 
 def test_mongomock_deviation_single_argument_in_array() -> None:
     # ExpressionNary::parseArguments: a single argument may be wrapped in an array, so
-    # {$not: [x]} is {$not: x}, and {$sum: [<array>]} sums the array's elements
-    # (ExpressionFromAccumulator::evaluate).
+    # {$not: [x]} is {$not: x}.
     assert value({"$not": [False]}) is True
-    assert value({"$sum": {"$ifNull": ["$t", []]}}, {"t": [1, 2]}) == 3
-
-
-@pytest.mark.parametrize(
-    ("expression", "expected"),
-    [
-        ({"$hour": {"date": "$d", "timezone": "+03"}}, 1),
-        ({"$minute": {"date": "$d", "timezone": "-0530"}}, 35),
-        (
-            {"$dateToString": {"date": "$d", "format": "%Z %G-%V-%u", "timezone": "+04:45"}},
-            "+285 2021-10-1",
-        ),
-        ({"$isoWeekYear": datetime.datetime(2021, 1, 1)}, 2020),
-        ({"$year": datetime.datetime(1969, 12, 31, 23, 59, 59, 999000)}, 1969),
-        ({"$millisecond": datetime.datetime(1969, 12, 31, 23, 59, 59, 999000)}, 999),
-    ],
-)
-def test_date_zones_and_iso_fields(expression: Any, expected: Any) -> None:
-    assert value(expression, {"d": DATE}) == expected
 
 
 def test_now_is_the_given_instant_for_every_document() -> None:
@@ -842,15 +486,9 @@ def test_now_is_the_given_instant_for_every_document() -> None:
         ([{"$unwind": 5}], 15981),
         ([{"$unwind": {"includeArrayIndex": "i"}}], 28812),
         ([{"$unwind": {"path": "$t", "includeArrayIndex": "$i"}}], 28822),
-        ([{"$bucket": {"groupBy": "$n", "boundaries": [0, 5], "default": 2}}], 40199),
-        ([{"$bucket": {"groupBy": "$n", "boundaries": [5, 0]}}], 40194),
-        ([{"$bucket": {"groupBy": "$n", "boundaries": [0]}}], 40192),
         ([{"$sortByCount": "k"}], 40148),
         ([{"$group": 1}], 15947),
         ([{"$replaceWith": "$secret"}], 40228),
-        ([{"$project": {"v": {"$convert": {"input": 1, "to": 1.5}}}}], 9),
-        ([{"$project": {"v": {"$substrCP": ["abc", -1, 1]}}}], 34455),
-        ([{"$project": {"v": {"$indexOfBytes": ["abc", "b", -1]}}}], 40097),
     ],
 )
 def test_more_stage_and_operator_failures(pipeline: list[dict[str, Any]], code: int) -> None:

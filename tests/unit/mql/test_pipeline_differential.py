@@ -78,17 +78,11 @@ def numeric_expressions() -> st.SearchStrategy[Any]:
     return st.recursive(
         numeric_leaf,
         lambda inner: st.one_of(
-            st.tuples(
-                st.sampled_from(["$add", "$multiply"]), st.lists(inner, min_size=1, max_size=3)
-            ).map(lambda t: {t[0]: t[1]}),
-            st.tuples(inner, inner).map(lambda t: {"$subtract": list(t)}),
-            inner.map(lambda e: {"$abs": e}),
             st.tuples(boolean_leaf(), inner, inner).map(
                 lambda t: {"$cond": {"if": t[0], "then": t[1], "else": t[2]}}
             ),
-            st.just({"$size": {"$ifNull": ["$t", []]}}),
-            # No $sum/$max/$min expressions: mongomock iterates an operator document's keys
-            # ({$sum: {$ifNull: …}}) and skips a missing path where MongoDB sees null.
+            st.tuples(boolean_leaf(), inner, inner).map(lambda t: {"$cond": list(t)}),
+            st.tuples(inner, ints).map(lambda t: {"$ifNull": list(t)}),
         ),
         max_leaves=4,
     )
@@ -99,8 +93,6 @@ def boolean_leaf() -> st.SearchStrategy[Any]:
     return st.one_of(
         st.tuples(comparison, numeric_leaf, ints).map(lambda t: {t[0]: [t[1], t[2]]}),
         st.tuples(comparison, string_leaf, strings).map(lambda t: {t[0]: [t[1], t[2]]}),
-        st.sampled_from(["$t", "$n", "$d"]).map(lambda path: {"$isArray": path}),
-        ints.map(lambda value: {"$in": [value, {"$ifNull": ["$t", []]}]}),
     )
 
 
@@ -118,54 +110,12 @@ def boolean_expressions() -> st.SearchStrategy[Any]:
     )
 
 
-def string_expressions() -> st.SearchStrategy[Any]:
-    return st.recursive(
-        string_leaf,
-        lambda inner: st.one_of(
-            st.lists(inner, min_size=1, max_size=3).map(lambda parts: {"$concat": parts}),
-            st.tuples(st.sampled_from(["$toUpper", "$toLower"]), inner).map(lambda t: {t[0]: t[1]}),
-            st.tuples(inner, st.integers(0, 3), st.integers(0, 3)).map(
-                lambda t: {"$substr": list(t)}
-            ),
-        ),
-        max_leaves=3,
-    )
-
-
 # Array literals are written {$literal: [...]}: a bare array is an operator's argument list.
 array_leaf = st.one_of(
     st.lists(ints, max_size=3).map(lambda items: {"$literal": items}),
     st.just({"$ifNull": ["$t", []]}),
 )
-
-
-def array_expressions() -> st.SearchStrategy[Any]:
-    return st.recursive(
-        array_leaf,
-        lambda inner: st.one_of(
-            st.lists(inner, min_size=1, max_size=2).map(lambda parts: {"$concatArrays": parts}),
-            st.tuples(inner, st.integers(-3, 3)).map(lambda t: {"$slice": list(t)}),
-            st.tuples(inner, ints).map(
-                lambda t: {"$filter": {"input": t[0], "cond": {"$gt": ["$$this", t[1]]}}}
-            ),
-            st.tuples(inner, ints).map(
-                lambda t: {"$map": {"input": t[0], "as": "v", "in": {"$add": ["$$v", t[1]]}}}
-            ),
-        ),
-        max_leaves=3,
-    )
-
-
-element_expressions = st.tuples(array_expressions(), st.integers(-3, 3)).map(
-    lambda t: {"$arrayElemAt": list(t)}
-)
-expressions = st.one_of(
-    numeric_expressions(),
-    boolean_expressions(),
-    string_expressions(),
-    array_expressions(),
-    element_expressions,
-)
+expressions = st.one_of(numeric_expressions(), boolean_expressions(), string_leaf, array_leaf)
 # Fields present in every document, read directly (no missing-field divergence).
 present_paths = st.sampled_from(["$_id"])
 
@@ -324,18 +274,6 @@ def test_group_returns_what_mongomock_returns(
     assert _unordered(_mine(docs, pipeline)) == _unordered(_mongomock(docs, pipeline))
 
 
-@SETTINGS
-@given(
-    docs=documents(),
-    sub=st.lists(st.one_of(match_stage, sort_stage, skip_limit_stage), min_size=1, max_size=2),
-)
-def test_facet_returns_what_mongomock_returns(
-    docs: list[dict[str, Any]], sub: list[dict[str, Any]]
-) -> None:
-    pipeline = [{"$facet": {"all": sub, "first": [{"$limit": 1}]}}]
-    assert _normal(_mine(docs, pipeline)) == _normal(_mongomock(docs, pipeline))
-
-
 # Each row: documents, pipeline, MongoDB's result (pinned with its source in test_pipeline.py).
 # mongomock returns something else for each; when it stops doing so, the row fails and the
 # corresponding exclusion in the grammar above can go.
@@ -351,12 +289,6 @@ MONGOMOCK_DEVIATIONS: list[tuple[list[dict[str, Any]], list[dict[str, Any]], lis
         [{"_id": 0}, {"_id": 1, "n": 0}],
         [{"$group": {"_id": None, "f": {"$first": "$n"}}}],
         [{"_id": None, "f": None}],
-    ),
-    # $sum of one array-valued expression sums the array's elements.
-    (
-        [{"_id": 0, "t": [1, 2]}],
-        [{"$project": {"v": {"$sum": {"$ifNull": ["$t", []]}}}}],
-        [{"_id": 0, "v": 3}],
     ),
     # A computed field makes an inclusion projection, which keeps _id, whatever its value.
     ([{"_id": 0}], [{"$project": {"c1": ""}}], [{"_id": 0, "c1": ""}]),

@@ -1,10 +1,9 @@
-"""Internal. The aggregation expression language, compiled once into closures.
+"""Internal. The aggregation expressions the process evaluates, compiled once into closures.
 
 ``_compiler`` parses an operand (field path, variable, operator document, object, array or
-literal) as ``Expression::parse`` does; every operator module (``_logic``, ``_arith``,
-``_math``, ``_strings``, ``_arrays``, ``_iteration``, ``_sets``, ``_types``, ``_dates``,
-``_accumulators``) sees only the ``Compiler`` protocol and the value helpers of ``_base``.
-``_calendar`` holds the date arithmetic, time zones and formats behind the date operators, and
+literal) as ``Expression::parse`` does; the operators it evaluates are ``$literal`` and the
+conditionals and comparisons of ``_logic``, which see only the ``Compiler`` protocol and the
+value helpers of ``_base``. ``_accumulators`` holds the ``$group`` accumulators and
 ``_value_keys`` the hashable keys that ``$group`` and ``$addToSet`` find equal values by. The
-pipeline stages in ``core.mql`` are the only callers.
+pipeline stages in ``core.mql`` and the partial-group merge are the only callers.
 """

@@ -1,13 +1,12 @@
-"""Internal. ``$group`` accumulators, and the same accumulators as expressions in ``$project``.
+"""Internal. ``$group`` accumulators: one state per group and output field.
 
 Each accumulator is a small state object fed one value per document, as the server's
 ``AccumulatorState``: ``$sum`` and ``$avg`` ignore non-numbers and keep integers exact, sum
 doubles without intermediate rounding (the server's double-double summation) and widen to a
 double when a long would overflow; ``$min``/``$max`` ignore null and missing; ``$first`` keeps
 a missing first value (the group output shows it as null); ``$push`` and ``$addToSet`` skip
-missing values; ``$stdDevPop``/``$stdDevSamp`` use Welford's update over doubles exactly like
-``AccumulatorStdDev``. As expressions (``{$sum: "$array"}``, ``{$max: [a, b]}``) a single array
-argument is accumulated element by element, several arguments one by one.
+missing values. These are the accumulators that merge from partial groups (``group_merge``),
+and the ones the process evaluates; the others raise ``UnsupportedOperator``.
 """
 
 from __future__ import annotations
@@ -21,17 +20,14 @@ from typing import Any, Final, Protocol
 from bson.int64 import Int64
 
 from privata_mongo.core.failures import TYPE_MISMATCH
-from privata_mongo.core.mql._bson_types import MISSING, type_name
+from privata_mongo.core.mql._bson_types import MISSING
 from privata_mongo.core.mql.expressions._base import (
     DECIMAL,
     DECIMAL_CONTEXT,
     DOUBLE,
     INT,
     LONG,
-    Compiler,
     Expr,
-    OperatorCompiler,
-    Vars,
     as_decimal,
     as_double,
     decimal_value,
@@ -60,34 +56,47 @@ class Accumulator(Protocol):
 Factory = Callable[[], Accumulator]
 
 
-class _Sum:
-    """``AccumulatorSum``/``AccumulatorAvg``'s total: exact integers, exact doubles, decimals."""
+class Sum:
+    """``AccumulatorSum``/``AccumulatorAvg``'s total: exact integers, exact doubles, decimals.
 
-    __slots__ = ("count", "decimal", "doubles", "integer", "kind")
+    ``weight`` counts a value several times at once (a partial group's identity value, which
+    each of its documents carries), with the same result as adding it that many times.
+    """
+
+    __slots__ = ("count", "decimal", "exact", "integer", "kind", "seen_double", "special")
 
     def __init__(self) -> None:
         self.kind, self.integer, self.count = INT, 0, 0
-        self.doubles: list[float] = []
+        self.exact = Fraction(0)
+        self.special: list[float] = []
+        self.seen_double = False
         self.decimal = decimal.Decimal(0)
 
-    def process(self, value: Any) -> None:
+    def process(self, value: Any, weight: int = 1) -> None:
         kind = number_kind(value)
-        if kind is None:
+        if kind is None or weight <= 0:
             return
-        self.count += 1
+        self.count += weight
         self.kind = max(self.kind, kind)
         if kind == DECIMAL:
-            self.decimal = DECIMAL_CONTEXT.add(self.decimal, as_decimal(value))
+            added = as_decimal(value)
+            if weight != 1:
+                added = DECIMAL_CONTEXT.multiply(added, decimal.Decimal(weight))
+            self.decimal = DECIMAL_CONTEXT.add(self.decimal, added)
         elif kind == DOUBLE:
-            self.doubles.append(value)
+            self.seen_double = True
+            if math.isfinite(value):
+                self.exact += Fraction(value) * weight
+            else:
+                self.special.append(value)
         else:
-            self.integer += int(value)
+            self.integer += int(value) * weight
 
     def _exact(self) -> Fraction | float:
-        special = [value for value in self.doubles if not math.isfinite(value)]
-        if special:
+        if self.special:
+            special = self.special
             return sum(special) if not any(math.isnan(v) for v in special) else math.nan
-        return Fraction(self.integer) + sum(map(Fraction, self.doubles), Fraction(0))
+        return Fraction(self.integer) + self.exact
 
     def double(self) -> float:
         exact = self._exact()
@@ -102,11 +111,21 @@ class _Sum:
         )
 
     def result(self) -> Any:
-        if self.kind <= LONG and not self.doubles and fits_long(self.integer):
+        if self.kind <= LONG and not self.seen_double and fits_long(self.integer):
             return int_of_kind(self.integer, self.kind)
         if self.kind == DECIMAL:
             return decimal_value(DECIMAL_CONTEXT.add(self.decimal, self.as_decimal()))
         return self.double()
+
+
+def mean(total: Sum, count: int) -> Any:
+    """``$avg``: the total over the count of numbers (null for none), a decimal if any was."""
+    if count == 0:
+        return None
+    if total.kind == DECIMAL:
+        summed = DECIMAL_CONTEXT.add(total.decimal, total.as_decimal())
+        return decimal_value(DECIMAL_CONTEXT.divide(summed, decimal.Decimal(count)))
+    return total.double() / count
 
 
 class _ConstantSum:
@@ -139,19 +158,16 @@ class _ConstantSum:
         return Int64(int(self.total)) if self.kind == LONG else float(self.total)
 
 
-class _Avg(_Sum):
+class _Avg(Sum):
     __slots__ = ()
 
     def result(self) -> Any:
-        if self.count == 0:
-            return None
-        if self.kind == DECIMAL:
-            total = DECIMAL_CONTEXT.add(self.decimal, self.as_decimal())
-            return decimal_value(DECIMAL_CONTEXT.divide(total, decimal.Decimal(self.count)))
-        return self.double() / self.count
+        return mean(self, self.count)
 
 
-class _MinMax:
+class MinMax:
+    """``$min``/``$max``: BSON order; null and missing are ignored."""
+
     __slots__ = ("sense", "value")
 
     def __init__(self, sense: int) -> None:
@@ -194,7 +210,9 @@ class _Last:
         return self.value
 
 
-class _Push:
+class Push:
+    """``$push``/``$addToSet`` (``unique``): missing values are skipped."""
+
     __slots__ = ("keys", "unique", "values")
 
     def __init__(self, unique: bool) -> None:
@@ -220,77 +238,16 @@ class _Push:
         return self.values
 
 
-class _MergeObjects:
-    __slots__ = ("merged",)
-
-    def __init__(self) -> None:
-        self.merged: dict[str, Any] = {}
-
-    def process(self, value: Any) -> None:
-        if nullish(value):
-            return
-        if not isinstance(value, Mapping):
-            raise fail(
-                f"$mergeObjects requires object inputs, but input is of type {type_name(value)}",
-                40400,
-            )
-        self.merged.update(value)
-
-    def result(self) -> Any:
-        return self.merged
-
-
-class _StdDev:
-    __slots__ = ("count", "m2", "mean", "sample")
-
-    def __init__(self, sample: bool) -> None:
-        self.sample, self.count, self.mean, self.m2 = sample, 0, 0.0, 0.0
-
-    def process(self, value: Any) -> None:
-        if number_kind(value) is None:
-            return
-        number = as_double(value)
-        self.count += 1
-        delta = number - self.mean
-        if delta != 0.0:
-            self.mean += delta / self.count
-            self.m2 += delta * (number - self.mean)
-
-    def result(self) -> Any:
-        count = self.count - 1 if self.sample else self.count
-        return None if count <= 0 else math.sqrt(self.m2 / count) if self.m2 >= 0 else math.nan
-
-
 _FACTORIES: Final[dict[str, Factory]] = {
-    "$sum": _Sum,
+    "$sum": Sum,
     "$avg": _Avg,
-    "$min": lambda: _MinMax(1),
-    "$max": lambda: _MinMax(-1),
+    "$min": lambda: MinMax(1),
+    "$max": lambda: MinMax(-1),
     "$first": _First,
     "$last": _Last,
-    "$push": lambda: _Push(False),
-    "$addToSet": lambda: _Push(True),
-    "$mergeObjects": _MergeObjects,
-    "$stdDevPop": lambda: _StdDev(False),
-    "$stdDevSamp": lambda: _StdDev(True),
+    "$push": lambda: Push(False),
+    "$addToSet": lambda: Push(True),
 }
-_SERVER_ONLY: Final = frozenset(
-    {
-        "$accumulator",
-        "$bottom",
-        "$bottomN",
-        "$top",
-        "$topN",
-        "$firstN",
-        "$lastN",
-        "$maxN",
-        "$minN",
-        "$median",
-        "$percentile",
-        "$concatArrays",
-        "$setUnion",
-    }
-)
 
 
 def count_factory() -> Accumulator:
@@ -323,37 +280,10 @@ def compile_accumulator(
             raise fail("$count takes no arguments, i.e. $count: {}", TYPE_MISMATCH)
         return (lambda variables: 1), count_factory
     expression = compile_operand(argument)
-    if name in _SERVER_ONLY:
-        raise UnsupportedOperator(name)
     factory = _FACTORIES.get(name)
     if factory is None:
-        raise fail(f"unknown group operator '{name}'", 15952)
+        raise UnsupportedOperator(name)
     kind = number_kind(argument)
     if name == "$sum" and kind is not None and kind != DECIMAL:
         return expression, lambda: _ConstantSum(INT if kind == INT else kind)
     return expression, factory
-
-
-def _expression_form(name: str, spec: Any, compiler: Compiler) -> Expr:
-    parts = compiler.arguments(name, spec, 0, None)
-    factory = _FACTORIES[name]
-    spread = name != "$mergeObjects"
-
-    def run(variables: Vars) -> Any:
-        state = factory()
-        if len(parts) == 1 and spread:
-            value = parts[0](variables)
-            for item in value if is_array(value) else (value,):
-                state.process(item)
-        else:
-            for part in parts:
-                state.process(part(variables))
-        return state.result()
-
-    return run
-
-
-EXPRESSIONS: Final[dict[str, OperatorCompiler]] = dict.fromkeys(
-    ("$sum", "$avg", "$min", "$max", "$stdDevPop", "$stdDevSamp", "$mergeObjects"),
-    _expression_form,
-)

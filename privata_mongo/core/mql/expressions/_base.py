@@ -1,16 +1,15 @@
 """Internal. What every aggregation-expression module shares: types, failures, value helpers.
 
 An aggregation expression is compiled once into a plain closure ``Expr`` that takes the
-variables of one evaluation (``ROOT``, ``CURRENT``, ``NOW``, ``REMOVE`` and the user's ``$let``
-/ ``$map`` / ``$filter`` / ``$reduce`` bindings) and returns a value, or ``MISSING`` where the
-server's ``Value`` would be missing (a field that does not exist, ``$$REMOVE``). The operator
-modules (arithmetic, strings, arrays, types, dates, conditionals) only see the ``Compiler``
-protocol below, so they can compile their arguments without importing the compiler itself.
+variables of one evaluation (``ROOT``, ``CURRENT``, ``NOW``, ``REMOVE``) and returns a value,
+or ``MISSING`` where the server's ``Value`` would be missing (a field that does not exist,
+``$$REMOVE``). The operator module (conditionals and comparisons) only sees the ``Compiler``
+protocol below, so it can compile its arguments without importing the compiler itself.
 
-The helpers mirror the server's ``Value`` methods that every operator leans on:
-``coerceToBool`` (``truthy``), ``nullish``, ``integral`` (32-bit), ``getWidestNumeric`` and
-``createIntOrLong``, and the expression order, in which a missing value is *not* null: it ranks
-with ``undefined``, below null and above MinKey (``canonicalizeBSONType``).
+The helpers mirror the server's ``Value`` methods that the operators and accumulators lean on:
+``coerceToBool`` (``truthy``), ``nullish``, ``getWidestNumeric`` and ``createIntOrLong``, and
+the expression order, in which a missing value is *not* null: it ranks with ``undefined``,
+below null and above MinKey (``canonicalizeBSONType``).
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ from privata_mongo.core.mql._numbers import double_to_decimal
 from privata_mongo.core.mql.values import compare, type_rank
 
 Vars = dict[str, Any]
-"""The variables of one evaluation: ``ROOT``, ``CURRENT``, ``NOW``, ``REMOVE`` and user names."""
+"""The variables of one evaluation: ``ROOT``, ``CURRENT``, ``NOW``, ``REMOVE``."""
 Expr = Callable[[Vars], Any]
 """A compiled expression: variables in, value (or ``MISSING``) out."""
 
@@ -55,9 +54,6 @@ class Compiler(Protocol):
         ``low``/``high`` are the server's arity; ``high`` None means no upper bound.
         """
 
-    def scoped(self, names: Iterable[str]) -> Compiler:
-        """A compiler for a nested scope where ``names`` are defined variables."""
-
 
 OperatorCompiler = Callable[[str, Any, Compiler], Expr]
 """Compiles one operator: its name, its raw argument, the compiler of its scope."""
@@ -66,20 +62,6 @@ OperatorCompiler = Callable[[str, Any, Compiler], Expr]
 def fail(message: str, code: int) -> OperationFailed:
     """A server failure; messages name operators and types, never values."""
     return OperationFailed(message, code)
-
-
-def validate_variable_name(name: str) -> None:
-    """``validateNameForUserWrite``: a lowercase or non-ASCII first letter, then [A-Za-z0-9_]."""
-    if name == "CURRENT":
-        return
-    if not name:
-        raise fail("empty variable names are not allowed", 16866)
-    first = name[0]
-    if first.isascii() and not ("a" <= first <= "z"):
-        raise fail(f"'{name}' starts with an invalid character for a user variable name", 16867)
-    for char in name[1:]:
-        if char.isascii() and not (char.isalnum() or char == "_"):
-            raise fail(f"'{name}' contains an invalid character for a variable name", 16868)
 
 
 def nullish(value: Any) -> bool:
@@ -141,36 +123,9 @@ def as_decimal(value: Any) -> decimal.Decimal:
     return decimal.Decimal(int(value))
 
 
-def as_long(value: Any) -> int:
-    """``coerceToLong`` of a number: truncated toward zero (NaN and infinities give 0 here)."""
-    if isinstance(value, Decimal128):
-        value = value.to_decimal()
-    if isinstance(value, (float, decimal.Decimal)):
-        if value != value or value in (float("inf"), float("-inf")):
-            return 0
-        if isinstance(value, decimal.Decimal) and not value.is_finite():
-            return 0
-    return int(value)
-
-
 def decimal_value(number: decimal.Decimal) -> Decimal128:
     """A Python decimal rounded into decimal128 and wrapped for BSON."""
     return Decimal128(DECIMAL_CONTEXT.plus(number) if number.is_finite() else number)
-
-
-def integral32(value: Any) -> bool:
-    """The server's ``Value::integral``: a number exactly representable as a 32-bit int."""
-    kind = number_kind(value)
-    if kind is None:
-        return False
-    if kind == DECIMAL:
-        number = as_decimal(value)
-        return bool(number.is_finite() and number == number.to_integral_value()) and (
-            INT32_MIN <= number <= INT32_MAX
-        )
-    if kind == DOUBLE:
-        return bool(value == value and INT32_MIN <= value <= INT32_MAX and value == int(value))
-    return INT32_MIN <= int(value) <= INT32_MAX
 
 
 def int_or_long(number: int) -> int:
@@ -228,23 +183,3 @@ def constant(value: Any) -> Expr:
 def single(name: str, compiler: Compiler, spec: Any) -> Expr:
     """The one argument of a unary operator (``[x]`` and ``x`` are the same)."""
     return compiler.arguments(name, spec, 1, 1)[0]
-
-
-def unary(function: Callable[[str, Any], Any]) -> OperatorCompiler:
-    """A unary operator that gives null for a null or missing argument, else ``function``.
-
-    ``function`` receives the operator's name (for its failures) and the argument's value.
-    """
-
-    def compile_unary(name: str, spec: Any, compiler: Compiler) -> Expr:
-        argument = single(name, compiler, spec)
-
-        def run(variables: Vars) -> Any:
-            value = argument(variables)
-            if nullish(value):
-                return None
-            return function(name, value)
-
-        return run
-
-    return compile_unary

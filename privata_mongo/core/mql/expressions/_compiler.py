@@ -1,20 +1,21 @@
 """Internal. Compiles MongoDB aggregation expressions into closures, as ``Expression::parse`` does.
 
-An operand is a field path (``"$a.b"``), a variable (``"$$ROOT"``, ``"$$x.y"``), an operator
-document (``{"$add": [...]}``), an object of expressions, an array of expressions, or a
-literal. Parsing happens once per pipeline, with the server's checks and error codes
-(unknown operator 168, several fields in an operator object 15983, wrong arity 16020/28667,
-undefined variable 17276, bad field names 15998/16410/16412); evaluation is a call of the
-returned closure with the variables of one document.
+An operand is a field path (``"$a.b"``), a variable (``"$$ROOT"``, ``"$$CURRENT.y"``), an
+operator document, an object of expressions, an array of expressions, or a literal. Parsing
+happens once per pipeline, with the server's checks and error codes (several fields in an
+operator object 15983, wrong arity 16020/28667, undefined variable 17276, bad field names
+15998/16410/16412); evaluation is a call of the returned closure with the variables of one
+document.
 
 Field paths read like ``ExpressionFieldPath``: through an array, the path continues into the
 embedded documents and skips every other element (nested arrays included), and what is not
 found is *missing*, which an array literal turns into null and an object literal omits.
 
-The operators themselves live in the sibling modules ``_logic``, ``_arith``, ``_math``,
-``_strings``, ``_arrays``, ``_iteration``, ``_sets``, ``_types``, ``_dates`` and
-``_accumulators``; operators the server knows but this module does not evaluate raise
-``UnsupportedOperator`` instead of the server's "unrecognized expression" failure.
+The process evaluates expressions only where the server cannot: over documents that carry
+identity values, after a pipeline has been pushed down as far as it goes. What it needs there
+is field paths, literals and the conditionals and comparisons of ``_logic`` (which ODMs use to
+fetch linked documents); every other operator raises ``UnsupportedOperator``, and the caller
+refuses the pipeline, naming the operator.
 """
 
 from __future__ import annotations
@@ -24,18 +25,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from privata_mongo.core.mql._bson_types import ARRAY_TYPES, MISSING, as_object
-from privata_mongo.core.mql.expressions import (
-    _accumulators,
-    _arith,
-    _arrays,
-    _dates,
-    _iteration,
-    _logic,
-    _math,
-    _sets,
-    _strings,
-    _types,
-)
+from privata_mongo.core.mql.expressions import _logic
 from privata_mongo.core.mql.expressions._base import (
     Compiler,
     Expr,
@@ -44,7 +34,6 @@ from privata_mongo.core.mql.expressions._base import (
     clean_array,
     constant,
     fail,
-    validate_variable_name,
 )
 from privata_mongo.core.mql.values import UnsupportedOperator
 
@@ -57,18 +46,6 @@ __all__ = [
     "validate_field_name",
 ]
 
-_UNSUPPORTED: Final = frozenset(
-    """$accumulator $acos $acosh $asin $asinh $atan $atan2 $atanh $binarySize $bitAnd $bitNot
-    $bitOr $bitXor $bottom $bottomN $bsonSize $cos $cosh $createObjectId $dateAdd $dateDiff
-    $dateFromParts $dateSubtract $dateToParts $dateTrunc $degreesToRadians $firstN $function
-    $getField $lastN $maxN $median $meta $minN $percentile
-    $radiansToDegrees $rand $regexFind $regexFindAll $replaceAll $replaceOne $sampleRate
-    $setField $sigmoid $sin $sinh $sortArray $tan $tanh $toHashedIndexKey $toUUID $top $topN
-    $tsIncrement $tsSecond $unsetField $zip $encStrContains $encStrStartsWith $encStrEndsWith
-    $encStrNormalizedEq $hash $hexToBase64 $base64ToHex $subtype $toArray $toObject""".split()  # noqa: SIM905 - a word list reads better than 60 quoted names
-)
-"""Operators the server evaluates and this module does not: UnsupportedOperator, not 168."""
-
 _BUILTIN_VARIABLES: Final = frozenset({"ROOT", "CURRENT", "REMOVE", "NOW"})
 _SERVER_VARIABLES: Final = frozenset(
     {"CLUSTER_TIME", "USER_ROLES", "SEARCH_META", "SEARCH_SCORE", "SEARCH_SCORE_DETAILS"}
@@ -80,53 +57,12 @@ def _literal(name: str, argument: Any, compiler: Compiler) -> Expr:
     return constant(argument)
 
 
-def _let(name: str, argument: Any, compiler: Compiler) -> Expr:
-    if not isinstance(argument, Mapping):
-        raise fail("$let only supports an object as its argument", 16874)
-    for key in argument:
-        if key not in ("vars", "in"):
-            raise fail(f"Unrecognized parameter to $let: {key}", 16875)
-    if "vars" not in argument:
-        raise fail("Missing 'vars' parameter to $let", 16876)
-    if "in" not in argument:
-        raise fail("Missing 'in' parameter to $let", 16877)
-    spec = argument["vars"]
-    if not isinstance(spec, Mapping):
-        raise fail("invalid parameter: expected an object (vars)", 10065)
-    bindings: list[tuple[str, Expr]] = []
-    for variable, value in spec.items():
-        validate_variable_name(variable)
-        bindings.append((variable, compiler.compile(value)))
-    body = compiler.scoped(spec.keys()).compile(argument["in"])
-
-    def run(variables: Vars) -> Any:
-        inner = dict(variables)
-        for variable, value in bindings:
-            inner[variable] = value(variables)
-        return body(inner)
-
-    return run
-
-
-_OPERATORS: Final[dict[str, OperatorCompiler]] = {
-    "$literal": _literal,
-    "$let": _let,
-    **_logic.OPERATORS,
-    **_arith.OPERATORS,
-    **_math.OPERATORS,
-    **_strings.OPERATORS,
-    **_arrays.OPERATORS,
-    **_iteration.OPERATORS,
-    **_sets.OPERATORS,
-    **_types.OPERATORS,
-    **_dates.OPERATORS,
-    **_accumulators.EXPRESSIONS,
-}
+_OPERATORS: Final[dict[str, OperatorCompiler]] = {"$literal": _literal, **_logic.OPERATORS}
 
 
 def is_expression_name(name: str) -> bool:
-    """Whether the server knows ``name`` as an expression operator (evaluated here or not)."""
-    return name in _OPERATORS or name in _UNSUPPORTED
+    """Whether this module evaluates the expression operator ``name``."""
+    return name in _OPERATORS
 
 
 def is_operator_document(value: Any) -> bool:
@@ -203,9 +139,6 @@ class _Scope:
     def __init__(self, variables: frozenset[str]) -> None:
         self._variables = variables
 
-    def scoped(self, names: Iterable[str]) -> Compiler:
-        return _Scope(self._variables | frozenset(names))
-
     def compile(self, spec: Any) -> Expr:
         if isinstance(spec, str):
             return self._field_path(spec) if spec.startswith("$") else constant(spec)
@@ -261,11 +194,9 @@ class _Scope:
 
     def _operator(self, name: str, argument: Any) -> Expr:
         handler = _OPERATORS.get(name)
-        if handler is not None:
-            return handler(name, argument, self)
-        if name in _UNSUPPORTED:
+        if handler is None:
             raise UnsupportedOperator(name)
-        raise fail(f"Unrecognized expression '{name}'", 168)
+        return handler(name, argument, self)
 
     def _field_path(self, raw: str) -> Expr:
         body = raw[1:]
