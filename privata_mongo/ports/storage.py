@@ -14,6 +14,7 @@ can bring its own adapter and prove it with the contract suite (``privata_mongo.
 
 from __future__ import annotations
 
+import typing
 from typing import Protocol, TypeVar
 
 from privata_mongo.core.ops import (
@@ -71,25 +72,7 @@ StoreOp = (
 )
 """The requests a store executes."""
 
-STORE_OPS: tuple[type[Op[object]], ...] = (
-    Find,
-    FetchAll,
-    Count,
-    EstimatedCount,
-    Distinct,
-    Explain,
-    Aggregate,
-    Insert,
-    Update,
-    Replace,
-    ReplaceMany,
-    Delete,
-    FindAndModify,
-    CreateIndex,
-    DropIndex,
-    IndexInformation,
-    Drop,
-)
+STORE_OPS: tuple[type[Op[object]], ...] = typing.get_args(StoreOp)
 """``StoreOp`` as a tuple of classes, for ``isinstance``."""
 
 CURSOR_OPS: tuple[type[Op[object]], ...] = (Find, Aggregate)

@@ -116,29 +116,25 @@ class Runtime:
             peers: reads another logical collection of the database, joined.
         """
         redaction = IdentityRedaction(schema.model, f"{clinical.database.name}.{clinical.name}")
-        keys = _Current(self, "vault") if schema.sealed else None
-        kms = _Current(self, "transport") if schema.sealed else None
+        shared: dict[str, Any] = {
+            "access": self.access,
+            "peers": peers,
+            "keys": _Current(self, "vault") if schema.sealed else None,
+            "kms": _Current(self, "transport") if schema.sealed else None,
+        }
         if self.asynchronous:
-            async_binding: AsyncBinding = Binding(
-                AsyncPymongoStore(clinical),
-                AsyncPymongoStore(identity, redaction),
-                access=self.access,
-                peers=peers,
-                audit=AsyncAuditPoint(self.trails, database, self.settings),
-                keys=keys,
-                kms=kms,
+            stores = (AsyncPymongoStore(clinical), AsyncPymongoStore(identity, redaction))
+            awaited: AsyncBinding = Binding(
+                *stores, audit=AsyncAuditPoint(self.trails, database, self.settings), **shared
             )
-            return async_binding
-        sync_binding: SyncBinding = Binding(
+            return awaited
+        blocking: SyncBinding = Binding(
             PymongoStore(clinical),
             PymongoStore(identity, redaction),
-            access=self.access,
-            peers=peers,
             audit=AuditPoint(self.trails, database, self.settings),
-            keys=keys,
-            kms=kms,
+            **shared,
         )
-        return sync_binding
+        return blocking
 
     def trail(self, database: Any) -> Any:
         """The audit trail of the real ``database`` now (``None`` when auditing is off)."""

@@ -22,10 +22,5 @@ __all__ = ["Planned", "Planner", "PlannerBase", "list_index_documents", "options
 class Planner(Reads, Writes, FindAndModify, Admin):
     """Every pymongo collection method a split collection serves, planned as a core flow.
 
-    Args:
-        runtime: the connection's runtime (settings, keys, clock, ids).
-        schema: the collection's privacy schema as of now (it follows ``configure``).
-        split: the split collections among the names a pipeline joins.
-        acknowledged: whether writes are acknowledged (the real write concern's answer).
-        mongomock_style: shape synthesised replies as mongomock shapes its own.
+    Built with ``PlannerBase``'s arguments; one group of methods per topic.
     """
