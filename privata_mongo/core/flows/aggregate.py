@@ -24,7 +24,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from privata_mongo.core.group_split import subject_of
 from privata_mongo.core.mql.group_merge import identity_value
 from privata_mongo.core.mql.pipeline import pipeline_supported, run_pipeline
 from privata_mongo.core.mql.values import MISSING, UnsupportedOperator, equal, lookup
@@ -41,6 +40,7 @@ from privata_mongo.core.pushdown import (
     plan_pipeline,
     split_joins,
 )
+from privata_mongo.core.pushdown.group_split import subject_of
 from privata_mongo.core.schema import PSEUDONYM_FIELD, Side
 from privata_mongo.core.split import join
 from privata_mongo.errors import UnsupportedQuery

@@ -13,7 +13,8 @@ the caller hands in. A ``Merge`` folds one output field of the partial groups of
 - from an identity value (``source`` is its path, ``count`` the partial's document count): the
   value counts once per document, exactly as if each document had carried it.
 
-Nothing here knows where values come from: the caller builds the merges (``core.group_split``).
+Nothing here knows where values come from: the caller builds the merges
+(``core.pushdown.group_split``).
 """
 
 from __future__ import annotations

@@ -29,11 +29,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from privata_mongo.core.exposure import NOTHING, Exposure, reshape
-from privata_mongo.core.group_split import GroupSplit, split_group
-from privata_mongo.core.hoist import filter_reads, hoist_filters, rename_filter, stage_name
 from privata_mongo.core.mql.pipeline import STAGES
 from privata_mongo.core.mql.reads import expression_reads
+from privata_mongo.core.pushdown.exposure import NOTHING, Exposure, reshape
+from privata_mongo.core.pushdown.group_split import GroupSplit, split_group
+from privata_mongo.core.pushdown.hoist import filter_reads, hoist_filters, rename_filter, stage_name
 from privata_mongo.core.routing import FilterPlan, identity_references, plan_filter
 from privata_mongo.core.schema import ModelSchema, Side, top_field
 from privata_mongo.errors import UnsupportedQuery

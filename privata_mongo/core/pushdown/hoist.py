@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from privata_mongo.core.exposure import unwind_paths
 from privata_mongo.core.mql.reads import expression_reads
+from privata_mongo.core.pushdown.exposure import unwind_paths
 from privata_mongo.core.schema import top_field
 
 __all__ = ["FilterReads", "filter_reads", "hoist_filters", "rename_filter", "stage_name"]
