@@ -108,8 +108,6 @@ class Overlay(ModuleType):
             setattr(self, attribute, value)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") and name.endswith("__") and name != "__all__":
-            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
         return facade_attribute(self.__name__, self._native, name)
 
     def __dir__(self) -> Iterable[str]:

@@ -21,8 +21,8 @@ marker is an ordinary field keyword that plain mongoengine keeps and ignores.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable as _Iterable
+from typing import Any as _Any
 
 import mongoengine as _native
 from mongoengine import (
@@ -116,7 +116,8 @@ from mongoengine import (
     queryset_manager,
 )
 
-from privata_mongo.facade_modules import facade_attribute, install
+from privata_mongo.facade_modules import facade_attribute as _facade_attribute
+from privata_mongo.facade_modules import install as _install
 from privata_mongo.mongoengine._connection import connect, register_connection
 
 __all__ = [
@@ -212,7 +213,7 @@ __all__ = [
     "register_connection",
 ]
 
-install(
+_install(
     __name__,
     "mongoengine",
     {"connect": connect, "register_connection": register_connection},
@@ -220,10 +221,10 @@ install(
 )
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     """Every other attribute of ``mongoengine``; a submodule is the facade's counterpart."""
-    return facade_attribute(__name__, _native, name)
+    return _facade_attribute(__name__, _native, name)
 
 
-def __dir__() -> Iterable[str]:
+def __dir__() -> _Iterable[str]:
     return sorted(set(globals()) | set(dir(_native)))
