@@ -15,6 +15,7 @@ from bson.dbref import DBRef
 from privata_mongo.core.flows.aggregate import split_joins
 from privata_mongo.core.schema import ModelSchema
 from privata_mongo.proxy._collection_base import SplitCollectionBase
+from privata_mongo.proxy._passes_as import PassesAsNative
 from privata_mongo.proxy.collection import PrivateCollection
 from privata_mongo.proxy.plain import PlainCollection
 
@@ -27,8 +28,11 @@ SchemaResolver = Callable[[str, str], "ModelSchema | None"]
 """``(database name, collection name) → schema``, or ``None`` for a collection stored natively."""
 
 
-class DatabaseBase:
+class DatabaseBase(PassesAsNative):
     """What the sync and async proxy databases share: naming, resolving, handing out collections.
+
+    ``isinstance(database, type(inner))`` holds, as it does for the real database
+    (``PassesAsNative``).
 
     ``split_collection`` is the class serving split collections (sync or async twin).
     """
