@@ -76,6 +76,7 @@ FEATURES: Final[Mapping[str, str]] = {
     "in-process backend)",
     "client_side_encryption": "pymongo's own client-side encryption (ClientEncryption, "
     "AutoEncryptionOpts) over a key vault on the backend",
+    "distinct_order": "distinct values in the server's order (sorted in BSON comparison order)",
 }
 
 GAPS: Final[Mapping[str, Mapping[str, str]]] = {
@@ -120,6 +121,8 @@ GAPS: Final[Mapping[str, Mapping[str, str]]] = {
         "no attribute 'get'), while privata passes pymongo-shaped details",
         "motor_server": "mongomock runs in the process and speaks no wire protocol: Motor needs "
         "a server URI (the backend has none); Motor is tested with --backend ferretdb",
+        "distinct_order": "mongomock 4.3 collects distinct values in a Python set and returns "
+        "them in its iteration order (string hashes vary from process to process), not sorted",
         "client_side_encryption": "pymongo's ClientEncryption cannot use a mongomock key vault: "
         "mongomock rejects the RawBSONDocument codec options pymongo reads keys with (privata "
         "drives libmongocrypt with its own key-vault callback instead)",
