@@ -77,6 +77,8 @@ FEATURES: Final[Mapping[str, str]] = {
     "client_side_encryption": "pymongo's own client-side encryption (ClientEncryption, "
     "AutoEncryptionOpts) over a key vault on the backend",
     "distinct_order": "distinct values in the server's order (sorted in BSON comparison order)",
+    "database_commands": "collection commands sent with Database.command (count, distinct, "
+    "find, aggregate, findAndModify, insert, update, delete)",
 }
 
 GAPS: Final[Mapping[str, Mapping[str, str]]] = {
@@ -121,6 +123,8 @@ GAPS: Final[Mapping[str, Mapping[str, str]]] = {
         "no attribute 'get'), while privata passes pymongo-shaped details",
         "motor_server": "mongomock runs in the process and speaks no wire protocol: Motor needs "
         "a server URI (the backend has none); Motor is tested with --backend ferretdb",
+        "database_commands": "mongomock 4.3's Database.command answers ping only "
+        "(NotImplementedError; with a command name and a value: TypeError)",
         "distinct_order": "mongomock 4.3 collects distinct values in a Python set and returns "
         "them in its iteration order (string hashes vary from process to process), not sorted",
         "client_side_encryption": "pymongo's ClientEncryption cannot use a mongomock key vault: "

@@ -7,10 +7,14 @@ maximum document size, the details of a duplicate-key error) must look native to
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from compat_suite.harness import scenario
+from bson.son import SON
+
+from compat_suite.harness import error_name, scenario
 from compat_suite.mongoengine.models import Clinic, clinic, seed_clinic
 from compat_suite.requirements import requires
 
@@ -28,4 +32,185 @@ def test_distinct_values_come_in_the_servers_order(me: ModuleType, m: Clinic) ->
         "city": patient.distinct("address.city"),
         "blood_type": patient.distinct("blood_type"),
         "tags": patient.distinct("tags"),
+    }
+
+
+def _reply(reply: Mapping[str, Any]) -> dict[str, Any]:
+    """A command's reply without what differs between runs (the database's name, cluster time)."""
+    out = {k: v for k, v in reply.items() if k not in ("$clusterTime", "operationTime")}
+    if isinstance(out.get("cursor"), Mapping):
+        cursor = dict(out["cursor"])
+        cursor["ns"] = str(cursor.get("ns", "")).split(".", 1)[-1]
+        out["cursor"] = cursor
+    return out
+
+
+@requires("database_commands")
+@scenario(clinic)
+def test_read_commands_on_a_split_collection(me: ModuleType, m: Clinic) -> dict[str, Any]:
+    seed_clinic(m)
+    db = m.Patient._get_db()
+    name = m.Patient._get_collection_name()
+    shown = {"_id": 0, "first_name": 1, "last_name": 1, "email": 1, "weight_kg": 1}
+    return {
+        "count": _reply(db.command("count", name, query={"last_name": "Lovelace"})),
+        "count_all": _reply(db.command({"count": name})),
+        "count_mixed": _reply(
+            db.command("count", name, query={"weight_kg": 70, "first_name": {"$ne": "alan"}})
+        ),
+        "distinct": _reply(db.command("distinct", name, key="last_name")),
+        "distinct_filtered": _reply(
+            db.command(SON([("distinct", name), ("key", "email"), ("query", {"weight_kg": 70})]))
+        ),
+        "distinct_clinical": _reply(
+            db.command("distinct", name, key="blood_type", query={"first_name": "Ada"})
+        ),
+        "find": _reply(
+            db.command(
+                "find", name, filter={"blood_type": "A+"}, projection=shown, sort={"weight_kg": 1}
+            )
+        ),
+        "find_identity": _reply(
+            db.command("find", name, filter={"email": "alan@example.org"}, projection=shown)
+        ),
+        "find_whole": [
+            sorted(d) for d in db.command("find", name, limit=2)["cursor"]["firstBatch"]
+        ],
+        "aggregate": _reply(
+            db.command(
+                "aggregate",
+                name,
+                pipeline=[
+                    {"$match": {"last_name": {"$in": ["Turing", "Hopper"]}}},
+                    {"$sort": {"weight_kg": -1}},
+                    {"$project": shown},
+                ],
+                cursor={},
+            )
+        ),
+        "other_collection": _reply(
+            db.command("count", m.Doctor._get_collection_name(), query={"speciality": "dx"})
+        ),
+        "admin": db.command("ping")["ok"],
+    }
+
+
+@requires("database_commands")
+@scenario(clinic)
+def test_write_commands_on_a_split_collection(me: ModuleType, m: Clinic) -> dict[str, Any]:
+    seed_clinic(m)
+    db = m.Patient._get_db()
+    name = m.Patient._get_collection_name()
+    added = {"first_name": "Tim", "last_name": "Berners-Lee", "email": "tim@example.org"}
+    return {
+        "find_and_modify": _reply(
+            db.command(
+                SON(
+                    [
+                        ("findAndModify", name),
+                        ("query", {"last_name": "Hopper"}),
+                        ("update", {"$set": {"weight_kg": 59, "phone": "+1 9"}}),
+                        ("new", True),
+                    ]
+                )
+            )
+        ),
+        "find_and_modify_none": _reply(
+            db.command(
+                SON([("findAndModify", name), ("query", {"last_name": "Nobody"}), ("remove", True)])
+            )
+        ),
+        "find_and_remove": _reply(
+            db.command(
+                SON(
+                    [
+                        ("findAndModify", name),
+                        ("query", {"first_name": "Edsger"}),
+                        ("remove", True),
+                    ]
+                )
+            )
+        ),
+        "insert": _reply(db.command("insert", name, documents=[added])),
+        "insert_duplicate": sorted(
+            _reply(db.command("insert", name, documents=[added]))["writeErrors"][0]
+        ),
+        "update": _reply(
+            db.command(
+                "update",
+                name,
+                updates=[
+                    {
+                        "q": {"last_name": "Liskov"},
+                        "u": {"$set": {"blood_type": "B-", "phone": "+1 7"}},
+                    },
+                    {"q": {"weight_kg": 70}, "u": {"$inc": {"weight_kg": 1}}, "multi": True},
+                ],
+            )
+        ),
+        "delete": _reply(
+            db.command("delete", name, deletes=[{"q": {"last_name": "Turing"}, "limit": 1}])
+        ),
+        "after": sorted(
+            (p.first_name, p.last_name, p.email, p.weight_kg, p.phone) for p in m.Patient.objects
+        ),
+        "app_document_unchanged": sorted(added),
+    }
+
+
+@dataclass(frozen=True)
+class Badged:
+    Member: Any
+
+
+def badged(me: ModuleType) -> Badged:
+    class Member(me.Document):
+        first_name = me.StringField(required=True)
+        email = me.EmailField(unique=True)
+        badge = me.IntField(unique=True)
+        weight_kg = me.IntField()
+
+    return Badged(Member)
+
+
+def _error(action: Callable[[], object], db_name: str) -> dict[str, Any]:
+    """What an application can read of a write error: type, code, message and details."""
+    try:
+        action()
+    except Exception as exc:
+        details = getattr(exc, "details", None)
+        return {
+            "type": error_name(exc),
+            "code": getattr(exc, "code", None),
+            "message": str(exc).replace(db_name, "<db>"),
+            "details": None
+            if details is None
+            else {k: str(v).replace(db_name, "<db>") for k, v in details.items()},
+        }
+    raise AssertionError("the write did not fail")
+
+
+@scenario(badged)
+def test_duplicate_key_errors_look_native(me: ModuleType, m: Badged) -> dict[str, Any]:
+    m.Member(first_name="Ada", email="ada@example.org", badge=1).save()
+    raw = m.Member._get_collection()
+    db_name = raw.database.name
+    return {
+        "identity_save": _error(
+            lambda: m.Member(first_name="Eve", email="ada@example.org", badge=2).save(), db_name
+        ),
+        "clinical_save": _error(
+            lambda: m.Member(first_name="Bob", email="bob@example.org", badge=1).save(), db_name
+        ),
+        "identity_insert_one": _error(
+            lambda: raw.insert_one({"first_name": "Eve", "email": "ada@example.org"}), db_name
+        ),
+        "clinical_insert_one": _error(
+            lambda: raw.insert_one({"first_name": "Bob", "badge": 1}), db_name
+        ),
+        "clinical_update": _error(
+            lambda: raw.update_one({"first_name": "Bob"}, {"$set": {"badge": 1}}, upsert=True),
+            db_name,
+        ),
+        "stored": sorted((x.first_name, x.badge) for x in m.Member.objects),
     }

@@ -32,13 +32,13 @@ class AsyncPrivateCollection(SplitCollectionBase):
         if planned.link and not self._linked:
             self._linked = True
             await self._call(self._plans.ensure_link())
-        with native_errors(planned.single, planned.documents):
+        with native_errors(planned.single, planned.documents, self._terse):
             result = planned.finish(await run(planned.flow, self._binding))
         self._linked = self._linked and not planned.unlink
         return result
 
     async def _stream(self, flow: Flow[None]) -> AsyncIterator[tuple[Document, ...]]:
-        with native_errors():
+        with native_errors(terse=self._terse):
             async for batch in stream(flow, self._binding):
                 yield batch
 

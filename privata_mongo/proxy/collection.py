@@ -33,13 +33,13 @@ class PrivateCollection(SplitCollectionBase):
         if planned.link and not self._linked:
             self._linked = True
             self._call(self._plans.ensure_link())
-        with native_errors(planned.single, planned.documents):
+        with native_errors(planned.single, planned.documents, self._terse):
             result = planned.finish(run(planned.flow, self._binding))
         self._linked = self._linked and not planned.unlink
         return result
 
     def _stream(self, flow: Flow[None]) -> Iterator[tuple[Document, ...]]:
-        with native_errors():
+        with native_errors(terse=self._terse):
             yield from stream(flow, self._binding)
 
     def _stream_find(self, query: Query) -> Iterator[tuple[Document, ...]]:

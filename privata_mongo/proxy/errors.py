@@ -40,12 +40,18 @@ def bulk_counts(outcome: BulkOutcome) -> dict[str, Any]:
     }
 
 
-def single_error(code: int, message: str, details: Mapping[str, Any]) -> WriteError:
-    """The error pymongo raises for a failed single-document write."""
-    body = {"index": 0, "code": code, "errmsg": message, **details}
-    if code in _DUPLICATE_CODES:
-        return DuplicateKeyError(message, code, body)
-    return WriteError(message, code, body)
+def single_error(
+    code: int, message: str, details: Mapping[str, Any], terse: bool = False
+) -> WriteError:
+    """The error pymongo raises for a failed single-document write.
+
+    ``terse``: the backend is mongomock, which raises single write errors with the bare
+    message and no details (pymongo appends a server's details to the message).
+    """
+    kind = DuplicateKeyError if code in _DUPLICATE_CODES else WriteError
+    if terse:
+        return kind(message, code)
+    return kind(message, code, {"index": 0, "code": code, "errmsg": message, **details})
 
 
 def bulk_error(
@@ -80,13 +86,16 @@ def bulk_error(
 
 @contextmanager
 def native_errors(
-    single: bool = True, documents: Sequence[Mapping[str, Any]] | None = None
+    single: bool = True,
+    documents: Sequence[Mapping[str, Any]] | None = None,
+    terse: bool = False,
 ) -> Iterator[None]:
     """Re-raise core failures as pymongo errors.
 
     ``single``: a failed one-document insert is a ``WriteError`` (or ``DuplicateKeyError``),
     as ``insert_one`` raises it, rather than a ``BulkWriteError``. ``documents``: what a
-    ``BulkWriteError`` may show of each document (its ``op``).
+    ``BulkWriteError`` may show of each document (its ``op``). ``terse``: single write errors
+    in mongomock's shape (``single_error``).
     """
     try:
         yield
@@ -95,10 +104,10 @@ def native_errors(
     except BulkWriteFailed as exc:
         if single and len(exc.failures) == 1:
             f = exc.failures[0]
-            raise single_error(f.code, f.message, f.details) from None
+            raise single_error(f.code, f.message, f.details, terse) from None
         raise bulk_error(exc.failures, exc.inserted, documents or ()) from None
     except WriteFailed as exc:
-        raise single_error(exc.code, exc.message, exc.details) from None
+        raise single_error(exc.code, exc.message, exc.details, terse) from None
     except OperationFailed as exc:
         raise OperationFailure(
             exc.message, exc.code, {"ok": 0.0, "errmsg": exc.message, "code": exc.code}
