@@ -14,7 +14,7 @@ from typing import Any
 
 from bson.son import SON
 
-from compat_suite.harness import error_name, scenario
+from compat_suite.harness import error_name, outcome, scenario
 from compat_suite.mongoengine.models import Clinic, clinic, seed_clinic
 from compat_suite.requirements import requires
 
@@ -213,4 +213,72 @@ def test_duplicate_key_errors_look_native(me: ModuleType, m: Badged) -> dict[str
             db_name,
         ),
         "stored": sorted((x.first_name, x.badge) for x in m.Member.objects),
+    }
+
+
+_NINE_MIB = "x" * (9 * 1024 * 1024)
+_SEVENTEEN_MIB = "x" * (17 * 1024 * 1024)
+
+
+@requires("document_size_limit")
+@scenario(clinic)
+def test_oversized_documents_are_refused_before_anything_is_written(
+    me: ModuleType, m: Clinic
+) -> dict[str, Any]:
+    patients = seed_clinic(m)
+    raw = m.Patient._get_collection()
+
+    def patient(**fields: Any) -> Any:
+        return m.Patient(first_name="Big", last_name="Doc", email="big@example.org", **fields)
+
+    return {
+        "clinical_too_large": outcome(lambda: patient(vitals={"blob": _SEVENTEEN_MIB}).save()),
+        "identity_too_large": outcome(lambda: patient(aliases=[_SEVENTEEN_MIB]).save()),
+        # each half below the limit, the document above it
+        "halves_below_the_limit": outcome(
+            lambda: patient(aliases=[_NINE_MIB], tags=[_NINE_MIB]).save()
+        ),
+        "raw_insert": outcome(
+            lambda: (
+                raw.insert_one({"last_name": _NINE_MIB, "vitals": {"blob": _NINE_MIB}}).acknowledged
+            )
+        ),
+        "replace": outcome(
+            lambda: (
+                raw.replace_one(
+                    {"_id": patients[0].id},
+                    {"last_name": _NINE_MIB, "first_name": "A", "tags": [_NINE_MIB]},
+                ).modified_count
+            )
+        ),
+        "stored": sorted(((p.first_name, p.last_name) for p in m.Patient.objects), key=repr),
+        "first_unchanged": m.Patient.objects(id=patients[0].id).first().last_name,
+    }
+
+
+@requires("server_document_size_limit")
+@scenario(clinic)
+def test_the_server_refuses_documents_past_the_limit(me: ModuleType, m: Clinic) -> dict[str, Any]:
+    patients = seed_clinic(m)
+    raw = m.Patient._get_collection()
+
+    def code(action: Callable[[], object]) -> Any:
+        try:
+            action()
+        except Exception as exc:
+            errors = (getattr(exc, "details", None) or {}).get("writeErrors")
+            return error_name(exc), [e["code"] for e in errors] if errors else exc.code
+        return None
+
+    return {
+        "insert_many": code(
+            lambda: raw.insert_many([{"last_name": "Small"}, {"last_name": _SEVENTEEN_MIB}])
+        ),
+        "update_grows": code(
+            lambda: raw.update_one(
+                {"_id": patients[0].id},
+                {"$set": {"last_name": _NINE_MIB, "vitals": {"blob": _NINE_MIB}}},
+            )
+        ),
+        "stored": sorted(((p.first_name, p.last_name) for p in m.Patient.objects), key=repr),
     }

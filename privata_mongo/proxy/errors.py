@@ -11,7 +11,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, WriteError
+from pymongo.errors import (
+    BulkWriteError,
+    DocumentTooLarge,
+    DuplicateKeyError,
+    OperationFailure,
+    WriteError,
+)
 
 from privata_mongo.core.failures import (
     DUPLICATE_KEY,
@@ -22,10 +28,32 @@ from privata_mongo.core.failures import (
     WriteFailure,
 )
 from privata_mongo.core.flows.bulk import BulkOutcome, BulkRequestsFailed
+from privata_mongo.core.limits import COMMAND_OVERHEAD, MAX_BSON_SIZE, size_of
 
-__all__ = ["bulk_counts", "bulk_error", "native_errors", "single_error"]
+__all__ = ["bulk_counts", "bulk_error", "check_sent", "native_errors", "single_error"]
 
 _DUPLICATE_CODES = frozenset({DUPLICATE_KEY, 11001, 12582})
+
+
+def check_sent(document: Mapping[str, Any], operation: str) -> None:
+    """Pymongo's own check before it sends a single-document write, in its words.
+
+    ``operation``: ``insert`` (the message names the sizes) or ``update`` (a replacement or an
+    update document: the message says only that the command is too large).
+
+    Raises:
+        DocumentTooLarge: the document exceeds ``max_bson_size`` plus a command's allowance.
+    """
+    limit = MAX_BSON_SIZE + COMMAND_OVERHEAD
+    size = size_of(document)
+    if size is None or size <= limit:
+        return
+    if operation == "insert":
+        raise DocumentTooLarge(
+            f"BSON document too large ({size} bytes) - the connected server supports BSON "
+            f"document sizes up to {limit} bytes."
+        )
+    raise DocumentTooLarge(f"{operation} command document too large")
 
 
 def bulk_counts(outcome: BulkOutcome) -> dict[str, Any]:
