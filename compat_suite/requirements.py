@@ -82,6 +82,8 @@ FEATURES: Final[Mapping[str, str]] = {
     "server_document_size_limit": "the server's own check of stored documents: an insert_many "
     "document past 16 MiB fails with BSONObjectTooLarge (10334), an update whose result passes "
     "it with 17419",
+    "out_stage": "the $out aggregation stage",
+    "merge_stage": "the $merge aggregation stage",
     "database_commands": "collection commands sent with Database.command (count, distinct, "
     "find, aggregate, findAndModify, insert, update, delete)",
 }
@@ -131,6 +133,7 @@ GAPS: Final[Mapping[str, Mapping[str, str]]] = {
         "document_size_limit": "mongomock 4.3 stores documents of any size (a 17 MiB document "
         "is accepted)",
         "server_document_size_limit": "mongomock 4.3 stores documents of any size",
+        "merge_stage": "mongomock 4.3 does not implement $merge (NotImplementedError)",
         "database_commands": "mongomock 4.3's Database.command answers ping only "
         "(NotImplementedError; with a command name and a value: TypeError)",
         "distinct_order": "mongomock 4.3 collects distinct values in a Python set and returns "
@@ -189,6 +192,10 @@ GAPS: Final[Mapping[str, Mapping[str, str]]] = {
         "server_document_size_limit": "FerretDB v1.24 stores documents past 16 MiB that pymongo "
         "does not refuse itself: an 18 MiB document in insert_many, an update growing a document "
         "to 18 MiB",
+        "out_stage": 'FerretDB v1.24 does not implement $out: \'`aggregate` stage "$out" is not '
+        "implemented yet' (238)",
+        "merge_stage": 'FerretDB v1.24 does not implement $merge: \'`aggregate` stage "$merge" '
+        "is not implemented yet' (238)",
         "bulk_delete_options": "FerretDB v1.24 rejects the option on delete: 'delete: unknown "
         'field "bypassDocumentValidation"\' (FailedToParse, 9)',
     },

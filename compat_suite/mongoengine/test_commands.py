@@ -282,3 +282,91 @@ def test_the_server_refuses_documents_past_the_limit(me: ModuleType, m: Clinic) 
         ),
         "stored": sorted(((p.first_name, p.last_name) for p in m.Patient.objects), key=repr),
     }
+
+
+@dataclass(frozen=True)
+class Archive:
+    Patient: Any
+    Archived: Any
+
+
+def archive(me: ModuleType) -> Archive:
+    def fields() -> dict[str, Any]:
+        return {
+            "first_name": me.StringField(required=True),
+            "last_name": me.StringField(),
+            "email": me.EmailField(),
+            "weight_kg": me.IntField(),
+            "ward": me.StringField(),
+        }
+
+    patient = type("Patient", (me.Document,), fields())
+    archived = type("Archived", (me.Document,), fields())
+    return Archive(patient, archived)
+
+
+def _seed_archive(m: Archive) -> None:
+    for first, last, kg, ward in (("Ada", "Lovelace", 61, "A"), ("Alan", "Turing", 70, "B")):
+        m.Patient(
+            first_name=first, last_name=last, email=f"{first}@x.org", weight_kg=kg, ward=ward
+        ).save()
+    m.Archived(first_name="Old", last_name="Entry", email="old@x.org", weight_kg=1).save()
+
+
+def _archived(m: Archive) -> list[tuple[Any, ...]]:
+    return sorted(
+        ((a.first_name, a.last_name, a.email, a.weight_kg, a.ward) for a in m.Archived.objects),
+        key=repr,
+    )
+
+
+@requires("out_stage")
+@scenario(archive)
+def test_out_into_a_split_collection_writes_whole_documents(
+    me: ModuleType, m: Archive
+) -> dict[str, Any]:
+    _seed_archive(m)
+    target = m.Archived._get_collection_name()
+    # the cursor is not observed: mongomock returns the documents written, a server none
+    list(m.Patient.objects.aggregate([{"$match": {"weight_kg": {"$gte": 60}}}, {"$out": target}]))
+    whole = _archived(m)
+    list(
+        m.Patient.objects.aggregate(
+            [{"$match": {"last_name": "Turing"}}, {"$project": {"ward": 0}}, {"$out": target}]
+        )
+    )
+    return {
+        "whole": whole,
+        "projected": _archived(m),
+        "by_identity": [a.first_name for a in m.Archived.objects(email="Alan@x.org")],
+    }
+
+
+@requires("merge_stage")
+@scenario(archive)
+def test_merge_into_a_split_collection(me: ModuleType, m: Archive) -> dict[str, Any]:
+    _seed_archive(m)
+    target = m.Archived._get_collection_name()
+    list(m.Patient.objects.aggregate([{"$merge": {"into": target}}]))
+    merged = _archived(m)
+    list(
+        m.Patient.objects.aggregate(
+            [
+                {"$match": {"first_name": "Ada"}},
+                {"$set": {"weight_kg": 62, "last_name": "King"}},
+                {"$project": {"ward": 0}},
+                {"$merge": {"into": target, "whenMatched": "merge"}},
+            ]
+        )
+    )
+    updated = _archived(m)
+    list(
+        m.Patient.objects.aggregate(
+            [
+                {"$match": {"first_name": "Alan"}},
+                {"$project": {"first_name": 1, "email": 1}},
+                {"$merge": {"into": target, "whenMatched": "replace"}},
+            ]
+        )
+    )
+    return {"merged": merged, "updated": updated, "replaced": _archived(m)}

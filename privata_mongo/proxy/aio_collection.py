@@ -14,6 +14,7 @@ from privata_mongo.core.ops import Document, Flow, Query
 from privata_mongo.drivers.aio import run, stream
 from privata_mongo.proxy._collection_base import SplitCollectionBase
 from privata_mongo.proxy._planner import Planned
+from privata_mongo.proxy._write_stages import ends_in_write, write_stage
 from privata_mongo.proxy.aio_cursor import AsyncProxyCommandCursor, AsyncProxyCursor, batches_of
 from privata_mongo.proxy.errors import native_errors
 
@@ -62,9 +63,16 @@ class AsyncPrivateCollection(SplitCollectionBase):
         return await anext(self.find(*args, **kwargs), None)
 
     async def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> AsyncProxyCommandCursor:
-        """Run an aggregation pipeline with native results."""
+        """Run an aggregation pipeline with native results (``$out``: ``_write_stages``)."""
+        stage = write_stage(self._database, self.schema, pipeline)
+        if stage is not None:
+            documents = await self.aggregate(stage.read, *args, **kwargs)
+            return await self._database.write_out(stage, documents)  # type: ignore[no-any-return]
         flow = self._plans.aggregate(pipeline, *args, **kwargs)
-        return AsyncProxyCommandCursor(self, self._stream(flow))
+        cursor = AsyncProxyCommandCursor(self, self._stream(flow))
+        if ends_in_write(pipeline):  # run now, as pymongo does: the write is the point
+            return AsyncProxyCommandCursor(self, batches_of(await cursor.to_list()))
+        return cursor
 
     async def list_indexes(
         self, session: Any = None, comment: Any = None

@@ -15,7 +15,9 @@ from bson.dbref import DBRef
 from pymongo.errors import BulkWriteError, OperationFailure
 
 from privata_mongo.proxy._commands import Call, refuse_split_pipeline
+from privata_mongo.proxy._write_stages import BATCH, WriteStage, stage_failure
 from privata_mongo.proxy.aio_collection import AsyncPrivateCollection
+from privata_mongo.proxy.aio_cursor import AsyncProxyCommandCursor, batches_of
 from privata_mongo.proxy.client import ClientBase
 from privata_mongo.proxy.database import CommandRequest, DatabaseBase
 
@@ -51,6 +53,35 @@ class AsyncProxyDatabase(DatabaseBase):
         """A database-level aggregation; one reading or writing a split collection is refused."""
         refuse_split_pipeline(self, pipeline, "Database.aggregate")
         return await self._inner.aggregate(pipeline, *args, **kwargs)
+
+    async def write_out(self, stage: WriteStage, documents: Any) -> Any:
+        """Write a pipeline's documents as its ``$out``/``$merge`` would (``_write_stages``).
+
+        ``documents``: an async cursor, or an awaitable of one. Returns the empty cursor
+        ``aggregate`` returns for such a pipeline.
+        """
+        target = self._stage_target(stage)
+        if inspect.isawaitable(documents):
+            documents = await documents
+        try:
+            if stage.replace:
+                await target.delete_many({})
+            batch: list[Any] = []
+            async for document in documents:
+                batch.append(document)
+                if len(batch) == BATCH:
+                    await self._write_batch(target, stage, batch)
+                    batch = []
+            await self._write_batch(target, stage, batch)
+        except BulkWriteError as exc:
+            raise stage_failure(exc) from None
+        return AsyncProxyCommandCursor(target, batches_of([]))
+
+    @staticmethod
+    async def _write_batch(target: Any, stage: WriteStage, batch: list[Any]) -> None:
+        requests = stage.requests(batch)
+        if requests:
+            await target.bulk_write(requests, ordered=True)
 
     async def _run_command(self, request: CommandRequest, call: Call) -> dict[str, Any]:
         call_args, call_kwargs = request.arguments(call)

@@ -8,7 +8,7 @@ implementation detail and are left out of ``list_collection_names``.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +19,9 @@ from privata_mongo.core.flows.aggregate import split_joins
 from privata_mongo.core.schema import ModelSchema
 from privata_mongo.proxy._collection_base import SplitCollectionBase
 from privata_mongo.proxy._commands import Call, command_document, refuse_split_pipeline, translate
+from privata_mongo.proxy._write_stages import WriteStage, batches, stage_failure
 from privata_mongo.proxy.collection import PrivateCollection
+from privata_mongo.proxy.cursor import ProxyCommandCursor
 from privata_mongo.proxy.plain import PlainCollection
 
 if TYPE_CHECKING:
@@ -190,6 +192,12 @@ class DatabaseBase:
             raise InvalidOperation("Command does not return a cursor.")
         return call
 
+    def _stage_target(self, stage: WriteStage) -> Any:
+        """The collection a write stage writes, through the wrapper."""
+        if stage.database is None or stage.database == self.name:
+            return self[stage.collection]
+        return self._client[stage.database][stage.collection]
+
     def _visible(self, names: list[str]) -> list[str]:
         """Collection names without the identity halves of split collections.
 
@@ -268,6 +276,23 @@ class ProxyDatabase(DatabaseBase):
         """A database-level aggregation; one reading or writing a split collection is refused."""
         refuse_split_pipeline(self, pipeline, "Database.aggregate")
         return self._inner.aggregate(pipeline, *args, **kwargs)
+
+    def write_out(self, stage: WriteStage, documents: Iterable[Mapping[str, Any]]) -> Any:
+        """Write a pipeline's documents as its ``$out``/``$merge`` would (``_write_stages``).
+
+        Returns the empty cursor ``aggregate`` returns for such a pipeline.
+        """
+        target = self._stage_target(stage)
+        try:
+            if stage.replace:
+                target.delete_many({})
+            for batch in batches(documents):
+                requests = stage.requests(batch)
+                if requests:
+                    target.bulk_write(requests, ordered=True)
+        except BulkWriteError as exc:
+            raise stage_failure(exc) from None
+        return ProxyCommandCursor(target, iter(()))
 
     def _run_command(self, request: CommandRequest, call: Call) -> dict[str, Any]:
         call_args, call_kwargs = request.arguments(call)

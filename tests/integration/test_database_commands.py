@@ -146,7 +146,9 @@ async def proxy(backend: Backend) -> AsyncIterator[AsyncProxyClient]:
         if backend.uri is None
         else pymongo.AsyncMongoClient(backend.uri)
     )
-    client = AsyncProxyClient(inner, lambda db, name: SCHEMA if name == "patients" else None)
+    client = AsyncProxyClient(
+        inner, lambda db, name: SCHEMA if name in ("patients", "archive") else None
+    )
     try:
         yield client
     finally:
@@ -154,7 +156,7 @@ async def proxy(backend: Backend) -> AsyncIterator[AsyncProxyClient]:
         await client.close()
 
 
-async def test_the_async_database_translates_the_same_table(
+async def test_the_async_database_translates_the_same_table_and_writes_out(
     proxy: AsyncProxyClient, backend: Backend
 ) -> None:
     db = proxy[backend.db_name]
@@ -175,3 +177,9 @@ async def test_the_async_database_translates_the_same_table(
     with pytest.raises(UnsupportedQuery, match="mapReduce"):
         await db.command({"mapReduce": "patients", "map": "", "reduce": "", "out": {"inline": 1}})
     assert (await db.command("ping"))["ok"] == 1.0
+    cursor = await db["patients"].aggregate([{"$match": {"ward": "B"}}, {"$out": "archive"}])
+    assert await cursor.to_list() == []
+    assert [d["first_name"] for d in await db["archive"].find().to_list()] == ["Bob"]
+    assert await proxy.inner[backend.db_name]["archive"].find_one({}, {"first_name": 1}) == {
+        "_id": (await db["archive"].find_one())["_id"]
+    }
