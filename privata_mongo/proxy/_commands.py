@@ -122,8 +122,9 @@ def translate(database: DatabaseBase, spec: Mapping[str, Any]) -> Call | None:
         refuse_split_pipeline(database, spec.get("pipeline"), "aggregate")
         return None
     if not isinstance(target, str) or database.schema_of(target) is None:
-        if lowered in ("aggregate", "find", "count", "distinct"):
-            refuse_split_pipeline(database, spec.get("pipeline"), name)
+        if lowered == "aggregate" and isinstance(target, str) and _reaches_split(database, spec):
+            # the collection's own aggregate joins and writes split collections through them
+            return _aggregate(database, name, target, spec)
         return None
     if lowered in _PASSED:
         return None
@@ -392,6 +393,14 @@ def _refuse_by_scope(database: DatabaseBase, name: str, spec: Mapping[str, Any])
             "use QuerySet.aggregate (a $group is merged in the process) or compute it in the "
             "application",
         )
+
+
+def _reaches_split(database: DatabaseBase, spec: Mapping[str, Any]) -> bool:
+    """Whether an aggregate command's pipeline joins or writes a split collection."""
+    pipeline = spec.get("pipeline")
+    if not isinstance(pipeline, Sequence):
+        return False
+    return bool(database.split_targets(pipeline) or _written_split(database, pipeline))
 
 
 def _written_split(database: DatabaseBase, pipeline: Sequence[Any]) -> set[str]:

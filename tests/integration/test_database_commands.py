@@ -111,6 +111,32 @@ def test_commands_that_cannot_run_exactly_are_refused_by_name(connected: Any) ->
     assert "patient_view" not in db.list_collection_names()
 
 
+def test_an_aggregate_command_on_a_plain_collection_joins_a_split_one(connected: Any) -> None:
+    """The $lookup into the split collection runs in the process, so on every backend."""
+    patient = _patient()
+    _seed(patient)
+    db = patient._get_db()
+    db["plain_visits"].insert_one({"who": "Marie@x.org"})
+    reply = db.command(
+        "aggregate",
+        "plain_visits",
+        pipeline=[
+            {"$set": {"ward": "A"}},
+            {
+                "$lookup": {
+                    "from": "command_patient",
+                    "localField": "ward",
+                    "foreignField": "ward",
+                    "as": "p",
+                }
+            },
+            {"$project": {"_id": 0, "names": "$p.first_name"}},
+        ],
+        cursor={},
+    )
+    assert [sorted(d["names"]) for d in reply["cursor"]["firstBatch"]] == [["Ada", "Marie"]]
+
+
 def test_a_failing_command_answers_as_pymongo_does(connected: Any) -> None:
     patient = _patient()
     _seed(patient)
