@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from privata_mongo.core.schema import ModelSchema
+from privata_mongo.proxy._passes_as import PassesAsNative
 from privata_mongo.proxy._planner import Planned, Planner
 from privata_mongo.runtime import Runtime
 
@@ -55,8 +56,11 @@ class PlannedMethod(Generic[P, R]):
         return functools.partial(instance._run, self._plan)
 
 
-class SplitCollectionBase(ABC):
+class SplitCollectionBase(PassesAsNative, ABC):
     """The parts of a split collection that do no I/O.
+
+    ``isinstance(collection, type(clinical))`` holds, as it does for the real collection
+    (``PassesAsNative``).
 
     Args:
         database: the proxy database the collection belongs to.
@@ -93,6 +97,8 @@ class SplitCollectionBase(ABC):
     @abstractmethod
     def _run(self, plan: Callable[..., Planned[Any]], /, *args: Any, **kwargs: Any) -> Any:
         """Plan a pymongo call and run it (the async twin returns a coroutine)."""
+
+    _native_attribute = "_clinical"
 
     count_documents = PlannedMethod(Planner.count_documents)
     estimated_document_count = PlannedMethod(Planner.estimated_document_count)

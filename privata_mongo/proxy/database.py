@@ -19,6 +19,7 @@ from privata_mongo.core.flows.aggregate import split_joins
 from privata_mongo.core.schema import ModelSchema
 from privata_mongo.proxy._collection_base import SplitCollectionBase
 from privata_mongo.proxy._commands import Call, command_document, refuse_split_pipeline, translate
+from privata_mongo.proxy._passes_as import PassesAsNative
 from privata_mongo.proxy._write_stages import WriteStage, batches, stage_failure
 from privata_mongo.proxy.collection import PrivateCollection
 from privata_mongo.proxy.cursor import ProxyCommandCursor
@@ -98,8 +99,11 @@ class CommandRequest:
         return reply
 
 
-class DatabaseBase:
+class DatabaseBase(PassesAsNative):
     """What the sync and async proxy databases share: naming, resolving, handing out collections.
+
+    ``isinstance(database, type(inner))`` holds, as it does for the real database
+    (``PassesAsNative``).
 
     ``split_collection`` is the class serving split collections (sync or async twin).
     """

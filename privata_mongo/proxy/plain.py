@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from privata_mongo.core.schema import ModelSchema
+from privata_mongo.proxy._passes_as import PassesAsNative
 from privata_mongo.proxy._write_stages import write_stage
 
 if TYPE_CHECKING:
@@ -14,8 +15,12 @@ if TYPE_CHECKING:
 __all__ = ["PlainCollection"]
 
 
-class PlainCollection:
-    """A collection of a model without identity fields: stored and served natively."""
+class PlainCollection(PassesAsNative):
+    """A collection of a model without identity fields: stored and served natively.
+
+    ``isinstance(collection, type(inner))`` holds, as it does for the real collection
+    (``PassesAsNative``).
+    """
 
     def __init__(self, database: DatabaseBase, inner: Any) -> None:
         self._database = database
