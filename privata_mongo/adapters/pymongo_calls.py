@@ -44,11 +44,20 @@ from privata_mongo.core.ops import (
     Update,
     UpdateOutcome,
 )
+from privata_mongo.core.schema import BLIND_FIELD
 from privata_mongo.ports.storage import STORE_OPS, StoreOp
 
 __all__ = ["IdentityRedaction", "PymongoCall", "StoreErrors", "call_for"]
 
-_INDEX_IN_MESSAGE = re.compile(r"index: (\S+)")
+_COLLECTION_IN_MESSAGE = re.compile(r"collection: \S+")
+_DUP_KEY_IN_MESSAGE = re.compile(r"dup key: .*\Z", re.DOTALL)
+
+
+def _logical(stored: str) -> str:
+    """The application's name of an identity field from its stored (blind index) path."""
+    prefix = f"{BLIND_FIELD}."
+    return stored[len(prefix) :] if stored.startswith(prefix) else stored
+
 
 Arguments = tuple[tuple[Any, ...], Mapping[str, Any]]
 
@@ -68,18 +77,28 @@ class IdentityRedaction:
     def failure(
         self, code: int, message: str, details: Mapping[str, Any]
     ) -> tuple[str, dict[str, Any]]:
-        """A value-free message and details for one write error."""
+        """A value-free message and details for one write error.
+
+        A duplicate key keeps the backend's own shape, as the application would see it on the
+        logical collection: its message with the logical namespace and the ``dup key`` values
+        replaced by ``<redacted>``; ``keyPattern`` and ``keyValue`` only when the backend
+        reports them, under the application's field names (``keyValue`` redacted).
+        """
         if code == DUPLICATE_KEY:
-            pattern = dict(details.get("keyPattern") or {})
-            found = _INDEX_IN_MESSAGE.search(message)
-            index = found.group(1) if found else "_".join(f"{k}_{v}" for k, v in pattern.items())
-            fields = ", ".join(f"{k}: <redacted>" for k in pattern) or "<redacted>"
-            where = f" index: {index}" if index else ""
-            text = (
-                f"E11000 duplicate key error collection: {self.namespace}{where} "
-                f"dup key: {{ {fields} }}"
-            )
-            return text, {"code": code, "errmsg": text, "keyPattern": pattern}
+            out: dict[str, Any] = {"code": code}
+            pattern = details.get("keyPattern")
+            fields = [_logical(k) for k in pattern] if isinstance(pattern, Mapping) else []
+            text = _COLLECTION_IN_MESSAGE.sub(f"collection: {self.namespace}", message, count=1)
+            if _DUP_KEY_IN_MESSAGE.search(text):
+                shown = ", ".join(f"{k}: <redacted>" for k in fields) or "<redacted>"
+                text = _DUP_KEY_IN_MESSAGE.sub(f"dup key: {{ {shown} }}", text)
+            out["errmsg"] = text
+            if isinstance(pattern, Mapping):
+                out["keyPattern"] = {_logical(k): v for k, v in pattern.items()}
+            value = details.get("keyValue")
+            if isinstance(value, Mapping):
+                out["keyValue"] = {_logical(k): "<redacted>" for k in value}
+            return text, out
         name = details.get("codeName") or "error"
         text = f"{name} on identity data of {self.model} (code {code}); values are not reported"
         return text, {"code": code, "errmsg": text}

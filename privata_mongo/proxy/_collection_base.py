@@ -76,12 +76,14 @@ class SplitCollectionBase(PassesAsNative, ABC):
         self._schema = schema
         self._runtime: Runtime = database.client.runtime
         self._settings: Settings = self._runtime.settings()
+        # mongomock shapes its replies and errors its own way; the native app sees those
+        self._terse = type(clinical).__module__.startswith("mongomock")
         self._plans = Planner(
             self._runtime,
             lambda: self.schema,
             database.split_targets,
             acknowledged=bool(clinical.write_concern.acknowledged),
-            mongomock_style=type(clinical).__module__.startswith("mongomock"),
+            mongomock_style=self._terse,
         )
         self._binding = self._runtime.binding(
             database.inner, clinical, identity, schema, self._read_peer

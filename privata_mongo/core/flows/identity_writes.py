@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from privata_mongo.core.failures import WriteFailed
+from privata_mongo.core.limits import grew_too_large
 from privata_mongo.core.mql.update import CompiledUpdate
 from privata_mongo.core.ops import Document, FetchAll, Flow, Insert, Query, ReplaceMany, Update
 from privata_mongo.core.routing import split_update
@@ -71,6 +72,9 @@ def _apply_all(
             )
         except WriteFailed as exc:
             return planned, exc
+        too_large = grew_too_large(applied.document)
+        if too_large is not None:
+            return planned, too_large
         planned.append(Rewrite(document, old, applied.document, applied.modified))
     return planned, None
 
@@ -180,6 +184,8 @@ def write_identities(ctx: Context, planned: Sequence[Rewrite]) -> Flow[list[Mapp
             changed |= _changed(p.old, row)
     if inserts:
         sealed = yield from seal(ctx, inserts)
+        if (too_large := grew_too_large(*sealed)) is not None:
+            raise too_large
         outcome = yield from Insert(Side.IDENTITY, tuple(sealed), False)
         stored = [row for i, row in enumerate(inserts) if i not in outcome.failed()]
         yield from touched(
@@ -188,6 +194,8 @@ def write_identities(ctx: Context, planned: Sequence[Rewrite]) -> Flow[list[Mapp
     if not swaps:
         return []
     rows = yield from seal(ctx, [row for _, row, _ in swaps])
+    if (too_large := grew_too_large(*rows)) is not None:
+        raise too_large  # before any row is swapped
     matched: int = yield from ReplaceMany(
         Side.IDENTITY, tuple((f, r) for (f, _, _), r in zip(swaps, rows, strict=False))
     )

@@ -24,6 +24,7 @@ from dataclasses import replace
 from typing import Any, cast
 
 from privata_mongo.core.failures import BulkWriteFailed, WriteFailed, WriteFailure
+from privata_mongo.core.limits import grew_too_large, too_large_to_insert
 from privata_mongo.core.mql.update import (
     CompiledUpdate,
     compile_update,
@@ -87,9 +88,26 @@ def insert(ctx: Context, documents: Sequence[Mapping[str, Any]], ordered: bool) 
     """
     pairs = [split(d, ctx.schema, ctx.new_pseudonym(), ctx.new_revision()) for d in documents]
     sealed = yield from seal(ctx, [identity for identity, _ in pairs], fresh=True)
-    outcome: InsertOutcome = yield from Insert(Side.IDENTITY, tuple(sealed), ordered)
-    failures = {f.index: f for f in outcome.failures}
-    attempted = _written(range(len(pairs)), failures, ordered)
+    # a document too large in any form fails alone, as the server fails it: neither half of
+    # it is written, and no half of another document fails for it
+    failures = {
+        i: f
+        for i, (document, row, (_, clinical)) in enumerate(
+            zip(documents, sealed, pairs, strict=True)
+        )
+        if (f := too_large_to_insert(i, document, row, clinical)) is not None
+    }
+    candidates = _written(range(len(pairs)), failures, ordered)
+    outcome = (
+        (yield from Insert(Side.IDENTITY, tuple(sealed[i] for i in candidates), ordered))
+        if candidates
+        else InsertOutcome(())
+    )
+    identity_failed = {
+        candidates[f.index]: replace(f, index=candidates[f.index]) for f in outcome.failures
+    }
+    failures.update(identity_failed)
+    attempted = _written(candidates, identity_failed, ordered)
     yield from touched(
         ctx,
         [pairs[i][0]["_id"] for i in attempted],
@@ -358,9 +376,14 @@ def replace_target(
     if pseudonym is None:
         pseudonym = ctx.new_pseudonym()
     new_identity, new_clinical = split(after, schema, pseudonym, ctx.new_revision())
+    too_large = grew_too_large(after, new_clinical)  # the identity row: as it is sealed
+    if too_large is not None:
+        raise too_large
     planned = [Rewrite(clinical, old_identity, after, True)]
     if old_identity is None:
         sealed = yield from seal(ctx, [new_identity])
+        if (too_large := grew_too_large(*sealed)) is not None:
+            raise too_large
         outcome = yield from Insert(Side.IDENTITY, tuple(sealed), True)
         if not outcome.failures:
             yield from touched(ctx, [pseudonym], identity_values(new_identity))

@@ -17,7 +17,7 @@ from pymongo.results import (
 from privata_mongo.core.flows import bulk, write
 from privata_mongo.core.ops import UpdateOutcome
 from privata_mongo.core.schema import Side
-from privata_mongo.proxy.errors import bulk_counts
+from privata_mongo.proxy.errors import bulk_counts, check_sent
 
 from ._base import (
     Planned,
@@ -52,6 +52,7 @@ class Writes(PlannerBase):
         ctx = self.context()
         if "_id" not in document:
             document["_id"] = ctx.new_object_id()
+        check_sent(document, "insert")
         flow = self._audited(
             ctx, "create", lambda c: write.insert(c, [document], ordered=True), dict(document)
         )
@@ -99,6 +100,8 @@ class Writes(PlannerBase):
         options: dict[str, Any],
         sort: Any = None,
     ) -> Planned[UpdateResult]:
+        if isinstance(update, Mapping):
+            check_sent(update, "update")
         ctx, order = self.context(), _sort(sort)
         flow = self._audited(
             ctx,
@@ -159,6 +162,7 @@ class Writes(PlannerBase):
     ) -> Planned[UpdateResult]:
         """``replace_one``, keeping the replaced document's pseudonym."""
         options = passed(locals(), "filter", "replacement", "upsert", "sort")
+        check_sent(replacement, "update")
         ctx = self.context()
         order = _sort(sort)
         flow = self._audited(
