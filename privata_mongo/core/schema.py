@@ -59,6 +59,7 @@ class Rule(enum.Enum):
     NESTED = "contains a classified field"
     NAME = "name default"
     RESERVED = "reserved field"
+    PRIMARY_KEY = "primary key"
     UNCLASSIFIED = "no rule applies"
 
 
