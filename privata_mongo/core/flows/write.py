@@ -46,7 +46,7 @@ from privata_mongo.core.ops import (
 )
 from privata_mongo.core.routing import FilterPlan, plan_filter, references_identity
 from privata_mongo.core.schema import PSEUDONYM_FIELD, REVISION_FIELD, Side
-from privata_mongo.core.split import identity_values, join, split
+from privata_mongo.core.split import identity_values, join, split_for_storage
 from privata_mongo.errors import UnsupportedQuery
 
 from .common import chunks, fetch_identities, linked, resolve, seal, touched
@@ -85,7 +85,9 @@ def insert(ctx: Context, documents: Sequence[Mapping[str, Any]], ordered: bool) 
         BulkWriteFailed: some documents were not written; the ones counted as inserted were
             written to both collections, the others to neither.
     """
-    pairs = [split(d, ctx.schema, ctx.new_pseudonym(), ctx.new_revision()) for d in documents]
+    pairs = [
+        split_for_storage(d, ctx.schema, ctx.new_pseudonym(), ctx.new_revision()) for d in documents
+    ]
     sealed = yield from seal(ctx, [identity for identity, _ in pairs], fresh=True)
     outcome: InsertOutcome = yield from Insert(Side.IDENTITY, tuple(sealed), ordered)
     failures = {f.index: f for f in outcome.failures}
@@ -357,7 +359,7 @@ def replace_target(
     after = replace_document(before, replacement)
     if pseudonym is None:
         pseudonym = ctx.new_pseudonym()
-    new_identity, new_clinical = split(after, schema, pseudonym, ctx.new_revision())
+    new_identity, new_clinical = split_for_storage(after, schema, pseudonym, ctx.new_revision())
     planned = [Rewrite(clinical, old_identity, after, True)]
     if old_identity is None:
         sealed = yield from seal(ctx, [new_identity])
