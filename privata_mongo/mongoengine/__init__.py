@@ -105,6 +105,7 @@ from mongoengine import (
 )
 
 from privata_mongo.mongoengine._connection import connect, register_connection
+from privata_mongo.mongoengine._redact import install as _install_redaction
 
 __all__ = [
     "CASCADE",
@@ -198,3 +199,5 @@ __all__ = [
     "queryset_manager",
     "register_connection",
 ]
+
+_install_redaction()  # validation errors of split models never quote identity values
