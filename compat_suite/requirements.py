@@ -170,9 +170,6 @@ GAPS: Final[Mapping[str, Mapping[str, str]]] = {
         "'$group accumulator \"$max\" is not implemented yet' (238)",
         "group_arrays_and_order": "FerretDB v1.24 implements none of them: '$group accumulator "
         '"$push" is not implemented yet\' (238), and likewise $addToSet, $first and $last',
-        "update_field_order": "FerretDB v1.24 keeps the query's equality fields in filter order, "
-        "and findAndModify (Beanie's save) appends the fields the update creates in the order "
-        "given; only the update command sorts them as MongoDB does",
         "bulk_delete_options": "FerretDB v1.24 rejects the option on delete: 'delete: unknown "
         'field "bypassDocumentValidation"\' (FailedToParse, 9)',
     },

@@ -1,8 +1,8 @@
 """The key order of documents an upsert inserts (the Beanie half; see the mongoengine one).
 
 The update's fields and the query's equality fields are given sorted, so that mongomock and
-FerretDB agree with MongoDB natively; Beanie's own ``save`` sends them unsorted, a declared
-gap (``compat_suite/beanie/test_crud.py::test_upsert_key_order``).
+FerretDB agree with MongoDB natively; Beanie's own ``save`` sends them unsorted, which
+mongomock keeps (a declared gap, ``compat_suite/beanie/test_crud.py::test_upsert_key_order``).
 """
 
 from __future__ import annotations

@@ -53,8 +53,10 @@ def split_for_storage(
     """
     identity, clinical = split(document, schema, pseudonym, revision)
     if identity_values(identity):
-        order = [k for k in document if k != PSEUDONYM_FIELD]
-        if list(join(clinical, identity, schema)) != order:
+        # ``_id`` is left out: it stays where the clinical half has it (a server puts it first).
+        order = [k for k in document if k not in (PSEUDONYM_FIELD, "_id")]
+        joined = [k for k in join(clinical, identity, schema) if k != "_id"]
+        if joined != order:
             identity[ORDER_FIELD] = order
     return identity, clinical
 

@@ -2,8 +2,9 @@
 
 MongoDB (``produceDocumentForUpsert``): the query's equality fields sorted by path, then the
 fields the update creates in lexicographic order, ``_id`` first. mongomock and FerretDB differ
-natively when the fields are not given sorted (mongomock keeps the given order; FerretDB keeps
-the query's order, and ``findAndModify`` the update's), which is why this is checked against
+natively when the fields are not given sorted (mongomock keeps the given order; FerretDB sorts
+the update's fields but keeps the query's equality fields in filter order), which is why this
+is checked against
 the rule rather than against the backend; ``compat_suite/*/test_upsert_order.py`` compares
 with the native ODMs where the backends agree with MongoDB.
 """
