@@ -67,9 +67,10 @@ FEATURES: Final[Mapping[str, str]] = {
     "group_arrays_and_order": "the $push, $addToSet, $first and $last accumulators of $group",
     "bulk_delete_options": "delete commands with bypassDocumentValidation, as pymongo sends them "
     "for Beanie's BulkWriter (bypass_document_validation=False)",
-    "update_field_order": "MongoDB 5.0's order of the fields an update creates: update operators "
-    "process field names in lexicographic order, so an upsert inserts new fields sorted (privata "
-    "builds an upsert touching identity fields in the process, with that rule)",
+    "update_field_order": "MongoDB's key order of an upserted document: the query's equality "
+    "fields sorted by path, then the fields the update creates in lexicographic order (5.0: "
+    "numeric names numerically), _id first (privata builds an upsert touching identity fields "
+    "in the process, with that rule, and reads it back in that order)",
     "duplicate_key_details": "a DuplicateKeyError carrying the server's details (keyPattern, "
     "keyValue): Beanie's save tells a revision conflict by them",
     "motor_server": "a MongoDB wire-protocol server Motor can connect to (Motor has no "
@@ -187,8 +188,6 @@ GAPS: Final[Mapping[str, Mapping[str, str]]] = {
         "'$group accumulator \"$max\" is not implemented yet' (238)",
         "group_arrays_and_order": "FerretDB v1.24 implements none of them: '$group accumulator "
         '"$push" is not implemented yet\' (238), and likewise $addToSet, $first and $last',
-        "update_field_order": "FerretDB v1.24 appends fields an update creates in the order given, "
-        "not in MongoDB 5.0's lexicographic order",
         "server_document_size_limit": "FerretDB v1.24 stores documents past 16 MiB that pymongo "
         "does not refuse itself: an 18 MiB document in insert_many, an update growing a document "
         "to 18 MiB",

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NoReturn, cast
 
-from pymongo import ReplaceOne, ReturnDocument
+from pymongo import DeleteMany, DeleteOne, ReplaceOne, ReturnDocument
 from pymongo.errors import BulkWriteError, OperationFailure, WriteError
 from typing_extensions import assert_never
 
@@ -240,6 +240,28 @@ def _body(document: Any) -> Any:
     return document if isinstance(document, Mapping) else list(document)
 
 
+_REQUEST_OPTIONS = ("collation", "hint")
+
+
+def _bulk_delete(
+    filter: Mapping[str, Any],
+    multi: bool,
+    options: Mapping[str, Any],
+    raised: Callable[[OperationFailure], Any],
+) -> PymongoCall:
+    """A delete sent as pymongo's bulk sends it, with the bulk's own options."""
+    request = (DeleteMany if multi else DeleteOne)(
+        dict(filter), **{k: options[k] for k in _REQUEST_OPTIONS if k in options}
+    )
+    rest = {k: v for k, v in options.items() if k not in _REQUEST_OPTIONS}
+    return PymongoCall(
+        "bulk_write",
+        ((([request],), {"ordered": True, **rest}),),
+        lambda r: int(r[0].deleted_count),
+        raised,
+    )
+
+
 def call_for(op: Op[Any], errors: StoreErrors, *, bulk_replace: bool = True) -> PymongoCall:
     """The call that executes ``op`` (one of ``STORE_OPS``).
 
@@ -270,10 +292,10 @@ def call_for(op: Op[Any], errors: StoreErrors, *, bulk_replace: bool = True) -> 
             return PymongoCall(
                 "distinct", (((key, filter), options),), lambda r: list(r[0]), raised
             )
-        case Insert(_, documents, ordered):
+        case Insert(_, documents, ordered, options):
             return PymongoCall(
                 "insert_many",
-                (((list(documents),), {"ordered": ordered}),) if documents else (),
+                (((list(documents),), {"ordered": ordered, **options}),) if documents else (),
                 lambda _: InsertOutcome(),
                 errors.insert_failures,
             )
@@ -282,6 +304,10 @@ def call_for(op: Op[Any], errors: StoreErrors, *, bulk_replace: bool = True) -> 
             arguments = ((filter, _body(update)), {"upsert": upsert, **options})
             return PymongoCall(method, (arguments,), _update_outcome, raised)
         case Delete(_, filter, multi, options):
+            if "bypass_document_validation" in options:
+                # Only a bulk sends the option with a delete (pymongo's delete methods do not
+                # take it): the same bulk command, so the server answers as it would natively.
+                return _bulk_delete(filter, multi, options, raised)
             method = "delete_many" if multi else "delete_one"
             return PymongoCall(
                 method, (((filter,), options),), lambda r: int(r[0].deleted_count), raised
@@ -289,12 +315,16 @@ def call_for(op: Op[Any], errors: StoreErrors, *, bulk_replace: bool = True) -> 
         case Replace(_, filter, document, upsert, options):
             arguments = ((filter, document), {"upsert": upsert, **options})
             return PymongoCall("replace_one", (arguments,), _replace_outcome, raised)
-        case ReplaceMany(_, pairs):
+        case ReplaceMany(_, pairs, options):
             if not bulk_replace:
-                each: tuple[Arguments, ...] = tuple(((dict(f), dict(d)), {}) for f, d in pairs)
+                each: tuple[Arguments, ...] = tuple(
+                    ((dict(f), dict(d)), dict(options)) for f, d in pairs
+                )
                 return PymongoCall("replace_one", each, _matched, raised)
             requests = [ReplaceOne(dict(f), dict(d)) for f, d in pairs]
-            bulk: tuple[Arguments, ...] = (((requests,), {"ordered": False}),) if pairs else ()
+            bulk: tuple[Arguments, ...] = (
+                (((requests,), {"ordered": False, **options}),) if pairs else ()
+            )
             return PymongoCall("bulk_write", bulk, _matched, raised)
         case FindAndModify(_, action, filter, document, sort, upsert, new, projection, options):
             common: dict[str, Any] = {
@@ -317,13 +347,15 @@ def call_for(op: Op[Any], errors: StoreErrors, *, bulk_replace: bool = True) -> 
             return PymongoCall(
                 "create_index", (((list(keys),), options),), lambda r: str(r[0]), raised
             )
-        case DropIndex(_, name):
+        case DropIndex(_, name, options):
             if name == "*":
-                return PymongoCall("drop_indexes", (((), {}),), _none, raised)
-            return PymongoCall("drop_index", (((name,), {}),), _none, raised)
-        case IndexInformation(_):
-            return PymongoCall("index_information", (((), {}),), lambda r: dict(r[0]), _empty)
-        case Drop(_):
-            return PymongoCall("drop", (((), {}),), _none, raised)
+                return PymongoCall("drop_indexes", (((), dict(options)),), _none, raised)
+            return PymongoCall("drop_index", (((name,), dict(options)),), _none, raised)
+        case IndexInformation(_, options):
+            return PymongoCall(
+                "index_information", (((), dict(options)),), lambda r: dict(r[0]), _empty
+            )
+        case Drop(_, options):
+            return PymongoCall("drop", (((), dict(options)),), _none, raised)
         case _:
             assert_never(store_op)

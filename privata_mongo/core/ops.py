@@ -214,6 +214,7 @@ class Insert(Op[InsertOutcome]):
     side: Side
     documents: tuple[Mapping[str, Any], ...]
     ordered: bool = True
+    options: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +260,7 @@ class ReplaceMany(Op[int]):
 
     side: Side
     pairs: tuple[tuple[Mapping[str, Any], Mapping[str, Any]], ...]
+    options: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +303,7 @@ class DropIndex(Op[None]):
 
     side: Side
     name: str
+    options: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +311,7 @@ class IndexInformation(Op[dict[str, Any]]):
     """``index_information()`` of one side."""
 
     side: Side
+    options: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +319,7 @@ class Drop(Op[None]):
     """Drop one side's collection."""
 
     side: Side
+    options: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True, slots=True)

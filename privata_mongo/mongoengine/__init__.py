@@ -119,6 +119,7 @@ from mongoengine import (
 from privata_mongo.facade_modules import facade_attribute as _facade_attribute
 from privata_mongo.facade_modules import install as _install
 from privata_mongo.mongoengine._connection import connect, register_connection
+from privata_mongo.mongoengine._redact import install as _install_redaction
 
 __all__ = [
     "CASCADE",
@@ -228,3 +229,5 @@ def __getattr__(name: str) -> _Any:
 
 def __dir__() -> _Iterable[str]:
     return sorted(set(globals()) | set(dir(_native)))
+
+_install_redaction()  # validation errors of split models never quote identity values

@@ -11,11 +11,14 @@ new ``scan_limit`` or ``batch_size`` applies to a collection already handed out)
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
+from privata_mongo.core.flows.options import OPERATION_OPTIONS, with_operation_options
 from privata_mongo.core.schema import ModelSchema
 from privata_mongo.proxy._passes_as import PassesAsNative
 from privata_mongo.proxy._planner import Planned, Planner
@@ -42,7 +45,17 @@ class PlannedMethod(Generic[P, R]):
 
     def __init__(self, plan: Callable[Concatenate[Planner, P], Planned[R]]) -> None:
         self._plan = plan
+        self._signature = inspect.signature(plan)
         functools.update_wrapper(self, plan)  # type: ignore[arg-type]
+
+    def _planned(self, planner: Planner, /, *args: Any, **kwargs: Any) -> Planned[R]:
+        """The plan, each of whose storage requests carries the call's session and comment."""
+        planned = self._plan(planner, *args, **kwargs)
+        named = self._signature.bind(planner, *args, **kwargs).arguments
+        options = {k: named.get(k) for k in OPERATION_OPTIONS}
+        if not any(v is not None for v in options.values()):
+            return planned
+        return dataclasses.replace(planned, flow=with_operation_options(planned.flow, options))
 
     @overload
     def __get__(self, instance: None, owner: type[Any]) -> Self: ...
@@ -53,7 +66,7 @@ class PlannedMethod(Generic[P, R]):
     def __get__(self, instance: SplitCollectionBase | None, owner: type[Any]) -> Any:
         if instance is None:
             return self
-        return functools.partial(instance._run, self._plan)
+        return functools.partial(instance._run, self._planned)
 
 
 class SplitCollectionBase(PassesAsNative, ABC):

@@ -17,6 +17,7 @@ from pymongo.errors import BulkWriteError, InvalidOperation, OperationFailure
 
 from privata_mongo.core.flows.aggregate import split_joins
 from privata_mongo.core.schema import ModelSchema
+from privata_mongo.errors import ConfigurationError
 from privata_mongo.proxy._collection_base import SplitCollectionBase
 from privata_mongo.proxy._commands import Call, command_document, refuse_split_pipeline, translate
 from privata_mongo.proxy._passes_as import PassesAsNative
@@ -206,6 +207,9 @@ class DatabaseBase(PassesAsNative):
         """Collection names without the identity halves of split collections.
 
         The audit collection is left out too: it belongs to the privacy layer, not the app.
+        A collection whose model's privacy declarations are invalid is listed as it is (its
+        identity half is still hidden by suffix): listing names is no use of that model, so
+        its error is raised when the model itself is used.
         """
         settings = self._client.runtime.settings()
         suffix = settings.identity_suffix
@@ -213,7 +217,10 @@ class DatabaseBase(PassesAsNative):
         if settings.audit and settings.audit_sink is None:
             hidden.add(settings.audit_collection)
         for name in names:
-            schema = self.schema_of(name)
+            try:
+                schema = self.schema_of(name)
+            except ConfigurationError:
+                continue  # that model's error is raised when it is used, not on a listing
             if schema is not None:
                 hidden.add(schema.identity_collection)
         return [n for n in names if n not in hidden]

@@ -25,7 +25,7 @@ from privata_mongo.core.mql.match import UnsupportedOperator, compile_filter
 from privata_mongo.core.ops import Document, Effect, FetchAll, Flow, Query, Touched
 from privata_mongo.core.projection import ProjectionPlan
 from privata_mongo.core.routing import FilterPlan, Probe, plan_filter, substitute
-from privata_mongo.core.schema import PSEUDONYM_FIELD, Side
+from privata_mongo.core.schema import ORDER_FIELD, PSEUDONYM_FIELD, Side
 from privata_mongo.core.split import join
 from privata_mongo.errors import UnsupportedQuery
 
@@ -275,6 +275,21 @@ def fetch_identities(
     return found
 
 
+def with_order(projection: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """An identity projection that also reads the recorded key order, which ``join`` follows.
+
+    Only an inclusion needs it added: an exclusion or no projection reads it anyway.
+    """
+    if not projection:
+        return projection
+    including = any(
+        (isinstance(v, Mapping) and "$elemMatch" in v) or (not isinstance(v, Mapping) and v)
+        for k, v in projection.items()
+        if k != "_id"
+    )
+    return {**projection, ORDER_FIELD: 1} if including else projection
+
+
 def join_batch(
     ctx: Context, documents: Sequence[Mapping[str, Any]], plan: ProjectionPlan
 ) -> Flow[list[Document]]:
@@ -284,7 +299,7 @@ def join_batch(
     pseudonyms = [d[PSEUDONYM_FIELD] for d in documents if PSEUDONYM_FIELD in d]
     identities: dict[str, Document] = {}
     if pseudonyms:
-        identities = yield from fetch_identities(ctx, pseudonyms, plan.identity)
+        identities = yield from fetch_identities(ctx, pseudonyms, with_order(plan.identity))
     joined = [join(d, identities.get(d.get(PSEUDONYM_FIELD, "")), ctx.schema) for d in documents]
     if plan.hide_id:
         for document in joined:

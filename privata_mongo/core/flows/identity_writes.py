@@ -21,7 +21,7 @@ from privata_mongo.core.mql.update import CompiledUpdate
 from privata_mongo.core.ops import Document, FetchAll, Flow, Insert, Query, ReplaceMany, Update
 from privata_mongo.core.routing import split_update
 from privata_mongo.core.schema import PSEUDONYM_FIELD, REVISION_FIELD, Side
-from privata_mongo.core.split import identity_values, join, split
+from privata_mongo.core.split import identity_values, join, split_for_storage
 
 from .common import fetch_identities, linked, seal, touched
 from .context import Context
@@ -150,7 +150,7 @@ def write_documents(
 
 
 def _identity_row(ctx: Context, pseudonym: str, document: Mapping[str, Any]) -> Document:
-    identity, _ = split(document, ctx.schema, pseudonym, ctx.new_revision())
+    identity, _ = split_for_storage(document, ctx.schema, pseudonym, ctx.new_revision())
     return identity
 
 

@@ -47,7 +47,7 @@ from privata_mongo.core.ops import (
 )
 from privata_mongo.core.routing import FilterPlan, plan_filter, references_identity
 from privata_mongo.core.schema import PSEUDONYM_FIELD, REVISION_FIELD, Side
-from privata_mongo.core.split import identity_values, join, split
+from privata_mongo.core.split import identity_values, join, split_for_storage
 from privata_mongo.errors import UnsupportedQuery
 
 from .common import chunks, fetch_identities, linked, resolve, seal, touched
@@ -79,14 +79,25 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def insert(ctx: Context, documents: Sequence[Mapping[str, Any]], ordered: bool) -> Flow[None]:
+def insert(
+    ctx: Context,
+    documents: Sequence[Mapping[str, Any]],
+    ordered: bool,
+    options: Mapping[str, Any] | None = None,
+) -> Flow[None]:
     """Insert logical documents (each already has its ``_id``).
+
+    ``options`` are the application's (``session``, ``comment``,
+    ``bypass_document_validation`` …): the clinical insert carries them all, the identity
+    insert the ones that concern the whole operation (``shared_options``).
 
     Raises:
         BulkWriteFailed: some documents were not written; the ones counted as inserted were
             written to both collections, the others to neither.
     """
-    pairs = [split(d, ctx.schema, ctx.new_pseudonym(), ctx.new_revision()) for d in documents]
+    pairs = [
+        split_for_storage(d, ctx.schema, ctx.new_pseudonym(), ctx.new_revision()) for d in documents
+    ]
     sealed = yield from seal(ctx, [identity for identity, _ in pairs], fresh=True)
     # a document too large in any form fails alone, as the server fails it: neither half of
     # it is written, and no half of another document fails for it
@@ -98,8 +109,10 @@ def insert(ctx: Context, documents: Sequence[Mapping[str, Any]], ordered: bool) 
         if (f := too_large_to_insert(i, document, row, clinical)) is not None
     }
     candidates = _written(range(len(pairs)), failures, ordered)
+    options = options or {}
+    shared = shared_options(options)
     outcome = (
-        (yield from Insert(Side.IDENTITY, tuple(sealed[i] for i in candidates), ordered))
+        (yield from Insert(Side.IDENTITY, tuple(sealed[i] for i in candidates), ordered, shared))
         if candidates
         else InsertOutcome(())
     )
@@ -116,7 +129,7 @@ def insert(ctx: Context, documents: Sequence[Mapping[str, Any]], ordered: bool) 
     clinical_ok: list[int] = []
     if attempted:
         clinical: InsertOutcome = yield from Insert(
-            Side.CLINICAL, tuple(pairs[i][1] for i in attempted), ordered
+            Side.CLINICAL, tuple(pairs[i][1] for i in attempted), ordered, options
         )
         for f in clinical.failures:
             failures[attempted[f.index]] = replace(f, index=attempted[f.index])
@@ -131,7 +144,7 @@ def insert(ctx: Context, documents: Sequence[Mapping[str, Any]], ordered: bool) 
             ctx.schema.model,
             len(orphans),
         )
-        yield Delete(Side.IDENTITY, {"_id": {"$in": orphans}}, multi=True)
+        yield Delete(Side.IDENTITY, {"_id": {"$in": orphans}}, multi=True, options=shared)
     if failures:
         reported = sorted(failures.values(), key=lambda f: f.index)
         raise BulkWriteFailed(tuple(reported[:1] if ordered else reported), len(clinical_ok))
@@ -220,7 +233,7 @@ def update(
     if matched or not upsert:
         return UpdateOutcome(matched, modified)
     document = upserted_document(ctx, filter, compiled, options)
-    yield from insert(ctx, [document], ordered=True)
+    yield from insert(ctx, [document], True, write_options(options))
     return UpdateOutcome(0, 0, document["_id"])
 
 
@@ -268,9 +281,37 @@ def _server_side_subjects(
     yield from touched(ctx, targets)
 
 
+_READ_OPTIONS = {
+    "hint": "hint",
+    "collation": "collation",
+    "session": "session",
+    "let": "let",
+    "comment": "comment",
+    "maxTimeMS": "max_time_ms",
+}
+_SHARED_OPTIONS = ("session", "comment")
+_WRITE_OPTIONS = ("session", "comment", "bypass_document_validation")
+_DELETE_OPTIONS = ("session", "comment", "let", "bypass_document_validation")
+
+
 def read_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Options of a write that also shape the read selecting its targets."""
-    return {k: options[k] for k in ("hint", "collation", "session") if k in options}
+    """Options of a write that also shape the read selecting its targets (pymongo's names).
+
+    The selection is the write's own query, so what the application said about that query
+    (index hint, collation, variables, time limit) and about the operation (session,
+    comment) applies to it.
+    """
+    return {name: options[k] for k, name in _READ_OPTIONS.items() if k in options}
+
+
+def shared_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Options about the whole operation, sent with the identity half's requests too."""
+    return {k: options[k] for k in _SHARED_OPTIONS if k in options}
+
+
+def write_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Options of a write that an insert it makes (an upsert's document) also takes."""
+    return {k: options[k] for k in _WRITE_OPTIONS if k in options}
 
 
 def upserted_document(
@@ -341,19 +382,22 @@ def replace_one(
         return UpdateOutcome(1, int(modified))
     if not upsert:
         return UpdateOutcome(0, 0)
-    document = yield from insert_replacement(ctx, filter, replacement)
+    document = yield from insert_replacement(ctx, filter, replacement, options)
     return UpdateOutcome(0, 0, document["_id"])
 
 
 def insert_replacement(
-    ctx: Context, filter: Mapping[str, Any], replacement: Mapping[str, Any]
+    ctx: Context,
+    filter: Mapping[str, Any],
+    replacement: Mapping[str, Any],
+    options: Mapping[str, Any] | None = None,
 ) -> Flow[Document]:
     """The upsert of a replacement: its ``_id`` comes from the filter when it names one."""
     document = replace_document(None, replacement)
     if "_id" not in document:
         seeded = upsert_seed(filter).get("_id")
         document = {"_id": seeded if seeded is not None else ctx.new_object_id(), **document}
-    yield from insert(ctx, [document], ordered=True)
+    yield from insert(ctx, [document], True, write_options(options or {}))
     return document
 
 
@@ -375,7 +419,7 @@ def replace_target(
     after = replace_document(before, replacement)
     if pseudonym is None:
         pseudonym = ctx.new_pseudonym()
-    new_identity, new_clinical = split(after, schema, pseudonym, ctx.new_revision())
+    new_identity, new_clinical = split_for_storage(after, schema, pseudonym, ctx.new_revision())
     too_large = grew_too_large(after, new_clinical)  # the identity row: as it is sealed
     if too_large is not None:
         raise too_large
@@ -436,13 +480,16 @@ def delete_rows(
     Each identity row deleted erases every identity field of its subject.
     """
     pseudonyms = [r[PSEUDONYM_FIELD] for r in rows if PSEUDONYM_FIELD in r]
+    shared = shared_options(options)
     for chunk in chunks(pseudonyms, ctx.batch_size):
-        yield Delete(Side.IDENTITY, {"_id": {"$in": list(chunk)}}, multi=True)
+        yield Delete(Side.IDENTITY, {"_id": {"$in": list(chunk)}}, multi=True, options=shared)
         yield from touched(ctx, chunk, ctx.schema.identity_fields)
+    # The rows were selected with the query's own options (hint, collation …); the delete by
+    # id takes the ones about the operation.
     count: int = yield from Delete(
         Side.CLINICAL,
         {"_id": {"$in": [r["_id"] for r in rows]}},
         multi=True,
-        options={k: v for k, v in options.items() if k == "session"},
+        options={k: v for k, v in options.items() if k in _DELETE_OPTIONS},
     )
     return count

@@ -49,12 +49,13 @@ class Writes(PlannerBase):
                 "bson.raw_bson.RawBSONDocument, or a type that inherits from "
                 "collections.MutableMapping"
             )
+        options = passed(locals(), "document")
         ctx = self.context()
         if "_id" not in document:
             document["_id"] = ctx.new_object_id()
         check_sent(document, "insert")
         flow = self._audited(
-            ctx, "create", lambda c: write.insert(c, [document], ordered=True), dict(document)
+            ctx, "create", lambda c: write.insert(c, [document], True, options), dict(document)
         )
         return Planned(
             flow, lambda _: InsertOneResult(document["_id"], self._acknowledged), link=True
@@ -71,6 +72,7 @@ class Writes(PlannerBase):
         """``insert_many``: each document is written whole (both halves) or not at all."""
         if isinstance(documents, Mapping) or not documents:
             raise TypeError("documents must be a non-empty list")
+        options = passed(locals(), "documents", "ordered")
         ctx = self.context()
         for document in documents:
             if "_id" not in document:
@@ -83,7 +85,10 @@ class Writes(PlannerBase):
         batch = list(documents)
         return Planned(
             self._audited(
-                ctx, "create", lambda c: write.insert(c, batch, ordered), *map(dict, documents)
+                ctx,
+                "create",
+                lambda c: write.insert(c, batch, ordered, options),
+                *map(dict, documents),
             ),
             lambda _: InsertManyResult(ids, self._acknowledged),
             link=True,
@@ -239,7 +244,8 @@ class Writes(PlannerBase):
         comment: Any = None,
         let: Any = None,
     ) -> Planned[BulkWriteResult]:
-        """``bulk_write``: each request runs through its own method's flow."""
+        """``bulk_write``: each request runs through its own method's flow, with its options."""
+        options = passed(locals(), "requests", "ordered")
         ctx = self.context()
         recorder = _BulkRecorder(ctx.new_object_id)
         for request in requests:
@@ -250,7 +256,9 @@ class Writes(PlannerBase):
         if not recorder.requests:
             raise InvalidOperation("No operations to execute")
         return Planned(
-            self._audited(ctx, "bulk_write", lambda c: bulk.bulk(c, recorder.requests, ordered)),
+            self._audited(
+                ctx, "bulk_write", lambda c: bulk.bulk(c, recorder.requests, ordered, options)
+            ),
             lambda outcome: BulkWriteResult(
                 {**bulk_counts(outcome), "writeErrors": [], "writeConcernErrors": []},
                 self._acknowledged,
