@@ -76,7 +76,7 @@ class _Imports(cst.CSTTransformer):
         super().__init__()
         self.facades = facades
 
-    def leave_ImportFrom(  # noqa: N802 - libcst's visitor naming
+    def leave_ImportFrom(
         self, original_node: cst.ImportFrom, updated_node: cst.ImportFrom
     ) -> cst.ImportFrom:
         if updated_node.relative or updated_node.module is None:
@@ -86,7 +86,7 @@ class _Imports(cst.CSTTransformer):
             return updated_node
         return updated_node.with_changes(module=_expression(target))
 
-    def leave_Import(  # noqa: N802 - libcst's visitor naming
+    def leave_Import(
         self, original_node: cst.Import, updated_node: cst.Import
     ) -> cst.Import:
         names: list[cst.ImportAlias] = []
