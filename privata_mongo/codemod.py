@@ -86,9 +86,7 @@ class _Imports(cst.CSTTransformer):
             return updated_node
         return updated_node.with_changes(module=_expression(target))
 
-    def leave_Import(
-        self, original_node: cst.Import, updated_node: cst.Import
-    ) -> cst.Import:
+    def leave_Import(self, original_node: cst.Import, updated_node: cst.Import) -> cst.Import:
         names: list[cst.ImportAlias] = []
         for alias in updated_node.names:
             dotted = _dotted(alias.name)

@@ -230,4 +230,5 @@ def __getattr__(name: str) -> _Any:
 def __dir__() -> _Iterable[str]:
     return sorted(set(globals()) | set(dir(_native)))
 
+
 _install_redaction()  # validation errors of split models never quote identity values
