@@ -102,14 +102,27 @@ def redacted(exc: ValidationError, names: frozenset[str], data: Iterable[Any]) -
         }
         kind = error["type"]
         ctx = _context(error.get("ctx"), renderings)
+        line["type"] = PydanticCustomError(kind, redact_text(error["msg"], renderings))
         if kind in _KNOWN_TYPES:
-            line["type"] = kind
-            if ctx is not None:
-                line["ctx"] = ctx
-        else:
-            line["type"] = PydanticCustomError(kind, redact_text(error["msg"], renderings))
+            known = {**line, "type": kind, **({"ctx": ctx} if ctx is not None else {})}
+            if _buildable(exc.title, known):
+                line = known
         lines.append(typing.cast(InitErrorDetails, line))
     return ValidationError.from_exception_data(exc.title, lines)
+
+
+def _buildable(title: str, line: Mapping[str, Any]) -> bool:
+    """Whether pydantic rebuilds ``line`` under its own error type.
+
+    A known type may need context keys the original lacks (a library raising ``value_error``
+    through ``PydanticCustomError`` with a ``reason`` and no ``error``, as email-validator's
+    ``EmailStr`` does); such a line keeps its type name and message as a custom error.
+    """
+    try:
+        ValidationError.from_exception_data(title, [typing.cast(InitErrorDetails, line)])
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 class RedactingValidator:

@@ -1,0 +1,1 @@
+"""A hospital ward on Beanie: patients, nurses, admissions."""
