@@ -16,6 +16,7 @@ from typing import Any
 
 __all__ = [
     "BLIND_FIELD",
+    "LEASE_FIELD",
     "PSEUDONYM_FIELD",
     "REVISION_FIELD",
     "SEALED_FIELD",
@@ -34,6 +35,10 @@ PSEUDONYM_FIELD = "_pseudonym"
 
 REVISION_FIELD = "_rev"
 """Field of an identity document changed on every write: the compare-and-swap token."""
+
+
+LEASE_FIELD = "_lease"
+"""Field of an identity document held by a writer: ``{"o": owner token, "x": expiry}``."""
 
 
 SEALED_FIELD = "_enc"

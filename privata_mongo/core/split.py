@@ -15,9 +15,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from privata_mongo.core.schema import PSEUDONYM_FIELD, REVISION_FIELD, ModelSchema, Side
+from privata_mongo.core.schema import (
+    LEASE_FIELD,
+    PSEUDONYM_FIELD,
+    REVISION_FIELD,
+    ModelSchema,
+    Side,
+)
 
 __all__ = ["identity_values", "join", "split"]
+
+_BOOKKEEPING = frozenset({"_id", REVISION_FIELD, LEASE_FIELD})
 
 
 def split(
@@ -37,7 +45,7 @@ def split(
 
 def identity_values(identity: Mapping[str, Any]) -> dict[str, Any]:
     """The identity fields of a stored identity document, without its bookkeeping."""
-    return {k: v for k, v in identity.items() if k not in ("_id", REVISION_FIELD)}
+    return {k: v for k, v in identity.items() if k not in _BOOKKEEPING}
 
 
 def join(

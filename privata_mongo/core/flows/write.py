@@ -49,7 +49,7 @@ from privata_mongo.core.schema import PSEUDONYM_FIELD, REVISION_FIELD, Side
 from privata_mongo.core.split import identity_values, join, split
 from privata_mongo.errors import UnsupportedQuery
 
-from .common import chunks, fetch_identities, linked, resolve, seal, touched
+from .common import chunks, linked, resolve, seal, touched, unseal
 from .context import Context
 from .identity_writes import (
     WRITE_CONFLICT,
@@ -58,6 +58,7 @@ from .identity_writes import (
     write_documents,
     write_identities,
 )
+from .lease import hold, release
 from .read import select_one
 
 __all__ = [
@@ -351,33 +352,42 @@ def replace_target(
     """
     schema = ctx.schema
     pseudonym = clinical.get(PSEUDONYM_FIELD)
-    olds = yield from fetch_identities(ctx, [pseudonym] if pseudonym else [])
-    old_identity = olds.get(pseudonym or "")
-    before = join(clinical, old_identity, schema)
-    after = replace_document(before, replacement)
-    if pseudonym is None:
-        pseudonym = ctx.new_pseudonym()
-    new_identity, new_clinical = split(after, schema, pseudonym, ctx.new_revision())
-    planned = [Rewrite(clinical, old_identity, after, True)]
-    if old_identity is None:
-        sealed = yield from seal(ctx, [new_identity])
-        outcome = yield from Insert(Side.IDENTITY, tuple(sealed), True)
-        if not outcome.failures:
-            yield from touched(ctx, [pseudonym], identity_values(new_identity))
-    elif identity_values(old_identity) != identity_values(new_identity):
-        conflicts = yield from write_identities(ctx, planned)
-        if conflicts:
-            raise WriteFailed(
-                f"{schema.model}: the identity row changed concurrently during the replace; "
-                "retry the operation",
-                WRITE_CONFLICT,
-            )
+    held = (yield from hold(ctx, pseudonym)) if pseudonym else None
     try:
-        yield Replace(Side.CLINICAL, {"_id": clinical["_id"]}, new_clinical, False, options)
-    except WriteFailed:
-        if old_identity is not None:
-            yield from restore_identities(ctx, planned)
+        rows = yield from unseal(ctx, list(held.rows.values()) if held else [])
+        old_identity = rows[0] if rows else None
+        before = join(clinical, old_identity, schema)
+        after = replace_document(before, replacement)
+        if pseudonym is None:
+            pseudonym = ctx.new_pseudonym()
+        new_identity, new_clinical = split(after, schema, pseudonym, ctx.new_revision())
+        planned = [Rewrite(clinical, old_identity, after, True)]
+        if old_identity is None:
+            sealed = yield from seal(ctx, [new_identity])
+            outcome = yield from Insert(Side.IDENTITY, tuple(sealed), True)
+            if not outcome.failures:
+                yield from touched(ctx, [pseudonym], identity_values(new_identity))
+        elif identity_values(old_identity) != identity_values(new_identity):
+            conflicts, _ = yield from write_identities(ctx, planned, held.lease if held else None)
+            if conflicts:
+                raise WriteFailed(
+                    f"{schema.model}: the document's write lease expired during the replace "
+                    "and another writer took it over; retry the operation, or raise "
+                    "write_lease_ms",
+                    WRITE_CONFLICT,
+                )
+        try:
+            yield Replace(Side.CLINICAL, {"_id": clinical["_id"]}, new_clinical, False, options)
+        except WriteFailed:
+            if old_identity is not None:
+                yield from restore_identities(ctx, planned)
+            raise
+    except Exception:
+        if held is not None:
+            yield from release(ctx, held)
         raise
+    if held is not None:
+        yield from release(ctx, held)
     yield from touched(ctx, [pseudonym])
     return before != after or list(before) != list(after)
 
