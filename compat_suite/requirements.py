@@ -76,6 +76,8 @@ FEATURES: Final[Mapping[str, str]] = {
     "in-process backend)",
     "client_side_encryption": "pymongo's own client-side encryption (ClientEncryption, "
     "AutoEncryptionOpts) over a key vault on the backend",
+    "atomic_updates": "each update applied atomically to its document under concurrent "
+    "writers (8 threads x 50 raw $inc on one document lose none)",
 }
 
 GAPS: Final[Mapping[str, Mapping[str, str]]] = {
@@ -173,6 +175,9 @@ GAPS: Final[Mapping[str, Mapping[str, str]]] = {
         "not in MongoDB 5.0's lexicographic order",
         "bulk_delete_options": "FerretDB v1.24 rejects the option on delete: 'delete: unknown "
         'field "bypassDocumentValidation"\' (FailedToParse, 9)',
+        "atomic_updates": "FerretDB v1.24 (SQLite) is not atomic per operation under "
+        "concurrency: concurrent raw $inc on one document are lost (387 of 1,600 in one "
+        "measurement), with or without privata",
     },
 }
 
