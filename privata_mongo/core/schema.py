@@ -20,6 +20,7 @@ __all__ = [
     "PSEUDONYM_FIELD",
     "REVISION_FIELD",
     "SEALED_FIELD",
+    "VERSION_FIELD",
     "Decision",
     "FieldSpec",
     "ModelSchema",
@@ -39,6 +40,11 @@ REVISION_FIELD = "_rev"
 
 LEASE_FIELD = "_lease"
 """Field of an identity document held by a writer: ``{"o": owner token, "x": expiry}``."""
+
+
+VERSION_FIELD = "_ver"
+"""Field on both halves of a document written under a lease: the writer's token, the same on
+both once the update is complete (a reader that finds them unequal read across an update)."""
 
 
 SEALED_FIELD = "_enc"

@@ -19,13 +19,15 @@ from privata_mongo.core.schema import (
     LEASE_FIELD,
     PSEUDONYM_FIELD,
     REVISION_FIELD,
+    VERSION_FIELD,
     ModelSchema,
     Side,
 )
 
 __all__ = ["identity_values", "join", "split"]
 
-_BOOKKEEPING = frozenset({"_id", REVISION_FIELD, LEASE_FIELD})
+_BOOKKEEPING = frozenset({"_id", REVISION_FIELD, LEASE_FIELD, VERSION_FIELD})
+_LINKS = frozenset({PSEUDONYM_FIELD, VERSION_FIELD})
 
 
 def split(
@@ -37,7 +39,7 @@ def split(
     for key, value in document.items():
         if schema.side_of(key) is Side.IDENTITY:
             identity[key] = value
-        elif key != PSEUDONYM_FIELD:
+        elif key not in _LINKS:
             clinical[key] = value
     clinical[PSEUDONYM_FIELD] = pseudonym
     return identity, clinical
@@ -61,7 +63,7 @@ def join(
     pending = sorted(values, key=lambda k: schema.rank.get(k, len(schema.rank)))
     result: dict[str, Any] = {}
     for key, value in clinical.items():
-        if key == PSEUDONYM_FIELD:
+        if key in _LINKS:
             continue
         rank = schema.rank.get(key, len(schema.rank))
         if key != "_id":

@@ -30,8 +30,6 @@ from privata_mongo.embedded import AsyncMockClient
 from privata_mongo.testing.serialised import serialised_mongomock
 from testkit.backends import Backend
 
-pytestmark = requires("atomic_updates")
-
 LATENCY = 0.0002
 """Seconds of simulated round trip per mongomock operation, so threads interleave as on a
 server."""
@@ -92,6 +90,7 @@ def _lost_raw_increments(raw_db: Any, writers: int = 8, each: int = 50) -> int:
     return writers * each - raw.find_one({"_id": 1})["n"]
 
 
+@requires("atomic_updates")
 @pytest.mark.parametrize(("writers", "each"), [(4, 10), (16, 4), (64, 1)])
 def test_concurrent_updates_of_one_subject_all_apply(db: Any, writers: int, each: int) -> None:
     assert _lost_raw_increments(db) == 0, "the backend is not atomic per operation"
@@ -112,6 +111,7 @@ def test_concurrent_updates_of_one_subject_all_apply(db: Any, writers: int, each
     assert leftover == 0
 
 
+@requires("atomic_updates")
 def test_concurrent_updates_of_both_halves_end_in_a_serial_order(db: Any) -> None:
     """Each update sets both halves to one letter: any serial order leaves them equal."""
     assert _lost_raw_increments(db) == 0, "the backend is not atomic per operation"
@@ -134,6 +134,7 @@ def test_concurrent_updates_of_both_halves_end_in_a_serial_order(db: Any) -> Non
     assert torn == []
 
 
+@requires("atomic_updates")
 def test_reads_never_observe_a_torn_document(db: Any) -> None:
     """A reader running beside writers of both halves sees each document whole."""
     assert _lost_raw_increments(db) == 0, "the backend is not atomic per operation"
@@ -170,6 +171,7 @@ class _AsyncPatient(pb.Document):
         name = "concurrent_async_patients"
 
 
+@requires("atomic_updates")
 @pytest.mark.parametrize("writers", [4, 16, 64])
 async def test_concurrent_tasks_on_the_async_facade_all_apply(
     backend: Backend, writers: int

@@ -24,7 +24,7 @@ from privata_mongo.core.ops import (
     Update,
     UpdateOutcome,
 )
-from privata_mongo.core.schema import PSEUDONYM_FIELD, Side
+from privata_mongo.core.schema import PSEUDONYM_FIELD, VERSION_FIELD, Side
 from privata_mongo.errors import UnsupportedQuery
 from privata_mongo.testing.scripted import ScriptedDriver, UnexpectedOp
 from tests.unit.builders import make_context, make_schema
@@ -106,7 +106,11 @@ def test_update_of_identity_fields_swaps_identity_then_updates_clinical(ctx: Con
     assert row["_rev"] != "r0"
     clinical_update = driver.seen[5]
     assert isinstance(clinical_update, Update)
-    assert clinical_update.update == {"$inc": {"age": 1}}
+    # The clinical part, plus the version both halves now carry (what readers compare).
+    assert clinical_update.update == {
+        "$inc": {"age": 1},
+        "$set": {VERSION_FIELD: row[VERSION_FIELD]},
+    }
 
 
 def test_failed_clinical_half_restores_the_identity_rows(ctx: Context) -> None:

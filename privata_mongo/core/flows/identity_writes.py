@@ -21,7 +21,13 @@ from privata_mongo.core.failures import WriteFailed
 from privata_mongo.core.mql.update import CompiledUpdate
 from privata_mongo.core.ops import Document, FetchAll, Flow, Insert, Query, ReplaceMany, Update
 from privata_mongo.core.routing import split_update
-from privata_mongo.core.schema import LEASE_FIELD, PSEUDONYM_FIELD, REVISION_FIELD, Side
+from privata_mongo.core.schema import (
+    LEASE_FIELD,
+    PSEUDONYM_FIELD,
+    REVISION_FIELD,
+    VERSION_FIELD,
+    Side,
+)
 from privata_mongo.core.split import identity_values, join, split
 
 from .common import fetch_identities, linked, seal, touched, unseal
@@ -159,24 +165,32 @@ def _leased(
     held = yield from take(ctx, [d[PSEUDONYM_FIELD] for d in batch if PSEUDONYM_FIELD in d])
     later = [d for d in batch if d.get(PSEUDONYM_FIELD) in held.busy]
     ready = [d for d in batch if d.get(PSEUDONYM_FIELD) not in held.busy]
-    keep = held.lease if clinical_update else None
     try:
         unsealed = yield from unseal(ctx, list(held.rows.values()))
         olds = {row["_id"]: row for row in unsealed}
         planned, error = _apply_all(ctx, ready, olds, compiled, filter, options)
-        conflicts, swapped = yield from write_identities(ctx, planned, keep)
+        conflicts, swapped = yield from write_identities(ctx, planned, held.lease)
         if conflicts:
             # Our lease expired and another writer took the row over: update it again later.
             lost = {id(c) for c in conflicts}
             planned = [p for p in planned if id(p.clinical) not in lost]
             later.extend(conflicts)
-        if clinical_update and planned:
-            yield from _clinical_half(ctx, planned, clinical_update, clinical_filter, options)
+        # Documents whose identity row was replaced carry this writer's version on both halves
+        # (``VERSION_FIELD``): a reader that finds the halves' versions unequal read them
+        # across an update, and reads again.
+        stamped = [p for p in planned if p.clinical.get(PSEUDONYM_FIELD) in swapped]
+        unstamped = [p for p in planned if p.clinical.get(PSEUDONYM_FIELD) not in swapped]
+        if stamped:
+            stamp = {**clinical_update}
+            stamp["$set"] = {**stamp.get("$set", {}), VERSION_FIELD: held.owner}
+            yield from _clinical_half(ctx, stamped, stamp, clinical_filter, options)
+        if clinical_update and unstamped:
+            yield from _clinical_half(ctx, unstamped, clinical_update, clinical_filter, options)
+        planned = stamped + unstamped
     except Exception:
         yield from release(ctx, held)
         raise
-    unreleased = None if keep is not None else [p for p in held.rows if p not in swapped]
-    yield from release(ctx, held, unreleased)
+    yield from release(ctx, held)
     if error is not None:
         raise error
     return sum(p.modified for p in planned), later
@@ -232,7 +246,7 @@ def write_identities(
 
     Returns the clinical rows that conflicted and the pseudonyms whose rows were replaced.
     ``lease``: the writer's lease, kept on each replaced row (the clinical half is still to
-    be written); without it a replaced row is released by its replacement. The subjects
+    be written), whose owner token becomes the row's version (``VERSION_FIELD``). The subjects
     written and the names of the fields that changed are stated (``touched``): compared here,
     on the plain rows, they are exact even when the stored rows are sealed.
     """
@@ -262,7 +276,7 @@ def write_identities(
         return [], frozenset()
     rows = yield from seal(ctx, [row for _, row, _ in swaps])
     if lease is not None:
-        rows = [{**row, LEASE_FIELD: lease} for row in rows]
+        rows = [{**row, LEASE_FIELD: lease, VERSION_FIELD: lease["o"]} for row in rows]
     matched: int = yield from ReplaceMany(
         Side.IDENTITY, tuple((f, r) for (f, _, _), r in zip(swaps, rows, strict=False))
     )

@@ -45,7 +45,7 @@ from privata_mongo.core.ops import (
     UpdateOutcome,
 )
 from privata_mongo.core.routing import FilterPlan, plan_filter, references_identity
-from privata_mongo.core.schema import PSEUDONYM_FIELD, REVISION_FIELD, Side
+from privata_mongo.core.schema import PSEUDONYM_FIELD, REVISION_FIELD, VERSION_FIELD, Side
 from privata_mongo.core.split import identity_values, join, split
 from privata_mongo.errors import UnsupportedQuery
 
@@ -369,6 +369,8 @@ def replace_target(
                 yield from touched(ctx, [pseudonym], identity_values(new_identity))
         elif identity_values(old_identity) != identity_values(new_identity):
             conflicts, _ = yield from write_identities(ctx, planned, held.lease if held else None)
+            if held is not None:
+                new_clinical[VERSION_FIELD] = held.owner  # the version written with the row
             if conflicts:
                 raise WriteFailed(
                     f"{schema.model}: the document's write lease expired during the replace "
@@ -376,6 +378,8 @@ def replace_target(
                     "write_lease_ms",
                     WRITE_CONFLICT,
                 )
+        elif VERSION_FIELD in old_identity:
+            new_clinical[VERSION_FIELD] = old_identity[VERSION_FIELD]  # the row is unchanged
         try:
             yield Replace(Side.CLINICAL, {"_id": clinical["_id"]}, new_clinical, False, options)
         except WriteFailed:
