@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, cast
 
-from privata_mongo.core.failures import BulkWriteFailed, WriteFailed, WriteFailure
+from privata_mongo.core.failures import DUPLICATE_KEY, BulkWriteFailed, WriteFailed, WriteFailure
 from privata_mongo.core.mql.update import (
     CompiledUpdate,
     compile_update,
@@ -67,6 +67,7 @@ __all__ = [
     "empty_identity",
     "insert",
     "insert_replacement",
+    "insert_upserted",
     "read_options",
     "replace_one",
     "replace_target",
@@ -118,6 +119,30 @@ def insert(ctx: Context, documents: Sequence[Mapping[str, Any]], ordered: bool) 
     if failures:
         reported = sorted(failures.values(), key=lambda f: f.index)
         raise BulkWriteFailed(tuple(reported[:1] if ordered else reported), len(clinical_ok))
+
+
+def insert_upserted(ctx: Context, document: Mapping[str, Any]) -> Flow[None]:
+    """Insert the document an upsert creates; a duplicate ``_id`` names its key, as natively.
+
+    An upsert whose filter names an ``_id`` that exists but did not match (a stale revision in
+    Beanie's ``save``) fails on that ``_id``. A server says so in the error's ``keyPattern``,
+    which Beanie reads to raise ``RevisionIdWasChanged``; a backend that reports no key
+    (mongomock) gets it here, from one read of that ``_id``, made only on such a failure.
+    """
+    try:
+        yield from insert(ctx, [document], ordered=True)
+    except BulkWriteFailed as exc:
+        first = exc.failures[0] if exc.failures else None
+        if first is None or first.code != DUPLICATE_KEY or "keyPattern" in first.details:
+            raise
+        found = yield from FetchAll(
+            Side.CLINICAL, Query({"_id": document["_id"]}, projection={"_id": 1}, limit=1)
+        )
+        if not found:
+            raise
+        key = {"keyPattern": {"_id": 1}, "keyValue": {"_id": document["_id"]}}
+        named = replace(first, details={**first.details, **key})
+        raise BulkWriteFailed((named, *exc.failures[1:]), exc.inserted) from None
 
 
 def _written(
@@ -203,7 +228,7 @@ def update(
     if matched or not upsert:
         return UpdateOutcome(matched, modified)
     document = upserted_document(ctx, filter, compiled, options)
-    yield from insert(ctx, [document], ordered=True)
+    yield from insert_upserted(ctx, document)
     return UpdateOutcome(0, 0, document["_id"])
 
 
@@ -336,7 +361,7 @@ def insert_replacement(
     if "_id" not in document:
         seeded = upsert_seed(filter).get("_id")
         document = {"_id": seeded if seeded is not None else ctx.new_object_id(), **document}
-    yield from insert(ctx, [document], ordered=True)
+    yield from insert_upserted(ctx, document)
     return document
 
 
