@@ -8,12 +8,18 @@ every cursor's evaluation and the database calls of mongomock behind one re-entr
 the duration of a ``with`` block: each operation is then atomic, as on a server, and threads
 interleave between operations only.
 
-The patch is process-wide while the block runs (it replaces methods on mongomock's classes),
-so use it around one test at a time, not from several test threads of different tests.
+The embedded async backend is atomic per operation already (each call runs mongomock to the
+end without giving up the event loop), but for that reason its tasks never interleave inside
+an operation's round trips either: ``delayed_embedded()`` makes every awaited call wait after
+it ran, as a client waits for a server's reply, so concurrent tasks interleave as on a server.
+
+The patches are process-wide while the block runs (they replace methods on classes), so use
+them around one test at a time, not from several test threads of different tests.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import threading
@@ -22,7 +28,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["serialised_mongomock"]
+__all__ = ["delayed_embedded", "serialised_mongomock"]
 
 _DATABASE_METHODS = (
     "list_collection_names",
@@ -88,6 +94,40 @@ def serialised_mongomock(latency: float = 0.0) -> Iterator[threading.RLock]:
                 patched.append((cls, name, original))
                 setattr(cls, name, _locked(original, lock, latency))
         yield lock
+    finally:
+        for cls, name, original in reversed(patched):
+            setattr(cls, name, original)
+
+
+def _delayed(function: Callable[..., Any], latency: float) -> Callable[..., Any]:
+    @functools.wraps(function)
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        result = await function(*args, **kwargs)
+        await asyncio.sleep(latency)  # the round trip back: other tasks run meanwhile
+        return result
+
+    return call
+
+
+@contextmanager
+def delayed_embedded(latency: float) -> Iterator[None]:
+    """Make every awaited call of the embedded backend take ``latency`` seconds more.
+
+    Args:
+        latency: seconds each collection or cursor coroutine waits after it ran.
+    """
+    from privata_mongo.embedded._collection import AsyncMockCollection
+    from privata_mongo.embedded._cursor import AsyncMockCommandCursor, AsyncMockCursor
+
+    patched: list[tuple[type, str, Any]] = []
+    try:
+        for cls in (AsyncMockCollection, AsyncMockCursor, AsyncMockCommandCursor):
+            for name, value in list(vars(cls).items()):
+                if name in ("close", "__aexit__") or not inspect.iscoroutinefunction(value):
+                    continue
+                patched.append((cls, name, value))
+                setattr(cls, name, _delayed(value, latency))
+        yield
     finally:
         for cls, name, original in reversed(patched):
             setattr(cls, name, original)

@@ -27,7 +27,7 @@ import privata_mongo.mongoengine as pm
 from compat_suite.requirements import requires
 from privata_mongo.core.schema import LEASE_FIELD
 from privata_mongo.embedded import AsyncMockClient
-from privata_mongo.testing.serialised import serialised_mongomock
+from privata_mongo.testing.serialised import delayed_embedded, serialised_mongomock
 from testkit.backends import Backend
 
 LATENCY = 0.0002
@@ -172,11 +172,10 @@ class _AsyncPatient(pb.Document):
 
 
 @requires("atomic_updates")
-@pytest.mark.parametrize("writers", [4, 16, 64])
+@pytest.mark.parametrize(("writers", "each"), [(4, 10), (16, 4), (64, 1)])
 async def test_concurrent_tasks_on_the_async_facade_all_apply(
-    backend: Backend, writers: int
+    backend: Backend, writers: int, each: int
 ) -> None:
-    each = 3
     raw_client = backend.client()
     try:
         with serialised_mongomock() if backend.name == "mongomock" else contextlib.nullcontext():
@@ -186,8 +185,10 @@ async def test_concurrent_tasks_on_the_async_facade_all_apply(
     assert lost == 0, "the backend is not atomic per operation"
     if backend.name == "mongomock":
         client: Any = AsyncMockClient()
+        delayed: Any = delayed_embedded(LATENCY)
     else:
         client = pymongo.AsyncMongoClient(backend.uri)
+        delayed = contextlib.nullcontext()
     try:
         await pb.init_beanie(database=client[backend.db_name], document_models=[_AsyncPatient])
         patient = await _AsyncPatient(first_name="start").insert()
@@ -198,7 +199,10 @@ async def test_concurrent_tasks_on_the_async_facade_all_apply(
                     {"$inc": {"score": 1}, "$set": {"first_name": f"t{w}-{i}"}}
                 )
 
-        results = await asyncio.gather(*(work(w) for w in range(writers)), return_exceptions=True)
+        with delayed:
+            results = await asyncio.gather(
+                *(work(w) for w in range(writers)), return_exceptions=True
+            )
         assert [r for r in results if r is not None] == []
         stored = await _AsyncPatient.get(patient.id)
         assert stored is not None
