@@ -42,10 +42,10 @@ __all__ = [
 MAX_TIME_EXPIRED = 50
 """The server's code for an operation that ran out of time (``MaxTimeMSExpired``)."""
 
-BACKOFF_START = 0.002
+BACKOFF_START = 0.001
 """Seconds of the first back-off (before jitter); each later one doubles, up to the cap."""
 
-BACKOFF_CAP = 0.1
+BACKOFF_CAP = 0.02
 """Longest single back-off in seconds: waiting writers look again at least this often."""
 
 
