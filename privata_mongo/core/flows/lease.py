@@ -45,7 +45,7 @@ MAX_TIME_EXPIRED = 50
 BACKOFF_START = 0.001
 """Seconds of the first back-off (before jitter); each later one doubles, up to the cap."""
 
-BACKOFF_CAP = 0.02
+BACKOFF_CAP = 0.05
 """Longest single back-off in seconds: waiting writers look again at least this often."""
 
 
