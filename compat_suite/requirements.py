@@ -175,6 +175,10 @@ GAPS: Final[Mapping[str, Mapping[str, str]]] = {
         "not in MongoDB 5.0's lexicographic order",
         "bulk_delete_options": "FerretDB v1.24 rejects the option on delete: 'delete: unknown "
         'field "bypassDocumentValidation"\' (FailedToParse, 9)',
+        "duplicate_key_details": "FerretDB v1.24 reports a duplicate key without keyPattern "
+        "or keyValue ({'code': 11000, 'codeName': 'DuplicateKey'} only): Beanie's revision check "
+        "then re-raises DuplicateKeyError natively, while privata names the _id and Beanie "
+        "raises RevisionIdWasChanged",
         "atomic_updates": "FerretDB v1.24 (SQLite) is not atomic per operation under "
         "concurrency: concurrent raw $inc on one document are lost (327 to 349 of 400 from 8 "
         "threads in three runs of the probe), with or without privata",
