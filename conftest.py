@@ -13,3 +13,7 @@ if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
     settings.load_profile("ci")
 
 pytest_plugins = ["testkit.plugin"]
+
+# compat_suite/app is an application with its own tests, run by compat_suite/test_whole_app.py
+# in a fresh interpreter (as written, and with its imports rewritten), never collected here.
+collect_ignore = ["compat_suite/app"]

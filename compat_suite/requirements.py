@@ -67,9 +67,10 @@ FEATURES: Final[Mapping[str, str]] = {
     "group_arrays_and_order": "the $push, $addToSet, $first and $last accumulators of $group",
     "bulk_delete_options": "delete commands with bypassDocumentValidation, as pymongo sends them "
     "for Beanie's BulkWriter (bypass_document_validation=False)",
-    "update_field_order": "MongoDB 5.0's order of the fields an update creates: update operators "
-    "process field names in lexicographic order, so an upsert inserts new fields sorted (privata "
-    "builds an upsert touching identity fields in the process, with that rule)",
+    "update_field_order": "MongoDB's key order of an upserted document: the query's equality "
+    "fields sorted by path, then the fields the update creates in lexicographic order (5.0: "
+    "numeric names numerically), _id first (privata builds an upsert touching identity fields "
+    "in the process, with that rule, and reads it back in that order)",
     "duplicate_key_details": "a DuplicateKeyError carrying the server's details (keyPattern, "
     "keyValue): Beanie's save tells a revision conflict by them",
     "motor_server": "a MongoDB wire-protocol server Motor can connect to (Motor has no "
@@ -78,6 +79,16 @@ FEATURES: Final[Mapping[str, str]] = {
     "AutoEncryptionOpts) over a key vault on the backend",
     "atomic_updates": "each update applied atomically to its document under concurrent "
     "writers (8 threads x 50 raw $inc on one document lose none)",
+    "distinct_order": "distinct values in the server's order (sorted in BSON comparison order)",
+    "document_size_limit": "documents larger than 16 MiB (maxBsonObjectSize) are refused "
+    "(pymongo.errors.DocumentTooLarge)",
+    "server_document_size_limit": "the server's own check of stored documents: an insert_many "
+    "document past 16 MiB fails with BSONObjectTooLarge (10334), an update whose result passes "
+    "it with 17419",
+    "out_stage": "the $out aggregation stage",
+    "merge_stage": "the $merge aggregation stage",
+    "database_commands": "collection commands sent with Database.command (count, distinct, "
+    "find, aggregate, findAndModify, insert, update, delete)",
 }
 
 GAPS: Final[Mapping[str, Mapping[str, str]]] = {
@@ -122,6 +133,14 @@ GAPS: Final[Mapping[str, Mapping[str, str]]] = {
         "no attribute 'get'), while privata passes pymongo-shaped details",
         "motor_server": "mongomock runs in the process and speaks no wire protocol: Motor needs "
         "a server URI (the backend has none); Motor is tested with --backend ferretdb",
+        "document_size_limit": "mongomock 4.3 stores documents of any size (a 17 MiB document "
+        "is accepted)",
+        "server_document_size_limit": "mongomock 4.3 stores documents of any size",
+        "merge_stage": "mongomock 4.3 does not implement $merge (NotImplementedError)",
+        "database_commands": "mongomock 4.3's Database.command answers ping only "
+        "(NotImplementedError; with a command name and a value: TypeError)",
+        "distinct_order": "mongomock 4.3 collects distinct values in a Python set and returns "
+        "them in its iteration order (string hashes vary from process to process), not sorted",
         "client_side_encryption": "pymongo's ClientEncryption cannot use a mongomock key vault: "
         "mongomock rejects the RawBSONDocument codec options pymongo reads keys with (privata "
         "drives libmongocrypt with its own key-vault callback instead)",
@@ -171,8 +190,13 @@ GAPS: Final[Mapping[str, Mapping[str, str]]] = {
         "'$group accumulator \"$max\" is not implemented yet' (238)",
         "group_arrays_and_order": "FerretDB v1.24 implements none of them: '$group accumulator "
         '"$push" is not implemented yet\' (238), and likewise $addToSet, $first and $last',
-        "update_field_order": "FerretDB v1.24 appends fields an update creates in the order given, "
-        "not in MongoDB 5.0's lexicographic order",
+        "server_document_size_limit": "FerretDB v1.24 stores documents past 16 MiB that pymongo "
+        "does not refuse itself: an 18 MiB document in insert_many, an update growing a document "
+        "to 18 MiB",
+        "out_stage": 'FerretDB v1.24 does not implement $out: \'`aggregate` stage "$out" is not '
+        "implemented yet' (238)",
+        "merge_stage": 'FerretDB v1.24 does not implement $merge: \'`aggregate` stage "$merge" '
+        "is not implemented yet' (238)",
         "bulk_delete_options": "FerretDB v1.24 rejects the option on delete: 'delete: unknown "
         'field "bypassDocumentValidation"\' (FailedToParse, 9)',
         "duplicate_key_details": "FerretDB v1.24 reports a duplicate key without keyPattern "

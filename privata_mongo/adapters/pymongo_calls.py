@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NoReturn, cast
 
-from pymongo import ReplaceOne, ReturnDocument
+from pymongo import DeleteMany, DeleteOne, ReplaceOne, ReturnDocument
 from pymongo.errors import BulkWriteError, OperationFailure, WriteError
 from typing_extensions import assert_never
 
@@ -44,11 +44,20 @@ from privata_mongo.core.ops import (
     Update,
     UpdateOutcome,
 )
+from privata_mongo.core.schema import BLIND_FIELD
 from privata_mongo.ports.storage import STORE_OPS, StoreOp
 
 __all__ = ["IdentityRedaction", "PymongoCall", "StoreErrors", "call_for"]
 
-_INDEX_IN_MESSAGE = re.compile(r"index: (\S+)")
+_COLLECTION_IN_MESSAGE = re.compile(r"collection: \S+")
+_DUP_KEY_IN_MESSAGE = re.compile(r"dup key: .*\Z", re.DOTALL)
+
+
+def _logical(stored: str) -> str:
+    """The application's name of an identity field from its stored (blind index) path."""
+    prefix = f"{BLIND_FIELD}."
+    return stored[len(prefix) :] if stored.startswith(prefix) else stored
+
 
 Arguments = tuple[tuple[Any, ...], Mapping[str, Any]]
 
@@ -68,18 +77,28 @@ class IdentityRedaction:
     def failure(
         self, code: int, message: str, details: Mapping[str, Any]
     ) -> tuple[str, dict[str, Any]]:
-        """A value-free message and details for one write error."""
+        """A value-free message and details for one write error.
+
+        A duplicate key keeps the backend's own shape, as the application would see it on the
+        logical collection: its message with the logical namespace and the ``dup key`` values
+        replaced by ``<redacted>``; ``keyPattern`` and ``keyValue`` only when the backend
+        reports them, under the application's field names (``keyValue`` redacted).
+        """
         if code == DUPLICATE_KEY:
-            pattern = dict(details.get("keyPattern") or {})
-            found = _INDEX_IN_MESSAGE.search(message)
-            index = found.group(1) if found else "_".join(f"{k}_{v}" for k, v in pattern.items())
-            fields = ", ".join(f"{k}: <redacted>" for k in pattern) or "<redacted>"
-            where = f" index: {index}" if index else ""
-            text = (
-                f"E11000 duplicate key error collection: {self.namespace}{where} "
-                f"dup key: {{ {fields} }}"
-            )
-            return text, {"code": code, "errmsg": text, "keyPattern": pattern}
+            out: dict[str, Any] = {"code": code}
+            pattern = details.get("keyPattern")
+            fields = [_logical(k) for k in pattern] if isinstance(pattern, Mapping) else []
+            text = _COLLECTION_IN_MESSAGE.sub(f"collection: {self.namespace}", message, count=1)
+            if _DUP_KEY_IN_MESSAGE.search(text):
+                shown = ", ".join(f"{k}: <redacted>" for k in fields) or "<redacted>"
+                text = _DUP_KEY_IN_MESSAGE.sub(f"dup key: {{ {shown} }}", text)
+            out["errmsg"] = text
+            if isinstance(pattern, Mapping):
+                out["keyPattern"] = {_logical(k): v for k, v in pattern.items()}
+            value = details.get("keyValue")
+            if isinstance(value, Mapping):
+                out["keyValue"] = {_logical(k): "<redacted>" for k in value}
+            return text, out
         name = details.get("codeName") or "error"
         text = f"{name} on identity data of {self.model} (code {code}); values are not reported"
         return text, {"code": code, "errmsg": text}
@@ -221,6 +240,28 @@ def _body(document: Any) -> Any:
     return document if isinstance(document, Mapping) else list(document)
 
 
+_REQUEST_OPTIONS = ("collation", "hint")
+
+
+def _bulk_delete(
+    filter: Mapping[str, Any],
+    multi: bool,
+    options: Mapping[str, Any],
+    raised: Callable[[OperationFailure], Any],
+) -> PymongoCall:
+    """A delete sent as pymongo's bulk sends it, with the bulk's own options."""
+    request = (DeleteMany if multi else DeleteOne)(
+        dict(filter), **{k: options[k] for k in _REQUEST_OPTIONS if k in options}
+    )
+    rest = {k: v for k, v in options.items() if k not in _REQUEST_OPTIONS}
+    return PymongoCall(
+        "bulk_write",
+        ((([request],), {"ordered": True, **rest}),),
+        lambda r: int(r[0].deleted_count),
+        raised,
+    )
+
+
 def call_for(op: Op[Any], errors: StoreErrors, *, bulk_replace: bool = True) -> PymongoCall:
     """The call that executes ``op`` (one of ``STORE_OPS``).
 
@@ -251,10 +292,10 @@ def call_for(op: Op[Any], errors: StoreErrors, *, bulk_replace: bool = True) -> 
             return PymongoCall(
                 "distinct", (((key, filter), options),), lambda r: list(r[0]), raised
             )
-        case Insert(_, documents, ordered):
+        case Insert(_, documents, ordered, options):
             return PymongoCall(
                 "insert_many",
-                (((list(documents),), {"ordered": ordered}),) if documents else (),
+                (((list(documents),), {"ordered": ordered, **options}),) if documents else (),
                 lambda _: InsertOutcome(),
                 errors.insert_failures,
             )
@@ -263,6 +304,10 @@ def call_for(op: Op[Any], errors: StoreErrors, *, bulk_replace: bool = True) -> 
             arguments = ((filter, _body(update)), {"upsert": upsert, **options})
             return PymongoCall(method, (arguments,), _update_outcome, raised)
         case Delete(_, filter, multi, options):
+            if "bypass_document_validation" in options:
+                # Only a bulk sends the option with a delete (pymongo's delete methods do not
+                # take it): the same bulk command, so the server answers as it would natively.
+                return _bulk_delete(filter, multi, options, raised)
             method = "delete_many" if multi else "delete_one"
             return PymongoCall(
                 method, (((filter,), options),), lambda r: int(r[0].deleted_count), raised
@@ -270,12 +315,16 @@ def call_for(op: Op[Any], errors: StoreErrors, *, bulk_replace: bool = True) -> 
         case Replace(_, filter, document, upsert, options):
             arguments = ((filter, document), {"upsert": upsert, **options})
             return PymongoCall("replace_one", (arguments,), _replace_outcome, raised)
-        case ReplaceMany(_, pairs):
+        case ReplaceMany(_, pairs, options):
             if not bulk_replace:
-                each: tuple[Arguments, ...] = tuple(((dict(f), dict(d)), {}) for f, d in pairs)
+                each: tuple[Arguments, ...] = tuple(
+                    ((dict(f), dict(d)), dict(options)) for f, d in pairs
+                )
                 return PymongoCall("replace_one", each, _matched, raised)
             requests = [ReplaceOne(dict(f), dict(d)) for f, d in pairs]
-            bulk: tuple[Arguments, ...] = (((requests,), {"ordered": False}),) if pairs else ()
+            bulk: tuple[Arguments, ...] = (
+                (((requests,), {"ordered": False, **options}),) if pairs else ()
+            )
             return PymongoCall("bulk_write", bulk, _matched, raised)
         case FindAndModify(_, action, filter, document, sort, upsert, new, projection, options):
             common: dict[str, Any] = {
@@ -298,13 +347,15 @@ def call_for(op: Op[Any], errors: StoreErrors, *, bulk_replace: bool = True) -> 
             return PymongoCall(
                 "create_index", (((list(keys),), options),), lambda r: str(r[0]), raised
             )
-        case DropIndex(_, name):
+        case DropIndex(_, name, options):
             if name == "*":
-                return PymongoCall("drop_indexes", (((), {}),), _none, raised)
-            return PymongoCall("drop_index", (((name,), {}),), _none, raised)
-        case IndexInformation(_):
-            return PymongoCall("index_information", (((), {}),), lambda r: dict(r[0]), _empty)
-        case Drop(_):
-            return PymongoCall("drop", (((), {}),), _none, raised)
+                return PymongoCall("drop_indexes", (((), dict(options)),), _none, raised)
+            return PymongoCall("drop_index", (((name,), dict(options)),), _none, raised)
+        case IndexInformation(_, options):
+            return PymongoCall(
+                "index_information", (((), dict(options)),), lambda r: dict(r[0]), _empty
+            )
+        case Drop(_, options):
+            return PymongoCall("drop", (((), dict(options)),), _none, raised)
         case _:
             assert_never(store_op)

@@ -1,9 +1,17 @@
 """Beanie, with every model that holds personal data stored split and joined back.
 
-Replace ``from beanie import ...`` with ``from privata_mongo.beanie import ...``: every name of
+Replace ``beanie`` with ``privata_mongo.beanie`` in every import: every name of
 ``beanie.__all__`` is here and is Beanie's own object, except ``init_beanie``, which takes the
 same arguments and hands Beanie a privata proxy database. Documents, queries, operators,
 actions and validation are Beanie's own code.
+
+Every other attribute (``__version__``) and every submodule is Beanie's too:
+``privata_mongo.beanie.odm.documents`` *is* ``beanie.odm.documents``
+(``privata_mongo.facade_modules``). The modules that bind ``init_beanie``
+(``beanie.odm.utils.init``, ``beanie.migrations.runner``) and the packages above them are
+modules of their own that read everything from Beanie's but have the facade's ``init_beanie``;
+Beanie's modules themselves are left unchanged. So Beanie's own code keeps calling Beanie's
+``init_beanie``: ``MigrationNode`` (and ``beanie migrate``) initialises its models natively.
 
 Mark fields with ``Annotated[str, PII()]`` (``PII(False)`` overrides a name default) or
 ``Field(json_schema_extra={"pii": True})``, list them in ``Settings.privacy`` (the keys of
@@ -14,6 +22,10 @@ import brings the same names; ``PII`` and ``embedded_database`` are imported by 
 
 from __future__ import annotations
 
+from collections.abc import Iterable as _Iterable
+from typing import Any as _Any
+
+import beanie as _native
 from beanie import (
     ActionConflictResolution,
     After,
@@ -54,6 +66,8 @@ from beanie import (
 from privata_mongo.beanie._init import embedded_database as embedded_database
 from privata_mongo.beanie._init import init_beanie
 from privata_mongo.beanie._markers import PII as PII
+from privata_mongo.facade_modules import facade_attribute as _facade_attribute
+from privata_mongo.facade_modules import install as _install
 
 __all__ = [
     "ActionConflictResolution",
@@ -92,3 +106,19 @@ __all__ = [
     "init_beanie",
     "iterative_migration",
 ]
+
+_install(
+    __name__,
+    "beanie",
+    {"init_beanie": init_beanie},
+    binders=["beanie.odm.utils.init", "beanie.migrations.runner"],
+)
+
+
+def __getattr__(name: str) -> _Any:
+    """Every other attribute of ``beanie``; a submodule is the facade's counterpart."""
+    return _facade_attribute(__name__, _native, name)
+
+
+def __dir__() -> _Iterable[str]:
+    return sorted(set(globals()) | set(dir(_native)))

@@ -16,6 +16,7 @@ from pymongo import AsyncMongoClient
 
 from privata_mongo.adapters.motor import adapt_motor_database, is_motor_database
 from privata_mongo.beanie._describe import REGISTRY
+from privata_mongo.beanie._redact import install as install_redaction
 from privata_mongo.proxy.aio_database import AsyncProxyClient, AsyncProxyDatabase
 from privata_mongo.runtime import build_runtime
 
@@ -89,3 +90,4 @@ async def init_beanie(
         recreate_views=recreate_views,
         skip_indexes=skip_indexes,
     )
+    install_redaction(models)

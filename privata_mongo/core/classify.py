@@ -13,6 +13,8 @@ leaks personal data, so the nested rule errs on the side of privacy.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,7 +89,17 @@ DEFAULT_SEARCHABLE_NAMES: frozenset[str] = frozenset(
 are looked up by. Names, addresses and birth dates do not, because equal blind index terms
 reveal equal values, and those values repeat across people."""
 
+logger = logging.getLogger(__name__)
+
 _RESERVED = frozenset({"_id", "_cls"})
+_EXPLICIT = frozenset({Rule.MARKER, Rule.META})
+_warned: set[tuple[str, str]] = set()
+_warned_lock = threading.Lock()
+KEPT_CLINICAL = (
+    "kept clinical, name default overridden; mark it pii=False to silence, "
+    "or use a surrogate key to protect it"
+)
+"""The reason ``explain()`` gives for a primary key a name default would classify."""
 _PRIVACY_KEYS = frozenset(
     {
         "enabled",
@@ -231,12 +243,44 @@ def _classify_model(
     for f in spec.fields:
         decision = _classify_field(spec.name, f, listed_pii, listed_not, policy)
         if decision.identity and (f.primary_key or f.name in _RESERVED):
-            raise ConfigurationError(
-                f"{spec.name}.{f.attribute}: the primary key cannot be identity data (it is "
-                "what applications and references see); give the model a surrogate key and "
-                "keep this value in an ordinary field"
-            )
+            decision = _primary_key(spec.name, f, decision)
         yield decision
+
+
+def _primary_key(model: str, f: FieldSpec, decision: Decision) -> Decision:
+    """A primary key some rule would make identity data: refused if explicit, else clinical.
+
+    The primary key is what applications, references and URLs see, so it cannot move to the
+    identity collection. Tables keyed by e-mail are common, and a name default must never
+    break a model: such a key stays clinical, as native, with one warning. Only an explicit
+    declaration (a marker, the model's ``privacy`` meta or a mapping entry naming the model)
+    is an error, because then someone asked for protection the layout cannot give.
+
+    Raises:
+        ConfigurationError: the primary key is explicitly declared identity data.
+    """
+    explicit = decision.rule in _EXPLICIT or (
+        decision.rule is Rule.MAPPING and decision.reason.startswith(f"mapping entry '{model}.")
+    )
+    if explicit:
+        raise ConfigurationError(
+            f"{model}.{f.attribute}: the primary key cannot be identity data (it is what "
+            f"applications and references see; declared by {decision.reason}); give the "
+            "model a surrogate primary key and keep this value in an ordinary field marked "
+            "pii=True"
+        )
+    with _warned_lock:
+        first = (model, f.attribute) not in _warned
+        _warned.add((model, f.attribute))
+    if first:
+        logger.warning(
+            "%s.%s is the primary key and its name is a default identity name: it is stored "
+            "clinical, as native (mark it pii=False to silence this, or use a surrogate "
+            "primary key to protect it)",
+            model,
+            f.attribute,
+        )
+    return Decision(f.name, f.attribute, False, Rule.PRIMARY_KEY, KEPT_CLINICAL)
 
 
 def _classify_field(
@@ -246,11 +290,13 @@ def _classify_field(
         return Decision(f.name, f.attribute, identity, rule, reason)
 
     reserved = f.name in _RESERVED or f.primary_key
+    mapped = any(policy.mapping.get(key) for key in (f"{model}.{f.attribute}", f"{model}.{f.name}"))
     if (
         reserved
         and f.marker is not True
         and f.attribute not in listed_pii
         and f.name not in listed_pii
+        and not mapped
     ) and (f.name == "_cls" or not policy.default_for(f)):
         return decide(False, Rule.RESERVED, "ids and class markers stay with the clinical data")
     if f.marker is not None:

@@ -215,6 +215,7 @@ class Insert(Op[InsertOutcome]):
     side: Side
     documents: tuple[Mapping[str, Any], ...]
     ordered: bool = True
+    options: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +261,7 @@ class ReplaceMany(Op[int]):
 
     side: Side
     pairs: tuple[tuple[Mapping[str, Any], Mapping[str, Any]], ...]
+    options: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +304,7 @@ class DropIndex(Op[None]):
 
     side: Side
     name: str
+    options: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +312,7 @@ class IndexInformation(Op[dict[str, Any]]):
     """``index_information()`` of one side."""
 
     side: Side
+    options: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +320,7 @@ class Drop(Op[None]):
     """Drop one side's collection."""
 
     side: Side
+    options: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True, slots=True)

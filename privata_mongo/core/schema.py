@@ -17,6 +17,7 @@ from typing import Any
 __all__ = [
     "BLIND_FIELD",
     "LEASE_FIELD",
+    "ORDER_FIELD",
     "PSEUDONYM_FIELD",
     "REVISION_FIELD",
     "SEALED_FIELD",
@@ -53,6 +54,13 @@ SEALED_FIELD = "_enc"
 BLIND_FIELD = "_idx"
 """Field of an encrypted identity row holding the blind index terms of its searchable fields."""
 
+ORDER_FIELD = "_keys"
+"""Field of an identity row holding the document's top-level key names in stored order.
+
+Written only when the declared order cannot restore the document's order (an upsert's
+document, a raw insert in another order): names only, sealed with the values when rows are
+encrypted."""
+
 
 class Side(enum.Enum):
     """The two physical collections behind one logical collection."""
@@ -70,6 +78,7 @@ class Rule(enum.Enum):
     NESTED = "contains a classified field"
     NAME = "name default"
     RESERVED = "reserved field"
+    PRIMARY_KEY = "primary key"
     UNCLASSIFIED = "no rule applies"
 
 

@@ -40,12 +40,17 @@ def _cached_fields(field: Any) -> tuple[FieldSpec, ...]:
     if id(target) in in_progress:
         # Two models caching each other: fall back to the copied fields' own markers and names.
         return tuple(_field_spec(target.__name__, n, target._fields[n]) for n in field.fields)
-    schema = schema_of_model(target)
+    try:
+        schema: ModelSchema | None = schema_of_model(target)
+    except ConfigurationError:
+        # The referenced model's own error is raised when that model is used, never here:
+        # until it is fixed, every copied field is treated as identity data (never a leak).
+        schema = None
     return tuple(
         FieldSpec(
             name=target._fields[n].db_field,
             attribute=n,
-            marker=schema.side_of(target._fields[n].db_field) is Side.IDENTITY,
+            marker=schema is None or schema.side_of(target._fields[n].db_field) is Side.IDENTITY,
         )
         for n in field.fields
     )

@@ -11,12 +11,16 @@ new ``scan_limit`` or ``batch_size`` applies to a collection already handed out)
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
+from privata_mongo.core.flows.options import OPERATION_OPTIONS, with_operation_options
 from privata_mongo.core.schema import ModelSchema
+from privata_mongo.proxy._passes_as import PassesAsNative
 from privata_mongo.proxy._planner import Planned, Planner
 from privata_mongo.runtime import Runtime
 
@@ -41,7 +45,17 @@ class PlannedMethod(Generic[P, R]):
 
     def __init__(self, plan: Callable[Concatenate[Planner, P], Planned[R]]) -> None:
         self._plan = plan
+        self._signature = inspect.signature(plan)
         functools.update_wrapper(self, plan)  # type: ignore[arg-type]
+
+    def _planned(self, planner: Planner, /, *args: Any, **kwargs: Any) -> Planned[R]:
+        """The plan, each of whose storage requests carries the call's session and comment."""
+        planned = self._plan(planner, *args, **kwargs)
+        named = self._signature.bind(planner, *args, **kwargs).arguments
+        options = {k: named.get(k) for k in OPERATION_OPTIONS}
+        if not any(v is not None for v in options.values()):
+            return planned
+        return dataclasses.replace(planned, flow=with_operation_options(planned.flow, options))
 
     @overload
     def __get__(self, instance: None, owner: type[Any]) -> Self: ...
@@ -52,11 +66,14 @@ class PlannedMethod(Generic[P, R]):
     def __get__(self, instance: SplitCollectionBase | None, owner: type[Any]) -> Any:
         if instance is None:
             return self
-        return functools.partial(instance._run, self._plan)
+        return functools.partial(instance._run, self._planned)
 
 
-class SplitCollectionBase(ABC):
+class SplitCollectionBase(PassesAsNative, ABC):
     """The parts of a split collection that do no I/O.
+
+    ``isinstance(collection, type(clinical))`` holds, as it does for the real collection
+    (``PassesAsNative``).
 
     Args:
         database: the proxy database the collection belongs to.
@@ -72,12 +89,14 @@ class SplitCollectionBase(ABC):
         self._schema = schema
         self._runtime: Runtime = database.client.runtime
         self._settings: Settings = self._runtime.settings()
+        # mongomock shapes its replies and errors its own way; the native app sees those
+        self._terse = type(clinical).__module__.startswith("mongomock")
         self._plans = Planner(
             self._runtime,
             lambda: self.schema,
             database.split_targets,
             acknowledged=bool(clinical.write_concern.acknowledged),
-            mongomock_style=type(clinical).__module__.startswith("mongomock"),
+            mongomock_style=self._terse,
         )
         self._binding = self._runtime.binding(
             database.inner, clinical, identity, schema, self._read_peer
@@ -91,6 +110,8 @@ class SplitCollectionBase(ABC):
     @abstractmethod
     def _run(self, plan: Callable[..., Planned[Any]], /, *args: Any, **kwargs: Any) -> Any:
         """Plan a pymongo call and run it (the async twin returns a coroutine)."""
+
+    _native_attribute = "_clinical"
 
     count_documents = PlannedMethod(Planner.count_documents)
     estimated_document_count = PlannedMethod(Planner.estimated_document_count)

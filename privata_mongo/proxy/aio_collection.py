@@ -14,6 +14,7 @@ from privata_mongo.core.ops import Document, Flow, Query
 from privata_mongo.drivers.aio import run, stream
 from privata_mongo.proxy._collection_base import SplitCollectionBase
 from privata_mongo.proxy._planner import Planned
+from privata_mongo.proxy._write_stages import ends_in_write, write_stage
 from privata_mongo.proxy.aio_cursor import AsyncProxyCommandCursor, AsyncProxyCursor, batches_of
 from privata_mongo.proxy.errors import native_errors
 
@@ -32,13 +33,13 @@ class AsyncPrivateCollection(SplitCollectionBase):
         if planned.link and not self._linked:
             self._linked = True
             await self._call(self._plans.ensure_link())
-        with native_errors(planned.single, planned.documents):
+        with native_errors(planned.single, planned.documents, self._terse):
             result = planned.finish(await run(planned.flow, self._binding))
         self._linked = self._linked and not planned.unlink
         return result
 
     async def _stream(self, flow: Flow[None]) -> AsyncIterator[tuple[Document, ...]]:
-        with native_errors():
+        with native_errors(terse=self._terse):
             async for batch in stream(flow, self._binding):
                 yield batch
 
@@ -62,9 +63,16 @@ class AsyncPrivateCollection(SplitCollectionBase):
         return await anext(self.find(*args, **kwargs), None)
 
     async def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> AsyncProxyCommandCursor:
-        """Run an aggregation pipeline with native results."""
+        """Run an aggregation pipeline with native results (``$out``: ``_write_stages``)."""
+        stage = write_stage(self._database, self.schema, pipeline)
+        if stage is not None:
+            documents = await self.aggregate(stage.read, *args, **kwargs)
+            return await self._database.write_out(stage, documents)  # type: ignore[no-any-return]
         flow = self._plans.aggregate(pipeline, *args, **kwargs)
-        return AsyncProxyCommandCursor(self, self._stream(flow))
+        cursor = AsyncProxyCommandCursor(self, self._stream(flow))
+        if ends_in_write(pipeline):  # run now, as pymongo does: the write is the point
+            return AsyncProxyCommandCursor(self, batches_of(await cursor.to_list()))
+        return cursor
 
     async def list_indexes(
         self, session: Any = None, comment: Any = None

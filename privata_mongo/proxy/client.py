@@ -11,14 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from privata_mongo.proxy._passes_as import PassesAsNative
 from privata_mongo.proxy.database import DatabaseBase, ProxyDatabase, SchemaResolver
 from privata_mongo.runtime import Runtime, build_runtime
 
 __all__ = ["ClientBase", "ProxyClient", "client_class"]
 
 
-class ClientBase:
+class ClientBase(PassesAsNative):
     """What the sync and async proxy clients share; ``database_class`` is each twin's.
+
+    ``isinstance(client, type(inner))`` holds, as it does for the real client
+    (``PassesAsNative``).
 
     Args:
         inner: the real client.

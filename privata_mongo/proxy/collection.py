@@ -15,6 +15,7 @@ from privata_mongo.core.ops import Document, Flow, Query
 from privata_mongo.drivers.sync import run, stream
 from privata_mongo.proxy._collection_base import SplitCollectionBase
 from privata_mongo.proxy._planner import Planned
+from privata_mongo.proxy._write_stages import ends_in_write, write_stage
 from privata_mongo.proxy.cursor import ProxyCommandCursor, ProxyCursor, batches_of
 from privata_mongo.proxy.errors import native_errors
 
@@ -33,13 +34,13 @@ class PrivateCollection(SplitCollectionBase):
         if planned.link and not self._linked:
             self._linked = True
             self._call(self._plans.ensure_link())
-        with native_errors(planned.single, planned.documents):
+        with native_errors(planned.single, planned.documents, self._terse):
             result = planned.finish(run(planned.flow, self._binding))
         self._linked = self._linked and not planned.unlink
         return result
 
     def _stream(self, flow: Flow[None]) -> Iterator[tuple[Document, ...]]:
-        with native_errors():
+        with native_errors(terse=self._terse):
             yield from stream(flow, self._binding)
 
     def _stream_find(self, query: Query) -> Iterator[tuple[Document, ...]]:
@@ -61,9 +62,16 @@ class PrivateCollection(SplitCollectionBase):
         return next(self.find(*args, **kwargs), None)
 
     def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> ProxyCommandCursor:
-        """Run an aggregation pipeline with native results."""
+        """Run an aggregation pipeline with native results (``$out``: ``_write_stages``)."""
+        stage = write_stage(self._database, self.schema, pipeline)
+        if stage is not None:
+            documents = self.aggregate(stage.read, *args, **kwargs)
+            return self._database.write_out(stage, documents)  # type: ignore[no-any-return]
         flow = self._plans.aggregate(pipeline, *args, **kwargs)
-        return ProxyCommandCursor(self, self._stream(flow))
+        cursor = ProxyCommandCursor(self, self._stream(flow))
+        if ends_in_write(pipeline):  # run now, as pymongo does: the write is the point
+            return ProxyCommandCursor(self, batches_of(list(cursor)))
+        return cursor
 
     def list_indexes(self, session: Any = None, comment: Any = None) -> ProxyCommandCursor:
         """Index documents of both halves, as one collection would list them."""

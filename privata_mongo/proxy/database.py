@@ -7,28 +7,104 @@ implementation detail and are left out of ``list_collection_names``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bson.dbref import DBRef
+from pymongo.errors import BulkWriteError, InvalidOperation, OperationFailure
 
 from privata_mongo.core.flows.aggregate import split_joins
 from privata_mongo.core.schema import ModelSchema
+from privata_mongo.errors import ConfigurationError
 from privata_mongo.proxy._collection_base import SplitCollectionBase
+from privata_mongo.proxy._commands import Call, command_document, refuse_split_pipeline, translate
+from privata_mongo.proxy._passes_as import PassesAsNative
+from privata_mongo.proxy._write_stages import WriteStage, batches, stage_failure
 from privata_mongo.proxy.collection import PrivateCollection
+from privata_mongo.proxy.cursor import ProxyCommandCursor
 from privata_mongo.proxy.plain import PlainCollection
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["DatabaseBase", "ProxyDatabase", "SchemaResolver"]
+__all__ = ["CommandRequest", "DatabaseBase", "ProxyDatabase", "SchemaResolver"]
 
 SchemaResolver = Callable[[str, str], "ModelSchema | None"]
 """``(database name, collection name) → schema``, or ``None`` for a collection stored natively."""
 
 
-class DatabaseBase:
+def _command_signature(
+    command: Any,
+    value: Any = 1,
+    check: bool = True,
+    allowable_errors: Any = None,
+    read_preference: Any = None,
+    codec_options: Any = None,
+    session: Any = None,
+    comment: Any = None,
+    **kwargs: Any,
+) -> None:
+    """The signature of pymongo's ``Database.command``, to read a call's arguments by name."""
+
+
+def _cursor_command_signature(
+    command: Any,
+    value: Any = 1,
+    read_preference: Any = None,
+    codec_options: Any = None,
+    session: Any = None,
+    comment: Any = None,
+    max_await_time_ms: Any = None,
+    **kwargs: Any,
+) -> None:
+    """The signature of pymongo's ``Database.cursor_command``."""
+
+
+_SIGNATURES = {
+    "command": inspect.signature(_command_signature),
+    "cursor_command": inspect.signature(_cursor_command_signature),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRequest:
+    """A ``command``/``cursor_command`` call: its translation (``None``: sent unchanged).
+
+    Attributes:
+        call: the split collection's method call that runs it, or ``None``.
+        check: raise when the command fails (pymongo's ``check``).
+        allowable_errors: codes or code names that are answers, not errors.
+        session: the session to run the call in.
+    """
+
+    call: Call | None
+    check: bool = True
+    allowable_errors: tuple[Any, ...] = ()
+    session: Any = None
+
+    def arguments(self, call: Call) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The method call's arguments, in the command's session."""
+        kwargs = dict(call.kwargs)
+        if self.session is not None:
+            kwargs["session"] = self.session
+        return call.args, kwargs
+
+    def failed(self, error: OperationFailure) -> dict[str, Any]:
+        """The reply of a failed command when the caller accepts failures, else raise."""
+        reply = dict(error.details or {"ok": 0.0, "errmsg": str(error), "code": error.code})
+        allowed = set(self.allowable_errors)
+        if self.check and not allowed & {error.code, reply.get("codeName")}:
+            raise error
+        return reply
+
+
+class DatabaseBase(PassesAsNative):
     """What the sync and async proxy databases share: naming, resolving, handing out collections.
+
+    ``isinstance(database, type(inner))`` holds, as it does for the real database
+    (``PassesAsNative``).
 
     ``split_collection`` is the class serving split collections (sync or async twin).
     """
@@ -93,10 +169,47 @@ class DatabaseBase:
         """The same database with other read/write options."""
         return type(self)(self._client, self._inner.with_options(**options), self._resolver)
 
+    def _command(
+        self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> CommandRequest:
+        """How to run a ``command`` or ``cursor_command`` call (see ``_commands``).
+
+        Raises:
+            UnsupportedQuery: the command names a split collection and cannot be run exactly.
+        """
+        bound = _SIGNATURES[method].bind(*args, **kwargs)
+        named = bound.arguments
+        spec = command_document(named["command"], named.get("value", 1), named.get("kwargs", {}))
+        if named.get("comment") is not None:
+            spec.setdefault("comment", named["comment"])
+        call = translate(self, spec)
+        return CommandRequest(
+            call,
+            bool(named.get("check", True)),
+            tuple(named.get("allowable_errors") or ()),
+            named.get("session"),
+        )
+
+    @staticmethod
+    def _cursor_call(call: Call) -> Call:
+        """``cursor_command`` of a command whose reply has no cursor fails as pymongo's does."""
+        if not call.cursor:
+            raise InvalidOperation("Command does not return a cursor.")
+        return call
+
+    def _stage_target(self, stage: WriteStage) -> Any:
+        """The collection a write stage writes, through the wrapper."""
+        if stage.database is None or stage.database == self.name:
+            return self[stage.collection]
+        return self._client[stage.database][stage.collection]
+
     def _visible(self, names: list[str]) -> list[str]:
         """Collection names without the identity halves of split collections.
 
         The audit collection is left out too: it belongs to the privacy layer, not the app.
+        A collection whose model's privacy declarations are invalid is listed as it is (its
+        identity half is still hidden by suffix): listing names is no use of that model, so
+        its error is raised when the model itself is used.
         """
         settings = self._client.runtime.settings()
         suffix = settings.identity_suffix
@@ -104,7 +217,10 @@ class DatabaseBase:
         if settings.audit and settings.audit_sink is None:
             hidden.add(settings.audit_collection)
         for name in names:
-            schema = self.schema_of(name)
+            try:
+                schema = self.schema_of(name)
+            except ConfigurationError:
+                continue  # that model's error is raised when it is used, not on a listing
             if schema is not None:
                 hidden.add(schema.identity_collection)
         return [n for n in names if n not in hidden]
@@ -147,6 +263,59 @@ class DatabaseBase:
 
 class ProxyDatabase(DatabaseBase):
     """pymongo's ``Database`` API over a real database."""
+
+    def command(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """``command``, as pymongo's: on a split collection, run through the split (``_commands``).
+
+        Commands on other collections and admin commands reach the server unchanged.
+        """
+        request = self._command("command", args, kwargs)
+        if request.call is None:
+            return dict(self._inner.command(*args, **kwargs))
+        return self._run_command(request, request.call)
+
+    def cursor_command(self, *args: Any, **kwargs: Any) -> Any:
+        """``cursor_command``: a ``find`` or ``aggregate`` of a split collection, joined."""
+        request = self._command("cursor_command", args, kwargs)
+        if request.call is None:
+            return self._inner.cursor_command(*args, **kwargs)
+        call = self._cursor_call(request.call)
+        call_args, call_kwargs = request.arguments(call)
+        return getattr(self[call.collection], call.method)(*call_args, **call_kwargs)
+
+    def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> Any:
+        """A database-level aggregation; one reading or writing a split collection is refused."""
+        refuse_split_pipeline(self, pipeline, "Database.aggregate")
+        return self._inner.aggregate(pipeline, *args, **kwargs)
+
+    def write_out(self, stage: WriteStage, documents: Iterable[Mapping[str, Any]]) -> Any:
+        """Write a pipeline's documents as its ``$out``/``$merge`` would (``_write_stages``).
+
+        Returns the empty cursor ``aggregate`` returns for such a pipeline.
+        """
+        target = self._stage_target(stage)
+        try:
+            if stage.replace:
+                target.delete_many({})
+            for batch in batches(documents):
+                requests = stage.requests(batch)
+                if requests:
+                    target.bulk_write(requests, ordered=True)
+        except BulkWriteError as exc:
+            raise stage_failure(exc) from None
+        return ProxyCommandCursor(target, iter(()))
+
+    def _run_command(self, request: CommandRequest, call: Call) -> dict[str, Any]:
+        call_args, call_kwargs = request.arguments(call)
+        try:
+            result = getattr(self[call.collection], call.method)(*call_args, **call_kwargs)
+            if call.cursor:
+                result = list(result)
+        except BulkWriteError as exc:
+            return call.failed(exc)
+        except OperationFailure as exc:
+            return request.failed(exc)
+        return call.reply(result)
 
     def list_collection_names(self, *args: Any, **kwargs: Any) -> list[str]:
         """Collection names, without the identity halves of split collections."""

@@ -11,7 +11,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, WriteError
+from pymongo.errors import (
+    BulkWriteError,
+    DocumentTooLarge,
+    DuplicateKeyError,
+    OperationFailure,
+    WriteError,
+)
 
 from privata_mongo.core.failures import (
     DUPLICATE_KEY,
@@ -22,10 +28,32 @@ from privata_mongo.core.failures import (
     WriteFailure,
 )
 from privata_mongo.core.flows.bulk import BulkOutcome, BulkRequestsFailed
+from privata_mongo.core.limits import COMMAND_OVERHEAD, MAX_BSON_SIZE, size_of
 
-__all__ = ["bulk_counts", "bulk_error", "native_errors", "single_error"]
+__all__ = ["bulk_counts", "bulk_error", "check_sent", "native_errors", "single_error"]
 
 _DUPLICATE_CODES = frozenset({DUPLICATE_KEY, 11001, 12582})
+
+
+def check_sent(document: Mapping[str, Any], operation: str) -> None:
+    """Pymongo's own check before it sends a single-document write, in its words.
+
+    ``operation``: ``insert`` (the message names the sizes) or ``update`` (a replacement or an
+    update document: the message says only that the command is too large).
+
+    Raises:
+        DocumentTooLarge: the document exceeds ``max_bson_size`` plus a command's allowance.
+    """
+    limit = MAX_BSON_SIZE + COMMAND_OVERHEAD
+    size = size_of(document)
+    if size is None or size <= limit:
+        return
+    if operation == "insert":
+        raise DocumentTooLarge(
+            f"BSON document too large ({size} bytes) - the connected server supports BSON "
+            f"document sizes up to {limit} bytes."
+        )
+    raise DocumentTooLarge(f"{operation} command document too large")
 
 
 def bulk_counts(outcome: BulkOutcome) -> dict[str, Any]:
@@ -40,12 +68,18 @@ def bulk_counts(outcome: BulkOutcome) -> dict[str, Any]:
     }
 
 
-def single_error(code: int, message: str, details: Mapping[str, Any]) -> WriteError:
-    """The error pymongo raises for a failed single-document write."""
-    body = {"index": 0, "code": code, "errmsg": message, **details}
-    if code in _DUPLICATE_CODES:
-        return DuplicateKeyError(message, code, body)
-    return WriteError(message, code, body)
+def single_error(
+    code: int, message: str, details: Mapping[str, Any], terse: bool = False
+) -> WriteError:
+    """The error pymongo raises for a failed single-document write.
+
+    ``terse``: the backend is mongomock, which raises single write errors with the bare
+    message and no details (pymongo appends a server's details to the message).
+    """
+    kind = DuplicateKeyError if code in _DUPLICATE_CODES else WriteError
+    if terse:
+        return kind(message, code)
+    return kind(message, code, {"index": 0, "code": code, "errmsg": message, **details})
 
 
 def bulk_error(
@@ -80,13 +114,16 @@ def bulk_error(
 
 @contextmanager
 def native_errors(
-    single: bool = True, documents: Sequence[Mapping[str, Any]] | None = None
+    single: bool = True,
+    documents: Sequence[Mapping[str, Any]] | None = None,
+    terse: bool = False,
 ) -> Iterator[None]:
     """Re-raise core failures as pymongo errors.
 
     ``single``: a failed one-document insert is a ``WriteError`` (or ``DuplicateKeyError``),
     as ``insert_one`` raises it, rather than a ``BulkWriteError``. ``documents``: what a
-    ``BulkWriteError`` may show of each document (its ``op``).
+    ``BulkWriteError`` may show of each document (its ``op``). ``terse``: single write errors
+    in mongomock's shape (``single_error``).
     """
     try:
         yield
@@ -95,10 +132,10 @@ def native_errors(
     except BulkWriteFailed as exc:
         if single and len(exc.failures) == 1:
             f = exc.failures[0]
-            raise single_error(f.code, f.message, f.details) from None
+            raise single_error(f.code, f.message, f.details, terse) from None
         raise bulk_error(exc.failures, exc.inserted, documents or ()) from None
     except WriteFailed as exc:
-        raise single_error(exc.code, exc.message, exc.details) from None
+        raise single_error(exc.code, exc.message, exc.details, terse) from None
     except OperationFailed as exc:
         raise OperationFailure(
             exc.message, exc.code, {"ok": 0.0, "errmsg": exc.message, "code": exc.code}

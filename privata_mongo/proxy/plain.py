@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from privata_mongo.core.schema import ModelSchema
+from privata_mongo.proxy._passes_as import PassesAsNative
+from privata_mongo.proxy._write_stages import write_stage
 
 if TYPE_CHECKING:
     from privata_mongo.proxy.database import DatabaseBase
@@ -13,8 +15,12 @@ if TYPE_CHECKING:
 __all__ = ["PlainCollection"]
 
 
-class PlainCollection:
-    """A collection of a model without identity fields: stored and served natively."""
+class PlainCollection(PassesAsNative):
+    """A collection of a model without identity fields: stored and served natively.
+
+    ``isinstance(collection, type(inner))`` holds, as it does for the real collection
+    (``PassesAsNative``).
+    """
 
     def __init__(self, database: DatabaseBase, inner: Any) -> None:
         self._database = database
@@ -42,8 +48,13 @@ class PlainCollection:
         """A native aggregation, unless it joins a split collection the server cannot join.
 
         Such a pipeline runs through the flows like a split collection's, with nothing of
-        this collection's own to join (the async twin's returns a coroutine, as pymongo's).
+        this collection's own to join (the async twin's returns a coroutine, as pymongo's);
+        one ending in a ``$out``/``$merge`` into a split collection writes through it.
         """
+        stage = write_stage(self._database, None, pipeline)
+        if stage is not None:  # into a split collection: the documents are split on the way
+            documents = self.aggregate(stage.read, *args, **kwargs)
+            return self._database.write_out(stage, documents)
         if not self._database.split_targets(pipeline):
             return self._inner.aggregate(pipeline, *args, **kwargs)
         schema = ModelSchema.native(self._inner.name)

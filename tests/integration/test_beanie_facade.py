@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 from typing import Annotated, Any
 
 import beanie
@@ -128,3 +129,44 @@ async def test_a_projection_without_identity_fields_never_reads_the_identity_col
     named = await Person.find(Person.ward != "A").sort("ward").project(NameAndWard).to_list()
     assert [n.first_name for n in named] == ["Ada", "Alan"]
     assert "facade_people__identity" in reads
+
+
+async def test_a_model_with_an_email_str_field_works_through_the_facade() -> None:
+    """``EmailStr`` needs email-validator, which the ``beanie`` extra brings (pydantic[email])."""
+    from pydantic import EmailStr, ValidationError
+
+    class Contact(pb.Document):
+        first_name: str
+        email: EmailStr
+        ward: str = "A"
+
+        class Settings:
+            name = "facade_contacts"
+
+    with pytest.raises(ValidationError, match="email"):
+        Contact(first_name="Ada", email="not an address")
+    database = pb.embedded_database("email_str")
+    await pb.init_beanie(database=database, document_models=[Contact])
+    await Contact(first_name="Ada", email="Ada@Example.ORG").insert()
+    found = await Contact.find_one(Contact.ward == "A")
+    assert found is not None
+    assert found.email == "Ada@example.org"  # email-validator normalises the domain
+    (clinical,) = await database["facade_contacts"].find({}).to_list()
+    assert "email" not in clinical
+
+
+def test_the_beanie_extra_brings_pydantics_email_extra() -> None:
+    """What Beanie models commonly declare (``EmailStr``, ``NameEmail``) installs with it."""
+    from pathlib import Path
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    extra = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]["beanie"]
+    pydantic = [r for r in extra if r.replace(" ", "").startswith("pydantic[")]
+    assert pydantic, extra
+    extras = pydantic[0].partition("[")[2].partition("]")[0].split(",")
+    assert {"email", "timezone"} <= {e.strip() for e in extras}

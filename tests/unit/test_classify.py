@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from privata_mongo.core.classify import DEFAULT_PII_NAMES, Policy, compile_schema, normalise_name
@@ -92,12 +94,64 @@ def test_db_field_names_are_what_the_schema_uses() -> None:
 
 
 def test_primary_key_cannot_be_identity() -> None:
-    model = ModelSpec("User", "user", (FieldSpec("_id", "email", primary_key=True),))
-    with pytest.raises(ConfigurationError, match="primary key"):
-        compile_schema([model], Policy())
     marked = ModelSpec("User", "user", (FieldSpec("_id", "id", primary_key=True, marker=True),))
     with pytest.raises(ConfigurationError, match="primary key"):
         compile_schema([marked], Policy())
+
+
+@pytest.mark.parametrize(
+    ("field", "privacy", "mapping", "declared"),
+    [
+        (FieldSpec("_id", "email", primary_key=True, marker=True), None, {}, "pii=True"),
+        (FieldSpec("_id", "email", primary_key=True), {"pii": ["email"]}, {}, "privacy 'pii'"),
+        (FieldSpec("_id", "code", primary_key=True), None, {"User.code": True}, "'User.code'"),
+    ],
+)
+def test_an_explicit_identity_primary_key_names_the_field_and_the_remedy(
+    field: FieldSpec, privacy: dict[str, object] | None, mapping: dict[str, bool], declared: str
+) -> None:
+    model = ModelSpec("User", "user", (field,), privacy)
+    with pytest.raises(ConfigurationError) as raised:
+        compile_schema([model], Policy(mapping=mapping))
+    message = str(raised.value)
+    assert f"User.{field.attribute}" in message
+    assert "surrogate primary key" in message
+    assert declared in message
+
+
+def test_a_primary_key_named_like_identity_data_stays_clinical_with_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    model = ModelSpec(
+        "Subscriber",
+        "subscriber",
+        (FieldSpec("_id", "email", primary_key=True), FieldSpec("age", "age")),
+    )
+    with caplog.at_level(logging.WARNING, logger="privata_mongo"):
+        first = compile_schema([model], Policy())
+        again = compile_schema([model], Policy())
+    assert first == again
+    assert first.identity_fields == frozenset()
+    assert not first.enabled
+    (decision,) = (d for d in first.decisions if d.attribute == "email")
+    assert (decision.identity, decision.rule) == (False, Rule.PRIMARY_KEY)
+    assert str(decision) == (
+        "email (_id): clinical — primary key: kept clinical, name default overridden; "
+        "mark it pii=False to silence, or use a surrogate key to protect it"
+    )
+    warned = [r for r in caplog.records if "Subscriber.email" in r.getMessage()]
+    assert len(warned) == 1
+    assert warned[0].levelno == logging.WARNING
+
+
+def test_a_primary_key_marked_not_pii_is_silent(caplog: pytest.LogCaptureFixture) -> None:
+    model = ModelSpec(
+        "Login", "login", (FieldSpec("_id", "email", primary_key=True, marker=False),)
+    )
+    with caplog.at_level(logging.WARNING, logger="privata_mongo"):
+        schema = compile_schema([model], Policy())
+    assert schema.decisions[0].rule is Rule.MARKER
+    assert not caplog.records
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from privata_mongo.core.crypto import (
     normalise_value,
     rewrap,
 )
+from privata_mongo.core.crypto import ring as ring_module
 from privata_mongo.core.flows import write
 from privata_mongo.core.flows.common import fetch_identities, resolve_filter
 from privata_mongo.core.identity import IdentityIndex
@@ -112,6 +113,23 @@ def test_keys_expire_after_the_ttl_and_forget_drops_them_at_once() -> None:
     assert ring.missing(["pseu_a"]) == ["pseu_a"]
     with pytest.raises(KeyUnavailable):
         local(ring.open(sealed))
+
+
+def test_a_libmongocrypt_instance_unwraps_a_bounded_number_of_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # libmongocrypt scans its whole key cache on every context: past the bound the ring takes
+    # a fresh instance, and values sealed under the old one still open under the new.
+    monkeypatch.setattr(ring_module, "_UNWRAPPED_PER_INSTANCE", 3)
+    ring = _ring()
+    instances: list[Any] = []
+    new_crypt = ring._new_crypt
+    monkeypatch.setattr(ring, "_new_crypt", lambda: instances.append(new_crypt()) or instances[-1])
+    names = [f"pseu_{i}" for i in range(7)]
+    ring.add([local(ring.new_key(name)) for name in names])
+    sealed = [local(ring.seal(name, {"n": i})) for i, name in enumerate(names)]
+    assert [local(ring.open(value)) for value in sealed] == [{"n": i} for i in range(7)]
+    assert len(instances) >= 4  # 7 seals and 7 opens, 3 keys per instance at most
 
 
 def test_blind_terms_compare_like_the_server_and_differ_by_field_and_collection() -> None:

@@ -45,6 +45,7 @@ def test_options_are_every_argument_the_plan_does_not_take() -> None:
         "kwargs": {"maxTimeMS": 5, "extra": None},
     }
     assert passed(named, "filter", "update", "upsert") == {
+        "bypass_document_validation": True,
         "hint": "a_1",
         "comment": "why",
         "maxTimeMS": 5,

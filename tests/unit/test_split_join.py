@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from privata_mongo.core.pseudonym import format_pseudonym, is_pseudonym
-from privata_mongo.core.schema import PSEUDONYM_FIELD, REVISION_FIELD, ModelSchema
-from privata_mongo.core.split import join, split
+from privata_mongo.core.schema import ORDER_FIELD, PSEUDONYM_FIELD, REVISION_FIELD, ModelSchema
+from privata_mongo.core.split import identity_values, join, split, split_for_storage
 from tests.unit.builders import make_schema
 
 SCHEMA = make_schema("_id", "first_name", "email", "age", "address", "visits", "notes")
@@ -82,3 +82,31 @@ def test_pseudonyms_have_the_documented_shape() -> None:
 
 def test_schema_fixture_is_split(schema: ModelSchema) -> None:
     assert schema.identity_fields == frozenset({"first_name", "email", "address"})
+
+
+@settings(max_examples=300, deadline=None)
+@given(documents(ordered=False))
+def test_stored_halves_join_back_in_any_order(doc: dict[str, Any]) -> None:
+    identity, clinical = split_for_storage(doc, SCHEMA, PSEU, "r1")
+    assert list(join(clinical, identity, SCHEMA).items()) == list(doc.items())
+    assert identity_values(identity) == {
+        k: v for k, v in doc.items() if k in SCHEMA.identity_fields
+    }
+
+
+@settings(max_examples=200, deadline=None)
+@given(documents())
+def test_documents_in_declared_order_are_stored_without_a_recorded_order(
+    doc: dict[str, Any],
+) -> None:
+    assert split_for_storage(doc, SCHEMA, PSEU, "r1") == split(doc, SCHEMA, PSEU, "r1")
+
+
+def test_an_upserted_order_is_recorded_and_fields_added_later_come_after_it() -> None:
+    upserted = {"_id": 1, "address": "x", "age": 3, "email": "e", "first_name": "f"}
+    identity, clinical = split_for_storage(upserted, SCHEMA, PSEU, "r1")
+    assert identity[ORDER_FIELD] == ["address", "age", "email", "first_name"]
+    assert list(join(clinical, identity, SCHEMA)) == list(upserted)
+    # the server appends a clinical field (declared before them all) to the clinical half
+    clinical = {**clinical, "notes": "n", "visits": 2}
+    assert list(join(clinical, identity, SCHEMA)) == [*upserted, "notes", "visits"]

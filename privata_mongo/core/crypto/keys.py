@@ -36,7 +36,13 @@ from privata_mongo.core.ops import (
     ShredKeys,
     StoreKeys,
 )
-from privata_mongo.core.schema import BLIND_FIELD, REVISION_FIELD, SEALED_FIELD, VERSION_FIELD
+from privata_mongo.core.schema import (
+    BLIND_FIELD,
+    ORDER_FIELD,
+    REVISION_FIELD,
+    SEALED_FIELD,
+    VERSION_FIELD,
+)
 from privata_mongo.core.split import identity_values
 from privata_mongo.errors import (
     ConfigurationError,
@@ -159,7 +165,9 @@ def seal_rows(ctx: Context, rows: list[Document], *, fresh: bool = False) -> Flo
                     f: blind_terms(index_key, scope, f, values[f]) for f in present
                 }
             if values:
-                stored[SEALED_FIELD] = yield from ring.seal(row["_id"], values)
+                # The recorded key order names identity fields: it is sealed with them.
+                order = {ORDER_FIELD: row[ORDER_FIELD]} if ORDER_FIELD in row else {}
+                stored[SEALED_FIELD] = yield from ring.seal(row["_id"], {**values, **order})
             out.append(stored)
     except KeyUnavailable as exc:
         raise _unavailable(ctx, "encrypted", str(exc)) from None
@@ -325,4 +333,5 @@ def unseal_row(ring: KeyRing, row: Mapping[str, Any]) -> Flow[Document]:
         return {}
     ring.add((yield from LoadKeys((row["_id"],))))
     plain: Document = yield from ring.open(value)
+    plain.pop(ORDER_FIELD, None)  # the recorded key order is bookkeeping, not a value
     return plain

@@ -100,10 +100,16 @@ def create_index(
     return name
 
 
-def index_information(ctx: Context) -> Flow[dict[str, Any]]:
-    """Both sides' indexes as one native-looking mapping, internal ones left out."""
-    clinical: dict[str, Any] = yield from IndexInformation(Side.CLINICAL)
-    identity: dict[str, Any] = yield from IndexInformation(Side.IDENTITY)
+def index_information(
+    ctx: Context, options: Mapping[str, Any] | None = None
+) -> Flow[dict[str, Any]]:
+    """Both sides' indexes as one native-looking mapping, internal ones left out.
+
+    ``options`` (``session``, ``comment``) concern the whole listing: both sides get them.
+    """
+    options = options or {}
+    clinical: dict[str, Any] = yield from IndexInformation(Side.CLINICAL, options)
+    identity: dict[str, Any] = yield from IndexInformation(Side.IDENTITY, options)
     merged = {k: v for k, v in clinical.items() if k != LINK_INDEX}
     merged.update({k: _logical(v) for k, v in identity.items() if k != "_id_"})
     return merged
@@ -118,21 +124,35 @@ def _logical(info: Any) -> Any:
     return {**info, "key": key}
 
 
-def drop_index(ctx: Context, name: str) -> Flow[None]:
-    """Drop an index from whichever side holds it (the server reports an unknown name)."""
-    identity: dict[str, Any] = yield from IndexInformation(Side.IDENTITY)
+def drop_index(ctx: Context, name: str, options: Mapping[str, Any] | None = None) -> Flow[None]:
+    """Drop an index from whichever side holds it (the server reports an unknown name).
+
+    The drop carries the application's options; the lookup the ones about the operation.
+    """
+    options = options or {}
+    identity: dict[str, Any] = yield from IndexInformation(Side.IDENTITY, _shared(options))
     side = Side.IDENTITY if name in identity and name != "_id_" else Side.CLINICAL
-    yield DropIndex(side, name)
+    yield DropIndex(side, name, options)
 
 
-def drop_indexes(ctx: Context) -> Flow[None]:
+def drop_indexes(ctx: Context, options: Mapping[str, Any] | None = None) -> Flow[None]:
     """Drop every index the application created; the internal link index is rebuilt."""
-    yield DropIndex(Side.IDENTITY, "*")
-    yield DropIndex(Side.CLINICAL, "*")
+    options = options or {}
+    yield DropIndex(Side.IDENTITY, "*", options)
+    yield DropIndex(Side.CLINICAL, "*", options)
     yield from ensure_link_index(ctx)
 
 
-def drop(ctx: Context) -> Flow[None]:
-    """Drop both collections, identity first."""
-    yield Drop(Side.IDENTITY)
-    yield Drop(Side.CLINICAL)
+def drop(ctx: Context, options: Mapping[str, Any] | None = None) -> Flow[None]:
+    """Drop both collections, identity first.
+
+    The clinical collection is the application's: it gets every option (``encrypted_fields``
+    included); the identity collection the ones about the operation.
+    """
+    options = options or {}
+    yield Drop(Side.IDENTITY, _shared(options))
+    yield Drop(Side.CLINICAL, options)
+
+
+def _shared(options: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: options[k] for k in ("session", "comment") if k in options}

@@ -91,13 +91,24 @@ class BulkRequestsFailed(BulkWriteFailed):
         self.outcome = outcome
 
 
-def bulk(ctx: Context, requests: Sequence[BulkRequest], ordered: bool) -> Flow[BulkOutcome]:
-    """Run a bulk of requests in order; see the module docstring for failures."""
+def bulk(
+    ctx: Context,
+    requests: Sequence[BulkRequest],
+    ordered: bool,
+    options: Mapping[str, Any] | None = None,
+) -> Flow[BulkOutcome]:
+    """Run a bulk of requests in order; see the module docstring for failures.
+
+    ``options`` are the bulk's own (``session``, ``comment``, ``let``,
+    ``bypass_document_validation``): pymongo sends them with every command of the bulk, so
+    every request carries them.
+    """
     outcome = BulkOutcome()
     failures: list[WriteFailure] = []
+    common = dict(options or {})
     for index, request in enumerate(requests):
         try:
-            yield from _one(ctx, index, request, outcome)
+            yield from _one(ctx, index, request, outcome, common)
         except BulkWriteFailed as exc:
             failures.extend(WriteFailure(index, f.code, f.message, f.details) for f in exc.failures)
         except WriteFailed as exc:
@@ -111,13 +122,19 @@ def bulk(ctx: Context, requests: Sequence[BulkRequest], ordered: bool) -> Flow[B
     return outcome
 
 
-def _one(ctx: Context, index: int, request: BulkRequest, outcome: BulkOutcome) -> Flow[None]:
+def _one(
+    ctx: Context,
+    index: int,
+    request: BulkRequest,
+    outcome: BulkOutcome,
+    common: Mapping[str, Any],
+) -> Flow[None]:
     if isinstance(request, BulkInsert):
-        yield from write.insert(ctx, [request.document], ordered=True)
+        yield from write.insert(ctx, [request.document], True, common)
         outcome.inserted += 1
     elif isinstance(request, BulkDelete):
         outcome.removed += yield from write.delete(
-            ctx, request.filter, request.multi, request.options
+            ctx, request.filter, request.multi, {**common, **request.options}
         )
     else:
         if isinstance(request, BulkUpdate):
@@ -127,7 +144,7 @@ def _one(ctx: Context, index: int, request: BulkRequest, outcome: BulkOutcome) -
                 request.update,
                 request.multi,
                 request.upsert,
-                request.options,
+                {**common, **request.options},
                 request.sort,
             )
         else:
@@ -136,7 +153,7 @@ def _one(ctx: Context, index: int, request: BulkRequest, outcome: BulkOutcome) -
                 request.filter,
                 request.replacement,
                 request.upsert,
-                request.options,
+                {**common, **request.options},
                 request.sort,
             )
         outcome.matched += done.matched

@@ -26,7 +26,7 @@ from privata_mongo.core.mql.match import UnsupportedOperator, compile_filter
 from privata_mongo.core.ops import Document, Effect, FetchAll, Flow, Pause, Query, Touched
 from privata_mongo.core.projection import ProjectionPlan, including
 from privata_mongo.core.routing import FilterPlan, Probe, plan_filter, substitute
-from privata_mongo.core.schema import LEASE_FIELD, PSEUDONYM_FIELD, VERSION_FIELD, Side
+from privata_mongo.core.schema import LEASE_FIELD, ORDER_FIELD, PSEUDONYM_FIELD, VERSION_FIELD, Side
 from privata_mongo.core.split import join
 from privata_mongo.errors import UnsupportedQuery
 
@@ -284,6 +284,21 @@ def fetch_identities(
     return found
 
 
+def with_order(projection: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """An identity projection that also reads the recorded key order, which ``join`` follows.
+
+    Only an inclusion needs it added: an exclusion or no projection reads it anyway.
+    """
+    if not projection:
+        return projection
+    including = any(
+        (isinstance(v, Mapping) and "$elemMatch" in v) or (not isinstance(v, Mapping) and v)
+        for k, v in projection.items()
+        if k != "_id"
+    )
+    return {**projection, ORDER_FIELD: 1} if including else projection
+
+
 def join_batch(
     ctx: Context,
     documents: Sequence[Mapping[str, Any]],
@@ -299,7 +314,7 @@ def join_batch(
         return [strip_link(d) for d in documents]
     pseudonyms = [d[PSEUDONYM_FIELD] for d in documents if PSEUDONYM_FIELD in d]
     identities: dict[str, Document] = {}
-    wanted = including(plan.identity, VERSION_FIELD, LEASE_FIELD)
+    wanted = including(with_order(plan.identity), VERSION_FIELD, LEASE_FIELD)
     if pseudonyms:
         identities = yield from fetch_identities(ctx, pseudonyms, wanted)
     if versions and identities:
@@ -383,7 +398,7 @@ def untorn(
                 yield from fetch_identities(
                     ctx,
                     [r[PSEUDONYM_FIELD] for r in rows if PSEUDONYM_FIELD in r],
-                    including(plan.identity, VERSION_FIELD, LEASE_FIELD),
+                    including(with_order(plan.identity), VERSION_FIELD, LEASE_FIELD),
                 )
             )
         )

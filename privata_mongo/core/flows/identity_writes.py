@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from privata_mongo.core.failures import WriteFailed
+from privata_mongo.core.limits import grew_too_large
 from privata_mongo.core.mql.update import CompiledUpdate
 from privata_mongo.core.ops import Document, FetchAll, Flow, Insert, Query, ReplaceMany, Update
 from privata_mongo.core.routing import split_update
@@ -28,7 +29,7 @@ from privata_mongo.core.schema import (
     VERSION_FIELD,
     Side,
 )
-from privata_mongo.core.split import identity_values, join, split
+from privata_mongo.core.split import identity_values, join, split_for_storage
 
 from .common import fetch_identities, linked, seal, touched, unseal
 from .context import Context
@@ -78,6 +79,9 @@ def _apply_all(
             )
         except WriteFailed as exc:
             return planned, exc
+        too_large = grew_too_large(applied.document)
+        if too_large is not None:
+            return planned, too_large
         planned.append(Rewrite(document, old, applied.document, applied.modified))
     return planned, None
 
@@ -228,7 +232,7 @@ def _clinical_half(
 
 
 def _identity_row(ctx: Context, pseudonym: str, document: Mapping[str, Any]) -> Document:
-    identity, _ = split(document, ctx.schema, pseudonym, ctx.new_revision())
+    identity, _ = split_for_storage(document, ctx.schema, pseudonym, ctx.new_revision())
     return identity
 
 
@@ -267,6 +271,8 @@ def write_identities(
             changed |= _changed(p.old, row)
     if inserts:
         sealed = yield from seal(ctx, inserts)
+        if (too_large := grew_too_large(*sealed)) is not None:
+            raise too_large
         outcome = yield from Insert(Side.IDENTITY, tuple(sealed), False)
         stored = [row for i, row in enumerate(inserts) if i not in outcome.failed()]
         yield from touched(
@@ -275,6 +281,8 @@ def write_identities(
     if not swaps:
         return [], frozenset()
     rows = yield from seal(ctx, [row for _, row, _ in swaps])
+    if (too_large := grew_too_large(*rows)) is not None:
+        raise too_large  # before any row is swapped
     if lease is not None:
         rows = [{**row, LEASE_FIELD: lease, VERSION_FIELD: lease["o"]} for row in rows]
     matched: int = yield from ReplaceMany(

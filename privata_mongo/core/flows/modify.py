@@ -95,7 +95,7 @@ def find_one_and_update(
         if not upsert:
             return None
         document = upserted_document(ctx, filter, compiled, options)
-        yield from insert_upserted(ctx, document)
+        yield from insert_upserted(ctx, document, options)
         return (yield from _one(ctx, pplan, [document["_id"]])) if return_new else None
     before = None if return_new else (yield from _one(ctx, pplan, [target["_id"]]))
     yield from write_documents(ctx, [target], compiled, update, clinical_filter, filter, options)
@@ -166,7 +166,7 @@ def find_one_and_replace(
     if target is None:
         if not upsert:
             return None
-        document = yield from insert_replacement(ctx, filter, replacement)
+        document = yield from insert_replacement(ctx, filter, replacement, options)
         return (yield from _one(ctx, pplan, [document["_id"]])) if return_new else None
     before = None if return_new else (yield from _one(ctx, pplan, [target["_id"]]))
     yield from replace_target(ctx, target, replacement, options)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from functools import cmp_to_key
 from typing import Any
 
-from privata_mongo.core.mql.values import equal, lookup, sort_documents
+from privata_mongo.core.mql.values import compare, equal, lookup, sort_documents
 from privata_mongo.core.ops import (
     Count,
     Distinct,
@@ -191,8 +192,9 @@ def distinct(
 ) -> Flow[list[Any]]:
     """``distinct``: server-side for clinical keys, in the process for identity keys.
 
-    Values come in the order of first appearance in natural order, arrays contributing their
-    elements, duplicates compared with MongoDB's equality.
+    Values come sorted in BSON comparison order, as the server returns them (MongoDB and
+    FerretDB alike), arrays contributing their elements, duplicates compared with MongoDB's
+    equality (the first seen of equal values is kept).
     """
     schema = ctx.schema
     clinical_filter = yield from resolve(ctx, plan_filter(schema, filter), options)
@@ -216,11 +218,15 @@ def distinct(
     # owners of the values returned
     yield from touched(ctx, linked(rows), {top_field(key)}, effect="read")
     identities = yield from fetch_identities(ctx, pseudonyms, {key: 1})
+    values = [
+        item
+        for pseudonym in pseudonyms
+        if (identity := identities.get(pseudonym))
+        for value in lookup(identity, key)
+        for item in (value if isinstance(value, list) else [value])
+    ]
     found: list[Any] = []
-    for pseudonym in pseudonyms:
-        identity = identities.get(pseudonym)
-        for value in lookup(identity, key) if identity else ():
-            for item in value if isinstance(value, list) else [value]:
-                if not any(equal(item, seen) for seen in found):
-                    found.append(item)
+    for item in sorted(values, key=cmp_to_key(compare)):  # stable: the first seen stays
+        if not found or not equal(item, found[-1]):
+            found.append(item)
     return found

@@ -24,6 +24,7 @@ from dataclasses import replace
 from typing import Any, cast
 
 from privata_mongo.core.failures import DUPLICATE_KEY, BulkWriteFailed, WriteFailed, WriteFailure
+from privata_mongo.core.limits import grew_too_large, too_large_to_insert
 from privata_mongo.core.mql.update import (
     CompiledUpdate,
     compile_update,
@@ -46,7 +47,7 @@ from privata_mongo.core.ops import (
 )
 from privata_mongo.core.routing import FilterPlan, plan_filter, references_identity
 from privata_mongo.core.schema import PSEUDONYM_FIELD, REVISION_FIELD, VERSION_FIELD, Side
-from privata_mongo.core.split import identity_values, join, split
+from privata_mongo.core.split import identity_values, join, split_for_storage
 from privata_mongo.errors import UnsupportedQuery
 
 from .common import chunks, linked, resolve, seal, touched, unseal
@@ -80,18 +81,48 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def insert(ctx: Context, documents: Sequence[Mapping[str, Any]], ordered: bool) -> Flow[None]:
+def insert(
+    ctx: Context,
+    documents: Sequence[Mapping[str, Any]],
+    ordered: bool,
+    options: Mapping[str, Any] | None = None,
+) -> Flow[None]:
     """Insert logical documents (each already has its ``_id``).
+
+    ``options`` are the application's (``session``, ``comment``,
+    ``bypass_document_validation`` …): the clinical insert carries them all, the identity
+    insert the ones that concern the whole operation (``shared_options``).
 
     Raises:
         BulkWriteFailed: some documents were not written; the ones counted as inserted were
             written to both collections, the others to neither.
     """
-    pairs = [split(d, ctx.schema, ctx.new_pseudonym(), ctx.new_revision()) for d in documents]
+    pairs = [
+        split_for_storage(d, ctx.schema, ctx.new_pseudonym(), ctx.new_revision()) for d in documents
+    ]
     sealed = yield from seal(ctx, [identity for identity, _ in pairs], fresh=True)
-    outcome: InsertOutcome = yield from Insert(Side.IDENTITY, tuple(sealed), ordered)
-    failures = {f.index: f for f in outcome.failures}
-    attempted = _written(range(len(pairs)), failures, ordered)
+    # a document too large in any form fails alone, as the server fails it: neither half of
+    # it is written, and no half of another document fails for it
+    failures = {
+        i: f
+        for i, (document, row, (_, clinical)) in enumerate(
+            zip(documents, sealed, pairs, strict=True)
+        )
+        if (f := too_large_to_insert(i, document, row, clinical)) is not None
+    }
+    candidates = _written(range(len(pairs)), failures, ordered)
+    options = options or {}
+    shared = shared_options(options)
+    outcome = (
+        (yield from Insert(Side.IDENTITY, tuple(sealed[i] for i in candidates), ordered, shared))
+        if candidates
+        else InsertOutcome(())
+    )
+    identity_failed = {
+        candidates[f.index]: replace(f, index=candidates[f.index]) for f in outcome.failures
+    }
+    failures.update(identity_failed)
+    attempted = _written(candidates, identity_failed, ordered)
     yield from touched(
         ctx,
         [pairs[i][0]["_id"] for i in attempted],
@@ -100,7 +131,7 @@ def insert(ctx: Context, documents: Sequence[Mapping[str, Any]], ordered: bool) 
     clinical_ok: list[int] = []
     if attempted:
         clinical: InsertOutcome = yield from Insert(
-            Side.CLINICAL, tuple(pairs[i][1] for i in attempted), ordered
+            Side.CLINICAL, tuple(pairs[i][1] for i in attempted), ordered, options
         )
         for f in clinical.failures:
             failures[attempted[f.index]] = replace(f, index=attempted[f.index])
@@ -115,13 +146,15 @@ def insert(ctx: Context, documents: Sequence[Mapping[str, Any]], ordered: bool) 
             ctx.schema.model,
             len(orphans),
         )
-        yield Delete(Side.IDENTITY, {"_id": {"$in": orphans}}, multi=True)
+        yield Delete(Side.IDENTITY, {"_id": {"$in": orphans}}, multi=True, options=shared)
     if failures:
         reported = sorted(failures.values(), key=lambda f: f.index)
         raise BulkWriteFailed(tuple(reported[:1] if ordered else reported), len(clinical_ok))
 
 
-def insert_upserted(ctx: Context, document: Mapping[str, Any]) -> Flow[None]:
+def insert_upserted(
+    ctx: Context, document: Mapping[str, Any], options: Mapping[str, Any]
+) -> Flow[None]:
     """Insert the document an upsert creates; a duplicate ``_id`` names its key, as natively.
 
     An upsert whose filter names an ``_id`` that exists but did not match (a stale revision in
@@ -130,7 +163,7 @@ def insert_upserted(ctx: Context, document: Mapping[str, Any]) -> Flow[None]:
     (mongomock) gets it here, from one read of that ``_id``, made only on such a failure.
     """
     try:
-        yield from insert(ctx, [document], ordered=True)
+        yield from insert(ctx, [document], True, write_options(options))
     except BulkWriteFailed as exc:
         first = exc.failures[0] if exc.failures else None
         if first is None or first.code != DUPLICATE_KEY or "keyPattern" in first.details:
@@ -228,7 +261,7 @@ def update(
     if matched or not upsert:
         return UpdateOutcome(matched, modified)
     document = upserted_document(ctx, filter, compiled, options)
-    yield from insert_upserted(ctx, document)
+    yield from insert_upserted(ctx, document, options)
     return UpdateOutcome(0, 0, document["_id"])
 
 
@@ -276,9 +309,37 @@ def _server_side_subjects(
     yield from touched(ctx, targets)
 
 
+_READ_OPTIONS = {
+    "hint": "hint",
+    "collation": "collation",
+    "session": "session",
+    "let": "let",
+    "comment": "comment",
+    "maxTimeMS": "max_time_ms",
+}
+_SHARED_OPTIONS = ("session", "comment")
+_WRITE_OPTIONS = ("session", "comment", "bypass_document_validation")
+_DELETE_OPTIONS = ("session", "comment", "let", "bypass_document_validation")
+
+
 def read_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Options of a write that also shape the read selecting its targets."""
-    return {k: options[k] for k in ("hint", "collation", "session") if k in options}
+    """Options of a write that also shape the read selecting its targets (pymongo's names).
+
+    The selection is the write's own query, so what the application said about that query
+    (index hint, collation, variables, time limit) and about the operation (session,
+    comment) applies to it.
+    """
+    return {name: options[k] for k, name in _READ_OPTIONS.items() if k in options}
+
+
+def shared_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Options about the whole operation, sent with the identity half's requests too."""
+    return {k: options[k] for k in _SHARED_OPTIONS if k in options}
+
+
+def write_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Options of a write that an insert it makes (an upsert's document) also takes."""
+    return {k: options[k] for k in _WRITE_OPTIONS if k in options}
 
 
 def upserted_document(
@@ -349,19 +410,22 @@ def replace_one(
         return UpdateOutcome(1, int(modified))
     if not upsert:
         return UpdateOutcome(0, 0)
-    document = yield from insert_replacement(ctx, filter, replacement)
+    document = yield from insert_replacement(ctx, filter, replacement, options)
     return UpdateOutcome(0, 0, document["_id"])
 
 
 def insert_replacement(
-    ctx: Context, filter: Mapping[str, Any], replacement: Mapping[str, Any]
+    ctx: Context,
+    filter: Mapping[str, Any],
+    replacement: Mapping[str, Any],
+    options: Mapping[str, Any] | None = None,
 ) -> Flow[Document]:
     """The upsert of a replacement: its ``_id`` comes from the filter when it names one."""
     document = replace_document(None, replacement)
     if "_id" not in document:
         seeded = upsert_seed(filter).get("_id")
         document = {"_id": seeded if seeded is not None else ctx.new_object_id(), **document}
-    yield from insert_upserted(ctx, document)
+    yield from insert_upserted(ctx, document, options or {})
     return document
 
 
@@ -385,10 +449,15 @@ def replace_target(
         after = replace_document(before, replacement)
         if pseudonym is None:
             pseudonym = ctx.new_pseudonym()
-        new_identity, new_clinical = split(after, schema, pseudonym, ctx.new_revision())
+        new_identity, new_clinical = split_for_storage(after, schema, pseudonym, ctx.new_revision())
+        too_large = grew_too_large(after, new_clinical)  # the identity row: as it is sealed
+        if too_large is not None:
+            raise too_large
         planned = [Rewrite(clinical, old_identity, after, True)]
         if old_identity is None:
             sealed = yield from seal(ctx, [new_identity])
+            if (too_large := grew_too_large(*sealed)) is not None:
+                raise too_large
             outcome = yield from Insert(Side.IDENTITY, tuple(sealed), True)
             if not outcome.failures:
                 yield from touched(ctx, [pseudonym], identity_values(new_identity))
@@ -452,13 +521,16 @@ def delete_rows(
     Each identity row deleted erases every identity field of its subject.
     """
     pseudonyms = [r[PSEUDONYM_FIELD] for r in rows if PSEUDONYM_FIELD in r]
+    shared = shared_options(options)
     for chunk in chunks(pseudonyms, ctx.batch_size):
-        yield Delete(Side.IDENTITY, {"_id": {"$in": list(chunk)}}, multi=True)
+        yield Delete(Side.IDENTITY, {"_id": {"$in": list(chunk)}}, multi=True, options=shared)
         yield from touched(ctx, chunk, ctx.schema.identity_fields)
+    # The rows were selected with the query's own options (hint, collation …); the delete by
+    # id takes the ones about the operation.
     count: int = yield from Delete(
         Side.CLINICAL,
         {"_id": {"$in": [r["_id"] for r in rows]}},
         multi=True,
-        options={k: v for k, v in options.items() if k == "session"},
+        options={k: v for k, v in options.items() if k in _DELETE_OPTIONS},
     )
     return count

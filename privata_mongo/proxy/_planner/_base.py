@@ -26,12 +26,13 @@ def passed(named: Mapping[str, Any], *taken: str) -> dict[str, Any]:
     """The options of a pymongo call the core passes through to the store, as one rule.
 
     ``named`` is the planner method's ``locals()``: every parameter of pymongo's signature.
-    Those the plan consumes itself (``taken``), ``self`` and ``bypass_document_validation``
-    (no effect on a split collection) are left out, and so are the ones left at ``None``;
-    pymongo's catch-all ``**kwargs`` pass unchanged.
+    Those the plan consumes itself (``taken``) and ``self`` are left out, and so are the ones
+    left at ``None``; pymongo's catch-all ``**kwargs`` pass unchanged. The flows send each
+    option with the requests of the half it applies to (``tests/integration/
+    test_option_forwarding.py`` holds the table).
     """
     extra = named.get("kwargs") or {}
-    left_out = {"self", "kwargs", "bypass_document_validation", *taken}
+    left_out = {"self", "kwargs", *taken}
     chosen = {k: v for k, v in named.items() if k not in left_out and v is not None}
     return {**chosen, **extra}
 

@@ -58,30 +58,35 @@ class Admin(PlannerBase):
         self, session: Any = None, comment: Any = None
     ) -> Planned[dict[str, Any]]:
         """Indexes of both halves by name, as one collection would list them."""
-        return Planned(admin.index_information(self.context()), dict)
+        options = passed(locals())
+        return Planned(admin.index_information(self.context(), options), dict)
 
     def list_indexes(self, session: Any = None, comment: Any = None) -> Planned[list[Document]]:
         """Index documents of both halves, as one collection would list them."""
-        return Planned(admin.index_information(self.context()), list_index_documents)
+        options = passed(locals())
+        return Planned(admin.index_information(self.context(), options), list_index_documents)
 
     def drop_index(
         self, /, index_or_name: Any, session: Any = None, comment: Any = None, **kwargs: Any
     ) -> Planned[None]:
         """Drop an index by name or keys."""
+        options = passed(locals(), "index_or_name")
         if isinstance(index_or_name, str):
             name = index_or_name
         else:
             name = admin.index_name(tuple(index_list(index_or_name)))
-        return Planned(admin.drop_index(self.context(), name), _same)
+        return Planned(admin.drop_index(self.context(), name, options), _same)
 
     def drop_indexes(
         self, /, session: Any = None, comment: Any = None, **kwargs: Any
     ) -> Planned[None]:
         """Drop every application index of both halves."""
-        return Planned(admin.drop_indexes(self.context()), _same)
+        options = passed(locals())
+        return Planned(admin.drop_indexes(self.context(), options), _same)
 
     def drop(
         self, session: Any = None, comment: Any = None, encrypted_fields: Any = None
     ) -> Planned[None]:
         """Drop both halves (identity first)."""
-        return Planned(admin.drop(self.context()), _same, unlink=True)
+        options = passed(locals())
+        return Planned(admin.drop(self.context(), options), _same, unlink=True)

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from privata_mongo.core.flows import aggregate, read
 from privata_mongo.core.flows.common import resolve
+from privata_mongo.core.flows.options import with_operation_options
 from privata_mongo.core.ops import Document, Explain, Flow, Query
 from privata_mongo.core.routing import plan_filter
 from privata_mongo.core.schema import Side
@@ -29,9 +30,10 @@ class Reads(PlannerBase):
     def find(self, query: Query) -> Flow[None]:
         """The streaming flow of a cursor."""
         ctx = self.context()
-        return self._audited(
+        flow = self._audited(
             ctx, "read", lambda c: read.find(c, query), query.filter, dict(query.sort)
         )
+        return with_operation_options(flow, query.options)
 
     def explain(self, query: Query) -> Planned[Document]:
         """The server's plan for the clinical part of a find."""
@@ -58,9 +60,10 @@ class Reads(PlannerBase):
         ctx = self.context()
         options.pop("cursor", None)  # pymongo accepts and ignores the legacy cursor={} option
         stages, split = list(pipeline), self._split(pipeline)
-        return self._audited(
+        flow = self._audited(
             ctx, "aggregate", lambda c: aggregate.aggregate(c, stages, options, split), stages
         )
+        return with_operation_options(flow, options)
 
     def count_documents(
         self, /, filter: Mapping[str, Any], session: Any = None, comment: Any = None, **kwargs: Any

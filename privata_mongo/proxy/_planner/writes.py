@@ -17,7 +17,7 @@ from pymongo.results import (
 from privata_mongo.core.flows import bulk, write
 from privata_mongo.core.ops import UpdateOutcome
 from privata_mongo.core.schema import Side
-from privata_mongo.proxy.errors import bulk_counts
+from privata_mongo.proxy.errors import bulk_counts, check_sent
 
 from ._base import (
     Planned,
@@ -49,11 +49,13 @@ class Writes(PlannerBase):
                 "bson.raw_bson.RawBSONDocument, or a type that inherits from "
                 "collections.MutableMapping"
             )
+        options = passed(locals(), "document")
         ctx = self.context()
         if "_id" not in document:
             document["_id"] = ctx.new_object_id()
+        check_sent(document, "insert")
         flow = self._audited(
-            ctx, "create", lambda c: write.insert(c, [document], ordered=True), dict(document)
+            ctx, "create", lambda c: write.insert(c, [document], True, options), dict(document)
         )
         return Planned(
             flow, lambda _: InsertOneResult(document["_id"], self._acknowledged), link=True
@@ -70,6 +72,7 @@ class Writes(PlannerBase):
         """``insert_many``: each document is written whole (both halves) or not at all."""
         if isinstance(documents, Mapping) or not documents:
             raise TypeError("documents must be a non-empty list")
+        options = passed(locals(), "documents", "ordered")
         ctx = self.context()
         for document in documents:
             if "_id" not in document:
@@ -82,7 +85,10 @@ class Writes(PlannerBase):
         batch = list(documents)
         return Planned(
             self._audited(
-                ctx, "create", lambda c: write.insert(c, batch, ordered), *map(dict, documents)
+                ctx,
+                "create",
+                lambda c: write.insert(c, batch, ordered, options),
+                *map(dict, documents),
             ),
             lambda _: InsertManyResult(ids, self._acknowledged),
             link=True,
@@ -99,6 +105,8 @@ class Writes(PlannerBase):
         options: dict[str, Any],
         sort: Any = None,
     ) -> Planned[UpdateResult]:
+        if isinstance(update, Mapping):
+            check_sent(update, "update")
         ctx, order = self.context(), _sort(sort)
         flow = self._audited(
             ctx,
@@ -159,6 +167,7 @@ class Writes(PlannerBase):
     ) -> Planned[UpdateResult]:
         """``replace_one``, keeping the replaced document's pseudonym."""
         options = passed(locals(), "filter", "replacement", "upsert", "sort")
+        check_sent(replacement, "update")
         ctx = self.context()
         order = _sort(sort)
         flow = self._audited(
@@ -235,7 +244,8 @@ class Writes(PlannerBase):
         comment: Any = None,
         let: Any = None,
     ) -> Planned[BulkWriteResult]:
-        """``bulk_write``: each request runs through its own method's flow."""
+        """``bulk_write``: each request runs through its own method's flow, with its options."""
+        options = passed(locals(), "requests", "ordered")
         ctx = self.context()
         recorder = _BulkRecorder(ctx.new_object_id)
         for request in requests:
@@ -246,7 +256,9 @@ class Writes(PlannerBase):
         if not recorder.requests:
             raise InvalidOperation("No operations to execute")
         return Planned(
-            self._audited(ctx, "bulk_write", lambda c: bulk.bulk(c, recorder.requests, ordered)),
+            self._audited(
+                ctx, "bulk_write", lambda c: bulk.bulk(c, recorder.requests, ordered, options)
+            ),
             lambda outcome: BulkWriteResult(
                 {**bulk_counts(outcome), "writeErrors": [], "writeConcernErrors": []},
                 self._acknowledged,

@@ -1,0 +1,81 @@
+"""The server's size limit on documents, enforced before anything of a split write is stored.
+
+A logical document is stored as two rows, so neither the driver nor the server sees the
+document the application sent: a 17 MiB document whose identity and clinical halves are each
+below the limit would be accepted, and a half that is too large could fail after the other
+half was written. So sizes are measured here, in the process, before the first write: the
+application's document as it would have been stored, then each stored row (identity rows as
+sealed, which encryption makes larger). A document past ``max_bson_size`` fails as the server
+fails it: an insert with ``BSONObjectTooLarge`` (10334) for that document, so an ordered
+``insert_many`` still stores the documents before it; a replacement or an update whose result
+is too large with code 17419. The driver's own check, before it sends a single-document write
+(``DocumentTooLarge``), is the proxy's (``check_sent``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+import bson
+from bson.binary import UuidRepresentation
+from bson.codec_options import CodecOptions
+from bson.errors import InvalidDocument
+
+from privata_mongo.core.failures import WriteFailed, WriteFailure
+
+__all__ = [
+    "BSON_OBJECT_TOO_LARGE",
+    "COMMAND_OVERHEAD",
+    "DOCUMENT_GREW_TOO_LARGE",
+    "MAX_BSON_SIZE",
+    "grew_too_large",
+    "size_of",
+    "too_large_to_insert",
+]
+
+MAX_BSON_SIZE: Final = 16 * 1024 * 1024
+"""The server's ``maxBsonObjectSize`` (every MongoDB since 1.8; FerretDB reports it too)."""
+
+COMMAND_OVERHEAD: Final = 16 * 1024 - 2
+"""What a write command may add to a document (pymongo's ``_COMMAND_OVERHEAD``, SERVER-10643)."""
+
+BSON_OBJECT_TOO_LARGE: Final = 10334
+DOCUMENT_GREW_TOO_LARGE: Final = 17419
+
+# Only for measuring: UUIDs take 16 bytes in either binary representation
+_MEASURE: Final[CodecOptions[Any]] = CodecOptions(uuid_representation=UuidRepresentation.STANDARD)
+
+
+def size_of(document: Mapping[str, Any]) -> int | None:
+    """The BSON size of ``document``, or ``None`` when only the store's codecs can encode it."""
+    try:
+        return len(bson.encode(document, codec_options=_MEASURE))
+    except (InvalidDocument, TypeError, ValueError, OverflowError):
+        return None  # a custom type: the store's driver measures it when it is written
+
+
+def _largest(*documents: Mapping[str, Any]) -> int:
+    return max((size_of(d) or 0) for d in documents)
+
+
+def too_large_to_insert(index: int, *forms: Mapping[str, Any]) -> WriteFailure | None:
+    """The server's write error for an inserted document any of whose ``forms`` is too large.
+
+    ``forms``: the application's document and the rows it is stored as.
+    """
+    size = _largest(*forms)
+    if size <= MAX_BSON_SIZE:
+        return None
+    message = f"object to insert too large. size in bytes: {size}, max size: {MAX_BSON_SIZE}"
+    return WriteFailure(index, BSON_OBJECT_TOO_LARGE, message, {"codeName": "BSONObjectTooLarge"})
+
+
+def grew_too_large(*forms: Mapping[str, Any]) -> WriteFailed | None:
+    """The server's failure for a write whose resulting document is too large, or ``None``."""
+    if _largest(*forms) <= MAX_BSON_SIZE:
+        return None
+    return WriteFailed(
+        f"Resulting document after update is larger than {MAX_BSON_SIZE}",
+        DOCUMENT_GREW_TOO_LARGE,
+    )
