@@ -77,6 +77,8 @@ FEATURES: Final[Mapping[str, str]] = {
     "in-process backend)",
     "client_side_encryption": "pymongo's own client-side encryption (ClientEncryption, "
     "AutoEncryptionOpts) over a key vault on the backend",
+    "atomic_updates": "each update applied atomically to its document under concurrent "
+    "writers (8 threads x 50 raw $inc on one document lose none)",
     "distinct_order": "distinct values in the server's order (sorted in BSON comparison order)",
     "document_size_limit": "documents larger than 16 MiB (maxBsonObjectSize) are refused "
     "(pymongo.errors.DocumentTooLarge)",
@@ -197,6 +199,13 @@ GAPS: Final[Mapping[str, Mapping[str, str]]] = {
         "is not implemented yet' (238)",
         "bulk_delete_options": "FerretDB v1.24 rejects the option on delete: 'delete: unknown "
         'field "bypassDocumentValidation"\' (FailedToParse, 9)',
+        "duplicate_key_details": "FerretDB v1.24 reports a duplicate key without keyPattern "
+        "or keyValue ({'code': 11000, 'codeName': 'DuplicateKey'} only): Beanie's revision check "
+        "then re-raises DuplicateKeyError natively, while privata names the _id and Beanie "
+        "raises RevisionIdWasChanged",
+        "atomic_updates": "FerretDB v1.24 (SQLite) is not atomic per operation under "
+        "concurrency: concurrent raw $inc on one document are lost (327 to 349 of 400 from 8 "
+        "threads in three runs of the probe), with or without privata",
     },
 }
 

@@ -67,6 +67,11 @@ class Settings:
         audit_max_subjects: most pseudonyms per audit record (larger results are chunked).
         audit_buffer: buffered mode: records kept in memory and appended this many at a time
             (0, the default: appended before every result; see ``docs/audit.md``).
+        write_lease_ms: how long an update touching identity fields holds its documents'
+            write lease; a writer that crashed holds it no longer than this (see
+            ``docs/reliability.md``).
+        write_wait_ms: how long such an update waits for documents another writer holds
+            before it fails with a write conflict; keep it above ``write_lease_ms``.
     """
 
     classification: Mapping[str, bool] = field(default_factory=dict)
@@ -90,6 +95,8 @@ class Settings:
     default_access: AccessContext | None = None
     audit_max_subjects: int = MAX_SUBJECTS
     audit_buffer: int = 0
+    write_lease_ms: int = 15_000
+    write_wait_ms: int = 30_000
 
     def policy(self) -> Policy:
         """The classification policy these settings describe."""
@@ -159,7 +166,13 @@ def configure(**changes: Any) -> Settings:
         raise ConfigurationError(
             f"unknown settings {sorted(unknown)}; known settings: {sorted(known)}"
         )
-    for name in ("scan_limit", "batch_size", "audit_max_subjects"):
+    for name in (
+        "scan_limit",
+        "batch_size",
+        "audit_max_subjects",
+        "write_lease_ms",
+        "write_wait_ms",
+    ):
         value = changes.get(name, 1)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigurationError(f"{name} must be a positive integer")

@@ -16,11 +16,12 @@ from typing import Any
 
 from privata_mongo.config import current
 from privata_mongo.core.crypto import INDEX_KEY_NAME
+from privata_mongo.core.schema import LEASE_FIELD, VERSION_FIELD
 from privata_mongo.encryption import unseal_row
 
 __all__ = ["IDENTITY_ROW_KEYS", "classified_values", "plaintext_leaks"]
 
-IDENTITY_ROW_KEYS = frozenset({"_id", "_rev", "_idx", "_enc"})
+IDENTITY_ROW_KEYS = frozenset({"_id", "_rev", "_idx", "_enc", LEASE_FIELD, VERSION_FIELD})
 MIN_LENGTH = 4
 """Shorter strings ("A", "B+") occur in clinical data by coincidence; they are not scanned."""
 

@@ -58,6 +58,7 @@ __all__ = [
     "LoadKeys",
     "NextBatch",
     "Op",
+    "Pause",
     "Query",
     "ReadPeer",
     "ReceiveKms",
@@ -361,6 +362,17 @@ class Touched(Op[None]):
 
 
 @dataclass(frozen=True, slots=True)
+class Pause(Op[None]):
+    """Wait ``seconds`` before the next request.
+
+    The back-off of a writer that found the document it must change held by another writer:
+    the core has no clock to sleep on, so the driver waits (blocking, or awaited).
+    """
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class ResolveAccess(Op[AccessContext]):
     """The access context of the operation: who acts, and why.
 
@@ -484,6 +496,7 @@ AnyOp: TypeAlias = (
     | Drop
     | Emit
     | Touched
+    | Pause
     | ResolveAccess
     | AppendAudit
     | KeyOp

@@ -15,7 +15,7 @@ from typing import Any
 
 from privata_mongo.core.schema import PSEUDONYM_FIELD, ModelSchema, Side
 
-__all__ = ["ProjectionPlan", "normalise_projection", "plan_projection"]
+__all__ = ["ProjectionPlan", "including", "normalise_projection", "plan_projection"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +58,13 @@ def _mode(projection: Mapping[str, Any]) -> str:
             continue
         return "include" if value else "exclude"
     return mode
+
+
+def including(projection: Mapping[str, Any] | None, *names: str) -> Mapping[str, Any] | None:
+    """``projection`` that also returns ``names`` (bookkeeping fields), if it selects fields."""
+    if projection is None or _mode(projection) != "include":
+        return projection
+    return {**projection, **dict.fromkeys(names, 1)}
 
 
 def plan_projection(

@@ -16,10 +16,12 @@ from typing import Any
 
 __all__ = [
     "BLIND_FIELD",
+    "LEASE_FIELD",
     "ORDER_FIELD",
     "PSEUDONYM_FIELD",
     "REVISION_FIELD",
     "SEALED_FIELD",
+    "VERSION_FIELD",
     "Decision",
     "FieldSpec",
     "ModelSchema",
@@ -35,6 +37,15 @@ PSEUDONYM_FIELD = "_pseudonym"
 
 REVISION_FIELD = "_rev"
 """Field of an identity document changed on every write: the compare-and-swap token."""
+
+
+LEASE_FIELD = "_lease"
+"""Field of an identity document held by a writer: ``{"o": owner token, "x": expiry}``."""
+
+
+VERSION_FIELD = "_ver"
+"""Field on both halves of a document written under a lease: the writer's token, the same on
+both once the update is complete (a reader that finds them unequal read across an update)."""
 
 
 SEALED_FIELD = "_enc"

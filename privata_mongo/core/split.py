@@ -17,14 +17,18 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from privata_mongo.core.schema import (
+    LEASE_FIELD,
     ORDER_FIELD,
     PSEUDONYM_FIELD,
     REVISION_FIELD,
+    VERSION_FIELD,
     ModelSchema,
     Side,
 )
 
 __all__ = ["identity_values", "join", "split", "split_for_storage"]
+
+_LINKS = frozenset({PSEUDONYM_FIELD, VERSION_FIELD})
 
 
 def split(
@@ -36,7 +40,7 @@ def split(
     for key, value in document.items():
         if schema.side_of(key) is Side.IDENTITY:
             identity[key] = value
-        elif key != PSEUDONYM_FIELD:
+        elif key not in _LINKS:
             clinical[key] = value
     clinical[PSEUDONYM_FIELD] = pseudonym
     return identity, clinical
@@ -61,7 +65,7 @@ def split_for_storage(
     return identity, clinical
 
 
-_BOOKKEEPING = frozenset({"_id", REVISION_FIELD, ORDER_FIELD})
+_BOOKKEEPING = frozenset({"_id", REVISION_FIELD, ORDER_FIELD, LEASE_FIELD, VERSION_FIELD})
 
 
 def identity_values(identity: Mapping[str, Any]) -> dict[str, Any]:
@@ -99,7 +103,7 @@ def join(
     pending = sorted(values, key=position)
     result: dict[str, Any] = {}
     for key, value in clinical.items():
-        if key == PSEUDONYM_FIELD:
+        if key in _LINKS:
             continue
         rank = position(key)
         if key != "_id":

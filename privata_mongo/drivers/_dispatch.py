@@ -24,6 +24,7 @@ from privata_mongo.core.ops import (
     FindErased,
     LoadKeys,
     NextBatch,
+    Pause,
     ReadPeer,
     ReceiveKms,
     ReplaceKeys,
@@ -57,6 +58,8 @@ class Binding(Generic[S, K, A, M]):
         access: the access context of an operation starting now (raises in strict mode).
         kms: the KMS transport (``ports.kms``) libmongocrypt's requests to a remote master key
             go through, ``None`` when rows are not sealed.
+        pause: waits the seconds a ``Pause`` asks for (``time.sleep``, or ``asyncio.sleep``
+            awaited); ``None`` does not wait.
     """
 
     clinical: S | None
@@ -66,6 +69,7 @@ class Binding(Generic[S, K, A, M]):
     keys: K | None = None
     audit: A | None = None
     kms: M | None = None
+    pause: Callable[[float], Any] | None = None
 
     def store(self, side: Side) -> S:
         """The store for ``side``."""
@@ -102,6 +106,10 @@ def call_of(op: AnyOp, binding: Binding[Any, Any, Any, Any]) -> PortCall:
     match op:
         case NextBatch(handle, size):
             return PortCall(handle.next_batch, (size,))  # type: ignore[attr-defined]
+        case Pause(seconds):
+            if binding.pause is None:
+                return PortCall(_nothing, (), awaited=False)
+            return PortCall(binding.pause, (seconds,))
         case ResolveAccess():
             return PortCall(binding.access, (), awaited=False)
         case AppendAudit(records):

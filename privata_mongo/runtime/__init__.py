@@ -12,7 +12,9 @@ runtime. Tests and other compositions build their own (``build_runtime``).
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +49,7 @@ class Ids:
     revision: Callable[[], str]
     object_id: Callable[[], Any]
     stream: Callable[[], str]
+    jitter: Callable[[], float] = secrets.SystemRandom().random
 
 
 def _pseudonym() -> str:
@@ -96,6 +99,9 @@ class Runtime:
             now=self.clock.now,
             batch_size=settings.batch_size,
             crypto=self.keys.ring(settings) if schema.sealed else None,
+            jitter=self.ids.jitter,
+            write_lease=settings.write_lease_ms / 1000,
+            write_wait=settings.write_wait_ms / 1000,
         )
 
     def binding(
@@ -125,13 +131,17 @@ class Runtime:
         if self.asynchronous:
             stores = (AsyncPymongoStore(clinical), AsyncPymongoStore(identity, redaction))
             awaited: AsyncBinding = Binding(
-                *stores, audit=AsyncAuditPoint(self.trails, database, self.settings), **shared
+                *stores,
+                audit=AsyncAuditPoint(self.trails, database, self.settings),
+                pause=asyncio.sleep,
+                **shared,
             )
             return awaited
         blocking: SyncBinding = Binding(
             PymongoStore(clinical),
             PymongoStore(identity, redaction),
             audit=AuditPoint(self.trails, database, self.settings),
+            pause=time.sleep,
             **shared,
         )
         return blocking

@@ -24,7 +24,7 @@ from privata_mongo.core.ops import (
     Update,
     UpdateOutcome,
 )
-from privata_mongo.core.schema import PSEUDONYM_FIELD, Side
+from privata_mongo.core.schema import PSEUDONYM_FIELD, VERSION_FIELD, Side
 from privata_mongo.errors import UnsupportedQuery
 from privata_mongo.testing.scripted import ScriptedDriver, UnexpectedOp
 from tests.unit.builders import make_context, make_schema
@@ -85,9 +85,11 @@ def test_update_of_identity_fields_swaps_identity_then_updates_clinical(ctx: Con
         [
             (on(FetchAll, Side.CLINICAL), [{"_id": 1}]),
             (on(FetchAll, Side.CLINICAL), [clinical]),
+            (on(Update, Side.IDENTITY), UpdateOutcome(1, 1)),  # the write lease
             (on(FetchAll, Side.IDENTITY), [identity]),
             (on(ReplaceMany, Side.IDENTITY), 1),
             (on(Update, Side.CLINICAL), UpdateOutcome(1, 1)),
+            (on(Update, Side.IDENTITY), UpdateOutcome(1, 1)),  # its release
         ]
     )
     outcome = driver.run(
@@ -96,15 +98,19 @@ def test_update_of_identity_fields_swaps_identity_then_updates_clinical(ctx: Con
         )
     )
     assert outcome == UpdateOutcome(1, 1)
-    swap = driver.seen[3]
+    swap = driver.seen[4]
     assert isinstance(swap, ReplaceMany)
     ((cas_filter, row),) = swap.pairs
     assert cas_filter == {"_id": P1, "_rev": "r0"}
     assert row["email"] == "new@x"
     assert row["_rev"] != "r0"
-    clinical_update = driver.seen[4]
+    clinical_update = driver.seen[5]
     assert isinstance(clinical_update, Update)
-    assert clinical_update.update == {"$inc": {"age": 1}}
+    # The clinical part, plus the version both halves now carry (what readers compare).
+    assert clinical_update.update == {
+        "$inc": {"age": 1},
+        "$set": {VERSION_FIELD: row[VERSION_FIELD]},
+    }
 
 
 def test_failed_clinical_half_restores_the_identity_rows(ctx: Context) -> None:
@@ -114,15 +120,17 @@ def test_failed_clinical_half_restores_the_identity_rows(ctx: Context) -> None:
         [
             (on(FetchAll, Side.CLINICAL), [{"_id": 1}]),
             (on(FetchAll, Side.CLINICAL), [clinical]),
+            (on(Update, Side.IDENTITY), UpdateOutcome(1, 1)),  # the write lease
             (on(FetchAll, Side.IDENTITY), [identity]),
             (on(ReplaceMany, Side.IDENTITY), 1),
             (on(Update, Side.CLINICAL), WriteFailed("conflict", 11000)),
             (on(ReplaceMany, Side.IDENTITY), 1),
+            (on(Update, Side.IDENTITY), UpdateOutcome(1, 1)),  # its release
         ]
     )
     with pytest.raises(WriteFailed):
         driver.run(write.update(ctx, {}, {"$set": {"email": "new@x", "age": 4}}, False, False, {}))
-    restore = driver.seen[-1]
+    restore = driver.seen[-2]
     assert isinstance(restore, ReplaceMany)
     ((_, row),) = restore.pairs
     assert row["email"] == "old@x"
@@ -134,7 +142,9 @@ def test_an_update_the_server_would_reject_writes_nothing(ctx: Context) -> None:
         [
             (on(FetchAll, Side.CLINICAL), [{"_id": 1}]),
             (on(FetchAll, Side.CLINICAL), [clinical]),
+            (on(Update, Side.IDENTITY), UpdateOutcome(1, 1)),  # the write lease
             (on(FetchAll, Side.IDENTITY), [{"_id": P1, "_rev": "r0", "email": "a"}]),
+            (on(Update, Side.IDENTITY), UpdateOutcome(1, 1)),  # its release
         ]
     )
     with pytest.raises(WriteFailed) as caught:
@@ -142,7 +152,11 @@ def test_an_update_the_server_would_reject_writes_nothing(ctx: Context) -> None:
             write.update(ctx, {}, {"$set": {"email": "b"}, "$inc": {"age": 1}}, False, False, {})
         )
     assert caught.value.code == 14
-    assert not [op for op in driver.seen if isinstance(op, (ReplaceMany, Update))]
+    assert not [
+        op
+        for op in driver.seen
+        if isinstance(op, ReplaceMany) or (isinstance(op, Update) and op.side is Side.CLINICAL)
+    ]
 
 
 def test_delete_removes_identity_rows_before_clinical_rows(ctx: Context) -> None:

@@ -36,7 +36,13 @@ from privata_mongo.core.ops import (
     ShredKeys,
     StoreKeys,
 )
-from privata_mongo.core.schema import BLIND_FIELD, ORDER_FIELD, REVISION_FIELD, SEALED_FIELD
+from privata_mongo.core.schema import (
+    BLIND_FIELD,
+    ORDER_FIELD,
+    REVISION_FIELD,
+    SEALED_FIELD,
+    VERSION_FIELD,
+)
 from privata_mongo.core.split import identity_values
 from privata_mongo.errors import (
     ConfigurationError,
@@ -147,8 +153,9 @@ def seal_rows(ctx: Context, rows: list[Document], *, fresh: bool = False) -> Flo
         for row in rows:
             values = identity_values(row)
             stored: Document = {"_id": row["_id"]}
-            if REVISION_FIELD in row:
-                stored[REVISION_FIELD] = row[REVISION_FIELD]
+            for bookkeeping in (REVISION_FIELD, VERSION_FIELD):
+                if bookkeeping in row:
+                    stored[bookkeeping] = row[bookkeeping]
             present = [f for f in searchable if f in values]
             if present and not index_key:
                 index_key = yield from ring.index_key()

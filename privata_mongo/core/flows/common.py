@@ -10,6 +10,7 @@ operation reached: the audit records what they say and nothing else.
 
 from __future__ import annotations
 
+import datetime
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -22,18 +23,20 @@ from privata_mongo.core.crypto.keys import (
     unseal_rows,
 )
 from privata_mongo.core.mql.match import UnsupportedOperator, compile_filter
-from privata_mongo.core.ops import Document, Effect, FetchAll, Flow, Query, Touched
-from privata_mongo.core.projection import ProjectionPlan
+from privata_mongo.core.ops import Document, Effect, FetchAll, Flow, Pause, Query, Touched
+from privata_mongo.core.projection import ProjectionPlan, including
 from privata_mongo.core.routing import FilterPlan, Probe, plan_filter, substitute
-from privata_mongo.core.schema import ORDER_FIELD, PSEUDONYM_FIELD, Side
+from privata_mongo.core.schema import LEASE_FIELD, ORDER_FIELD, PSEUDONYM_FIELD, VERSION_FIELD, Side
 from privata_mongo.core.split import join
 from privata_mongo.errors import UnsupportedQuery
 
 from .context import Context
+from .lease import BACKOFF_CAP, BACKOFF_START
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "READ_AGAIN",
     "chunks",
     "computed_from",
     "fetch_identities",
@@ -43,11 +46,17 @@ __all__ = [
     "resolve",
     "resolve_filter",
     "seal",
+    "stamped",
     "strip_link",
     "too_many",
     "touched",
     "unseal",
+    "untorn",
 ]
+
+READ_AGAIN = 2
+"""Reads of a document whose halves' versions differ while no writer holds it, before it is
+returned as it is (its rows were written outside the write protocol)."""
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -123,8 +132,8 @@ def seal(ctx: Context, rows: list[Document], *, fresh: bool = False) -> Flow[lis
 
 
 def strip_link(document: Mapping[str, Any]) -> Document:
-    """A clinical document without the internal pseudonym link."""
-    return {k: v for k, v in document.items() if k != PSEUDONYM_FIELD}
+    """A clinical document without the internal pseudonym link and version."""
+    return {k: v for k, v in document.items() if k not in (PSEUDONYM_FIELD, VERSION_FIELD)}
 
 
 def too_many(ctx: Context, what: str, fields: Iterable[str]) -> UnsupportedQuery:
@@ -291,17 +300,110 @@ def with_order(projection: Mapping[str, Any] | None) -> Mapping[str, Any] | None
 
 
 def join_batch(
-    ctx: Context, documents: Sequence[Mapping[str, Any]], plan: ProjectionPlan
+    ctx: Context,
+    documents: Sequence[Mapping[str, Any]],
+    plan: ProjectionPlan,
+    versions: bool = False,
 ) -> Flow[list[Document]]:
-    """Join a batch of clinical documents with their identity rows in one read."""
+    """Join a batch of clinical documents with their identity rows in one read.
+
+    ``versions``: the clinical rows were read with ``VERSION_FIELD`` (``stamped``), so a
+    document read across a concurrent update is detected and read again (``untorn``).
+    """
     if not plan.fetch_identity:
         return [strip_link(d) for d in documents]
     pseudonyms = [d[PSEUDONYM_FIELD] for d in documents if PSEUDONYM_FIELD in d]
     identities: dict[str, Document] = {}
+    wanted = including(with_order(plan.identity), VERSION_FIELD, LEASE_FIELD)
     if pseudonyms:
-        identities = yield from fetch_identities(ctx, pseudonyms, with_order(plan.identity))
+        identities = yield from fetch_identities(ctx, pseudonyms, wanted)
+    if versions and identities:
+        documents, identities = yield from untorn(ctx, documents, identities, plan)
     joined = [join(d, identities.get(d.get(PSEUDONYM_FIELD, "")), ctx.schema) for d in documents]
     if plan.hide_id:
         for document in joined:
             document.pop("_id", None)
     return joined
+
+
+def stamped(projection: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """A clinical projection that also reads the version a reader compares (``untorn``)."""
+    return including(projection, VERSION_FIELD)
+
+
+def _torn(document: Mapping[str, Any], identities: Mapping[str, Document]) -> bool:
+    identity = identities.get(document.get(PSEUDONYM_FIELD, ""))
+    return identity is not None and document.get(VERSION_FIELD) != identity.get(VERSION_FIELD)
+
+
+def _held(row: Mapping[str, Any], now: Any) -> bool:
+    lease = row.get(LEASE_FIELD)
+    return isinstance(lease, Mapping) and lease.get("x") is not None and lease["x"] > now
+
+
+def untorn(
+    ctx: Context,
+    documents: Sequence[Mapping[str, Any]],
+    identities: dict[str, Document],
+    plan: ProjectionPlan,
+) -> Flow[tuple[list[Mapping[str, Any]], dict[str, Document]]]:
+    """Read again the documents whose two halves were read across a concurrent update.
+
+    A writer under lease gives both halves of a document the same version, the identity
+    half first; a clinical row and an identity row with unequal versions were therefore read
+    on either side of an update (or during one). While the identity row is held, the reader
+    waits for the writer (jittered back-off, at most ``write_wait``); once it is free, one
+    more read of both halves is whole. Rows that differ with no writer holding them (written
+    by other means than an update, such as an operator's repair) are read again at most
+    ``READ_AGAIN`` times and then returned as they are. A document deleted meanwhile is left
+    out, as a read after the delete would.
+    """
+    current = list(documents)
+    until = None
+    attempt = quick = 0
+    while True:
+        torn = {repr(d["_id"]) for d in current if "_id" in d and _torn(d, identities)}
+        if not torn:
+            return current, identities
+        now = ctx.now()
+        if any(
+            _held(identities[d[PSEUDONYM_FIELD]], now)
+            for d in current
+            if repr(d.get("_id")) in torn
+        ):
+            until = until or now + datetime.timedelta(seconds=ctx.write_wait)
+            if now >= until:
+                logger.warning(
+                    "%s: %d document(s) stayed held by writers; returned as read",
+                    ctx.schema.model,
+                    len(torn),
+                )
+                return current, identities
+            yield Pause(min(BACKOFF_CAP, BACKOFF_START * 2 ** min(attempt, 16)) * ctx.jitter())
+            attempt += 1
+        elif quick >= READ_AGAIN:
+            return current, identities
+        else:
+            quick += 1
+        rows = yield from FetchAll(
+            Side.CLINICAL,
+            Query(
+                {"_id": {"$in": [d["_id"] for d in current if repr(d.get("_id")) in torn]}},
+                projection=stamped(plan.clinical),
+            ),
+        )
+        fresh = {repr(r["_id"]): r for r in rows}
+        identities.update(
+            (
+                yield from fetch_identities(
+                    ctx,
+                    [r[PSEUDONYM_FIELD] for r in rows if PSEUDONYM_FIELD in r],
+                    including(with_order(plan.identity), VERSION_FIELD, LEASE_FIELD),
+                )
+            )
+        )
+        current = [
+            fresh[repr(d["_id"])] if repr(d.get("_id")) in torn else d
+            for d in current
+            if repr(d.get("_id")) not in torn or repr(d["_id"]) in fresh
+        ]

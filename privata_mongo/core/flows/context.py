@@ -17,6 +17,10 @@ from privata_mongo.core.schema import ModelSchema
 __all__ = ["Context"]
 
 
+def _middle() -> float:
+    return 0.5
+
+
 @dataclass(frozen=True, slots=True)
 class Context:
     """Everything a flow may consult.
@@ -35,6 +39,12 @@ class Context:
             read the subjects of a server-side update they could not name otherwise; set only
             by ``core.audit.wrapper.audited``, which consumes those statements, so a flow run
             without the wrapper never issues them and never pays for that read.
+        jitter: a uniform draw from [0, 1), spreading the back-off of writers that wait for
+            the same document.
+        write_lease: seconds a writer holds a document's lease; a writer that crashed
+            releases it by expiry.
+        write_wait: seconds a writer waits for a document another writer holds before the
+            update fails (longer than ``write_lease``, so a crashed holder never fails it).
     """
 
     schema: ModelSchema
@@ -46,3 +56,6 @@ class Context:
     max_in: int = 100_000
     crypto: KeyRing | None = None
     audit: bool = False
+    jitter: Callable[[], float] = _middle
+    write_lease: float = 15.0
+    write_wait: float = 30.0

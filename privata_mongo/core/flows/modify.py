@@ -24,14 +24,13 @@ from .read import read_by_ids, select_one
 from .write import (
     delete_rows,
     empty_identity,
-    insert,
     insert_replacement,
+    insert_upserted,
     read_options,
     replace_target,
     upserted_document,
     with_link,
     write_documents,
-    write_options,
 )
 
 __all__ = ["find_one_and_delete", "find_one_and_replace", "find_one_and_update"]
@@ -96,7 +95,7 @@ def find_one_and_update(
         if not upsert:
             return None
         document = upserted_document(ctx, filter, compiled, options)
-        yield from insert(ctx, [document], True, write_options(options))
+        yield from insert_upserted(ctx, document, options)
         return (yield from _one(ctx, pplan, [document["_id"]])) if return_new else None
     before = None if return_new else (yield from _one(ctx, pplan, [target["_id"]]))
     yield from write_documents(ctx, [target], compiled, update, clinical_filter, filter, options)

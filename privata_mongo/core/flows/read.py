@@ -39,6 +39,7 @@ from .common import (
     linked,
     refuse_collation,
     resolve,
+    stamped,
     too_many,
     touched,
 )
@@ -65,14 +66,16 @@ def find(ctx: Context, query: Query) -> Flow[None]:
     size = query.batch_size or ctx.batch_size
     if query.limit:
         size = min(size, abs(query.limit))
+    clinical_projection = stamped(plan.clinical) if plan.fetch_identity else plan.clinical
     handle = yield from Find(
-        Side.CLINICAL, replace(query, filter=clinical_filter, projection=plan.clinical)
+        Side.CLINICAL, replace(query, filter=clinical_filter, projection=clinical_projection)
     )
     emitted = 0
     while True:
         batch: list[Document] = yield from NextBatch(handle, size)
         if batch:
-            yield Emit(tuple((yield from join_batch(ctx, batch, plan))), linked(batch))
+            joined = yield from join_batch(ctx, batch, plan, versions=True)
+            yield Emit(tuple(joined), linked(batch))
         emitted += len(batch)
         if len(batch) < size or (query.limit and emitted >= abs(query.limit)):
             return
@@ -121,7 +124,7 @@ def read_by_ids(
 
     Returns the documents and the data subjects they belong to (read with their rows).
     """
-    projection = dict(plan.clinical) if plan.clinical is not None else None
+    projection = dict(stamped(plan.clinical) or {}) if plan.clinical is not None else None
     hide_id = plan.hide_id
     if projection is not None and projection.get("_id", 1) in (0, False):
         projection.pop("_id")  # needed to restore the order; removed again after the join
@@ -134,7 +137,7 @@ def read_by_ids(
         )
         by_id = {repr(d["_id"]): d for d in found}
         batch = [by_id[repr(i)] for i in chunk if repr(i) in by_id]
-        out.extend((yield from join_batch(ctx, batch, replace(plan, hide_id=hide_id))))
+        out.extend((yield from join_batch(ctx, batch, replace(plan, hide_id=hide_id), True)))
         subjects.extend(linked(batch))
     return out, tuple(subjects)
 

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, cast
 
-from privata_mongo.core.failures import BulkWriteFailed, WriteFailed, WriteFailure
+from privata_mongo.core.failures import DUPLICATE_KEY, BulkWriteFailed, WriteFailed, WriteFailure
 from privata_mongo.core.limits import grew_too_large, too_large_to_insert
 from privata_mongo.core.mql.update import (
     CompiledUpdate,
@@ -46,11 +46,11 @@ from privata_mongo.core.ops import (
     UpdateOutcome,
 )
 from privata_mongo.core.routing import FilterPlan, plan_filter, references_identity
-from privata_mongo.core.schema import PSEUDONYM_FIELD, REVISION_FIELD, Side
+from privata_mongo.core.schema import PSEUDONYM_FIELD, REVISION_FIELD, VERSION_FIELD, Side
 from privata_mongo.core.split import identity_values, join, split_for_storage
 from privata_mongo.errors import UnsupportedQuery
 
-from .common import chunks, fetch_identities, linked, resolve, seal, touched
+from .common import chunks, linked, resolve, seal, touched, unseal
 from .context import Context
 from .identity_writes import (
     WRITE_CONFLICT,
@@ -59,6 +59,7 @@ from .identity_writes import (
     write_documents,
     write_identities,
 )
+from .lease import hold, release
 from .read import select_one
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "empty_identity",
     "insert",
     "insert_replacement",
+    "insert_upserted",
     "read_options",
     "replace_one",
     "replace_target",
@@ -148,6 +150,32 @@ def insert(
     if failures:
         reported = sorted(failures.values(), key=lambda f: f.index)
         raise BulkWriteFailed(tuple(reported[:1] if ordered else reported), len(clinical_ok))
+
+
+def insert_upserted(
+    ctx: Context, document: Mapping[str, Any], options: Mapping[str, Any]
+) -> Flow[None]:
+    """Insert the document an upsert creates; a duplicate ``_id`` names its key, as natively.
+
+    An upsert whose filter names an ``_id`` that exists but did not match (a stale revision in
+    Beanie's ``save``) fails on that ``_id``. A server says so in the error's ``keyPattern``,
+    which Beanie reads to raise ``RevisionIdWasChanged``; a backend that reports no key
+    (mongomock) gets it here, from one read of that ``_id``, made only on such a failure.
+    """
+    try:
+        yield from insert(ctx, [document], True, write_options(options))
+    except BulkWriteFailed as exc:
+        first = exc.failures[0] if exc.failures else None
+        if first is None or first.code != DUPLICATE_KEY or "keyPattern" in first.details:
+            raise
+        found = yield from FetchAll(
+            Side.CLINICAL, Query({"_id": document["_id"]}, projection={"_id": 1}, limit=1)
+        )
+        if not found:
+            raise
+        key = {"keyPattern": {"_id": 1}, "keyValue": {"_id": document["_id"]}}
+        named = replace(first, details={**first.details, **key})
+        raise BulkWriteFailed((named, *exc.failures[1:]), exc.inserted) from None
 
 
 def _written(
@@ -233,7 +261,7 @@ def update(
     if matched or not upsert:
         return UpdateOutcome(matched, modified)
     document = upserted_document(ctx, filter, compiled, options)
-    yield from insert(ctx, [document], True, write_options(options))
+    yield from insert_upserted(ctx, document, options)
     return UpdateOutcome(0, 0, document["_id"])
 
 
@@ -397,7 +425,7 @@ def insert_replacement(
     if "_id" not in document:
         seeded = upsert_seed(filter).get("_id")
         document = {"_id": seeded if seeded is not None else ctx.new_object_id(), **document}
-    yield from insert(ctx, [document], True, write_options(options or {}))
+    yield from insert_upserted(ctx, document, options or {})
     return document
 
 
@@ -413,38 +441,51 @@ def replace_target(
     """
     schema = ctx.schema
     pseudonym = clinical.get(PSEUDONYM_FIELD)
-    olds = yield from fetch_identities(ctx, [pseudonym] if pseudonym else [])
-    old_identity = olds.get(pseudonym or "")
-    before = join(clinical, old_identity, schema)
-    after = replace_document(before, replacement)
-    if pseudonym is None:
-        pseudonym = ctx.new_pseudonym()
-    new_identity, new_clinical = split_for_storage(after, schema, pseudonym, ctx.new_revision())
-    too_large = grew_too_large(after, new_clinical)  # the identity row: as it is sealed
-    if too_large is not None:
-        raise too_large
-    planned = [Rewrite(clinical, old_identity, after, True)]
-    if old_identity is None:
-        sealed = yield from seal(ctx, [new_identity])
-        if (too_large := grew_too_large(*sealed)) is not None:
-            raise too_large
-        outcome = yield from Insert(Side.IDENTITY, tuple(sealed), True)
-        if not outcome.failures:
-            yield from touched(ctx, [pseudonym], identity_values(new_identity))
-    elif identity_values(old_identity) != identity_values(new_identity):
-        conflicts = yield from write_identities(ctx, planned)
-        if conflicts:
-            raise WriteFailed(
-                f"{schema.model}: the identity row changed concurrently during the replace; "
-                "retry the operation",
-                WRITE_CONFLICT,
-            )
+    held = (yield from hold(ctx, pseudonym)) if pseudonym else None
     try:
-        yield Replace(Side.CLINICAL, {"_id": clinical["_id"]}, new_clinical, False, options)
-    except WriteFailed:
-        if old_identity is not None:
-            yield from restore_identities(ctx, planned)
+        rows = yield from unseal(ctx, list(held.rows.values()) if held else [])
+        old_identity = rows[0] if rows else None
+        before = join(clinical, old_identity, schema)
+        after = replace_document(before, replacement)
+        if pseudonym is None:
+            pseudonym = ctx.new_pseudonym()
+        new_identity, new_clinical = split_for_storage(after, schema, pseudonym, ctx.new_revision())
+        too_large = grew_too_large(after, new_clinical)  # the identity row: as it is sealed
+        if too_large is not None:
+            raise too_large
+        planned = [Rewrite(clinical, old_identity, after, True)]
+        if old_identity is None:
+            sealed = yield from seal(ctx, [new_identity])
+            if (too_large := grew_too_large(*sealed)) is not None:
+                raise too_large
+            outcome = yield from Insert(Side.IDENTITY, tuple(sealed), True)
+            if not outcome.failures:
+                yield from touched(ctx, [pseudonym], identity_values(new_identity))
+        elif identity_values(old_identity) != identity_values(new_identity):
+            conflicts, _ = yield from write_identities(ctx, planned, held.lease if held else None)
+            if held is not None:
+                new_clinical[VERSION_FIELD] = held.owner  # the version written with the row
+            if conflicts:
+                raise WriteFailed(
+                    f"{schema.model}: the document's write lease expired during the replace "
+                    "and another writer took it over; retry the operation, or raise "
+                    "write_lease_ms",
+                    WRITE_CONFLICT,
+                )
+        elif VERSION_FIELD in old_identity:
+            new_clinical[VERSION_FIELD] = old_identity[VERSION_FIELD]  # the row is unchanged
+        try:
+            yield Replace(Side.CLINICAL, {"_id": clinical["_id"]}, new_clinical, False, options)
+        except WriteFailed:
+            if old_identity is not None:
+                yield from restore_identities(ctx, planned)
+            raise
+    except Exception:
+        if held is not None:
+            yield from release(ctx, held)
         raise
+    if held is not None:
+        yield from release(ctx, held)
     yield from touched(ctx, [pseudonym])
     return before != after or list(before) != list(after)
 
