@@ -68,12 +68,13 @@ class CollectionKeyVault:
     def _ensure_index(self) -> None:
         if self._indexed:
             return
-        self._indexed = True
         try:
             self.collection.create_index("keyAltNames", **_INDEX_OPTIONS)
         except OperationFailure:
             # No partial indexes (FerretDB v1): every key privata writes has alt names.
             self.collection.create_index("keyAltNames", name=_INDEX, unique=True)
+        # Once per vault and process; a failure (the server unreachable) is retried next time.
+        self._indexed = True
 
     def find(self, names: Sequence[str] | None, /) -> list[Document]:
         """The key documents with one of ``names`` as ``keyAltName`` (all when ``None``)."""
@@ -123,12 +124,13 @@ class AsyncCollectionKeyVault:
     async def _ensure_index(self) -> None:
         if self._indexed:
             return
-        self._indexed = True
         try:
             await self.collection.create_index("keyAltNames", **_INDEX_OPTIONS)
         except OperationFailure:
             # No partial indexes (FerretDB v1): every key privata writes has alt names.
             await self.collection.create_index("keyAltNames", name=_INDEX, unique=True)
+        # Once per vault and process; a failure (the server unreachable) is retried next time.
+        self._indexed = True
 
     async def find(self, names: Sequence[str] | None, /) -> list[Document]:
         """The key documents with one of ``names`` as ``keyAltName`` (all when ``None``)."""
