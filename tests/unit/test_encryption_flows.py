@@ -180,6 +180,15 @@ def test_sealed_pushdown_uses_blind_terms_for_searchable_fields_only() -> None:
     assert index.pushdown("first_name", "Ada") is None  # not searchable: in the process
 
 
+def test_a_sealed_exists_sends_a_boolean_not_the_operand() -> None:
+    schema = dataclasses.replace(make_schema(), sealed=True, searchable=frozenset({"email"}))
+    index = IdentityIndex(schema)
+    assert index.pushdown("email", {"$exists": "a@x"}) == {
+        f"{BLIND_FIELD}.email": {"$exists": True}
+    }
+    assert index.pushdown("email", {"$exists": 0}) == {f"{BLIND_FIELD}.email": {"$exists": False}}
+
+
 # -- sealed flows ------------------------------------------------------------------------------
 
 
