@@ -313,3 +313,54 @@ def test_rotate_rewraps_every_key_it_reads() -> None:
     (_, replace) = driver.seen
     assert isinstance(replace, ReplaceKeys)
     assert replace.documents[0]["keyMaterial"] != key["keyMaterial"]
+
+
+# -- a key vault that lost the blind index key ---------------------------------------------
+
+
+def test_a_search_without_the_index_key_fails_when_rows_are_indexed_and_creates_no_key() -> None:
+    ctx = _sealed_context(_ring())
+    driver = ScriptedDriver(
+        [
+            (lambda op: op == LoadKeys((INDEX_KEY_NAME,)), []),
+            (lambda op: isinstance(op, FetchAll) and BLIND_FIELD in op.query.filter, [{"_id": 1}]),
+        ]
+    )
+    with pytest.raises(KeyUnavailable, match="restore the key vault") as caught:
+        driver.run(resolve_filter(ctx, {"email": "a@x.org"}))
+    assert "a@x.org" not in str(caught.value)
+    assert caught.value.model == "Patient"
+    assert not any(isinstance(op, StoreKeys) for op in driver.seen)
+
+
+def test_a_search_without_the_index_key_and_no_indexed_rows_matches_nothing() -> None:
+    ctx = _sealed_context(_ring())
+    sent: list[Any] = []
+
+    def identity_lookup(op: Any) -> bool:
+        sent.append(op.query.filter)
+        return isinstance(op, FetchAll)
+
+    driver = ScriptedDriver(
+        [
+            (lambda op: op == LoadKeys((INDEX_KEY_NAME,)), []),
+            (lambda op: isinstance(op, FetchAll) and BLIND_FIELD in op.query.filter, []),
+            (identity_lookup, []),
+        ]
+    )
+    driver.run(resolve_filter(ctx, {"email": {"$in": ["a@x.org", None]}}))
+    assert sent == [{f"{BLIND_FIELD}.email": {"$in": [Binary(b""), None]}}]
+    assert not any(isinstance(op, StoreKeys) for op in driver.seen)
+
+
+def test_a_write_does_not_replace_a_lost_index_key_of_indexed_rows() -> None:
+    ctx = _sealed_context(_ring())
+    driver = ScriptedDriver(
+        [
+            (lambda op: op == LoadKeys((INDEX_KEY_NAME,)), []),
+            (lambda op: isinstance(op, FetchAll) and BLIND_FIELD in op.query.filter, [{"_id": 1}]),
+        ]
+    )
+    with pytest.raises(KeyUnavailable, match="restore the key vault"):
+        driver.run(write.insert(ctx, [{"_id": 1, "email": "a@x.org"}], True))
+    assert not any(isinstance(op, (StoreKeys, Insert)) for op in driver.seen)

@@ -22,6 +22,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bson.binary import Binary
+
 from privata_mongo.core.crypto.blind import INDEX_KEY_NAME, Blind, blind_term, blind_terms
 from privata_mongo.core.crypto.ring import KeyRing, rewrap
 from privata_mongo.core.flows.context import Context
@@ -29,14 +31,16 @@ from privata_mongo.core.mql.find_projection import compile_find_projection
 from privata_mongo.core.mql.values import UnsupportedOperator
 from privata_mongo.core.ops import (
     Document,
+    FetchAll,
     FindErased,
     Flow,
     LoadKeys,
+    Query,
     ReplaceKeys,
     ShredKeys,
     StoreKeys,
 )
-from privata_mongo.core.schema import BLIND_FIELD, REVISION_FIELD, SEALED_FIELD
+from privata_mongo.core.schema import BLIND_FIELD, REVISION_FIELD, SEALED_FIELD, Side
 from privata_mongo.core.split import identity_values
 from privata_mongo.errors import (
     ConfigurationError,
@@ -112,6 +116,8 @@ def load_keys(
                 f"{ctx.schema.model}: {len(erased)} data subject(s) were erased; their "
                 "identity cannot be written again under the same pseudonym"
             )
+    if INDEX_KEY_NAME in absent:
+        yield from _refuse_if_indexed(ctx)
     created: list[Document] = []
     try:
         for name in absent:
@@ -209,11 +215,24 @@ def _without_index(row: Mapping[str, Any]) -> Document:
 
 
 def blind_filter(ctx: Context, filter: Mapping[str, Any]) -> Flow[dict[str, Any]]:
-    """``filter`` with every ``Blind`` placeholder replaced by its blind index term."""
+    """``filter`` with every ``Blind`` placeholder replaced by its blind index term.
+
+    A read never creates a key: a blind index key created while the key vault is unavailable
+    (dropped, or being restored) would index nothing the collection holds, and once the old
+    vault is back every lookup would miss. Without the key, a collection with no indexed rows
+    cannot match any term (each placeholder becomes a value no term equals); one with indexed
+    rows has lost its key, which is ``KeyUnavailable``.
+
+    Raises:
+        KeyUnavailable: the blind index key is missing while identity rows carry terms.
+    """
     ring = _ring(ctx) if _has_blind(filter) else None
     if ring is None:
         return dict(filter)
-    yield from load_keys(ctx, ring, [INDEX_KEY_NAME], create=True)
+    if (yield from load_keys(ctx, ring, [INDEX_KEY_NAME], create=False)):
+        yield from _refuse_if_indexed(ctx)
+        unmatched: dict[str, Any] = _replace(filter, _no_term)
+        return unmatched
     scope = ctx.schema.identity_collection
     try:
         key = yield from ring.index_key()
@@ -221,6 +240,28 @@ def blind_filter(ctx: Context, filter: Mapping[str, Any]) -> Flow[dict[str, Any]
         raise _unavailable(ctx, "searched", str(exc)) from None
     replaced: dict[str, Any] = _replace(filter, lambda b: blind_term(key, scope, b.field, b.value))
     return replaced
+
+
+def _refuse_if_indexed(ctx: Context) -> Flow[None]:
+    """Fail when the blind index key is gone but identity rows were indexed under it.
+
+    Raises:
+        KeyUnavailable: a row of the identity collection carries blind index terms.
+    """
+    query = Query({BLIND_FIELD: {"$exists": True}}, projection={"_id": 1}, limit=1)
+    if (yield from FetchAll(Side.IDENTITY, query)):
+        raise _unavailable(
+            ctx,
+            "searched",
+            f"the blind index key ('{INDEX_KEY_NAME}') is missing from the key vault while "
+            f"{ctx.schema.identity_collection} holds rows indexed under it; restore the key "
+            "vault from its backup (a new key would not find these rows)",
+        )
+
+
+def _no_term(blind: Blind) -> Any:
+    """What stands for a blind term when no index key exists: no stored term equals it."""
+    return None if blind.value is None else Binary(b"")
 
 
 def _has_blind(value: Any) -> bool:
