@@ -364,3 +364,96 @@ def test_a_write_does_not_replace_a_lost_index_key_of_indexed_rows() -> None:
     with pytest.raises(KeyUnavailable, match="restore the key vault"):
         driver.run(write.insert(ctx, [{"_id": 1, "email": "a@x.org"}], True))
     assert not any(isinstance(op, (StoreKeys, Insert)) for op in driver.seen)
+
+
+# -- a key whose TTL ends during an operation ----------------------------------------------
+
+
+class TickingClock(Clock):
+    """Monotonic seconds that advance by ``tick`` at every reading (0: frozen)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tick = 0.0
+
+    def __call__(self) -> float:
+        now = self.now
+        self.now += self.tick
+        return now
+
+    def expire_at(self, reading: int, ttl: float = 60.0) -> None:
+        """From now on, keys held since time 0 expire at the ``reading``-th clock reading."""
+        self.now, self.tick = ttl + 0.5 - reading, 1.0
+
+
+def _ticking_ring() -> tuple[KeyRing, TickingClock]:
+    clock = TickingClock()
+    return KeyRing(MASTER, clock=clock, ttl=60.0), clock
+
+
+def _held(ring: KeyRing, *names: str) -> list[dict[str, Any]]:
+    made = [local(ring.new_key(n)) for n in names]
+    ring.add(made)
+    return made
+
+
+# Whichever clock reading of an operation the TTL ends at (at the first one the operation
+# decides what to load, and sees its keys fresh), it completes with the keys it holds.
+READINGS = range(1, 8)
+
+
+@pytest.mark.parametrize("reading", READINGS)
+def test_keys_that_expire_during_a_write_stay_usable_until_it_ends(reading: int) -> None:
+    ring, clock = _ticking_ring()
+    ctx = _sealed_context(ring)
+    _held(ring, INDEX_KEY_NAME, "pseu_a")
+    clock.expire_at(reading)
+    rows = local(keys.seal_rows(ctx, [{"_id": "pseu_a", "email": "a@x.org"}]))
+    assert local(ring.open(rows[0][SEALED_FIELD])) == {"email": "a@x.org"}
+
+
+@pytest.mark.parametrize("reading", READINGS)
+def test_keys_that_expire_during_a_read_stay_usable_until_it_ends(reading: int) -> None:
+    ring, clock = _ticking_ring()
+    ctx = _sealed_context(ring)
+    documents = _held(ring, "pseu_a", "pseu_b")
+    rows = [
+        {"_id": p, "_rev": "r", SEALED_FIELD: local(ring.seal(p, {"email": f"{p}@x.org"}))}
+        for p in ("pseu_a", "pseu_b")
+    ]
+    ring.forget()  # libmongocrypt's copies go too; the key documents are held again at time 0
+    ring.add(documents)
+    clock.expire_at(reading)
+    plain = local(keys.unseal_rows(ctx, rows))
+    assert [p["email"] for p in plain] == ["pseu_a@x.org", "pseu_b@x.org"]
+
+
+@pytest.mark.parametrize("reading", READINGS)
+def test_an_index_key_that_expires_during_a_search_stays_usable_until_it_ends(
+    reading: int,
+) -> None:
+    ring, clock = _ticking_ring()
+    ctx = _sealed_context(ring)
+    (index_document,) = _held(ring, INDEX_KEY_NAME)
+    expected = _blind(ring, "patient__identity", "email", "a@x.org")
+    ring.forget()  # the derived secret goes too; the key document is held again at time 0
+    ring.add([index_document])
+    clock.expire_at(reading)
+    stored = f"{BLIND_FIELD}.email"
+    assert local(keys.blind_filter(ctx, {stored: Blind("email", "a@x.org")})) == {stored: expected}
+
+
+def test_an_expired_key_is_loaded_again_and_a_vanished_one_is_dropped() -> None:
+    clock = Clock()
+    ring = _ring(clock)
+    ctx = _sealed_context(ring)
+    ring.add([local(ring.new_key("pseu_a"))])
+    sealed = local(ring.seal("pseu_a", {"email": "a@x.org"}))
+    clock.now = 61.0
+    assert ring.missing(["pseu_a"]) == ["pseu_a"]
+    # shredded by another process: the reload finds nothing, the held copy is not used again
+    driver = ScriptedDriver([(LoadKeys, []), (FindErased, ["pseu_a"])])
+    rows = [{"_id": "pseu_a", SEALED_FIELD: sealed}]
+    assert driver.run(keys.unseal_rows(ctx, rows)) == [{"_id": "pseu_a"}]
+    with pytest.raises(KeyUnavailable):
+        local(ring.open(sealed))

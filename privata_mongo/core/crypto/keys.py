@@ -107,6 +107,11 @@ def load_keys(
         ring.add(found)
     have = {n for d in found for n in d.get("keyAltNames", ())}
     absent = [n for n in wanted if n not in have]
+    vanished = [n for n in absent if ring.key_id(n) is not None]
+    if vanished:
+        # Held from an earlier load, gone from the vault now (shredded by another process):
+        # the held copy, and libmongocrypt's, must not be used again.
+        ring.forget(vanished)
     if not absent or not create:
         return absent
     if not fresh:

@@ -107,10 +107,11 @@ class _Entry:
 class KeyRing:
     """Data key documents in memory, and the libmongocrypt instance that uses them.
 
-    Key documents are kept wrapped (as stored in the key vault) for at most ``ttl`` seconds;
-    libmongocrypt keeps unwrapped key material for the same time (so a remote KMS is asked
-    once per data key and TTL, not per document). ``forget`` drops keys at once (erasure),
-    including libmongocrypt's own cache.
+    Key documents are kept wrapped (as stored in the key vault); an operation loads a key
+    again when it was loaded more than ``ttl`` seconds ago (``missing``), and then uses what it
+    holds until it ends, even if the TTL runs out meanwhile. libmongocrypt keeps unwrapped key
+    material for the same time (so a remote KMS is asked once per data key and TTL, not per
+    document). ``forget`` drops keys at once (erasure), including libmongocrypt's own cache.
 
     Args:
         kms_providers: libmongocrypt's ``kms_providers`` (``{"local": {"key": <96 bytes>}}``,
@@ -221,10 +222,17 @@ class KeyRing:
             self._crypt, self._unwrapped = self._new_crypt(), 0
 
     def raw_keys(self, filter: Mapping[str, Any]) -> list[bytes]:
-        """The held key documents libmongocrypt's key filter selects (``_id``/alt names)."""
-        now = self._clock()
+        """The held key documents libmongocrypt's key filter selects (``_id``/alt names).
+
+        Held documents are served whatever their age: the TTL decides when an operation loads
+        a key again (``missing``, at its start), never whether a key it has already checked
+        may be used. libmongocrypt asks for keys while the operation runs (and again when its
+        own cache of unwrapped keys expires), so a TTL ending between the two would fail an
+        operation that did everything right. A key is dropped by ``forget`` (an erasure here,
+        or a reload that no longer finds it in the key vault).
+        """
         if not filter:
-            held = {id(e): e for e in self._by_id.values() if now - e.loaded <= self.ttl}
+            held = {id(e): e for e in self._by_id.values()}
             return [e.raw for e in held.values()]
         ids: set[bytes] = set()
         names: set[str] = set()
@@ -233,7 +241,7 @@ class KeyRing:
             names.update(clause.get("keyAltNames", {}).get("$in", ()))
         found: dict[int, bytes] = {}
         for entry in [self._by_id.get(i) for i in ids] + [self._by_name.get(n) for n in names]:
-            if entry is not None and now - entry.loaded <= self.ttl:
+            if entry is not None:
                 found[id(entry)] = entry.raw
         return list(found.values())
 
@@ -325,6 +333,7 @@ class KeyRing:
         now = self._clock()
         if cached is not None and now - cached[1] <= self.ttl:
             return cached[0]
+        # Derived again from the held key document (see ``raw_keys``), even past its TTL.
         out = yield from self._encrypt(bson.encode({"v": _INDEX_LABEL}), _DETERMINISTIC, key_id)
         secret = hashlib.sha256(bytes(bson.decode(out)["v"])).digest()
         self._index_keys[key_id] = (secret, now)
