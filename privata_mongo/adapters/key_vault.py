@@ -111,6 +111,11 @@ class CollectionKeyVault:
         found = self.tombstones.find({"_id": {"$in": list(names)}}, {"_id": 1})
         return [d["_id"] for d in found]
 
+    def discard(self, names: Sequence[str], /) -> None:
+        """Delete keys made for a write that failed (fresh pseudonyms only), no tombstone."""
+        if names:
+            self.collection.delete_many(_selector(names))
+
 
 class AsyncCollectionKeyVault:
     """``AsyncKeyVault`` and ``AsyncKeyShredder`` over an async pymongo-shaped collection."""
@@ -168,3 +173,8 @@ class AsyncCollectionKeyVault:
         """Which of ``names`` have a tombstone."""
         found = await self.tombstones.find({"_id": {"$in": list(names)}}, {"_id": 1}).to_list(None)
         return [d["_id"] for d in found]
+
+    async def discard(self, names: Sequence[str], /) -> None:
+        """Delete keys made for a write that failed (fresh pseudonyms only), no tombstone."""
+        if names:
+            await self.collection.delete_many(_selector(names))

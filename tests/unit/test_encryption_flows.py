@@ -14,6 +14,7 @@ from bson.int64 import Int64
 
 from privata_mongo.core.crypto import (
     INDEX_KEY_NAME,
+    KEY_CHECK_NAME,
     Blind,
     KeyRing,
     blind_term,
@@ -23,10 +24,12 @@ from privata_mongo.core.crypto import (
     rewrap,
 )
 from privata_mongo.core.crypto import ring as ring_module
+from privata_mongo.core.failures import BulkWriteFailed, WriteFailure
 from privata_mongo.core.flows import write
 from privata_mongo.core.flows.common import fetch_identities, resolve_filter
 from privata_mongo.core.identity import IdentityIndex
 from privata_mongo.core.ops import (
+    DiscardKeys,
     FetchAll,
     FindErased,
     Insert,
@@ -36,7 +39,7 @@ from privata_mongo.core.ops import (
     StoreKeys,
 )
 from privata_mongo.core.schema import BLIND_FIELD, SEALED_FIELD
-from privata_mongo.errors import KeyUnavailable, SubjectErased
+from privata_mongo.errors import ConfigurationError, KeyUnavailable, SubjectErased
 from privata_mongo.testing import ScriptedDriver
 from tests.unit.builders import make_context, make_schema
 
@@ -64,7 +67,13 @@ def _ring(clock: Clock | None = None) -> KeyRing:
     return KeyRing(MASTER, clock=clock or Clock(), ttl=60.0)
 
 
-def _sealed_context(ring: KeyRing) -> Any:
+def _sealed_context(ring: KeyRing, *, checked: bool = True) -> Any:
+    """A sealed schema's context; the ring's master key counts as checked unless told not.
+
+    The master-key check (``core.crypto.check``) is pinned by its own tests below; the op
+    sequences of the other flows are pinned without it.
+    """
+    ring.checked = checked
     schema = dataclasses.replace(make_schema(), sealed=True, searchable=frozenset({"email"}))
     return dataclasses.replace(make_context(schema), crypto=ring)
 
@@ -457,3 +466,153 @@ def test_an_expired_key_is_loaded_again_and_a_vanished_one_is_dropped() -> None:
     assert driver.run(keys.unseal_rows(ctx, rows)) == [{"_id": "pseu_a"}]
     with pytest.raises(KeyUnavailable):
         local(ring.open(sealed))
+
+
+# -- the master-key check ------------------------------------------------------------------
+
+
+def _insert_ops() -> list[Any]:
+    """What an insert of one subject with no searchable value asks once its ring is checked."""
+    return [(StoreKeys, None), (Insert, write.InsertOutcome()), (Insert, write.InsertOutcome())]
+
+
+def _is_check_lookup(op: Any) -> bool:
+    return op == LoadKeys((KEY_CHECK_NAME, INDEX_KEY_NAME))
+
+
+def test_the_first_key_of_an_empty_vault_comes_with_a_key_check_key() -> None:
+    ring = _ring()
+    ctx = _sealed_context(ring, checked=False)
+    stored: list[Any] = []
+
+    def store(op: Any) -> bool:
+        stored.extend(op.documents)
+        return isinstance(op, StoreKeys)
+
+    driver = ScriptedDriver(
+        [
+            (_is_check_lookup, []),
+            (lambda op: op == LoadKeys(None), []),
+            (lambda op: isinstance(op, FetchAll) and SEALED_FIELD in op.query.filter, []),
+            (store, None),
+            # the key-check key is read back: the list is filled by the time it is sent
+            (lambda op: op == LoadKeys((KEY_CHECK_NAME,)), stored),
+            *_insert_ops(),
+        ]
+    )
+    driver.run(write.insert(ctx, [{"_id": 1, "first_name": "Ada"}], True))
+    assert [d["keyAltNames"] for d in stored[:1]] == [[KEY_CHECK_NAME]]
+    assert ring.checked
+    # checked once per ring: the next write goes straight to its keys
+    again = ScriptedDriver(_insert_ops())
+    again.run(write.insert(ctx, [{"_id": 2, "first_name": "Grace"}], True))
+
+
+def test_a_wrong_master_key_is_refused_before_any_key_or_row_is_written() -> None:
+    right = _ring()
+    check = local(right.new_key(KEY_CHECK_NAME))
+    wrong = KeyRing({"local": {"key": os.urandom(96)}}, clock=Clock())
+    ctx = _sealed_context(wrong, checked=False)
+    driver = ScriptedDriver([(_is_check_lookup, [check])])
+    with pytest.raises(ConfigurationError, match="rotate_master_key") as caught:
+        driver.run(write.insert(ctx, [{"_id": 1, "first_name": "Ada"}], True))
+    assert "PRIVATA_MASTER_KEY" in str(caught.value)
+    assert not wrong.checked
+    assert not any(isinstance(op, (StoreKeys, Insert)) for op in driver.seen)
+
+
+@pytest.mark.parametrize("sample_name", [INDEX_KEY_NAME, "pseu_old"])
+def test_a_vault_without_a_key_check_key_gets_one_if_its_keys_unwrap(sample_name: str) -> None:
+    ring = _ring()
+    ctx = _sealed_context(ring, checked=False)
+    sample = local(ring.new_key(sample_name))
+    made: list[Any] = []
+
+    def store(op: Any) -> bool:
+        made.extend(op.documents)
+        return isinstance(op, StoreKeys)
+
+    lookup = [sample] if sample_name == INDEX_KEY_NAME else []
+    everything = (
+        [] if sample_name == INDEX_KEY_NAME else [(lambda op: op == LoadKeys(None), [sample])]
+    )
+    driver = ScriptedDriver(
+        [
+            (_is_check_lookup, lookup),
+            *everything,
+            (store, None),
+            (lambda op: op == LoadKeys((KEY_CHECK_NAME,)), made),
+        ]
+    )
+    driver.run(keys.load_keys(ctx, ring, [], create=True))
+    assert [d["keyAltNames"] for d in made] == [[KEY_CHECK_NAME]]
+    assert ring.checked
+
+
+def test_a_vault_without_a_key_check_key_whose_keys_do_not_unwrap_is_refused() -> None:
+    foreign = local(_ring().new_key(INDEX_KEY_NAME))
+    ring = KeyRing({"local": {"key": os.urandom(96)}}, clock=Clock())
+    ctx = _sealed_context(ring, checked=False)
+    driver = ScriptedDriver([(_is_check_lookup, [foreign])])
+    with pytest.raises(ConfigurationError, match="another master key"):
+        driver.run(keys.load_keys(ctx, ring, ["pseu_a"], create=True))
+    assert not any(isinstance(op, StoreKeys) for op in driver.seen)
+
+
+def test_an_empty_vault_next_to_encrypted_rows_is_refused() -> None:
+    ring = _ring()
+    ctx = _sealed_context(ring, checked=False)
+    driver = ScriptedDriver(
+        [
+            (_is_check_lookup, []),
+            (lambda op: op == LoadKeys(None), []),
+            (lambda op: isinstance(op, FetchAll) and SEALED_FIELD in op.query.filter, [{"_id": 1}]),
+        ]
+    )
+    with pytest.raises(KeyUnavailable, match="restore it from its backup") as caught:
+        driver.run(write.insert(ctx, [{"_id": 1, "first_name": "Ada"}], True))
+    assert caught.value.model == "Patient"
+    assert not any(isinstance(op, (StoreKeys, Insert)) for op in driver.seen)
+
+
+def test_rotation_makes_the_ring_check_its_master_key_again() -> None:
+    ring = _ring()
+    ring.checked = True
+    key = local(ring.new_key(KEY_CHECK_NAME))
+    driver = ScriptedDriver([(LoadKeys, [key]), (ReplaceKeys, None)])
+    driver.run(keys.rotate(ring, MASTER, {"local": {"key": os.urandom(96)}}))
+    assert not ring.checked
+
+
+# -- a failed create -----------------------------------------------------------------------
+
+
+def test_a_create_that_fails_deletes_the_key_it_made() -> None:
+    ring = _ring()
+    ctx = _sealed_context(ring)
+    duplicate = write.InsertOutcome(failures=(WriteFailure(0, 11000, "duplicate key"),))
+    driver = ScriptedDriver(
+        [
+            (StoreKeys, None),
+            (Insert, duplicate),
+            (lambda op: op == DiscardKeys(("pseu_00000000000000000000000000000001",)), None),
+        ]
+    )
+    with pytest.raises(BulkWriteFailed):
+        driver.run(write.insert(ctx, [{"_id": 1, "first_name": "Ada"}], True))
+    assert not any(isinstance(op, ShredKeys) for op in driver.seen)  # no tombstone
+
+
+def test_a_create_that_raises_deletes_the_keys_it_made_and_reraises() -> None:
+    ring = _ring()
+    ctx = _sealed_context(ring)
+    driver = ScriptedDriver(
+        [
+            (StoreKeys, None),
+            (Insert, ConnectionError("reset")),
+            (DiscardKeys, ConnectionError("still down")),
+        ]
+    )
+    with pytest.raises(ConnectionError, match="reset"):
+        driver.run(write.insert(ctx, [{"_id": 1, "first_name": "Ada"}, {"_id": 2}], True))
+    assert driver.seen[-1] == DiscardKeys(("pseu_00000000000000000000000000000001",))

@@ -25,11 +25,13 @@ from typing import Any
 from bson.binary import Binary
 
 from privata_mongo.core.crypto.blind import INDEX_KEY_NAME, Blind, blind_term, blind_terms
-from privata_mongo.core.crypto.ring import KeyRing, rewrap
+from privata_mongo.core.crypto.check import check_master_key
+from privata_mongo.core.crypto.ring import KEY_CHECK_NAME, KeyRing, rewrap
 from privata_mongo.core.flows.context import Context
 from privata_mongo.core.mql.find_projection import compile_find_projection
 from privata_mongo.core.mql.values import UnsupportedOperator
 from privata_mongo.core.ops import (
+    DiscardKeys,
     Document,
     FetchAll,
     FindErased,
@@ -51,6 +53,7 @@ from privata_mongo.errors import (
 
 __all__ = [
     "blind_filter",
+    "discard_keys",
     "load_keys",
     "project_rows",
     "rotate",
@@ -97,6 +100,8 @@ def load_keys(
     (``SubjectErased``: an erased subject is not given a new identity under its old pseudonym).
     ``fresh`` names are new pseudonyms, known to have no key: they are not looked up.
     """
+    if create:
+        yield from check_master_key(ctx, ring)
     wanted = ring.missing(names)
     if not wanted:
         return []
@@ -135,6 +140,27 @@ def load_keys(
         ring.add((yield from LoadKeys((INDEX_KEY_NAME,))))
     ring.add(d for d in created if INDEX_KEY_NAME not in d.get("keyAltNames", ()))
     return []
+
+
+def discard_keys(ctx: Context, pseudonyms: Sequence[str]) -> Flow[None]:
+    """Delete the data keys made for fresh pseudonyms whose rows were not stored.
+
+    Their pseudonyms are new and were never stored, so no row anywhere can use these keys;
+    deleting them keeps a failed create from leaving a key behind. No tombstone is written
+    (nobody was erased). If the key vault cannot be reached either, the keys stay: unused,
+    random and named by a random pseudonym, they reveal nothing, and the failure is logged.
+    """
+    if not pseudonyms or not ctx.schema.sealed:
+        return
+    try:
+        yield DiscardKeys(tuple(pseudonyms))
+    except Exception as exc:
+        logger.warning(
+            "%s: %d unused data key(s) of a failed insert could not be deleted (%s)",
+            ctx.schema.model,
+            len(pseudonyms),
+            type(exc).__name__,
+        )
 
 
 def seal_rows(ctx: Context, rows: list[Document], *, fresh: bool = False) -> Flow[list[Document]]:
@@ -325,7 +351,7 @@ def shred(ring: KeyRing | None, pseudonyms: Sequence[str]) -> Flow[int]:
     Every copy of these subjects' identity rows (replicas, backups, exports) becomes
     unreadable; the keys are dropped from memory too.
     """
-    names = tuple(dict.fromkeys(p for p in pseudonyms if p != INDEX_KEY_NAME))
+    names = tuple(dict.fromkeys(p for p in pseudonyms if p not in (INDEX_KEY_NAME, KEY_CHECK_NAME)))
     if not names:
         return 0
     deleted: int = yield from ShredKeys(names)

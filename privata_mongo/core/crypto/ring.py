@@ -36,13 +36,17 @@ from privata_mongo.core.crypto.blind import INDEX_KEY_NAME
 from privata_mongo.core.ops import Flow
 from privata_mongo.errors import ConfigurationError, KeyUnavailable
 
-__all__ = ["ALGORITHM", "KeyRing", "key_id_bytes", "rewrap"]
+__all__ = ["ALGORITHM", "KEY_CHECK_NAME", "KeyRing", "key_id_bytes", "rewrap"]
 
 ALGORITHM = "AEAD_AES_256_CBC_HMAC_SHA_512-Random"
 """The CSFLE algorithm of every sealed identity value."""
 
+KEY_CHECK_NAME = "privata:key-check"
+"""``keyAltName`` of the data key that proves a master key is the key vault's (``check``)."""
+
 _DETERMINISTIC = "AEAD_AES_256_CBC_HMAC_SHA_512-Deterministic"
 _INDEX_LABEL = b"privata blind index key v1"
+_CHECK_LABEL = b"privata master key check v1"
 _ON_DEMAND = ("aws", "azure", "gcp")
 
 Document = dict[str, Any]
@@ -152,6 +156,8 @@ class KeyRing:
         self._index_keys: dict[bytes, tuple[bytes, float]] = {}
         self._crypt = self._new_crypt()
         self._unwrapped = 0  # keys served to ``self._crypt`` so far
+        self.checked = False
+        """Whether the master key was verified against the key vault (``check``)."""
 
     def _new_crypt(self) -> MongoCrypt:
         options = MongoCryptOptions(
@@ -211,6 +217,7 @@ class KeyRing:
             if names is None:
                 self._by_name.clear()
                 self._by_id.clear()
+                self.checked = False  # after a rotation, the master key is checked again
             else:
                 for name in names:
                     entry = self._by_name.pop(name, None)
@@ -314,6 +321,16 @@ class KeyRing:
     def key_name_of(value: Binary) -> bytes:
         """The ``_id`` of the data key a CSFLE ciphertext was made with."""
         return bytes(value[1:17])
+
+    def probe(self, document: Mapping[str, Any]) -> Flow[None]:
+        """Hold ``document`` and unwrap it under the master key (``check_master_key``).
+
+        Raises:
+            KeyUnavailable: the master key does not unwrap it (or the KMS cannot be reached).
+        """
+        self.add((document,))
+        key_id = key_id_bytes(document["_id"])
+        yield from self._encrypt(bson.encode({"v": _CHECK_LABEL}), _DETERMINISTIC, key_id)
 
     # -- blind index -----------------------------------------------------------------------------
 

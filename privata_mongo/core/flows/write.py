@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, cast
 
+from privata_mongo.core.crypto.keys import discard_keys
 from privata_mongo.core.failures import BulkWriteFailed, WriteFailed, WriteFailure
 from privata_mongo.core.mql.update import (
     CompiledUpdate,
@@ -81,12 +82,35 @@ logger = logging.getLogger(__name__)
 def insert(ctx: Context, documents: Sequence[Mapping[str, Any]], ordered: bool) -> Flow[None]:
     """Insert logical documents (each already has its ``_id``).
 
+    The data keys made for subjects whose document was not written are deleted again: their
+    pseudonyms are fresh, so no stored row can use them (``discard_keys``).
+
     Raises:
         BulkWriteFailed: some documents were not written; the ones counted as inserted were
             written to both collections, the others to neither.
     """
     pairs = [split(d, ctx.schema, ctx.new_pseudonym(), ctx.new_revision()) for d in documents]
     sealed = yield from seal(ctx, [identity for identity, _ in pairs], fresh=True)
+    keyed = [i for i, (identity, _) in enumerate(pairs) if identity_values(identity)]
+    try:
+        written, failures = yield from _insert_pairs(ctx, pairs, sealed, ordered)
+    except Exception:
+        yield from discard_keys(ctx, [pairs[i][0]["_id"] for i in keyed])
+        raise
+    stored = set(written)
+    yield from discard_keys(ctx, [pairs[i][0]["_id"] for i in keyed if i not in stored])
+    if failures:
+        reported = sorted(failures.values(), key=lambda f: f.index)
+        raise BulkWriteFailed(tuple(reported[:1] if ordered else reported), len(written))
+
+
+def _insert_pairs(
+    ctx: Context,
+    pairs: Sequence[tuple[Document, Document]],
+    sealed: Sequence[Mapping[str, Any]],
+    ordered: bool,
+) -> Flow[tuple[list[int], dict[int, WriteFailure]]]:
+    """Identity rows, then the clinical halves of those stored; the written and the failed."""
     outcome: InsertOutcome = yield from Insert(Side.IDENTITY, tuple(sealed), ordered)
     failures = {f.index: f for f in outcome.failures}
     attempted = _written(range(len(pairs)), failures, ordered)
@@ -114,9 +138,7 @@ def insert(ctx: Context, documents: Sequence[Mapping[str, Any]], ordered: bool) 
             len(orphans),
         )
         yield Delete(Side.IDENTITY, {"_id": {"$in": orphans}}, multi=True)
-    if failures:
-        reported = sorted(failures.values(), key=lambda f: f.index)
-        raise BulkWriteFailed(tuple(reported[:1] if ordered else reported), len(clinical_ok))
+    return clinical_ok, failures
 
 
 def _written(
