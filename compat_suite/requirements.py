@@ -76,6 +76,8 @@ FEATURES: Final[Mapping[str, str]] = {
     "in-process backend)",
     "client_side_encryption": "pymongo's own client-side encryption (ClientEncryption, "
     "AutoEncryptionOpts) over a key vault on the backend",
+    "forked_processes": "storage shared by a process and the children it forks (pre-fork "
+    "servers: gunicorn, uwsgi), so what a worker writes its parent reads",
 }
 
 GAPS: Final[Mapping[str, Mapping[str, str]]] = {
@@ -90,6 +92,8 @@ GAPS: Final[Mapping[str, Mapping[str, str]]] = {
         "hello_command": "mongomock 4.3 implements neither hello nor buildInfo "
         "(NotImplementedError)",
         "server_process": "mongomock runs in the process: there is no server to stop",
+        "forked_processes": "mongomock keeps its data in the memory of one process: what a "
+        "forked child writes stays in the child's copy, its parent never sees it",
         "explain": "mongomock 4.3's Cursor has no explain() (AttributeError; the embedded async "
         "adapter raises NotImplementedError likewise)",
         "typed_update_errors": "mongomock 4.3 raises a Python TypeError for $inc on a string "
