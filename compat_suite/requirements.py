@@ -89,6 +89,8 @@ FEATURES: Final[Mapping[str, str]] = {
     "merge_stage": "the $merge aggregation stage",
     "database_commands": "collection commands sent with Database.command (count, distinct, "
     "find, aggregate, findAndModify, insert, update, delete)",
+    "forked_processes": "storage shared by a process and the children it forks (pre-fork "
+    "servers: gunicorn, uwsgi), so what a worker writes its parent reads",
 }
 
 GAPS: Final[Mapping[str, Mapping[str, str]]] = {
@@ -103,6 +105,8 @@ GAPS: Final[Mapping[str, Mapping[str, str]]] = {
         "hello_command": "mongomock 4.3 implements neither hello nor buildInfo "
         "(NotImplementedError)",
         "server_process": "mongomock runs in the process: there is no server to stop",
+        "forked_processes": "mongomock keeps its data in the memory of one process: what a "
+        "forked child writes stays in the child's copy, its parent never sees it",
         "explain": "mongomock 4.3's Cursor has no explain() (AttributeError; the embedded async "
         "adapter raises NotImplementedError likewise)",
         "typed_update_errors": "mongomock 4.3 raises a Python TypeError for $inc on a string "

@@ -68,12 +68,13 @@ class CollectionKeyVault:
     def _ensure_index(self) -> None:
         if self._indexed:
             return
-        self._indexed = True
         try:
             self.collection.create_index("keyAltNames", **_INDEX_OPTIONS)
         except OperationFailure:
             # No partial indexes (FerretDB v1): every key privata writes has alt names.
             self.collection.create_index("keyAltNames", name=_INDEX, unique=True)
+        # Once per vault and process; a failure (the server unreachable) is retried next time.
+        self._indexed = True
 
     def find(self, names: Sequence[str] | None, /) -> list[Document]:
         """The key documents with one of ``names`` as ``keyAltName`` (all when ``None``)."""
@@ -110,6 +111,11 @@ class CollectionKeyVault:
         found = self.tombstones.find({"_id": {"$in": list(names)}}, {"_id": 1})
         return [d["_id"] for d in found]
 
+    def discard(self, names: Sequence[str], /) -> None:
+        """Delete keys made for a write that failed (fresh pseudonyms only), no tombstone."""
+        if names:
+            self.collection.delete_many(_selector(names))
+
 
 class AsyncCollectionKeyVault:
     """``AsyncKeyVault`` and ``AsyncKeyShredder`` over an async pymongo-shaped collection."""
@@ -123,12 +129,13 @@ class AsyncCollectionKeyVault:
     async def _ensure_index(self) -> None:
         if self._indexed:
             return
-        self._indexed = True
         try:
             await self.collection.create_index("keyAltNames", **_INDEX_OPTIONS)
         except OperationFailure:
             # No partial indexes (FerretDB v1): every key privata writes has alt names.
             await self.collection.create_index("keyAltNames", name=_INDEX, unique=True)
+        # Once per vault and process; a failure (the server unreachable) is retried next time.
+        self._indexed = True
 
     async def find(self, names: Sequence[str] | None, /) -> list[Document]:
         """The key documents with one of ``names`` as ``keyAltName`` (all when ``None``)."""
@@ -166,3 +173,8 @@ class AsyncCollectionKeyVault:
         """Which of ``names`` have a tombstone."""
         found = await self.tombstones.find({"_id": {"$in": list(names)}}, {"_id": 1}).to_list(None)
         return [d["_id"] for d in found]
+
+    async def discard(self, names: Sequence[str], /) -> None:
+        """Delete keys made for a write that failed (fresh pseudonyms only), no tombstone."""
+        if names:
+            await self.collection.delete_many(_selector(names))

@@ -11,6 +11,10 @@ field to compare against: equality, ``$in`` and ``$exists`` on a *searchable* fi
 same predicates on its blind index terms (``_idx.<field>``, values wrapped in ``Blind`` until the
 flow has loaded the index key), and every predicate on a non-searchable field is evaluated in
 the process after decryption.
+
+No operand the application wrote reaches the server unless it is the value being searched for
+(and then, when sealed, only as its blind term): ``$exists`` is sent as the boolean the server
+would read its operand as, and every other operator is evaluated in the process.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 from bson.regex import Regex
 
 from privata_mongo.core.crypto import Blind
+from privata_mongo.core.mql.match import true_value
 from privata_mongo.core.schema import BLIND_FIELD, ModelSchema, Side
 
 __all__ = ["IdentityIndex", "is_operator_document"]
@@ -67,7 +72,7 @@ class IdentityIndex:
         if op == "$in" and isinstance(operand, Sequence) and not isinstance(operand, str):
             return None if any(_is_regex(v) for v in operand) else {path: condition}
         if op == "$exists":
-            return {path: condition}
+            return {path: _exists(operand)}
         return None
 
     def _blind(self, path: str, condition: Any) -> dict[str, Any] | None:
@@ -87,5 +92,14 @@ class IdentityIndex:
                 return None
             return {stored: {"$in": [Blind(path, v) for v in operand]}}
         if op == "$exists":
-            return {stored: condition}
+            return {stored: _exists(operand)}
         return None
+
+
+def _exists(operand: Any) -> dict[str, bool]:
+    """``$exists`` with its operand as the boolean the server reads it as.
+
+    An application may pass any value (``{"email": {"$exists": "ada@example.org"}}`` is legal
+    and means ``True``); only the boolean is sent, so no value reaches the server or its logs.
+    """
+    return {"$exists": true_value(operand)}

@@ -36,6 +36,7 @@ __all__ = [
     "Count",
     "CreateIndex",
     "Delete",
+    "DiscardKeys",
     "Distinct",
     "Document",
     "Drop",
@@ -426,7 +427,18 @@ class FindErased(Op[list[str]]):
     names: tuple[str, ...]
 
 
-KeyOp: TypeAlias = LoadKeys | StoreKeys | ReplaceKeys | ShredKeys | FindErased
+@dataclass(frozen=True, slots=True)
+class DiscardKeys(Op[None]):
+    """Delete data keys no stored row uses, made for a write that failed (no tombstone).
+
+    Only keys of fresh pseudonyms are discarded: nothing else can reference them, and a
+    tombstone would count an erasure that never happened.
+    """
+
+    names: tuple[str, ...]
+
+
+KeyOp: TypeAlias = LoadKeys | StoreKeys | ReplaceKeys | ShredKeys | FindErased | DiscardKeys
 """The requests served by the key vault and the key shredder rather than a collection."""
 
 

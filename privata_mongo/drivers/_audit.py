@@ -8,6 +8,13 @@ trail starts a new stream: the old one ends with the last record stored (``verif
 complete chain), unless another append of the same stream was in flight and succeeded, which
 ``verify`` then reports as a missing position — the application saw ``AuditUnavailable`` for it.
 
+A forked process (a pre-fork server's worker: gunicorn, uwsgi, ``multiprocessing``) inherits
+its parent's trails, stream id and next position included; several workers appending the same
+positions of one stream would collide (all but one append failing after their write applied).
+So a child starts a new stream of its own for every trail it inherited, before its first
+append: ``os.register_at_fork`` tells it, and a process id check catches a fork that bypassed
+it. Records the parent had buffered stay the parent's to store.
+
 In buffered mode (``buffer > 0``, off by default) chained records are kept in memory and
 appended ``buffer`` at a time: an operation no longer waits for the audit write, and a crash
 loses at most ``buffer - 1`` records (``flush()`` at shutdown writes the rest).
@@ -17,8 +24,10 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import secrets
 import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -36,19 +45,33 @@ def _random_stream() -> str:
 
 
 class _Chain:
-    """Positions of one stream; restarted as a new stream after a failed append."""
+    """Positions of one stream; restarted as a new stream after a failed append or a fork."""
 
     def __init__(self, buffer: int, new_stream: Callable[[], str]) -> None:
         self._lock = threading.Lock()
         self._new_stream = new_stream
         self._buffer = buffer
         self._pending: list[dict[str, Any]] = []
+        self._pid = os.getpid()
         self._restart()
+        _chains.add(self)
 
     def _restart(self) -> None:
         self.stream = self._new_stream()
         self._seq = 0
         self._prev = GENESIS
+
+    def in_this_process(self) -> None:
+        """Start a stream of this process's own if the chain was inherited through a fork."""
+        if self._pid != os.getpid():
+            self.forked()
+
+    def forked(self) -> None:
+        """In a child process: a new lock (the parent's may be held), no pending, a new stream."""
+        self._lock = threading.Lock()
+        self._pending = []
+        self._pid = os.getpid()
+        self._restart()
 
     def take(self, records: Sequence[AuditRecord], flush: bool = False) -> list[dict[str, Any]]:
         """Chain ``records``; returns what must be appended now (all of it unless buffered)."""
@@ -67,6 +90,19 @@ class _Chain:
         with self._lock:
             if self.stream == stream:
                 self._restart()
+
+
+_chains: weakref.WeakSet[_Chain] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """Every chain of the process starts a new stream in a forked child."""
+    for chain in list(_chains):
+        chain.forked()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; Windows has no fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _unavailable(exc: BaseException) -> AuditUnavailable:
@@ -104,6 +140,7 @@ class AuditTrail:
         Raises:
             AuditUnavailable: the sink failed; the records were not (all) stored.
         """
+        self._chain.in_this_process()
         stream = self._chain.stream
         documents = self._chain.take(records, flush)
         if not documents:
@@ -142,6 +179,7 @@ class AsyncAuditTrail:
         Raises:
             AuditUnavailable: the sink failed; the records were not (all) stored.
         """
+        self._chain.in_this_process()
         stream = self._chain.stream
         documents: Sequence[Mapping[str, Any]] = self._chain.take(records, flush)
         if not documents:

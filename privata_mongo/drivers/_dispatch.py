@@ -20,6 +20,7 @@ from privata_mongo.core.ops import (
     AppendAudit,
     CloseKms,
     ConnectKms,
+    DiscardKeys,
     Emit,
     FindErased,
     LoadKeys,
@@ -120,7 +121,7 @@ def call_of(op: AnyOp, binding: Binding[Any, Any, Any, Any]) -> PortCall:
             if binding.peers is None:
                 raise RuntimeError("this binding cannot read other collections")
             return PortCall(binding.peers, (collection, filter))
-        case LoadKeys() | StoreKeys() | ReplaceKeys() | ShredKeys() | FindErased():
+        case LoadKeys() | StoreKeys() | ReplaceKeys() | ShredKeys() | FindErased() | DiscardKeys():
             if binding.keys is None:
                 raise RuntimeError("this binding has no key vault")
             return _key_call(op, binding.keys)
@@ -141,7 +142,7 @@ def call_of(op: AnyOp, binding: Binding[Any, Any, Any, Any]) -> PortCall:
 
 
 def _key_call(
-    op: LoadKeys | StoreKeys | ReplaceKeys | ShredKeys | FindErased, keys: Any
+    op: LoadKeys | StoreKeys | ReplaceKeys | ShredKeys | FindErased | DiscardKeys, keys: Any
 ) -> PortCall:
     match op:
         case LoadKeys(names):
@@ -154,5 +155,7 @@ def _key_call(
             return PortCall(keys.shred, (names,))
         case FindErased(names):
             return PortCall(keys.erased, (names,))
+        case DiscardKeys(names):
+            return PortCall(keys.discard, (names,))
         case _:
             assert_never(op)

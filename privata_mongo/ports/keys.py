@@ -38,6 +38,9 @@ class KeyShredder(Protocol):
     def erased(self, names: Sequence[str], /) -> list[str]:
         """Which of ``names`` have a tombstone."""
 
+    def discard(self, names: Sequence[str], /) -> None:
+        """Delete keys made for a write that failed (fresh pseudonyms only), no tombstone."""
+
 
 class AsyncKeyVault(Protocol):
     """``KeyVault``, awaited."""
@@ -60,3 +63,6 @@ class AsyncKeyShredder(Protocol):
 
     async def erased(self, names: Sequence[str], /) -> list[str]:
         """Which of ``names`` have a tombstone."""
+
+    async def discard(self, names: Sequence[str], /) -> None:
+        """Delete keys made for a write that failed (fresh pseudonyms only), no tombstone."""

@@ -101,7 +101,18 @@ class SplitCollectionBase(PassesAsNative, ABC):
         self._binding = self._runtime.binding(
             database.inner, clinical, identity, schema, self._read_peer
         )
-        self._linked = False
+
+    def _linked(self) -> bool:
+        """Whether the link index was ensured (once per runtime, not per collection object)."""
+        return self._runtime.indexes.has(self._clinical.database.name, self._clinical.name)
+
+    def _link_done(self) -> None:
+        self._runtime.indexes.add(self._clinical.database.name, self._clinical.name)
+
+    def _unlinked(self, planned: Planned[Any]) -> None:
+        """After a call that dropped the collection: its link index must be made again."""
+        if planned.unlink:
+            self._runtime.indexes.forget(self._clinical.database.name, self._clinical.name)
 
     @abstractmethod
     def _read_peer(self, collection: str, filter: Any) -> Any:
@@ -180,14 +191,12 @@ class SplitCollectionBase(PassesAsNative, ABC):
 
     def with_options(self, **options: Any) -> Self:
         """The same split collection with other read/write options on both halves."""
-        twin = type(self)(
+        return type(self)(
             self._database,
             self._clinical.with_options(**options),
             self._identity.with_options(**options),
             self._schema,
         )
-        twin._linked = self._linked
-        return twin
 
     @staticmethod
     def _one(

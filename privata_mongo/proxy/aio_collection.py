@@ -30,12 +30,12 @@ class AsyncPrivateCollection(SplitCollectionBase):
         return await self._call(plan(self._plans, *args, **kwargs))
 
     async def _call(self, planned: Planned[R]) -> R:
-        if planned.link and not self._linked:
-            self._linked = True
+        if planned.link and not self._linked():
             await self._call(self._plans.ensure_link())
+            self._link_done()
         with native_errors(planned.single, planned.documents, self._terse):
             result = planned.finish(await run(planned.flow, self._binding))
-        self._linked = self._linked and not planned.unlink
+        self._unlinked(planned)
         return result
 
     async def _stream(self, flow: Flow[None]) -> AsyncIterator[tuple[Document, ...]]:

@@ -109,8 +109,10 @@ class AsyncProxyDatabase(DatabaseBase):
     async def drop_collection(self, name_or_collection: Any, *args: Any, **kwargs: Any) -> Any:
         """Drop a collection, both halves when split."""
         result = None
-        for name in self._halves(name_or_collection):
+        halves = self._halves(name_or_collection)
+        for name in halves:
             result = await self._inner.drop_collection(name, *args, **kwargs)
+        self._client.runtime.indexes.forget(self.name, halves[-1])
         return result
 
     async def dereference(self, dbref: DBRef, **kwargs: Any) -> Any:
@@ -130,6 +132,7 @@ class AsyncProxyClient(ClientBase):
         if isinstance(name_or_database, DatabaseBase):
             name_or_database = name_or_database.name
         await self._inner.drop_database(name_or_database, *args, **kwargs)
+        self._runtime.indexes.forget(str(getattr(name_or_database, "name", name_or_database)))
 
     async def close(self) -> None:
         """Close the real client."""

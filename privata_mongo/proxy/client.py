@@ -97,6 +97,7 @@ class ProxyClient(ClientBase):
         if isinstance(name_or_database, DatabaseBase):
             name_or_database = name_or_database.name
         self._inner.drop_database(name_or_database, *args, **kwargs)
+        self._runtime.indexes.forget(str(getattr(name_or_database, "name", name_or_database)))
 
     def close(self) -> None:
         """Close the real client."""

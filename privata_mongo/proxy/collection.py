@@ -31,12 +31,12 @@ class PrivateCollection(SplitCollectionBase):
         return self._call(plan(self._plans, *args, **kwargs))
 
     def _call(self, planned: Planned[R]) -> R:
-        if planned.link and not self._linked:
-            self._linked = True
+        if planned.link and not self._linked():
             self._call(self._plans.ensure_link())
+            self._link_done()
         with native_errors(planned.single, planned.documents, self._terse):
             result = planned.finish(run(planned.flow, self._binding))
-        self._linked = self._linked and not planned.unlink
+        self._unlinked(planned)
         return result
 
     def _stream(self, flow: Flow[None]) -> Iterator[tuple[Document, ...]]:

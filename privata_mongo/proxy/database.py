@@ -329,8 +329,10 @@ class ProxyDatabase(DatabaseBase):
     def drop_collection(self, name_or_collection: Any, *args: Any, **kwargs: Any) -> Any:
         """Drop a collection, both halves when split."""
         result = None
-        for name in self._halves(name_or_collection):
+        halves = self._halves(name_or_collection)
+        for name in halves:
             result = self._inner.drop_collection(name, *args, **kwargs)
+        self._client.runtime.indexes.forget(self.name, halves[-1])
         return result
 
     def dereference(self, dbref: DBRef, **kwargs: Any) -> Any:

@@ -36,6 +36,7 @@ from privata_mongo.drivers.aio import AsyncBinding
 from privata_mongo.drivers.sync import SyncBinding
 from privata_mongo.ports.clock import Clock
 from privata_mongo.runtime.audit import AsyncAuditPoint, AuditPoint, Trails
+from privata_mongo.runtime.indexes import EnsuredIndexes
 from privata_mongo.runtime.keys import KeyRings, check_master_key
 
 __all__ = ["Ids", "Runtime", "build_runtime", "system_ids"]
@@ -78,6 +79,7 @@ class Runtime:
         ids: the sources of randomness.
         keys: the key rings and key vault.
         trails: the audit trails.
+        indexes: the internal indexes already ensured (created once per collection).
     """
 
     asynchronous: bool
@@ -87,6 +89,7 @@ class Runtime:
     ids: Ids
     keys: KeyRings
     trails: Trails = field(compare=False)
+    indexes: EnsuredIndexes = field(default_factory=EnsuredIndexes, compare=False)
 
     def context(self, schema: ModelSchema) -> Context:
         """The flow context of one operation on ``schema``, under the settings in force now."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import datetime
+import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -43,6 +44,7 @@ from privata_mongo.core.ops import (
     UpdateOutcome,
 )
 from privata_mongo.core.schema import PSEUDONYM_FIELD, Side
+from privata_mongo.drivers import _audit as _audit_driver
 from privata_mongo.drivers._audit import AuditTrail
 from privata_mongo.errors import AuditUnavailable, MissingAccessContext
 from privata_mongo.testing.audit import ListAuditSink
@@ -213,6 +215,36 @@ def test_a_trail_numbers_records_and_restarts_after_a_failure() -> None:
         (True, 1),
         (False, 0),
     ]
+    assert verify(sink.records).ok
+
+
+def test_a_forked_child_starts_a_stream_of_its_own() -> None:
+    sink = ListAuditSink()
+    trail = AuditTrail(sink, buffer=2)
+    trail.append([_record(0), _record(1)])
+    trail.append([_record(2)])  # buffered in the parent: the parent's to store
+    parent = trail.stream
+    _audit_driver._after_fork_in_child()  # what os.register_at_fork runs in a child
+    trail.append([_record(3), _record(4)])
+    child = [(r["stream"] == parent, r["seq"]) for r in sink.records[2:]]
+    assert child == [(False, 0), (False, 1)]
+    assert trail.stream != parent
+    assert verify(sink.records).ok
+
+
+def test_a_fork_that_bypassed_the_hook_is_caught_by_the_process_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sink = ListAuditSink()
+    trail = AuditTrail(sink)
+    trail.append([_record(0)])
+    parent = trail.stream
+    real = os.getpid()
+    monkeypatch.setattr(os, "getpid", lambda: real + 1)
+    trail.append([_record(1)])
+    assert (sink.records[1]["stream"] != parent, sink.records[1]["seq"]) == (True, 0)
+    trail.append([_record(2)])
+    assert sink.records[2]["seq"] == 1  # one new stream per process, not per append
     assert verify(sink.records).ok
 
 

@@ -14,6 +14,7 @@ from bson.int64 import Int64
 
 from privata_mongo.core.crypto import (
     INDEX_KEY_NAME,
+    KEY_CHECK_NAME,
     Blind,
     KeyRing,
     blind_term,
@@ -23,10 +24,12 @@ from privata_mongo.core.crypto import (
     rewrap,
 )
 from privata_mongo.core.crypto import ring as ring_module
+from privata_mongo.core.failures import BulkWriteFailed, WriteFailure
 from privata_mongo.core.flows import write
 from privata_mongo.core.flows.common import fetch_identities, resolve_filter
 from privata_mongo.core.identity import IdentityIndex
 from privata_mongo.core.ops import (
+    DiscardKeys,
     FetchAll,
     FindErased,
     Insert,
@@ -36,7 +39,7 @@ from privata_mongo.core.ops import (
     StoreKeys,
 )
 from privata_mongo.core.schema import BLIND_FIELD, SEALED_FIELD
-from privata_mongo.errors import KeyUnavailable, SubjectErased
+from privata_mongo.errors import ConfigurationError, KeyUnavailable, SubjectErased
 from privata_mongo.testing import ScriptedDriver
 from tests.unit.builders import make_context, make_schema
 
@@ -64,7 +67,13 @@ def _ring(clock: Clock | None = None) -> KeyRing:
     return KeyRing(MASTER, clock=clock or Clock(), ttl=60.0)
 
 
-def _sealed_context(ring: KeyRing) -> Any:
+def _sealed_context(ring: KeyRing, *, checked: bool = True) -> Any:
+    """A sealed schema's context; the ring's master key counts as checked unless told not.
+
+    The master-key check (``core.crypto.check``) is pinned by its own tests below; the op
+    sequences of the other flows are pinned without it.
+    """
+    ring.checked = checked
     schema = dataclasses.replace(make_schema(), sealed=True, searchable=frozenset({"email"}))
     return dataclasses.replace(make_context(schema), crypto=ring)
 
@@ -178,6 +187,15 @@ def test_sealed_pushdown_uses_blind_terms_for_searchable_fields_only() -> None:
     assert index.pushdown("email", {"$exists": True}) == {f"{BLIND_FIELD}.email": {"$exists": True}}
     assert index.pushdown("email", {"$gt": "a"}) is None
     assert index.pushdown("first_name", "Ada") is None  # not searchable: in the process
+
+
+def test_a_sealed_exists_sends_a_boolean_not_the_operand() -> None:
+    schema = dataclasses.replace(make_schema(), sealed=True, searchable=frozenset({"email"}))
+    index = IdentityIndex(schema)
+    assert index.pushdown("email", {"$exists": "a@x"}) == {
+        f"{BLIND_FIELD}.email": {"$exists": True}
+    }
+    assert index.pushdown("email", {"$exists": 0}) == {f"{BLIND_FIELD}.email": {"$exists": False}}
 
 
 # -- sealed flows ------------------------------------------------------------------------------
@@ -304,3 +322,297 @@ def test_rotate_rewraps_every_key_it_reads() -> None:
     (_, replace) = driver.seen
     assert isinstance(replace, ReplaceKeys)
     assert replace.documents[0]["keyMaterial"] != key["keyMaterial"]
+
+
+# -- a key vault that lost the blind index key ---------------------------------------------
+
+
+def test_a_search_without_the_index_key_fails_when_rows_are_indexed_and_creates_no_key() -> None:
+    ctx = _sealed_context(_ring())
+    driver = ScriptedDriver(
+        [
+            (lambda op: op == LoadKeys((INDEX_KEY_NAME,)), []),
+            (lambda op: isinstance(op, FetchAll) and BLIND_FIELD in op.query.filter, [{"_id": 1}]),
+        ]
+    )
+    with pytest.raises(KeyUnavailable, match="restore the key vault") as caught:
+        driver.run(resolve_filter(ctx, {"email": "a@x.org"}))
+    assert "a@x.org" not in str(caught.value)
+    assert caught.value.model == "Patient"
+    assert not any(isinstance(op, StoreKeys) for op in driver.seen)
+
+
+def test_a_search_without_the_index_key_and_no_indexed_rows_matches_nothing() -> None:
+    ctx = _sealed_context(_ring())
+    sent: list[Any] = []
+
+    def identity_lookup(op: Any) -> bool:
+        sent.append(op.query.filter)
+        return isinstance(op, FetchAll)
+
+    driver = ScriptedDriver(
+        [
+            (lambda op: op == LoadKeys((INDEX_KEY_NAME,)), []),
+            (lambda op: isinstance(op, FetchAll) and BLIND_FIELD in op.query.filter, []),
+            (identity_lookup, []),
+        ]
+    )
+    driver.run(resolve_filter(ctx, {"email": {"$in": ["a@x.org", None]}}))
+    assert sent == [{f"{BLIND_FIELD}.email": {"$in": [Binary(b""), None]}}]
+    assert not any(isinstance(op, StoreKeys) for op in driver.seen)
+
+
+def test_a_write_does_not_replace_a_lost_index_key_of_indexed_rows() -> None:
+    ctx = _sealed_context(_ring())
+    driver = ScriptedDriver(
+        [
+            (lambda op: op == LoadKeys((INDEX_KEY_NAME,)), []),
+            (lambda op: isinstance(op, FetchAll) and BLIND_FIELD in op.query.filter, [{"_id": 1}]),
+        ]
+    )
+    with pytest.raises(KeyUnavailable, match="restore the key vault"):
+        driver.run(write.insert(ctx, [{"_id": 1, "email": "a@x.org"}], True))
+    assert not any(isinstance(op, (StoreKeys, Insert)) for op in driver.seen)
+
+
+# -- a key whose TTL ends during an operation ----------------------------------------------
+
+
+class TickingClock(Clock):
+    """Monotonic seconds that advance by ``tick`` at every reading (0: frozen)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tick = 0.0
+
+    def __call__(self) -> float:
+        now = self.now
+        self.now += self.tick
+        return now
+
+    def expire_at(self, reading: int, ttl: float = 60.0) -> None:
+        """From now on, keys held since time 0 expire at the ``reading``-th clock reading."""
+        self.now, self.tick = ttl + 0.5 - reading, 1.0
+
+
+def _ticking_ring() -> tuple[KeyRing, TickingClock]:
+    clock = TickingClock()
+    return KeyRing(MASTER, clock=clock, ttl=60.0), clock
+
+
+def _held(ring: KeyRing, *names: str) -> list[dict[str, Any]]:
+    made = [local(ring.new_key(n)) for n in names]
+    ring.add(made)
+    return made
+
+
+# Whichever clock reading of an operation the TTL ends at (at the first one the operation
+# decides what to load, and sees its keys fresh), it completes with the keys it holds.
+READINGS = range(1, 8)
+
+
+@pytest.mark.parametrize("reading", READINGS)
+def test_keys_that_expire_during_a_write_stay_usable_until_it_ends(reading: int) -> None:
+    ring, clock = _ticking_ring()
+    ctx = _sealed_context(ring)
+    _held(ring, INDEX_KEY_NAME, "pseu_a")
+    clock.expire_at(reading)
+    rows = local(keys.seal_rows(ctx, [{"_id": "pseu_a", "email": "a@x.org"}]))
+    assert local(ring.open(rows[0][SEALED_FIELD])) == {"email": "a@x.org"}
+
+
+@pytest.mark.parametrize("reading", READINGS)
+def test_keys_that_expire_during_a_read_stay_usable_until_it_ends(reading: int) -> None:
+    ring, clock = _ticking_ring()
+    ctx = _sealed_context(ring)
+    documents = _held(ring, "pseu_a", "pseu_b")
+    rows = [
+        {"_id": p, "_rev": "r", SEALED_FIELD: local(ring.seal(p, {"email": f"{p}@x.org"}))}
+        for p in ("pseu_a", "pseu_b")
+    ]
+    ring.forget()  # libmongocrypt's copies go too; the key documents are held again at time 0
+    ring.add(documents)
+    clock.expire_at(reading)
+    plain = local(keys.unseal_rows(ctx, rows))
+    assert [p["email"] for p in plain] == ["pseu_a@x.org", "pseu_b@x.org"]
+
+
+@pytest.mark.parametrize("reading", READINGS)
+def test_an_index_key_that_expires_during_a_search_stays_usable_until_it_ends(
+    reading: int,
+) -> None:
+    ring, clock = _ticking_ring()
+    ctx = _sealed_context(ring)
+    (index_document,) = _held(ring, INDEX_KEY_NAME)
+    expected = _blind(ring, "patient__identity", "email", "a@x.org")
+    ring.forget()  # the derived secret goes too; the key document is held again at time 0
+    ring.add([index_document])
+    clock.expire_at(reading)
+    stored = f"{BLIND_FIELD}.email"
+    assert local(keys.blind_filter(ctx, {stored: Blind("email", "a@x.org")})) == {stored: expected}
+
+
+def test_an_expired_key_is_loaded_again_and_a_vanished_one_is_dropped() -> None:
+    clock = Clock()
+    ring = _ring(clock)
+    ctx = _sealed_context(ring)
+    ring.add([local(ring.new_key("pseu_a"))])
+    sealed = local(ring.seal("pseu_a", {"email": "a@x.org"}))
+    clock.now = 61.0
+    assert ring.missing(["pseu_a"]) == ["pseu_a"]
+    # shredded by another process: the reload finds nothing, the held copy is not used again
+    driver = ScriptedDriver([(LoadKeys, []), (FindErased, ["pseu_a"])])
+    rows = [{"_id": "pseu_a", SEALED_FIELD: sealed}]
+    assert driver.run(keys.unseal_rows(ctx, rows)) == [{"_id": "pseu_a"}]
+    with pytest.raises(KeyUnavailable):
+        local(ring.open(sealed))
+
+
+# -- the master-key check ------------------------------------------------------------------
+
+
+def _insert_ops() -> list[Any]:
+    """What an insert of one subject with no searchable value asks once its ring is checked."""
+    return [(StoreKeys, None), (Insert, write.InsertOutcome()), (Insert, write.InsertOutcome())]
+
+
+def _is_check_lookup(op: Any) -> bool:
+    return op == LoadKeys((KEY_CHECK_NAME, INDEX_KEY_NAME))
+
+
+def test_the_first_key_of_an_empty_vault_comes_with_a_key_check_key() -> None:
+    ring = _ring()
+    ctx = _sealed_context(ring, checked=False)
+    stored: list[Any] = []
+
+    def store(op: Any) -> bool:
+        stored.extend(op.documents)
+        return isinstance(op, StoreKeys)
+
+    driver = ScriptedDriver(
+        [
+            (_is_check_lookup, []),
+            (lambda op: op == LoadKeys(None), []),
+            (lambda op: isinstance(op, FetchAll) and SEALED_FIELD in op.query.filter, []),
+            (store, None),
+            # the key-check key is read back: the list is filled by the time it is sent
+            (lambda op: op == LoadKeys((KEY_CHECK_NAME,)), stored),
+            *_insert_ops(),
+        ]
+    )
+    driver.run(write.insert(ctx, [{"_id": 1, "first_name": "Ada"}], True))
+    assert [d["keyAltNames"] for d in stored[:1]] == [[KEY_CHECK_NAME]]
+    assert ring.checked
+    # checked once per ring: the next write goes straight to its keys
+    again = ScriptedDriver(_insert_ops())
+    again.run(write.insert(ctx, [{"_id": 2, "first_name": "Grace"}], True))
+
+
+def test_a_wrong_master_key_is_refused_before_any_key_or_row_is_written() -> None:
+    right = _ring()
+    check = local(right.new_key(KEY_CHECK_NAME))
+    wrong = KeyRing({"local": {"key": os.urandom(96)}}, clock=Clock())
+    ctx = _sealed_context(wrong, checked=False)
+    driver = ScriptedDriver([(_is_check_lookup, [check])])
+    with pytest.raises(ConfigurationError, match="rotate_master_key") as caught:
+        driver.run(write.insert(ctx, [{"_id": 1, "first_name": "Ada"}], True))
+    assert "PRIVATA_MASTER_KEY" in str(caught.value)
+    assert not wrong.checked
+    assert not any(isinstance(op, (StoreKeys, Insert)) for op in driver.seen)
+
+
+@pytest.mark.parametrize("sample_name", [INDEX_KEY_NAME, "pseu_old"])
+def test_a_vault_without_a_key_check_key_gets_one_if_its_keys_unwrap(sample_name: str) -> None:
+    ring = _ring()
+    ctx = _sealed_context(ring, checked=False)
+    sample = local(ring.new_key(sample_name))
+    made: list[Any] = []
+
+    def store(op: Any) -> bool:
+        made.extend(op.documents)
+        return isinstance(op, StoreKeys)
+
+    lookup = [sample] if sample_name == INDEX_KEY_NAME else []
+    everything = (
+        [] if sample_name == INDEX_KEY_NAME else [(lambda op: op == LoadKeys(None), [sample])]
+    )
+    driver = ScriptedDriver(
+        [
+            (_is_check_lookup, lookup),
+            *everything,
+            (store, None),
+            (lambda op: op == LoadKeys((KEY_CHECK_NAME,)), made),
+        ]
+    )
+    driver.run(keys.load_keys(ctx, ring, [], create=True))
+    assert [d["keyAltNames"] for d in made] == [[KEY_CHECK_NAME]]
+    assert ring.checked
+
+
+def test_a_vault_without_a_key_check_key_whose_keys_do_not_unwrap_is_refused() -> None:
+    foreign = local(_ring().new_key(INDEX_KEY_NAME))
+    ring = KeyRing({"local": {"key": os.urandom(96)}}, clock=Clock())
+    ctx = _sealed_context(ring, checked=False)
+    driver = ScriptedDriver([(_is_check_lookup, [foreign])])
+    with pytest.raises(ConfigurationError, match="another master key"):
+        driver.run(keys.load_keys(ctx, ring, ["pseu_a"], create=True))
+    assert not any(isinstance(op, StoreKeys) for op in driver.seen)
+
+
+def test_an_empty_vault_next_to_encrypted_rows_is_refused() -> None:
+    ring = _ring()
+    ctx = _sealed_context(ring, checked=False)
+    driver = ScriptedDriver(
+        [
+            (_is_check_lookup, []),
+            (lambda op: op == LoadKeys(None), []),
+            (lambda op: isinstance(op, FetchAll) and SEALED_FIELD in op.query.filter, [{"_id": 1}]),
+        ]
+    )
+    with pytest.raises(KeyUnavailable, match="restore it from its backup") as caught:
+        driver.run(write.insert(ctx, [{"_id": 1, "first_name": "Ada"}], True))
+    assert caught.value.model == "Patient"
+    assert not any(isinstance(op, (StoreKeys, Insert)) for op in driver.seen)
+
+
+def test_rotation_makes_the_ring_check_its_master_key_again() -> None:
+    ring = _ring()
+    ring.checked = True
+    key = local(ring.new_key(KEY_CHECK_NAME))
+    driver = ScriptedDriver([(LoadKeys, [key]), (ReplaceKeys, None)])
+    driver.run(keys.rotate(ring, MASTER, {"local": {"key": os.urandom(96)}}))
+    assert not ring.checked
+
+
+# -- a failed create -----------------------------------------------------------------------
+
+
+def test_a_create_that_fails_deletes_the_key_it_made() -> None:
+    ring = _ring()
+    ctx = _sealed_context(ring)
+    duplicate = write.InsertOutcome(failures=(WriteFailure(0, 11000, "duplicate key"),))
+    driver = ScriptedDriver(
+        [
+            (StoreKeys, None),
+            (Insert, duplicate),
+            (lambda op: op == DiscardKeys(("pseu_00000000000000000000000000000001",)), None),
+        ]
+    )
+    with pytest.raises(BulkWriteFailed):
+        driver.run(write.insert(ctx, [{"_id": 1, "first_name": "Ada"}], True))
+    assert not any(isinstance(op, ShredKeys) for op in driver.seen)  # no tombstone
+
+
+def test_a_create_that_raises_deletes_the_keys_it_made_and_reraises() -> None:
+    ring = _ring()
+    ctx = _sealed_context(ring)
+    driver = ScriptedDriver(
+        [
+            (StoreKeys, None),
+            (Insert, ConnectionError("reset")),
+            (DiscardKeys, ConnectionError("still down")),
+        ]
+    )
+    with pytest.raises(ConnectionError, match="reset"):
+        driver.run(write.insert(ctx, [{"_id": 1, "first_name": "Ada"}, {"_id": 2}], True))
+    assert driver.seen[-1] == DiscardKeys(("pseu_00000000000000000000000000000001",))

@@ -142,3 +142,33 @@ def test_projection_exclusion_of_all_identity_skips_the_identity_read(schema: Mo
     plan = plan_projection(schema, ["age", "email"])
     assert plan.identity == {"email": 1}
     assert plan_projection(schema, {"visits": {"$slice": 2}}).fetch_identity
+
+
+@pytest.mark.parametrize(
+    ("operand", "meaning"),
+    [
+        ("ada@example.org", True),
+        ("", True),
+        ({"a": 1}, True),
+        ([], True),
+        (1, True),
+        (float("nan"), True),
+        (0, False),
+        (0.0, False),
+        (None, False),
+        (False, False),
+    ],
+)
+def test_an_exists_operand_is_sent_as_the_boolean_the_server_reads(
+    schema: ModelSchema, operand: object, meaning: bool
+) -> None:
+    for filter in (
+        {"email": {"$exists": operand}},
+        {"$or": [{"email": {"$exists": operand}}, {"first_name": "Ada"}]},
+        {"email": {"$exists": operand, "$in": ["a@x"]}},
+    ):
+        (probe,) = plan_filter(schema, filter).probes
+        assert probe.process is None
+        sent = repr(probe.server)
+        assert f"'$exists': {meaning}" in sent
+        assert "example.org" not in sent

@@ -15,11 +15,12 @@ from privata_mongo.core.crypto.blind import (
     blind_terms,
     normalise_value,
 )
-from privata_mongo.core.crypto.ring import ALGORITHM, KeyRing, key_id_bytes, rewrap
+from privata_mongo.core.crypto.ring import ALGORITHM, KEY_CHECK_NAME, KeyRing, key_id_bytes, rewrap
 
 __all__ = [
     "ALGORITHM",
     "INDEX_KEY_NAME",
+    "KEY_CHECK_NAME",
     "Blind",
     "KeyRing",
     "blind_term",

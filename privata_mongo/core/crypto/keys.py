@@ -22,16 +22,22 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bson.binary import Binary
+
 from privata_mongo.core.crypto.blind import INDEX_KEY_NAME, Blind, blind_term, blind_terms
-from privata_mongo.core.crypto.ring import KeyRing, rewrap
+from privata_mongo.core.crypto.check import check_master_key
+from privata_mongo.core.crypto.ring import KEY_CHECK_NAME, KeyRing, rewrap
 from privata_mongo.core.flows.context import Context
 from privata_mongo.core.mql.find_projection import compile_find_projection
 from privata_mongo.core.mql.values import UnsupportedOperator
 from privata_mongo.core.ops import (
+    DiscardKeys,
     Document,
+    FetchAll,
     FindErased,
     Flow,
     LoadKeys,
+    Query,
     ReplaceKeys,
     ShredKeys,
     StoreKeys,
@@ -42,6 +48,7 @@ from privata_mongo.core.schema import (
     REVISION_FIELD,
     SEALED_FIELD,
     VERSION_FIELD,
+    Side,
 )
 from privata_mongo.core.split import identity_values
 from privata_mongo.errors import (
@@ -53,6 +60,7 @@ from privata_mongo.errors import (
 
 __all__ = [
     "blind_filter",
+    "discard_keys",
     "load_keys",
     "project_rows",
     "rotate",
@@ -99,6 +107,8 @@ def load_keys(
     (``SubjectErased``: an erased subject is not given a new identity under its old pseudonym).
     ``fresh`` names are new pseudonyms, known to have no key: they are not looked up.
     """
+    if create:
+        yield from check_master_key(ctx, ring)
     wanted = ring.missing(names)
     if not wanted:
         return []
@@ -109,6 +119,11 @@ def load_keys(
         ring.add(found)
     have = {n for d in found for n in d.get("keyAltNames", ())}
     absent = [n for n in wanted if n not in have]
+    vanished = [n for n in absent if ring.key_id(n) is not None]
+    if vanished:
+        # Held from an earlier load, gone from the vault now (shredded by another process):
+        # the held copy, and libmongocrypt's, must not be used again.
+        ring.forget(vanished)
     if not absent or not create:
         return absent
     if not fresh:
@@ -118,6 +133,8 @@ def load_keys(
                 f"{ctx.schema.model}: {len(erased)} data subject(s) were erased; their "
                 "identity cannot be written again under the same pseudonym"
             )
+    if INDEX_KEY_NAME in absent:
+        yield from _refuse_if_indexed(ctx)
     created: list[Document] = []
     try:
         for name in absent:
@@ -130,6 +147,27 @@ def load_keys(
         ring.add((yield from LoadKeys((INDEX_KEY_NAME,))))
     ring.add(d for d in created if INDEX_KEY_NAME not in d.get("keyAltNames", ()))
     return []
+
+
+def discard_keys(ctx: Context, pseudonyms: Sequence[str]) -> Flow[None]:
+    """Delete the data keys made for fresh pseudonyms whose rows were not stored.
+
+    Their pseudonyms are new and were never stored, so no row anywhere can use these keys;
+    deleting them keeps a failed create from leaving a key behind. No tombstone is written
+    (nobody was erased). If the key vault cannot be reached either, the keys stay: unused,
+    random and named by a random pseudonym, they reveal nothing, and the failure is logged.
+    """
+    if not pseudonyms or not ctx.schema.sealed:
+        return
+    try:
+        yield DiscardKeys(tuple(pseudonyms))
+    except Exception as exc:
+        logger.warning(
+            "%s: %d unused data key(s) of a failed insert could not be deleted (%s)",
+            ctx.schema.model,
+            len(pseudonyms),
+            type(exc).__name__,
+        )
 
 
 def seal_rows(ctx: Context, rows: list[Document], *, fresh: bool = False) -> Flow[list[Document]]:
@@ -218,11 +256,24 @@ def _without_index(row: Mapping[str, Any]) -> Document:
 
 
 def blind_filter(ctx: Context, filter: Mapping[str, Any]) -> Flow[dict[str, Any]]:
-    """``filter`` with every ``Blind`` placeholder replaced by its blind index term."""
+    """``filter`` with every ``Blind`` placeholder replaced by its blind index term.
+
+    A read never creates a key: a blind index key created while the key vault is unavailable
+    (dropped, or being restored) would index nothing the collection holds, and once the old
+    vault is back every lookup would miss. Without the key, a collection with no indexed rows
+    cannot match any term (each placeholder becomes a value no term equals); one with indexed
+    rows has lost its key, which is ``KeyUnavailable``.
+
+    Raises:
+        KeyUnavailable: the blind index key is missing while identity rows carry terms.
+    """
     ring = _ring(ctx) if _has_blind(filter) else None
     if ring is None:
         return dict(filter)
-    yield from load_keys(ctx, ring, [INDEX_KEY_NAME], create=True)
+    if (yield from load_keys(ctx, ring, [INDEX_KEY_NAME], create=False)):
+        yield from _refuse_if_indexed(ctx)
+        unmatched: dict[str, Any] = _replace(filter, _no_term)
+        return unmatched
     scope = ctx.schema.identity_collection
     try:
         key = yield from ring.index_key()
@@ -230,6 +281,28 @@ def blind_filter(ctx: Context, filter: Mapping[str, Any]) -> Flow[dict[str, Any]
         raise _unavailable(ctx, "searched", str(exc)) from None
     replaced: dict[str, Any] = _replace(filter, lambda b: blind_term(key, scope, b.field, b.value))
     return replaced
+
+
+def _refuse_if_indexed(ctx: Context) -> Flow[None]:
+    """Fail when the blind index key is gone but identity rows were indexed under it.
+
+    Raises:
+        KeyUnavailable: a row of the identity collection carries blind index terms.
+    """
+    query = Query({BLIND_FIELD: {"$exists": True}}, projection={"_id": 1}, limit=1)
+    if (yield from FetchAll(Side.IDENTITY, query)):
+        raise _unavailable(
+            ctx,
+            "searched",
+            f"the blind index key ('{INDEX_KEY_NAME}') is missing from the key vault while "
+            f"{ctx.schema.identity_collection} holds rows indexed under it; restore the key "
+            "vault from its backup (a new key would not find these rows)",
+        )
+
+
+def _no_term(blind: Blind) -> Any:
+    """What stands for a blind term when no index key exists: no stored term equals it."""
+    return None if blind.value is None else Binary(b"")
 
 
 def _has_blind(value: Any) -> bool:
@@ -288,7 +361,7 @@ def shred(ring: KeyRing | None, pseudonyms: Sequence[str]) -> Flow[int]:
     Every copy of these subjects' identity rows (replicas, backups, exports) becomes
     unreadable; the keys are dropped from memory too.
     """
-    names = tuple(dict.fromkeys(p for p in pseudonyms if p != INDEX_KEY_NAME))
+    names = tuple(dict.fromkeys(p for p in pseudonyms if p not in (INDEX_KEY_NAME, KEY_CHECK_NAME)))
     if not names:
         return 0
     deleted: int = yield from ShredKeys(names)

@@ -36,13 +36,17 @@ from privata_mongo.core.crypto.blind import INDEX_KEY_NAME
 from privata_mongo.core.ops import Flow
 from privata_mongo.errors import ConfigurationError, KeyUnavailable
 
-__all__ = ["ALGORITHM", "KeyRing", "key_id_bytes", "rewrap"]
+__all__ = ["ALGORITHM", "KEY_CHECK_NAME", "KeyRing", "key_id_bytes", "rewrap"]
 
 ALGORITHM = "AEAD_AES_256_CBC_HMAC_SHA_512-Random"
 """The CSFLE algorithm of every sealed identity value."""
 
+KEY_CHECK_NAME = "privata:key-check"
+"""``keyAltName`` of the data key that proves a master key is the key vault's (``check``)."""
+
 _DETERMINISTIC = "AEAD_AES_256_CBC_HMAC_SHA_512-Deterministic"
 _INDEX_LABEL = b"privata blind index key v1"
+_CHECK_LABEL = b"privata master key check v1"
 _ON_DEMAND = ("aws", "azure", "gcp")
 
 Document = dict[str, Any]
@@ -107,10 +111,11 @@ class _Entry:
 class KeyRing:
     """Data key documents in memory, and the libmongocrypt instance that uses them.
 
-    Key documents are kept wrapped (as stored in the key vault) for at most ``ttl`` seconds;
-    libmongocrypt keeps unwrapped key material for the same time (so a remote KMS is asked
-    once per data key and TTL, not per document). ``forget`` drops keys at once (erasure),
-    including libmongocrypt's own cache.
+    Key documents are kept wrapped (as stored in the key vault); an operation loads a key
+    again when it was loaded more than ``ttl`` seconds ago (``missing``), and then uses what it
+    holds until it ends, even if the TTL runs out meanwhile. libmongocrypt keeps unwrapped key
+    material for the same time (so a remote KMS is asked once per data key and TTL, not per
+    document). ``forget`` drops keys at once (erasure), including libmongocrypt's own cache.
 
     Args:
         kms_providers: libmongocrypt's ``kms_providers`` (``{"local": {"key": <96 bytes>}}``,
@@ -151,6 +156,8 @@ class KeyRing:
         self._index_keys: dict[bytes, tuple[bytes, float]] = {}
         self._crypt = self._new_crypt()
         self._unwrapped = 0  # keys served to ``self._crypt`` so far
+        self.checked = False
+        """Whether the master key was verified against the key vault (``check``)."""
 
     def _new_crypt(self) -> MongoCrypt:
         options = MongoCryptOptions(
@@ -210,6 +217,7 @@ class KeyRing:
             if names is None:
                 self._by_name.clear()
                 self._by_id.clear()
+                self.checked = False  # after a rotation, the master key is checked again
             else:
                 for name in names:
                     entry = self._by_name.pop(name, None)
@@ -221,10 +229,17 @@ class KeyRing:
             self._crypt, self._unwrapped = self._new_crypt(), 0
 
     def raw_keys(self, filter: Mapping[str, Any]) -> list[bytes]:
-        """The held key documents libmongocrypt's key filter selects (``_id``/alt names)."""
-        now = self._clock()
+        """The held key documents libmongocrypt's key filter selects (``_id``/alt names).
+
+        Held documents are served whatever their age: the TTL decides when an operation loads
+        a key again (``missing``, at its start), never whether a key it has already checked
+        may be used. libmongocrypt asks for keys while the operation runs (and again when its
+        own cache of unwrapped keys expires), so a TTL ending between the two would fail an
+        operation that did everything right. A key is dropped by ``forget`` (an erasure here,
+        or a reload that no longer finds it in the key vault).
+        """
         if not filter:
-            held = {id(e): e for e in self._by_id.values() if now - e.loaded <= self.ttl}
+            held = {id(e): e for e in self._by_id.values()}
             return [e.raw for e in held.values()]
         ids: set[bytes] = set()
         names: set[str] = set()
@@ -233,7 +248,7 @@ class KeyRing:
             names.update(clause.get("keyAltNames", {}).get("$in", ()))
         found: dict[int, bytes] = {}
         for entry in [self._by_id.get(i) for i in ids] + [self._by_name.get(n) for n in names]:
-            if entry is not None and now - entry.loaded <= self.ttl:
+            if entry is not None:
                 found[id(entry)] = entry.raw
         return list(found.values())
 
@@ -307,6 +322,16 @@ class KeyRing:
         """The ``_id`` of the data key a CSFLE ciphertext was made with."""
         return bytes(value[1:17])
 
+    def probe(self, document: Mapping[str, Any]) -> Flow[None]:
+        """Hold ``document`` and unwrap it under the master key (``check_master_key``).
+
+        Raises:
+            KeyUnavailable: the master key does not unwrap it (or the KMS cannot be reached).
+        """
+        self.add((document,))
+        key_id = key_id_bytes(document["_id"])
+        yield from self._encrypt(bson.encode({"v": _CHECK_LABEL}), _DETERMINISTIC, key_id)
+
     # -- blind index -----------------------------------------------------------------------------
 
     def index_key(self) -> Flow[bytes]:
@@ -325,6 +350,7 @@ class KeyRing:
         now = self._clock()
         if cached is not None and now - cached[1] <= self.ttl:
             return cached[0]
+        # Derived again from the held key document (see ``raw_keys``), even past its TTL.
         out = yield from self._encrypt(bson.encode({"v": _INDEX_LABEL}), _DETERMINISTIC, key_id)
         secret = hashlib.sha256(bytes(bson.decode(out)["v"])).digest()
         self._index_keys[key_id] = (secret, now)

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, cast
 
+from privata_mongo.core.crypto.keys import discard_keys
 from privata_mongo.core.failures import DUPLICATE_KEY, BulkWriteFailed, WriteFailed, WriteFailure
 from privata_mongo.core.limits import grew_too_large, too_large_to_insert
 from privata_mongo.core.mql.update import (
@@ -93,6 +94,9 @@ def insert(
     ``bypass_document_validation`` …): the clinical insert carries them all, the identity
     insert the ones that concern the whole operation (``shared_options``).
 
+    The data keys made for subjects whose document was not written are deleted again: their
+    pseudonyms are fresh, so no stored row can use them (``discard_keys``).
+
     Raises:
         BulkWriteFailed: some documents were not written; the ones counted as inserted were
             written to both collections, the others to neither.
@@ -101,6 +105,30 @@ def insert(
         split_for_storage(d, ctx.schema, ctx.new_pseudonym(), ctx.new_revision()) for d in documents
     ]
     sealed = yield from seal(ctx, [identity for identity, _ in pairs], fresh=True)
+    keyed = [i for i, (identity, _) in enumerate(pairs) if identity_values(identity)]
+    try:
+        written, failures = yield from _insert_pairs(
+            ctx, documents, pairs, sealed, ordered, options or {}
+        )
+    except Exception:
+        yield from discard_keys(ctx, [pairs[i][0]["_id"] for i in keyed])
+        raise
+    stored = set(written)
+    yield from discard_keys(ctx, [pairs[i][0]["_id"] for i in keyed if i not in stored])
+    if failures:
+        reported = sorted(failures.values(), key=lambda f: f.index)
+        raise BulkWriteFailed(tuple(reported[:1] if ordered else reported), len(written))
+
+
+def _insert_pairs(
+    ctx: Context,
+    documents: Sequence[Mapping[str, Any]],
+    pairs: Sequence[tuple[Document, Document]],
+    sealed: Sequence[Mapping[str, Any]],
+    ordered: bool,
+    options: Mapping[str, Any],
+) -> Flow[tuple[list[int], dict[int, WriteFailure]]]:
+    """Identity rows, then the clinical halves of those stored; the written and the failed."""
     # a document too large in any form fails alone, as the server fails it: neither half of
     # it is written, and no half of another document fails for it
     failures = {
@@ -111,7 +139,6 @@ def insert(
         if (f := too_large_to_insert(i, document, row, clinical)) is not None
     }
     candidates = _written(range(len(pairs)), failures, ordered)
-    options = options or {}
     shared = shared_options(options)
     outcome = (
         (yield from Insert(Side.IDENTITY, tuple(sealed[i] for i in candidates), ordered, shared))
@@ -147,9 +174,7 @@ def insert(
             len(orphans),
         )
         yield Delete(Side.IDENTITY, {"_id": {"$in": orphans}}, multi=True, options=shared)
-    if failures:
-        reported = sorted(failures.values(), key=lambda f: f.index)
-        raise BulkWriteFailed(tuple(reported[:1] if ordered else reported), len(clinical_ok))
+    return clinical_ok, failures
 
 
 def insert_upserted(

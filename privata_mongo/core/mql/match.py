@@ -41,7 +41,7 @@ from privata_mongo.core.mql._predicates import (
 )
 from privata_mongo.core.mql.values import UnsupportedOperator
 
-__all__ = ["Matcher", "UnsupportedOperator", "compile_filter", "matches"]
+__all__ = ["Matcher", "UnsupportedOperator", "compile_filter", "matches", "true_value"]
 
 _GEO: Final = frozenset(
     {"$near", "$nearSphere", "$geoNear", "$geoWithin", "$within", "$geoIntersects"}
@@ -241,11 +241,15 @@ def _membership(path: str, op: str, argument: Any, spec: Any, top: bool) -> list
 
 def _exists(path: str, op: str, argument: Any, spec: Any, top: bool) -> list[Field]:
     leaf = Leaf(lambda value: value is not MISSING)
-    return [leaf] if _true_value(argument) else [Negation((leaf,))]
+    return [leaf] if true_value(argument) else [Negation((leaf,))]
 
 
-def _true_value(value: Any) -> bool:
-    """BSON truthiness (``BSONElement::trueValue``): false, null, and zero are false."""
+def true_value(value: Any) -> bool:
+    """BSON truthiness (``BSONElement::trueValue``): false, null, and zero are false.
+
+    The server reads ``$exists`` operands by this rule, so a normalised operand keeps a
+    predicate's meaning while no longer carrying the value the application passed.
+    """
     if value is None or isinstance(value, bool):
         return bool(value)
     if is_number(value):
