@@ -89,6 +89,8 @@ FEATURES: Final[Mapping[str, str]] = {
     "merge_stage": "the $merge aggregation stage",
     "database_commands": "collection commands sent with Database.command (count, distinct, "
     "find, aggregate, findAndModify, insert, update, delete)",
+    "migration_runner": "Beanie's migration runner, which connects by URI (DBHandler.set_db) "
+    "with pymongo's AsyncMongoClient and runs each migration in a client session",
     "forked_processes": "storage shared by a process and the children it forks (pre-fork "
     "servers: gunicorn, uwsgi), so what a worker writes its parent reads",
 }
@@ -105,6 +107,9 @@ GAPS: Final[Mapping[str, Mapping[str, str]]] = {
         "hello_command": "mongomock 4.3 implements neither hello nor buildInfo "
         "(NotImplementedError)",
         "server_process": "mongomock runs in the process: there is no server to stop",
+        "migration_runner": "mongomock has no URI to connect to: Beanie's DBHandler opens a "
+        "pymongo AsyncMongoClient, and the embedded backend has no client sessions "
+        "(NotImplementedError)",
         "forked_processes": "mongomock keeps its data in the memory of one process: what a "
         "forked child writes stays in the child's copy, its parent never sees it",
         "explain": "mongomock 4.3's Cursor has no explain() (AttributeError; the embedded async "

@@ -10,8 +10,11 @@ Every other attribute (``__version__``) and every submodule is Beanie's too:
 (``privata_mongo.facade_modules``). The modules that bind ``init_beanie``
 (``beanie.odm.utils.init``, ``beanie.migrations.runner``) and the packages above them are
 modules of their own that read everything from Beanie's but have the facade's ``init_beanie``;
-Beanie's modules themselves are left unchanged. So Beanie's own code keeps calling Beanie's
-``init_beanie``: ``MigrationNode`` (and ``beanie migrate``) initialises its models natively.
+Beanie's modules themselves are left unchanged. Beanie's migration runner calls its own
+``init_beanie``, so ``MigrationNode`` is replaced as well (``beanie.migrations.runner``,
+``beanie.executors.migrate``): the facade's node initialises each migration's models split.
+Beanie's ``beanie migrate`` command itself imports Beanie's node: run migrations through
+``privata_mongo.beanie.migrations.runner.MigrationNode`` (``build(path)``, then ``run(...)``).
 
 Mark fields with ``Annotated[str, PII()]`` (``PII(False)`` overrides a name default) or
 ``Field(json_schema_extra={"pii": True})``, list them in ``Settings.privacy`` (the keys of
@@ -66,6 +69,7 @@ from beanie import (
 from privata_mongo.beanie._init import embedded_database as embedded_database
 from privata_mongo.beanie._init import init_beanie
 from privata_mongo.beanie._markers import PII as PII
+from privata_mongo.beanie._migrations import MigrationNode as _MigrationNode
 from privata_mongo.facade_modules import facade_attribute as _facade_attribute
 from privata_mongo.facade_modules import install as _install
 
@@ -110,8 +114,8 @@ __all__ = [
 _install(
     __name__,
     "beanie",
-    {"init_beanie": init_beanie},
-    binders=["beanie.odm.utils.init", "beanie.migrations.runner"],
+    {"init_beanie": init_beanie, "MigrationNode": _MigrationNode},
+    binders=["beanie.odm.utils.init", "beanie.migrations.runner", "beanie.executors.migrate"],
 )
 
 

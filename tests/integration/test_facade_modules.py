@@ -30,7 +30,28 @@ import pytest
 from privata_mongo.facade_modules import Overlay
 
 FACADES = {"mongoengine": "privata_mongo.mongoengine", "beanie": "privata_mongo.beanie"}
-REPLACED = {"mongoengine": ("connect", "register_connection"), "beanie": ("init_beanie",)}
+REPLACED: dict[str, dict[str, tuple[str, str]]] = {
+    # name → (the native module defining it, the facade module defining its replacement)
+    "mongoengine": {
+        "connect": ("mongoengine.connection", "privata_mongo.mongoengine"),
+        "register_connection": ("mongoengine.connection", "privata_mongo.mongoengine"),
+    },
+    "beanie": {
+        "init_beanie": ("beanie.odm.utils.init", "privata_mongo.beanie"),
+        "MigrationNode": ("beanie.migrations.runner", "privata_mongo.beanie._migrations"),
+    },
+}
+
+
+def _replaced(root: str) -> dict[str, tuple[Any, Any]]:
+    """Each replaced name: (the native object, the facade's)."""
+    return {
+        name: (
+            getattr(importlib.import_module(native), name),
+            getattr(importlib.import_module(facade), name),
+        )
+        for name, (native, facade) in REPLACED[root].items()
+    }
 
 
 def _native_modules(root: str) -> list[str]:
@@ -52,12 +73,11 @@ def _facade_name(root: str, native_name: str) -> str:
 
 def _binders(root: str) -> set[str]:
     """The native modules binding a replaced object, and every package above them."""
-    native_root = importlib.import_module(root)
-    replaced = [getattr(native_root, name) for name in REPLACED[root]]
+    replaced = _replaced(root)
     found: set[str] = set()
     for _, name in (m for m in MODULES if m[0] == root):
         namespace = vars(importlib.import_module(name))
-        if any(namespace.get(n) is obj for n, obj in zip(REPLACED[root], replaced, strict=True)):
+        if any(namespace.get(n) is native for n, (native, _) in replaced.items()):
             parts = name.split(".")
             found.update(".".join(parts[:end]) for end in range(1, len(parts) + 1))
     return found
@@ -69,10 +89,9 @@ BINDERS = {root: _binders(root) for root in FACADES}
 def _expected(root: str, native: ModuleType, name: str) -> Any:
     """What ``name`` of ``native`` must be under the facade."""
     value = getattr(native, name)
-    native_root = importlib.import_module(root)
-    facade_root = importlib.import_module(FACADES[root])
-    if name in REPLACED[root] and value is getattr(native_root, name):
-        return getattr(facade_root, name)
+    replaced = _replaced(root)
+    if name in replaced and value is replaced[name][0]:
+        return replaced[name][1]
     if isinstance(value, ModuleType) and value.__name__ == f"{native.__name__}.{name}":
         return importlib.import_module(_facade_name(root, value.__name__))
     return value
