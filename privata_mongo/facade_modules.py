@@ -101,13 +101,14 @@ class Overlay(ModuleType):
     def __init__(self, name: str, native: ModuleType, replacements: Mapping[str, object]) -> None:
         super().__init__(name, native.__doc__)
         self._native = native
-        if not hasattr(native, "__all__"):
-            # A star import without __all__ reads the module's dict: give it the native names.
-            self.__all__ = [n for n in vars(native) if not n.startswith("_")]
         for attribute, value in replacements.items():
             setattr(self, attribute, value)
 
     def __getattr__(self, name: str) -> Any:
+        if name == "__all__" and not hasattr(self._native, "__all__"):
+            # A star import without __all__ reads the module's dict: give it the native names
+            # as they are now (a native package gains an attribute per submodule imported).
+            return [n for n in vars(self._native) if not n.startswith("_")]
         return facade_attribute(self.__name__, self._native, name)
 
     def __dir__(self) -> Iterable[str]:

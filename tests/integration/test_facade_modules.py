@@ -254,3 +254,20 @@ def test_an_app_that_connects_through_the_connection_module_is_split(backend: An
     finally:
         disconnect("default")
         raw_client.close()
+
+
+def test_a_star_import_of_an_overlay_sees_native_submodules_imported_after_it() -> None:
+    """A native package gains an attribute per submodule imported; its overlay follows."""
+    code = textwrap.dedent(
+        """
+        import privata_mongo.beanie.migrations as overlay
+        import beanie.migrations.template
+        names = {}
+        exec("from privata_mongo.beanie.migrations import *", names)
+        assert names["template"] is beanie.migrations.template, names.get("template")
+        """
+    )
+    done = subprocess.run(  # noqa: S603 - this interpreter, fixed code
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
