@@ -9,19 +9,20 @@ answers synchronously or with a coroutine, as its twin does. The twins (``cursor
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pymongo.errors import InvalidOperation
 
 from privata_mongo.core.mql.values import sort_pairs
-from privata_mongo.core.ops import Query
+from privata_mongo.core.ops import Document, Query
 from privata_mongo.core.projection import normalise_projection
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["CursorSpec", "check_length", "index_list"]
+__all__ = ["Batches", "CursorSpec", "check_length", "index_list"]
 
 # Cursor options pymongo's find() accepts that the core passes through uninterpreted.
 _PASSED_OPTIONS = (
@@ -56,6 +57,31 @@ def check_length(length: int | None) -> None:
     """
     if isinstance(length, int) and length < 1:
         raise ValueError("to_list() length must be greater than 0")
+
+
+class Batches:
+    """The batch being read from one execution of a flow, and whether the stream has ended.
+
+    Both twins' streams keep their documents here; each only fetches the next batch when
+    ``take`` finds none, iterating or awaiting.
+    """
+
+    def __init__(self, ended: bool = False) -> None:
+        self._documents: deque[Document] = deque()
+        self.exhausted = ended
+
+    def take(self) -> Document | None:
+        """The next buffered document, or ``None`` when the next batch must be fetched."""
+        return self._documents.popleft() if self._documents else None
+
+    def add(self, batch: Iterable[Document]) -> None:
+        """Buffer a fetched batch."""
+        self._documents.extend(batch)
+
+    def end(self) -> None:
+        """The stream ended or was closed: nothing more to read."""
+        self.exhausted = True
+        self._documents.clear()
 
 
 class CursorSpec:
@@ -236,6 +262,23 @@ class CursorSpec:
                 self._empty = True
         self._skip = skip
         self._limit = limit
+
+    def _indexed(self, index: int | slice) -> Self | None:
+        """``cursor[index]`` as pymongo applies it.
+
+        A slice limits this cursor (``None``); an integer gives the clone that reads that one
+        document.
+        """
+        self._check_okay_to_chain()
+        self._empty = False
+        if isinstance(index, slice):
+            self._slice(index)
+            return None
+        if isinstance(index, int):
+            if index < 0:
+                raise IndexError("Cursor instances do not support negative indices")
+            return self.clone().skip(index + self._skip).limit(-1)
+        raise TypeError(f"index {index!r} cannot be applied to Cursor instances")
 
     def _distinct_options(self) -> dict[str, Any]:
         return {k: v for k, v in self._options.items() if k in ("collation", "session", "comment")}

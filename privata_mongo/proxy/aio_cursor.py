@@ -7,12 +7,11 @@ As in pymongo's async API, a cursor is not indexed (``cursor[3]``) but read with
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from privata_mongo.core.ops import Document
-from privata_mongo.proxy._cursor_spec import CursorSpec, check_length
+from privata_mongo.proxy._cursor_spec import Batches, CursorSpec, check_length
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -69,31 +68,29 @@ class _Reading:
         await self.close()
 
 
-class _Stream:
-    """Buffers the batches of one execution of a flow, awaited."""
+class _Stream(Batches):
+    """The batches of one execution of a flow, awaited one after the other."""
 
     def __init__(self, batches: AsyncIterator[tuple[Document, ...]] | None) -> None:
+        super().__init__(ended=batches is None)  # None: a cursor closed before it was read
         self._batches = batches
-        self._buffer: deque[Document] = deque()
-        self.exhausted = batches is None  # None: a cursor closed before it was read
 
     async def next(self) -> Document:
-        while not self._buffer:
+        while (document := self.take()) is None:
             if self.exhausted or self._batches is None:
                 raise StopAsyncIteration
             try:
-                self._buffer.extend(await anext(self._batches))
+                self.add(await anext(self._batches))
             except StopAsyncIteration:
-                self.exhausted = True
+                self.end()
                 raise
-        return self._buffer.popleft()
+        return document
 
     async def close(self) -> None:
         aclose = getattr(self._batches, "aclose", None)
         if aclose is not None:
             await aclose()
-        self.exhausted = True
-        self._buffer.clear()
+        self.end()
 
 
 class AsyncProxyCursor(CursorSpec, _Reading):

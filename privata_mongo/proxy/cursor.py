@@ -8,12 +8,11 @@ limit, as pymongo does.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from privata_mongo.core.ops import Document
-from privata_mongo.proxy._cursor_spec import CursorSpec, check_length
+from privata_mongo.proxy._cursor_spec import Batches, CursorSpec, check_length
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -68,31 +67,29 @@ class _Reading:
         self.close()
 
 
-class _Stream:
-    """Buffers the batches of one execution of a flow."""
+class _Stream(Batches):
+    """The batches of one execution of a flow, read one after the other."""
 
     def __init__(self, batches: Iterator[tuple[Document, ...]]) -> None:
+        super().__init__()
         self._batches = batches
-        self._buffer: deque[Document] = deque()
-        self.exhausted = False
 
     def next(self) -> Document:
-        while not self._buffer:
+        while (document := self.take()) is None:
             if self.exhausted:
                 raise StopIteration
             try:
-                self._buffer.extend(next(self._batches))
+                self.add(next(self._batches))
             except StopIteration:
-                self.exhausted = True
+                self.end()
                 raise
-        return self._buffer.popleft()
+        return document
 
     def close(self) -> None:
         close = getattr(self._batches, "close", None)
         if close is not None:
             close()
-        self.exhausted = True
-        self._buffer.clear()
+        self.end()
 
 
 class ProxyCursor(CursorSpec, _Reading):
@@ -122,19 +119,12 @@ class ProxyCursor(CursorSpec, _Reading):
         return self
 
     def __getitem__(self, index: int | slice) -> Any:
-        self._check_okay_to_chain()
-        self._empty = False
-        if isinstance(index, slice):
-            self._slice(index)
+        clone = self._indexed(index)
+        if clone is None:
             return self
-        if isinstance(index, int):
-            if index < 0:
-                raise IndexError("Cursor instances do not support negative indices")
-            clone = self.clone().skip(index + self._skip).limit(-1)
-            for document in clone:
-                return document
-            raise IndexError("no such item for Cursor instance")
-        raise TypeError(f"index {index!r} cannot be applied to Cursor instances")
+        for document in clone:
+            return document
+        raise IndexError("no such item for Cursor instance")
 
 
 class ProxyCommandCursor(_Reading):
