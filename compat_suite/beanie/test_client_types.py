@@ -17,6 +17,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from compat_suite.beanie.harness import scenario
 from compat_suite.beanie.models import Clinic, clinic, seed_clinic
+from compat_suite.client_facts import collection_facts as _collection_facts
+from compat_suite.client_facts import kinds
 from privata_mongo.embedded import AsyncMockClient, AsyncMockCollection, AsyncMockDatabase
 
 CLIENTS = (AsyncMongoClient, AsyncMockClient)
@@ -24,29 +26,11 @@ DATABASES = (AsyncDatabase, AsyncMockDatabase)
 COLLECTIONS = (AsyncCollection, AsyncMockCollection)
 
 
-def kinds(value: Any, classes: tuple[type, ...]) -> dict[str, Any]:
-    """Which of ``classes`` ``value`` is an instance of, and the class it reports."""
-    observed: dict[str, Any] = {
-        f"{c.__module__}.{c.__qualname__}": isinstance(value, c) for c in classes
-    }
-    observed["__class__"] = f"{value.__class__.__module__}.{value.__class__.__qualname__}"
-    return observed
-
-
 def collection_facts(collection: Any) -> dict[str, Any]:
-    """The attributes applications read off a collection, and the classes around it."""
-    return {
-        "kinds": kinds(collection, COLLECTIONS),
-        "name": collection.name,
-        # each run has a database of its own name: observe how the names relate
-        "full_name": collection.full_name == f"{collection.database.name}.{collection.name}",
-        "database": kinds(collection.database, DATABASES),
-        "client": kinds(collection.database.client, CLIENTS),
-        "uuid_representation": collection.codec_options.uuid_representation,
-        "tz_aware": collection.codec_options.tz_aware,
-        "acknowledged": collection.write_concern.acknowledged,
-        "read_preference": collection.read_preference.name,
-    }
+    """The attributes applications read off a collection, with this driver's classes."""
+    return _collection_facts(
+        collection, collections=COLLECTIONS, databases=DATABASES, clients=CLIENTS
+    )
 
 
 @scenario(clinic)
