@@ -178,8 +178,8 @@ class _Connection:
         self._sock.close()
 
 
-class KmsTransport:
-    """The blocking KMS transport (``ports.kms.KmsConnector``): ``socket`` + ``ssl``.
+class _Transport:
+    """What both KMS transports share: TLS contexts per provider, a timeout, the endpoint.
 
     Args:
         kms_tls_options: pymongo's ``kms_tls_options`` (provider name → TLS options).
@@ -195,10 +195,18 @@ class KmsTransport:
         self._contexts = _Contexts(kms_tls_options)
         self._timeout = timeout
 
+    def _target(self, provider: str, endpoint: str) -> tuple[str, int, ssl.SSLContext]:
+        """Host, port and TLS context of a connection to ``endpoint`` for ``provider``."""
+        host, port = parse_endpoint(endpoint)
+        return host, port, self._contexts.get(provider)
+
+
+class KmsTransport(_Transport):
+    """The blocking KMS transport (``ports.kms.KmsConnector``): ``socket`` + ``ssl``."""
+
     def connect(self, provider: str, endpoint: str, delay: float, /) -> _Connection:
         """A TLS connection to ``endpoint``, opened after ``delay`` seconds."""
-        host, port = parse_endpoint(endpoint)
-        context = self._contexts.get(provider)
+        host, port, context = self._target(provider, endpoint)
         if delay > 0:
             time.sleep(delay)
         raw = socket.create_connection((host, port), timeout=self._timeout)
@@ -243,27 +251,12 @@ async def _within(awaitable: Any, timeout: float) -> Any:
         raise TimeoutError(f"the KMS did not answer within {timeout} seconds") from None
 
 
-class AsyncKmsTransport:
-    """The asyncio KMS transport (``ports.kms.AsyncKmsConnector``): ``asyncio.open_connection``.
-
-    Args:
-        kms_tls_options: pymongo's ``kms_tls_options`` (provider name → TLS options).
-        timeout: seconds for connecting and for each read.
-
-    Raises:
-        ConfigurationError: an unknown or insecure TLS option, or a file that cannot be loaded.
-    """
-
-    def __init__(
-        self, kms_tls_options: Mapping[str, Any] | None = None, *, timeout: float = DEFAULT_TIMEOUT
-    ) -> None:
-        self._contexts = _Contexts(kms_tls_options)
-        self._timeout = timeout
+class AsyncKmsTransport(_Transport):
+    """The asyncio KMS transport (``ports.kms.AsyncKmsConnector``): ``asyncio.open_connection``."""
 
     async def connect(self, provider: str, endpoint: str, delay: float, /) -> _AsyncConnection:
         """A TLS connection to ``endpoint``, opened after ``delay`` seconds."""
-        host, port = parse_endpoint(endpoint)
-        context = self._contexts.get(provider)
+        host, port, context = self._target(provider, endpoint)
         if delay > 0:
             await asyncio.sleep(delay)
         reader, writer = await _within(
