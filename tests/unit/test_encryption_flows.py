@@ -29,16 +29,19 @@ from privata_mongo.core.flows import write
 from privata_mongo.core.flows.common import fetch_identities, resolve_filter
 from privata_mongo.core.identity import IdentityIndex
 from privata_mongo.core.ops import (
+    Delete,
     DiscardKeys,
     FetchAll,
+    Find,
     FindErased,
     Insert,
     LoadKeys,
+    NextBatch,
     ReplaceKeys,
     ShredKeys,
     StoreKeys,
 )
-from privata_mongo.core.schema import BLIND_FIELD, SEALED_FIELD
+from privata_mongo.core.schema import BLIND_FIELD, PSEUDONYM_FIELD, SEALED_FIELD, Side
 from privata_mongo.errors import ConfigurationError, KeyUnavailable, SubjectErased
 from privata_mongo.testing import ScriptedDriver
 from tests.unit.builders import make_context, make_schema
@@ -616,3 +619,38 @@ def test_a_create_that_raises_deletes_the_keys_it_made_and_reraises() -> None:
     with pytest.raises(ConnectionError, match="reset"):
         driver.run(write.insert(ctx, [{"_id": 1, "first_name": "Ada"}, {"_id": 2}], True))
     assert driver.seen[-1] == DiscardKeys(("pseu_00000000000000000000000000000001",))
+
+
+# -- a delete shreds the keys of the subjects it removes -------------------------------------
+
+
+def _side(kind: type, side: Side) -> Any:
+    return lambda op: isinstance(op, kind) and op.side is side
+
+
+def test_a_delete_shreds_the_keys_of_its_subjects_after_their_identity_rows() -> None:
+    ring = _ring()
+    ring.add([local(ring.new_key("pseu_a"))])
+    ctx = _sealed_context(ring)
+    rows = [{"_id": 1, PSEUDONYM_FIELD: "pseu_a"}, {"_id": 2, PSEUDONYM_FIELD: "pseu_b"}]
+    driver = ScriptedDriver(
+        [
+            (_side(Find, Side.CLINICAL), "cursor"),
+            (NextBatch, rows),
+            (_side(Delete, Side.IDENTITY), 2),
+            (lambda op: op == ShredKeys(("pseu_a", "pseu_b")), 1),
+            (_side(Delete, Side.CLINICAL), 2),
+        ]
+    )
+    assert driver.run(write.delete(ctx, {}, True, {})) == 2
+    assert ring.missing(["pseu_a"]) == ["pseu_a"]  # flushed from memory too
+
+
+def test_a_delete_whose_shred_fails_keeps_the_clinical_rows_for_a_retry() -> None:
+    ctx = _sealed_context(_ring())
+    driver = ScriptedDriver(
+        [(_side(Delete, Side.IDENTITY), 1), (ShredKeys, ConnectionError("vault down"))]
+    )
+    with pytest.raises(ConnectionError):
+        driver.run(write.delete_rows(ctx, [{"_id": 1, PSEUDONYM_FIELD: "pseu_a"}], {}))
+    assert not [op for op in driver.seen if isinstance(op, Delete) and op.side is Side.CLINICAL]

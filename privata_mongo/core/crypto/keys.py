@@ -66,6 +66,7 @@ __all__ = [
     "rotate",
     "seal_rows",
     "shred",
+    "shred_deleted",
     "stored_projection",
     "unseal_row",
     "unseal_rows",
@@ -368,6 +369,19 @@ def shred(ring: KeyRing | None, pseudonyms: Sequence[str]) -> Flow[int]:
     if ring is not None:
         ring.forget(names)
     return deleted
+
+
+def shred_deleted(ctx: Context, pseudonyms: Sequence[str]) -> Flow[None]:
+    """Shred the data keys of subjects whose identity rows a delete removed.
+
+    The same shredding as erasure (``shred``: a tombstone per subject, then the key), so a
+    backup of a deleted row reads as an erased subject, not as a lost key. Plaintext schemas
+    (no key ring) have no keys to shred.
+    """
+    ring = _ring(ctx)
+    if ring is None or not pseudonyms:
+        return
+    yield from shred(ring, pseudonyms)
 
 
 def rotate(
