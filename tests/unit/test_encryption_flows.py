@@ -20,6 +20,7 @@ from privata_mongo.core.crypto import (
     blind_term,
     blind_terms,
     keys,
+    legacy_blind_term,
     normalise_value,
     rewrap,
 )
@@ -62,8 +63,9 @@ def local(flow: Any) -> Any:
     return ScriptedDriver([]).run(flow)
 
 
-def _blind(ring: KeyRing, scope: str, field: str, value: Any) -> Any:
-    return blind_term(local(ring.index_key()), scope, field, value)
+def _blind(ring: KeyRing, scope: str, field: str, value: Any, database: str = "") -> Any:
+    """A term as stored, in ``database`` (the unit contexts' database is unnamed)."""
+    return blind_term(local(ring.index_key()), database, scope, field, value)
 
 
 def _ring(clock: Clock | None = None) -> KeyRing:
@@ -154,7 +156,7 @@ def test_blind_terms_compare_like_the_server_and_differ_by_field_and_collection(
     assert _blind(ring, "c", "email", "a@x") != _blind(ring, "c", "phone", "a@x")
     assert _blind(ring, "c", "email", "a@x") != _blind(ring, "d", "email", "a@x")
     assert _blind(ring, "c", "email", None) is None
-    assert blind_terms(local(ring.index_key()), "c", "tags", ["a", "b"]) == [
+    assert blind_terms(local(ring.index_key()), "", "c", "tags", ["a", "b"]) == [
         _blind(ring, "c", "tags", "a"),
         _blind(ring, "c", "tags", "b"),
         _blind(ring, "c", "tags", ["a", "b"]),
@@ -654,3 +656,53 @@ def test_a_delete_whose_shred_fails_keeps_the_clinical_rows_for_a_retry() -> Non
     with pytest.raises(ConnectionError):
         driver.run(write.delete_rows(ctx, [{"_id": 1, PSEUDONYM_FIELD: "pseu_a"}], {}))
     assert not [op for op in driver.seen if isinstance(op, Delete) and op.side is Side.CLINICAL]
+
+
+# -- blind index terms are bound to the database -------------------------------------------
+
+
+def _in(database: str, ring: KeyRing, *, legacy: bool = False) -> Any:
+    return dataclasses.replace(_sealed_context(ring), database=database, legacy_terms=legacy)
+
+
+def test_the_same_value_in_the_same_collection_of_two_databases_has_two_terms() -> None:
+    ring = _ring()
+    ring.add([_stored_index_key(ring), local(ring.new_key("pseu_a"))])
+    row = {"_id": "pseu_a", "email": "a@x", "first_name": "Ada"}
+    terms = {
+        database: local(keys.seal_rows(_in(database, ring), [dict(row)]))[0][BLIND_FIELD]
+        for database in ("tenant_a", "tenant_b")
+    }
+    assert terms["tenant_a"]["email"] != terms["tenant_b"]["email"]
+    # within one database the term is stable: that is what lets the server find the row
+    again = local(keys.seal_rows(_in("tenant_a", ring), [dict(row)]))[0][BLIND_FIELD]
+    assert again == terms["tenant_a"]
+    key = local(ring.index_key())
+    assert terms["tenant_a"]["email"] == blind_term(
+        key, "tenant_a", "patient__identity", "email", "a@x"
+    )
+    # and it is none of the first format's (collection only) terms
+    assert terms["tenant_a"]["email"] != legacy_blind_term(key, "patient__identity", "email", "a@x")
+
+
+def test_a_lookup_matches_first_format_terms_alongside_while_they_are_read() -> None:
+    ring = _ring()
+    ring.add([_stored_index_key(ring)])
+    key = local(ring.index_key())
+    stored = f"{BLIND_FIELD}.email"
+    current = blind_term(key, "tenant_a", "patient__identity", "email", "a@x")
+    old = legacy_blind_term(key, "patient__identity", "email", "a@x")
+    other = blind_term(key, "tenant_a", "patient__identity", "email", "b@x")
+    other_old = legacy_blind_term(key, "patient__identity", "email", "b@x")
+    legacy = _in("tenant_a", ring, legacy=True)
+    assert local(keys.blind_filter(legacy, {stored: Blind("email", "a@x")})) == {
+        stored: {"$in": [current, old]}
+    }
+    both = {stored: {"$in": [Blind("email", "a@x"), Blind("email", "b@x")]}}
+    assert local(keys.blind_filter(legacy, both)) == {
+        stored: {"$in": [current, old, other, other_old]}
+    }
+    assert local(keys.blind_filter(legacy, {stored: Blind("email", None)})) == {stored: None}
+    # once re-indexed, lookups send this format's term only
+    modern = _in("tenant_a", ring)
+    assert local(keys.blind_filter(modern, {stored: Blind("email", "a@x")})) == {stored: current}

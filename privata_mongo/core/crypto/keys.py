@@ -19,12 +19,18 @@ ring's operations yield the KMS requests libmongocrypt needs (``ConnectKms`` …
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bson.binary import Binary
 
-from privata_mongo.core.crypto.blind import INDEX_KEY_NAME, Blind, blind_term, blind_terms
+from privata_mongo.core.crypto.blind import (
+    INDEX_KEY_NAME,
+    Blind,
+    blind_term,
+    blind_terms,
+    legacy_blind_term,
+)
 from privata_mongo.core.crypto.check import check_master_key
 from privata_mongo.core.crypto.ring import KEY_CHECK_NAME, KeyRing, rewrap
 from privata_mongo.core.flows.context import Context
@@ -201,7 +207,7 @@ def seal_rows(ctx: Context, rows: list[Document], *, fresh: bool = False) -> Flo
             if present:
                 scope = schema.identity_collection
                 stored[BLIND_FIELD] = {
-                    f: blind_terms(index_key, scope, f, values[f]) for f in present
+                    f: blind_terms(index_key, ctx.database, scope, f, values[f]) for f in present
                 }
             if values:
                 # The recorded key order names identity fields: it is sealed with them.
@@ -273,15 +279,53 @@ def blind_filter(ctx: Context, filter: Mapping[str, Any]) -> Flow[dict[str, Any]
         return dict(filter)
     if (yield from load_keys(ctx, ring, [INDEX_KEY_NAME], create=False)):
         yield from _refuse_if_indexed(ctx)
-        unmatched: dict[str, Any] = _replace(filter, _no_term)
+        unmatched: dict[str, Any] = _with_terms(filter, lambda b: [_no_term(b)])
         return unmatched
-    scope = ctx.schema.identity_collection
     try:
         key = yield from ring.index_key()
     except KeyUnavailable as exc:
         raise _unavailable(ctx, "searched", str(exc)) from None
-    replaced: dict[str, Any] = _replace(filter, lambda b: blind_term(key, scope, b.field, b.value))
+    replaced: dict[str, Any] = _with_terms(filter, _terms_of(ctx, key))
     return replaced
+
+
+def _terms_of(ctx: Context, key: bytes) -> Callable[[Blind], list[Any]]:
+    """The stored terms a ``Blind`` value may have.
+
+    This format's, and the first format's while ``legacy_terms`` is on (rows not re-indexed
+    since terms named their database).
+    """
+    database, scope = ctx.database, ctx.schema.identity_collection
+
+    def terms(blind: Blind) -> list[Any]:
+        current = blind_term(key, database, scope, blind.field, blind.value)
+        if not ctx.legacy_terms or current is None:
+            return [current]
+        return [current, legacy_blind_term(key, scope, blind.field, blind.value)]
+
+    return terms
+
+
+def _with_terms(value: Any, terms: Callable[[Blind], list[Any]]) -> Any:
+    """``value`` with each ``Blind`` replaced by its terms.
+
+    One term stands as itself, several as ``$in`` (the same equality), and in the ``$in``
+    list that held the placeholder they are spliced in.
+    """
+    if isinstance(value, Blind):
+        found = terms(value)
+        return found[0] if len(found) == 1 else {"$in": found}
+    if isinstance(value, Mapping):
+        return {k: _with_terms(v, terms) for k, v in value.items()}
+    if isinstance(value, list):
+        out: list[Any] = []
+        for item in value:
+            if isinstance(item, Blind):
+                out.extend(terms(item))
+            else:
+                out.append(_with_terms(item, terms))
+        return out
+    return value
 
 
 def _refuse_if_indexed(ctx: Context) -> Flow[None]:
@@ -314,16 +358,6 @@ def _has_blind(value: Any) -> bool:
     if isinstance(value, (list, tuple)):
         return any(_has_blind(v) for v in value)
     return False
-
-
-def _replace(value: Any, term: Any) -> Any:
-    if isinstance(value, Blind):
-        return term(value)
-    if isinstance(value, Mapping):
-        return {k: _replace(v, term) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_replace(v, term) for v in value]
-    return value
 
 
 def stored_projection(
