@@ -22,6 +22,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import bson
 from bson.binary import Binary
 
 from privata_mongo.core.crypto.blind import (
@@ -47,6 +48,7 @@ from privata_mongo.core.ops import (
     ReplaceKeys,
     ShredKeys,
     StoreKeys,
+    Update,
 )
 from privata_mongo.core.schema import (
     BLIND_FIELD,
@@ -69,6 +71,7 @@ __all__ = [
     "discard_keys",
     "load_keys",
     "project_rows",
+    "reindex",
     "rotate",
     "seal_rows",
     "shred",
@@ -201,14 +204,10 @@ def seal_rows(ctx: Context, rows: list[Document], *, fresh: bool = False) -> Flo
             for bookkeeping in (REVISION_FIELD, VERSION_FIELD):
                 if bookkeeping in row:
                     stored[bookkeeping] = row[bookkeeping]
-            present = [f for f in searchable if f in values]
-            if present and not index_key:
+            if any(f in values for f in searchable) and not index_key:
                 index_key = yield from ring.index_key()
-            if present:
-                scope = schema.identity_collection
-                stored[BLIND_FIELD] = {
-                    f: blind_terms(index_key, ctx.database, scope, f, values[f]) for f in present
-                }
+            if terms := _terms(ctx, index_key, values):
+                stored[BLIND_FIELD] = terms
             if values:
                 # The recorded key order names identity fields: it is sealed with them.
                 order = {ORDER_FIELD: row[ORDER_FIELD]} if ORDER_FIELD in row else {}
@@ -217,6 +216,16 @@ def seal_rows(ctx: Context, rows: list[Document], *, fresh: bool = False) -> Flo
     except KeyUnavailable as exc:
         raise _unavailable(ctx, "encrypted", str(exc)) from None
     return out
+
+
+def _terms(ctx: Context, index_key: bytes, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The blind index terms a row of ``values`` stores, per searchable field present."""
+    scope = ctx.schema.identity_collection
+    return {
+        f: blind_terms(index_key, ctx.database, scope, f, values[f])
+        for f in sorted(ctx.schema.searchable)
+        if f in values
+    }
 
 
 def unseal_rows(ctx: Context, rows: list[Document]) -> Flow[list[Document]]:
@@ -416,6 +425,58 @@ def shred_deleted(ctx: Context, pseudonyms: Sequence[str]) -> Flow[None]:
     if ring is None or not pseudonyms:
         return
     yield from shred(ring, pseudonyms)
+
+
+def reindex(ctx: Context) -> Flow[int]:
+    """Rewrite every identity row's blind index terms in the current format; the rows changed.
+
+    Rows are read in ``_id`` order, a batch at a time, decrypted in the process and given the
+    terms of their values bound to ``ctx.database``; a row whose terms are already those is
+    left alone, so a second run changes nothing. A row of an erased subject (its key
+    shredded) loses its terms: they were the last trace by which a guessed value could find
+    it. The write is conditional on the row's revision: a row a writer replaced meanwhile was
+    written with current terms already. The sealed values and the revision do not change.
+
+    Raises:
+        KeyUnavailable: a data key is missing without a tombstone, or the index key is gone.
+        WriteFailed: the new terms collide in a unique index (two rows held the same value,
+            one under each format); the rows before it are re-indexed.
+    """
+    ring = _ring(ctx)
+    if ring is None or not ctx.schema.searchable:
+        return 0
+    changed = 0
+    after: dict[str, Any] = {}
+    while True:
+        query = Query(
+            {BLIND_FIELD: {"$exists": True}, **after}, sort=(("_id", 1),), limit=ctx.batch_size
+        )
+        rows: list[Document] = yield from FetchAll(Side.IDENTITY, query)
+        if not rows:
+            return changed
+        if (yield from load_keys(ctx, ring, [INDEX_KEY_NAME], create=False)):
+            yield from _refuse_if_indexed(ctx)
+        try:
+            index_key = yield from ring.index_key()
+        except KeyUnavailable as exc:
+            raise _unavailable(ctx, "re-indexed", str(exc)) from None
+        plain = yield from unseal_rows(ctx, rows)
+        for row, values in zip(rows, plain, strict=True):
+            terms = _terms(ctx, index_key, identity_values(values))
+            if _as_read(terms) == _as_read(row.get(BLIND_FIELD)):
+                continue
+            change = {"$set": {BLIND_FIELD: terms}} if terms else {"$unset": {BLIND_FIELD: ""}}
+            selector = {"_id": row["_id"], REVISION_FIELD: row.get(REVISION_FIELD)}
+            outcome = yield from Update(Side.IDENTITY, selector, change, False)
+            changed += outcome.matched
+        if len(rows) < ctx.batch_size:
+            return changed
+        after = {"_id": {"$gt": rows[-1]["_id"]}}
+
+
+def _as_read(terms: Any) -> Any:
+    """Terms as a driver reads them back (a server returns subtype-0 binaries as ``bytes``)."""
+    return bson.decode(bson.encode({"t": terms}))["t"]
 
 
 def rotate(
