@@ -706,3 +706,27 @@ def test_a_lookup_matches_first_format_terms_alongside_while_they_are_read() -> 
     # once re-indexed, lookups send this format's term only
     modern = _in("tenant_a", ring)
     assert local(keys.blind_filter(modern, {stored: Blind("email", "a@x")})) == {stored: current}
+
+
+# -- a data key missing in a listing -------------------------------------------------------
+
+
+def test_a_missing_key_fails_the_batch_naming_its_subject_and_no_value() -> None:
+    ring = _ring()
+    ctx = _sealed_context(ring)
+    key_a, key_b = local(ring.new_key("pseu_a")), local(ring.new_key("pseu_b"))
+    ring.add([key_a, key_b])
+    rows = [
+        {"_id": name, SEALED_FIELD: local(ring.seal(name, {"email": f"{name}@x.org"}))}
+        for name in ("pseu_a", "pseu_b")
+    ]
+    ring.forget()
+    driver = ScriptedDriver(  # pseu_b's key is gone from the vault, with no tombstone
+        [(FetchAll, rows), (LoadKeys, [key_a]), (lambda op: op == FindErased(("pseu_b",)), [])]
+    )
+    with pytest.raises(KeyUnavailable) as caught:
+        driver.run(fetch_identities(ctx, ["pseu_a", "pseu_b"]))
+    assert caught.value.pseudonyms == ("pseu_b",)
+    assert "pseu_b" in str(caught.value)
+    assert "pseu_a" not in str(caught.value)
+    assert "@x.org" not in str(caught.value)

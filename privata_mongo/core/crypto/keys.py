@@ -98,14 +98,26 @@ def _fields(ctx: Context) -> tuple[str, ...]:
     return tuple(sorted(ctx.schema.identity_fields))
 
 
-def _unavailable(ctx: Context, what: str, reason: str) -> KeyUnavailable:
+def _unavailable(
+    ctx: Context, what: str, reason: str, pseudonyms: tuple[str, ...] = ()
+) -> KeyUnavailable:
     fields = _fields(ctx)
     return KeyUnavailable(
         f"{ctx.schema.model}: identity fields {', '.join(fields) or '(dynamic)'} could not be "
         f"{what}: {reason}; check the master key (PRIVATA_MASTER_KEY) and the key vault",
         model=ctx.schema.model,
         fields=fields,
+        pseudonyms=pseudonyms,
     )
+
+
+_NAMED = 10
+"""Most pseudonyms a message names (the error's ``pseudonyms`` holds them all)."""
+
+
+def _named(pseudonyms: Sequence[str]) -> str:
+    shown = ", ".join(pseudonyms[:_NAMED])
+    return shown + (f" and {len(pseudonyms) - _NAMED} more" if len(pseudonyms) > _NAMED else "")
 
 
 def load_keys(
@@ -248,10 +260,20 @@ def unseal_rows(ctx: Context, rows: list[Document]) -> Flow[list[Document]]:
         erased = set((yield from FindErased(tuple(absent))))
         lost = [n for n in absent if n not in erased]
         if lost:
+            # Fail closed for the whole operation (docs/encryption.md, "A data key missing in
+            # a listing"): the other subjects of the batch are not served without these.
+            logger.warning(
+                "%s: the data key of %d data subject(s) is missing from the key vault and "
+                "they were not erased; the read fails (see KeyUnavailable.pseudonyms)",
+                ctx.schema.model,
+                len(lost),
+            )
             raise _unavailable(
                 ctx,
                 "decrypted",
-                f"the data key of {len(lost)} data subject(s) is missing from the key vault",
+                f"the data key of {len(lost)} data subject(s) is missing from the key vault "
+                f"({_named(lost)}) and they were not erased",
+                tuple(lost),
             )
         logger.info("%s: %d erased data subject(s) read", ctx.schema.model, len(erased))
     out: list[Document] = []
