@@ -41,6 +41,8 @@ from privata_mongo.core.ops import (
     ReplaceKeys,
     ShredKeys,
     StoreKeys,
+    Update,
+    UpdateOutcome,
 )
 from privata_mongo.core.schema import BLIND_FIELD, PSEUDONYM_FIELD, SEALED_FIELD, Side
 from privata_mongo.errors import ConfigurationError, KeyUnavailable, SubjectErased
@@ -730,3 +732,46 @@ def test_a_missing_key_fails_the_batch_naming_its_subject_and_no_value() -> None
     assert "pseu_b" in str(caught.value)
     assert "pseu_a" not in str(caught.value)
     assert "@x.org" not in str(caught.value)
+
+
+def test_reindex_rewrites_first_format_terms_skips_current_ones_and_drops_erased_ones() -> None:
+    ring = _ring()
+    index_key = _stored_index_key(ring)
+    ring.add([index_key])
+    key = local(ring.index_key())
+    ctx = _in("tenant_a", ring)
+    names = ("pseu_a", "pseu_b", "pseu_c")
+    documents = {n: local(ring.new_key(n)) for n in names}
+    ring.add(documents.values())
+
+    def row(name: str, term: Any) -> dict[str, Any]:
+        sealed = local(ring.seal(name, {"email": f"{name}@x"}))
+        return {"_id": name, "_rev": "r", BLIND_FIELD: {"email": term}, SEALED_FIELD: sealed}
+
+    current = {
+        n: blind_term(key, "tenant_a", "patient__identity", "email", f"{n}@x") for n in names
+    }
+    rows = [
+        row("pseu_a", legacy_blind_term(key, "patient__identity", "email", "pseu_a@x")),
+        row("pseu_b", current["pseu_b"]),  # already current: left alone
+        row("pseu_c", legacy_blind_term(key, "patient__identity", "email", "pseu_c@x")),
+    ]
+    ring.forget()
+    driver = ScriptedDriver(
+        [
+            (FetchAll, rows),
+            (LoadKeys, [index_key]),
+            (LoadKeys, [documents["pseu_a"], documents["pseu_b"]]),  # pseu_c was shredded
+            (lambda op: op == FindErased(("pseu_c",)), ["pseu_c"]),
+            (Update, UpdateOutcome(1, 1)),
+            (Update, UpdateOutcome(1, 1)),
+        ]
+    )
+    assert driver.run(keys.reindex(ctx)) == 2
+    updates = [op for op in driver.seen if isinstance(op, Update)]
+    assert [(u.side, u.filter) for u in updates] == [
+        (Side.IDENTITY, {"_id": "pseu_a", "_rev": "r"}),
+        (Side.IDENTITY, {"_id": "pseu_c", "_rev": "r"}),
+    ]
+    assert updates[0].update == {"$set": {BLIND_FIELD: {"email": current["pseu_a"]}}}
+    assert updates[1].update == {"$unset": {BLIND_FIELD: ""}}
