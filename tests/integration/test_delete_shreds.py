@@ -10,6 +10,7 @@ subject, and the key vault does not grow with every create/delete cycle.
 from __future__ import annotations
 
 import contextlib
+import datetime
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -22,7 +23,7 @@ from pymongo import DeleteOne
 import privata_mongo.beanie as pb
 import privata_mongo.mongoengine as pm
 from privata_mongo import KeyUnavailable
-from privata_mongo.adapters.key_vault import tombstones_of
+from privata_mongo.adapters.key_vault import CollectionKeyVault, tombstones_of
 from privata_mongo.config import current
 from privata_mongo.embedded import AsyncMockClient
 from privata_mongo.encryption import forget_keys, unseal_row, unseal_row_async
@@ -250,3 +251,27 @@ async def test_beanie_deletes_shred_their_subjects_keys(backend: Backend) -> Non
         await Member.find(Member.ward == "A").delete()
         assert await vault.count_documents({}) == before
         assert await Member.count() == 2
+
+
+class _Clock:
+    def __init__(self, at: datetime.datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime.datetime:
+        return self.at
+
+
+def test_shredding_a_subject_again_keeps_its_first_tombstone(backend: Backend) -> None:
+    client = backend.client()
+    try:
+        first = datetime.datetime(2026, 1, 2, 3, 4, 5)
+        clock = _Clock(first)
+        vault = CollectionKeyVault(client[backend.db_name]["vault"], clock)
+        assert vault.shred(["pseu_a", "pseu_a", "pseu_b"]) == 0  # no keys: tombstones only
+        clock.at = first + datetime.timedelta(days=1)
+        vault.shred(["pseu_a", "pseu_c"])
+        stones = {d["_id"]: d["shreddedAt"] for d in vault.tombstones.find()}
+        assert stones == {"pseu_a": first, "pseu_b": first, "pseu_c": clock.at}
+    finally:
+        client.drop_database(backend.db_name)
+        client.close()
