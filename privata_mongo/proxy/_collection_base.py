@@ -97,6 +97,7 @@ class SplitCollectionBase(PassesAsNative, ABC):
             database.split_targets,
             acknowledged=bool(clinical.write_concern.acknowledged),
             mongomock_style=self._terse,
+            database=str(clinical.database.name),
         )
         self._binding = self._runtime.binding(
             database.inner, clinical, identity, schema, self._read_peer
