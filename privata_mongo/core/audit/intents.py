@@ -24,7 +24,10 @@ from typing import Any, Literal, cast
 
 from privata_mongo.core.audit.records import AccessContext
 
-__all__ = ["Intent", "IntentKind", "intent_of"]
+__all__ = ["JOURNAL_SUFFIX", "Intent", "IntentKind", "intent_of"]
+
+JOURNAL_SUFFIX = ".pending"
+"""The journal is the collection ``<audit_collection>.pending`` in the database of the data."""
 
 IntentKind = Literal["create", "update", "delete"]
 
