@@ -76,7 +76,7 @@ def sweep(database: Any, *, older_than: float | None = None, limit: int = 0) -> 
         AuditUnavailable: a record could not be stored; the intents not yet resolved stay.
     """
     database, journal, before = _parts(database, older_than)
-    names = sorted(str(n) for n in journal.distinct("collection", {"at": {"$lt": before}}))
+    names = sorted(str(n) for n in journal.distinct("collection", {"at": {"$lte": before}}))
     done: list[recovery.Resolved] = []
     for name in names:
         collection = database.get_collection(name)
@@ -92,7 +92,7 @@ async def sweep_async(
 ) -> SweepReport:
     """``sweep`` for an async (Beanie) database; the same arguments and report."""
     database, journal, before = _parts(database, older_than)
-    found = await journal.distinct("collection", {"at": {"$lt": before}})
+    found = await journal.distinct("collection", {"at": {"$lte": before}})
     names = sorted(str(n) for n in found)
     done: list[recovery.Resolved] = []
     for name in names:

@@ -22,7 +22,7 @@ __all__ = [
 
 
 def _pending_filter(collection: str, before: Any) -> dict[str, Any]:
-    return {"collection": collection, "at": {"$lt": before}}
+    return {"collection": collection, "at": {"$lte": before}}
 
 
 AUDIT_INDEXES: tuple[tuple[tuple[tuple[str, int], ...], dict[str, Any]], ...] = (

@@ -406,7 +406,7 @@ class SettleIntents(Op[None]):
 
 @dataclass(frozen=True, slots=True)
 class PendingIntents(Op[list[Document]]):
-    """Intents of ``collection`` stored before ``before``: operations whose end was not seen."""
+    """Intents of ``collection`` stored at or before ``before``: ends nobody saw."""
 
     collection: str
     before: datetime.datetime

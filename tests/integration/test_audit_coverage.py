@@ -23,9 +23,9 @@ import privata_mongo.beanie as pb
 import privata_mongo.mongoengine as pm
 from compat_suite.requirements import requires
 from privata_mongo import AccessContext, AuditUnavailable, MissingAccessContext, access_context
-from privata_mongo.recovery import sweep
 from privata_mongo.audit import audit_collection, subject_of, verify, who_accessed
 from privata_mongo.embedded import AsyncMockClient
+from privata_mongo.recovery import sweep
 from privata_mongo.testing.audit import ListAuditSink
 from testkit.backends import Backend
 

@@ -1,0 +1,254 @@
+"""The crash matrix: a fault at every call of every write, then the app's retry, then the sweep.
+
+For each operation an application makes (a create, an update of an identity and a clinical
+field with ``$inc`` on a clinical counter, an update of an identity field only, a delete, a
+read) the fault-free run is measured first: the calls it makes, in order, to the key vault, the
+identity and clinical collections, the audit trail and the journal of intents. Then, for every
+one of those calls and both moments (``before``: the call never reaches the server; ``after``:
+it applied and the reply was lost), a fresh backend runs the operation with pymongo's own error
+injected there (``privata_mongo.testing.faults``), the application retries once if it saw an
+error, and ``privata_mongo.recovery.sweep`` runs. Every cell must end with
+
+* the documents the application sees equal to the fault-free run's, or to native mongoengine's
+  in the same cell where native itself ends differently (a lost reply to its one ``$inc`` makes
+  its retry apply it twice): native's outcome is computed here, by running the same operation
+  against plain mongoengine with the same fault at the same clinical call;
+* no orphan (every identity row has its clinical row and the other way round), no data key
+  without an identity row, no intent left in the journal;
+* every subject whose rows changed at any point named by an audit record of the cell, and the
+  audit chain intact.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import mongoengine as me
+import mongomock
+import pytest
+from mongomock.store import ServerStore
+
+import privata_mongo.mongoengine as pm
+from privata_mongo.core.audit import verify_chain
+from privata_mongo.core.crypto import INDEX_KEY_NAME, KEY_CHECK_NAME
+from privata_mongo.recovery import sweep
+from privata_mongo.testing.faults import FaultPlan, faulty_client_class
+
+DB = "crash"
+COLLECTION = "crash_patient"
+IDENTITY = f"{COLLECTION}__identity"
+#: pymongo's errors a call may fail with, each injected at every cell; a duplicate key is only
+#: injected before the call (no server reports one for a write it applied)
+ERRORS = (
+    "AutoReconnect",
+    "NetworkTimeout",
+    "ServerSelectionTimeoutError",
+    "NotPrimaryError",
+    "WriteConcernError",
+    "DuplicateKeyError",
+)
+READS = frozenset({"find", "find_one", "count_documents", "aggregate", "distinct"})
+
+Operation = Callable[[Any, Any], Any]
+
+OPERATIONS: dict[str, Operation] = {
+    "create": lambda model, _: model(
+        first_name="Ada", email="ada@example.org", diagnosis="flu", visits=0
+    ).save(),
+    "update": lambda model, seed: model.objects(id=seed).update_one(
+        set__first_name="Bea", inc__visits=1
+    ),
+    "identity_update": lambda model, seed: model.objects(id=seed).update_one(
+        set__email="bea@example.org"
+    ),
+    "delete": lambda model, seed: model.objects(id=seed).delete(),
+    "read": lambda model, seed: [p.first_name for p in model.objects(id=seed)],
+}
+
+
+def _model(alias: str) -> Any:
+    class CrashPatient(me.Document):
+        first_name = me.StringField()
+        email = me.StringField()
+        diagnosis = me.StringField()
+        visits = me.IntField(default=0)
+        meta = {"collection": COLLECTION, "db_alias": alias}
+
+    return CrashPatient
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a cell ended with, and what it may not have."""
+
+    documents: list[tuple[Any, ...]]
+    calls: list[tuple[str, str]]
+    problems: list[str]
+
+
+def _raw_rows(raw: Any) -> dict[str, Any]:
+    """Every stored row of the model by the subject it belongs to (leases left out)."""
+    rows: dict[str, Any] = {}
+    for row in raw[IDENTITY].find():
+        rows[f"i:{row['_id']}"] = {k: v for k, v in row.items() if k != "_lease"}
+    for row in raw[COLLECTION].find():
+        rows[f"c:{row.get('_pseudonym', row['_id'])}"] = row
+    return rows
+
+
+def _changed(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
+    keys = before.keys() | after.keys()
+    return {k.split(":", 1)[1] for k in keys if before.get(k) != after.get(k)}
+
+
+def run_cell(
+    wrapped: bool, operation: str, at: int = 0, moment: str = "before", error: str = "AutoReconnect"
+) -> Outcome:
+    """One cell on a backend of its own; ``at=0`` is the fault-free run."""
+    store = ServerStore()
+    plan = FaultPlan()
+    inner = functools.partial(mongomock.MongoClient, _store=store)
+    raw = mongomock.MongoClient(_store=store)[DB]
+    alias = f"crash_{uuid.uuid4().hex[:8]}"
+    connect = pm.connect if wrapped else me.connect
+    client_class = faulty_client_class(inner, plan)
+    connect(db=DB, alias=alias, mongo_client_class=client_class, uuidRepresentation="standard")
+    problems: list[str] = []
+    try:
+        model = _model(alias)
+        seed = model(first_name="Cy", email="cy@example.org", diagnosis="cold", visits=5).save().id
+        rows = [_raw_rows(raw)]
+        seen = raw["privata_audit"].count_documents({})
+        plan.arm(at, moment, error)  # type: ignore[arg-type]
+        result: Any = None
+        try:
+            result = OPERATIONS[operation](model, seed)
+        except Exception:
+            rows.append(_raw_rows(raw))
+            try:
+                result = OPERATIONS[operation](model, seed)  # the application retries once
+            except Exception as exc:
+                problems.append(f"the retry failed: {type(exc).__name__}")
+        plan.disarm()
+        rows.append(_raw_rows(raw))
+        if wrapped:
+            sweep(pm.get_db(alias), older_than=0)
+            rows.append(_raw_rows(raw))
+        documents = sorted(
+            (p.first_name, p.email, p.diagnosis, p.visits) for p in model.objects.order_by("id")
+        )
+        if wrapped:
+            problems += _wrapped_problems(raw, rows, seen, operation, result)
+        return Outcome(documents, [(c.collection, c.method) for c in plan.calls], problems)
+    finally:
+        me.disconnect(alias)
+
+
+def _wrapped_problems(
+    raw: Any, rows: list[dict[str, Any]], seen: int, operation: str, result: Any
+) -> list[str]:
+    problems: list[str] = []
+    identities = {r["_id"] for r in raw[IDENTITY].find()}
+    links = {r.get("_pseudonym") for r in raw[COLLECTION].find()}
+    if identities != links:
+        problems.append(f"orphans: identity {identities - links}, clinical {links - identities}")
+    vault = raw.client["encryption"]["__keyVault"]
+    keys = {n for k in vault.find() for n in k.get("keyAltNames", ())}
+    stray = keys - identities - {INDEX_KEY_NAME, KEY_CHECK_NAME}
+    if stray:
+        problems.append(f"{len(stray)} data key(s) without an identity row")
+    if raw["privata_audit.pending"].count_documents({}):
+        problems.append("intents left in the journal")
+    records = list(raw["privata_audit"].find())
+    if verify_chain(records):
+        problems.append(f"audit chain: {verify_chain(records)}")
+    cell = records[seen:]  # the records of the cell, after the seed's
+    named = {s for r in cell for s in r["subjects"]}
+    changed = set().union(*(_changed(a, b) for a, b in itertools.pairwise(rows)))
+    if changed - named:
+        problems.append(f"{len(changed - named)} changed subject(s) without a record")
+    if operation == "read" and result and not any(r["operation"] == "read" for r in cell):
+        problems.append("a read that returned data has no record")
+    return problems
+
+
+@functools.cache
+def fault_free(wrapped: bool, operation: str) -> Outcome:
+    return run_cell(wrapped, operation)
+
+
+def _writes_on_clinical(calls: list[tuple[str, str]]) -> list[int]:
+    return [i + 1 for i, (c, m) in enumerate(calls) if c == COLLECTION and m not in READS]
+
+
+def _native_twin(operation: str, calls: list[tuple[str, str]], at: int) -> int:
+    """Native's call matching the wrapped call ``at``: the same write to the clinical collection.
+
+    0 when the wrapped call has no native counterpart (key vault, identity, audit, journal, the
+    reads that select targets): native makes no such call, so the fault-free run is the target.
+    """
+    wrapped = _writes_on_clinical(calls)
+    if at not in wrapped:
+        return 0
+    native = _writes_on_clinical(fault_free(False, operation).calls)
+    nth = wrapped.index(at)
+    return native[nth] if nth < len(native) else 0
+
+
+def _cells(error: str) -> Iterator[tuple[str, int, str]]:
+    moments = ("before",) if error == "DuplicateKeyError" else ("before", "after")
+    for operation in OPERATIONS:
+        for at in range(1, len(fault_free(True, operation).calls) + 1):
+            for moment in moments:
+                yield operation, at, moment
+
+
+def test_the_fault_free_runs_agree_with_native() -> None:
+    for operation in OPERATIONS:
+        assert fault_free(True, operation).documents == fault_free(False, operation).documents
+        assert fault_free(True, operation).problems == []
+
+
+@pytest.mark.parametrize("error", ERRORS)
+def test_every_cell_of_the_crash_matrix_ends_right(error: str) -> None:
+    cells = list(_cells(error))
+    failed: list[str] = []
+    per_operation: dict[str, int] = {}
+    native_wrong = native_cells = 0
+    for operation, at, moment in cells:
+        per_operation[operation] = per_operation.get(operation, 0) + 1
+        expected = fault_free(True, operation)
+        got = run_cell(True, operation, at, moment, error)
+        allowed = [expected.documents]
+        twin = _native_twin(operation, expected.calls, at)
+        if twin:
+            native = run_cell(False, operation, twin, moment, error).documents
+            native_cells += 1
+            native_wrong += native != fault_free(False, operation).documents
+            allowed.append(native)
+        where = f"{operation} {moment} call {at} {expected.calls[at - 1]}"
+        if got.documents not in allowed:
+            failed.append(f"{where}: documents {got.documents} not in {allowed}")
+        if got.problems:
+            failed.append(f"{where}: {got.problems}")
+    print(  # noqa: T201
+        f"crash matrix, {error}: {len(cells)} cells {per_operation}, {len(failed)} wrong; "
+        f"native in the same cells: {native_wrong} of {native_cells} end unlike its fault-free run"
+    )
+    assert not failed, "\n".join(failed)
+    assert per_operation.keys() == OPERATIONS.keys()
+
+
+def test_the_matrix_checks_catch_an_orphan_and_an_unrecorded_change() -> None:
+    store = ServerStore()
+    raw = mongomock.MongoClient(_store=store)[DB]
+    before = _raw_rows(raw)
+    raw[IDENTITY].insert_one({"_id": "pseu_" + "0" * 32})
+    problems = _wrapped_problems(raw, [before, _raw_rows(raw)], 0, "create", None)
+    assert any(p.startswith("orphans") for p in problems)
+    assert any("without a record" in p for p in problems)
