@@ -357,7 +357,7 @@ def update(
     seeds_identity = upsert and bool(plan.identity_fields)
     if not touches_identity and not seeds_identity:
         pseudonym = ctx.new_pseudonym() if upsert else ""
-        yield from _server_side_subjects(ctx, clinical_filter, multi, options, targets)
+        yield from _server_side_subjects(ctx, clinical_filter, multi, options, targets, pseudonym)
         outcome: UpdateOutcome = yield from Update(
             Side.CLINICAL,
             clinical_filter,
@@ -409,11 +409,13 @@ def _server_side_subjects(
     multi: bool,
     options: Mapping[str, Any],
     targets: tuple[str, ...] | None,
+    fresh: str = "",
 ) -> Flow[None]:
     """State the subjects a server-side update will change, reading them if not yet known.
 
     Only an audited operation pays for the read (one round trip, the price of an exact subject
     list); under concurrent writers it names the documents matched just before the update.
+    ``fresh``: the pseudonym an upsert would give a new document, named in the intent too.
     """
     if not ctx.audit:
         return
@@ -428,7 +430,7 @@ def _server_side_subjects(
             ),
         )
         targets = linked(rows)
-    yield from intends(ctx, targets)
+    yield from intends(ctx, [*targets, fresh] if fresh else targets)
     yield from touched(ctx, targets)
 
 
@@ -508,7 +510,7 @@ def _pipeline_update(
     if upsert:
         link = {"$ifNull": [f"${PSEUDONYM_FIELD}", pseudonym]}
         stages.append({"$set": {PSEUDONYM_FIELD: link}})
-    yield from _server_side_subjects(ctx, clinical_filter, multi, options, targets)
+    yield from _server_side_subjects(ctx, clinical_filter, multi, options, targets, pseudonym)
     outcome: UpdateOutcome = yield from Update(
         Side.CLINICAL, clinical_filter, tuple(stages), multi, upsert, options
     )
