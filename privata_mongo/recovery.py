@@ -24,7 +24,9 @@ from typing import Any
 
 from privata_mongo.core.audit.intents import JOURNAL_SUFFIX
 from privata_mongo.core.flows import recovery
+from privata_mongo.core.schema import ModelSchema
 from privata_mongo.drivers import aio, sync
+from privata_mongo.proxy._collection_base import SplitCollectionBase
 
 __all__ = ["SweepReport", "sweep", "sweep_async"]
 
@@ -58,6 +60,37 @@ def _parts(database: Any, older_than: float | None) -> tuple[Any, Any, datetime.
     return database, journal, before
 
 
+def _split(database: Any, name: str) -> SplitCollectionBase:
+    """The split collection ``name``, even when no model of it is imported in this process.
+
+    A sweep run from an operator's job may not import the application's models. It needs no
+    field of theirs (it reads links, leases and ids, deletes rows and discards keys), so the
+    collection is rebuilt from the layout settings: the identity half's name and whether rows
+    are sealed.
+    """
+    collection = database.get_collection(name)
+    if isinstance(collection, SplitCollectionBase):
+        return collection
+    settings = database.client.runtime.settings()
+    schema = ModelSchema(
+        models=(name,),
+        collection=name,
+        identity_collection=name + settings.identity_suffix,
+        decisions=(),
+        identity_fields=frozenset(),
+        searchable=frozenset(),
+        sealed=settings.encryption,
+    )
+    inner = database.inner
+    made: SplitCollectionBase = database.split_collection(
+        database,
+        inner.get_collection(name),
+        inner.get_collection(schema.identity_collection),
+        schema,
+    )
+    return made
+
+
 def _report(names: list[str], parts: list[recovery.Resolved]) -> SweepReport:
     total = sum(parts, recovery.Resolved())
     return SweepReport(total.intents, total.orphans, total.completed, total.left, tuple(names))
@@ -79,10 +112,7 @@ def sweep(database: Any, *, older_than: float | None = None, limit: int = 0) -> 
     names = sorted(str(n) for n in journal.distinct("collection", {"at": {"$lte": before}}))
     done: list[recovery.Resolved] = []
     for name in names:
-        collection = database.get_collection(name)
-        if not hasattr(collection, "flow_parts"):
-            continue  # no longer split: nothing of it to resolve
-        ctx, binding = collection.flow_parts()
+        ctx, binding = _split(database, name).flow_parts()
         done.append(sync.run(recovery.sweep(ctx, before, limit), binding))
     return _report(names, done)
 
@@ -96,9 +126,6 @@ async def sweep_async(
     names = sorted(str(n) for n in found)
     done: list[recovery.Resolved] = []
     for name in names:
-        collection = database.get_collection(name)
-        if not hasattr(collection, "flow_parts"):
-            continue
-        ctx, binding = collection.flow_parts()
+        ctx, binding = _split(database, name).flow_parts()
         done.append(await aio.run(recovery.sweep(ctx, before, limit), binding))
     return _report(names, done)

@@ -94,6 +94,8 @@ class FaultPlan:
         armed: calls are counted and failed only while armed (set up first, then arm).
         calls: every call made while armed.
         fired: the call the fault was raised at, once it was.
+        on_fault: called instead of raising, when set: a test that must crash the process
+            at that point (``os.kill(os.getpid(), signal.SIGKILL)``) sets it.
     """
 
     at: int = 0
@@ -102,6 +104,7 @@ class FaultPlan:
     armed: bool = False
     calls: list[Call] = field(default_factory=list)
     fired: Call | None = None
+    on_fault: Callable[[], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def arm(self, at: int = 0, moment: Moment = "before", error: str = "AutoReconnect") -> None:
@@ -128,11 +131,16 @@ class FaultPlan:
             if hit:
                 self.fired = Call(position, collection, method)
         if hit and self.moment == "before":
-            raise FAULTS[self.error]()
+            self._fault()
         result = run()
         if hit:
-            raise FAULTS[self.error]()
+            self._fault()
         return result
+
+    def _fault(self) -> None:
+        if self.on_fault is not None:
+            self.on_fault()
+        raise FAULTS[self.error]()
 
 
 class _Collection:

@@ -208,10 +208,22 @@ def _cells(error: str) -> Iterator[tuple[str, int, str]]:
                 yield operation, at, moment
 
 
+#: collection calls of each audited operation, fault-free (docs/reliability.md, "Costs"): the
+#: intent and its removal are the two calls the protocol adds to every write
+CALLS = {"create": 6, "update": 10, "identity_update": 10, "delete": 6, "read": 3}
+JOURNAL = "privata_audit.pending"
+
+
 def test_the_fault_free_runs_agree_with_native() -> None:
     for operation in OPERATIONS:
         assert fault_free(True, operation).documents == fault_free(False, operation).documents
         assert fault_free(True, operation).problems == []
+        calls = fault_free(True, operation).calls
+        assert len(calls) == CALLS[operation], (operation, calls)
+        if operation != "read":
+            assert calls[-1] == (JOURNAL, "delete_many")
+            first_write = next(i for i, (c, m) in enumerate(calls) if m not in READS)
+            assert calls[first_write] == (JOURNAL, "insert_one")  # the intent comes first
 
 
 @pytest.mark.parametrize("error", ERRORS)
