@@ -21,6 +21,7 @@ error, and ``privata_mongo.recovery.sweep`` runs. Every cell must end with
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import uuid
@@ -30,14 +31,17 @@ from typing import Any
 
 import mongoengine as me
 import mongomock
+import pymongo
 import pytest
 from mongomock.store import ServerStore
 
 import privata_mongo.mongoengine as pm
+from privata_mongo.config import current
 from privata_mongo.core.audit import verify_chain
 from privata_mongo.core.crypto import INDEX_KEY_NAME, KEY_CHECK_NAME
 from privata_mongo.recovery import sweep
 from privata_mongo.testing.faults import FaultPlan, faulty_client_class
+from testkit.backends import Backend
 
 DB = "crash"
 COLLECTION = "crash_patient"
@@ -106,60 +110,99 @@ def _changed(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
     return {k.split(":", 1)[1] for k in keys if before.get(k) != after.get(k)}
 
 
+def _vault(raw: Any) -> Any:
+    database, _, collection = current().key_vault_namespace.partition(".")
+    return raw.client[database][collection]
+
+
+def _key_names(raw: Any) -> set[str]:
+    return {n for k in _vault(raw).find() for n in k.get("keyAltNames", ())}
+
+
+@contextlib.contextmanager
+def _backend(uri: str | None) -> Iterator[tuple[Callable[..., Any], dict[str, Any], Any]]:
+    """A client class, ``connect`` keywords and a raw database: fresh storage for one cell."""
+    db = f"crash_{uuid.uuid4().hex[:10]}"
+    if uri is None:
+        store = ServerStore()
+        yield (
+            functools.partial(mongomock.MongoClient, _store=store),
+            {"db": db},
+            (mongomock.MongoClient(_store=store)[db]),
+        )
+        return
+    raw = pymongo.MongoClient(uri)
+    try:
+        yield pymongo.MongoClient, {"db": db, "host": uri}, raw[db]
+    finally:
+        raw.drop_database(db)
+        raw.close()
+
+
 def run_cell(
-    wrapped: bool, operation: str, at: int = 0, moment: str = "before", error: str = "AutoReconnect"
+    wrapped: bool,
+    operation: str,
+    at: int = 0,
+    moment: str = "before",
+    error: str = "AutoReconnect",
+    uri: str | None = None,
 ) -> Outcome:
-    """One cell on a backend of its own; ``at=0`` is the fault-free run."""
-    store = ServerStore()
+    """One cell on storage of its own; ``at=0`` is the fault-free run."""
     plan = FaultPlan()
-    inner = functools.partial(mongomock.MongoClient, _store=store)
-    raw = mongomock.MongoClient(_store=store)[DB]
     alias = f"crash_{uuid.uuid4().hex[:8]}"
     connect = pm.connect if wrapped else me.connect
-    client_class = faulty_client_class(inner, plan)
-    connect(db=DB, alias=alias, mongo_client_class=client_class, uuidRepresentation="standard")
-    problems: list[str] = []
-    try:
-        model = _model(alias)
-        seed = model(first_name="Cy", email="cy@example.org", diagnosis="cold", visits=5).save().id
-        rows = [_raw_rows(raw)]
-        seen = raw["privata_audit"].count_documents({})
-        plan.arm(at, moment, error)  # type: ignore[arg-type]
-        result: Any = None
-        try:
-            result = OPERATIONS[operation](model, seed)
-        except Exception:
-            rows.append(_raw_rows(raw))
-            try:
-                result = OPERATIONS[operation](model, seed)  # the application retries once
-            except Exception as exc:
-                problems.append(f"the retry failed: {type(exc).__name__}")
-        plan.disarm()
-        rows.append(_raw_rows(raw))
-        if wrapped:
-            sweep(pm.get_db(alias), older_than=0)
-            rows.append(_raw_rows(raw))
-        documents = sorted(
-            (p.first_name, p.email, p.diagnosis, p.visits) for p in model.objects.order_by("id")
+    with _backend(uri) as (inner, where, raw):
+        client_class = faulty_client_class(inner, plan)
+        connect(
+            alias=alias, mongo_client_class=client_class, uuidRepresentation="standard", **where
         )
-        if wrapped:
-            problems += _wrapped_problems(raw, rows, seen, operation, result)
-        return Outcome(documents, [(c.collection, c.method) for c in plan.calls], problems)
-    finally:
-        me.disconnect(alias)
+        problems: list[str] = []
+        try:
+            model = _model(alias)
+            seed = model(first_name="Cy", email="cy@example.org", diagnosis="cold", visits=5)
+            seed = seed.save().id
+            rows = [_raw_rows(raw)]
+            seen = raw["privata_audit"].count_documents({})
+            keys = _key_names(raw)
+            plan.arm(at, moment, error)  # type: ignore[arg-type]
+            result: Any = None
+            try:
+                result = OPERATIONS[operation](model, seed)
+            except Exception:
+                rows.append(_raw_rows(raw))
+                try:
+                    result = OPERATIONS[operation](model, seed)  # the application retries once
+                except Exception as exc:
+                    problems.append(f"the retry failed: {type(exc).__name__}")
+            plan.disarm()
+            rows.append(_raw_rows(raw))
+            if wrapped:
+                sweep(pm.get_db(alias), older_than=0)
+                rows.append(_raw_rows(raw))
+            documents = sorted(
+                (p.first_name, p.email, p.diagnosis, p.visits) for p in model.objects.order_by("id")
+            )
+            if wrapped:
+                problems += _wrapped_problems(raw, rows, seen, operation, result, keys)
+            return Outcome(documents, [(c.collection, c.method) for c in plan.calls], problems)
+        finally:
+            me.disconnect(alias)
 
 
 def _wrapped_problems(
-    raw: Any, rows: list[dict[str, Any]], seen: int, operation: str, result: Any
+    raw: Any,
+    rows: list[dict[str, Any]],
+    seen: int,
+    operation: str,
+    result: Any,
+    keys_before: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> list[str]:
     problems: list[str] = []
     identities = {r["_id"] for r in raw[IDENTITY].find()}
     links = {r.get("_pseudonym") for r in raw[COLLECTION].find()}
     if identities != links:
         problems.append(f"orphans: identity {identities - links}, clinical {links - identities}")
-    vault = raw.client["encryption"]["__keyVault"]
-    keys = {n for k in vault.find() for n in k.get("keyAltNames", ())}
-    stray = keys - identities - {INDEX_KEY_NAME, KEY_CHECK_NAME}
+    stray = _key_names(raw) - keys_before - identities - {INDEX_KEY_NAME, KEY_CHECK_NAME}
     if stray:
         problems.append(f"{len(stray)} data key(s) without an identity row")
     if raw["privata_audit.pending"].count_documents({}):
@@ -178,15 +221,17 @@ def _wrapped_problems(
 
 
 @functools.cache
-def fault_free(wrapped: bool, operation: str) -> Outcome:
-    return run_cell(wrapped, operation)
+def fault_free(wrapped: bool, operation: str, uri: str | None = None) -> Outcome:
+    return run_cell(wrapped, operation, uri=uri)
 
 
 def _writes_on_clinical(calls: list[tuple[str, str]]) -> list[int]:
     return [i + 1 for i, (c, m) in enumerate(calls) if c == COLLECTION and m not in READS]
 
 
-def _native_twin(operation: str, calls: list[tuple[str, str]], at: int) -> int:
+def _native_twin(
+    operation: str, calls: list[tuple[str, str]], at: int, uri: str | None = None
+) -> int:
     """Native's call matching the wrapped call ``at``: the same write to the clinical collection.
 
     0 when the wrapped call has no native counterpart (key vault, identity, audit, journal, the
@@ -195,15 +240,15 @@ def _native_twin(operation: str, calls: list[tuple[str, str]], at: int) -> int:
     wrapped = _writes_on_clinical(calls)
     if at not in wrapped:
         return 0
-    native = _writes_on_clinical(fault_free(False, operation).calls)
+    native = _writes_on_clinical(fault_free(False, operation, uri).calls)
     nth = wrapped.index(at)
     return native[nth] if nth < len(native) else 0
 
 
-def _cells(error: str) -> Iterator[tuple[str, int, str]]:
+def _cells(error: str, uri: str | None = None) -> Iterator[tuple[str, int, str]]:
     moments = ("before",) if error == "DuplicateKeyError" else ("before", "after")
     for operation in OPERATIONS:
-        for at in range(1, len(fault_free(True, operation).calls) + 1):
+        for at in range(1, len(fault_free(True, operation, uri).calls) + 1):
             for moment in moments:
                 yield operation, at, moment
 
@@ -226,34 +271,45 @@ def test_the_fault_free_runs_agree_with_native() -> None:
             assert calls[first_write] == (JOURNAL, "insert_one")  # the intent comes first
 
 
-@pytest.mark.parametrize("error", ERRORS)
-def test_every_cell_of_the_crash_matrix_ends_right(error: str) -> None:
-    cells = list(_cells(error))
+def _matrix(error: str, uri: str | None) -> str:
+    """Run every cell for ``error``; the summary line (the failures fail the test)."""
+    cells = list(_cells(error, uri))
     failed: list[str] = []
     per_operation: dict[str, int] = {}
     native_wrong = native_cells = 0
     for operation, at, moment in cells:
         per_operation[operation] = per_operation.get(operation, 0) + 1
-        expected = fault_free(True, operation)
-        got = run_cell(True, operation, at, moment, error)
+        expected = fault_free(True, operation, uri)
+        got = run_cell(True, operation, at, moment, error, uri)
         allowed = [expected.documents]
-        twin = _native_twin(operation, expected.calls, at)
+        twin = _native_twin(operation, expected.calls, at, uri)
         if twin:
-            native = run_cell(False, operation, twin, moment, error).documents
+            native = run_cell(False, operation, twin, moment, error, uri).documents
             native_cells += 1
-            native_wrong += native != fault_free(False, operation).documents
+            native_wrong += native != fault_free(False, operation, uri).documents
             allowed.append(native)
         where = f"{operation} {moment} call {at} {expected.calls[at - 1]}"
         if got.documents not in allowed:
             failed.append(f"{where}: documents {got.documents} not in {allowed}")
         if got.problems:
             failed.append(f"{where}: {got.problems}")
-    print(  # noqa: T201
+    assert not failed, "\n".join(failed)
+    assert per_operation.keys() == OPERATIONS.keys()
+    return (
         f"crash matrix, {error}: {len(cells)} cells {per_operation}, {len(failed)} wrong; "
         f"native in the same cells: {native_wrong} of {native_cells} end unlike its fault-free run"
     )
-    assert not failed, "\n".join(failed)
-    assert per_operation.keys() == OPERATIONS.keys()
+
+
+@pytest.mark.parametrize("error", ERRORS)
+def test_every_cell_of_the_crash_matrix_ends_right(error: str) -> None:
+    print(_matrix(error, None))  # noqa: T201
+
+
+def test_the_crash_matrix_on_each_backend(backend: Backend) -> None:
+    """The network-error matrix against the backend under test (a server: FerretDB, MongoDB)."""
+    assert fault_free(True, "update", backend.uri).documents == fault_free(True, "update").documents
+    print(_matrix("AutoReconnect", backend.uri))  # noqa: T201
 
 
 def test_the_matrix_checks_catch_an_orphan_and_an_unrecorded_change() -> None:
@@ -261,6 +317,10 @@ def test_the_matrix_checks_catch_an_orphan_and_an_unrecorded_change() -> None:
     raw = mongomock.MongoClient(_store=store)[DB]
     before = _raw_rows(raw)
     raw[IDENTITY].insert_one({"_id": "pseu_" + "0" * 32})
+    _vault(raw).insert_one({"_id": 1, "keyAltNames": ["pseu_" + "1" * 32]})
+    raw["privata_audit.pending"].insert_one({"_id": "i1"})
     problems = _wrapped_problems(raw, [before, _raw_rows(raw)], 0, "create", None)
     assert any(p.startswith("orphans") for p in problems)
     assert any("without a record" in p for p in problems)
+    assert any("data key(s) without an identity row" in p for p in problems)
+    assert "intents left in the journal" in problems
