@@ -14,6 +14,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pymongo.errors import ConnectionFailure
+
 from privata_mongo.adapters.audit_collection import (
     AsyncCollectionAuditSink,
     AsyncCollectionJournal,
@@ -75,8 +77,15 @@ def _journal_name(settings: Settings) -> str:
     return settings.audit_collection + JOURNAL_SUFFIX
 
 
-def _unstored(intent: Intent, exc: BaseException) -> AuditUnavailable:
+def _unstored(intent: Intent, exc: BaseException) -> BaseException:
+    """The error of an intent that could not be stored.
+
+    An unreachable database raises its own error, as the write would have natively; any other
+    failure of the journal is ``AuditUnavailable``. Nothing was written in either case.
+    """
     logger.error("intent of a %s could not be stored (%s)", intent.operation, type(exc).__name__)
+    if isinstance(exc, ConnectionFailure):
+        return exc
     return AuditUnavailable(
         f"{intent.model}: the intent of a {intent.operation} could not be stored "
         f"({type(exc).__name__}); nothing was written. Check the database and retry"
@@ -109,7 +118,10 @@ class AuditPoint:
         try:
             self._journal().insert(intent.document())
         except Exception as exc:
-            raise _unstored(intent, exc) from exc
+            error = _unstored(intent, exc)
+            if error is exc:
+                raise
+            raise error from exc
 
     def settle(self, ids: Sequence[str]) -> None:
         """Remove the intents ``ids`` (their records are stored)."""
@@ -143,7 +155,10 @@ class AsyncAuditPoint:
         try:
             await self._journal().insert(intent.document())
         except Exception as exc:
-            raise _unstored(intent, exc) from exc
+            error = _unstored(intent, exc)
+            if error is exc:
+                raise
+            raise error from exc
 
     async def settle(self, ids: Sequence[str]) -> None:
         """Remove the intents ``ids`` (their records are stored)."""

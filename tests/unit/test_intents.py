@@ -77,11 +77,16 @@ def test_a_create_stores_its_intent_before_writing_and_settles_it_after(ctx: Con
     assert settled.ids == (intent.id,)
 
 
-def test_an_intent_that_cannot_be_stored_fails_before_anything_is_written(ctx: Context) -> None:
-    driver = ScriptedDriver([(ResolveAccess, DR_LEE), (OpenIntent, OSError("journal down"))])
-    with pytest.raises(AuditUnavailable):
+@pytest.mark.parametrize(
+    "error", [AuditUnavailable("journal refused"), ConnectionError("database unreachable")]
+)
+def test_an_intent_that_cannot_be_stored_fails_before_anything_is_written(
+    ctx: Context, error: Exception
+) -> None:
+    driver = ScriptedDriver([(ResolveAccess, DR_LEE), (OpenIntent, error)])
+    with pytest.raises(type(error)):
         driver.run(_create(ctx))
-    assert not any(isinstance(op, Insert) for op in driver.seen)
+    assert not any(isinstance(op, (Insert, AppendAudit, SettleIntents)) for op in driver.seen)
 
 
 def test_an_applied_create_whose_record_fails_returns_and_keeps_its_intent(ctx: Context) -> None:

@@ -26,7 +26,8 @@ Writes are announced first. A write flow states whom it will write (``Intends``)
 first write request; with ``AuditSpec.intents`` the wrapper stores that as an intent
 (``OpenIntent``, ``core.audit.intents``) before the flow goes on, and removes it
 (``SettleIntents``) once the operation's record is stored. An intent that cannot be stored
-fails the operation with ``AuditUnavailable`` before it wrote anything, so a retry is safe. An
+fails the operation before it wrote anything (``AuditUnavailable``, or the backend's own error
+when the database is unreachable), so a retry is safe. An
 outcome record that cannot be stored after the write applied is *not* raised to the
 application: the change happened and its intent names its subjects, and an error would make the
 application retry it (a second document, a second ``$inc``). It is logged (no values) and the
@@ -276,17 +277,18 @@ def audited(ctx: Context, build: Callable[[Context], Flow[T]], spec: AuditSpec) 
         steps.close()
 
 
-def _open(intent: Intent, opened: list[str]) -> Flow[AuditUnavailable | None]:
-    """Store ``intent``; the error to throw into the flow if it could not be stored."""
+def _open(intent: Intent, opened: list[str]) -> Flow[Exception | None]:
+    """Store ``intent``; the error to throw into the flow if it could not be stored.
+
+    The journal's port says why: ``AuditUnavailable`` when the journal refused the intent, the
+    backend's own error when the database could not be reached (the error the write itself
+    would have raised, which the application handles as it does natively). Either way nothing
+    was written.
+    """
     try:
         yield from OpenIntent(intent)
-    except AuditUnavailable as exc:
-        return exc
     except Exception as exc:
-        return AuditUnavailable(
-            f"the intent of a {intent.operation} could not be stored ({type(exc).__name__}); "
-            "nothing was written. Check the database and retry"
-        )
+        return exc
     opened.append(intent.id)
     return None
 
