@@ -3,10 +3,12 @@
 ``faulty_client_class(inner_class, plan)`` wraps any pymongo-shaped client class (mongomock's
 included) like ``counting_client_class`` does, and hands both ODMs (native mongoengine and the
 privata facade, through ``connect(mongo_client_class=...)``) collections whose calls go through a
-``FaultPlan``. The plan numbers every collection call from 1 once it is armed and, at the call
-it names, raises the error it holds: *before* the call (nothing reached the server) or *after*
-it (the call applied and its reply was lost, as a dropped connection or a write-concern timeout
-leaves it). Each plan fires once, so the application's retry runs against a healthy backend.
+``FaultPlan``; ``faulty_database(database, plan)`` does the same for a database handed to
+``init_beanie`` (sync or async clients). The plan numbers every collection call from 1 once it
+is armed and, at the call it names, raises the error it holds: *before* the call (nothing
+reached the server) or *after* it (the call applied and its reply was lost, as a dropped
+connection or a write-concern timeout leaves it). Each plan fires once, so the application's
+retry runs against a healthy backend.
 
 Every call is logged (collection, method, position), which tells a crash-matrix test how many
 calls an operation makes and which collection each call went to: key vault, identity, clinical,
@@ -15,8 +17,9 @@ audit trail or the journal of intents.
 
 from __future__ import annotations
 
+import inspect
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -32,7 +35,7 @@ from pymongo.errors import (
 
 from privata_mongo.testing.counting import _OPERATIONS
 
-__all__ = ["FAULTS", "Call", "FaultPlan", "faulty_client_class"]
+__all__ = ["FAULTS", "Call", "FaultPlan", "faulty_client_class", "faulty_database"]
 
 Moment = Literal["before", "after"]
 
@@ -133,9 +136,15 @@ class FaultPlan:
         if hit and self.moment == "before":
             self._fault()
         result = run()
+        if hit and inspect.isawaitable(result):
+            return self._after(result)  # an async client's call applies once awaited
         if hit:
             self._fault()
         return result
+
+    async def _after(self, pending: Awaitable[Any]) -> Any:
+        await pending
+        self._fault()
 
     def _fault(self) -> None:
         if self.on_fault is not None:
@@ -168,6 +177,10 @@ class _Database:
         self._inner = inner
         self._plan = plan
 
+    @property
+    def client(self) -> _Client:
+        return _Client(self._inner.client, self._plan)
+
     def get_collection(self, name: str, **options: Any) -> _Collection:
         return _Collection(self._inner.get_collection(name, **options), self._plan)
 
@@ -178,20 +191,35 @@ class _Database:
         return getattr(self._inner, name)
 
 
+class _Client:
+    def __init__(self, inner: Any, plan: FaultPlan) -> None:
+        self._inner = inner
+        self._plan = plan
+
+    def get_database(self, name: str | None = None, **options: Any) -> _Database:
+        return _Database(self._inner.get_database(name, **options), self._plan)
+
+    def __getitem__(self, name: str) -> _Database:
+        return self.get_database(name)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
 def faulty_client_class(inner_class: Callable[..., Any], plan: FaultPlan) -> Callable[..., Any]:
-    """A client class whose collections' calls go through ``plan``."""
+    """A client class whose collections' calls go through ``plan`` (``connect``'s argument)."""
 
-    class FaultyClient:
+    class FaultyClient(_Client):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
-            self._inner = inner_class(*args, **kwargs)
-
-        def get_database(self, name: str | None = None, **options: Any) -> _Database:
-            return _Database(self._inner.get_database(name, **options), plan)
-
-        def __getitem__(self, name: str) -> _Database:
-            return self.get_database(name)
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._inner, name)
+            super().__init__(inner_class(*args, **kwargs), plan)
 
     return FaultyClient
+
+
+def faulty_database(database: Any, plan: FaultPlan) -> Any:
+    """``database`` (sync or async) with its collections' calls going through ``plan``.
+
+    For ``init_beanie(database=...)``: the database's client, through which the key vault is
+    reached, goes through the plan too. An async call fails *after* once it has been awaited.
+    """
+    return _Database(database, plan)
