@@ -27,10 +27,10 @@ first write request; with ``AuditSpec.intents`` the wrapper stores that as an in
 (``OpenIntent``, ``core.audit.intents``) before the flow goes on, and removes it
 (``SettleIntents``) once the operation's record is stored. An intent that cannot be stored
 fails the operation before it wrote anything (``AuditUnavailable``, or the backend's own error
-when the database is unreachable), so a retry is safe. An
-outcome record that cannot be stored after the write applied is *not* raised to the
-application: the change happened and its intent names its subjects, and an error would make the
-application retry it (a second document, a second ``$inc``). It is logged (no values) and the
+when the database is unreachable), so a retry is safe. An outcome record that cannot be stored
+after the write applied is *not* raised to the application: the change happened and its intent
+names its subjects, and an error would make the application retry it (a second document, a
+second ``$inc``). It is logged (no values) and the
 intent stays pending for the recovery sweeper, which appends the record. A failed operation
 settles its intents when its error is one the flow has accounted for (a write error, a privata
 error) and its error record is stored; after anything else (a network error: did the write
