@@ -617,6 +617,7 @@ def test_a_create_that_raises_deletes_the_keys_it_made_and_reraises() -> None:
         [
             (StoreKeys, None),
             (Insert, ConnectionError("reset")),
+            (FetchAll, []),  # the rows did not land
             (DiscardKeys, ConnectionError("still down")),
         ]
     )

@@ -180,5 +180,10 @@ class PlannerBase:
         if not settings.audit:
             return build(ctx)
         names = frozenset().union(*(identity_references(ctx.schema, r) for r in requests))
-        audit = AuditSpec(operation, names, max_subjects=settings.audit_max_subjects)
+        audit = AuditSpec(
+            operation,
+            names,
+            max_subjects=settings.audit_max_subjects,
+            intents=settings.audit_buffer == 0,
+        )
         return audited(ctx, build, audit)
