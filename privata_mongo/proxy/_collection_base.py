@@ -99,6 +99,7 @@ class SplitCollectionBase(PassesAsNative, ABC):
             database.split_targets,
             acknowledged=bool(clinical.write_concern.acknowledged),
             mongomock_style=self._terse,
+            database=str(clinical.database.name),
             # stores in the process enforce no size limit: updates there are not measured
             measures_sizes=not type(clinical).__module__.startswith(_IN_PROCESS),
         )

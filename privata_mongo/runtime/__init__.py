@@ -95,8 +95,11 @@ class Runtime:
     indexes: EnsuredIndexes = field(default_factory=EnsuredIndexes, compare=False)
     sizes: ServerSizes = field(default_factory=ServerSizes, compare=False)
 
-    def context(self, schema: ModelSchema) -> Context:
-        """The flow context of one operation on ``schema``, under the settings in force now."""
+    def context(self, schema: ModelSchema, database: str = "") -> Context:
+        """The flow context of one operation on ``schema``, under the settings in force now.
+
+        ``database`` is the name of the collection's database (blind index terms name it).
+        """
         settings = self.settings()
         return Context(
             schema=schema,
@@ -109,6 +112,8 @@ class Runtime:
             jitter=self.ids.jitter,
             write_lease=settings.write_lease_ms / 1000,
             write_wait=settings.write_wait_ms / 1000,
+            database=database,
+            legacy_terms=settings.legacy_blind_terms,
             server_sizes=self.sizes,
         )
 

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, cast
 
-from privata_mongo.core.crypto.keys import discard_keys
+from privata_mongo.core.crypto.keys import discard_keys, shred_deleted
 from privata_mongo.core.failures import DUPLICATE_KEY, BulkWriteFailed, WriteFailed, WriteFailure
 from privata_mongo.core.limits import grew_too_large, too_large_to_insert
 from privata_mongo.core.mql.update import (
@@ -547,13 +547,22 @@ def delete_rows(
 ) -> Flow[int]:
     """Delete the given clinical rows and their identity rows; returns the clinical count.
 
-    Each identity row deleted erases every identity field of its subject.
+    Each identity row deleted erases every identity field of its subject, and its data key
+    is shredded (with a tombstone) before the clinical rows go: a backup taken before the
+    delete then no longer decrypts the subject, and keys do not pile up. A shred that fails
+    fails the delete with the clinical rows still there, so a retry finds them and shreds
+    again (identity rows already deleted are simply not found).
     """
     pseudonyms = [r[PSEUDONYM_FIELD] for r in rows if PSEUDONYM_FIELD in r]
     shared = shared_options(options)
     for chunk in chunks(pseudonyms, ctx.batch_size):
         yield Delete(Side.IDENTITY, {"_id": {"$in": list(chunk)}}, multi=True, options=shared)
         yield from touched(ctx, chunk, ctx.schema.identity_fields)
+        # Retention seam: a policy that keeps keys past a delete (a legal hold, a retention
+        # period) would take its subjects out of ``chunk`` here. None exists yet, and no
+        # other document can need these keys: a pseudonym names one logical document (every
+        # insert draws a fresh one; the split overwrites any ``_pseudonym`` a document brings).
+        yield from shred_deleted(ctx, chunk)
     # The rows were selected with the query's own options (hint, collation …); the delete by
     # id takes the ones about the operation.
     count: int = yield from Delete(

@@ -145,6 +145,7 @@ class PlannerBase:
         split: the split collections among the names a pipeline joins.
         acknowledged: whether writes are acknowledged (the real write concern's answer).
         mongomock_style: shape synthesised replies as mongomock shapes its own.
+        database: the name of the collection's database (blind index terms are bound to it).
         measures_sizes: the store may enforce the 16 MiB limit; an in-process store (mongomock,
             the embedded backend) enforces none, so updates are not measured there.
     """
@@ -156,9 +157,11 @@ class PlannerBase:
         split: Callable[[Sequence[Mapping[str, Any]]], frozenset[str]],
         acknowledged: bool,
         mongomock_style: bool,
+        database: str = "",
         measures_sizes: bool = True,
     ) -> None:
         self._runtime = runtime
+        self._database = database
         self._schema = schema
         self._split = split
         self._acknowledged = acknowledged
@@ -167,7 +170,7 @@ class PlannerBase:
 
     def context(self) -> Context:
         """The flow context of an operation starting now."""
-        ctx = self._runtime.context(self._schema())
+        ctx = self._runtime.context(self._schema(), self._database)
         return ctx if self._measures_sizes else replace(ctx, server_sizes=None)
 
     def _audited(
