@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bson import ObjectId
+from pymongo import _csot
 
 from privata_mongo.adapters.clock import SystemClock
 from privata_mongo.adapters.pymongo_async_store import AsyncPymongoStore
@@ -59,6 +60,18 @@ def _pseudonym() -> str:
 
 def _token() -> str:
     return secrets.token_hex(8)
+
+
+def _client_timeout_ms() -> float | None:
+    """What is left of a ``pymongo.timeout()`` block around the operation, in milliseconds.
+
+    pymongo keeps the block's deadline in a context variable of its own; the in-process part
+    of an operation honours it as the server honours ``maxTimeMS``.
+    """
+    left = _csot.remaining()
+    if left is None:
+        return None
+    return max(left * 1000, 0.001)
 
 
 def system_ids() -> Ids:
@@ -105,6 +118,7 @@ class Runtime:
             jitter=self.ids.jitter,
             write_lease=settings.write_lease_ms / 1000,
             write_wait=settings.write_wait_ms / 1000,
+            time_limit_ms=_client_timeout_ms(),
         )
 
     def binding(

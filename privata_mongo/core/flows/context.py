@@ -45,6 +45,8 @@ class Context:
             releases it by expiry.
         write_wait: seconds a writer waits for a document another writer holds before the
             update fails (longer than ``write_lease``, so a crashed holder never fails it).
+        time_limit_ms: the client-side timeout left when the operation started
+            (``pymongo.timeout()``), which bounds in-process work as ``maxTimeMS`` does.
     """
 
     schema: ModelSchema
@@ -59,3 +61,4 @@ class Context:
     jitter: Callable[[], float] = _middle
     write_lease: float = 15.0
     write_wait: float = 30.0
+    time_limit_ms: float | None = None
