@@ -77,7 +77,7 @@ def test_without_a_time_limit_a_backtracking_match_stops_at_its_budget(patient: 
         list(patient.objects(__raw__={"first_name": {"$regex": BACKTRACKING}}))
     assert raised.value.code == 50
     assert "budget" in str(raised.value)
-    assert clock.elapsed < 3.0
+    assert clock.elapsed < 5.0  # a 1 s budget per match, on a machine that may be loaded
 
 
 class _AsyncRegexPatient(pb.Document):

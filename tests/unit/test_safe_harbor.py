@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import string
+from pathlib import Path
 
 import pytest
 
@@ -148,3 +149,14 @@ def test_the_former_defaults_are_all_kept() -> None:
     assert former <= DEFAULT_PII_NAMES
     got = decide("Thing", *sorted(former))
     assert all(got[name].identity for name in former)
+
+
+def test_the_documented_table_lists_every_rule_and_name() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "classification.md").read_text()
+    rows = {line.split("|")[1].strip(): line for line in doc.splitlines() if line.startswith("| (")}
+    assert set(rows) == {f"({r.letter})" for r in RULES}
+    for rule in RULES:
+        row = rows[f"({rule.letter})"]
+        assert rule.category in row
+        assert all(f"`{name}`" in row for name in rule.names), rule.letter
+        assert row.rstrip().endswith("yes |" if rule.searchable else "no |")
