@@ -17,7 +17,8 @@ one of two engines:
   operation's deadline, or ``MATCH_BUDGET`` when it has none. Back-references, look-around,
   ``\Z``, the ``x`` option, inline options, POSIX classes, ``\Q…\E`` and the like take this
   path. A match past the budget fails with code 50 (``ExecutionTimeout``), as the server fails
-  a query past ``maxTimeMS``.
+  a query past ``maxTimeMS``. The ``regex`` module counts the budget in CPU time, so the
+  deadline is checked again on the wall clock after each match.
 
 Validation and the server's error codes stay with ``_pcre``: a pattern is always compiled there
 first, so an engine never decides what is valid. When RE2 is not installed, every pattern takes
@@ -199,9 +200,11 @@ def compile_search(pattern: str, options: str, deadline: Deadline = UNLIMITED) -
             deadline.check()
             return found
         try:
-            return bounded.search(value, timeout=deadline.remaining()) is not None
+            found = bounded.search(value, timeout=deadline.remaining()) is not None
         except TimeoutError:
             raise expired(limited) from None
+        deadline.check()  # the engine counts CPU time: on a loaded machine wall time runs ahead
+        return found
 
     linear = _linear(pattern, options)
     if linear is None:
