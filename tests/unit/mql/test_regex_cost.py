@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from privata_mongo.core.failures import OperationFailed
 from privata_mongo.core.mql._pcre import compile_regex
-from privata_mongo.core.mql._regex_engine import compile_search, linear_form
+from privata_mongo.core.mql._regex_engine import _linear, compile_search, linear_form
 from privata_mongo.core.mql.budget import Deadline, deadline_from, time_limit_ms
 from privata_mongo.core.mql.match import compile_filter, matches
 from privata_mongo.core.mql.pipeline import run_pipeline
@@ -197,3 +197,27 @@ def test_time_limits_are_read_from_the_operations_options(
     options: dict[str, object] | None, limit: float | None
 ) -> None:
     assert time_limit_ms(options) == limit
+
+
+BACKTRACKING_ONLY = [
+    r"(a)\1",
+    r"(?=a)a\w",
+    r"(?<!b)a",
+    r"a\Z",
+    r"\Qa.\E",
+    "[[:alpha:]]+$",
+    "(?i)ab",
+    " a  b # comment",
+    "a++b",
+    r"\x61",
+]
+
+
+@pytest.mark.parametrize("pattern", BACKTRACKING_ONLY)
+def test_the_budgeted_engine_selects_what_the_translated_pattern_selects(pattern: str) -> None:
+    options = "x" if "#" in pattern else ""
+    assert _linear(pattern, options) is None  # outside the subset, or beyond what RE2 compiles
+    reference = compile_regex(pattern, options)
+    search = compile_search(pattern, options)
+    for text in [*TEXTS, "aa", "ba", "a.", "aab", "Ab", "xa\n"]:
+        assert search(text) is (reference.search(text) is not None), (pattern, text)
