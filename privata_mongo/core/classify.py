@@ -3,8 +3,10 @@
 Precedence, most specific first: an explicit marker on the field (``StringField(pii=True)``),
 the model's ``privacy`` meta, the configured mapping (``"Patient.nickname"`` before
 ``"nickname"``), a classified field nested inside an embedded document, and finally the name
-defaults (``first_name``, ``email``, ``ssn`` …). Every decision records its rule so that
-``privata_mongo.explain(Model)`` can tell an auditor why a field is or is not treated as PII.
+defaults: one rule per HIPAA Safe Harbor identifier category (``core.safe_harbor``:
+``first_name``, ``zip_code``, ``*_phone``, ``mrn``, ``person:name`` …). Every decision records
+its rule (and a name default its Safe Harbor paragraph) so that ``privata_mongo.explain(Model)``
+can tell an auditor why a field is or is not treated as PII.
 
 Classification is per top-level field: an embedded document that contains a classified field
 is stored whole on the identity side. Over-classifying costs query speed; under-classifying
@@ -82,7 +84,8 @@ class Policy:
 
     Attributes:
         mapping: ``"Model.field"`` or ``"field"`` → whether it is identity data.
-        name_defaults: names classified as identity data by default.
+        name_defaults: name default entries (exact, ``*_word`` or ``person:name``; see
+            ``core.safe_harbor``) classifying identity data by default.
         identity_suffix: appended to a collection's name to name its identity collection.
         scan_limit: default bound on identity rows read into the process by one query.
         searchable_defaults: identity field names that get a blind index unless a model says
