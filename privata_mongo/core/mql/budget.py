@@ -14,7 +14,9 @@ backtracking match cannot run past it either.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -25,7 +27,9 @@ __all__ = [
     "MATCH_BUDGET",
     "Deadline",
     "deadline_from",
+    "deadline_scope",
     "expired",
+    "scoped_deadline",
     "time_limit_ms",
 ]
 
@@ -118,3 +122,25 @@ def deadline_from(
     if limit is None:
         return Deadline(now)
     return Deadline(now, now() + datetime.timedelta(milliseconds=limit))
+
+
+# The deadline filters compiled in a scope are bound to: the regex tests of a filter are built
+# deep inside the parser, and a pipeline compiles its ``$match`` stages through a table of stage
+# compilers, so the deadline travels beside the calls rather than through every signature. A
+# scope lasts one synchronous compilation, never across a ``yield`` of a flow.
+_SCOPE: ContextVar[Deadline | None] = ContextVar("privata_deadline_scope", default=None)
+
+
+@contextmanager
+def deadline_scope(deadline: Deadline | None) -> Iterator[None]:
+    """Bind the filters compiled inside (``compile_filter``, ``$match`` stages) to ``deadline``."""
+    token = _SCOPE.set(deadline)
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
+
+
+def scoped_deadline() -> Deadline | None:
+    """The deadline of the compilation in progress (``deadline_scope``), if any."""
+    return _SCOPE.get()

@@ -12,9 +12,7 @@ closures are and how they run along a path is in ``_predicates``, the leaf opera
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from bson.regex import Regex
@@ -41,17 +39,10 @@ from privata_mongo.core.mql._predicates import (
     any_match,
     path_predicate,
 )
-from privata_mongo.core.mql.budget import Deadline
+from privata_mongo.core.mql.budget import Deadline, deadline_scope, scoped_deadline
 from privata_mongo.core.mql.values import UnsupportedOperator
 
-__all__ = [
-    "Matcher",
-    "UnsupportedOperator",
-    "compile_filter",
-    "deadline_scope",
-    "matches",
-    "true_value",
-]
+__all__ = ["Matcher", "UnsupportedOperator", "compile_filter", "matches", "true_value"]
 
 _GEO: Final = frozenset(
     {"$near", "$nearSphere", "$geoNear", "$geoWithin", "$within", "$geoIntersects"}
@@ -68,14 +59,8 @@ _KEYWORDS: Final = frozenset(
 )
 
 
-# The deadline the regex tests of the filter being compiled are bound to. Set only for the
-# duration of one synchronous ``compile_filter`` call (never across a yield), it spares threading
-# one more argument through every operator handler.
-_DEADLINE: ContextVar[Deadline | None] = ContextVar("_DEADLINE", default=None)
-
-
 def _regex_test(pattern: str, options: str) -> ops.Test:
-    deadline = _DEADLINE.get()
+    deadline = scoped_deadline()
     if deadline is None:
         return ops.regex_test(pattern, options)
     return ops.regex_test(pattern, options, deadline)
@@ -141,7 +126,8 @@ def compile_filter(filter: Mapping[str, Any], deadline: Deadline | None = None) 
 
     ``deadline``: the operation's time limit; the filter's regex matches stop there (code 50),
     and without it a match on the backtracking engine stops at ``budget.MATCH_BUDGET``. The
-    caller checks it between documents (``Deadline.check``).
+    matcher checks it before each document it tests. Without one, the deadline of an enclosing
+    ``budget.deadline_scope`` applies (a pipeline's ``$match`` stages).
 
     Raises:
         OperationFailed: the filter is malformed; the code is the server's (2 BadValue for an
@@ -155,22 +141,9 @@ def compile_filter(filter: Mapping[str, Any], deadline: Deadline | None = None) 
     if not isinstance(filter, Mapping):
         raise TypeError("filter must be a mapping")
     if deadline is None:
-        deadline = _DEADLINE.get()
-    with deadline_scope(deadline):
+        deadline = scoped_deadline()
+    with deadline_scope(deadline):  # the regex tests built while parsing read it
         return Matcher(_document(filter, top=True), deadline)
-
-
-@contextmanager
-def deadline_scope(deadline: Deadline | None) -> Iterator[None]:
-    """Bind the filters compiled inside (``$match`` stages of a pipeline) to ``deadline``.
-
-    Compilation is synchronous: the scope never spans a ``yield`` of a flow.
-    """
-    token = _DEADLINE.set(deadline)
-    try:
-        yield
-    finally:
-        _DEADLINE.reset(token)
 
 
 def matches(document: Mapping[str, Any], filter: Mapping[str, Any]) -> bool:

@@ -30,9 +30,8 @@ from typing import Any, Final
 from privata_mongo.core.failures import OperationFailed
 from privata_mongo.core.mql import _group_stage, _projection_stage, _stages
 from privata_mongo.core.mql._stages import Documents, Stage
-from privata_mongo.core.mql.budget import Deadline
+from privata_mongo.core.mql.budget import Deadline, deadline_scope
 from privata_mongo.core.mql.expressions._compiler import new_variables
-from privata_mongo.core.mql.match import deadline_scope
 from privata_mongo.core.mql.values import UnsupportedOperator
 
 __all__ = ["STAGES", "pipeline_supported", "run_pipeline"]
