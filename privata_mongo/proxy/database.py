@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from bson.dbref import DBRef
 from pymongo.errors import BulkWriteError, InvalidOperation, OperationFailure
 
+from privata_mongo.core.audit.intents import JOURNAL_SUFFIX
 from privata_mongo.core.flows.aggregate import split_joins
 from privata_mongo.core.schema import ModelSchema
 from privata_mongo.errors import ConfigurationError
@@ -216,6 +217,8 @@ class DatabaseBase(PassesAsNative):
         hidden = {n for n in names if n.endswith(suffix)}
         if settings.audit and settings.audit_sink is None:
             hidden.add(settings.audit_collection)
+        if settings.audit:
+            hidden.add(settings.audit_collection + JOURNAL_SUFFIX)  # intents, docs/reliability.md
         for name in names:
             try:
                 schema = self.schema_of(name)

@@ -104,8 +104,11 @@ class Runtime:
     trails: Trails = field(compare=False)
     indexes: EnsuredIndexes = field(default_factory=EnsuredIndexes, compare=False)
 
-    def context(self, schema: ModelSchema) -> Context:
-        """The flow context of one operation on ``schema``, under the settings in force now."""
+    def context(self, schema: ModelSchema, database: str = "") -> Context:
+        """The flow context of one operation on ``schema``, under the settings in force now.
+
+        ``database`` is the name of the collection's database (blind index terms name it).
+        """
         settings = self.settings()
         return Context(
             schema=schema,
@@ -118,6 +121,8 @@ class Runtime:
             jitter=self.ids.jitter,
             write_lease=settings.write_lease_ms / 1000,
             write_wait=settings.write_wait_ms / 1000,
+            database=database,
+            legacy_terms=settings.legacy_blind_terms,
             time_limit_ms=_client_timeout_ms(),
         )
 

@@ -9,16 +9,28 @@ collections of a database share one stream and its sequence numbers.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from privata_mongo.adapters.audit_collection import AsyncCollectionAuditSink, CollectionAuditSink
+from pymongo.errors import ConnectionFailure
+
+from privata_mongo.adapters.audit_collection import (
+    AsyncCollectionAuditSink,
+    AsyncCollectionJournal,
+    CollectionAuditSink,
+    CollectionJournal,
+)
 from privata_mongo.config import Settings
 from privata_mongo.core.audit import AuditRecord
+from privata_mongo.core.audit.intents import JOURNAL_SUFFIX, Intent
 from privata_mongo.drivers._audit import AsyncAuditTrail, AuditTrail
+from privata_mongo.errors import AuditUnavailable
 
 __all__ = ["AsyncAuditPoint", "AuditPoint", "Trails"]
+
+logger = logging.getLogger(__name__)
 
 
 class Trails:
@@ -61,8 +73,31 @@ class Trails:
         return trail
 
 
+def _journal_name(settings: Settings) -> str:
+    return settings.audit_collection + JOURNAL_SUFFIX
+
+
+def _unstored(intent: Intent, exc: BaseException) -> BaseException:
+    """The error of an intent that could not be stored.
+
+    An unreachable database raises its own error, as the write would have natively; any other
+    failure of the journal is ``AuditUnavailable``. Nothing was written in either case.
+    """
+    logger.error("intent of a %s could not be stored (%s)", intent.operation, type(exc).__name__)
+    if isinstance(exc, ConnectionFailure):
+        return exc
+    return AuditUnavailable(
+        f"{intent.model}: the intent of a {intent.operation} could not be stored "
+        f"({type(exc).__name__}); nothing was written. Check the database and retry"
+    )
+
+
 class AuditPoint:
-    """The audit of a sync split collection's database, resolved when records are appended."""
+    """The audit of a sync split collection's database, resolved when records are appended.
+
+    It also holds the database's journal of intents (``core.audit.intents``), a collection
+    beside the data named after the audit collection (``<audit_collection>.pending``).
+    """
 
     def __init__(self, trails: Trails, database: Any, settings: Callable[[], Settings]) -> None:
         self._trails = trails
@@ -74,6 +109,27 @@ class AuditPoint:
         trail = self._trails.of(self._database, self._settings())
         if isinstance(trail, AuditTrail):
             trail.append(records)
+
+    def _journal(self) -> CollectionJournal:
+        return CollectionJournal(self._database.get_collection(_journal_name(self._settings())))
+
+    def open(self, intent: Intent) -> None:
+        """Store ``intent``; raises ``AuditUnavailable`` if it may not be stored."""
+        try:
+            self._journal().insert(intent.document())
+        except Exception as exc:
+            error = _unstored(intent, exc)
+            if error is exc:
+                raise
+            raise error from exc
+
+    def settle(self, ids: Sequence[str]) -> None:
+        """Remove the intents ``ids`` (their records are stored)."""
+        self._journal().settle(ids)
+
+    def pending(self, collection: str, before: Any, limit: int = 0) -> list[dict[str, Any]]:
+        """The intents of ``collection`` stored before ``before``."""
+        return self._journal().pending(collection, before, limit)
 
 
 class AsyncAuditPoint:
@@ -89,3 +145,25 @@ class AsyncAuditPoint:
         trail = self._trails.of(self._database, self._settings())
         if isinstance(trail, AsyncAuditTrail):
             await trail.append(records)
+
+    def _journal(self) -> AsyncCollectionJournal:
+        name = _journal_name(self._settings())
+        return AsyncCollectionJournal(self._database.get_collection(name))
+
+    async def open(self, intent: Intent) -> None:
+        """Store ``intent``; raises ``AuditUnavailable`` if it may not be stored."""
+        try:
+            await self._journal().insert(intent.document())
+        except Exception as exc:
+            error = _unstored(intent, exc)
+            if error is exc:
+                raise
+            raise error from exc
+
+    async def settle(self, ids: Sequence[str]) -> None:
+        """Remove the intents ``ids`` (their records are stored)."""
+        await self._journal().settle(ids)
+
+    async def pending(self, collection: str, before: Any, limit: int = 0) -> list[dict[str, Any]]:
+        """The intents of ``collection`` stored before ``before``."""
+        return await self._journal().pending(collection, before, limit)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from privata_mongo.core.crypto.keys import (
     blind_filter,
@@ -24,7 +24,16 @@ from privata_mongo.core.crypto.keys import (
 )
 from privata_mongo.core.mql.budget import Deadline, deadline_from
 from privata_mongo.core.mql.match import UnsupportedOperator, compile_filter
-from privata_mongo.core.ops import Document, Effect, FetchAll, Flow, Pause, Query, Touched
+from privata_mongo.core.ops import (
+    Document,
+    Effect,
+    FetchAll,
+    Flow,
+    Intends,
+    Pause,
+    Query,
+    Touched,
+)
 from privata_mongo.core.projection import ProjectionPlan, including
 from privata_mongo.core.routing import FilterPlan, Probe, plan_filter, substitute
 from privata_mongo.core.schema import LEASE_FIELD, ORDER_FIELD, PSEUDONYM_FIELD, VERSION_FIELD, Side
@@ -41,6 +50,7 @@ __all__ = [
     "chunks",
     "computed_from",
     "fetch_identities",
+    "intends",
     "join_batch",
     "linked",
     "operation_deadline",
@@ -80,6 +90,24 @@ def touched(
         return
     declared = Touched(tuple(subjects), frozenset(fields), written, effect)
     if declared.subjects or declared.fields or declared.written:
+        yield declared
+
+
+def intends(
+    ctx: Context,
+    subjects: Iterable[str],
+    fields: Iterable[str] = (),
+    kind: Literal["create", "update", "delete"] = "update",
+) -> Flow[None]:
+    """State whom the next writes will change, before they run (see ``ops.Intends``).
+
+    Nothing if unaudited. Raises ``AuditUnavailable`` (thrown in by the audit wrapper) when the
+    intent cannot be stored: the caller has written nothing yet and lets it propagate.
+    """
+    if not ctx.audit:
+        return
+    declared = Intends(tuple(subjects), frozenset(fields), kind)
+    if declared.subjects:
         yield declared
 
 

@@ -45,6 +45,11 @@ class Context:
             releases it by expiry.
         write_wait: seconds a writer waits for a document another writer holds before the
             update fails (longer than ``write_lease``, so a crashed holder never fails it).
+        database: the name of the database the collections are in; blind index terms are
+            bound to it, so tenants' databases sharing a key vault cannot be linked by them.
+        legacy_terms: lookups also match blind index terms of the first format (bound to the
+            collection only), written before terms named their database and not re-indexed
+            since (``Settings.legacy_blind_terms``).
         time_limit_ms: the client-side timeout left when the operation started
             (``pymongo.timeout()``), which bounds in-process work as ``maxTimeMS`` does.
     """
@@ -61,4 +66,6 @@ class Context:
     jitter: Callable[[], float] = _middle
     write_lease: float = 15.0
     write_wait: float = 30.0
+    database: str = ""
+    legacy_terms: bool = False
     time_limit_ms: float | None = None

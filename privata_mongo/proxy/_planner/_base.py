@@ -145,6 +145,7 @@ class PlannerBase:
         split: the split collections among the names a pipeline joins.
         acknowledged: whether writes are acknowledged (the real write concern's answer).
         mongomock_style: shape synthesised replies as mongomock shapes its own.
+        database: the name of the collection's database (blind index terms are bound to it).
     """
 
     def __init__(
@@ -154,8 +155,10 @@ class PlannerBase:
         split: Callable[[Sequence[Mapping[str, Any]]], frozenset[str]],
         acknowledged: bool,
         mongomock_style: bool,
+        database: str = "",
     ) -> None:
         self._runtime = runtime
+        self._database = database
         self._schema = schema
         self._split = split
         self._acknowledged = acknowledged
@@ -163,7 +166,7 @@ class PlannerBase:
 
     def context(self) -> Context:
         """The flow context of an operation starting now."""
-        return self._runtime.context(self._schema())
+        return self._runtime.context(self._schema(), self._database)
 
     def _audited(
         self, ctx: Context, operation: str, build: Callable[[Context], Flow[R]], *requests: Any
@@ -177,5 +180,10 @@ class PlannerBase:
         if not settings.audit:
             return build(ctx)
         names = frozenset().union(*(identity_references(ctx.schema, r) for r in requests))
-        audit = AuditSpec(operation, names, max_subjects=settings.audit_max_subjects)
+        audit = AuditSpec(
+            operation,
+            names,
+            max_subjects=settings.audit_max_subjects,
+            intents=settings.audit_buffer == 0,
+        )
         return audited(ctx, build, audit)
