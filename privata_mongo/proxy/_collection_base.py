@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 __all__ = ["PlannedMethod", "SplitCollectionBase"]
 
+_IN_PROCESS = ("mongomock", "privata_mongo.embedded")
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -100,6 +102,8 @@ class SplitCollectionBase(PassesAsNative, ABC):
             acknowledged=bool(clinical.write_concern.acknowledged),
             mongomock_style=self._terse,
             database=str(clinical.database.name),
+            # stores in the process enforce no size limit: updates there are not measured
+            measures_sizes=not type(clinical).__module__.startswith(_IN_PROCESS),
         )
         self._binding = self._runtime.binding(
             database.inner, clinical, identity, schema, self._read_peer

@@ -255,7 +255,7 @@ def _cells(error: str, uri: str | None = None) -> Iterator[tuple[str, int, str]]
 
 #: collection calls of each audited operation, fault-free (docs/reliability.md, "Costs"): the
 #: intent and its removal are the two calls the protocol adds to every write
-CALLS = {"create": 6, "update": 10, "identity_update": 10, "delete": 6, "read": 3}
+CALLS = {"create": 6, "update": 10, "identity_update": 10, "delete": 8, "read": 3}
 JOURNAL = "privata_audit.pending"
 
 

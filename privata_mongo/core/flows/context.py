@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from privata_mongo.core.crypto.ring import KeyRing
+from privata_mongo.core.limits import ServerSizes
 from privata_mongo.core.schema import ModelSchema
 
 __all__ = ["Context"]
@@ -50,6 +51,9 @@ class Context:
         legacy_terms: lookups also match blind index terms of the first format (bound to the
             collection only), written before terms named their database and not re-indexed
             since (``Settings.legacy_blind_terms``).
+        server_sizes: whether the server measures documents, shared by the operations of one
+            connection; ``None`` for a store that enforces no size limit (the embedded one),
+            whose updates of clinical fields are then not measured (``flows.size_gate``).
         time_limit_ms: the client-side timeout left when the operation started
             (``pymongo.timeout()``), which bounds in-process work as ``maxTimeMS`` does.
     """
@@ -68,4 +72,5 @@ class Context:
     write_wait: float = 30.0
     database: str = ""
     legacy_terms: bool = False
+    server_sizes: ServerSizes | None = None
     time_limit_ms: float | None = None

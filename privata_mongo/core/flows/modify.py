@@ -21,6 +21,7 @@ from privata_mongo.errors import UnsupportedQuery
 from .common import intends, join_batch, linked, resolve, touched
 from .context import Context
 from .read import read_by_ids, select_one
+from .size_gate import refuse_growth_past_the_limit
 from .write import (
     delete_rows,
     empty_identity,
@@ -120,6 +121,17 @@ def _server_update(
         if target is not None:
             target_filter = {"_id": target["_id"]}
         sort = ()
+    if isinstance(update, Mapping):
+        yield from refuse_growth_past_the_limit(
+            ctx,
+            target_filter,
+            clinical_filter,
+            update,
+            compile_update(update),
+            False,
+            options,
+            sort,
+        )
     pseudonym = ctx.new_pseudonym() if upsert else ""
     server_update: Any = update
     if upsert and isinstance(update, Mapping):

@@ -62,6 +62,7 @@ from .identity_writes import (
 )
 from .lease import hold, release
 from .read import select_one
+from .size_gate import refuse_growth_past_the_limit
 
 __all__ = [
     "delete",
@@ -356,6 +357,9 @@ def update(
     touches_identity = schema.touches_identity(compiled.fields)
     seeds_identity = upsert and bool(plan.identity_fields)
     if not touches_identity and not seeds_identity:
+        yield from refuse_growth_past_the_limit(
+            ctx, clinical_filter, filter, update, compiled, multi, options
+        )
         pseudonym = ctx.new_pseudonym() if upsert else ""
         yield from _server_side_subjects(ctx, clinical_filter, multi, options, targets, pseudonym)
         outcome: UpdateOutcome = yield from Update(

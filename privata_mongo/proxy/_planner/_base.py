@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 from bson.son import SON
@@ -146,6 +146,8 @@ class PlannerBase:
         acknowledged: whether writes are acknowledged (the real write concern's answer).
         mongomock_style: shape synthesised replies as mongomock shapes its own.
         database: the name of the collection's database (blind index terms are bound to it).
+        measures_sizes: the store may enforce the 16 MiB limit; an in-process store (mongomock,
+            the embedded backend) enforces none, so updates are not measured there.
     """
 
     def __init__(
@@ -156,6 +158,7 @@ class PlannerBase:
         acknowledged: bool,
         mongomock_style: bool,
         database: str = "",
+        measures_sizes: bool = True,
     ) -> None:
         self._runtime = runtime
         self._database = database
@@ -163,10 +166,12 @@ class PlannerBase:
         self._split = split
         self._acknowledged = acknowledged
         self._mongomock_style = mongomock_style
+        self._measures_sizes = measures_sizes
 
     def context(self) -> Context:
         """The flow context of an operation starting now."""
-        return self._runtime.context(self._schema(), self._database)
+        ctx = self._runtime.context(self._schema(), self._database)
+        return ctx if self._measures_sizes else replace(ctx, server_sizes=None)
 
     def _audited(
         self, ctx: Context, operation: str, build: Callable[[Context], Flow[R]], *requests: Any
