@@ -18,11 +18,13 @@ entry keep the defaults useful without breaking ordinary models:
   do not.
 
 Dates (C) are identity data only where the date is about the person: birth, admission,
-discharge and death. ``created_at``, ``updated_at`` and visit or service dates stay clinical
-(sorting and range queries on them are the application's everyday work); declare one
-``pii=True`` when it is sensitive. A field read by a person rule that is **not** in the list
-is not classified: the content scanner (``privata_mongo.scan``) reports likely identifiers in
-free text before a migration.
+discharge and death, as calendar dates (``admission_date``, ``admitted_on``). Event timestamps
+(``admitted_at``, ``created_at``, ``updated_at``) and visit or service dates stay clinical: an
+application sets a timestamp at the moment of the event, which the audit trail records anyway
+(a ``$currentDate`` is the time of its own audit record), and sorting and range queries on them
+are the application's everyday work; declare one ``pii=True`` when it is sensitive. A name
+no entry covers (``notes``) is not classified by name: the content scanner
+(``privata_mongo.scan``) reports likely identifiers in its free text before a migration.
 """
 
 from __future__ import annotations
@@ -90,9 +92,8 @@ RULES: Final = (
           "person:neighborhood person:neighbourhood geolocation home_location gps_coordinates "
           "person:latitude person:longitude person:location"),
     _rule("C", "dates (except year) directly related to an individual", "date_of_birth "
-          "birth_date birthdate birthday dob admission_date admitted_on admitted_at admit_date "
-          "discharge_date discharged_on discharged_at date_of_death death_date deceased_on "
-          "deceased_at", personal=True),
+          "birth_date birthdate birthday dob admission_date admitted_on admit_date "
+          "discharge_date discharged_on date_of_death death_date deceased_on", personal=True),
     _rule("D", "telephone numbers", "phone phone_number telephone telephone_number tel mobile "
           "mobile_phone mobile_number person:cell cell_phone cellphone *_phone *_telephone "
           "*_phone_number *_mobile_number", searchable=True),

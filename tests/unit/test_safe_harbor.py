@@ -72,6 +72,7 @@ def test_a_patients_identifiers_are_identity_data_by_their_category(name: str, l
         ("Hospital", "city"),
         ("Ward", "name"),
         ("Patient", "created_at"),
+        ("Patient", "admitted_at"),
         ("Patient", "updated_at"),
         ("Patient", "visit_date"),
         ("Patient", "drug_name"),
