@@ -3,8 +3,10 @@
 Precedence, most specific first: an explicit marker on the field (``StringField(pii=True)``),
 the model's ``privacy`` meta, the configured mapping (``"Patient.nickname"`` before
 ``"nickname"``), a classified field nested inside an embedded document, and finally the name
-defaults (``first_name``, ``email``, ``ssn`` …). Every decision records its rule so that
-``privata_mongo.explain(Model)`` can tell an auditor why a field is or is not treated as PII.
+defaults: one rule per HIPAA Safe Harbor identifier category (``core.safe_harbor``:
+``first_name``, ``zip_code``, ``*_phone``, ``mrn``, ``person:name`` …). Every decision records
+its rule (and a name default its Safe Harbor paragraph) so that ``privata_mongo.explain(Model)``
+can tell an auditor why a field is or is not treated as PII.
 
 Classification is per top-level field: an embedded document that contains a classified field
 is stored whole on the identity side. Over-classifying costs query speed; under-classifying
@@ -13,12 +15,14 @@ leaks personal data, so the nested rule errs on the side of privacy.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from privata_mongo.core.safe_harbor import RULES, Entry, entries, is_person_model
 from privata_mongo.core.schema import (
     Decision,
     FieldSpec,
@@ -37,57 +41,18 @@ __all__ = [
     "normalise_name",
 ]
 
-DEFAULT_PII_NAMES: frozenset[str] = frozenset(
-    {
-        "first_name",
-        "last_name",
-        "middle_name",
-        "full_name",
-        "given_name",
-        "family_name",
-        "maiden_name",
-        "surname",
-        "email",
-        "email_address",
-        "phone",
-        "phone_number",
-        "mobile",
-        "mobile_phone",
-        "telephone",
-        "address",
-        "street_address",
-        "home_address",
-        "postal_address",
-        "date_of_birth",
-        "birth_date",
-        "birthdate",
-        "dob",
-        "ssn",
-        "social_security_number",
-        "national_id",
-        "passport_number",
-    }
-)
-"""Field names treated as identity data when no other rule applies (compared normalised)."""
+DEFAULT_PII_NAMES: frozenset[str] = frozenset(name for rule in RULES for name in rule.names)
+"""Name default entries, one rule per HIPAA Safe Harbor category (``core.safe_harbor``): exact
+names (compared normalised), ``*_phone`` (the last word of a name) and ``person:name`` (only in
+a model that describes a person)."""
 
 DEFAULT_SEARCHABLE_NAMES: frozenset[str] = frozenset(
-    {
-        "email",
-        "email_address",
-        "phone",
-        "phone_number",
-        "mobile",
-        "mobile_phone",
-        "telephone",
-        "ssn",
-        "social_security_number",
-        "national_id",
-        "passport_number",
-    }
+    name for rule in RULES if rule.searchable for name in rule.names
 )
-"""Identity fields that get a blind index by default (compared normalised): identifiers people
-are looked up by. Names, addresses and birth dates do not, because equal blind index terms
-reveal equal values, and those values repeat across people."""
+"""Identity fields that get a blind index by default (same entry forms): identifiers people
+are looked up by (phone, e-mail, SSN, MRN, plan, account, licence, device and IP numbers).
+Names, addresses and birth dates do not, because equal blind index terms reveal equal values,
+and those values repeat across people."""
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +84,8 @@ class Policy:
 
     Attributes:
         mapping: ``"Model.field"`` or ``"field"`` → whether it is identity data.
-        name_defaults: names classified as identity data by default.
+        name_defaults: name default entries (exact, ``*_word`` or ``person:name``; see
+            ``core.safe_harbor``) classifying identity data by default.
         identity_suffix: appended to a collection's name to name its identity collection.
         scan_limit: default bound on identity rows read into the process by one query.
         searchable_defaults: identity field names that get a blind index unless a model says
@@ -135,8 +101,12 @@ class Policy:
     sealed: bool = False
 
     def undeclared_identity(self) -> frozenset[str]:
-        """Normalised names that classify a field no model declares (dynamic fields)."""
-        names = {normalise_name(n) for n in self.name_defaults}
+        """Normalised names that classify a field no model declares (dynamic fields).
+
+        Only exact entries apply: an undeclared field has no model context, and its name is
+        looked up, not parsed into words.
+        """
+        names = {e.exact for e in _entries(self.name_defaults) if e.exact and not e.person_only}
         for key, identity in self.mapping.items():
             if "." in key:
                 continue  # model-specific entries name declared fields
@@ -146,10 +116,35 @@ class Policy:
                 names.discard(normalise_name(key))
         return frozenset(names)
 
-    def default_for(self, spec: FieldSpec) -> bool:
+    def default_for(self, spec: FieldSpec, person: bool = False) -> bool:
         """Whether a name default applies to the field (by database or attribute name)."""
-        names = {normalise_name(n) for n in self.name_defaults}
-        return normalise_name(spec.name) in names or normalise_name(spec.attribute) in names
+        return self.default_entry(spec, person) is not None
+
+    def default_entry(self, spec: FieldSpec, person: bool = False) -> Entry | None:
+        """The name default entry that classifies the field, if any (exact entries first).
+
+        ``person``: the model describes a person, so ``person:`` entries apply too.
+        """
+        for entry in _entries(self.name_defaults):
+            if entry.matches(spec.name, person) or entry.matches(spec.attribute, person):
+                return entry
+        return None
+
+
+@functools.lru_cache(maxsize=64)
+def _entries(names: frozenset[str]) -> tuple[Entry, ...]:
+    return entries(names)
+
+
+def _describes_person(spec: ModelSpec, policy: Policy) -> bool:
+    """Whether ``person:`` entries apply to the model (see ``core.safe_harbor``)."""
+    if is_person_model(spec.name):
+        return True
+    for f in spec.fields:
+        entry = policy.default_entry(f)
+        if entry is not None and entry.rule is not None and entry.rule.personal:
+            return True
+    return False
 
 
 def compile_schema(specs: Sequence[ModelSpec], policy: Policy) -> ModelSchema:
@@ -240,8 +235,9 @@ def _classify_model(
 ) -> Iterable[Decision]:
     listed_pii = set(privacy.get("pii", ()))
     listed_not = set(privacy.get("not_pii", ()))
+    person = _describes_person(spec, policy)
     for f in spec.fields:
-        decision = _classify_field(spec.name, f, listed_pii, listed_not, policy)
+        decision = _classify_field(spec.name, f, listed_pii, listed_not, policy, person)
         if decision.identity and (f.primary_key or f.name in _RESERVED):
             decision = _primary_key(spec.name, f, decision)
         yield decision
@@ -284,10 +280,15 @@ def _primary_key(model: str, f: FieldSpec, decision: Decision) -> Decision:
 
 
 def _classify_field(
-    model: str, f: FieldSpec, listed_pii: set[str], listed_not: set[str], policy: Policy
+    model: str,
+    f: FieldSpec,
+    listed_pii: set[str],
+    listed_not: set[str],
+    policy: Policy,
+    person: bool,
 ) -> Decision:
-    def decide(identity: bool, rule: Rule, reason: str) -> Decision:
-        return Decision(f.name, f.attribute, identity, rule, reason)
+    def decide(identity: bool, rule: Rule, reason: str, letter: str | None = None) -> Decision:
+        return Decision(f.name, f.attribute, identity, rule, reason, letter)
 
     reserved = f.name in _RESERVED or f.primary_key
     mapped = any(policy.mapping.get(key) for key in (f"{model}.{f.attribute}", f"{model}.{f.name}"))
@@ -297,7 +298,7 @@ def _classify_field(
         and f.attribute not in listed_pii
         and f.name not in listed_pii
         and not mapped
-    ) and (f.name == "_cls" or not policy.default_for(f)):
+    ) and (f.name == "_cls" or not policy.default_for(f, person)):
         return decide(False, Rule.RESERVED, "ids and class markers stay with the clinical data")
     if f.marker is not None:
         return decide(f.marker, Rule.MARKER, f"pii={f.marker} on the field")
@@ -311,8 +312,15 @@ def _classify_field(
     nested = _nested_identity(f.children, policy, prefix=f.attribute)
     if nested is not None:
         return decide(True, Rule.NESTED, nested)
-    if policy.default_for(f):
-        return decide(True, Rule.NAME, f"'{f.attribute}' is a default identity name")
+    entry = policy.default_entry(f, person)
+    if entry is not None:
+        reason = f"'{f.attribute}' is a default identity name"
+        if entry.rule is None:
+            return decide(True, Rule.NAME, reason)
+        context = " in a model that describes a person" if entry.person_only else ""
+        return decide(
+            True, Rule.NAME, f"{reason}{context}: {entry.rule.citation}", entry.rule.letter
+        )
     return decide(False, Rule.UNCLASSIFIED, "not marked, listed, mapped or a default name")
 
 
@@ -327,8 +335,10 @@ def _nested_identity(children: Sequence[FieldSpec], policy: Policy, prefix: str)
         deeper = _nested_identity(child.children, policy, path)
         if deeper is not None:
             return deeper
-        if policy.default_for(child):
-            return f"'{path}' is a default identity name"
+        entry = policy.default_entry(child)
+        if entry is not None:
+            cited = f" ({entry.rule.citation})" if entry.rule is not None else ""
+            return f"'{path}' is a default identity name{cited}"
     return None
 
 
@@ -340,12 +350,13 @@ def _searchable(spec: ModelSpec, privacy: Mapping[str, Any], policy: Policy) -> 
     """
     listed = set(privacy.get("searchable", ()))
     unlisted = set(privacy.get("not_searchable", ()))
-    defaults = {normalise_name(n) for n in policy.searchable_defaults}
+    defaults = _entries(policy.searchable_defaults)
     out: set[str] = set()
     for f in spec.fields:
         names = {f.name, f.attribute}
         declared = f.searchable or f.unique or bool(names & listed)
-        default = not names & unlisted and bool({normalise_name(n) for n in names} & defaults)
+        # person context: only identity fields keep a blind index, and they were classified so
+        default = not names & unlisted and any(e.matches(n, True) for e in defaults for n in names)
         if declared or default:
             out.add(f.name)
     return out

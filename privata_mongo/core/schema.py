@@ -130,6 +130,8 @@ class Decision:
     identity: bool
     rule: Rule
     reason: str
+    safe_harbor: str | None = None
+    """The HIPAA Safe Harbor paragraph (``A`` to ``R``) of the name default that decided it."""
 
     def __str__(self) -> str:
         side = "identity" if self.identity else "clinical"

@@ -15,6 +15,7 @@ from pymongo.errors import (
     BulkWriteError,
     DocumentTooLarge,
     DuplicateKeyError,
+    ExecutionTimeout,
     OperationFailure,
     WriteError,
 )
@@ -29,9 +30,11 @@ from privata_mongo.core.failures import (
 )
 from privata_mongo.core.flows.bulk import BulkOutcome, BulkRequestsFailed
 from privata_mongo.core.limits import COMMAND_OVERHEAD, MAX_BSON_SIZE, size_of
+from privata_mongo.core.mql.budget import EXCEEDED_TIME_LIMIT
 
 __all__ = ["bulk_counts", "bulk_error", "check_sent", "native_errors", "single_error"]
 
+TIME_LIMIT = "MaxTimeMSExpired"
 _DUPLICATE_CODES = frozenset({DUPLICATE_KEY, 11001, 12582})
 
 
@@ -137,6 +140,12 @@ def native_errors(
     except WriteFailed as exc:
         raise single_error(exc.code, exc.message, exc.details, terse) from None
     except OperationFailed as exc:
+        if exc.code == EXCEEDED_TIME_LIMIT:  # pymongo's type for the server's MaxTimeMSExpired
+            raise ExecutionTimeout(
+                exc.message,
+                exc.code,
+                {"ok": 0.0, "errmsg": exc.message, "code": exc.code, "codeName": TIME_LIMIT},
+            ) from None
         raise OperationFailure(
             exc.message, exc.code, {"ok": 0.0, "errmsg": exc.message, "code": exc.code}
         ) from None

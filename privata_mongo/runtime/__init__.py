@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bson import ObjectId
+from pymongo import _csot
 
 from privata_mongo.adapters.clock import SystemClock
 from privata_mongo.adapters.pymongo_async_store import AsyncPymongoStore
@@ -60,6 +61,18 @@ def _pseudonym() -> str:
 
 def _token() -> str:
     return secrets.token_hex(8)
+
+
+def _client_timeout_ms() -> float | None:
+    """What is left of a ``pymongo.timeout()`` block around the operation, in milliseconds.
+
+    pymongo keeps the block's deadline in a context variable of its own; the in-process part
+    of an operation honours it as the server honours ``maxTimeMS``.
+    """
+    left = _csot.remaining()
+    if left is None:
+        return None
+    return max(left * 1000, 0.001)
 
 
 def system_ids() -> Ids:
@@ -115,6 +128,7 @@ class Runtime:
             database=database,
             legacy_terms=settings.legacy_blind_terms,
             server_sizes=self.sizes,
+            time_limit_ms=_client_timeout_ms(),
         )
 
     def binding(

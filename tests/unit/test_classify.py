@@ -223,7 +223,8 @@ def test_searchable_fields_are_unique_or_declared_identity_fields() -> None:
         privacy={"searchable": ["last_name"]},
     )
     schema = compile_schema([model], Policy(searchable_defaults=frozenset()))
-    assert schema.searchable == frozenset({"email", "ssn", "last_name"})
+    # mrn is identity data by default (Safe Harbor H), and unique: it has a blind index
+    assert schema.searchable == frozenset({"email", "ssn", "mrn", "last_name"})
 
 
 def test_identifiers_are_searchable_by_default_names_and_dates_are_not() -> None:

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from privata_mongo.core.mql.budget import Deadline
 from privata_mongo.core.mql.group_merge import identity_value
 from privata_mongo.core.mql.pipeline import pipeline_supported, run_pipeline
 from privata_mongo.core.mql.values import MISSING, UnsupportedOperator, equal, lookup
@@ -50,6 +51,7 @@ from .common import (
     computed_from,
     fetch_identities,
     linked,
+    operation_deadline,
     refuse_collation,
     resolve,
     strip_link,
@@ -103,7 +105,7 @@ def aggregate(
         else:
             server.append(stage)
     boundary = plan.boundary
-    tail = _Tail(ctx, plan.tail)
+    tail = _Tail(ctx, plan.tail, operation_deadline(ctx, options))
     if isinstance(boundary, Finish):
         yield from _finish(ctx, server, options, boundary.exposure)
     elif isinstance(boundary, GroupMerge):
@@ -264,6 +266,7 @@ class _Tail:
 
     ctx: Context
     stages: Sequence[Mapping[str, Any]]
+    deadline: Deadline | None = None
     streamed: list[Mapping[str, Any]] = field(default_factory=list)
     rest: list[Mapping[str, Any]] = field(default_factory=list)
     held: list[Document] = field(default_factory=list)
@@ -286,7 +289,7 @@ class _Tail:
         ``sources`` are the clinical rows (``_id`` and link) the batch was read from: each
         emitted batch names the data subjects its documents came from (``computed_from``).
         """
-        done = yield from run_stages(self.ctx, documents, self.streamed)
+        done = yield from run_stages(self.ctx, documents, self.streamed, self.deadline)
         if self.rest:
             self.held.extend(done)
             self.sources.extend(sources)
@@ -297,34 +300,43 @@ class _Tail:
         """Run the stages that need every document, and emit their output."""
         if not self.rest:
             return
-        results = yield from run_stages(self.ctx, self.held, self.rest)
+        results = yield from run_stages(self.ctx, self.held, self.rest, self.deadline)
         sources, self.held, self.sources = self.sources, [], []
         for chunk in chunks(results, self.ctx.batch_size):
             yield Emit(tuple(chunk), computed_from(sources, chunk))
 
 
 def run_stages(
-    ctx: Context, documents: list[Document], stages: Sequence[Mapping[str, Any]]
+    ctx: Context,
+    documents: list[Document],
+    stages: Sequence[Mapping[str, Any]],
+    deadline: Deadline | None = None,
 ) -> Flow[list[Document]]:
-    """Evaluate ``stages`` over joined documents: ``$lookup`` by reading the foreign collection."""
+    """Evaluate ``stages`` over joined documents: ``$lookup`` by reading the foreign collection.
+
+    ``deadline``: the operation's time limit, which the in-process evaluation honours.
+    """
     pending: list[Mapping[str, Any]] = []
     for stage in stages:
         if "$lookup" not in stage:
             pending.append(stage)
             continue
-        documents = _engine(ctx, documents, pending)
+        documents = _engine(ctx, documents, pending, deadline)
         pending = []
-        documents = yield from _lookup(ctx, documents, stage["$lookup"])
-    return _engine(ctx, documents, pending)
+        documents = yield from _lookup(ctx, documents, stage["$lookup"], deadline)
+    return _engine(ctx, documents, pending, deadline)
 
 
 def _engine(
-    ctx: Context, documents: list[Document], stages: Sequence[Mapping[str, Any]]
+    ctx: Context,
+    documents: list[Document],
+    stages: Sequence[Mapping[str, Any]],
+    deadline: Deadline | None,
 ) -> list[Document]:
     if not stages:
         return documents
     try:
-        return run_pipeline(documents, stages, now=ctx.now())
+        return run_pipeline(documents, stages, now=ctx.now(), deadline=deadline)
     except UnsupportedOperator as exc:
         raise UnsupportedQuery(
             f"{ctx.schema.model}: {exc.operator} cannot be evaluated in the process on "
@@ -345,7 +357,7 @@ def _values(document: Mapping[str, Any], path: str) -> list[Any]:
 
 
 def _lookup(
-    ctx: Context, documents: list[Document], spec: Mapping[str, Any]
+    ctx: Context, documents: list[Document], spec: Mapping[str, Any], deadline: Deadline | None
 ) -> Flow[list[Document]]:
     """``$lookup`` (localField/foreignField, optional sub-pipeline) by reading the peer."""
     local, foreign, target = spec["localField"], spec["foreignField"], spec["as"]
@@ -365,6 +377,6 @@ def _lookup(
         mine = _values(document, local)
         joined = [m for m in matches if any(equal(a, b) for a in mine for b in _values(m, foreign))]
         if isinstance(spec.get("pipeline"), list):
-            joined = yield from run_stages(ctx, joined, spec["pipeline"])
+            joined = yield from run_stages(ctx, joined, spec["pipeline"], deadline)
         out.append({**document, target: joined})
     return out

@@ -22,6 +22,7 @@ from privata_mongo.core.crypto.keys import (
     stored_projection,
     unseal_rows,
 )
+from privata_mongo.core.mql.budget import Deadline, deadline_from
 from privata_mongo.core.mql.match import UnsupportedOperator, compile_filter
 from privata_mongo.core.ops import (
     Document,
@@ -52,6 +53,7 @@ __all__ = [
     "intends",
     "join_batch",
     "linked",
+    "operation_deadline",
     "refuse_collation",
     "resolve",
     "resolve_filter",
@@ -203,6 +205,17 @@ def refuse_collation(
         )
 
 
+def operation_deadline(ctx: Context, options: Mapping[str, Any] | None) -> Deadline:
+    """When in-process work of an operation starting now must stop (``maxTimeMS``, CSOT).
+
+    The limit is the smallest of the operation's ``maxTimeMS`` and the client-side timeout in
+    force when it started (``Context.time_limit_ms``).
+    """
+    if ctx.time_limit_ms is None:
+        return deadline_from(ctx.now, options)
+    return deadline_from(ctx.now, {**(options or {}), "timeoutMS": ctx.time_limit_ms})
+
+
 def resolve(
     ctx: Context, plan: FilterPlan, options: Mapping[str, Any] | None = None
 ) -> Flow[dict[str, Any]]:
@@ -221,8 +234,9 @@ def resolve(
             ", ".join(sorted(plan.identity_fields)),
             sum(p.process is not None for p in plan.probes),
         )
+    deadline = operation_deadline(ctx, options)
     for probe in plan.probes:
-        sets.append((yield from _resolve_probe(ctx, probe)))  # noqa: PERF401 - a sub-flow
+        sets.append((yield from _resolve_probe(ctx, probe, deadline)))  # noqa: PERF401 - a sub-flow
     resolved: dict[str, Any] = substitute(plan.template, sets)
     return resolved
 
@@ -232,7 +246,7 @@ def resolve_filter(ctx: Context, filter: Mapping[str, Any] | None) -> Flow[dict[
     return (yield from resolve(ctx, plan_filter(ctx.schema, filter)))
 
 
-def _resolve_probe(ctx: Context, probe: Probe) -> Flow[list[str]]:
+def _resolve_probe(ctx: Context, probe: Probe, deadline: Deadline) -> Flow[list[str]]:
     schema = ctx.schema
     if probe.process is None:
         pushed = yield from blind_filter(ctx, probe.server)
@@ -248,7 +262,7 @@ def _resolve_probe(ctx: Context, probe: Probe) -> Flow[list[str]]:
             )
         return [row["_id"] for row in rows]
     try:
-        matcher = compile_filter(probe.process)
+        matcher = compile_filter(probe.process, deadline)
     except UnsupportedOperator as exc:
         raise UnsupportedQuery(
             f"{schema.model}: {exc.operator} cannot be evaluated on identity fields "
@@ -278,7 +292,8 @@ def _resolve_probe(ctx: Context, probe: Probe) -> Flow[list[str]]:
     if len(rows) > schema.scan_limit:
         raise too_many(ctx, "a condition", probe.fields)
     plain = yield from unseal(ctx, rows)
-    matched = [row["_id"] for row in plain if matcher(row)]
+    deadline.check()
+    matched = [row["_id"] for row in plain if matcher(row)]  # the matcher checks the deadline
     logger.debug(
         "%s: in-process condition on %s read %d identity rows, %d matched",
         schema.model,

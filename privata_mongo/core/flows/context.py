@@ -54,6 +54,8 @@ class Context:
         server_sizes: whether the server measures documents, shared by the operations of one
             connection; ``None`` for a store that enforces no size limit (the embedded one),
             whose updates of clinical fields are then not measured (``flows.size_gate``).
+        time_limit_ms: the client-side timeout left when the operation started
+            (``pymongo.timeout()``), which bounds in-process work as ``maxTimeMS`` does.
     """
 
     schema: ModelSchema
@@ -71,3 +73,4 @@ class Context:
     database: str = ""
     legacy_terms: bool = False
     server_sizes: ServerSizes | None = None
+    time_limit_ms: float | None = None

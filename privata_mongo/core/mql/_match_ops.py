@@ -4,8 +4,9 @@ A test takes one value the path traversal produced (possibly ``MISSING``) and an
 server's ``matchesSingleElement`` for that operator: type bracketing for comparisons, the null
 and MinKey/MaxKey exceptions, NaN rules, ``$in`` with regexes, ``$type`` codes and aliases,
 ``$mod`` truncation and the bit tests. Argument errors are raised here with the server's codes;
-messages never quote a value. Regex patterns are translated in ``_pcre`` and the number rules
-(integer arguments, truncation) come from ``_numbers``.
+messages never quote a value. Regex patterns are translated in ``_pcre`` and matched at a
+bounded cost by ``_regex_engine``; the number rules (integer arguments, truncation) come from
+``_numbers``.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ from privata_mongo.core.mql._numbers import (
     plain,
     truncate,
 )
-from privata_mongo.core.mql._pcre import compile_regex
+from privata_mongo.core.mql._regex_engine import UNLIMITED, compile_search
+from privata_mongo.core.mql.budget import Deadline
 from privata_mongo.core.mql.values import compare, equal
 
 Test = Callable[[Any], bool]
@@ -147,15 +149,19 @@ def membership(items: Sequence[Any], regexes: Sequence[Test]) -> Test:
 # ---- regular expressions -------------------------------------------------------------------
 
 
-def regex_test(pattern: str, options: str) -> Test:
-    """A regex predicate: it searches strings and equals stored regexes of the same source."""
-    search = compile_regex(pattern, options).search
+def regex_test(pattern: str, options: str, deadline: Deadline = UNLIMITED) -> Test:
+    """A regex predicate: it searches strings and equals stored regexes of the same source.
+
+    The search's cost is bounded (``_regex_engine``): linear where RE2 can take the pattern,
+    else within what ``deadline`` leaves.
+    """
+    search = compile_search(pattern, options, deadline)
 
     def test(value: Any) -> bool:
         if type(value) is str:
-            return search(value) is not None
+            return search(value)
         if isinstance(value, str):
-            return not isinstance(value, Code) and search(value) is not None
+            return not isinstance(value, Code) and search(str(value))
         if isinstance(value, (Regex, re.Pattern)):
             return regex_pattern(value) == pattern and regex_flags(value) == options
         return False

@@ -39,6 +39,7 @@ from privata_mongo.core.mql._predicates import (
     any_match,
     path_predicate,
 )
+from privata_mongo.core.mql.budget import Deadline, deadline_scope, scoped_deadline
 from privata_mongo.core.mql.values import UnsupportedOperator
 
 __all__ = ["Matcher", "UnsupportedOperator", "compile_filter", "matches", "true_value"]
@@ -56,6 +57,13 @@ _KEYWORDS: Final = frozenset(
     | {"$bitsAllSet", "$bitsAllClear", "$bitsAnySet", "$bitsAnyClear"}
     | _GEO
 )
+
+
+def _regex_test(pattern: str, options: str) -> ops.Test:
+    deadline = scoped_deadline()
+    if deadline is None:
+        return ops.regex_test(pattern, options)
+    return ops.regex_test(pattern, options, deadline)
 
 
 def _fail(message: str, code: int = BAD_VALUE) -> OperationFailed:
@@ -78,19 +86,26 @@ def _is_expression(value: Any, allow_incomplete_dbref: bool = False) -> bool:
 
 
 def _regex_leaf(value: Any) -> Leaf:
-    return Leaf(ops.regex_test(regex_pattern(value), regex_flags(value)))
+    return Leaf(_regex_test(regex_pattern(value), regex_flags(value)))
 
 
 class Matcher:
-    """A compiled filter; calling it tests one document."""
+    """A compiled filter; calling it tests one document (within its deadline, if any)."""
 
-    __slots__ = ("_predicate",)
+    __slots__ = ("_deadline", "_predicate")
 
-    def __init__(self, predicate: Predicate) -> None:
+    def __init__(self, predicate: Predicate, deadline: Deadline | None = None) -> None:
         self._predicate = predicate
+        self._deadline = deadline if deadline is not None and deadline.at is not None else None
 
     def __call__(self, document: Mapping[str, Any]) -> bool:
-        """Whether the server's find would select ``document``."""
+        """Whether the server's find would select ``document``.
+
+        Raises:
+            OperationFailed: code 50, the filter's deadline passed before or during the test.
+        """
+        if self._deadline is not None:
+            self._deadline.check()
         return self._predicate(document, None)
 
     def positional(self, document: Mapping[str, Any]) -> int | None:
@@ -106,8 +121,13 @@ class Matcher:
         return record[0] if self._predicate(document, record) else None
 
 
-def compile_filter(filter: Mapping[str, Any]) -> Matcher:
+def compile_filter(filter: Mapping[str, Any], deadline: Deadline | None = None) -> Matcher:
     """Parse and validate a filter once, as the server does, into a reusable ``Matcher``.
+
+    ``deadline``: the operation's time limit; the filter's regex matches stop there (code 50),
+    and without it a match on the backtracking engine stops at ``budget.MATCH_BUDGET``. The
+    matcher checks it before each document it tests. Without one, the deadline of an enclosing
+    ``budget.deadline_scope`` applies (a pipeline's ``$match`` stages).
 
     Raises:
         OperationFailed: the filter is malformed; the code is the server's (2 BadValue for an
@@ -120,7 +140,10 @@ def compile_filter(filter: Mapping[str, Any]) -> Matcher:
     """
     if not isinstance(filter, Mapping):
         raise TypeError("filter must be a mapping")
-    return Matcher(_document(filter, top=True))
+    if deadline is None:
+        deadline = scoped_deadline()
+    with deadline_scope(deadline):  # the regex tests built while parsing read it
+        return Matcher(_document(filter, top=True), deadline)
 
 
 def matches(document: Mapping[str, Any], filter: Mapping[str, Any]) -> bool:
@@ -281,7 +304,7 @@ def _regex(path: str, op: str, argument: Any, spec: Mapping[str, Any], top: bool
             if options:
                 raise _fail("options set in both $regex and $options", 51075)
             options = value
-    return [Leaf(ops.regex_test(pattern, options))]
+    return [Leaf(_regex_test(pattern, options))]
 
 
 def _not(path: str, op: str, argument: Any, spec: Any, top: bool) -> list[Field]:

@@ -30,6 +30,7 @@ from typing import Any, Final
 from privata_mongo.core.failures import OperationFailed
 from privata_mongo.core.mql import _group_stage, _projection_stage, _stages
 from privata_mongo.core.mql._stages import Documents, Stage
+from privata_mongo.core.mql.budget import Deadline, deadline_scope
 from privata_mongo.core.mql.expressions._compiler import new_variables
 from privata_mongo.core.mql.values import UnsupportedOperator
 
@@ -94,20 +95,26 @@ def run_pipeline(
     pipeline: Sequence[Mapping[str, Any]],
     *,
     now: datetime.datetime,
+    deadline: Deadline | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate ``pipeline`` over ``documents`` (in natural order) as the server would.
 
     The input documents are not modified; output documents may share unchanged sub-values
-    with them. ``now`` is the value of ``$$NOW`` for the whole evaluation.
+    with them. ``now`` is the value of ``$$NOW`` for the whole evaluation. ``deadline``, the
+    operation's time limit, is checked between stages and, in ``$match``, between documents and
+    around each regex match.
 
     Raises:
         OperationFailed: the pipeline or an expression is malformed, or an expression fails
             on a document (a type mismatch, a division by zero …), with the server's code.
         UnsupportedOperator: a stage or operator this engine does not evaluate.
     """
-    stages = _compile(pipeline)
+    with deadline_scope(deadline):
+        stages = _compile(pipeline)
     current: Documents = list(documents)
     for stage in stages:
+        if deadline is not None:
+            deadline.check()
         current = stage(current, now)
     return [dict(document) for document in current]
 
