@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from bson.dbref import DBRef
 from pymongo.errors import BulkWriteError, InvalidOperation, OperationFailure
 
+from privata_mongo.adapters.audit_collection import CHECKPOINTS_SUFFIX
 from privata_mongo.core.flows.aggregate import split_joins
 from privata_mongo.core.schema import ModelSchema
 from privata_mongo.errors import ConfigurationError
@@ -206,7 +207,8 @@ class DatabaseBase(PassesAsNative):
     def _visible(self, names: list[str]) -> list[str]:
         """Collection names without the identity halves of split collections.
 
-        The audit collection is left out too: it belongs to the privacy layer, not the app.
+        The audit collection and its checkpoints are left out too: they belong to the privacy
+        layer, not the app.
         A collection whose model's privacy declarations are invalid is listed as it is (its
         identity half is still hidden by suffix): listing names is no use of that model, so
         its error is raised when the model itself is used.
@@ -216,6 +218,7 @@ class DatabaseBase(PassesAsNative):
         hidden = {n for n in names if n.endswith(suffix)}
         if settings.audit and settings.audit_sink is None:
             hidden.add(settings.audit_collection)
+            hidden.add(settings.audit_collection + CHECKPOINTS_SUFFIX)
         for name in names:
             try:
                 schema = self.schema_of(name)

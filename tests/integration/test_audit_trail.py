@@ -18,7 +18,7 @@ import privata_mongo
 import privata_mongo.beanie as pb
 import privata_mongo.mongoengine as pm
 from privata_mongo import AccessContext, access_context
-from privata_mongo.audit import audit_collection, verify
+from privata_mongo.audit import audit_collection, chain_key, chain_key_async, verify
 from privata_mongo.embedded import AsyncMockClient
 from privata_mongo.testing.audit import ListAuditSink
 from privata_mongo.web import fastapi_access, from_headers
@@ -136,7 +136,7 @@ async def test_asyncio_tasks_keep_their_own_contexts() -> None:
     await asyncio.gather(*(work(f"user{i}") for i in range(10)))
     reads = [r["actor"] for r in sink.records if r["operation"] == "read"]
     assert sorted(reads) == sorted(f"user{i}" for i in range(10))
-    assert verify(sink.records).ok
+    assert verify(sink, key=await chain_key_async(database.client)).ok
 
 
 @pytest.mark.usefixtures("settings")
@@ -196,7 +196,7 @@ def test_buffered_mode_appends_in_groups_and_flushes(connected: Any) -> None:
     assert len(sink.records) == 4
     flush(pm.get_db())
     assert [r["operation"] for r in sink.records] == ["create"] * 3 + ["count", "read"]
-    assert verify(sink.records).ok
+    assert verify(sink, key=chain_key(connected.client)).ok
 
 
 @pytest.mark.usefixtures("settings")
@@ -213,7 +213,7 @@ def test_records_can_go_to_a_collection_on_another_client(connected: Any, backen
             assert Patient.objects.get(first_name="Ada").ward == "A"
         assert [r["operation"] for r in trail.find({}, sort=[("seq", 1)])] == ["create", "read"]
         assert "privata_audit" not in connected.list_collection_names()
-        assert verify(trail).ok
+        assert verify(trail, key=chain_key(connected.client)).ok
     finally:
         elsewhere.drop_database(backend.db_name + "_audit")
         elsewhere.close()
