@@ -22,10 +22,16 @@ from privata_mongo.errors import ConfigurationError
 from privata_mongo.proxy._collection_base import SplitCollectionBase
 from privata_mongo.proxy._commands import Call, command_document, refuse_split_pipeline, translate
 from privata_mongo.proxy._passes_as import PassesAsNative
+from privata_mongo.proxy._protected import (
+    protected_kind,
+    refuse,
+    refuse_command,
+    refuse_pipeline,
+)
 from privata_mongo.proxy._write_stages import WriteStage, batches, stage_failure
 from privata_mongo.proxy.collection import PrivateCollection
 from privata_mongo.proxy.cursor import ProxyCommandCursor
-from privata_mongo.proxy.plain import PlainCollection
+from privata_mongo.proxy.plain import GuardedCollection, PlainCollection
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -144,6 +150,8 @@ class DatabaseBase(PassesAsNative):
     def get_collection(self, name: str, **options: Any) -> Any:
         """A collection by name, split when its model has identity fields."""
         clinical = self._inner.get_collection(name, **options)
+        if protected_kind(self, name) is not None:
+            return GuardedCollection(self, clinical)
         schema = self.schema_of(name)
         if schema is None:
             return PlainCollection(self, clinical)
@@ -183,6 +191,7 @@ class DatabaseBase(PassesAsNative):
         spec = command_document(named["command"], named.get("value", 1), named.get("kwargs", {}))
         if named.get("comment") is not None:
             spec.setdefault("comment", named["comment"])
+        refuse_command(self, spec)
         call = translate(self, spec)
         return CommandRequest(
             call,
@@ -289,6 +298,7 @@ class ProxyDatabase(DatabaseBase):
     def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> Any:
         """A database-level aggregation; one reading or writing a split collection is refused."""
         refuse_split_pipeline(self, pipeline, "Database.aggregate")
+        refuse_pipeline(self, pipeline, "Database.aggregate")
         return self._inner.aggregate(pipeline, *args, **kwargs)
 
     def write_out(self, stage: WriteStage, documents: Iterable[Mapping[str, Any]]) -> Any:
@@ -326,6 +336,7 @@ class ProxyDatabase(DatabaseBase):
 
     def create_collection(self, name: str, **kwargs: Any) -> Any:
         """Create a collection (the clinical half when split) and return it."""
+        refuse(self, name, "create_collection")
         self._inner.create_collection(name, **kwargs)
         return self.get_collection(name)
 
@@ -333,6 +344,8 @@ class ProxyDatabase(DatabaseBase):
         """Drop a collection, both halves when split."""
         result = None
         halves = self._halves(name_or_collection)
+        for name in halves:
+            refuse(self, name, "drop_collection")
         for name in halves:
             result = self._inner.drop_collection(name, *args, **kwargs)
         self._client.runtime.indexes.forget(self.name, halves[-1])
