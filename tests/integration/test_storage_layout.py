@@ -68,7 +68,7 @@ def test_documents_are_split_by_classification(connected: Any) -> None:
     assert identity["_enc"].subtype == 6
     assert set(identity["_idx"]) == {"email"}
     assert not set(_values(identity)) & set(PII)
-    plain = unseal_row(connected.client, identity)
+    plain = unseal_row(connected, identity)
     assert {"first_name", "email", "date_of_birth", "mrn", "emergency"} == set(plain)
     assert plain["email"] == "ada@example.org"
 
