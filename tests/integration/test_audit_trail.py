@@ -65,6 +65,61 @@ def test_verify_names_each_tampered_record_in_the_audit_collection(connected: An
     }
 
 
+def test_verify_names_forgeries_a_cut_end_and_a_deleted_stream_without_anchors(
+    connected: Any, backend: Any
+) -> None:
+    import hashlib
+
+    import mongoengine
+    from bson import ObjectId
+
+    from privata_mongo.adapters.audit_collection import checkpoints_of
+    from privata_mongo.core.audit import canonical, checkpoint_id
+
+    Patient = _patient()
+    with access_context(actor="dr.lee"):
+        for i in range(3):
+            Patient(first_name=f"P{i}", email=f"p{i}@x.org", ward="A").save()
+    mongoengine.disconnect()  # another process, in effect: a stream of its own
+    pm.connect(db=backend.db_name, **backend.mongoengine_settings())
+    with access_context(actor="dr.kim"):
+        for i in range(2):
+            Patient(first_name=f"Q{i}", email=f"q{i}@x.org", ward="B").save()
+    trail = audit_collection(connected)
+    assert verify(trail).ok
+    first = trail.find_one({"actor": "dr.lee"})["stream"]
+    second = trail.find_one({"actor": "dr.kim"})["stream"]
+
+    def unkeyed(document: dict[str, Any]) -> dict[str, Any]:
+        document["hash"] = hashlib.sha256(canonical(document)).hexdigest()
+        return document
+
+    head = trail.find_one({"stream": first}, sort=[("seq", -1)])
+    appended = {**head, "_id": ObjectId(), "seq": 3, "prev": head["hash"], "actor": "mallory"}
+    trail.insert_one(unkeyed(appended))  # linked to the real head, hashed as before the key
+    prev = "0" * 64
+    for seq in range(2):  # a whole stream, consistently chained, without the key
+        forged = unkeyed({**head, "_id": ObjectId(), "stream": "forged", "seq": seq, "prev": prev})
+        trail.insert_one(forged)
+        prev = forged["hash"]
+    trail.delete_many({"stream": second})  # a whole stream and its checkpoint
+    checkpoints_of(trail).delete_one({"_id": checkpoint_id(second)})
+    found = {(p.stream, p.seq, p.kind) for p in verify(trail).problems}
+    assert found == {
+        (first, 3, "modified"),
+        ("forged", 0, "modified"),
+        ("forged", 1, "modified"),
+        ("forged", 1, "unanchored"),
+        ("forged", -1, "unregistered"),
+        (second, -1, "deleted"),
+    }
+
+    trail.delete_many({"stream": {"$in": [first, "forged"]}, "seq": {"$gte": 1}})  # cut ends
+    trail.delete_many({"stream": "forged"})
+    found = {(p.stream, p.seq, p.kind) for p in verify(trail).problems}
+    assert found == {(first, 2, "truncated"), (second, -1, "deleted")}
+
+
 def test_concurrent_threads_share_one_chain_and_keep_their_own_contexts(connected: Any) -> None:
     Patient = _patient()
     with access_context(actor="setup"):
