@@ -18,7 +18,7 @@ from typing import Any
 
 from privata_mongo.adapters.kms import AsyncKmsTransport, KmsTransport
 from privata_mongo.config import current
-from privata_mongo.core.audit import records_for
+from privata_mongo.core.audit import AccessContext, AuditRecord, records_for
 from privata_mongo.core.crypto import keys as key_flows
 from privata_mongo.core.crypto.ring import KeyRing
 from privata_mongo.core.schema import SEALED_FIELD
@@ -226,10 +226,19 @@ def _audited_target(target: Any) -> tuple[Any, Any]:
     return target, database
 
 
-def _unsealed(runtime: Runtime, row: Mapping[str, Any], plain: Mapping[str, Any]) -> Any:
+def _wrong_twin(other: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"this database's connection is the other twin's (sync or async): use {other}, so that "
+        "the unseal is recorded in its audit trail"
+    )
+
+
+def _unsealed(
+    runtime: Runtime, access: AccessContext, row: Mapping[str, Any], plain: Mapping[str, Any]
+) -> tuple[AuditRecord, ...]:
     return records_for(
         at=runtime.clock.now(),
-        access=runtime.access(),
+        access=access,
         operation=UNSEAL_OPERATION,
         model=UNSEAL_OPERATION,
         subjects=[str(row["_id"])],
@@ -250,18 +259,21 @@ def unseal_row(target: Any, row: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         KeyUnavailable: the subject's data key is missing (shredded) or unusable.
         AuditUnavailable: the audit record could not be stored.
-        ConfigurationError: a client without a default database.
+        MissingAccessContext: strict mode, and no access context was declared.
+        ConfigurationError: a client without a default database, or an async connection.
     """
     if row.get(SEALED_FIELD) is None:
         return {}
     client, database = _audited_target(target)
     runtime = _audit_runtime(client, asynchronous=False)
-    runtime.access()  # strict mode refuses before anything is decrypted
+    access = runtime.access()  # strict mode refuses before anything is decrypted
+    trail = runtime.trails.of(database, runtime.settings())
+    if trail is not None and not isinstance(trail, AuditTrail):
+        raise _wrong_twin("unseal_row_async")
     flow = key_flows.unseal_row(runtime.keys.ring(runtime.settings()), row)
     plain = sync.run(flow, _binding(runtime))
-    trail = runtime.trails.of(database, runtime.settings())
-    if isinstance(trail, AuditTrail):
-        trail.append(_unsealed(runtime, row, plain))
+    if trail is not None:
+        trail.append(_unsealed(runtime, access, row, plain))
     return plain
 
 
@@ -271,10 +283,12 @@ async def unseal_row_async(target: Any, row: Mapping[str, Any]) -> dict[str, Any
         return {}
     client, database = _audited_target(target)
     runtime = _audit_runtime(client, asynchronous=True)
-    runtime.access()
+    access = runtime.access()
+    trail = runtime.trails.of(database, runtime.settings())
+    if trail is not None and not isinstance(trail, AsyncAuditTrail):
+        raise _wrong_twin("unseal_row")
     flow = key_flows.unseal_row(runtime.keys.ring(runtime.settings()), row)
     plain = await aio.run(flow, _binding(runtime))
-    trail = runtime.trails.of(database, runtime.settings())
-    if isinstance(trail, AsyncAuditTrail):
-        await trail.append(_unsealed(runtime, row, plain))
+    if trail is not None:
+        await trail.append(_unsealed(runtime, access, row, plain))
     return plain

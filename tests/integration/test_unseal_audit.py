@@ -109,3 +109,12 @@ async def test_unseal_row_async_leaves_an_audit_record() -> None:
         ("unseal", "ops.kim", [row["_id"]]),
     ]
     assert verify(sink, key=await chain_key_async(database.client)).ok
+
+
+async def test_unseal_row_async_refuses_a_sync_connection_it_could_not_record_for(
+    connected: Any,
+) -> None:
+    row = _saved_row(connected)
+    with access_context(actor="ops.kim"), pytest.raises(ConfigurationError, match="unseal_row"):
+        await unseal_row_async(pm.get_db(), row)
+    assert audit_collection(connected).count_documents({"operation": "unseal"}) == 0
