@@ -120,6 +120,27 @@ def test_verify_names_forgeries_a_cut_end_and_a_deleted_stream_without_anchors(
     assert found == {(first, 2, "truncated"), (second, -1, "deleted")}
 
 
+def test_a_trail_whose_chain_key_was_lost_is_not_given_a_new_one(
+    connected: Any, backend: Any
+) -> None:
+    import mongoengine
+
+    from privata_mongo.config import current
+    from privata_mongo.core.crypto.chain_key import CHAIN_KEY_NAME
+
+    Patient = _patient()
+    with access_context(actor="dr.lee"):
+        Patient(first_name="Ada", email="ada@x.org", ward="A").save()
+    database, _, name = current().key_vault_namespace.partition(".")
+    vault = connected.client[database][name]
+    assert vault.delete_many({"keyAltNames": CHAIN_KEY_NAME}).deleted_count == 1
+    mongoengine.disconnect()  # a process started after the loss
+    pm.connect(db=backend.db_name, **backend.mongoengine_settings())
+    with access_context(actor="dr.lee"), pytest.raises(privata_mongo.AuditUnavailable):
+        Patient.objects.count()
+    assert vault.count_documents({"keyAltNames": CHAIN_KEY_NAME}) == 0
+
+
 def test_concurrent_threads_share_one_chain_and_keep_their_own_contexts(connected: Any) -> None:
     Patient = _patient()
     with access_context(actor="setup"):
