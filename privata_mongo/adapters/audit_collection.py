@@ -68,11 +68,12 @@ class CollectionAuditSink:
 
     Args:
         collection: the real collection records are inserted into.
+        checkpoints: where its checkpoints and ledger go (``checkpoints_of(collection)``).
     """
 
-    def __init__(self, collection: Any) -> None:
+    def __init__(self, collection: Any, checkpoints: Any = None) -> None:
         self._collection = collection
-        self._checkpoints = checkpoints_of(collection)
+        self._checkpoints = checkpoints_of(collection) if checkpoints is None else checkpoints
         self._indexed = False
 
     @property
@@ -120,9 +121,9 @@ class CollectionAuditSink:
 class AsyncCollectionAuditSink:
     """``AsyncAuditSink`` over an async pymongo-shaped collection (AsyncMongoClient, Motor)."""
 
-    def __init__(self, collection: Any) -> None:
+    def __init__(self, collection: Any, checkpoints: Any = None) -> None:
         self._collection = collection
-        self._checkpoints = checkpoints_of(collection)
+        self._checkpoints = checkpoints_of(collection) if checkpoints is None else checkpoints
         self._indexed = False
 
     @property

@@ -18,7 +18,11 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from privata_mongo.adapters.audit_collection import AsyncCollectionAuditSink, CollectionAuditSink
+from privata_mongo.adapters.audit_collection import (
+    CHECKPOINTS_SUFFIX,
+    AsyncCollectionAuditSink,
+    CollectionAuditSink,
+)
 from privata_mongo.config import Settings
 from privata_mongo.core.audit import LEDGER_ID, AccessContext, AuditRecord
 from privata_mongo.core.crypto.chain_key import chain_key
@@ -116,11 +120,13 @@ class Trails:
             trail = self._trails.get(key)
             if trail is None:
                 if sink is None:
-                    collection = database.get_collection(settings.audit_collection)
+                    name = settings.audit_collection
+                    collection = database.get_collection(name)
+                    checkpoints = database.get_collection(name + CHECKPOINTS_SUFFIX)
                     sink = (
-                        AsyncCollectionAuditSink(collection)
+                        AsyncCollectionAuditSink(collection, checkpoints)
                         if self.asynchronous
-                        else CollectionAuditSink(collection)
+                        else CollectionAuditSink(collection, checkpoints)
                     )
                 trail = self._trail(sink, settings)
                 # The sink is kept alive with the trail, so its id is not reused while cached.
