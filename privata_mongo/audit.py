@@ -132,23 +132,30 @@ def _found(key: bytes | None) -> bytes:
     return key
 
 
-def chain_key(client: Any) -> bytes:
-    """The audit chain key of ``client``'s key vault (a privata or real client), to verify with.
+def chain_key(client: Any, destination: str | None = None) -> bytes:
+    """The audit chain key in ``client``'s key vault (a privata or real client), to verify with.
 
-    Reading it needs the master key, as the trail's own writes do; it is never created here.
+    Each audit destination has its own: ``destination`` is the ``full_name``
+    (``"database.collection"``) of an audit collection, ``None`` for another sink (a
+    ``ListAuditSink``). Reading it needs the master key, as the trail's own writes do; it is
+    never created here.
 
     Raises:
-        KeyUnavailable: the key vault holds no chain key (nothing was audited with it), or the
-            master key cannot unwrap it.
+        KeyUnavailable: the key vault holds no such chain key (nothing was audited there), or
+            the master key cannot unwrap it.
     """
     runtime = _runtime(client, asynchronous=False)
-    return _found(read_chain_key(runtime.keys, runtime.settings(), create=False))
+    settings = runtime.settings()
+    return _found(read_chain_key(runtime.keys, settings, create=False, destination=destination))
 
 
-async def chain_key_async(client: Any) -> bytes:
+async def chain_key_async(client: Any, destination: str | None = None) -> bytes:
     """``chain_key`` for an async client (Beanie's, an ``AsyncMongoClient``, Motor)."""
     runtime = _runtime(client, asynchronous=True)
-    return _found(await read_chain_key_async(runtime.keys, runtime.settings(), create=False))
+    settings = runtime.settings()
+    return _found(
+        await read_chain_key_async(runtime.keys, settings, create=False, destination=destination)
+    )
 
 
 def _verified_documents(source: Any) -> list[Mapping[str, Any]]:
@@ -176,8 +183,8 @@ def verify(
     Args:
         source: the audit collection, or an iterable of its documents.
         anchors: ``heads`` of an earlier verification, kept outside the database.
-        key: the chain key (``chain_key(client)``); read from the key vault of the
-            collection's client when ``source`` is a collection.
+        key: the chain key (``chain_key(client, destination)``); read from the key vault of
+            the collection's client when ``source`` is a collection.
         checkpointed: ``False`` for a trail written to a custom sink that keeps no
             checkpoints (no ``get``/``put``/``swap``): only the chains are checked then.
 
@@ -185,6 +192,7 @@ def verify(
         ConfigurationError: ``source`` is not a collection and no ``key`` was given.
         KeyUnavailable: the chain key cannot be read.
     """
+    documents = _verified_documents(source)
     if key is None:
         database = getattr(source, "database", None)
         if database is None or not hasattr(source, "find"):
@@ -192,8 +200,12 @@ def verify(
                 "verify needs the audit chain key for a source that is not the audit "
                 "collection: pass key=privata_mongo.audit.chain_key(client)"
             )
-        key = chain_key(database.client)
-    documents = _verified_documents(source)
+        runtime = _runtime(database.client, asynchronous=False)
+        where = str(getattr(source, "full_name", ""))
+        key = read_chain_key(runtime.keys, runtime.settings(), create=False, destination=where)
+        if key is None and not documents:
+            return Verification([], 0, {})  # no chain key and no trail: nothing was audited
+        key = _found(key)
     heads: dict[str, tuple[int, str]] = {}
     records = 0
     for document in documents:

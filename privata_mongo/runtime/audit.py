@@ -33,7 +33,14 @@ from privata_mongo.errors import KeyUnavailable
 from privata_mongo.ports.audit import CheckpointStore
 from privata_mongo.runtime.keys import KeyRings
 
-__all__ = ["AsyncAuditPoint", "AuditPoint", "Trails", "read_chain_key", "read_chain_key_async"]
+__all__ = [
+    "AsyncAuditPoint",
+    "AuditPoint",
+    "Trails",
+    "destination_of",
+    "read_chain_key",
+    "read_chain_key_async",
+]
 
 
 def _no_access() -> AccessContext:
@@ -50,16 +57,29 @@ def _key_binding(keys: KeyRings, settings: Settings) -> Binding[Any, Any, Any, A
     )
 
 
-def read_chain_key(keys: KeyRings, settings: Settings, *, create: bool) -> bytes | None:
-    """The audit chain key of ``keys``' key vault (made first with ``create``; else ``None``)."""
-    flow = chain_key(keys.ring(settings), create=create)
+def read_chain_key(
+    keys: KeyRings, settings: Settings, *, create: bool, destination: str | None = None
+) -> bytes | None:
+    """The chain key of ``destination`` in ``keys``' key vault (``None``: absent).
+
+    With ``create``, an absent key is made first.
+    """
+    flow = chain_key(keys.ring(settings), create=create, destination=destination)
     return sync.run(flow, _key_binding(keys, settings))
 
 
-async def read_chain_key_async(keys: KeyRings, settings: Settings, *, create: bool) -> bytes | None:
+async def read_chain_key_async(
+    keys: KeyRings, settings: Settings, *, create: bool, destination: str | None = None
+) -> bytes | None:
     """``read_chain_key`` for an async connection."""
-    flow = chain_key(keys.ring(settings), create=create)
+    flow = chain_key(keys.ring(settings), create=create, destination=destination)
     return await aio.run(flow, _key_binding(keys, settings))
+
+
+def destination_of(sink: Any) -> str | None:
+    """The chain key's destination of ``sink``: its collection's ``db.name``, if it has one."""
+    full_name = getattr(getattr(sink, "collection", None), "full_name", None)
+    return full_name if isinstance(full_name, str) else None
 
 
 def _made(key: bytes | None) -> bytes:
@@ -135,23 +155,29 @@ class Trails:
 
     def _trail(self, sink: Any, settings: Settings) -> AuditTrail | AsyncAuditTrail:
         keys = self._keys
+        where = destination_of(sink)
         if self.asynchronous:
 
             async def awaited() -> bytes:
-                key = await read_chain_key_async(keys, settings, create=False)
-                if key is None and await _has_ledger_async(sink):
+                key = await read_chain_key_async(keys, settings, create=False, destination=where)
+                if key is not None:
+                    return key
+                if await _has_ledger_async(sink):
                     raise _lost()
-                return key or _made(await read_chain_key_async(keys, settings, create=True))
+                made = await read_chain_key_async(keys, settings, create=True, destination=where)
+                return _made(made)
 
             return AsyncAuditTrail(
                 sink, settings.audit_buffer, new_stream=self._new_stream, key=awaited
             )
 
         def blocking() -> bytes:
-            key = read_chain_key(keys, settings, create=False)
-            if key is None and _has_ledger(sink):
+            key = read_chain_key(keys, settings, create=False, destination=where)
+            if key is not None:
+                return key
+            if _has_ledger(sink):
                 raise _lost()
-            return key or _made(read_chain_key(keys, settings, create=True))
+            return _made(read_chain_key(keys, settings, create=True, destination=where))
 
         return AuditTrail(sink, settings.audit_buffer, new_stream=self._new_stream, key=blocking)
 

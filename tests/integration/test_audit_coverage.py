@@ -384,7 +384,7 @@ async def test_every_beanie_operation_is_audited(backend: Backend) -> None:
         assert len(stored) == sum(len(ops) for _, ops in log) == 15
         _assert_no_values(stored, {ada.id, lin.id})
         checkpoints = await database["privata_audit.checkpoints"].find({}).to_list()
-        key = await chain_key_async(database.client)
+        key = await chain_key_async(database.client, database["privata_audit"].full_name)
         assert verify([*stored, *checkpoints], key=key).ok
 
 

@@ -126,19 +126,20 @@ def test_a_trail_whose_chain_key_was_lost_is_not_given_a_new_one(
     import mongoengine
 
     from privata_mongo.config import current
-    from privata_mongo.core.crypto.chain_key import CHAIN_KEY_NAME
+    from privata_mongo.core.crypto.chain_key import chain_key_name
 
     Patient = _patient()
     with access_context(actor="dr.lee"):
         Patient(first_name="Ada", email="ada@x.org", ward="A").save()
     database, _, name = current().key_vault_namespace.partition(".")
     vault = connected.client[database][name]
-    assert vault.delete_many({"keyAltNames": CHAIN_KEY_NAME}).deleted_count == 1
+    own = chain_key_name(audit_collection(connected).full_name)
+    assert vault.delete_many({"keyAltNames": own}).deleted_count == 1
     mongoengine.disconnect()  # a process started after the loss
     pm.connect(db=backend.db_name, **backend.mongoengine_settings())
     with access_context(actor="dr.lee"), pytest.raises(privata_mongo.AuditUnavailable):
         Patient.objects.count()
-    assert vault.count_documents({"keyAltNames": CHAIN_KEY_NAME}) == 0
+    assert vault.count_documents({"keyAltNames": own}) == 0
 
 
 def test_concurrent_threads_share_one_chain_and_keep_their_own_contexts(connected: Any) -> None:
@@ -289,7 +290,24 @@ def test_records_can_go_to_a_collection_on_another_client(connected: Any, backen
             assert Patient.objects.get(first_name="Ada").ward == "A"
         assert [r["operation"] for r in trail.find({}, sort=[("seq", 1)])] == ["create", "read"]
         assert "privata_audit" not in connected.list_collection_names()
-        assert verify(trail, key=chain_key(connected.client)).ok
+        assert verify(trail, key=chain_key(connected.client, trail.full_name)).ok
     finally:
         elsewhere.drop_database(backend.db_name + "_audit")
         elsewhere.close()
+
+
+def test_a_trail_never_written_verifies_and_one_without_its_key_cannot(
+    connected: Any, backend: Any
+) -> None:
+    from privata_mongo.config import current
+    from privata_mongo.core.crypto.chain_key import chain_key_name
+
+    trail = audit_collection(connected)
+    assert verify(trail).ok  # nothing audited yet: no chain key, no record
+    with access_context(actor="dr.lee"):
+        _patient()(first_name="Ada", email="ada@x.org", ward="A").save()
+    database, _, name = current().key_vault_namespace.partition(".")
+    own = chain_key_name(trail.full_name)
+    assert connected.client[database][name].delete_many({"keyAltNames": own}).deleted_count == 1
+    with pytest.raises(privata_mongo.KeyUnavailable, match="no audit chain key"):
+        verify(trail)

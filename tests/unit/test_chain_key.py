@@ -7,7 +7,7 @@ import os
 import pytest
 
 from privata_mongo.core.crypto import KEY_CHECK_NAME, KeyRing
-from privata_mongo.core.crypto.chain_key import CHAIN_KEY_NAME, chain_key
+from privata_mongo.core.crypto.chain_key import CHAIN_KEY_NAME, chain_key, chain_key_name
 from privata_mongo.core.ops import LoadKeys, StoreKeys
 from privata_mongo.errors import ConfigurationError, KeyUnavailable
 from privata_mongo.testing import ScriptedDriver
@@ -62,3 +62,25 @@ def test_no_key_is_made_under_a_master_key_the_vault_does_not_know() -> None:
     with pytest.raises(ConfigurationError, match="master key"):
         driver.run(chain_key(_ring(os.urandom(96)), create=True))
     assert not any(isinstance(op, StoreKeys) for op in driver.seen)
+
+
+def test_each_audit_destination_has_a_key_of_its_own() -> None:
+    ring = _ring(MASTER)
+    secrets = []
+    for destination in ("clinic.privata_audit", "billing.privata_audit"):
+        name = chain_key_name(destination)
+        stored = _key_document(ring, name)
+        driver = ScriptedDriver([(LoadKeys, [stored])])
+        secrets.append(driver.run(chain_key(ring, create=False, destination=destination)))
+        assert driver.seen == [LoadKeys((f"privata:audit-chain:{destination}",))]
+    assert secrets[0] != secrets[1]
+
+
+def test_chain_keys_are_never_shredded() -> None:
+    from privata_mongo.core.crypto import keys
+    from privata_mongo.core.ops import ShredKeys
+
+    names = [chain_key_name("clinic.privata_audit"), CHAIN_KEY_NAME, "pseu_" + "a" * 32]
+    driver = ScriptedDriver([(ShredKeys, 1)])
+    assert driver.run(keys.shred(None, names)) == 1
+    assert driver.seen == [ShredKeys(("pseu_" + "a" * 32,))]

@@ -25,7 +25,7 @@ from typing import Any
 from bson.binary import Binary
 
 from privata_mongo.core.crypto.blind import INDEX_KEY_NAME, Blind, blind_term, blind_terms
-from privata_mongo.core.crypto.chain_key import CHAIN_KEY_NAME
+from privata_mongo.core.crypto.chain_key import is_chain_key_name
 from privata_mongo.core.crypto.check import check_master_key
 from privata_mongo.core.crypto.ring import KEY_CHECK_NAME, KeyRing, rewrap
 from privata_mongo.core.flows.context import Context
@@ -362,8 +362,10 @@ def shred(ring: KeyRing | None, pseudonyms: Sequence[str]) -> Flow[int]:
     Every copy of these subjects' identity rows (replicas, backups, exports) becomes
     unreadable; the keys are dropped from memory too.
     """
-    kept = (INDEX_KEY_NAME, KEY_CHECK_NAME, CHAIN_KEY_NAME)
-    names = tuple(dict.fromkeys(p for p in pseudonyms if p not in kept))
+    kept = (INDEX_KEY_NAME, KEY_CHECK_NAME)
+    names = tuple(
+        dict.fromkeys(p for p in pseudonyms if p not in kept and not is_chain_key_name(p))
+    )
     if not names:
         return 0
     deleted: int = yield from ShredKeys(names)
