@@ -93,6 +93,8 @@ FEATURES: Final[Mapping[str, str]] = {
     "with pymongo's AsyncMongoClient and runs each migration in a client session",
     "forked_processes": "storage shared by a process and the children it forks (pre-fork "
     "servers: gunicorn, uwsgi), so what a worker writes its parent reads",
+    "document_sizes": "the server measures documents ($bsonSize in an aggregation, MongoDB "
+    "4.4+), so an update of clinical fields is checked against both halves of the document",
 }
 
 GAPS: Final[Mapping[str, Mapping[str, str]]] = {
@@ -110,6 +112,8 @@ GAPS: Final[Mapping[str, Mapping[str, str]]] = {
         "migration_runner": "mongomock has no URI to connect to: Beanie's DBHandler opens a "
         "pymongo AsyncMongoClient, and the embedded backend has no client sessions "
         "(NotImplementedError)",
+        "document_sizes": "mongomock 4.3 does not implement $bsonSize (OperationFailure: "
+        "Unrecognized expression '$bsonSize'), and stores documents of any size",
         "forked_processes": "mongomock keeps its data in the memory of one process: what a "
         "forked child writes stays in the child's copy, its parent never sees it",
         "explain": "mongomock 4.3's Cursor has no explain() (AttributeError; the embedded async "
@@ -212,6 +216,10 @@ GAPS: Final[Mapping[str, Mapping[str, str]]] = {
         "or keyValue ({'code': 11000, 'codeName': 'DuplicateKey'} only): Beanie's revision check "
         "then re-raises DuplicateKeyError natively, while privata names the _id and Beanie "
         "raises RevisionIdWasChanged",
+        "document_sizes": "FerretDB v1.24 implements neither $bsonSize ('Invalid $project :: "
+        "caused by :: The operator $bsonSize is not implemented yet', 238) nor $expr "
+        "comparisons ('The operator $lte is not implemented yet', 238), and stores an update's "
+        "result past 16 MiB (a 15 MiB document grown by 2 MiB is accepted)",
         "atomic_updates": "FerretDB v1.24 (SQLite) is not atomic per operation under "
         "concurrency: concurrent raw $inc on one document are lost (327 to 349 of 400 from 8 "
         "threads in three runs of the probe), with or without privata",

@@ -72,6 +72,10 @@ class Settings:
             ``docs/reliability.md``).
         write_wait_ms: how long such an update waits for documents another writer holds
             before it fails with a write conflict; keep it above ``write_lease_ms``.
+        legacy_blind_terms: lookups on searchable fields also match blind index terms of the
+            first format (not bound to the database), so rows written by earlier versions are
+            found; turn it off once every identity collection was re-indexed
+            (``privata_mongo.encryption.reindex``, see ``docs/encryption.md``).
     """
 
     classification: Mapping[str, bool] = field(default_factory=dict)
@@ -97,6 +101,7 @@ class Settings:
     audit_buffer: int = 0
     write_lease_ms: int = 15_000
     write_wait_ms: int = 30_000
+    legacy_blind_terms: bool = True
 
     def policy(self) -> Policy:
         """The classification policy these settings describe."""
@@ -197,6 +202,8 @@ def configure(**changes: Any) -> Settings:
     buffer = changes.get("audit_buffer", 0)
     if not isinstance(buffer, int) or isinstance(buffer, bool) or buffer < 0:
         raise ConfigurationError("audit_buffer must be a non-negative integer")
+    if not isinstance(changes.get("legacy_blind_terms", True), bool):
+        raise ConfigurationError("legacy_blind_terms must be True or False")
     if not isinstance(changes.get("default_access"), (AccessContext, type(None))):
         raise ConfigurationError("default_access must be a privata_mongo.AccessContext or None")
     if not isinstance(changes.get("audit_collection", "x"), str) or not changes.get(

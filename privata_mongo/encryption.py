@@ -26,6 +26,7 @@ from privata_mongo.drivers import aio, sync
 from privata_mongo.drivers._audit import AsyncAuditTrail, AuditTrail
 from privata_mongo.drivers._dispatch import Binding
 from privata_mongo.errors import ConfigurationError
+from privata_mongo.proxy._collection_base import SplitCollectionBase
 from privata_mongo.proxy.database import DatabaseBase
 from privata_mongo.runtime import Runtime, build_runtime
 from privata_mongo.runtime.keys import (
@@ -53,6 +54,8 @@ __all__ = [
     "key_ring",
     "kms_transport",
     "new_master_key",
+    "reindex",
+    "reindex_async",
     "rotate_master_key",
     "shred",
     "shred_async",
@@ -165,6 +168,40 @@ async def shred_async(client: Any, pseudonyms: Sequence[str]) -> int:
     deleted = await aio.run(key_flows.shred(ring, pseudonyms), _binding(runtime))
     forget_everywhere(pseudonyms)
     return deleted
+
+
+def _split(collection: Any) -> SplitCollectionBase:
+    if not isinstance(collection, SplitCollectionBase):
+        raise ConfigurationError(
+            f"reindex needs a model's split collection (e.g. Model._get_collection() or "
+            f"Model.get_pymongo_collection()), not a {type(collection).__name__}"
+        )
+    return collection
+
+
+def reindex(collection: Any) -> int:
+    """Rewrite the blind index terms of a split collection's identity rows; the rows changed.
+
+    Terms are bound to their database since format 2; rows written before hold terms bound to
+    the collection only, which lookups match while ``legacy_blind_terms`` is on. Run this once
+    per split collection with searchable fields (in every database), then turn
+    ``legacy_blind_terms`` off. It can run while the application writes, and again: a row
+    already re-indexed is not rewritten. Rows of erased subjects lose their terms.
+
+    Raises:
+        ConfigurationError: ``collection`` is not a split collection.
+        KeyUnavailable: a data key is missing without a tombstone, or the index key is gone.
+    """
+    split = _split(collection)
+    flow = key_flows.reindex(split._plans.context())
+    return sync.run(flow, split._binding)
+
+
+async def reindex_async(collection: Any) -> int:
+    """``reindex`` for an async split collection (Beanie's ``get_pymongo_collection()``)."""
+    split = _split(collection)
+    flow = key_flows.reindex(split._plans.context())
+    return await aio.run(flow, split._binding)
 
 
 def rotate_master_key(

@@ -53,15 +53,24 @@ class KeyUnavailable(PrivataError):
 
     Raised for a missing or wrong master key, a data key missing from the key vault, and a
     ciphertext that fails authentication (tampered). ``model`` and ``fields`` say what could
-    not be read or written; the message never carries a value.
+    not be read or written; ``pseudonyms`` names the data subjects whose data keys are missing
+    (empty when the cause is not one subject's key), so an operator can look for those keys
+    and an application can tell which subjects a failed listing was about. The message never
+    carries a value.
     """
 
     def __init__(
-        self, message: str, *, model: str | None = None, fields: tuple[str, ...] = ()
+        self,
+        message: str,
+        *,
+        model: str | None = None,
+        fields: tuple[str, ...] = (),
+        pseudonyms: tuple[str, ...] = (),
     ) -> None:
         super().__init__(message)
         self.model = model
         self.fields = fields
+        self.pseudonyms = pseudonyms
 
 
 class SubjectErased(PrivataError):

@@ -12,7 +12,11 @@ from types import ModuleType
 from typing import Any
 
 import mongomock
+import mongomock.collection
+import mongomock.command_cursor
 import pymongo
+import pymongo.command_cursor
+import pymongo.cursor
 from pymongo.collection import Collection
 from pymongo.database import Database
 
@@ -61,4 +65,27 @@ def test_a_queryset_holds_a_collection_of_the_native_class(
         "split": kinds(m.Patient.objects._collection, COLLECTIONS),
         "plain": kinds(m.Visit.objects._collection, COLLECTIONS),
         "count": m.Patient.objects.count(),
+    }
+
+
+CURSORS = (pymongo.cursor.Cursor, mongomock.collection.Cursor)
+COMMAND_CURSORS = (pymongo.command_cursor.CommandCursor, mongomock.command_cursor.CommandCursor)
+
+
+@scenario(clinic)
+def test_cursors_are_of_the_native_class(me: ModuleType, m: Clinic) -> dict[str, Any]:
+    seed_clinic(m)
+    split, plain = m.Patient._get_collection(), m.Visit._get_collection()
+    cursor = split.find()
+    chained = split.find().sort("_id").skip(1).limit(5)
+    return {
+        "find": kinds(cursor, CURSORS),
+        "chained": kinds(chained, CURSORS),
+        "clone": kinds(cursor.clone(), CURSORS),
+        "plain_find": kinds(plain.find(), CURSORS),
+        "aggregate": kinds(split.aggregate([{"$match": {}}]), COMMAND_CURSORS),
+        "plain_aggregate": kinds(plain.aggregate([{"$match": {}}]), COMMAND_CURSORS),
+        "queryset": kinds(m.Patient.objects._cursor, CURSORS),
+        # the cursor still reads through the split once it passes as the native class
+        "read": sorted(len(document) for document in cursor),
     }

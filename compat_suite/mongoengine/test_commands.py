@@ -256,6 +256,44 @@ def test_oversized_documents_are_refused_before_anything_is_written(
     }
 
 
+@scenario(clinic)
+def test_a_clinical_update_past_the_limit_fails_as_natively(
+    me: ModuleType, m: Clinic
+) -> dict[str, Any]:
+    """An update of clinical fields that takes the whole document past 16 MiB.
+
+    The clinical half alone stays below the limit: the server refuses it (17419) natively, so
+    the wrapper must too; a backend that stores larger documents (FerretDB 1.x, mongomock)
+    accepts it natively, and through the wrapper, which cannot measure there.
+    """
+    # identity and clinical halves below the limit, the whole document just below it too
+    ada = m.Patient(
+        first_name="Ada",
+        last_name="Big",
+        aliases=["a" * (1024 * 1024)],
+        vitals={"blob": "v" * (15 * 1024 * 1024 - 8192)},
+    ).save()
+    raw = m.Patient._get_collection()
+
+    def code(action: Callable[[], object]) -> Any:
+        try:
+            action()
+        except Exception as exc:
+            return error_name(exc), getattr(exc, "code", None)
+        return None
+
+    return {
+        "update_one": code(
+            lambda: raw.update_one({"_id": ada.id}, {"$set": {"tags": ["t" * 16384]}})
+        ),
+        "find_one_and_update": code(
+            lambda: raw.find_one_and_update({"_id": ada.id}, {"$push": {"tags": "t" * 16384}})
+        ),
+        "small": raw.update_one({"_id": ada.id}, {"$set": {"weight_kg": 70}}).modified_count,
+        "stored": [len(t) for t in m.Patient.objects.get(id=ada.id).tags],
+    }
+
+
 @requires("server_document_size_limit")
 @scenario(clinic)
 def test_the_server_refuses_documents_past_the_limit(me: ModuleType, m: Clinic) -> dict[str, Any]:

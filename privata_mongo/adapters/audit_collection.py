@@ -27,9 +27,16 @@ __all__ = [
     "AUDIT_INDEXES",
     "CHECKPOINTS_SUFFIX",
     "AsyncCollectionAuditSink",
+    "AsyncCollectionJournal",
     "CollectionAuditSink",
+    "CollectionJournal",
     "checkpoints_of",
 ]
+
+
+def _pending_filter(collection: str, before: Any) -> dict[str, Any]:
+    return {"collection": collection, "at": {"$lte": before}}
+
 
 CHECKPOINTS_SUFFIX = ".checkpoints"
 """The checkpoints and ledger of an audit collection ``c`` are in ``c.checkpoints``."""
@@ -169,3 +176,53 @@ class AsyncCollectionAuditSink:
         }
         await self._checkpoints.delete_many(older)
         return True
+
+
+class CollectionJournal:
+    """The journal of intents over a pymongo-shaped collection beside the data.
+
+    Intents are inserted before a write and deleted once its record is stored, so the
+    application's credentials need insert, find and delete on it (unlike the trail, which may
+    be insert-only elsewhere). Its ``_id`` is the intent's id: storing one twice fails.
+    """
+
+    def __init__(self, collection: Any) -> None:
+        self.collection = collection
+
+    def insert(self, document: Mapping[str, Any], /) -> None:
+        """Store one intent."""
+        self.collection.insert_one(dict(document))
+
+    def settle(self, ids: Sequence[str], /) -> None:
+        """Remove the intents ``ids``."""
+        if ids:
+            self.collection.delete_many({"_id": {"$in": list(ids)}})
+
+    def pending(self, collection: str, before: Any, limit: int = 0, /) -> list[dict[str, Any]]:
+        """Intents of ``collection`` stored before ``before``, oldest first."""
+        found = self.collection.find(_pending_filter(collection, before)).sort("at", 1)
+        return list(found.limit(limit) if limit else found)
+
+
+class AsyncCollectionJournal:
+    """The async twin of ``CollectionJournal``."""
+
+    def __init__(self, collection: Any) -> None:
+        self.collection = collection
+
+    async def insert(self, document: Mapping[str, Any], /) -> None:
+        """Store one intent."""
+        await self.collection.insert_one(dict(document))
+
+    async def settle(self, ids: Sequence[str], /) -> None:
+        """Remove the intents ``ids``."""
+        if ids:
+            await self.collection.delete_many({"_id": {"$in": list(ids)}})
+
+    async def pending(
+        self, collection: str, before: Any, limit: int = 0, /
+    ) -> list[dict[str, Any]]:
+        """Intents of ``collection`` stored before ``before``, oldest first."""
+        found = self.collection.find(_pending_filter(collection, before)).sort("at", 1)
+        listed: list[dict[str, Any]] = await (found.limit(limit) if limit else found).to_list(None)
+        return listed

@@ -52,6 +52,15 @@ def _rewraps(documents: Sequence[Mapping[str, Any]]) -> list[tuple[dict[str, Any
     ]
 
 
+def _tombstones(names: Sequence[str], at: Any) -> list[dict[str, Any]]:
+    """One tombstone per name, for one unordered insert (one round trip for many subjects).
+
+    A name already tombstoned fails as a duplicate and is skipped: the first erasure's date
+    stays.
+    """
+    return [{"_id": name, "shreddedAt": at} for name in dict.fromkeys(names)]
+
+
 def _only_duplicates(exc: BulkWriteError) -> bool:
     return all(e.get("code") == _DUPLICATE_KEY for e in exc.details.get("writeErrors", ()))
 
@@ -98,11 +107,11 @@ class CollectionKeyVault:
         """Record tombstones, then delete the keys: the deleted count."""
         if not names:
             return 0
-        at = self._clock.now()
-        for name in names:
-            self.tombstones.update_one(
-                {"_id": name}, {"$setOnInsert": {"shreddedAt": at}}, upsert=True
-            )
+        try:
+            self.tombstones.insert_many(_tombstones(names, self._clock.now()), ordered=False)
+        except BulkWriteError as exc:
+            if not _only_duplicates(exc):
+                raise
         deleted: int = self.collection.delete_many(_selector(names)).deleted_count
         return deleted
 
@@ -160,11 +169,11 @@ class AsyncCollectionKeyVault:
         """Record tombstones, then delete the keys: the deleted count."""
         if not names:
             return 0
-        at = self._clock.now()
-        for name in names:
-            await self.tombstones.update_one(
-                {"_id": name}, {"$setOnInsert": {"shreddedAt": at}}, upsert=True
-            )
+        try:
+            await self.tombstones.insert_many(_tombstones(names, self._clock.now()), ordered=False)
+        except BulkWriteError as exc:
+            if not _only_duplicates(exc):
+                raise
         result = await self.collection.delete_many(_selector(names))
         deleted: int = result.deleted_count
         return deleted

@@ -13,8 +13,10 @@ modules of their own that read everything from Beanie's but have the facade's ``
 Beanie's modules themselves are left unchanged. Beanie's migration runner calls its own
 ``init_beanie``, so ``MigrationNode`` is replaced as well (``beanie.migrations.runner``,
 ``beanie.executors.migrate``): the facade's node initialises each migration's models split.
-Beanie's ``beanie migrate`` command itself imports Beanie's node: run migrations through
-``privata_mongo.beanie.migrations.runner.MigrationNode`` (``build(path)``, then ``run(...)``).
+Beanie's ``beanie migrate`` command itself imports Beanie's node: run
+``python -m privata_mongo.beanie.migrate`` with the same options (``privata_mongo.beanie.migrate``),
+or ``privata_mongo.beanie.migrations.runner.MigrationNode`` in code (``build(path)``, then
+``run(...)``).
 
 Mark fields with ``Annotated[str, PII()]`` (``PII(False)`` overrides a name default) or
 ``Field(json_schema_extra={"pii": True})``, list them in ``Settings.privacy`` (the keys of

@@ -8,15 +8,25 @@ class ``init_beanie`` is given, that validator is wrapped: an error is rebuilt w
 ``ValidationError.from_exception_data`` as the same type, with the same locations, error types
 and reasons, and the identity values replaced by ``<redacted>``. Classes the facade does not
 split are left alone (their errors pass through untouched).
+
+A ``Link`` validates the linked document with the linked class's validator, so the linked
+model's identity values are redacted wherever the link is validated (construction, a fetched
+link), even inside a model that is not split. One path does not go through the class's
+validator: a document read with ``lazy_parse=True`` validates each field when it is first read,
+with a ``TypeAdapter`` of the field's type (``lazy_model.LazyModel._parse_value``); that method
+is wrapped once per process, and redacts the errors of identity fields of the classes wrapped
+here.
 """
 
 from __future__ import annotations
 
+import functools
 import typing
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import beanie
+from lazy_model import LazyModel  # type: ignore[import-untyped]  # untyped: no py.typed
 from pydantic import BaseModel, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_core.core_schema import ErrorType
@@ -28,6 +38,7 @@ __all__ = ["install", "redacted"]
 
 _KNOWN_TYPES: frozenset[str] = frozenset(typing.get_args(ErrorType))
 _VALIDATING = ("validate_python", "validate_json", "validate_strings")
+_MARK = "__privata_redacting__"
 
 
 def identity_names(cls: type[Any]) -> frozenset[str] | None:
@@ -79,7 +90,9 @@ def _context(ctx: Mapping[str, Any] | None, renderings: list[str]) -> dict[str, 
     return out
 
 
-def redacted(exc: ValidationError, names: frozenset[str], data: Iterable[Any]) -> ValidationError:
+def redacted(
+    exc: ValidationError, names: frozenset[str], data: Iterable[Any], *, field: bool = False
+) -> ValidationError:
     """``exc`` rebuilt without identity values.
 
     Args:
@@ -87,15 +100,21 @@ def redacted(exc: ValidationError, names: frozenset[str], data: Iterable[Any]) -
         names: attribute names and aliases of the identity fields of the validated class.
         data: identity values known to be in the validated input (their renderings are taken
             out of every reason and context too).
+        field: ``exc`` is the error of one identity field validated alone (its locations start
+            inside the field's value), so every line is about an identity value.
     """
     errors = exc.errors(include_url=False)
-    values = [*data, *(e["input"] for e in errors if e["loc"] and e["loc"][0] in names)]
+
+    def about_identity(error: Any) -> bool:
+        return field or (bool(error["loc"]) and error["loc"][0] in names)
+
+    values = [*data, *(e["input"] for e in errors if about_identity(e))]
     renderings = sorted(
         {r for value in values for r in value_renderings(value)}, key=len, reverse=True
     )
     lines: list[InitErrorDetails] = []
     for error in errors:
-        identity = bool(error["loc"]) and error["loc"][0] in names
+        identity = about_identity(error)
         line: dict[str, Any] = {
             "loc": error["loc"],
             "input": REDACTED if identity else _without_identity(error["input"], names),
@@ -161,8 +180,41 @@ class RedactingValidator:
         raise failure
 
 
+def _lazy_field_redacted(model: type[Any], name: str, value: Any, exc: ValidationError) -> Any:
+    """The error of a lazily parsed field without identity values (``None``: leave it as is)."""
+    if not isinstance(getattr(model, "__pydantic_validator__", None), RedactingValidator):
+        return None  # a class the facade did not initialise
+    names = identity_names(model)
+    info = model.model_fields.get(name)
+    if names is None or info is None or not {name, info.alias} & names:
+        return None
+    return redacted(exc, names, [value], field=True)
+
+
+def _install_lazy_parsing() -> None:
+    """Wrap ``LazyModel._parse_value`` once per process (idempotent)."""
+    native = LazyModel._parse_value
+    if getattr(native, _MARK, False):
+        return
+
+    @functools.wraps(native)
+    def _parse_value(self: Any, name: str, value: Any) -> Any:
+        failure: ValidationError | None = None
+        try:
+            return native(self, name, value)
+        except ValidationError as exc:
+            failure = _lazy_field_redacted(type(self), name, value, exc)
+            if failure is None:
+                raise
+        raise failure  # outside the handler: the original must not ride along as __context__
+
+    setattr(_parse_value, _MARK, True)
+    LazyModel._parse_value = _parse_value
+
+
 def install(models: Iterable[Any]) -> None:
     """Wrap the validator of each Beanie document class (idempotent; after init)."""
+    _install_lazy_parsing()
     for model in models:
         if not (isinstance(model, type) and issubclass(model, beanie.Document)):
             continue

@@ -10,11 +10,18 @@ fails it: an insert with ``BSONObjectTooLarge`` (10334) for that document, so an
 ``insert_many`` still stores the documents before it; a replacement or an update whose result
 is too large with code 17419. The driver's own check, before it sends a single-document write
 (``DocumentTooLarge``), is the proxy's (``check_sent``).
+
+An update of clinical fields only runs on the server, which measures the clinical half alone;
+``flows.size_gate`` asks the server, before the update, which documents it could take past the
+limit together with their identity rows: ``growth_bound`` is how much an update can add to any
+one document, and ``ServerSizes`` remembers whether the server can measure documents at all.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 import bson
@@ -29,7 +36,10 @@ __all__ = [
     "COMMAND_OVERHEAD",
     "DOCUMENT_GREW_TOO_LARGE",
     "MAX_BSON_SIZE",
+    "UNMEASURED",
+    "ServerSizes",
     "grew_too_large",
+    "growth_bound",
     "size_of",
     "too_large_to_insert",
 ]
@@ -79,3 +89,46 @@ def grew_too_large(*forms: Mapping[str, Any]) -> WriteFailed | None:
         f"Resulting document after update is larger than {MAX_BSON_SIZE}",
         DOCUMENT_GREW_TOO_LARGE,
     )
+
+
+UNMEASURED: Final = frozenset({168, 238})
+"""Codes of a server that cannot measure documents: ``$bsonSize`` is unknown before MongoDB 4.4
+(InvalidPipelineOperator, 168) and not implemented by FerretDB 1.x (NotImplemented, 238)."""
+
+# Operators that never make a document larger; every other one may, by at most its operand.
+_SHRINKING: Final = frozenset({"$unset", "$pop", "$pull", "$pullAll"})
+_ALL_ELEMENTS = re.compile(r"\.\$\[[^\]]*\]")  # $[] and $[<identifier>]: every element matched
+_SLACK: Final = 1024  # type changes ($inc to a wider number, $currentDate), created parents
+
+
+@dataclass(slots=True)
+class ServerSizes:
+    """Whether the server measures documents (``$bsonSize``); learned once per connection.
+
+    A server that cannot enforces no 16 MiB limit of its own either (FerretDB 1.x stores
+    larger documents), so an update there is not measured, as natively.
+    """
+
+    available: bool = True
+
+
+def growth_bound(update: Mapping[str, Any]) -> int | None:
+    """The most bytes ``update`` (operator form) can add to any one document it changes.
+
+    Twice the operand's own size (an array element's index key may be longer than the one it
+    had in the update), plus the nulls a numeric path component pads an array with, plus a
+    margin for type changes; ``0`` when every operator only removes; ``None`` when an update of
+    every array element (``$[]``, ``$[<id>]``) makes the growth depend on the document.
+    """
+    grows = {op: fields for op, fields in update.items() if op not in _SHRINKING}
+    if not grows:
+        return 0
+    padding = 0
+    for fields in grows.values():
+        for path in fields if isinstance(fields, Mapping) else ():
+            if _ALL_ELEMENTS.search(str(path)):
+                return None
+            for part in str(path).split("."):
+                if part.isdigit():
+                    padding += (int(part) + 1) * (len(part) + 2)  # type, key, NUL per null
+    return 2 * (size_of(grows) or MAX_BSON_SIZE) + padding + _SLACK

@@ -19,10 +19,12 @@ op sequence of any operation easy to assert in unit tests, with no database and 
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeAlias, TypeVar, cast
 
+from privata_mongo.core.audit.intents import Intent
 from privata_mongo.core.audit.records import AccessContext, AuditRecord
 from privata_mongo.core.failures import WriteFailure
 from privata_mongo.core.schema import Side
@@ -54,12 +56,15 @@ __all__ = [
     "IndexInformation",
     "Insert",
     "InsertOutcome",
+    "Intends",
     "KeyOp",
     "KmsOp",
     "LoadKeys",
     "NextBatch",
     "Op",
+    "OpenIntent",
     "Pause",
+    "PendingIntents",
     "Query",
     "ReadPeer",
     "ReceiveKms",
@@ -68,6 +73,7 @@ __all__ = [
     "ReplaceMany",
     "ResolveAccess",
     "SendKms",
+    "SettleIntents",
     "ShredKeys",
     "Steps",
     "StoreKeys",
@@ -363,6 +369,51 @@ class Touched(Op[None]):
 
 
 @dataclass(frozen=True, slots=True)
+class Intends(Op[None]):
+    """Whom an audited operation is about to write, stated before its first write request.
+
+    The audit wrapper stores it as an intent (``OpenIntent``) before the flow goes on, so that
+    every change the operation may apply has a record naming its subjects even if the process
+    dies or the outcome record cannot be stored; a flow yields it only when its ``Context``
+    says the operation is audited, and no driver serves it. If the intent cannot be stored,
+    ``AuditUnavailable`` is thrown into the flow here: nothing has been written yet.
+
+    Attributes:
+        subjects: pseudonyms the operation will write (new ones for an insert, read targets
+            for an update or a delete).
+        fields: identity field names it may change.
+        kind: ``create``, ``update`` or ``delete``: what the recovery sweeper checks for.
+    """
+
+    subjects: tuple[str, ...]
+    fields: frozenset[str] = frozenset()
+    kind: Literal["create", "update", "delete"] = "update"
+
+
+@dataclass(frozen=True, slots=True)
+class OpenIntent(Op[None]):
+    """Store an intent (a pending operation, names and pseudonyms only) in the journal."""
+
+    intent: Intent
+
+
+@dataclass(frozen=True, slots=True)
+class SettleIntents(Op[None]):
+    """Remove the intents ``ids`` from the journal: their outcome is recorded in the trail."""
+
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingIntents(Op[list[Document]]):
+    """Intents of ``collection`` stored at or before ``before``: ends nobody saw."""
+
+    collection: str
+    before: datetime.datetime
+    limit: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Pause(Op[None]):
     """Wait ``seconds`` before the next request.
 
@@ -511,6 +562,10 @@ AnyOp: TypeAlias = (
     | Pause
     | ResolveAccess
     | AppendAudit
+    | Intends
+    | OpenIntent
+    | SettleIntents
+    | PendingIntents
     | KeyOp
     | KmsOp
 )

@@ -23,14 +23,18 @@ from privata_mongo.core.ops import (
     DiscardKeys,
     Emit,
     FindErased,
+    Intends,
     LoadKeys,
     NextBatch,
+    OpenIntent,
     Pause,
+    PendingIntents,
     ReadPeer,
     ReceiveKms,
     ReplaceKeys,
     ResolveAccess,
     SendKms,
+    SettleIntents,
     ShredKeys,
     StoreKeys,
 )
@@ -55,7 +59,9 @@ class Binding(Generic[S, K, A, M]):
         peers: reads another logical collection of the same database, joined (for ``$lookup``
             into a split collection): ``(collection, filter) → documents``.
         keys: the key vault and shredder (``ports.keys``), ``None`` when rows are not sealed.
-        audit: the audit trail ``AppendAudit`` goes to, ``None`` when nothing is audited.
+        audit: the audit trail ``AppendAudit`` goes to, and the journal of intents
+            (``OpenIntent``, ``SettleIntents``, ``PendingIntents``); ``None`` when nothing is
+            audited.
         access: the access context of an operation starting now (raises in strict mode).
         kms: the KMS transport (``ports.kms``) libmongocrypt's requests to a remote master key
             go through, ``None`` when rows are not sealed.
@@ -99,6 +105,10 @@ def _nothing() -> None:
     return None
 
 
+def _empty() -> list[Any]:
+    return []
+
+
 def call_of(op: AnyOp, binding: Binding[Any, Any, Any, Any]) -> PortCall:
     """The port call that executes ``op``."""
     if isinstance(op, STORE_OPS):
@@ -117,6 +127,20 @@ def call_of(op: AnyOp, binding: Binding[Any, Any, Any, Any]) -> PortCall:
             if binding.audit is None:
                 return PortCall(_nothing, (), awaited=False)
             return PortCall(binding.audit.append, (records,))
+        case OpenIntent(intent):
+            if binding.audit is None:
+                return PortCall(_nothing, (), awaited=False)
+            return PortCall(binding.audit.open, (intent,))
+        case SettleIntents(ids):
+            if binding.audit is None:
+                return PortCall(_nothing, (), awaited=False)
+            return PortCall(binding.audit.settle, (ids,))
+        case PendingIntents(collection, before, limit):
+            if binding.audit is None:
+                return PortCall(_empty, (), awaited=False)
+            return PortCall(binding.audit.pending, (collection, before, limit))
+        case Intends():
+            raise RuntimeError("Intends is consumed by the audit wrapper")
         case ReadPeer(collection, filter):
             if binding.peers is None:
                 raise RuntimeError("this binding cannot read other collections")

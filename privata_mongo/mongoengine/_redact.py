@@ -8,11 +8,20 @@ client and it has identity fields), the errors of its identity fields get every 
 the field's value replaced by ``<redacted>``. The exception is the same object, of the same
 type, with the same fields and reasons; the wrapper is inert for every other model, so native
 mongoengine in the same process is untouched.
+
+A field's error may also quote another document: mongoengine never renders a referenced
+document itself, but an application's validation of a reference does
+(``ReferenceField(Person, validation=...)`` raising ``f"{person} is not on duty"``), and the
+referenced document may have been dereferenced from the database. So the error of every field,
+of any model validated through the facade, split or not, also loses the identity values of the
+documents of split models referenced or embedded in that field's value (in lists and dicts,
+through embedded documents, at any depth); a reference not yet dereferenced holds only an id.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import mongoengine.connection as connection
@@ -79,14 +88,51 @@ def _redacted(error: Any, renderings: list[str]) -> Any:
     return error
 
 
-def redact(exc: ValidationError, document: Any) -> None:
-    """Take the values of ``document``'s identity fields out of ``exc`` (in place)."""
-    names = identity_names(document)
-    if not names or not isinstance(exc.errors, dict):
+def _linked_identity_values(value: Any, seen: set[int], depth: int = 0) -> Iterator[Any]:
+    """The identity values of split documents referenced or embedded in ``value``.
+
+    Only what is in memory is walked (a reference not yet dereferenced is an id, and stays
+    one): validation never reads the database.
+    """
+    if depth > 16 or id(value) in seen:
         return
-    for name in names & set(exc.errors):
-        renderings = value_renderings(document._data.get(name))
-        exc.errors[name] = _redacted(exc.errors[name], renderings)
+    if isinstance(value, BaseDocument):
+        seen.add(id(value))
+        names = identity_names(value) or frozenset()
+        for name, item in value._data.items():
+            if name in names:
+                yield item
+            else:
+                yield from _linked_identity_values(item, seen, depth + 1)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _linked_identity_values(item, seen, depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _linked_identity_values(item, seen, depth + 1)
+
+
+def _renderings(values: Iterator[Any]) -> list[str]:
+    found = {rendering for value in values for rendering in value_renderings(value)}
+    return sorted(found, key=len, reverse=True)
+
+
+def redact(exc: ValidationError, document: Any) -> None:
+    """Take identity values out of ``exc`` (in place).
+
+    Those of ``document``'s identity fields, and those of the split documents the value of
+    each failing field references or embeds.
+    """
+    if not isinstance(exc.errors, dict):
+        return
+    names = identity_names(document) or frozenset()
+    for name in list(exc.errors):
+        value = document._data.get(name)
+        own = [value] if name in names else []
+        linked = _linked_identity_values(value, {id(document)})
+        renderings = _renderings(iter([*own, *linked]))
+        if renderings:
+            exc.errors[name] = _redacted(exc.errors[name], renderings)
 
 
 def install() -> None:

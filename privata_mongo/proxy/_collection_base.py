@@ -18,8 +18,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
+from privata_mongo.core.flows.context import Context
 from privata_mongo.core.flows.options import OPERATION_OPTIONS, with_operation_options
 from privata_mongo.core.schema import ModelSchema
+from privata_mongo.drivers._dispatch import Binding
 from privata_mongo.proxy._passes_as import PassesAsNative
 from privata_mongo.proxy._planner import Planned, Planner
 from privata_mongo.runtime import Runtime
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
     from privata_mongo.config import Settings
 
 __all__ = ["PlannedMethod", "SplitCollectionBase"]
+
+_IN_PROCESS = ("mongomock", "privata_mongo.embedded")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -97,10 +101,21 @@ class SplitCollectionBase(PassesAsNative, ABC):
             database.split_targets,
             acknowledged=bool(clinical.write_concern.acknowledged),
             mongomock_style=self._terse,
+            database=str(clinical.database.name),
+            # stores in the process enforce no size limit: updates there are not measured
+            measures_sizes=not type(clinical).__module__.startswith(_IN_PROCESS),
         )
         self._binding = self._runtime.binding(
             database.inner, clinical, identity, schema, self._read_peer
         )
+
+    def flow_parts(self) -> tuple[Context, Binding[Any, Any, Any, Any]]:
+        """The context and ports of a flow on this collection starting now.
+
+        For operator flows outside pymongo's API (``privata_mongo.recovery``), which run with
+        the same runtime handles as the collection's own operations.
+        """
+        return self._runtime.context(self.schema), self._binding
 
     def _linked(self) -> bool:
         """Whether the link index was ensured (once per runtime, not per collection object)."""

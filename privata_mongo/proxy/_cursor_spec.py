@@ -2,13 +2,15 @@
 
 Options may be set until the first document is read (then ``InvalidOperation``), exactly as in
 pymongo; slicing replaces skip and limit; ``clone`` copies the options into a fresh, unread
-cursor of the same twin. ``distinct`` and ``explain`` ask the cursor's collection, which
-answers synchronously or with a coroutine, as its twin does. The twins (``cursor``,
+cursor of the same twin (``copy.copy`` and ``copy.deepcopy`` too, as in pymongo). ``distinct``
+and ``explain`` ask the cursor's collection, which answers synchronously or with a coroutine, as
+its twin does. The twins (``cursor``,
 ``aio_cursor``) add only reading: iterated, or awaited.
 """
 
 from __future__ import annotations
 
+import copy
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -297,6 +299,22 @@ class CursorSpec:
     def clone(self) -> Self:
         """An unevaluated copy with the same options."""
         twin = type(self)(self._collection, self._filter, self._projection)
+        self._copy_into(twin)
+        return twin
+
+    def __copy__(self) -> Self:
+        return self.clone()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        """An unevaluated copy whose filter and projection are copies too, as pymongo's.
+
+        The collection is shared, never copied: it holds the client.
+        """
+        twin = type(self)(
+            self._collection,
+            copy.deepcopy(self._filter, memo),
+            copy.deepcopy(self._projection, memo),
+        )
         self._copy_into(twin)
         return twin
 

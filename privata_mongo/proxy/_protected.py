@@ -1,8 +1,9 @@
 """Internal. The collections only privata writes, and the refusal of the app's writes to them.
 
-The audit trail (``privata_audit`` and its ``.checkpoints``, or the collection of a configured
-``CollectionAuditSink``), the key vault and its ``.tombstones`` (the erasure log) are written by
-the library through its adapters, which hold the real collections. Through the proxy — the
+The audit trail (``privata_audit``, its ``.checkpoints`` and its journal of intents
+``.pending``, or the collection of a configured ``CollectionAuditSink``), the key vault and its
+``.tombstones`` (the erasure log) are written by the library through its adapters, which hold
+the real collections. Through the proxy — the
 handles the application has: ``get_db()``, Beanie's database, the proxy client — they can be
 read (auditors read the trail) but not written: every insert, update, delete, bulk write,
 drop, index change and rename, as a method, a database command (``db.command("drop", ...)``)
@@ -18,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from privata_mongo.adapters.audit_collection import CHECKPOINTS_SUFFIX
+from privata_mongo.core.audit.intents import JOURNAL_SUFFIX
 from privata_mongo.errors import ProtectedCollection
 
 if TYPE_CHECKING:
@@ -107,7 +109,8 @@ def protected_kind(database: DatabaseBase, name: str) -> tuple[str, str] | None:
     """``(what, operator handle)`` when ``name`` in ``database`` only privata writes."""
     settings = _settings(database)
     namespace = f"{database.name}.{name}"
-    audit = {settings.audit_collection, settings.audit_collection + CHECKPOINTS_SUFFIX}
+    base = settings.audit_collection
+    audit = {base, base + CHECKPOINTS_SUFFIX, base + JOURNAL_SUFFIX}
     if name in audit:
         return "audit trail", _AUDIT_HANDLE
     sink_collection = getattr(settings.audit_sink, "collection", None)

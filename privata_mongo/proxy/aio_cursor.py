@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from privata_mongo.core.ops import Document
 from privata_mongo.proxy._cursor_spec import Batches, CursorSpec, check_length
+from privata_mongo.proxy._passes_as import PassesAsNativeCursor
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -93,8 +94,10 @@ class _Stream(Batches):
         self.end()
 
 
-class AsyncProxyCursor(CursorSpec, _Reading):
-    """pymongo's ``AsyncCursor`` API over a split collection."""
+class AsyncProxyCursor(PassesAsNativeCursor, CursorSpec, _Reading):
+    """pymongo's ``AsyncCursor`` API over a split collection; passes as the native class."""
+
+    _cursor_kind = "find"
 
     def _open(self) -> _Stream:
         return _Stream(self._collection._stream_find(self._query()))
@@ -115,8 +118,10 @@ class AsyncProxyCursor(CursorSpec, _Reading):
         return self
 
 
-class AsyncProxyCommandCursor(_Reading):
+class AsyncProxyCommandCursor(PassesAsNativeCursor, _Reading):
     """The cursor ``aggregate`` and ``list_indexes`` return, awaited: iterate it, or close it."""
+
+    _cursor_kind = "command"
 
     def __init__(self, collection: Any, batches: AsyncIterator[tuple[Document, ...]]) -> None:
         self._collection = collection

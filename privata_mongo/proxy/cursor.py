@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from privata_mongo.core.ops import Document
 from privata_mongo.proxy._cursor_spec import Batches, CursorSpec, check_length
+from privata_mongo.proxy._passes_as import PassesAsNativeCursor
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -92,8 +93,10 @@ class _Stream(Batches):
         self.end()
 
 
-class ProxyCursor(CursorSpec, _Reading):
-    """pymongo's ``Cursor`` API over a split collection."""
+class ProxyCursor(PassesAsNativeCursor, CursorSpec, _Reading):
+    """pymongo's ``Cursor`` API over a split collection; passes as the native cursor class."""
+
+    _cursor_kind = "find"
 
     def _open(self) -> _Stream:
         return _Stream(self._collection._stream_find(self._query()))
@@ -106,9 +109,6 @@ class ProxyCursor(CursorSpec, _Reading):
         return document
 
     next = __next__
-
-    def __copy__(self) -> Self:
-        return self.clone()
 
     def rewind(self) -> Self:
         """Return to the unevaluated state; the next read runs the query again."""
@@ -127,8 +127,10 @@ class ProxyCursor(CursorSpec, _Reading):
         raise IndexError("no such item for Cursor instance")
 
 
-class ProxyCommandCursor(_Reading):
+class ProxyCommandCursor(PassesAsNativeCursor, _Reading):
     """The cursor ``aggregate`` and ``list_indexes`` return: iterate it, or close it."""
+
+    _cursor_kind = "command"
 
     def __init__(self, collection: Any, batches: Iterator[tuple[Document, ...]]) -> None:
         self._collection = collection

@@ -16,6 +16,7 @@ from bson.dbref import DBRef
 from pymongo.errors import BulkWriteError, InvalidOperation, OperationFailure
 
 from privata_mongo.adapters.audit_collection import CHECKPOINTS_SUFFIX
+from privata_mongo.core.audit.intents import JOURNAL_SUFFIX
 from privata_mongo.core.flows.aggregate import split_joins
 from privata_mongo.core.schema import ModelSchema
 from privata_mongo.errors import ConfigurationError
@@ -228,6 +229,8 @@ class DatabaseBase(PassesAsNative):
         if settings.audit and settings.audit_sink is None:
             hidden.add(settings.audit_collection)
             hidden.add(settings.audit_collection + CHECKPOINTS_SUFFIX)
+        if settings.audit:
+            hidden.add(settings.audit_collection + JOURNAL_SUFFIX)  # intents, docs/reliability.md
         for name in names:
             try:
                 schema = self.schema_of(name)

@@ -29,6 +29,7 @@ from privata_mongo.config import Settings, current
 from privata_mongo.context import resolve_access
 from privata_mongo.core.audit import AccessContext
 from privata_mongo.core.flows.context import Context
+from privata_mongo.core.limits import ServerSizes
 from privata_mongo.core.pseudonym import format_pseudonym
 from privata_mongo.core.schema import ModelSchema
 from privata_mongo.drivers._dispatch import Binding
@@ -80,6 +81,8 @@ class Runtime:
         keys: the key rings and key vault.
         trails: the audit trails.
         indexes: the internal indexes already ensured (created once per collection).
+        sizes: whether the server measures documents (``core.flows.size_gate``), learned by
+            the first update that asks.
     """
 
     asynchronous: bool
@@ -90,9 +93,13 @@ class Runtime:
     keys: KeyRings
     trails: Trails = field(compare=False)
     indexes: EnsuredIndexes = field(default_factory=EnsuredIndexes, compare=False)
+    sizes: ServerSizes = field(default_factory=ServerSizes, compare=False)
 
-    def context(self, schema: ModelSchema) -> Context:
-        """The flow context of one operation on ``schema``, under the settings in force now."""
+    def context(self, schema: ModelSchema, database: str = "") -> Context:
+        """The flow context of one operation on ``schema``, under the settings in force now.
+
+        ``database`` is the name of the collection's database (blind index terms name it).
+        """
         settings = self.settings()
         return Context(
             schema=schema,
@@ -105,6 +112,9 @@ class Runtime:
             jitter=self.ids.jitter,
             write_lease=settings.write_lease_ms / 1000,
             write_wait=settings.write_wait_ms / 1000,
+            database=database,
+            legacy_terms=settings.legacy_blind_terms,
+            server_sizes=self.sizes,
         )
 
     def binding(

@@ -14,22 +14,28 @@ that vault appends), through the same drivers as every key flow, and keeps it.
 from __future__ import annotations
 
 import inspect
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pymongo.errors import ConnectionFailure
+
 from privata_mongo.adapters.audit_collection import (
     CHECKPOINTS_SUFFIX,
     AsyncCollectionAuditSink,
+    AsyncCollectionJournal,
     CollectionAuditSink,
+    CollectionJournal,
 )
 from privata_mongo.config import Settings
 from privata_mongo.core.audit import LEDGER_ID, AccessContext, AuditRecord
+from privata_mongo.core.audit.intents import JOURNAL_SUFFIX, Intent
 from privata_mongo.core.crypto.chain_key import chain_key
 from privata_mongo.drivers import aio, sync
 from privata_mongo.drivers._audit import AsyncAuditTrail, AuditTrail
 from privata_mongo.drivers._dispatch import Binding
-from privata_mongo.errors import KeyUnavailable
+from privata_mongo.errors import AuditUnavailable, KeyUnavailable
 from privata_mongo.ports.audit import CheckpointStore
 from privata_mongo.runtime.keys import KeyRings
 
@@ -109,6 +115,9 @@ async def _has_ledger_async(sink: Any) -> bool:
     return found is not None
 
 
+logger = logging.getLogger(__name__)
+
+
 class Trails:
     """The audit trails of one connection.
 
@@ -182,8 +191,31 @@ class Trails:
         return AuditTrail(sink, settings.audit_buffer, new_stream=self._new_stream, key=blocking)
 
 
+def _journal_name(settings: Settings) -> str:
+    return settings.audit_collection + JOURNAL_SUFFIX
+
+
+def _unstored(intent: Intent, exc: BaseException) -> BaseException:
+    """The error of an intent that could not be stored.
+
+    An unreachable database raises its own error, as the write would have natively; any other
+    failure of the journal is ``AuditUnavailable``. Nothing was written in either case.
+    """
+    logger.error("intent of a %s could not be stored (%s)", intent.operation, type(exc).__name__)
+    if isinstance(exc, ConnectionFailure):
+        return exc
+    return AuditUnavailable(
+        f"{intent.model}: the intent of a {intent.operation} could not be stored "
+        f"({type(exc).__name__}); nothing was written. Check the database and retry"
+    )
+
+
 class AuditPoint:
-    """The audit of a sync split collection's database, resolved when records are appended."""
+    """The audit of a sync split collection's database, resolved when records are appended.
+
+    It also holds the database's journal of intents (``core.audit.intents``), a collection
+    beside the data named after the audit collection (``<audit_collection>.pending``).
+    """
 
     def __init__(self, trails: Trails, database: Any, settings: Callable[[], Settings]) -> None:
         self._trails = trails
@@ -195,6 +227,27 @@ class AuditPoint:
         trail = self._trails.of(self._database, self._settings())
         if isinstance(trail, AuditTrail):
             trail.append(records)
+
+    def _journal(self) -> CollectionJournal:
+        return CollectionJournal(self._database.get_collection(_journal_name(self._settings())))
+
+    def open(self, intent: Intent) -> None:
+        """Store ``intent``; raises ``AuditUnavailable`` if it may not be stored."""
+        try:
+            self._journal().insert(intent.document())
+        except Exception as exc:
+            error = _unstored(intent, exc)
+            if error is exc:
+                raise
+            raise error from exc
+
+    def settle(self, ids: Sequence[str]) -> None:
+        """Remove the intents ``ids`` (their records are stored)."""
+        self._journal().settle(ids)
+
+    def pending(self, collection: str, before: Any, limit: int = 0) -> list[dict[str, Any]]:
+        """The intents of ``collection`` stored before ``before``."""
+        return self._journal().pending(collection, before, limit)
 
 
 class AsyncAuditPoint:
@@ -210,3 +263,25 @@ class AsyncAuditPoint:
         trail = self._trails.of(self._database, self._settings())
         if isinstance(trail, AsyncAuditTrail):
             await trail.append(records)
+
+    def _journal(self) -> AsyncCollectionJournal:
+        name = _journal_name(self._settings())
+        return AsyncCollectionJournal(self._database.get_collection(name))
+
+    async def open(self, intent: Intent) -> None:
+        """Store ``intent``; raises ``AuditUnavailable`` if it may not be stored."""
+        try:
+            await self._journal().insert(intent.document())
+        except Exception as exc:
+            error = _unstored(intent, exc)
+            if error is exc:
+                raise
+            raise error from exc
+
+    async def settle(self, ids: Sequence[str]) -> None:
+        """Remove the intents ``ids`` (their records are stored)."""
+        await self._journal().settle(ids)
+
+    async def pending(self, collection: str, before: Any, limit: int = 0) -> list[dict[str, Any]]:
+        """The intents of ``collection`` stored before ``before``."""
+        return await self._journal().pending(collection, before, limit)

@@ -13,9 +13,11 @@ import mongoengine as me
 import pytest
 from pymongo.errors import BulkWriteError, DocumentTooLarge, WriteError
 
+from compat_suite.requirements import requires
 from privata_mongo.core.limits import BSON_OBJECT_TOO_LARGE, DOCUMENT_GREW_TOO_LARGE
 
 NINE_MIB = "x" * (9 * 1024 * 1024)
+ONE_MIB = "x" * (1024 * 1024)
 
 
 def _patient() -> Any:
@@ -73,3 +75,21 @@ def test_an_update_growing_a_document_past_the_limit_fails_before_any_write(
         )
     assert replaced.value.code == DOCUMENT_GREW_TOO_LARGE
     assert patient.objects.get(id=ada.id).first_name == "Ada"
+
+
+@requires("document_sizes")
+def test_an_update_of_clinical_fields_taking_both_halves_past_the_limit_fails_unwritten(
+    connected: Any,
+) -> None:
+    patient = _patient()
+    # each half below the limit, and the whole document too, by less than what is added below
+    ada = patient(first_name=ONE_MIB, notes="x" * (15 * 1024 * 1024 - 4096)).save()
+    collection = patient._get_collection()
+    with pytest.raises(WriteError) as caught:
+        collection.update_one({"_id": ada.id}, {"$set": {"ward": "y" * 8192}})
+    assert caught.value.code == DOCUMENT_GREW_TOO_LARGE
+    with pytest.raises(WriteError):
+        collection.update_many({}, {"$set": {"ward": "y" * 8192}})
+    assert "ward" not in connected["sized_patient"].find_one({"_id": ada.id})
+    collection.update_one({"_id": ada.id}, {"$set": {"ward": "A"}})  # small enough: stored
+    assert connected["sized_patient"].find_one({"_id": ada.id})["ward"] == "A"

@@ -633,3 +633,28 @@ async def test_the_async_key_vault_adapter_honours_both_key_ports() -> None:
     assert [k["keyAltNames"] for k in await vault.find(["pseu_a"])] == [["pseu_a"]]
     assert await vault.shred(["pseu_a", "pseu_c"]) == 1
     assert sorted(await vault.erased(["pseu_a", "pseu_b", "pseu_c"])) == ["pseu_a", "pseu_c"]
+
+
+def test_a_missing_data_key_fails_the_listing_naming_its_subject_and_no_value(
+    stored: tuple[Any, Any], backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    Patient, db = stored
+    ada = Patient.objects.get(email="ada@example.org")
+    ada_pseudonym = db["crypt_patient"].find_one({"_id": ada.id})["_pseudonym"]
+    _vault(db.client).delete_one({"keyAltNames": ada_pseudonym})  # lost: no tombstone
+    Patient = _model()
+    _reconnect(backend)
+    with caplog.at_level(logging.WARNING), pytest.raises(KeyUnavailable) as caught:
+        list(Patient.objects)
+    # fail closed, naming the subject (a pseudonym, not personal data) and no value
+    assert caught.value.pseudonyms == (ada_pseudonym,)
+    assert caught.value.model == "CryptPatient"
+    assert ada_pseudonym in str(caught.value)
+    assert not any(v in str(caught.value) for person in PEOPLE for v in person)
+    # the operator's log says so too, with no value
+    (warned,) = [r for r in caplog.records if "missing from the key vault" in r.getMessage()]
+    assert warned.levelno == logging.WARNING
+    assert not any(v in warned.getMessage() for person in PEOPLE for v in person)
+    # the other subjects stay readable: the failure is the missing subject's only
+    others = Patient.objects(id__ne=ada.id)
+    assert sorted(p.first_name for p in others) == ["Alan", "Grace"]

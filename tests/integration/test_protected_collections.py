@@ -52,7 +52,8 @@ def test_the_app_cannot_write_the_audit_trail_but_reads_it(connected: Any) -> No
         Patient(first_name="Ada", email="ada@x.org").save()
         assert Patient.objects.get(first_name="Ada").email == "ada@x.org"
     db = pm.get_db()
-    names = (current().audit_collection, current().audit_collection + ".checkpoints")
+    base = current().audit_collection
+    names = (base, base + ".checkpoints", base + ".pending")
     for name in names:
         for operation, call in _collection_writes(db[name]).items():
             with pytest.raises(ProtectedCollection, match="audit_collection") as caught:

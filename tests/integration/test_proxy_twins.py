@@ -7,6 +7,7 @@ a command cursor (awaited on the async side, as ``AsyncCollection.list_indexes``
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -124,3 +125,41 @@ async def test_async_list_indexes_is_awaited_and_a_command_cursor(async_twins: A
     assert [i["name"] for i in await again.to_list()] == ["_id_", "email_1"]
     with pytest.raises(ValueError, match=r"to_list\(\) length must be greater than 0"):
         await (await collection.list_indexes()).to_list(0)
+
+
+def test_sync_cursors_pass_as_native_yet_run_only_the_proxys_code(sync_twins: Any) -> None:
+    collection, plain = sync_twins
+    native_find, native_command = type(plain.find()), type(plain.aggregate([]))
+    cursor = collection.find().sort("_id")
+    command = collection.aggregate([{"$sort": {"_id": 1}}])
+    assert isinstance(cursor, native_find)
+    assert cursor.__class__ is native_find
+    assert isinstance(command, native_command)
+    # special methods are looked up on the type: copies, indexing and reading stay the proxy's,
+    # so every document is still joined with its identity fields
+    assert type(cursor) is not native_find
+    for copied in (copy.copy(cursor), copy.deepcopy(cursor), cursor.clone()):
+        assert isinstance(copied, native_find)
+        assert [d["email"] for d in copied] == [p["email"] for p in PEOPLE]
+    assert cursor.clone()[1]["first_name"] == "N1"
+    with cursor:
+        assert [d["first_name"] for d in cursor] == ["N0", "N1", "N2"]
+    assert [d["email"] for d in command] == [p["email"] for p in PEOPLE]
+
+
+async def test_async_cursors_pass_as_native_yet_run_only_the_proxys_code(async_twins: Any) -> None:
+    collection = async_twins
+    native = collection.database.inner[collection.name]
+    native_find, native_command = type(native.find()), type(await native.aggregate([]))
+    cursor = collection.find().sort("_id")
+    command = await collection.aggregate([{"$sort": {"_id": 1}}])
+    assert isinstance(cursor, native_find)
+    assert cursor.__class__ is native_find
+    assert isinstance(command, native_command)
+    assert type(cursor) is not native_find
+    for copied in (copy.copy(cursor), copy.deepcopy(cursor), cursor.clone()):
+        assert isinstance(copied, native_find)
+        assert [d["email"] for d in await copied.to_list()] == [p["email"] for p in PEOPLE]
+    async with cursor:
+        assert [d["first_name"] async for d in cursor] == ["N0", "N1", "N2"]
+    assert [d["email"] async for d in command] == [p["email"] for p in PEOPLE]

@@ -550,6 +550,7 @@ def test_a_failing_operation_is_audited_with_what_it_had_written(ctx: Context) -
             (ResolveAccess, DR_LEE),
             (on(Insert, Side.IDENTITY), InsertOutcome()),
             (on(Insert, Side.CLINICAL), ConnectionError("gone")),
+            (on(FetchAll, Side.CLINICAL), ConnectionError("gone")),  # did it land?
             (AppendAudit, None),
         ]
     )

@@ -20,6 +20,7 @@ from privata_mongo.core.crypto import (
     blind_term,
     blind_terms,
     keys,
+    legacy_blind_term,
     normalise_value,
     rewrap,
 )
@@ -29,16 +30,21 @@ from privata_mongo.core.flows import write
 from privata_mongo.core.flows.common import fetch_identities, resolve_filter
 from privata_mongo.core.identity import IdentityIndex
 from privata_mongo.core.ops import (
+    Delete,
     DiscardKeys,
     FetchAll,
+    Find,
     FindErased,
     Insert,
     LoadKeys,
+    NextBatch,
     ReplaceKeys,
     ShredKeys,
     StoreKeys,
+    Update,
+    UpdateOutcome,
 )
-from privata_mongo.core.schema import BLIND_FIELD, SEALED_FIELD
+from privata_mongo.core.schema import BLIND_FIELD, PSEUDONYM_FIELD, SEALED_FIELD, Side
 from privata_mongo.errors import ConfigurationError, KeyUnavailable, SubjectErased
 from privata_mongo.testing import ScriptedDriver
 from tests.unit.builders import make_context, make_schema
@@ -59,8 +65,9 @@ def local(flow: Any) -> Any:
     return ScriptedDriver([]).run(flow)
 
 
-def _blind(ring: KeyRing, scope: str, field: str, value: Any) -> Any:
-    return blind_term(local(ring.index_key()), scope, field, value)
+def _blind(ring: KeyRing, scope: str, field: str, value: Any, database: str = "") -> Any:
+    """A term as stored, in ``database`` (the unit contexts' database is unnamed)."""
+    return blind_term(local(ring.index_key()), database, scope, field, value)
 
 
 def _ring(clock: Clock | None = None) -> KeyRing:
@@ -151,7 +158,7 @@ def test_blind_terms_compare_like_the_server_and_differ_by_field_and_collection(
     assert _blind(ring, "c", "email", "a@x") != _blind(ring, "c", "phone", "a@x")
     assert _blind(ring, "c", "email", "a@x") != _blind(ring, "d", "email", "a@x")
     assert _blind(ring, "c", "email", None) is None
-    assert blind_terms(local(ring.index_key()), "c", "tags", ["a", "b"]) == [
+    assert blind_terms(local(ring.index_key()), "", "c", "tags", ["a", "b"]) == [
         _blind(ring, "c", "tags", "a"),
         _blind(ring, "c", "tags", "b"),
         _blind(ring, "c", "tags", ["a", "b"]),
@@ -610,9 +617,162 @@ def test_a_create_that_raises_deletes_the_keys_it_made_and_reraises() -> None:
         [
             (StoreKeys, None),
             (Insert, ConnectionError("reset")),
+            (FetchAll, []),  # the rows did not land
             (DiscardKeys, ConnectionError("still down")),
         ]
     )
     with pytest.raises(ConnectionError, match="reset"):
         driver.run(write.insert(ctx, [{"_id": 1, "first_name": "Ada"}, {"_id": 2}], True))
     assert driver.seen[-1] == DiscardKeys(("pseu_00000000000000000000000000000001",))
+
+
+# -- a delete shreds the keys of the subjects it removes -------------------------------------
+
+
+def _side(kind: type, side: Side) -> Any:
+    return lambda op: isinstance(op, kind) and op.side is side
+
+
+def test_a_delete_shreds_the_keys_of_its_subjects_after_their_identity_rows() -> None:
+    ring = _ring()
+    ring.add([local(ring.new_key("pseu_a"))])
+    ctx = _sealed_context(ring)
+    rows = [{"_id": 1, PSEUDONYM_FIELD: "pseu_a"}, {"_id": 2, PSEUDONYM_FIELD: "pseu_b"}]
+    driver = ScriptedDriver(
+        [
+            (_side(Find, Side.CLINICAL), "cursor"),
+            (NextBatch, rows),
+            (_side(Delete, Side.IDENTITY), 2),
+            (lambda op: op == ShredKeys(("pseu_a", "pseu_b")), 1),
+            (_side(Delete, Side.CLINICAL), 2),
+        ]
+    )
+    assert driver.run(write.delete(ctx, {}, True, {})) == 2
+    assert ring.missing(["pseu_a"]) == ["pseu_a"]  # flushed from memory too
+
+
+def test_a_delete_whose_shred_fails_keeps_the_clinical_rows_for_a_retry() -> None:
+    ctx = _sealed_context(_ring())
+    driver = ScriptedDriver(
+        [(_side(Delete, Side.IDENTITY), 1), (ShredKeys, ConnectionError("vault down"))]
+    )
+    with pytest.raises(ConnectionError):
+        driver.run(write.delete_rows(ctx, [{"_id": 1, PSEUDONYM_FIELD: "pseu_a"}], {}))
+    assert not [op for op in driver.seen if isinstance(op, Delete) and op.side is Side.CLINICAL]
+
+
+# -- blind index terms are bound to the database -------------------------------------------
+
+
+def _in(database: str, ring: KeyRing, *, legacy: bool = False) -> Any:
+    return dataclasses.replace(_sealed_context(ring), database=database, legacy_terms=legacy)
+
+
+def test_the_same_value_in_the_same_collection_of_two_databases_has_two_terms() -> None:
+    ring = _ring()
+    ring.add([_stored_index_key(ring), local(ring.new_key("pseu_a"))])
+    row = {"_id": "pseu_a", "email": "a@x", "first_name": "Ada"}
+    terms = {
+        database: local(keys.seal_rows(_in(database, ring), [dict(row)]))[0][BLIND_FIELD]
+        for database in ("tenant_a", "tenant_b")
+    }
+    assert terms["tenant_a"]["email"] != terms["tenant_b"]["email"]
+    # within one database the term is stable: that is what lets the server find the row
+    again = local(keys.seal_rows(_in("tenant_a", ring), [dict(row)]))[0][BLIND_FIELD]
+    assert again == terms["tenant_a"]
+    key = local(ring.index_key())
+    assert terms["tenant_a"]["email"] == blind_term(
+        key, "tenant_a", "patient__identity", "email", "a@x"
+    )
+    # and it is none of the first format's (collection only) terms
+    assert terms["tenant_a"]["email"] != legacy_blind_term(key, "patient__identity", "email", "a@x")
+
+
+def test_a_lookup_matches_first_format_terms_alongside_while_they_are_read() -> None:
+    ring = _ring()
+    ring.add([_stored_index_key(ring)])
+    key = local(ring.index_key())
+    stored = f"{BLIND_FIELD}.email"
+    current = blind_term(key, "tenant_a", "patient__identity", "email", "a@x")
+    old = legacy_blind_term(key, "patient__identity", "email", "a@x")
+    other = blind_term(key, "tenant_a", "patient__identity", "email", "b@x")
+    other_old = legacy_blind_term(key, "patient__identity", "email", "b@x")
+    legacy = _in("tenant_a", ring, legacy=True)
+    assert local(keys.blind_filter(legacy, {stored: Blind("email", "a@x")})) == {
+        stored: {"$in": [current, old]}
+    }
+    both = {stored: {"$in": [Blind("email", "a@x"), Blind("email", "b@x")]}}
+    assert local(keys.blind_filter(legacy, both)) == {
+        stored: {"$in": [current, old, other, other_old]}
+    }
+    assert local(keys.blind_filter(legacy, {stored: Blind("email", None)})) == {stored: None}
+    # once re-indexed, lookups send this format's term only
+    modern = _in("tenant_a", ring)
+    assert local(keys.blind_filter(modern, {stored: Blind("email", "a@x")})) == {stored: current}
+
+
+# -- a data key missing in a listing -------------------------------------------------------
+
+
+def test_a_missing_key_fails_the_batch_naming_its_subject_and_no_value() -> None:
+    ring = _ring()
+    ctx = _sealed_context(ring)
+    key_a, key_b = local(ring.new_key("pseu_a")), local(ring.new_key("pseu_b"))
+    ring.add([key_a, key_b])
+    rows = [
+        {"_id": name, SEALED_FIELD: local(ring.seal(name, {"email": f"{name}@x.org"}))}
+        for name in ("pseu_a", "pseu_b")
+    ]
+    ring.forget()
+    driver = ScriptedDriver(  # pseu_b's key is gone from the vault, with no tombstone
+        [(FetchAll, rows), (LoadKeys, [key_a]), (lambda op: op == FindErased(("pseu_b",)), [])]
+    )
+    with pytest.raises(KeyUnavailable) as caught:
+        driver.run(fetch_identities(ctx, ["pseu_a", "pseu_b"]))
+    assert caught.value.pseudonyms == ("pseu_b",)
+    assert "pseu_b" in str(caught.value)
+    assert "pseu_a" not in str(caught.value)
+    assert "@x.org" not in str(caught.value)
+
+
+def test_reindex_rewrites_first_format_terms_skips_current_ones_and_drops_erased_ones() -> None:
+    ring = _ring()
+    index_key = _stored_index_key(ring)
+    ring.add([index_key])
+    key = local(ring.index_key())
+    ctx = _in("tenant_a", ring)
+    names = ("pseu_a", "pseu_b", "pseu_c")
+    documents = {n: local(ring.new_key(n)) for n in names}
+    ring.add(documents.values())
+
+    def row(name: str, term: Any) -> dict[str, Any]:
+        sealed = local(ring.seal(name, {"email": f"{name}@x"}))
+        return {"_id": name, "_rev": "r", BLIND_FIELD: {"email": term}, SEALED_FIELD: sealed}
+
+    current = {
+        n: blind_term(key, "tenant_a", "patient__identity", "email", f"{n}@x") for n in names
+    }
+    rows = [
+        row("pseu_a", legacy_blind_term(key, "patient__identity", "email", "pseu_a@x")),
+        row("pseu_b", current["pseu_b"]),  # already current: left alone
+        row("pseu_c", legacy_blind_term(key, "patient__identity", "email", "pseu_c@x")),
+    ]
+    ring.forget()
+    driver = ScriptedDriver(
+        [
+            (FetchAll, rows),
+            (LoadKeys, [index_key]),
+            (LoadKeys, [documents["pseu_a"], documents["pseu_b"]]),  # pseu_c was shredded
+            (lambda op: op == FindErased(("pseu_c",)), ["pseu_c"]),
+            (Update, UpdateOutcome(1, 1)),
+            (Update, UpdateOutcome(1, 1)),
+        ]
+    )
+    assert driver.run(keys.reindex(ctx)) == 2
+    updates = [op for op in driver.seen if isinstance(op, Update)]
+    assert [(u.side, u.filter) for u in updates] == [
+        (Side.IDENTITY, {"_id": "pseu_a", "_rev": "r"}),
+        (Side.IDENTITY, {"_id": "pseu_c", "_rev": "r"}),
+    ]
+    assert updates[0].update == {"$set": {BLIND_FIELD: {"email": current["pseu_a"]}}}
+    assert updates[1].update == {"$unset": {BLIND_FIELD: ""}}

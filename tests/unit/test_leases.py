@@ -202,3 +202,35 @@ def test_unequal_versions_no_writer_holds_are_read_again_a_bounded_number_of_tim
     )
     driver.run(_find(ctx))
     assert driver.emitted == [{"_id": 1, "age": 3, "email": "x@x"}]
+
+
+def test_a_pair_torn_anew_at_every_read_is_read_again_until_whole(ctx: Context) -> None:
+    """Writers completing between each pair of reads: no fixed count, only ``write_wait``."""
+    rounds = READ_AGAIN + 3
+    again = [
+        entry
+        for n in range(rounds)
+        for entry in (
+            (
+                on(FetchAll, Side.CLINICAL),
+                [{"_id": 1, "age": n, PSEUDONYM_FIELD: P1, VERSION_FIELD: f"w{n}"}],
+            ),
+            (
+                on(FetchAll, Side.IDENTITY),
+                [{"_id": P1, "email": "x@x", VERSION_FIELD: f"w{n + 1}"}],
+            ),
+        )
+    ]
+    whole = {"_id": 1, "age": 9, PSEUDONYM_FIELD: P1, VERSION_FIELD: "w9"}
+    driver = ScriptedDriver(
+        [
+            (on(Find, Side.CLINICAL), "cursor"),
+            (NextBatch, [{"_id": 1, "age": 0, PSEUDONYM_FIELD: P1}]),
+            (on(FetchAll, Side.IDENTITY), [{"_id": P1, "email": "x@x", VERSION_FIELD: "w0"}]),
+            *again,
+            (on(FetchAll, Side.CLINICAL), [whole]),
+            (on(FetchAll, Side.IDENTITY), [{"_id": P1, "email": "x@x", VERSION_FIELD: "w9"}]),
+        ]
+    )
+    driver.run(_find(ctx))
+    assert driver.emitted == [{"_id": 1, "age": 9, "email": "x@x"}]

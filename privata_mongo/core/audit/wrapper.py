@@ -22,6 +22,20 @@ If an append fails the driver throws ``AuditUnavailable`` here, which propagates
 result is never handed over (fail closed). A stream whose batches were all recorded and that
 declared nothing else leaves no final record; an empty one leaves one (count 0).
 
+Writes are announced first. A write flow states whom it will write (``Intends``) before its
+first write request; with ``AuditSpec.intents`` the wrapper stores that as an intent
+(``OpenIntent``, ``core.audit.intents``) before the flow goes on, and removes it
+(``SettleIntents``) once the operation's record is stored. An intent that cannot be stored
+fails the operation before it wrote anything (``AuditUnavailable``, or the backend's own error
+when the database is unreachable), so a retry is safe. An outcome record that cannot be stored
+after the write applied is *not* raised to the application: the change happened and its intent
+names its subjects, and an error would make the application retry it (a second document, a
+second ``$inc``). It is logged (no values) and the
+intent stays pending for the recovery sweeper, which appends the record. A failed operation
+settles its intents when its error is one the flow has accounted for (a write error, a privata
+error) and its error record is stored; after anything else (a network error: did the write
+apply?) they stay for the sweeper, which looks at the stored rows.
+
 A flow that fails is audited with the outcome ``error:<type>``, the subjects it had written and
 the fields it had changed; read-only statements are left out, since nothing was handed over. A
 flow that fails before writing anyone processed no personal data for the application and leaves
@@ -35,31 +49,39 @@ field names and counts.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from privata_mongo.core.audit.intents import Intent
 from privata_mongo.core.audit.records import (
     MAX_SUBJECTS,
     AccessContext,
     AuditRecord,
     records_for,
 )
+from privata_mongo.core.failures import NativeFailure
 from privata_mongo.core.flows.bulk import BulkOutcome
 from privata_mongo.core.flows.context import Context
 from privata_mongo.core.ops import (
     AppendAudit,
     Emit,
     Flow,
+    Intends,
+    OpenIntent,
     ResolveAccess,
+    SettleIntents,
     Steps,
     Touched,
     UpdateOutcome,
 )
 from privata_mongo.core.schema import Side
-from privata_mongo.errors import AuditUnavailable, MissingAccessContext
+from privata_mongo.errors import AuditUnavailable, MissingAccessContext, PrivataError
 
 __all__ = ["AuditSpec", "audited"]
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -73,11 +95,14 @@ class AuditSpec:
         fields: identity fields the request itself names (filter, update, pipeline): every
             record of the operation lists them.
         max_subjects: most pseudonyms per record.
+        intents: store what a write flow ``Intends`` as an intent before it writes (off in
+            buffered mode, whose records are not stored when the operation ends anyway).
     """
 
     operation: str
     fields: frozenset[str] = frozenset()
     max_subjects: int = MAX_SUBJECTS
+    intents: bool = False
 
 
 @dataclass
@@ -142,6 +167,20 @@ class _Collected:
             return ()  # a stream: every batch was recorded when it was emitted
         return self.records(subjects, fields, _count(value, self.written))
 
+    def intent(self, declared: Intends) -> Intent:
+        schema = self.ctx.schema
+        return Intent(
+            id=self.ctx.new_revision(),
+            at=self.ctx.now(),
+            access=self.access,
+            operation=self.spec.operation,
+            kind=declared.kind,
+            model=schema.model,
+            collection=schema.collection,
+            subjects=tuple(dict.fromkeys(declared.subjects)),
+            fields=tuple(sorted(declared.fields | self.spec.fields)),
+        )
+
     def failed(self, error: BaseException) -> tuple[AuditRecord, ...]:
         outcome = f"error:{type(error).__name__}"
         return self.records(self.wrote.subjects, self.wrote.fields, self.written, outcome)
@@ -175,6 +214,7 @@ def audited(ctx: Context, build: Callable[[Context], Flow[T]], spec: AuditSpec) 
         AuditUnavailable: the records could not be appended; nothing more is handed over.
     """
     collected = _Collected(ctx, spec)
+    opened: list[str] = []  # ids of the intents stored for this operation
     steps = Steps(build(replace(ctx, audit=True)))
     try:
         try:
@@ -188,17 +228,24 @@ def audited(ctx: Context, build: Callable[[Context], Flow[T]], spec: AuditSpec) 
             try:
                 op = steps.advance(result, error)
             except Exception as exc:
-                if not collected.wrote.subjects:
-                    raise  # failed before writing anyone: nothing to account for
-                # the operation failed and returned nothing: its own error is the news
-                with contextlib.suppress(AuditUnavailable):
-                    yield AppendAudit(collected.failed(exc))
+                recorded = not collected.wrote.subjects
+                if collected.wrote.subjects:
+                    # the operation failed and returned nothing: its own error is the news
+                    with contextlib.suppress(AuditUnavailable):
+                        yield AppendAudit(collected.failed(exc))
+                        recorded = True
+                if opened and recorded and _accounted_for(exc):
+                    yield from _settle(ctx, opened)
                 raise
             if op is None:
                 break
             result, error = None, None
             if isinstance(op, Touched):
                 collected.add(op)
+                continue
+            if isinstance(op, Intends):
+                if spec.intents and op.subjects:
+                    error = yield from _open(collected.intent(op), opened)
                 continue
             if isinstance(op, Emit):
                 yield AppendAudit(collected.emitted(op))
@@ -211,7 +258,58 @@ def audited(ctx: Context, build: Callable[[Context], Flow[T]], spec: AuditSpec) 
         value = steps.value
         records = collected.finished(value)
         if records:
-            yield AppendAudit(records)
+            try:
+                yield AppendAudit(records)
+            except AuditUnavailable:
+                if not (opened and collected.wrote.subjects):
+                    raise
+                logger.warning(
+                    "%s: the record of a %s that was applied could not be stored; its intent "
+                    "stays pending for the recovery sweeper (privata_mongo.recovery.sweep)",
+                    ctx.schema.model,
+                    spec.operation,
+                )
+                return value
+        if opened:
+            yield from _settle(ctx, opened)
         return value
     finally:
         steps.close()
+
+
+def _open(intent: Intent, opened: list[str]) -> Flow[Exception | None]:
+    """Store ``intent``; the error to throw into the flow if it could not be stored.
+
+    The journal's port says why: ``AuditUnavailable`` when the journal refused the intent, the
+    backend's own error when the database could not be reached (the error the write itself
+    would have raised, which the application handles as it does natively). Either way nothing
+    was written.
+    """
+    try:
+        yield from OpenIntent(intent)
+    except Exception as exc:
+        return exc
+    opened.append(intent.id)
+    return None
+
+
+def _settle(ctx: Context, opened: list[str]) -> Flow[None]:
+    """Remove the operation's intents; if that fails they stay for the sweeper, harmlessly."""
+    try:
+        yield SettleIntents(tuple(opened))
+    except Exception as exc:
+        logger.warning(
+            "%s: %d settled intent(s) could not be removed (%s); the recovery sweeper will",
+            ctx.schema.model,
+            len(opened),
+            type(exc).__name__,
+        )
+
+
+def _accounted_for(error: BaseException) -> bool:
+    """Whether a failed flow knows what it left written: a write error or a privata error.
+
+    Any other error (a connection lost, a reply that never came) may have hidden a write that
+    applied; its intents stay for the sweeper to check.
+    """
+    return isinstance(error, (NativeFailure, PrivataError))

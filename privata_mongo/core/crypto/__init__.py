@@ -13,6 +13,7 @@ from privata_mongo.core.crypto.blind import (
     Blind,
     blind_term,
     blind_terms,
+    legacy_blind_term,
     normalise_value,
 )
 from privata_mongo.core.crypto.ring import ALGORITHM, KEY_CHECK_NAME, KeyRing, key_id_bytes, rewrap
@@ -26,6 +27,7 @@ __all__ = [
     "blind_term",
     "blind_terms",
     "key_id_bytes",
+    "legacy_blind_term",
     "normalise_value",
     "rewrap",
 ]

@@ -1,11 +1,16 @@
 """The blind index: HMAC terms that let the server find equal identity values it cannot read.
 
 A searchable identity field stores, next to the sealed row, one term per value: HMAC-SHA-256
-under the blind index key over the identity collection's name, the field's name and the BSON
-encoding of the *normalised* value. Normalising keeps the server's own equality (numbers by
-value across BSON types, datetimes at millisecond precision in UTC, strings exactly), so a term
-selects exactly what native equality would select. The key itself comes from the key ring
-(``KeyRing.index_key``); everything here is pure.
+under the blind index key over a format tag, the database's name, the identity collection's
+name, the field's name and the BSON encoding of the *normalised* value. Normalising keeps the
+server's own equality (numbers by value across BSON types, datetimes at millisecond precision
+in UTC, strings exactly), so a term selects exactly what native equality would select. The key
+itself comes from the key ring (``KeyRing.index_key``); everything here is pure.
+
+The key is one per key vault, and databases (tenants) may share a vault: the database's name
+is part of the term so that one e-mail address in two tenants' databases gives two unrelated
+terms. Terms of the first format (``legacy_blind_term``: no format tag, no database) are still
+computed, so that lookups can find rows written before, until they are re-indexed.
 """
 
 from __future__ import annotations
@@ -22,10 +27,21 @@ import bson
 from bson.binary import Binary
 from bson.int64 import Int64
 
-__all__ = ["INDEX_KEY_NAME", "Blind", "blind_term", "blind_terms", "normalise_value"]
+__all__ = [
+    "INDEX_KEY_NAME",
+    "TERM_FORMAT",
+    "Blind",
+    "blind_term",
+    "blind_terms",
+    "legacy_blind_term",
+    "normalise_value",
+]
 
 INDEX_KEY_NAME = "privata:blind-index"
 """``keyAltName`` of the data key the blind index key is derived from."""
+
+TERM_FORMAT = b"privata:blind:2"
+"""The tag that opens every term's message: terms of another format never equal these."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,23 +80,39 @@ def normalise_value(value: Any) -> Any:
     return value
 
 
-def blind_term(key: bytes, scope: str, field: str, value: Any) -> Any:
-    """The blind index term of ``value`` in ``scope`` (identity collection) and ``field``.
+def blind_term(key: bytes, database: str, scope: str, field: str, value: Any) -> Any:
+    """The term of ``value`` in ``database``, ``scope`` (the identity collection) and ``field``.
 
     ``None`` stays ``None`` so that ``{field: None}`` keeps matching absent and null values.
-    Terms differ per collection and field, so equal values in two places cannot be linked.
+    Terms differ per database, collection and field, so equal values in two of those places
+    cannot be linked by their terms; within one field of one collection of one database, equal
+    values have equal terms (that is what lets the server find them).
     """
     if value is None:
         return None
-    message = b"\0".join(
-        (scope.encode(), field.encode(), bson.encode({"v": normalise_value(value)}))
-    )
+    parts = (TERM_FORMAT, database.encode(), scope.encode(), field.encode(), _encoded(value))
+    return Binary(hmac.new(key, b"\0".join(parts), hashlib.sha256).digest())
+
+
+def legacy_blind_term(key: bytes, scope: str, field: str, value: Any) -> Any:
+    """The term of the first format, written before terms named their database.
+
+    The same for the same collection name in every database that shares the key vault, so
+    it is only computed to find rows not yet re-indexed, never stored.
+    """
+    if value is None:
+        return None
+    message = b"\0".join((scope.encode(), field.encode(), _encoded(value)))
     return Binary(hmac.new(key, message, hashlib.sha256).digest())
 
 
-def blind_terms(key: bytes, scope: str, field: str, value: Any) -> Any:
+def _encoded(value: Any) -> bytes:
+    return bson.encode({"v": normalise_value(value)})
+
+
+def blind_terms(key: bytes, database: str, scope: str, field: str, value: Any) -> Any:
     """What a row stores for ``value``: its term, plus one per element of an array."""
-    whole = blind_term(key, scope, field, value)
+    whole = blind_term(key, database, scope, field, value)
     if isinstance(value, (list, tuple)):
-        return [blind_term(key, scope, field, v) for v in value] + [whole]
+        return [blind_term(key, database, scope, field, v) for v in value] + [whole]
     return whole

@@ -19,12 +19,19 @@ ring's operations yield the KMS requests libmongocrypt needs (``ConnectKms`` …
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import bson
 from bson.binary import Binary
 
-from privata_mongo.core.crypto.blind import INDEX_KEY_NAME, Blind, blind_term, blind_terms
+from privata_mongo.core.crypto.blind import (
+    INDEX_KEY_NAME,
+    Blind,
+    blind_term,
+    blind_terms,
+    legacy_blind_term,
+)
 from privata_mongo.core.crypto.chain_key import is_chain_key_name
 from privata_mongo.core.crypto.check import check_master_key
 from privata_mongo.core.crypto.ring import KEY_CHECK_NAME, KeyRing, rewrap
@@ -42,6 +49,7 @@ from privata_mongo.core.ops import (
     ReplaceKeys,
     ShredKeys,
     StoreKeys,
+    Update,
 )
 from privata_mongo.core.schema import (
     BLIND_FIELD,
@@ -64,9 +72,11 @@ __all__ = [
     "discard_keys",
     "load_keys",
     "project_rows",
+    "reindex",
     "rotate",
     "seal_rows",
     "shred",
+    "shred_deleted",
     "stored_projection",
     "unseal_row",
     "unseal_rows",
@@ -89,14 +99,26 @@ def _fields(ctx: Context) -> tuple[str, ...]:
     return tuple(sorted(ctx.schema.identity_fields))
 
 
-def _unavailable(ctx: Context, what: str, reason: str) -> KeyUnavailable:
+def _unavailable(
+    ctx: Context, what: str, reason: str, pseudonyms: tuple[str, ...] = ()
+) -> KeyUnavailable:
     fields = _fields(ctx)
     return KeyUnavailable(
         f"{ctx.schema.model}: identity fields {', '.join(fields) or '(dynamic)'} could not be "
         f"{what}: {reason}; check the master key (PRIVATA_MASTER_KEY) and the key vault",
         model=ctx.schema.model,
         fields=fields,
+        pseudonyms=pseudonyms,
     )
+
+
+_NAMED = 10
+"""Most pseudonyms a message names (the error's ``pseudonyms`` holds them all)."""
+
+
+def _named(pseudonyms: Sequence[str]) -> str:
+    shown = ", ".join(pseudonyms[:_NAMED])
+    return shown + (f" and {len(pseudonyms) - _NAMED} more" if len(pseudonyms) > _NAMED else "")
 
 
 def load_keys(
@@ -195,14 +217,10 @@ def seal_rows(ctx: Context, rows: list[Document], *, fresh: bool = False) -> Flo
             for bookkeeping in (REVISION_FIELD, VERSION_FIELD):
                 if bookkeeping in row:
                     stored[bookkeeping] = row[bookkeeping]
-            present = [f for f in searchable if f in values]
-            if present and not index_key:
+            if any(f in values for f in searchable) and not index_key:
                 index_key = yield from ring.index_key()
-            if present:
-                scope = schema.identity_collection
-                stored[BLIND_FIELD] = {
-                    f: blind_terms(index_key, scope, f, values[f]) for f in present
-                }
+            if terms := _terms(ctx, index_key, values):
+                stored[BLIND_FIELD] = terms
             if values:
                 # The recorded key order names identity fields: it is sealed with them.
                 order = {ORDER_FIELD: row[ORDER_FIELD]} if ORDER_FIELD in row else {}
@@ -211,6 +229,16 @@ def seal_rows(ctx: Context, rows: list[Document], *, fresh: bool = False) -> Flo
     except KeyUnavailable as exc:
         raise _unavailable(ctx, "encrypted", str(exc)) from None
     return out
+
+
+def _terms(ctx: Context, index_key: bytes, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The blind index terms a row of ``values`` stores, per searchable field present."""
+    scope = ctx.schema.identity_collection
+    return {
+        f: blind_terms(index_key, ctx.database, scope, f, values[f])
+        for f in sorted(ctx.schema.searchable)
+        if f in values
+    }
 
 
 def unseal_rows(ctx: Context, rows: list[Document]) -> Flow[list[Document]]:
@@ -233,10 +261,20 @@ def unseal_rows(ctx: Context, rows: list[Document]) -> Flow[list[Document]]:
         erased = set((yield from FindErased(tuple(absent))))
         lost = [n for n in absent if n not in erased]
         if lost:
+            # Fail closed for the whole operation (docs/encryption.md, "A data key missing in
+            # a listing"): the other subjects of the batch are not served without these.
+            logger.warning(
+                "%s: the data key of %d data subject(s) is missing from the key vault and "
+                "they were not erased; the read fails (see KeyUnavailable.pseudonyms)",
+                ctx.schema.model,
+                len(lost),
+            )
             raise _unavailable(
                 ctx,
                 "decrypted",
-                f"the data key of {len(lost)} data subject(s) is missing from the key vault",
+                f"the data key of {len(lost)} data subject(s) is missing from the key vault "
+                f"({_named(lost)}) and they were not erased",
+                tuple(lost),
             )
         logger.info("%s: %d erased data subject(s) read", ctx.schema.model, len(erased))
     out: list[Document] = []
@@ -273,15 +311,53 @@ def blind_filter(ctx: Context, filter: Mapping[str, Any]) -> Flow[dict[str, Any]
         return dict(filter)
     if (yield from load_keys(ctx, ring, [INDEX_KEY_NAME], create=False)):
         yield from _refuse_if_indexed(ctx)
-        unmatched: dict[str, Any] = _replace(filter, _no_term)
+        unmatched: dict[str, Any] = _with_terms(filter, lambda b: [_no_term(b)])
         return unmatched
-    scope = ctx.schema.identity_collection
     try:
         key = yield from ring.index_key()
     except KeyUnavailable as exc:
         raise _unavailable(ctx, "searched", str(exc)) from None
-    replaced: dict[str, Any] = _replace(filter, lambda b: blind_term(key, scope, b.field, b.value))
+    replaced: dict[str, Any] = _with_terms(filter, _terms_of(ctx, key))
     return replaced
+
+
+def _terms_of(ctx: Context, key: bytes) -> Callable[[Blind], list[Any]]:
+    """The stored terms a ``Blind`` value may have.
+
+    This format's, and the first format's while ``legacy_terms`` is on (rows not re-indexed
+    since terms named their database).
+    """
+    database, scope = ctx.database, ctx.schema.identity_collection
+
+    def terms(blind: Blind) -> list[Any]:
+        current = blind_term(key, database, scope, blind.field, blind.value)
+        if not ctx.legacy_terms or current is None:
+            return [current]
+        return [current, legacy_blind_term(key, scope, blind.field, blind.value)]
+
+    return terms
+
+
+def _with_terms(value: Any, terms: Callable[[Blind], list[Any]]) -> Any:
+    """``value`` with each ``Blind`` replaced by its terms.
+
+    One term stands as itself, several as ``$in`` (the same equality), and in the ``$in``
+    list that held the placeholder they are spliced in.
+    """
+    if isinstance(value, Blind):
+        found = terms(value)
+        return found[0] if len(found) == 1 else {"$in": found}
+    if isinstance(value, Mapping):
+        return {k: _with_terms(v, terms) for k, v in value.items()}
+    if isinstance(value, list):
+        out: list[Any] = []
+        for item in value:
+            if isinstance(item, Blind):
+                out.extend(terms(item))
+            else:
+                out.append(_with_terms(item, terms))
+        return out
+    return value
 
 
 def _refuse_if_indexed(ctx: Context) -> Flow[None]:
@@ -314,16 +390,6 @@ def _has_blind(value: Any) -> bool:
     if isinstance(value, (list, tuple)):
         return any(_has_blind(v) for v in value)
     return False
-
-
-def _replace(value: Any, term: Any) -> Any:
-    if isinstance(value, Blind):
-        return term(value)
-    if isinstance(value, Mapping):
-        return {k: _replace(v, term) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_replace(v, term) for v in value]
-    return value
 
 
 def stored_projection(
@@ -372,6 +438,71 @@ def shred(ring: KeyRing | None, pseudonyms: Sequence[str]) -> Flow[int]:
     if ring is not None:
         ring.forget(names)
     return deleted
+
+
+def shred_deleted(ctx: Context, pseudonyms: Sequence[str]) -> Flow[None]:
+    """Shred the data keys of subjects whose identity rows a delete removed.
+
+    The same shredding as erasure (``shred``: a tombstone per subject, then the key), so a
+    backup of a deleted row reads as an erased subject, not as a lost key. Plaintext schemas
+    (no key ring) have no keys to shred.
+    """
+    ring = _ring(ctx)
+    if ring is None or not pseudonyms:
+        return
+    yield from shred(ring, pseudonyms)
+
+
+def reindex(ctx: Context) -> Flow[int]:
+    """Rewrite every identity row's blind index terms in the current format; the rows changed.
+
+    Rows are read in ``_id`` order, a batch at a time, decrypted in the process and given the
+    terms of their values bound to ``ctx.database``; a row whose terms are already those is
+    left alone, so a second run changes nothing. A row of an erased subject (its key
+    shredded) loses its terms: they were the last trace by which a guessed value could find
+    it. The write is conditional on the row's revision: a row a writer replaced meanwhile was
+    written with current terms already. The sealed values and the revision do not change.
+
+    Raises:
+        KeyUnavailable: a data key is missing without a tombstone, or the index key is gone.
+        WriteFailed: the new terms collide in a unique index (two rows held the same value,
+            one under each format); the rows before it are re-indexed.
+    """
+    ring = _ring(ctx)
+    if ring is None or not ctx.schema.searchable:
+        return 0
+    changed = 0
+    after: dict[str, Any] = {}
+    while True:
+        query = Query(
+            {BLIND_FIELD: {"$exists": True}, **after}, sort=(("_id", 1),), limit=ctx.batch_size
+        )
+        rows: list[Document] = yield from FetchAll(Side.IDENTITY, query)
+        if not rows:
+            return changed
+        if (yield from load_keys(ctx, ring, [INDEX_KEY_NAME], create=False)):
+            yield from _refuse_if_indexed(ctx)
+        try:
+            index_key = yield from ring.index_key()
+        except KeyUnavailable as exc:
+            raise _unavailable(ctx, "re-indexed", str(exc)) from None
+        plain = yield from unseal_rows(ctx, rows)
+        for row, values in zip(rows, plain, strict=True):
+            terms = _terms(ctx, index_key, identity_values(values))
+            if _as_read(terms) == _as_read(row.get(BLIND_FIELD)):
+                continue
+            change = {"$set": {BLIND_FIELD: terms}} if terms else {"$unset": {BLIND_FIELD: ""}}
+            selector = {"_id": row["_id"], REVISION_FIELD: row.get(REVISION_FIELD)}
+            outcome = yield from Update(Side.IDENTITY, selector, change, False)
+            changed += outcome.matched
+        if len(rows) < ctx.batch_size:
+            return changed
+        after = {"_id": {"$gt": rows[-1]["_id"]}}
+
+
+def _as_read(terms: Any) -> Any:
+    """Terms as a driver reads them back (a server returns subtype-0 binaries as ``bytes``)."""
+    return bson.decode(bson.encode({"t": terms}))["t"]
 
 
 def rotate(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from privata_mongo.core.crypto.keys import (
     blind_filter,
@@ -23,7 +23,16 @@ from privata_mongo.core.crypto.keys import (
     unseal_rows,
 )
 from privata_mongo.core.mql.match import UnsupportedOperator, compile_filter
-from privata_mongo.core.ops import Document, Effect, FetchAll, Flow, Pause, Query, Touched
+from privata_mongo.core.ops import (
+    Document,
+    Effect,
+    FetchAll,
+    Flow,
+    Intends,
+    Pause,
+    Query,
+    Touched,
+)
 from privata_mongo.core.projection import ProjectionPlan, including
 from privata_mongo.core.routing import FilterPlan, Probe, plan_filter, substitute
 from privata_mongo.core.schema import LEASE_FIELD, ORDER_FIELD, PSEUDONYM_FIELD, VERSION_FIELD, Side
@@ -40,6 +49,7 @@ __all__ = [
     "chunks",
     "computed_from",
     "fetch_identities",
+    "intends",
     "join_batch",
     "linked",
     "refuse_collation",
@@ -78,6 +88,24 @@ def touched(
         return
     declared = Touched(tuple(subjects), frozenset(fields), written, effect)
     if declared.subjects or declared.fields or declared.written:
+        yield declared
+
+
+def intends(
+    ctx: Context,
+    subjects: Iterable[str],
+    fields: Iterable[str] = (),
+    kind: Literal["create", "update", "delete"] = "update",
+) -> Flow[None]:
+    """State whom the next writes will change, before they run (see ``ops.Intends``).
+
+    Nothing if unaudited. Raises ``AuditUnavailable`` (thrown in by the audit wrapper) when the
+    intent cannot be stored: the caller has written nothing yet and lets it propagate.
+    """
+    if not ctx.audit:
+        return
+    declared = Intends(tuple(subjects), frozenset(fields), kind)
+    if declared.subjects:
         yield declared
 
 
@@ -352,39 +380,54 @@ def untorn(
     A writer under lease gives both halves of a document the same version, the identity
     half first; a clinical row and an identity row with unequal versions were therefore read
     on either side of an update (or during one). While the identity row is held, the reader
-    waits for the writer (jittered back-off, at most ``write_wait``); once it is free, one
-    more read of both halves is whole. Rows that differ with no writer holding them (written
-    by other means than an update, such as an operator's repair) are read again at most
-    ``READ_AGAIN`` times and then returned as they are. A document deleted meanwhile is left
-    out, as a read after the delete would.
+    waits for the writer (jittered back-off); once it is free, one more read of both halves is
+    whole, unless further updates completed between the two reads again, which a busy
+    document's readers meet repeatedly: while the versions keep changing from one read to
+    the next, writers are at work and the reader goes on reading. Only a pair torn the same
+    way twice in a row (written by other means than an update, such as a crashed writer or an
+    operator's repair) is read again at most ``READ_AGAIN`` times and then returned as it is.
+    Waiting and reading again are bounded together by ``write_wait``. A document deleted
+    meanwhile is left out, as a read after the delete would.
     """
     current = list(documents)
     until = None
     attempt = quick = 0
+    previous: dict[str, tuple[Any, Any]] = {}
     while True:
         torn = {repr(d["_id"]) for d in current if "_id" in d and _torn(d, identities)}
         if not torn:
             return current, identities
         now = ctx.now()
+        until = until or now + datetime.timedelta(seconds=ctx.write_wait)
+        if now >= until:
+            logger.warning(
+                "%s: %d document(s) stayed torn while writers ran; returned as read",
+                ctx.schema.model,
+                len(torn),
+            )
+            return current, identities
+        versions = {
+            repr(d["_id"]): (
+                d.get(VERSION_FIELD),
+                identities[d[PSEUDONYM_FIELD]].get(VERSION_FIELD),
+            )
+            for d in current
+            if repr(d.get("_id")) in torn
+        }
         if any(
             _held(identities[d[PSEUDONYM_FIELD]], now)
             for d in current
             if repr(d.get("_id")) in torn
         ):
-            until = until or now + datetime.timedelta(seconds=ctx.write_wait)
-            if now >= until:
-                logger.warning(
-                    "%s: %d document(s) stayed held by writers; returned as read",
-                    ctx.schema.model,
-                    len(torn),
-                )
-                return current, identities
             yield Pause(min(BACKOFF_CAP, BACKOFF_START * 2 ** min(attempt, 16)) * ctx.jitter())
             attempt += 1
-        elif quick >= READ_AGAIN:
-            return current, identities
         else:
+            if versions != previous:
+                quick = 0  # torn anew since the last read: an update completed in between
+            if quick >= READ_AGAIN:
+                return current, identities
             quick += 1
+        previous = versions
         rows = yield from FetchAll(
             Side.CLINICAL,
             Query(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from privata_mongo.core.crypto.ring import KeyRing
+from privata_mongo.core.limits import ServerSizes
 from privata_mongo.core.schema import ModelSchema
 
 __all__ = ["Context"]
@@ -45,6 +46,14 @@ class Context:
             releases it by expiry.
         write_wait: seconds a writer waits for a document another writer holds before the
             update fails (longer than ``write_lease``, so a crashed holder never fails it).
+        database: the name of the database the collections are in; blind index terms are
+            bound to it, so tenants' databases sharing a key vault cannot be linked by them.
+        legacy_terms: lookups also match blind index terms of the first format (bound to the
+            collection only), written before terms named their database and not re-indexed
+            since (``Settings.legacy_blind_terms``).
+        server_sizes: whether the server measures documents, shared by the operations of one
+            connection; ``None`` for a store that enforces no size limit (the embedded one),
+            whose updates of clinical fields are then not measured (``flows.size_gate``).
     """
 
     schema: ModelSchema
@@ -59,3 +68,6 @@ class Context:
     jitter: Callable[[], float] = _middle
     write_lease: float = 15.0
     write_wait: float = 30.0
+    database: str = ""
+    legacy_terms: bool = False
+    server_sizes: ServerSizes | None = None

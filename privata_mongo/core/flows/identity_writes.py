@@ -187,7 +187,7 @@ def _leased(
         if stamped:
             stamp = {**clinical_update}
             stamp["$set"] = {**stamp.get("$set", {}), VERSION_FIELD: held.owner}
-            yield from _clinical_half(ctx, stamped, stamp, clinical_filter, options)
+            yield from _clinical_half(ctx, stamped, stamp, clinical_filter, options, held.owner)
         if clinical_update and unstamped:
             yield from _clinical_half(ctx, unstamped, clinical_update, clinical_filter, options)
         planned = stamped + unstamped
@@ -206,12 +206,19 @@ def _clinical_half(
     clinical_update: Mapping[str, Any],
     clinical_filter: Mapping[str, Any],
     options: Mapping[str, Any],
+    stamp: str | None = None,
 ) -> Flow[None]:
     """The clinical part on the server; the identity rows are restored if it fails.
 
     A single document that no longer matches the filter (a concurrent clinical update changed
     it after it was selected) is left as it was, identity half included, as the server leaves
     a document its update no longer matches.
+
+    ``stamp``: the version the update writes on each row. If the update raises without a write
+    error (a reply lost), the rows are read back: when every one carries the stamp, the update
+    was applied and the operation goes on as if the reply had come. Otherwise the error is
+    raised and the identity rows keep the new values; the application's retry applies the
+    update to them, which changes the identity half no further.
     """
     ids = [p.clinical["_id"] for p in planned]
     yield from touched(ctx, linked(p.clinical for p in planned))
@@ -227,8 +234,24 @@ def _clinical_half(
     except WriteFailed:
         yield from restore_identities(ctx, planned)
         raise
+    except Exception:
+        if stamp is None or not (yield from _stamped(ids, stamp)):
+            raise
+        return
     if len(planned) == 1 and outcome.matched == 0:
         yield from restore_identities(ctx, planned)
+
+
+def _stamped(ids: Sequence[Any], stamp: str) -> Flow[bool]:
+    """Whether every clinical row of ``ids`` carries the version ``stamp`` (False if unknown)."""
+    try:
+        rows = yield from FetchAll(
+            Side.CLINICAL,
+            Query({"_id": {"$in": list(ids)}, VERSION_FIELD: stamp}, projection={"_id": 1}),
+        )
+    except Exception:
+        return False
+    return len(rows) == len(ids)
 
 
 def _identity_row(ctx: Context, pseudonym: str, document: Mapping[str, Any]) -> Document:

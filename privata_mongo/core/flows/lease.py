@@ -17,6 +17,7 @@ atomic on the clinical row, and it commutes with the identity half of a leased u
 from __future__ import annotations
 
 import datetime
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,8 @@ from privata_mongo.core.ops import Document, FetchAll, Flow, Pause, Query, Updat
 from privata_mongo.core.schema import LEASE_FIELD, Side
 
 from .context import Context
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "BACKOFF_CAP",
@@ -84,13 +87,19 @@ def take(ctx: Context, pseudonyms: Iterable[str]) -> Flow[Held]:
     if not unique:
         return Held(owner, lease, {}, frozenset())
     free = {"$or": [{LEASE_FIELD: {"$exists": False}}, {f"{LEASE_FIELD}.x": {"$lt": now}}]}
-    taken = yield from Update(
-        Side.IDENTITY, {"_id": {"$in": unique}, **free}, {"$set": {LEASE_FIELD: lease}}, True
-    )
-    rows = yield from FetchAll(
-        Side.IDENTITY,
-        Query({"_id": {"$in": unique}}, limit=len(unique), batch_size=len(unique)),
-    )
+    try:
+        taken = yield from Update(
+            Side.IDENTITY, {"_id": {"$in": unique}, **free}, {"$set": {LEASE_FIELD: lease}}, True
+        )
+        rows = yield from FetchAll(
+            Side.IDENTITY,
+            Query({"_id": {"$in": unique}}, limit=len(unique), batch_size=len(unique)),
+        )
+    except Exception:
+        # The lease may have been taken even if its reply was lost: give it back now, so the
+        # application's retry does not wait for it to expire.
+        yield from _unlease(ctx, unique, owner)
+        raise
     present = {row["_id"]: row for row in rows}
     if taken.matched >= len(present):
         mine = present
@@ -149,10 +158,29 @@ def release(ctx: Context, held: Held, pseudonyms: Sequence[str] | None = None) -
     taken over belongs to its new holder.
     """
     names = list(held.rows) if pseudonyms is None else [p for p in pseudonyms if p in held.rows]
-    if names:
+    yield from _unlease(ctx, names, held.owner)
+
+
+def _unlease(ctx: Context, names: Sequence[str], owner: str) -> Flow[None]:
+    """Remove ``owner``'s lease from ``names``; a failure is logged, never raised.
+
+    The write the lease protected has been applied (or abandoned) by then: raising would tell
+    the application that its operation failed, and its retry would apply it twice. A lease
+    left behind only makes the next writer wait until it expires.
+    """
+    if not names:
+        return
+    try:
         yield Update(
             Side.IDENTITY,
-            {"_id": {"$in": names}, f"{LEASE_FIELD}.o": held.owner},
+            {"_id": {"$in": list(names)}, f"{LEASE_FIELD}.o": owner},
             {"$unset": {LEASE_FIELD: ""}},
             True,
+        )
+    except Exception as exc:
+        logger.warning(
+            "%s: %d write lease(s) could not be released (%s); they expire after write_lease_ms",
+            ctx.schema.model,
+            len(names),
+            type(exc).__name__,
         )

@@ -18,9 +18,10 @@ from privata_mongo.core.routing import needs_process_sort, plan_filter, referenc
 from privata_mongo.core.schema import PSEUDONYM_FIELD, Side
 from privata_mongo.errors import UnsupportedQuery
 
-from .common import join_batch, linked, resolve, touched
+from .common import intends, join_batch, linked, resolve, touched
 from .context import Context
 from .read import read_by_ids, select_one
+from .size_gate import refuse_growth_past_the_limit
 from .write import (
     delete_rows,
     empty_identity,
@@ -98,6 +99,7 @@ def find_one_and_update(
         yield from insert_upserted(ctx, document, options)
         return (yield from _one(ctx, pplan, [document["_id"]])) if return_new else None
     before = None if return_new else (yield from _one(ctx, pplan, [target["_id"]]))
+    yield from intends(ctx, linked([target]))
     yield from write_documents(ctx, [target], compiled, update, clinical_filter, filter, options)
     return (yield from _one(ctx, pplan, [target["_id"]])) if return_new else before
 
@@ -119,6 +121,17 @@ def _server_update(
         if target is not None:
             target_filter = {"_id": target["_id"]}
         sort = ()
+    if isinstance(update, Mapping):
+        yield from refuse_growth_past_the_limit(
+            ctx,
+            target_filter,
+            clinical_filter,
+            update,
+            compile_update(update),
+            False,
+            options,
+            sort,
+        )
     pseudonym = ctx.new_pseudonym() if upsert else ""
     server_update: Any = update
     if upsert and isinstance(update, Mapping):

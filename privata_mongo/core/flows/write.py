@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, cast
 
-from privata_mongo.core.crypto.keys import discard_keys
+from privata_mongo.core.crypto.keys import discard_keys, shred_deleted
 from privata_mongo.core.failures import DUPLICATE_KEY, BulkWriteFailed, WriteFailed, WriteFailure
 from privata_mongo.core.limits import grew_too_large, too_large_to_insert
 from privata_mongo.core.mql.update import (
@@ -51,7 +51,7 @@ from privata_mongo.core.schema import PSEUDONYM_FIELD, REVISION_FIELD, VERSION_F
 from privata_mongo.core.split import identity_values, join, split_for_storage
 from privata_mongo.errors import UnsupportedQuery
 
-from .common import chunks, linked, resolve, seal, touched, unseal
+from .common import chunks, intends, linked, resolve, seal, touched, unseal
 from .context import Context
 from .identity_writes import (
     WRITE_CONFLICT,
@@ -62,6 +62,7 @@ from .identity_writes import (
 )
 from .lease import hold, release
 from .read import select_one
+from .size_gate import refuse_growth_past_the_limit
 
 __all__ = [
     "delete",
@@ -94,8 +95,15 @@ def insert(
     ``bypass_document_validation`` …): the clinical insert carries them all, the identity
     insert the ones that concern the whole operation (``shared_options``).
 
+    The pseudonyms are drawn here, in the process, so the subjects are known before anything
+    is written: an audited insert states them first (``intends``). An insert whose reply was
+    lost (a network error after the request was sent) is looked up rather than assumed
+    failed: rows that landed are kept and the insert goes on, so the application sees the
+    success it would have seen (``_insert_pairs``).
+
     The data keys made for subjects whose document was not written are deleted again: their
-    pseudonyms are fresh, so no stored row can use them (``discard_keys``).
+    pseudonyms are fresh, so no stored row can use them (``discard_keys``). Keys of rows whose
+    fate is unknown (the lookup failed too) are kept for the recovery sweeper.
 
     Raises:
         BulkWriteFailed: some documents were not written; the ones counted as inserted were
@@ -104,20 +112,52 @@ def insert(
     pairs = [
         split_for_storage(d, ctx.schema, ctx.new_pseudonym(), ctx.new_revision()) for d in documents
     ]
+    yield from intends(
+        ctx,
+        [identity["_id"] for identity, _ in pairs],
+        {name for identity, _ in pairs for name in identity_values(identity)},
+        "create",
+    )
     sealed = yield from seal(ctx, [identity for identity, _ in pairs], fresh=True)
     keyed = [i for i, (identity, _) in enumerate(pairs) if identity_values(identity)]
+    unsettled: set[int] = set()  # documents whose identity row may be stored after an error
     try:
         written, failures = yield from _insert_pairs(
-            ctx, documents, pairs, sealed, ordered, options or {}
+            ctx, documents, pairs, sealed, ordered, options or {}, unsettled
         )
     except Exception:
-        yield from discard_keys(ctx, [pairs[i][0]["_id"] for i in keyed])
+        yield from discard_keys(ctx, [pairs[i][0]["_id"] for i in keyed if i not in unsettled])
         raise
     stored = set(written)
     yield from discard_keys(ctx, [pairs[i][0]["_id"] for i in keyed if i not in stored])
     if failures:
         reported = sorted(failures.values(), key=lambda f: f.index)
         raise BulkWriteFailed(tuple(reported[:1] if ordered else reported), len(written))
+
+
+def _landed(
+    side: Side, rows: Sequence[Mapping[str, Any]], options: Mapping[str, Any]
+) -> Flow[list[int] | None]:
+    """Which of ``rows`` are stored (indexes), after a write whose reply did not come back.
+
+    A row counts when a stored one has its ``_id`` (and, on the clinical side, its link, so a
+    document another writer stored under the same ``_id`` is not taken for it). ``None`` if the
+    lookup fails too: the write's fate stays unknown.
+    """
+    if not rows:
+        return []
+    projection = {"_id": 1, PSEUDONYM_FIELD: 1}
+    try:
+        found = yield from FetchAll(
+            side,
+            Query(
+                {"_id": {"$in": [r["_id"] for r in rows]}}, projection=projection, options=options
+            ),
+        )
+    except Exception:
+        return None
+    keys = [(f.get("_id"), f.get(PSEUDONYM_FIELD)) for f in found]
+    return [i for i, r in enumerate(rows) if (r["_id"], r.get(PSEUDONYM_FIELD)) in keys]
 
 
 def _insert_pairs(
@@ -127,8 +167,15 @@ def _insert_pairs(
     sealed: Sequence[Mapping[str, Any]],
     ordered: bool,
     options: Mapping[str, Any],
+    unsettled: set[int],
 ) -> Flow[tuple[list[int], dict[int, WriteFailure]]]:
-    """Identity rows, then the clinical halves of those stored; the written and the failed."""
+    """Identity rows, then the clinical halves of those stored; the written and the failed.
+
+    A write that raises (rather than reporting write errors) may have applied: the rows are
+    looked up (``_landed``). If all of them landed, the insert goes on as if the reply had
+    come; otherwise what landed of it is undone and the error raised. Indexes whose identity
+    row may be stored when this raises are added to ``unsettled``.
+    """
     # a document too large in any form fails alone, as the server fails it: neither half of
     # it is written, and no half of another document fails for it
     failures = {
@@ -140,11 +187,22 @@ def _insert_pairs(
     }
     candidates = _written(range(len(pairs)), failures, ordered)
     shared = shared_options(options)
-    outcome = (
-        (yield from Insert(Side.IDENTITY, tuple(sealed[i] for i in candidates), ordered, shared))
-        if candidates
-        else InsertOutcome(())
-    )
+    rows = tuple(sealed[i] for i in candidates)
+    try:
+        outcome = (
+            (yield from Insert(Side.IDENTITY, rows, ordered, shared))
+            if candidates
+            else InsertOutcome()
+        )
+    except Exception:
+        landed = yield from _landed(Side.IDENTITY, rows, shared)
+        if landed is None:
+            unsettled.update(candidates)
+            raise
+        if len(landed) < len(candidates):
+            yield from _undo(ctx, [candidates[i] for i in landed], pairs, shared, unsettled)
+            raise
+        outcome = InsertOutcome()
     identity_failed = {
         candidates[f.index]: replace(f, index=candidates[f.index]) for f in outcome.failures
     }
@@ -157,24 +215,63 @@ def _insert_pairs(
     )
     clinical_ok: list[int] = []
     if attempted:
-        clinical: InsertOutcome = yield from Insert(
-            Side.CLINICAL, tuple(pairs[i][1] for i in attempted), ordered, options
-        )
+        halves = tuple(pairs[i][1] for i in attempted)
+        try:
+            clinical: InsertOutcome = yield from Insert(Side.CLINICAL, halves, ordered, options)
+        except Exception:
+            landed = yield from _landed(Side.CLINICAL, halves, shared)
+            if landed is None:
+                unsettled.update(attempted)
+                raise
+            if len(landed) < len(attempted):
+                done = {attempted[i] for i in landed}
+                yield from _undo(
+                    ctx, [i for i in attempted if i not in done], pairs, shared, unsettled
+                )
+                yield from touched(ctx, written=len(done))
+                unsettled.update(done)  # complete documents: their keys are in use
+                raise
+            clinical = InsertOutcome()
         for f in clinical.failures:
             failures[attempted[f.index]] = replace(f, index=attempted[f.index])
         clinical_ok = _written(
             attempted, {attempted[f.index]: f for f in clinical.failures}, ordered
         )
         yield from touched(ctx, written=len(clinical_ok))
-    orphans = [pairs[i][0]["_id"] for i in attempted if i not in set(clinical_ok)]
+    orphans = [i for i in attempted if i not in set(clinical_ok)]
     if orphans:
         logger.debug(
             "%s: removing %d identity row(s) whose clinical half failed",
             ctx.schema.model,
             len(orphans),
         )
-        yield Delete(Side.IDENTITY, {"_id": {"$in": orphans}}, multi=True, options=shared)
+        yield from _undo(ctx, orphans, pairs, shared, unsettled, reraise=True)
     return clinical_ok, failures
+
+
+def _undo(
+    ctx: Context,
+    indexes: Sequence[int],
+    pairs: Sequence[tuple[Document, Document]],
+    options: Mapping[str, Any],
+    unsettled: set[int],
+    reraise: bool = False,
+) -> Flow[None]:
+    """Delete the identity rows of ``indexes`` (whose clinical half is not stored).
+
+    If the delete fails, the rows stay (``unsettled``, for the recovery sweeper, which finds
+    them through the operation's intent); the error is raised only with ``reraise``, since the
+    caller is usually raising an error of its own.
+    """
+    if not indexes:
+        return
+    pseudonyms = [pairs[i][0]["_id"] for i in indexes]
+    try:
+        yield Delete(Side.IDENTITY, {"_id": {"$in": pseudonyms}}, multi=True, options=options)
+    except Exception:
+        unsettled.update(indexes)
+        if reraise:
+            raise
 
 
 def insert_upserted(
@@ -260,8 +357,11 @@ def update(
     touches_identity = schema.touches_identity(compiled.fields)
     seeds_identity = upsert and bool(plan.identity_fields)
     if not touches_identity and not seeds_identity:
+        yield from refuse_growth_past_the_limit(
+            ctx, clinical_filter, filter, update, compiled, multi, options
+        )
         pseudonym = ctx.new_pseudonym() if upsert else ""
-        yield from _server_side_subjects(ctx, clinical_filter, multi, options, targets)
+        yield from _server_side_subjects(ctx, clinical_filter, multi, options, targets, pseudonym)
         outcome: UpdateOutcome = yield from Update(
             Side.CLINICAL,
             clinical_filter,
@@ -279,6 +379,7 @@ def update(
         batch = yield from FetchAll(
             Side.CLINICAL, Query({"$and": [{"_id": {"$in": list(chunk)}}, clinical_filter]})
         )
+        yield from intends(ctx, linked(batch))
         modified += yield from write_documents(
             ctx, batch, compiled, update, clinical_filter, filter, options
         )
@@ -312,11 +413,13 @@ def _server_side_subjects(
     multi: bool,
     options: Mapping[str, Any],
     targets: tuple[str, ...] | None,
+    fresh: str = "",
 ) -> Flow[None]:
     """State the subjects a server-side update will change, reading them if not yet known.
 
     Only an audited operation pays for the read (one round trip, the price of an exact subject
     list); under concurrent writers it names the documents matched just before the update.
+    ``fresh``: the pseudonym an upsert would give a new document, named in the intent too.
     """
     if not ctx.audit:
         return
@@ -331,6 +434,7 @@ def _server_side_subjects(
             ),
         )
         targets = linked(rows)
+    yield from intends(ctx, [*targets, fresh] if fresh else targets)
     yield from touched(ctx, targets)
 
 
@@ -410,7 +514,7 @@ def _pipeline_update(
     if upsert:
         link = {"$ifNull": [f"${PSEUDONYM_FIELD}", pseudonym]}
         stages.append({"$set": {PSEUDONYM_FIELD: link}})
-    yield from _server_side_subjects(ctx, clinical_filter, multi, options, targets)
+    yield from _server_side_subjects(ctx, clinical_filter, multi, options, targets, pseudonym)
     outcome: UpdateOutcome = yield from Update(
         Side.CLINICAL, clinical_filter, tuple(stages), multi, upsert, options
     )
@@ -466,6 +570,7 @@ def replace_target(
     """
     schema = ctx.schema
     pseudonym = clinical.get(PSEUDONYM_FIELD)
+    yield from intends(ctx, [pseudonym] if isinstance(pseudonym, str) else [])
     held = (yield from hold(ctx, pseudonym)) if pseudonym else None
     try:
         rows = yield from unseal(ctx, list(held.rows.values()) if held else [])
@@ -543,13 +648,23 @@ def delete_rows(
 ) -> Flow[int]:
     """Delete the given clinical rows and their identity rows; returns the clinical count.
 
-    Each identity row deleted erases every identity field of its subject.
+    Each identity row deleted erases every identity field of its subject, and its data key
+    is shredded (with a tombstone) before the clinical rows go: a backup taken before the
+    delete then no longer decrypts the subject, and keys do not pile up. A shred that fails
+    fails the delete with the clinical rows still there, so a retry finds them and shreds
+    again (identity rows already deleted are simply not found).
     """
     pseudonyms = [r[PSEUDONYM_FIELD] for r in rows if PSEUDONYM_FIELD in r]
     shared = shared_options(options)
+    yield from intends(ctx, pseudonyms, ctx.schema.identity_fields, "delete")
     for chunk in chunks(pseudonyms, ctx.batch_size):
         yield Delete(Side.IDENTITY, {"_id": {"$in": list(chunk)}}, multi=True, options=shared)
         yield from touched(ctx, chunk, ctx.schema.identity_fields)
+        # Retention seam: a policy that keeps keys past a delete (a legal hold, a retention
+        # period) would take its subjects out of ``chunk`` here. None exists yet, and no
+        # other document can need these keys: a pseudonym names one logical document (every
+        # insert draws a fresh one; the split overwrites any ``_pseudonym`` a document brings).
+        yield from shred_deleted(ctx, chunk)
     # The rows were selected with the query's own options (hint, collation …); the delete by
     # id takes the ones about the operation.
     count: int = yield from Delete(

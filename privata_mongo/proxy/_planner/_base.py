@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 from bson.son import SON
@@ -145,6 +145,9 @@ class PlannerBase:
         split: the split collections among the names a pipeline joins.
         acknowledged: whether writes are acknowledged (the real write concern's answer).
         mongomock_style: shape synthesised replies as mongomock shapes its own.
+        database: the name of the collection's database (blind index terms are bound to it).
+        measures_sizes: the store may enforce the 16 MiB limit; an in-process store (mongomock,
+            the embedded backend) enforces none, so updates are not measured there.
     """
 
     def __init__(
@@ -154,16 +157,21 @@ class PlannerBase:
         split: Callable[[Sequence[Mapping[str, Any]]], frozenset[str]],
         acknowledged: bool,
         mongomock_style: bool,
+        database: str = "",
+        measures_sizes: bool = True,
     ) -> None:
         self._runtime = runtime
+        self._database = database
         self._schema = schema
         self._split = split
         self._acknowledged = acknowledged
         self._mongomock_style = mongomock_style
+        self._measures_sizes = measures_sizes
 
     def context(self) -> Context:
         """The flow context of an operation starting now."""
-        return self._runtime.context(self._schema())
+        ctx = self._runtime.context(self._schema(), self._database)
+        return ctx if self._measures_sizes else replace(ctx, server_sizes=None)
 
     def _audited(
         self, ctx: Context, operation: str, build: Callable[[Context], Flow[R]], *requests: Any
@@ -177,5 +185,10 @@ class PlannerBase:
         if not settings.audit:
             return build(ctx)
         names = frozenset().union(*(identity_references(ctx.schema, r) for r in requests))
-        audit = AuditSpec(operation, names, max_subjects=settings.audit_max_subjects)
+        audit = AuditSpec(
+            operation,
+            names,
+            max_subjects=settings.audit_max_subjects,
+            intents=settings.audit_buffer == 0,
+        )
         return audited(ctx, build, audit)

@@ -1,0 +1,131 @@
+"""Recovery after crashes and lost replies: ``sweep`` resolves the intents nobody settled.
+
+Every audited write stores an intent before it writes and removes it once its audit record is
+stored (``docs/reliability.md``). An intent still in the journal long after its operation began
+belongs to a process that died mid-write, a connection that failed before the reply came, or an
+outcome record that could not be stored. ``sweep`` finds those intents, reads the stored rows of
+the subjects they name and resolves each: an interrupted create's orphan identity row (and the
+data key made for it) is removed, an interrupted delete is completed, and every subject a
+change may have reached gets the audit record its operation could not append. Run it
+periodically (a cron job, a worker's start) or after an incident; running it twice, or beside
+live writers, is safe: intents younger than ``older_than`` and rows under a live write lease are
+left alone.
+
+It takes the database as the application holds it (``privata_mongo.mongoengine.get_db()``, a
+Beanie model's ``get_pymongo_collection().database``): its connection's runtime supplies the
+keys, clock and audit trail, as for any operation.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Any
+
+from privata_mongo.core.audit.intents import JOURNAL_SUFFIX
+from privata_mongo.core.flows import recovery
+from privata_mongo.core.schema import ModelSchema
+from privata_mongo.drivers import aio, sync
+from privata_mongo.proxy._collection_base import SplitCollectionBase
+
+__all__ = ["SweepReport", "sweep", "sweep_async"]
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    """What one sweep did (counts only, never a value).
+
+    Attributes:
+        intents_resolved: intents resolved and removed from the journal.
+        orphans_removed: identity rows of interrupted creates deleted (keys included).
+        rows_completed: documents whose interrupted write was completed or confirmed whole.
+        intents_left: intents left for a later sweep (their rows are under a live lease).
+        collections: the collections that had pending intents.
+    """
+
+    intents_resolved: int = 0
+    orphans_removed: int = 0
+    rows_completed: int = 0
+    intents_left: int = 0
+    collections: tuple[str, ...] = ()
+
+
+def _parts(database: Any, older_than: float | None) -> tuple[Any, Any, datetime.datetime]:
+    """The real database, the journal collection and the cut-off time of a sweep."""
+    runtime = database.client.runtime
+    settings = runtime.settings()
+    age = older_than if older_than is not None else max(60.0, 2 * settings.write_lease_ms / 1000)
+    before = runtime.clock.now() - datetime.timedelta(seconds=age)
+    journal = database.inner.get_collection(settings.audit_collection + JOURNAL_SUFFIX)
+    return database, journal, before
+
+
+def _split(database: Any, name: str) -> SplitCollectionBase:
+    """The split collection ``name``, even when no model of it is imported in this process.
+
+    A sweep run from an operator's job may not import the application's models. It needs no
+    field of theirs (it reads links, leases and ids, deletes rows and discards keys), so the
+    collection is rebuilt from the layout settings: the identity half's name and whether rows
+    are sealed.
+    """
+    collection = database.get_collection(name)
+    if isinstance(collection, SplitCollectionBase):
+        return collection
+    settings = database.client.runtime.settings()
+    schema = ModelSchema(
+        models=(name,),
+        collection=name,
+        identity_collection=name + settings.identity_suffix,
+        decisions=(),
+        identity_fields=frozenset(),
+        searchable=frozenset(),
+        sealed=settings.encryption,
+    )
+    inner = database.inner
+    made: SplitCollectionBase = database.split_collection(
+        database,
+        inner.get_collection(name),
+        inner.get_collection(schema.identity_collection),
+        schema,
+    )
+    return made
+
+
+def _report(names: list[str], parts: list[recovery.Resolved]) -> SweepReport:
+    total = sum(parts, recovery.Resolved())
+    return SweepReport(total.intents, total.orphans, total.completed, total.left, tuple(names))
+
+
+def sweep(database: Any, *, older_than: float | None = None, limit: int = 0) -> SweepReport:
+    """Resolve the pending intents of every split collection of ``database``.
+
+    Args:
+        database: the privata database (sync).
+        older_than: seconds an intent must have waited (default: 60, or twice
+            ``write_lease_ms`` if longer), so no live operation's intent is touched.
+        limit: most intents per collection in this sweep (0: all).
+
+    Raises:
+        AuditUnavailable: a record could not be stored; the intents not yet resolved stay.
+    """
+    database, journal, before = _parts(database, older_than)
+    names = sorted(str(n) for n in journal.distinct("collection", {"at": {"$lte": before}}))
+    done: list[recovery.Resolved] = []
+    for name in names:
+        ctx, binding = _split(database, name).flow_parts()
+        done.append(sync.run(recovery.sweep(ctx, before, limit), binding))
+    return _report(names, done)
+
+
+async def sweep_async(
+    database: Any, *, older_than: float | None = None, limit: int = 0
+) -> SweepReport:
+    """``sweep`` for an async (Beanie) database; the same arguments and report."""
+    database, journal, before = _parts(database, older_than)
+    found = await journal.distinct("collection", {"at": {"$lte": before}})
+    names = sorted(str(n) for n in found)
+    done: list[recovery.Resolved] = []
+    for name in names:
+        ctx, binding = _split(database, name).flow_parts()
+        done.append(await aio.run(recovery.sweep(ctx, before, limit), binding))
+    return _report(names, done)

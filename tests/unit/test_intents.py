@@ -1,0 +1,241 @@
+"""The crash-safety protocol as op sequences: intent before the write, outcome after, recovery.
+
+An audited write stores an intent naming its subjects before its first write, and removes it
+once its record is stored; a record that cannot be stored after an applied write is not raised
+(the application would retry into a duplicate); the recovery flow resolves what an intent left.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import pytest
+
+from privata_mongo.core.audit import AccessContext
+from privata_mongo.core.audit.intents import Intent, intent_of
+from privata_mongo.core.audit.wrapper import AuditSpec, audited
+from privata_mongo.core.failures import WriteFailed
+from privata_mongo.core.flows import recovery, write
+from privata_mongo.core.flows.context import Context
+from privata_mongo.core.ops import (
+    AppendAudit,
+    Delete,
+    FetchAll,
+    Insert,
+    InsertOutcome,
+    OpenIntent,
+    PendingIntents,
+    ResolveAccess,
+    SettleIntents,
+    Update,
+)
+from privata_mongo.core.schema import LEASE_FIELD, PSEUDONYM_FIELD, Side
+from privata_mongo.errors import AuditUnavailable
+from privata_mongo.testing.scripted import ScriptedDriver
+
+P1 = "pseu_" + "0" * 31 + "1"
+DR_LEE = AccessContext("dr.lee", "treatment", "art9_2h", "req-1")
+ADA = {"_id": 7, "first_name": "Ada", "email": "ada@x.org", "age": 36}
+
+
+def on(kind: type, side: Side) -> Any:
+    return lambda op: isinstance(op, kind) and op.side is side
+
+
+def _create(ctx: Context) -> Any:
+    spec = AuditSpec("create", intents=True)
+    return audited(ctx, lambda c: write.insert(c, [dict(ADA)], ordered=True), spec)
+
+
+def test_a_create_stores_its_intent_before_writing_and_settles_it_after(ctx: Context) -> None:
+    driver = ScriptedDriver(
+        [
+            (ResolveAccess, DR_LEE),
+            (OpenIntent, None),
+            (on(Insert, Side.IDENTITY), InsertOutcome()),
+            (on(Insert, Side.CLINICAL), InsertOutcome()),
+            (AppendAudit, None),
+            (SettleIntents, None),
+        ]
+    )
+    driver.run(_create(ctx))
+    opened = driver.seen[1]
+    assert isinstance(opened, OpenIntent)
+    intent = opened.intent
+    assert (intent.kind, intent.subjects, intent.fields) == (
+        "create",
+        (P1,),
+        ("email", "first_name"),
+    )
+    assert (intent.access, intent.operation, intent.collection) == (DR_LEE, "create", "patient")
+    assert "Ada" not in repr(intent.document())
+    assert "ada@x.org" not in repr(intent.document())
+    assert intent_of(intent.document()) == intent
+    settled = driver.seen[-1]
+    assert isinstance(settled, SettleIntents)
+    assert settled.ids == (intent.id,)
+
+
+@pytest.mark.parametrize(
+    "error", [AuditUnavailable("journal refused"), ConnectionError("database unreachable")]
+)
+def test_an_intent_that_cannot_be_stored_fails_before_anything_is_written(
+    ctx: Context, error: Exception
+) -> None:
+    driver = ScriptedDriver([(ResolveAccess, DR_LEE), (OpenIntent, error)])
+    with pytest.raises(type(error)):
+        driver.run(_create(ctx))
+    assert not any(isinstance(op, (Insert, AppendAudit, SettleIntents)) for op in driver.seen)
+
+
+def test_an_applied_create_whose_record_fails_returns_and_keeps_its_intent(ctx: Context) -> None:
+    driver = ScriptedDriver(
+        [
+            (ResolveAccess, DR_LEE),
+            (OpenIntent, None),
+            (on(Insert, Side.IDENTITY), InsertOutcome()),
+            (on(Insert, Side.CLINICAL), InsertOutcome()),
+            (AppendAudit, AuditUnavailable("trail down")),
+        ]
+    )
+    assert driver.run(_create(ctx)) is None  # no error: a retry would create a second document
+    assert not any(isinstance(op, SettleIntents) for op in driver.seen)
+
+
+def test_a_lost_reply_to_the_identity_insert_is_looked_up_and_the_create_goes_on(
+    ctx: Context,
+) -> None:
+    driver = ScriptedDriver(
+        [
+            (ResolveAccess, DR_LEE),
+            (OpenIntent, None),
+            (on(Insert, Side.IDENTITY), ConnectionError("reply lost")),
+            (on(FetchAll, Side.IDENTITY), [{"_id": P1}]),
+            (on(Insert, Side.CLINICAL), InsertOutcome()),
+            (AppendAudit, None),
+            (SettleIntents, None),
+        ]
+    )
+    driver.run(_create(ctx))
+    (record,) = driver.seen[-2].records  # type: ignore[union-attr]
+    assert (record.outcome, record.subjects) == ("ok", (P1,))
+
+
+def test_a_network_error_after_a_write_keeps_the_intent_for_the_sweeper(ctx: Context) -> None:
+    driver = ScriptedDriver(
+        [
+            (ResolveAccess, DR_LEE),
+            (OpenIntent, None),
+            (on(Insert, Side.IDENTITY), InsertOutcome()),
+            (on(Insert, Side.CLINICAL), ConnectionError("gone")),
+            (on(FetchAll, Side.CLINICAL), ConnectionError("still gone")),
+            (AppendAudit, None),
+        ]
+    )
+    with pytest.raises(ConnectionError):
+        driver.run(_create(ctx))
+    assert not any(isinstance(op, (SettleIntents, Delete)) for op in driver.seen)
+
+
+def test_a_write_error_the_flow_undid_settles_the_intent(ctx: Context) -> None:
+    def update(c: Context) -> Any:
+        return write.update(c, {"age": 3}, {"$inc": {"visits": 1}}, False, False, {})
+
+    driver = ScriptedDriver(
+        [
+            (ResolveAccess, DR_LEE),
+            (on(FetchAll, Side.CLINICAL), [{PSEUDONYM_FIELD: P1}]),
+            (OpenIntent, None),
+            (on(Update, Side.CLINICAL), WriteFailed("bad update", 14)),
+            (AppendAudit, None),
+            (SettleIntents, None),
+        ]
+    )
+    with pytest.raises(WriteFailed):
+        driver.run(audited(ctx, update, AuditSpec("update", intents=True)))
+    (record,) = driver.seen[-2].records  # type: ignore[union-attr]
+    assert record.outcome == "error:WriteFailed"
+
+
+def _intent(kind: str, *subjects: str) -> dict[str, Any]:
+    at = datetime.datetime(2026, 1, 2, 3, 0, 0)
+    return Intent(
+        "i1", at, DR_LEE, kind, kind, "Patient", "patient", subjects, ("email",)
+    ).document()  # type: ignore[arg-type]
+
+
+BEFORE = datetime.datetime(2026, 1, 2, 3, 4, 0)
+
+
+def test_the_sweep_removes_an_orphan_identity_row_and_records_the_rollback(ctx: Context) -> None:
+    driver = ScriptedDriver(
+        [
+            (PendingIntents, [_intent("create", P1)]),
+            (on(FetchAll, Side.IDENTITY), [{"_id": P1}]),
+            (on(FetchAll, Side.CLINICAL), []),
+            (on(Delete, Side.IDENTITY), 1),
+            (AppendAudit, None),
+            (SettleIntents, None),
+        ]
+    )
+    done = driver.run(recovery.sweep(ctx, BEFORE))
+    assert done == recovery.Resolved(intents=1, orphans=1, completed=0)
+    (record,) = driver.seen[-2].records  # type: ignore[union-attr]
+    assert (record.outcome, record.subjects, record.access) == (
+        "recovered:rolled_back",
+        (P1,),
+        DR_LEE,
+    )
+
+
+def test_the_sweep_completes_an_interrupted_delete(ctx: Context) -> None:
+    driver = ScriptedDriver(
+        [
+            (PendingIntents, [_intent("delete", P1)]),
+            (on(FetchAll, Side.IDENTITY), []),
+            (on(FetchAll, Side.CLINICAL), [{"_id": 7, PSEUDONYM_FIELD: P1}]),
+            (on(Delete, Side.CLINICAL), 1),
+            (AppendAudit, None),
+            (SettleIntents, None),
+        ]
+    )
+    assert driver.run(recovery.sweep(ctx, BEFORE)) == recovery.Resolved(1, 0, 1)
+    (record,) = driver.seen[-2].records  # type: ignore[union-attr]
+    assert (record.operation, record.outcome, record.subjects) == (
+        "delete",
+        "recovered:ok",
+        (P1,),
+    )
+
+
+def test_the_sweep_leaves_an_intent_whose_row_a_live_writer_holds(ctx: Context) -> None:
+    lease = {"o": "w1", "x": datetime.datetime(2026, 1, 2, 3, 5, 0)}  # after ctx.now()
+    driver = ScriptedDriver(
+        [
+            (PendingIntents, [_intent("create", P1)]),
+            (on(FetchAll, Side.IDENTITY), [{"_id": P1, LEASE_FIELD: lease}]),
+        ]
+    )
+    assert driver.run(recovery.sweep(ctx, BEFORE)) == recovery.Resolved(left=1)
+
+
+def test_the_sweep_records_the_subjects_an_interrupted_update_may_have_changed(
+    ctx: Context,
+) -> None:
+    driver = ScriptedDriver(
+        [
+            (PendingIntents, [_intent("update", P1)]),
+            (on(FetchAll, Side.IDENTITY), [{"_id": P1}]),
+            (on(FetchAll, Side.CLINICAL), [{"_id": 7, PSEUDONYM_FIELD: P1}]),
+            (AppendAudit, None),
+            (SettleIntents, None),
+        ]
+    )
+    driver.run(recovery.sweep(ctx, BEFORE))
+    (record,) = driver.seen[-2].records  # type: ignore[union-attr]
+    assert (record.outcome, record.subjects, record.fields) == (
+        "recovered:unknown",
+        (P1,),
+        ("email",),
+    )
