@@ -60,7 +60,7 @@ def scan(raw_client: Any) -> tuple[list[str], int]:
 
     values = set()
     for row in raw_client["demo"]["patient__identity"].find():
-        values.update(v for v in unseal_row(raw_client, row).values() if v is not None)
+        values.update(v for v in unseal_row(raw_client["demo"], row).values() if v is not None)
     # whole values in Extended JSON: "ada@example.org" with its quotes, {"$date": ...}
     needles = {json.dumps(v, default=_bson_json) for v in values}
     leaks = []

@@ -1,11 +1,13 @@
-"""The audit trail for auditors: verify its hash chains, ask who accessed whom.
+"""The audit trail for auditors: verify its keyed chains, ask who accessed whom.
 
 Every function takes a *source*: the audit collection (a pymongo or mongomock collection, the
 real one: ``audit_collection(db)`` finds it for a privata database), or any iterable of record
-documents (a ``ListAuditSink``'s ``records``, an export). Queries run on the server when the
-source is a collection (the sink creates indexes on subject, actor and time), in the process
-otherwise, with the same semantics. Subjects are named by pseudonym: ``subject_of`` gives the
-pseudonym of a document the application knows by its ``_id``.
+documents (a ``ListAuditSink``, its ``records``, an export). ``verify`` also reads the
+trail's checkpoints and ledger: from ``<audit collection>.checkpoints`` for a collection, from
+the iterable otherwise (a ``ListAuditSink`` yields them after its records). Queries run on the
+server when the source is a collection (the sink creates indexes on subject, actor and time), in
+the process otherwise, with the same semantics. Subjects are named by pseudonym:
+``subject_of`` gives the pseudonym of a document the application knows by its ``_id``.
 
 Records never hold values, so these answers never do either.
 """
@@ -17,10 +19,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from privata_mongo.adapters.audit_collection import checkpoints_of
 from privata_mongo.config import current
-from privata_mongo.core.audit import ChainProblem, verify_chain
+from privata_mongo.core.audit import CHECKPOINT_KIND, LEDGER_KIND, ChainProblem, verify_chain
 from privata_mongo.core.mql.match import compile_filter
 from privata_mongo.core.schema import PSEUDONYM_FIELD
+from privata_mongo.errors import ConfigurationError, KeyUnavailable
+from privata_mongo.runtime import Runtime, build_runtime
+from privata_mongo.runtime.audit import read_chain_key, read_chain_key_async
+from privata_mongo.runtime.keys import real_client
 
 __all__ = [
     "Access",
@@ -28,6 +35,8 @@ __all__ = [
     "Verification",
     "accesses",
     "audit_collection",
+    "chain_key",
+    "chain_key_async",
     "flush",
     "flush_async",
     "subject_of",
@@ -44,9 +53,10 @@ class Verification:
     Attributes:
         problems: each position where a chain does not hold (empty: every chain is intact).
         records: how many records were read.
-        heads: per stream, ``(seq, hash)`` of its last record: keep them outside the
-            database and pass them as ``anchors`` next time, so removing the newest records
-            or rewriting a whole stream is detected too.
+        heads: per stream, ``(seq, hash)`` of its last record. The checkpoints kept with the
+            trail already detect a cut end and a deleted stream; keeping these outside the
+            database too and passing them as ``anchors`` next time also detects a rollback
+            to an earlier copy of the whole trail (docs/audit.md, what remains possible).
     """
 
     problems: list[ChainProblem]
@@ -106,26 +116,112 @@ def _sort_key(key: str) -> Callable[[Mapping[str, Any]], tuple[bool, Any]]:
     return of
 
 
+def _runtime(client: Any, *, asynchronous: bool) -> Runtime:
+    runtime: Runtime | None = getattr(client, "runtime", None)
+    if isinstance(runtime, Runtime) and runtime.asynchronous == asynchronous:
+        return runtime
+    return build_runtime(real_client(client), asynchronous=asynchronous)
+
+
+def _found(key: bytes | None) -> bytes:
+    if key is None:
+        raise KeyUnavailable(
+            "the key vault holds no audit chain key: no operation was audited with this key "
+            "vault (check key_vault_namespace and the client)"
+        )
+    return key
+
+
+def chain_key(client: Any, destination: str | None = None) -> bytes:
+    """The audit chain key in ``client``'s key vault (a privata or real client), to verify with.
+
+    Each audit destination has its own: ``destination`` is the ``full_name``
+    (``"database.collection"``) of an audit collection, ``None`` for another sink (a
+    ``ListAuditSink``). Reading it needs the master key, as the trail's own writes do; it is
+    never created here.
+
+    Raises:
+        KeyUnavailable: the key vault holds no such chain key (nothing was audited there), or
+            the master key cannot unwrap it.
+    """
+    runtime = _runtime(client, asynchronous=False)
+    settings = runtime.settings()
+    return _found(read_chain_key(runtime.keys, settings, create=False, destination=destination))
+
+
+async def chain_key_async(client: Any, destination: str | None = None) -> bytes:
+    """``chain_key`` for an async client (Beanie's, an ``AsyncMongoClient``, Motor)."""
+    runtime = _runtime(client, asynchronous=True)
+    settings = runtime.settings()
+    return _found(
+        await read_chain_key_async(runtime.keys, settings, create=False, destination=destination)
+    )
+
+
+def _verified_documents(source: Any) -> list[Mapping[str, Any]]:
+    if hasattr(source, "find"):
+        return [*source.find({}), *checkpoints_of(source).find({})]
+    return list(source)
+
+
 def verify(
     source: Iterable[Mapping[str, Any]] | Any,
     anchors: Mapping[str, tuple[int, str]] | None = None,
+    *,
+    key: bytes | None = None,
+    checkpointed: bool = True,
 ) -> Verification:
-    """Check every hash chain in ``source``; each problem names its stream and sequence.
+    """Check every chain in ``source``, with its checkpoints and ledger; problems name positions.
 
-    Detects a modified record (its content no longer matches its hash), a removed one (a
-    missing position), records moved or swapped (a position that does not follow its
-    predecessor, or whose content belongs elsewhere), and with ``anchors`` a cut or rewritten
-    end of a stream.
+    Detects a modified record (its content no longer matches its MAC), a forged one (written
+    without the chain key: it matches no MAC), a removed one (a missing position, or a range of
+    them), records moved or swapped, a cut end (the stream ends before its checkpoint), a
+    deleted stream (the ledger names it, nothing holds it), a forged stream (the ledger does
+    not name it), and an emptied trail (nothing left while the chain key exists). Its cost is
+    linear in the documents present, whatever sequence numbers they claim.
+
+    Args:
+        source: the audit collection, or an iterable of its documents.
+        anchors: ``heads`` of an earlier verification, kept outside the database.
+        key: the chain key (``chain_key(client, destination)``); read from the key vault of
+            the collection's client when ``source`` is a collection.
+        checkpointed: ``False`` for a trail written to a custom sink that keeps no
+            checkpoints (no ``get``/``put``/``swap``): only the chains are checked then.
+
+    Raises:
+        ConfigurationError: ``source`` is not a collection and no ``key`` was given.
+        KeyUnavailable: the chain key cannot be read.
     """
-    documents = _documents(source, {}, [("stream", 1), ("seq", 1)])
+    documents = _verified_documents(source)
+    if key is None:
+        database = getattr(source, "database", None)
+        if database is None or not hasattr(source, "find"):
+            raise ConfigurationError(
+                "verify needs the audit chain key for a source that is not the audit "
+                "collection: pass key=privata_mongo.audit.chain_key(client)"
+            )
+        runtime = _runtime(database.client, asynchronous=False)
+        where = str(getattr(source, "full_name", ""))
+        key = read_chain_key(runtime.keys, runtime.settings(), create=False, destination=where)
+        if key is None and not documents:
+            return Verification([], 0, {})  # no chain key and no trail: nothing was audited
+        key = _found(key)
     heads: dict[str, tuple[int, str]] = {}
+    records = 0
     for document in documents:
+        if document.get("kind") in (CHECKPOINT_KIND, LEDGER_KIND):
+            continue
+        records += 1
         stream, seq = document.get("stream"), document.get("seq")
         if not isinstance(stream, str) or not isinstance(seq, int):
             continue
         if stream not in heads or heads[stream][0] < seq:
             heads[stream] = (seq, str(document.get("hash")))
-    return Verification(verify_chain(documents, anchors), len(documents), heads)
+    return Verification(
+        verify_chain(documents, key, anchors, started=True, checkpointed=checkpointed),
+        records,
+        heads,
+    )
 
 
 def accesses(

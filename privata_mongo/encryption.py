@@ -12,18 +12,22 @@ See ``docs/encryption.md`` for the stored format and the guarantees.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from privata_mongo.adapters.kms import AsyncKmsTransport, KmsTransport
 from privata_mongo.config import current
+from privata_mongo.core.audit import AccessContext, AuditRecord, records_for
 from privata_mongo.core.crypto import keys as key_flows
 from privata_mongo.core.crypto.ring import KeyRing
 from privata_mongo.core.schema import SEALED_FIELD
 from privata_mongo.drivers import aio, sync
+from privata_mongo.drivers._audit import AsyncAuditTrail, AuditTrail
 from privata_mongo.drivers._dispatch import Binding
 from privata_mongo.errors import ConfigurationError
 from privata_mongo.proxy._collection_base import SplitCollectionBase
+from privata_mongo.proxy.database import DatabaseBase
 from privata_mongo.runtime import Runtime, build_runtime
 from privata_mongo.runtime.keys import (
     DEV_KEY_PATH,
@@ -44,6 +48,7 @@ __all__ = [
     "MASTER_KEY_ENV",
     "MASTER_KEY_FILE_ENV",
     "MASTER_KEY_SIZE",
+    "UNSEAL_OPERATION",
     "async_kms_transport",
     "forget_keys",
     "key_ring",
@@ -59,12 +64,50 @@ __all__ = [
 ]
 
 
+UNSEAL_OPERATION = "unseal"
+"""The ``operation`` (and ``model``) of the audit record ``unseal_row`` appends."""
+
+
+_built: dict[int, tuple[weakref.ref[Any], dict[bool, Runtime]]] = {}
+"""Runtimes kept per real client, by identity (clients to one server compare equal)."""
+
+
 def _runtime(client: Any, *, asynchronous: bool) -> Runtime:
     """The runtime of a proxy client, or a new one for a real client (cheap: keys load lazily)."""
     runtime: Runtime | None = getattr(client, "runtime", None)
     if isinstance(runtime, Runtime):
         return runtime
     return build_runtime(real_client(client), asynchronous=asynchronous)
+
+
+def _audit_runtime(client: Any, *, asynchronous: bool) -> Runtime:
+    """The runtime of a proxy client, or the one kept for a real client.
+
+    A real client's is built once and kept while the client lives, so the records of its
+    ``unseal_row`` calls share one audit stream (a new runtime would start one per call).
+    """
+    runtime: Runtime | None = getattr(client, "runtime", None)
+    if isinstance(runtime, Runtime):
+        return runtime
+    real = real_client(client)
+    key = id(real)
+    held = _built.get(key)
+    if held is None or held[0]() is not real:
+
+        def gone(ref: weakref.ref[Any]) -> None:
+            if key in _built and _built[key][0] is ref:
+                del _built[key]
+
+        try:
+            ref = weakref.ref(real, gone)
+        except TypeError:  # a client that cannot be weakly referenced
+            return build_runtime(real, asynchronous=asynchronous)
+        held = (ref, {})
+        _built[key] = held
+    runtimes = held[1]
+    if asynchronous not in runtimes:
+        runtimes[asynchronous] = build_runtime(real, asynchronous=asynchronous)
+    return runtimes[asynchronous]
 
 
 def _binding(runtime: Runtime) -> Binding[Any, Any, Any, Any]:
@@ -197,23 +240,92 @@ def rotate_master_key(
     return count
 
 
-def unseal_row(client: Any, row: Mapping[str, Any]) -> dict[str, Any]:
+def _audited_target(target: Any) -> tuple[Any, Any]:
+    """``(client, real database)`` of ``unseal_row``'s target, where its record goes.
+
+    The target is a database, or a client whose connection string names a default database.
+
+    Raises:
+        ConfigurationError: a client without a default database.
+    """
+    if isinstance(target, DatabaseBase):
+        return target.client, target.inner
+    kind = type(target)
+    if hasattr(kind, "list_collection_names") and not hasattr(kind, "list_database_names"):
+        return target.client, target  # a real database (its attributes are collections)
+    try:
+        database = real_client(target).get_default_database()
+    except Exception:
+        raise ConfigurationError(
+            "unseal_row records who read the row in the audit trail of a database: pass the "
+            "database (client[name]) rather than a client without a default database"
+        ) from None
+    return target, database
+
+
+def _wrong_twin(other: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"this database's connection is the other twin's (sync or async): use {other}, so that "
+        "the unseal is recorded in its audit trail"
+    )
+
+
+def _unsealed(
+    runtime: Runtime, access: AccessContext, row: Mapping[str, Any], plain: Mapping[str, Any]
+) -> tuple[AuditRecord, ...]:
+    return records_for(
+        at=runtime.clock.now(),
+        access=access,
+        operation=UNSEAL_OPERATION,
+        model=UNSEAL_OPERATION,
+        subjects=[str(row["_id"])],
+        fields=plain.keys(),
+        count=1,
+    )
+
+
+def unseal_row(target: Any, row: Mapping[str, Any]) -> dict[str, Any]:
     """The identity values of one raw identity row, decrypted (for operators and tests).
+
+    The read is audited like any other: before the values are returned, a record (operation
+    ``unseal``, the row's pseudonym, the names of the fields decrypted) is appended to the
+    audit trail of ``target`` — a database (privata or real), or a client whose connection
+    string names one — under the access context in force. If the record cannot be stored,
+    nothing is returned (``AuditUnavailable``).
 
     Raises:
         KeyUnavailable: the subject's data key is missing (shredded) or unusable.
+        AuditUnavailable: the audit record could not be stored.
+        MissingAccessContext: strict mode, and no access context was declared.
+        ConfigurationError: a client without a default database, or an async connection.
     """
     if row.get(SEALED_FIELD) is None:
         return {}
-    runtime = _runtime(client, asynchronous=False)
+    client, database = _audited_target(target)
+    runtime = _audit_runtime(client, asynchronous=False)
+    access = runtime.access()  # strict mode refuses before anything is decrypted
+    trail = runtime.trails.of(database, runtime.settings())
+    if trail is not None and not isinstance(trail, AuditTrail):
+        raise _wrong_twin("unseal_row_async")
     flow = key_flows.unseal_row(runtime.keys.ring(runtime.settings()), row)
-    return sync.run(flow, _binding(runtime))
+    plain = sync.run(flow, _binding(runtime))
+    if trail is not None:
+        trail.append(_unsealed(runtime, access, row, plain))
+    return plain
 
 
-async def unseal_row_async(client: Any, row: Mapping[str, Any]) -> dict[str, Any]:
-    """``unseal_row`` for an async client."""
+async def unseal_row_async(target: Any, row: Mapping[str, Any]) -> dict[str, Any]:
+    """``unseal_row`` for an async database or client; audited the same way."""
     if row.get(SEALED_FIELD) is None:
         return {}
-    runtime = _runtime(client, asynchronous=True)
+    client, database = _audited_target(target)
+    runtime = _audit_runtime(client, asynchronous=True)
+    access = runtime.access()
+    trail = runtime.trails.of(database, runtime.settings())
+    if trail is not None and not isinstance(trail, AsyncAuditTrail):
+        raise _wrong_twin("unseal_row")
     flow = key_flows.unseal_row(runtime.keys.ring(runtime.settings()), row)
-    return await aio.run(flow, _binding(runtime))
+    plain = await aio.run(flow, _binding(runtime))
+    if trail is not None:
+        await trail.append(_unsealed(runtime, access, row, plain))
+    return plain

@@ -17,6 +17,7 @@ __all__ = [
     "MissingAccessContext",
     "PrivataError",
     "ProcessingRestricted",
+    "ProtectedCollection",
     "SubjectErased",
     "UnsupportedQuery",
 ]
@@ -86,3 +87,19 @@ class AuditUnavailable(PrivataError):
 
 class MissingAccessContext(PrivataError):
     """Personal data was touched without an access context while strict mode is on."""
+
+
+class ProtectedCollection(PrivataError):
+    """A write through the application's client to a collection only privata writes.
+
+    The audit trail (records, checkpoints, ledger), the key vault and its tombstones (the
+    erasure log) are written by the library through its own adapters; the application's
+    handles (``get_db()``, Beanie's database, the proxy client) may read the audit trail but
+    never change, drop or re-index any of them. ``namespace`` is the collection concerned,
+    ``operator_handle`` what operator tooling uses instead.
+    """
+
+    def __init__(self, message: str, *, namespace: str, operator_handle: str) -> None:
+        super().__init__(message)
+        self.namespace = namespace
+        self.operator_handle = operator_handle

@@ -58,7 +58,7 @@ def classified_values(client: Any, database: Any) -> tuple[set[Any], list[str], 
                 malformed.append(f"{name}: identity row with clear fields {sorted(extra)}")
                 continue
             pseudonyms.append(row["_id"])
-            plain = unseal_row(client, row)
+            plain = unseal_row(database, row)
             values.update(v for _, v in _leaves(plain) if _scanned(v))
     return values, malformed, pseudonyms
 

@@ -15,6 +15,7 @@ from bson.dbref import DBRef
 from pymongo.errors import BulkWriteError, OperationFailure
 
 from privata_mongo.proxy._commands import Call, refuse_split_pipeline
+from privata_mongo.proxy._protected import refuse, refuse_database, refuse_pipeline
 from privata_mongo.proxy._write_stages import BATCH, WriteStage, stage_failure
 from privata_mongo.proxy.aio_collection import AsyncPrivateCollection
 from privata_mongo.proxy.aio_cursor import AsyncProxyCommandCursor, batches_of
@@ -52,6 +53,7 @@ class AsyncProxyDatabase(DatabaseBase):
     async def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> Any:
         """A database-level aggregation; one reading or writing a split collection is refused."""
         refuse_split_pipeline(self, pipeline, "Database.aggregate")
+        refuse_pipeline(self, pipeline, "Database.aggregate")
         return await self._inner.aggregate(pipeline, *args, **kwargs)
 
     async def write_out(self, stage: WriteStage, documents: Any) -> Any:
@@ -103,6 +105,7 @@ class AsyncProxyDatabase(DatabaseBase):
 
     async def create_collection(self, name: str, **kwargs: Any) -> Any:
         """Create a collection (the clinical half when split) and return it."""
+        refuse(self, name, "create_collection")
         await self._inner.create_collection(name, **kwargs)
         return self.get_collection(name)
 
@@ -110,6 +113,8 @@ class AsyncProxyDatabase(DatabaseBase):
         """Drop a collection, both halves when split."""
         result = None
         halves = self._halves(name_or_collection)
+        for name in halves:
+            refuse(self, name, "drop_collection")
         for name in halves:
             result = await self._inner.drop_collection(name, *args, **kwargs)
         self._client.runtime.indexes.forget(self.name, halves[-1])
@@ -131,6 +136,7 @@ class AsyncProxyClient(ClientBase):
         """Drop a database (both halves of every split collection go with it)."""
         if isinstance(name_or_database, DatabaseBase):
             name_or_database = name_or_database.name
+        refuse_database(self[str(getattr(name_or_database, "name", name_or_database))], "drop")
         await self._inner.drop_database(name_or_database, *args, **kwargs)
         self._runtime.indexes.forget(str(getattr(name_or_database, "name", name_or_database)))
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from privata_mongo.proxy._passes_as import PassesAsNative
+from privata_mongo.proxy._protected import refuse_database
 from privata_mongo.proxy.database import DatabaseBase, ProxyDatabase, SchemaResolver
 from privata_mongo.runtime import Runtime, build_runtime
 
@@ -96,6 +97,7 @@ class ProxyClient(ClientBase):
         """Drop a database (both halves of every split collection go with it)."""
         if isinstance(name_or_database, DatabaseBase):
             name_or_database = name_or_database.name
+        refuse_database(self[str(getattr(name_or_database, "name", name_or_database))], "drop")
         self._inner.drop_database(name_or_database, *args, **kwargs)
         self._runtime.indexes.forget(str(getattr(name_or_database, "name", name_or_database)))
 

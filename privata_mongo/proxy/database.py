@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from bson.dbref import DBRef
 from pymongo.errors import BulkWriteError, InvalidOperation, OperationFailure
 
+from privata_mongo.adapters.audit_collection import CHECKPOINTS_SUFFIX
 from privata_mongo.core.audit.intents import JOURNAL_SUFFIX
 from privata_mongo.core.flows.aggregate import split_joins
 from privata_mongo.core.schema import ModelSchema
@@ -22,10 +23,16 @@ from privata_mongo.errors import ConfigurationError
 from privata_mongo.proxy._collection_base import SplitCollectionBase
 from privata_mongo.proxy._commands import Call, command_document, refuse_split_pipeline, translate
 from privata_mongo.proxy._passes_as import PassesAsNative
+from privata_mongo.proxy._protected import (
+    protected_kind,
+    refuse,
+    refuse_command,
+    refuse_pipeline,
+)
 from privata_mongo.proxy._write_stages import WriteStage, batches, stage_failure
 from privata_mongo.proxy.collection import PrivateCollection
 from privata_mongo.proxy.cursor import ProxyCommandCursor
-from privata_mongo.proxy.plain import PlainCollection
+from privata_mongo.proxy.plain import GuardedCollection, PlainCollection
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -144,6 +151,8 @@ class DatabaseBase(PassesAsNative):
     def get_collection(self, name: str, **options: Any) -> Any:
         """A collection by name, split when its model has identity fields."""
         clinical = self._inner.get_collection(name, **options)
+        if protected_kind(self, name) is not None:
+            return GuardedCollection(self, clinical)
         schema = self.schema_of(name)
         if schema is None:
             return PlainCollection(self, clinical)
@@ -183,6 +192,7 @@ class DatabaseBase(PassesAsNative):
         spec = command_document(named["command"], named.get("value", 1), named.get("kwargs", {}))
         if named.get("comment") is not None:
             spec.setdefault("comment", named["comment"])
+        refuse_command(self, spec)
         call = translate(self, spec)
         return CommandRequest(
             call,
@@ -207,7 +217,8 @@ class DatabaseBase(PassesAsNative):
     def _visible(self, names: list[str]) -> list[str]:
         """Collection names without the identity halves of split collections.
 
-        The audit collection is left out too: it belongs to the privacy layer, not the app.
+        The audit collection and its checkpoints are left out too: they belong to the privacy
+        layer, not the app.
         A collection whose model's privacy declarations are invalid is listed as it is (its
         identity half is still hidden by suffix): listing names is no use of that model, so
         its error is raised when the model itself is used.
@@ -217,6 +228,7 @@ class DatabaseBase(PassesAsNative):
         hidden = {n for n in names if n.endswith(suffix)}
         if settings.audit and settings.audit_sink is None:
             hidden.add(settings.audit_collection)
+            hidden.add(settings.audit_collection + CHECKPOINTS_SUFFIX)
         if settings.audit:
             hidden.add(settings.audit_collection + JOURNAL_SUFFIX)  # intents, docs/reliability.md
         for name in names:
@@ -289,6 +301,7 @@ class ProxyDatabase(DatabaseBase):
     def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> Any:
         """A database-level aggregation; one reading or writing a split collection is refused."""
         refuse_split_pipeline(self, pipeline, "Database.aggregate")
+        refuse_pipeline(self, pipeline, "Database.aggregate")
         return self._inner.aggregate(pipeline, *args, **kwargs)
 
     def write_out(self, stage: WriteStage, documents: Iterable[Mapping[str, Any]]) -> Any:
@@ -326,6 +339,7 @@ class ProxyDatabase(DatabaseBase):
 
     def create_collection(self, name: str, **kwargs: Any) -> Any:
         """Create a collection (the clinical half when split) and return it."""
+        refuse(self, name, "create_collection")
         self._inner.create_collection(name, **kwargs)
         return self.get_collection(name)
 
@@ -333,6 +347,8 @@ class ProxyDatabase(DatabaseBase):
         """Drop a collection, both halves when split."""
         result = None
         halves = self._halves(name_or_collection)
+        for name in halves:
+            refuse(self, name, "drop_collection")
         for name in halves:
             result = self._inner.drop_collection(name, *args, **kwargs)
         self._client.runtime.indexes.forget(self.name, halves[-1])

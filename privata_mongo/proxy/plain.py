@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from privata_mongo.core.schema import ModelSchema
 from privata_mongo.proxy._passes_as import PassesAsNative
+from privata_mongo.proxy._protected import COLLECTION_WRITES, refuse, refuse_pipeline
 from privata_mongo.proxy._write_stages import write_stage
 
 if TYPE_CHECKING:
     from privata_mongo.proxy.database import DatabaseBase
 
-__all__ = ["PlainCollection"]
+__all__ = ["GuardedCollection", "PlainCollection"]
 
 
 class PlainCollection(PassesAsNative):
@@ -51,6 +52,7 @@ class PlainCollection(PassesAsNative):
         this collection's own to join (the async twin's returns a coroutine, as pymongo's);
         one ending in a ``$out``/``$merge`` into a split collection writes through it.
         """
+        refuse_pipeline(self._database, pipeline, f"{self._inner.name}.aggregate")
         stage = write_stage(self._database, None, pipeline)
         if stage is not None:  # into a split collection: the documents are split on the way
             documents = self.aggregate(stage.read, *args, **kwargs)
@@ -60,6 +62,11 @@ class PlainCollection(PassesAsNative):
         schema = ModelSchema.native(self._inner.name)
         runner = self._database.split_collection(self._database, self._inner, self._inner, schema)
         return runner.aggregate(pipeline, *args, **kwargs)
+
+    def rename(self, new_name: str, *args: Any, **kwargs: Any) -> Any:
+        """Rename the collection; a protected name (the audit trail, the key vault) is refused."""
+        refuse(self._database, new_name, f"rename of {self._inner.name} to {new_name}")
+        return self._inner.rename(new_name, *args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -89,3 +96,32 @@ class PlainCollection(PassesAsNative):
             "Collection objects do not implement truth value testing or bool(). "
             "Please compare with None instead: collection is not None"
         )
+
+
+class GuardedCollection(PlainCollection):
+    """A collection only privata writes (``_protected``): reads pass, every write is refused.
+
+    A write method is still an attribute (``hasattr`` holds, as on the real collection); calling
+    it raises ``ProtectedCollection`` before anything reaches the server.
+    """
+
+    def with_options(self, **options: Any) -> GuardedCollection:
+        """The same collection with other read/write options, still guarded."""
+        return GuardedCollection(self._database, self._inner.with_options(**options))
+
+    def rename(self, new_name: str, *args: Any, **kwargs: Any) -> Any:
+        """Refused: the collection keeps its name."""
+        refuse(self._database, self._inner.name, "rename")
+
+    def __getattr__(self, name: str) -> Any:
+        if name in COLLECTION_WRITES:
+            database, collection = self._database, self._inner.name
+
+            def refused(*args: Any, **kwargs: Any) -> Any:
+                refuse(database, collection, name)
+
+            return refused
+        return super().__getattr__(name)
+
+    def __repr__(self) -> str:
+        return f"GuardedCollection({self._inner.full_name!r})"

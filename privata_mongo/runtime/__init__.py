@@ -225,5 +225,5 @@ def build_runtime(
         clock=clock or SystemClock(),
         ids=made_ids,
         keys=keys,
-        trails=Trails(asynchronous=asynchronous, new_stream=made_ids.stream),
+        trails=Trails(asynchronous=asynchronous, new_stream=made_ids.stream, keys=keys),
     )

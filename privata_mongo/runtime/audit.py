@@ -5,10 +5,15 @@ records are appended decide the destination (``configure(audit_sink=...)`` or th
 ``audit_collection``), so reconfiguring takes effect for collections already handed out.
 Trails are kept by the connection's runtime per database and destination, so all the
 collections of a database share one stream and its sequence numbers.
+
+Every trail MACs its records with the audit chain key (``core.crypto.chain_key``): it reads it
+from the connection's key vault at its first append (creating it the first time any trail of
+that vault appends), through the same drivers as every key flow, and keeps it.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -17,18 +22,98 @@ from typing import Any
 from pymongo.errors import ConnectionFailure
 
 from privata_mongo.adapters.audit_collection import (
+    CHECKPOINTS_SUFFIX,
     AsyncCollectionAuditSink,
     AsyncCollectionJournal,
     CollectionAuditSink,
     CollectionJournal,
 )
 from privata_mongo.config import Settings
-from privata_mongo.core.audit import AuditRecord
+from privata_mongo.core.audit import LEDGER_ID, AccessContext, AuditRecord
 from privata_mongo.core.audit.intents import JOURNAL_SUFFIX, Intent
+from privata_mongo.core.crypto.chain_key import chain_key
+from privata_mongo.drivers import aio, sync
 from privata_mongo.drivers._audit import AsyncAuditTrail, AuditTrail
-from privata_mongo.errors import AuditUnavailable
+from privata_mongo.drivers._dispatch import Binding
+from privata_mongo.errors import AuditUnavailable, KeyUnavailable
+from privata_mongo.ports.audit import CheckpointStore
+from privata_mongo.runtime.keys import KeyRings
 
-__all__ = ["AsyncAuditPoint", "AuditPoint", "Trails"]
+__all__ = [
+    "AsyncAuditPoint",
+    "AuditPoint",
+    "Trails",
+    "destination_of",
+    "read_chain_key",
+    "read_chain_key_async",
+]
+
+
+def _no_access() -> AccessContext:
+    return AccessContext()
+
+
+def _key_binding(keys: KeyRings, settings: Settings) -> Binding[Any, Any, Any, Any]:
+    return Binding(
+        clinical=None,
+        identity=None,
+        access=_no_access,
+        keys=keys.vault(settings),
+        kms=keys.transport(settings),
+    )
+
+
+def read_chain_key(
+    keys: KeyRings, settings: Settings, *, create: bool, destination: str | None = None
+) -> bytes | None:
+    """The chain key of ``destination`` in ``keys``' key vault (``None``: absent).
+
+    With ``create``, an absent key is made first.
+    """
+    flow = chain_key(keys.ring(settings), create=create, destination=destination)
+    return sync.run(flow, _key_binding(keys, settings))
+
+
+async def read_chain_key_async(
+    keys: KeyRings, settings: Settings, *, create: bool, destination: str | None = None
+) -> bytes | None:
+    """``read_chain_key`` for an async connection."""
+    flow = chain_key(keys.ring(settings), create=create, destination=destination)
+    return await aio.run(flow, _key_binding(keys, settings))
+
+
+def destination_of(sink: Any) -> str | None:
+    """The chain key's destination of ``sink``: its collection's ``db.name``, if it has one."""
+    full_name = getattr(getattr(sink, "collection", None), "full_name", None)
+    return full_name if isinstance(full_name, str) else None
+
+
+def _made(key: bytes | None) -> bytes:
+    if key is None:  # ``create`` always returns a key: a vault that lost it mid-way
+        raise KeyUnavailable("the audit chain key could not be read back from the key vault")
+    return key
+
+
+def _lost() -> KeyUnavailable:
+    return KeyUnavailable(
+        "the key vault holds no audit chain key while the audit trail has a ledger: the key "
+        "vault was dropped or is being restored; restore it from its backup (a new chain key "
+        "would leave every earlier record unverifiable)"
+    )
+
+
+def _has_ledger(sink: Any) -> bool:
+    return isinstance(sink, CheckpointStore) and sink.get(LEDGER_ID) is not None
+
+
+async def _has_ledger_async(sink: Any) -> bool:
+    if not all(hasattr(sink, name) for name in ("get", "put", "swap")):
+        return False
+    found = sink.get(LEDGER_ID)
+    if inspect.isawaitable(found):
+        found = await found
+    return found is not None
+
 
 logger = logging.getLogger(__name__)
 
@@ -39,11 +124,15 @@ class Trails:
     Args:
         asynchronous: whether records are appended awaited.
         new_stream: a fresh random stream id (a trail restarts its chain after a failure).
+        keys: the connection's key rings and key vault (where the chain key is).
     """
 
-    def __init__(self, *, asynchronous: bool, new_stream: Callable[[], str]) -> None:
+    def __init__(
+        self, *, asynchronous: bool, new_stream: Callable[[], str], keys: KeyRings
+    ) -> None:
         self.asynchronous = asynchronous
         self._new_stream = new_stream
+        self._keys = keys
         self._lock = threading.Lock()
         self._trails: dict[tuple[Any, ...], AuditTrail | AsyncAuditTrail] = {}
 
@@ -60,17 +149,46 @@ class Trails:
             trail = self._trails.get(key)
             if trail is None:
                 if sink is None:
-                    collection = database.get_collection(settings.audit_collection)
+                    name = settings.audit_collection
+                    collection = database.get_collection(name)
+                    checkpoints = database.get_collection(name + CHECKPOINTS_SUFFIX)
                     sink = (
-                        AsyncCollectionAuditSink(collection)
+                        AsyncCollectionAuditSink(collection, checkpoints)
                         if self.asynchronous
-                        else CollectionAuditSink(collection)
+                        else CollectionAuditSink(collection, checkpoints)
                     )
-                trail_class = AsyncAuditTrail if self.asynchronous else AuditTrail
-                trail = trail_class(sink, settings.audit_buffer, new_stream=self._new_stream)
+                trail = self._trail(sink, settings)
                 # The sink is kept alive with the trail, so its id is not reused while cached.
                 self._trails[key] = trail
         return trail
+
+    def _trail(self, sink: Any, settings: Settings) -> AuditTrail | AsyncAuditTrail:
+        keys = self._keys
+        where = destination_of(sink)
+        if self.asynchronous:
+
+            async def awaited() -> bytes:
+                key = await read_chain_key_async(keys, settings, create=False, destination=where)
+                if key is not None:
+                    return key
+                if await _has_ledger_async(sink):
+                    raise _lost()
+                made = await read_chain_key_async(keys, settings, create=True, destination=where)
+                return _made(made)
+
+            return AsyncAuditTrail(
+                sink, settings.audit_buffer, new_stream=self._new_stream, key=awaited
+            )
+
+        def blocking() -> bytes:
+            key = read_chain_key(keys, settings, create=False, destination=where)
+            if key is not None:
+                return key
+            if _has_ledger(sink):
+                raise _lost()
+            return _made(read_chain_key(keys, settings, create=True, destination=where))
+
+        return AuditTrail(sink, settings.audit_buffer, new_stream=self._new_stream, key=blocking)
 
 
 def _journal_name(settings: Settings) -> str:

@@ -66,9 +66,9 @@ def _connect(backend: Backend, store: ServerStore, connect: Callable[..., Any], 
             mongo_client_class=counting_client_class(inner, operations),
             uuidRepresentation="standard",
         )
+        trail = ("privata_audit", "privata_audit.checkpoints")  # the appends and checkpoints
         return lambda: (
-            operations.total()
-            - sum(n for (c, _), n in operations.counts.items() if c == "privata_audit")
+            operations.total() - sum(n for (c, _), n in operations.counts.items() if c in trail)
         )
     commands = CommandCounter()
     connect(

@@ -18,7 +18,7 @@ import privata_mongo
 import privata_mongo.beanie as pb
 import privata_mongo.mongoengine as pm
 from privata_mongo import AccessContext, access_context
-from privata_mongo.audit import audit_collection, verify
+from privata_mongo.audit import audit_collection, chain_key, chain_key_async, verify
 from privata_mongo.embedded import AsyncMockClient
 from privata_mongo.testing.audit import ListAuditSink
 from privata_mongo.web import fastapi_access, from_headers
@@ -63,6 +63,83 @@ def test_verify_names_each_tampered_record_in_the_audit_collection(connected: An
         (stream, 4, "modified"),
         (stream, 5, "modified"),
     }
+
+
+def test_verify_names_forgeries_a_cut_end_and_a_deleted_stream_without_anchors(
+    connected: Any, backend: Any
+) -> None:
+    import hashlib
+
+    import mongoengine
+    from bson import ObjectId
+
+    from privata_mongo.adapters.audit_collection import checkpoints_of
+    from privata_mongo.core.audit import canonical, checkpoint_id
+
+    Patient = _patient()
+    with access_context(actor="dr.lee"):
+        for i in range(3):
+            Patient(first_name=f"P{i}", email=f"p{i}@x.org", ward="A").save()
+    mongoengine.disconnect()  # another process, in effect: a stream of its own
+    pm.connect(db=backend.db_name, **backend.mongoengine_settings())
+    with access_context(actor="dr.kim"):
+        for i in range(2):
+            Patient(first_name=f"Q{i}", email=f"q{i}@x.org", ward="B").save()
+    trail = audit_collection(connected)
+    assert verify(trail).ok
+    first = trail.find_one({"actor": "dr.lee"})["stream"]
+    second = trail.find_one({"actor": "dr.kim"})["stream"]
+
+    def unkeyed(document: dict[str, Any]) -> dict[str, Any]:
+        document["hash"] = hashlib.sha256(canonical(document)).hexdigest()
+        return document
+
+    head = trail.find_one({"stream": first}, sort=[("seq", -1)])
+    appended = {**head, "_id": ObjectId(), "seq": 3, "prev": head["hash"], "actor": "mallory"}
+    trail.insert_one(unkeyed(appended))  # linked to the real head, hashed as before the key
+    prev = "0" * 64
+    for seq in range(2):  # a whole stream, consistently chained, without the key
+        forged = unkeyed({**head, "_id": ObjectId(), "stream": "forged", "seq": seq, "prev": prev})
+        trail.insert_one(forged)
+        prev = forged["hash"]
+    trail.delete_many({"stream": second})  # a whole stream and its checkpoint
+    checkpoints_of(trail).delete_one({"_id": checkpoint_id(second)})
+    found = {(p.stream, p.seq, p.kind) for p in verify(trail).problems}
+    assert found == {
+        (first, 3, "modified"),
+        ("forged", 0, "modified"),
+        ("forged", 1, "modified"),
+        ("forged", 1, "unanchored"),
+        ("forged", -1, "unregistered"),
+        (second, -1, "deleted"),
+    }
+
+    trail.delete_many({"stream": {"$in": [first, "forged"]}, "seq": {"$gte": 1}})  # cut ends
+    trail.delete_many({"stream": "forged"})
+    found = {(p.stream, p.seq, p.kind) for p in verify(trail).problems}
+    assert found == {(first, 2, "truncated"), (second, -1, "deleted")}
+
+
+def test_a_trail_whose_chain_key_was_lost_is_not_given_a_new_one(
+    connected: Any, backend: Any
+) -> None:
+    import mongoengine
+
+    from privata_mongo.config import current
+    from privata_mongo.core.crypto.chain_key import chain_key_name
+
+    Patient = _patient()
+    with access_context(actor="dr.lee"):
+        Patient(first_name="Ada", email="ada@x.org", ward="A").save()
+    database, _, name = current().key_vault_namespace.partition(".")
+    vault = connected.client[database][name]
+    own = chain_key_name(audit_collection(connected).full_name)
+    assert vault.delete_many({"keyAltNames": own}).deleted_count == 1
+    mongoengine.disconnect()  # a process started after the loss
+    pm.connect(db=backend.db_name, **backend.mongoengine_settings())
+    with access_context(actor="dr.lee"), pytest.raises(privata_mongo.AuditUnavailable):
+        Patient.objects.count()
+    assert vault.count_documents({"keyAltNames": own}) == 0
 
 
 def test_concurrent_threads_share_one_chain_and_keep_their_own_contexts(connected: Any) -> None:
@@ -136,7 +213,7 @@ async def test_asyncio_tasks_keep_their_own_contexts() -> None:
     await asyncio.gather(*(work(f"user{i}") for i in range(10)))
     reads = [r["actor"] for r in sink.records if r["operation"] == "read"]
     assert sorted(reads) == sorted(f"user{i}" for i in range(10))
-    assert verify(sink.records).ok
+    assert verify(sink, key=await chain_key_async(database.client)).ok
 
 
 @pytest.mark.usefixtures("settings")
@@ -196,7 +273,7 @@ def test_buffered_mode_appends_in_groups_and_flushes(connected: Any) -> None:
     assert len(sink.records) == 4
     flush(pm.get_db())
     assert [r["operation"] for r in sink.records] == ["create"] * 3 + ["count", "read"]
-    assert verify(sink.records).ok
+    assert verify(sink, key=chain_key(connected.client)).ok
 
 
 @pytest.mark.usefixtures("settings")
@@ -213,7 +290,24 @@ def test_records_can_go_to_a_collection_on_another_client(connected: Any, backen
             assert Patient.objects.get(first_name="Ada").ward == "A"
         assert [r["operation"] for r in trail.find({}, sort=[("seq", 1)])] == ["create", "read"]
         assert "privata_audit" not in connected.list_collection_names()
-        assert verify(trail).ok
+        assert verify(trail, key=chain_key(connected.client, trail.full_name)).ok
     finally:
         elsewhere.drop_database(backend.db_name + "_audit")
         elsewhere.close()
+
+
+def test_a_trail_never_written_verifies_and_one_without_its_key_cannot(
+    connected: Any, backend: Any
+) -> None:
+    from privata_mongo.config import current
+    from privata_mongo.core.crypto.chain_key import chain_key_name
+
+    trail = audit_collection(connected)
+    assert verify(trail).ok  # nothing audited yet: no chain key, no record
+    with access_context(actor="dr.lee"):
+        _patient()(first_name="Ada", email="ada@x.org", ward="A").save()
+    database, _, name = current().key_vault_namespace.partition(".")
+    own = chain_key_name(trail.full_name)
+    assert connected.client[database][name].delete_many({"keyAltNames": own}).deleted_count == 1
+    with pytest.raises(privata_mongo.KeyUnavailable, match="no audit chain key"):
+        verify(trail)

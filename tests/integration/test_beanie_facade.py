@@ -81,7 +81,7 @@ async def test_documents_are_split_on_the_embedded_backend() -> None:
     (identity,) = await database["facade_people__identity"].find({}).to_list()
     assert set(clinical) == {"_id", "phone", "ward", "_pseudonym"}
     assert "email" not in identity
-    plain = await unseal_row_async(database.client, identity)
+    plain = await unseal_row_async(database, identity)
     assert (plain["email"], plain["alias"]) == ("ada@x.org", "AL")
     found = await Person.find_one(Person.email == "ada@x.org")
     assert found is not None

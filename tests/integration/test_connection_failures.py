@@ -177,7 +177,7 @@ def test_an_outage_fails_reads_and_writes_natively_and_leaves_nothing_half_writt
             pseudonyms = [row["_pseudonym"] for row in clinical]
             assert sorted(pseudonyms) == sorted(row["_id"] for row in identity)
             assert all(row["diagnosis"] == "J45" for row in clinical)
-            plain = [unseal_row(raw, row) for row in identity]
+            plain = [unseal_row(raw[DB], row) for row in identity]
             assert sorted(row["first_name"] for row in plain) == ["P0", "P1", "P2"]
             assert raw[DB]["native_outage_patient"].count_documents({}) == 3
 

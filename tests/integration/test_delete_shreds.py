@@ -114,11 +114,11 @@ def test_deleting_a_document_shreds_its_key_and_its_backup_reads_as_erased(
     # the other subject keeps its key and still decrypts
     assert vault.count_documents({"keyAltNames": grace_pseudonym}) == 1
     assert tombstones_of(vault).count_documents({"_id": grace_pseudonym}) == 0
-    assert unseal_row(connected.client, backup[grace_pseudonym])["first_name"] == "Grace"
+    assert unseal_row(connected, backup[grace_pseudonym])["first_name"] == "Grace"
     # the backup copy of the deleted row no longer decrypts ...
     forget_keys()
     with pytest.raises(KeyUnavailable):
-        unseal_row(connected.client, backup[ada_pseudonym])
+        unseal_row(connected, backup[ada_pseudonym])
     # ... and restored, it reads as an erased subject (no identity values), not a lost key
     restored_name = f"{backend.db_name}_restored"
     restored = connected.client[restored_name]
@@ -239,8 +239,8 @@ async def test_beanie_deletes_shred_their_subjects_keys(backend: Backend) -> Non
         assert await _keys(database, [links["Edsger"], links["Barbara"]]) == 2
         forget_keys()
         with pytest.raises(KeyUnavailable):
-            await unseal_row_async(database.client, backup[links["Ada"]])
-        still = await unseal_row_async(database.client, backup[links["Edsger"]])
+            await unseal_row_async(database, backup[links["Ada"]])
+        still = await unseal_row_async(database, backup[links["Edsger"]])
         assert still["first_name"] == "Edsger"
 
         before = await vault.count_documents({})

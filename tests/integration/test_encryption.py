@@ -322,8 +322,8 @@ def test_a_shredded_subject_is_unreadable_in_a_restored_backup_and_others_still_
         # an operator with the master key and the key vault cannot read the erased subject
         ada_row = next(r for r in backup_identity if r["_id"] == ada_pseudonym)
         with pytest.raises(KeyUnavailable):
-            unseal_row(db.client, ada_row)
-        others = [unseal_row(db.client, r) for r in backup_identity if r["_id"] != ada_pseudonym]
+            unseal_row(db, ada_row)
+        others = [unseal_row(db, r) for r in backup_identity if r["_id"] != ada_pseudonym]
         assert sorted(o["first_name"] for o in others) == ["Alan", "Grace"]
 
         # through the ODM: the erased subject reads without identity values
@@ -539,7 +539,7 @@ async def test_beanie_searches_seals_and_shreds_through_the_async_key_vault() ->
     rows = await database["crypt_members__identity"].find({}).to_list()
     assert all(set(row) == {"_id", "_rev", "_idx", "_enc"} for row in rows)
     assert set(rows[0]["_idx"]) == {"email", "nickname"}
-    plain = [await unseal_row_async(database.client, row) for row in rows]
+    plain = [await unseal_row_async(database, row) for row in rows]
     assert sorted(p["email"] for p in plain) == sorted(p[2] for p in PEOPLE)
 
     grace_row = await database["crypt_members"].find_one({"_id": found.id})

@@ -163,7 +163,7 @@ def test_dynamic_identity_fields_are_split(connected: Any) -> None:
     assert "email" not in clinical
     assert "phone_number" not in clinical
     assert "email" not in identity
-    assert unseal_row(connected.client, identity)["email"] == "dyn@x.org"
+    assert unseal_row(connected, identity)["email"] == "dyn@x.org"
     assert Intake.objects.get(email="dyn@x.org").phone_number == "+1 555"
 
 

@@ -165,7 +165,7 @@ async def test_privata_init_beanie_runs_beanie_on_motor_and_splits(
     assert {row["_pseudonym"] for row in clinical} == {row["_id"] for row in identity}
     raw = backend.client()
     try:
-        plain = [unseal_row(raw, row) for row in identity]
+        plain = [unseal_row(raw[backend.db_name], row) for row in identity]
     finally:
         raw.close()
     assert {row["email"] for row in plain} == {"ada@example.org", "alan@example.org"}

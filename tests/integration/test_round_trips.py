@@ -55,12 +55,12 @@ class _Meter:
                 uuidRepresentation="standard",
             )
             operations.reset()
-            # Reads only: the audit trail's appends (one per read operation, whatever the page
-            # size; their cost is measured by stress/bench_audit.py) are left out, as the wire
-            # count below leaves out every write.
+            # Reads only: the audit trail's appends and checkpoints (one each per read
+            # operation, whatever the page size; their cost is measured by
+            # stress/bench_audit.py) are left out, as the wire count below leaves out every write.
+            trail = ("privata_audit", "privata_audit.checkpoints")
             return lambda: (
-                operations.total()
-                - sum(n for (c, _), n in operations.counts.items() if c == "privata_audit")
+                operations.total() - sum(n for (c, _), n in operations.counts.items() if c in trail)
             )
         commands = CommandCounter()
         connect(

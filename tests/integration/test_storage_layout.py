@@ -69,7 +69,7 @@ def test_documents_are_split_by_classification(connected: Any) -> None:
     # e-mail and MRN are identifiers looked up by equality (Safe Harbor F, H): blind-indexed
     assert set(identity["_idx"]) == {"email", "mrn"}
     assert not set(_values(identity)) & set(PII)
-    plain = unseal_row(connected.client, identity)
+    plain = unseal_row(connected, identity)
     assert {"first_name", "email", "date_of_birth", "mrn", "emergency"} == set(plain)
     assert plain["email"] == "ada@example.org"
 

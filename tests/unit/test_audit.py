@@ -20,7 +20,9 @@ from privata_mongo.core.audit import (
     MAX_SUBJECTS,
     AccessContext,
     AuditRecord,
+    checkpoint,
     digest,
+    ledger,
     link,
     records_for,
     verify_chain,
@@ -56,6 +58,7 @@ P1 = "pseu_" + "0" * 31 + "1"
 P2 = "pseu_" + "0" * 31 + "2"
 AT = datetime.datetime(2026, 1, 2, 3, 4, 5)
 DR_LEE = AccessContext("dr.lee", "treatment", "art9_2h", "req-1")
+KEY = b"k" * 32  # the audit chain key (read from the key vault outside unit tests)
 
 
 @pytest.fixture
@@ -83,12 +86,12 @@ def _record(n: int, actor: str = "dr.lee") -> AuditRecord:
 
 
 def _chain(n: int, stream: str = "s1") -> list[dict[str, Any]]:
-    trail = AuditTrail(ListAuditSink())
-    trail._chain.stream = stream
+    """``n`` records of ``stream``, then its checkpoint and a ledger naming it (as a trail
+    writes them)."""
     out: list[dict[str, Any]] = []
     for i in range(n):
-        out.append(link(_record(i), stream, i, out[-1]["hash"] if out else "0" * 64))
-    return out
+        out.append(link(_record(i), stream, i, out[-1]["hash"] if out else "0" * 64, KEY))
+    return [*out, checkpoint(stream, n - 1, out[-1]["hash"], KEY), ledger((stream,), 0, KEY)]
 
 
 # -- records --------------------------------------------------------------------------------
@@ -108,7 +111,7 @@ def test_large_results_are_chunked_below_the_document_limit() -> None:
     assert [len(r.subjects) for r in records] == [MAX_SUBJECTS, MAX_SUBJECTS, 5]
     assert [r.part for r in records] == [0, 1, 2]
     assert [s for r in records for s in r.subjects] == subjects
-    largest = link(records[0], "s", 0, "0" * 64)
+    largest = link(records[0], "s", 0, "0" * 64, KEY)
     assert len(bson.encode(largest)) < 1024 * 1024  # far below 16 MB
 
 
@@ -122,7 +125,7 @@ def test_a_record_holds_names_and_pseudonyms_only() -> None:
         fields=["email", "first_name"],
         count=1,
     )
-    document = link(record, "s", 0, "0" * 64)
+    document = link(record, "s", 0, "0" * 64, KEY)
     assert set(document) == {
         "stream",
         "seq",
@@ -150,31 +153,31 @@ def test_a_record_holds_names_and_pseudonyms_only() -> None:
 
 def test_an_intact_chain_verifies() -> None:
     records = _chain(5) + _chain(3, "s2")
-    assert verify_chain(records) == []
-    result = verify(records)
+    assert verify_chain(records, KEY) == []
+    result = verify(records, key=KEY)
     assert result.ok
     assert result.records == 8
-    assert result.heads == {"s1": (4, records[4]["hash"]), "s2": (2, records[-1]["hash"])}
+    assert result.heads == {"s1": (4, records[4]["hash"]), "s2": (2, records[-3]["hash"])}
 
 
 def test_an_edited_record_is_named() -> None:
     records = _chain(5)
     records[2]["actor"] = "mallory"
-    problems = verify_chain(records)
+    problems = verify_chain(records, KEY)
     assert [(p.stream, p.seq, p.kind) for p in problems] == [("s1", 2, "modified")]
 
 
 def test_a_deleted_record_is_named() -> None:
     records = _chain(5)
     del records[3]
-    problems = verify_chain(records)
+    problems = verify_chain(records, KEY)
     assert [(p.stream, p.seq, p.kind) for p in problems] == [("s1", 3, "missing")]
 
 
 def test_two_swapped_records_are_named() -> None:
     records = _chain(5)
     records[1]["seq"], records[3]["seq"] = 3, 1
-    problems = verify_chain(records)
+    problems = verify_chain(records, KEY)
     assert [(p.stream, p.seq, p.kind) for p in problems] == [
         ("s1", 1, "modified"),
         ("s1", 3, "modified"),
@@ -186,23 +189,25 @@ def test_swapped_records_with_recomputed_hashes_break_the_links() -> None:
     first, second = dict(records[1]), dict(records[3])
     for document, seq in ((first, 3), (second, 1)):
         document["seq"] = seq
-        document["hash"] = digest(document)  # consistent with its new place, as an attacker would
+        document["hash"] = digest(
+            document, KEY
+        )  # consistent with its new place, as an attacker would
     records[1], records[3] = second, first
-    kinds = {(p.seq, p.kind) for p in verify_chain(records)}
+    kinds = {(p.seq, p.kind) for p in verify_chain(records, KEY)}
     assert (1, "moved") in kinds
     assert (3, "moved") in kinds
 
 
 def test_anchors_detect_a_cut_end() -> None:
     records = _chain(5)
-    head = verify(records).heads
-    assert verify(records[:3], anchors=head).problems[0].kind == "truncated"
-    assert verify(records, anchors=head).ok
+    head = verify(records, key=KEY).heads
+    assert verify(records[:3], anchors=head, key=KEY).problems[0].kind == "truncated"
+    assert verify(records, anchors=head, key=KEY).ok
 
 
 def test_a_trail_numbers_records_and_restarts_after_a_failure() -> None:
     sink = ListAuditSink()
-    trail = AuditTrail(sink)
+    trail = AuditTrail(sink, key=KEY)
     trail.append([_record(0), _record(1)])
     first = trail.stream
     sink.fail = OSError("down")
@@ -215,12 +220,12 @@ def test_a_trail_numbers_records_and_restarts_after_a_failure() -> None:
         (True, 1),
         (False, 0),
     ]
-    assert verify(sink.records).ok
+    assert verify(sink, key=KEY).ok
 
 
 def test_a_forked_child_starts_a_stream_of_its_own() -> None:
     sink = ListAuditSink()
-    trail = AuditTrail(sink, buffer=2)
+    trail = AuditTrail(sink, buffer=2, key=KEY)
     trail.append([_record(0), _record(1)])
     trail.append([_record(2)])  # buffered in the parent: the parent's to store
     parent = trail.stream
@@ -229,14 +234,14 @@ def test_a_forked_child_starts_a_stream_of_its_own() -> None:
     child = [(r["stream"] == parent, r["seq"]) for r in sink.records[2:]]
     assert child == [(False, 0), (False, 1)]
     assert trail.stream != parent
-    assert verify(sink.records).ok
+    assert verify(sink, key=KEY).ok
 
 
 def test_a_fork_that_bypassed_the_hook_is_caught_by_the_process_id(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sink = ListAuditSink()
-    trail = AuditTrail(sink)
+    trail = AuditTrail(sink, key=KEY)
     trail.append([_record(0)])
     parent = trail.stream
     real = os.getpid()
@@ -245,12 +250,12 @@ def test_a_fork_that_bypassed_the_hook_is_caught_by_the_process_id(
     assert (sink.records[1]["stream"] != parent, sink.records[1]["seq"]) == (True, 0)
     trail.append([_record(2)])
     assert sink.records[2]["seq"] == 1  # one new stream per process, not per append
-    assert verify(sink.records).ok
+    assert verify(sink, key=KEY).ok
 
 
 def test_a_buffered_trail_appends_in_groups() -> None:
     sink = ListAuditSink()
-    trail = AuditTrail(sink, buffer=3)
+    trail = AuditTrail(sink, buffer=3, key=KEY)
     trail.append([_record(0), _record(1)])
     assert sink.records == []
     trail.append([_record(2)])
@@ -258,7 +263,105 @@ def test_a_buffered_trail_appends_in_groups() -> None:
     trail.append([_record(3)])
     trail.flush()
     assert len(sink.records) == 4
-    assert verify(sink.records).ok
+    assert verify(sink, key=KEY).ok
+
+
+def _trail_of(streams: int, records: int) -> ListAuditSink:
+    """A sink holding ``streams`` streams of ``records`` records, as trails write them."""
+    sink = ListAuditSink()
+    for s in range(streams):
+        trail = AuditTrail(sink, key=KEY, new_stream=lambda s=s: f"s{s}")  # type: ignore[misc]
+        for n in range(records):
+            trail.append([_record(n)])
+    return sink
+
+
+def _problems(sink: ListAuditSink) -> set[tuple[str, int, str]]:
+    return {(p.stream, p.seq, p.kind) for p in verify(sink, key=KEY).problems}
+
+
+def test_a_record_appended_without_the_chain_key_is_detected() -> None:
+    sink = _trail_of(1, 3)
+    last = sink.records[-1]
+    forged = link(_record(9, actor="mallory"), "s0", 3, last["hash"], b"guessed" * 5)
+    sink.records.append(forged)  # links to the real head: only its MAC gives it away
+    assert ("s0", 3, "modified") in _problems(sink)
+
+
+def test_a_forged_whole_stream_is_detected() -> None:
+    sink = _trail_of(1, 2)
+    other = b"x" * 32
+    prev = "0" * 64
+    for n in range(3):  # a consistent chain, under another key, with its own checkpoint
+        forged = link(_record(n, actor="mallory"), "fake", n, prev, other)
+        sink.records.append(forged)
+        prev = forged["hash"]
+    sink.checkpoints["privata:checkpoint:fake"] = checkpoint("fake", 2, prev, other)
+    found = _problems(sink)
+    assert {("fake", n, "modified") for n in range(3)} <= found
+    assert ("fake", 2, "modified") in found  # the checkpoint as well
+    assert ("fake", -1, "unregistered") in found
+
+
+def test_a_cut_end_is_detected_without_anchors() -> None:
+    sink = _trail_of(2, 5)
+    del sink.records[3:5]  # the two newest records of s0
+    assert _problems(sink) == {("s0", 4, "truncated")}
+
+
+def test_a_deleted_stream_is_detected_without_anchors() -> None:
+    sink = _trail_of(2, 3)
+    sink.records = [r for r in sink.records if r["stream"] != "s1"]
+    del sink.checkpoints["privata:checkpoint:s1"]
+    assert _problems(sink) == {("s1", -1, "deleted")}
+
+
+def test_a_deleted_checkpoint_or_ledger_is_detected() -> None:
+    sink = _trail_of(1, 2)
+    del sink.checkpoints["privata:checkpoint:s0"]
+    assert _problems(sink) == {("s0", 1, "unanchored")}
+    sink = _trail_of(1, 2)
+    del sink.checkpoints["privata:ledger"]
+    assert _problems(sink) == {("", -1, "unregistered")}
+
+
+def test_an_emptied_trail_is_detected_when_the_chain_key_exists() -> None:
+    sink = _trail_of(2, 2)
+    sink.records.clear()
+    sink.checkpoints.clear()
+    assert _problems(sink) == {("", -1, "erased")}
+
+
+def test_a_ledger_altered_to_hide_a_stream_is_refused_by_the_trail() -> None:
+    sink = _trail_of(1, 1)
+    sink.checkpoints["privata:ledger"]["streams"] = []
+    assert ("", -1, "modified") in _problems(sink)
+    trail = AuditTrail(sink, key=KEY, new_stream=lambda: "s9")
+    with pytest.raises(AuditUnavailable):
+        trail.append([_record(0)])  # it will not seal what was altered
+
+
+def test_huge_and_negative_sequence_numbers_are_reported_in_linear_time() -> None:
+    import time
+
+    sink = _trail_of(1, 3)
+    high = dict(sink.records[-1], seq=10**9)
+    low = dict(sink.records[0], seq=-1)
+    sink.records += [high, low]
+    started = time.perf_counter()
+    found = _problems(sink)
+    assert time.perf_counter() - started < 1.0  # ten million positions would take minutes
+    assert ("s0", 3, "missing") in found  # one problem for the whole gap 3 … 10**9 - 1
+    assert ("s0", 10**9, "modified") in found
+    assert ("s0", -1, "modified") in found
+    assert len(found) == 3
+
+
+def test_verify_needs_the_chain_key_for_a_list() -> None:
+    from privata_mongo.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="chain_key"):
+        verify(_trail_of(1, 1))
 
 
 # -- the auditor's questions ----------------------------------------------------------------
@@ -274,7 +377,7 @@ def test_who_accessed_a_subject_and_what_an_actor_touched() -> None:
             "Patient",
             (P1,) if n != 1 else (P2,),
         )
-        records.append(link(rec, "s", n, records[-1]["hash"] if records else "0" * 64))
+        records.append(link(rec, "s", n, records[-1]["hash"] if records else "0" * 64, KEY))
     found = who_accessed(records, P1, start=AT, end=AT + datetime.timedelta(days=3))
     assert [(a.actor, a.purpose) for a in found] == [("dr.lee", "billing"), ("dr.lee", "treatment")]
     assert who_accessed(records, P1, start=AT + datetime.timedelta(hours=1))[0].at == (
@@ -502,14 +605,14 @@ def test_the_async_trail_awaits_async_sinks_and_fails_closed() -> None:
 
     async def main() -> None:
         sink = AsyncSink()
-        trail = AsyncAuditTrail(sink)
+        trail = AsyncAuditTrail(sink, key=KEY)
         await trail.append([_record(0), _record(1)])
         sink.down = True
         with pytest.raises(AuditUnavailable) as caught:
             await trail.append([_record(2)])
         assert "pseu_" not in str(caught.value)
         assert [r["seq"] for r in sink.records] == [0, 1]
-        assert verify(sink.records).ok
+        assert verify(sink.records, key=KEY, checkpointed=False).ok
 
     asyncio.run(main())
 

@@ -32,6 +32,7 @@ from privata_mongo.core.crypto.blind import (
     blind_terms,
     legacy_blind_term,
 )
+from privata_mongo.core.crypto.chain_key import is_chain_key_name
 from privata_mongo.core.crypto.check import check_master_key
 from privata_mongo.core.crypto.ring import KEY_CHECK_NAME, KeyRing, rewrap
 from privata_mongo.core.flows.context import Context
@@ -427,7 +428,10 @@ def shred(ring: KeyRing | None, pseudonyms: Sequence[str]) -> Flow[int]:
     Every copy of these subjects' identity rows (replicas, backups, exports) becomes
     unreadable; the keys are dropped from memory too.
     """
-    names = tuple(dict.fromkeys(p for p in pseudonyms if p not in (INDEX_KEY_NAME, KEY_CHECK_NAME)))
+    kept = (INDEX_KEY_NAME, KEY_CHECK_NAME)
+    names = tuple(
+        dict.fromkeys(p for p in pseudonyms if p not in kept and not is_chain_key_name(p))
+    )
     if not names:
         return 0
     deleted: int = yield from ShredKeys(names)

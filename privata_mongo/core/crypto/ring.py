@@ -36,7 +36,14 @@ from privata_mongo.core.crypto.blind import INDEX_KEY_NAME
 from privata_mongo.core.ops import Flow
 from privata_mongo.errors import ConfigurationError, KeyUnavailable
 
-__all__ = ["ALGORITHM", "KEY_CHECK_NAME", "KeyRing", "key_id_bytes", "rewrap"]
+__all__ = [
+    "ALGORITHM",
+    "KEY_CHECK_NAME",
+    "KeyRing",
+    "derived_secret",
+    "key_id_bytes",
+    "rewrap",
+]
 
 ALGORITHM = "AEAD_AES_256_CBC_HMAC_SHA_512-Random"
 """The CSFLE algorithm of every sealed identity value."""
@@ -355,6 +362,23 @@ class KeyRing:
         secret = hashlib.sha256(bytes(bson.decode(out)["v"])).digest()
         self._index_keys[key_id] = (secret, now)
         return secret
+
+
+def derived_secret(ring: KeyRing, name: str, label: bytes) -> Flow[bytes]:
+    """A secret only holders of the data key ``name`` can compute, stored nowhere.
+
+    SHA-256 over the deterministic CSFLE encryption of ``label`` under that key (how the blind
+    index key is made, with another label): the secret follows the data key through master-key
+    rotations, which re-wrap the key but keep its material.
+
+    Raises:
+        KeyUnavailable: the data key is not held, or cannot be unwrapped.
+    """
+    key_id = ring.key_id(name)
+    if key_id is None:
+        raise KeyUnavailable(f"the data key '{name}' is not loaded")
+    out = yield from ring._encrypt(bson.encode({"v": label}), _DETERMINISTIC, key_id)
+    return hashlib.sha256(bytes(bson.decode(out)["v"])).digest()
 
 
 def rewrap(
