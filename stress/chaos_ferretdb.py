@@ -5,7 +5,7 @@ runs N sequential operations through ``privata_mongo.mongoengine`` (creates, ide
 updates, identity-only updates, deletes, reads), each recorded in a client-side ledger. Every
 ``--fault-every`` operations one fault fires, round-robin over ``--faults``:
 
-- ``kill``: SIGKILL, then a restart on the same port and SQLite files 0.2-1.5 s later;
+- ``kill``: SIGKILL, then a restart on the same port and SQLite files 0.5-5 s later;
 - ``stop``: SIGSTOP for 0.5-4 s (pymongo's socket timeout is 2 s), then SIGCONT;
 - ``proxy``: through toxiproxy (``scripts/toxiproxy.sh``, between pymongo and FerretDB) one of
   latency, reset_peer, timeout (stalled streams) and limit_data (a reply cut mid-stream) for
@@ -34,8 +34,8 @@ from pathlib import Path
 # Run as `python stress/chaos_ferretdb.py` from a checkout: the test kit sits beside privata_mongo.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from privata_mongo.encryption import MASTER_KEY_ENV, new_master_key  # noqa: E402
-from testkit.chaos import FAULT_KINDS, ChaosResult, Ledger, run_chaos  # noqa: E402
+from privata_mongo.encryption import MASTER_KEY_ENV, new_master_key
+from testkit.chaos import FAULT_KINDS, ChaosResult, Ledger, run_chaos
 
 ROWS = (
     ("attempted", "operations attempted"),

@@ -261,7 +261,7 @@ class Faults:
         rng: random.Random,
         *,
         stop_seconds: tuple[float, float] = (0.5, 4.0),
-        down_seconds: tuple[float, float] = (0.2, 1.5),
+        down_seconds: tuple[float, float] = (0.5, 5.0),
         triggers: tuple[str, ...] = TRIGGERS,
     ) -> None:
         self.kinds = kinds
@@ -445,12 +445,16 @@ def run_chaos(
     seed: int = 1,
     fault_points: dict[int, tuple[str, str]] | None = None,
     stop_seconds: tuple[float, float] = (0.5, 4.0),
+    down_seconds: tuple[float, float] = (0.5, 5.0),
     progress: Callable[[int, Ledger], None] | None = None,
 ) -> ChaosResult:
     """Run the loop against a FerretDB of its own under ``state_dir`` and check the state.
 
     ``fault_points`` (operation index → (kind, trigger)) replaces the schedule of one fault
-    every ``fault_every`` operations, for a test that needs exactly those faults.
+    every ``fault_every`` operations, for a test that needs exactly those faults. A stopped
+    server stays stopped, and a killed one down, for a random time in ``stop_seconds`` /
+    ``down_seconds``: pymongo waits 2 s to select a server and 2 s for a reply, so the longer
+    faults fail operations and the shorter ones are waited out.
     """
     unknown = set(kinds) - set(FAULT_KINDS)
     if unknown:
@@ -460,7 +464,9 @@ def run_chaos(
     alias = f"chaos_{ledger.run}"
     db = f"chaos_{ledger.run}"
     with _environment(state_dir, kinds) as (server, proxy), contextlib.ExitStack() as stack:
-        faults = Faults(kinds, server, proxy, rng, stop_seconds=stop_seconds)
+        faults = Faults(
+            kinds, server, proxy, rng, stop_seconds=stop_seconds, down_seconds=down_seconds
+        )
         stack.callback(faults.close)
         host = f"mongodb://{proxy.address}/" if proxy else server.uri
         pm.connect(
@@ -702,7 +708,13 @@ def _count(
             if (o.kind == "update" and (o.index in ops_applied or o.index == name_tag))
             or (o.kind == "update_identity" and o.index == email_tag)
         )
-        if delete is not None and create_applied and not (stored and identities):
+        # A delete applied when it said so, or when it failed but a document known to exist
+        # (acknowledged, or seen by a later operation) has lost a half or both.
+        known_whole = create.ok or any(o.ok and o.count for o in outcomes[1:] if o is not delete)
+        if delete is not None and (
+            (delete.ok and delete.count)
+            or (not delete.ok and known_whole and not (stored and identities))
+        ):
             applied.append(delete)
         failed_applied += sum(1 for o in applied if not o.ok)
         if not pseudonyms:
