@@ -67,6 +67,7 @@ __all__ = [
     "Outcome",
     "check",
     "run_chaos",
+    "tally",
 ]
 
 logger = logging.getLogger(__name__)
@@ -596,7 +597,7 @@ def check(uri: str, db: str, ledger: Ledger) -> dict[str, Any]:
         for row in identity_rows:
             plain[row["_id"]] = _unsealed(raw, row)
         unreadable = sum(1 for values in plain.values() if values is None)
-    return _count(ledger, clinical_rows, identity_rows, plain, audit_rows, unreadable)
+    return tally(ledger, clinical_rows, identity_rows, plain, audit_rows, unreadable)
 
 
 def _unsealed(raw: Any, row: dict[str, Any]) -> dict[str, Any] | None:
@@ -606,14 +607,18 @@ def _unsealed(raw: Any, row: dict[str, Any]) -> dict[str, Any] | None:
         return None  # a key missing from the vault: counted as unreadable
 
 
-def _count(
+def tally(
     ledger: Ledger,
     clinical_rows: list[dict[str, Any]],
     identity_rows: list[dict[str, Any]],
     plain: dict[str, dict[str, Any] | None],
     audit_rows: list[dict[str, Any]],
-    unreadable: int,
+    unreadable: int = 0,
 ) -> dict[str, Any]:
+    """The counts of :func:`check` from rows already read (``plain``: decrypted identity rows).
+
+    Kept apart from the reads so that the counting itself is tested on rows built by hand.
+    """
     identity_ids = {row["_id"] for row in identity_rows}
     linked = {row.get("_pseudonym") for row in clinical_rows}
     clinical_by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)

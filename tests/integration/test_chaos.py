@@ -18,10 +18,12 @@ elsewhere it is a strict xfail (``server_process``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from compat_suite.requirements import requires
-from testkit.chaos import ChaosResult, run_chaos
+from testkit.chaos import ChaosResult, Ledger, Outcome, run_chaos, tally
 
 NEEDS_RECOVERY = (
     "no recovery sweep yet (privata_mongo.recovery): a SIGKILL after the identity insert of a "
@@ -93,3 +95,78 @@ def test_every_applied_change_is_audited_after_recovery(chaos: ChaosResult | Non
     counts = _ran(chaos).counts
     assert counts["missing_audit"] == 0, counts["missing_audit_by_kind"]
     assert counts["audit_unverifiable"] == 0
+
+
+# -- the counting itself, on rows built by hand (no server) ------------------------------------
+
+P0, P1 = "pseu_" + "0" * 32, "pseu_" + "1" * 32
+
+
+def _ledger(*outcomes: Outcome) -> Ledger:
+    return Ledger(run="r", outcomes=list(outcomes))
+
+
+def _rows(
+    key: str, pseudonym: str, name_op: int, email_op: int, ops: list[int]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    clinical = {"_id": f"c-{pseudonym}", "key": key, "_pseudonym": pseudonym, "ops": ops}
+    identity = {"_id": pseudonym}
+    plain = {"first_name": f"{key}:{name_op}", "email": f"{key}.{email_op}@example.org"}
+    return clinical, identity, plain
+
+
+def _audit(*request_ids: str | None, subject: str = P0) -> list[dict[str, Any]]:
+    return [{"request_id": rid, "subjects": [subject], "operation": "x"} for rid in request_ids]
+
+
+def test_a_whole_audited_history_counts_nothing() -> None:
+    ledger = _ledger(
+        Outcome(0, "create", "k0", ok=True, count=1),
+        Outcome(1, "update", "k0", ok=True, count=1),
+        Outcome(2, "update_identity", "k0", ok=True, count=1),
+    )
+    clinical, identity, plain = _rows("k0", P0, 1, 2, [0, 1])
+    counts = tally(ledger, [clinical], [identity], {P0: plain}, _audit("r:0", "r:1", "r:2"))
+    assert {k: counts[k] for k in ("lost", "orphan_identity", "orphan_clinical")} == {
+        "lost": 0,
+        "orphan_identity": 0,
+        "orphan_clinical": 0,
+    }
+    assert (counts["duplicates"], counts["missing_audit"], counts["failed_untyped"]) == (0, 0, 0)
+
+
+def test_an_acknowledged_effect_that_is_missing_is_lost() -> None:
+    ledger = _ledger(
+        Outcome(0, "create", "k0", ok=True, count=1),
+        Outcome(1, "update", "k0", ok=True, count=1),
+        Outcome(2, "create", "k2", ok=True, count=1),
+    )
+    clinical, identity, plain = _rows("k0", P0, 0, 0, [0])  # update 1 on neither half
+    counts = tally(ledger, [clinical], [identity], {P0: plain}, _audit("r:0", "r:1"))
+    assert counts["lost_by_kind"] == {"update": 2, "create": 1}
+
+
+def test_a_cut_create_is_an_orphan_and_an_unaudited_change() -> None:
+    ledger = _ledger(Outcome(0, "create", "k0", ok=False, error="pymongo.errors.AutoReconnect"))
+    _, identity, plain = _rows("k0", P0, 0, 0, [0])
+    counts = tally(ledger, [], [identity], {P0: plain}, [])
+    assert (counts["orphan_identity"], counts["lost"]) == (1, 0)
+    assert counts["missing_audit_by_kind"] == {"create": 1}
+    assert counts["failed_but_applied"] == 1
+    # A record written outside the loop (a recovery) naming the subject covers the change.
+    recovered = tally(ledger, [], [identity], {P0: plain}, _audit(None))
+    assert recovered["missing_audit"] == 0
+
+
+def test_clinical_rows_without_identity_and_keys_stored_twice_are_counted() -> None:
+    ledger = _ledger(Outcome(0, "create", "k0", ok=True, count=1))
+    clinical, identity, plain = _rows("k0", P0, 0, 0, [0])
+    twin = {**clinical, "_id": "c-twin", "_pseudonym": P1}
+    counts = tally(ledger, [clinical, twin], [identity], {P0: plain}, _audit("r:0"))
+    assert (counts["duplicates"], counts["orphan_clinical"]) == (1, 1)
+
+
+def test_an_untyped_error_is_a_finding() -> None:
+    ledger = _ledger(Outcome(0, "read", "k0", ok=False, error="builtins.KeyError", typed=False))
+    counts = tally(ledger, [], [], {}, [])
+    assert counts["untyped_errors"] == {"builtins.KeyError": 1}
