@@ -1,8 +1,9 @@
 """Real faults on a real server: a write loop through the library while FerretDB is killed.
 
 Starts a FerretDB of its own (v1.24, SQLite, loopback; built by ``scripts/ferretdb.sh``) and
-runs N sequential operations through ``privata_mongo.mongoengine`` (creates, identity + clinical
-updates, identity-only updates, deletes, reads), each recorded in a client-side ledger. Every
+runs N sequential operations through ``privata_mongo.mongoengine`` (``--facade beanie``: through
+``privata_mongo.beanie`` on ``AsyncMongoClient``) — creates, identity + clinical updates,
+identity-only updates, deletes, reads — each recorded in a client-side ledger. Every
 ``--fault-every`` operations one fault fires, round-robin over ``--faults``:
 
 - ``kill``: SIGKILL, then a restart on the same port and SQLite files 0.5-5 s later;
@@ -20,6 +21,7 @@ tests crash safety, not atomicity.
 
     python stress/chaos_ferretdb.py                              # 2,000 operations, kill + stop
     python stress/chaos_ferretdb.py --ops 500 --faults kill,stop,proxy --seed 7
+    python stress/chaos_ferretdb.py --facade beanie
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from privata_mongo.encryption import MASTER_KEY_ENV, new_master_key
-from testkit.chaos import FAULT_KINDS, ChaosResult, Ledger, run_chaos
+from testkit.chaos import FACADES, FAULT_KINDS, ChaosResult, Ledger, run_chaos
 
 ROWS = (
     ("attempted", "operations attempted"),
@@ -74,6 +76,7 @@ def report(result: ChaosResult, args: argparse.Namespace) -> None:
             print(f"{name}: {counts[name]}")
     line = {
         "ops": args.ops,
+        "facade": args.facade,
         "faults": args.faults,
         "fault_every": args.fault_every,
         "seed": args.seed,
@@ -96,6 +99,12 @@ def main() -> None:
     )
     parser.add_argument("--fault-every", type=int, default=50, help="operations between faults")
     parser.add_argument("--seed", type=int, default=1, help="seeds the mix and the schedule")
+    parser.add_argument(
+        "--facade",
+        choices=sorted(FACADES),
+        default="mongoengine",
+        help="the facade to write through",
+    )
     parser.add_argument("--keep", type=Path, help="keep the server's files and logs here")
     args = parser.parse_args()
     kinds = tuple(k for k in args.faults.split(",") if k)
@@ -115,6 +124,7 @@ def main() -> None:
             kinds=kinds,
             fault_every=args.fault_every,
             seed=args.seed,
+            facade=args.facade,
             progress=progress,
         )
     report(result, args)

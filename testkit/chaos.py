@@ -1,6 +1,7 @@
 """A write loop through the library against a FerretDB that is killed, stopped and cut off.
 
-The loop (``run_chaos``) sends N sequential operations through ``privata_mongo.mongoengine`` —
+The loop (``run_chaos``) sends N sequential operations through ``privata_mongo.mongoengine``
+(or ``privata_mongo.beanie`` on ``AsyncMongoClient``) —
 creates, identity + clinical updates, identity-only updates, deletes, reads — and records each
 one in a client-side :class:`Ledger`: what the application was told (succeeded, with the count
 it was given, or failed with which exception). Meanwhile :class:`Faults` SIGKILLs FerretDB and
@@ -28,6 +29,7 @@ applied to the clinical row), so the checks can tell which operations' effects a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import inspect
@@ -52,6 +54,7 @@ from pymongo import monitoring
 from pymongo.errors import PyMongoError
 
 import privata_mongo
+import privata_mongo.beanie as pb
 import privata_mongo.mongoengine as pm
 from privata_mongo.encryption import unseal_row
 from privata_mongo.errors import PrivataError
@@ -60,6 +63,7 @@ from testkit.services import ServiceProcess
 from testkit.toxiproxy import Toxiproxy, start_toxiproxy
 
 __all__ = [
+    "FACADES",
     "FAULT_KINDS",
     "ChaosResult",
     "Faults",
@@ -367,43 +371,163 @@ class Faults:
 # -- the loop ------------------------------------------------------------------------------------
 
 
-def _model(alias: str) -> Any:
-    class ChaosPatient(me.Document):
-        key = me.StringField(required=True)
-        first_name = me.StringField()  # identity: the name default
-        email = me.StringField()  # identity
-        diagnosis = me.StringField()
-        ops = me.ListField(me.IntField())
-        meta = {"db_alias": alias, "collection": COLLECTION}  # noqa: RUF012
+class _Session:
+    """One facade's connection and model: runs an operation, hands over its database."""
 
-    return ChaosPatient
+    alias: str
+
+    def operate(self, kind: str, key: str, index: int) -> tuple[int | None, dict[str, Any] | None]:
+        """One operation; the count the app was given and, for a read, what it read."""
+        raise NotImplementedError
+
+    def database(self) -> Any:
+        """The (proxy) database the facade writes through, for the recovery sweep."""
+        raise NotImplementedError
+
+    def wait(self, awaitable: Any) -> Any:
+        """Run an awaitable to its end (the async facade's loop); the sync facade has none."""
+        raise TypeError("the sync facade has no event loop to await on")
+
+    def close(self) -> None:
+        """Disconnect."""
 
 
-def _operate(
-    model: Any, kind: str, key: str, index: int
-) -> tuple[int | None, dict[str, Any] | None]:
-    """One operation; returns the count the app was given and, for a read, what it read."""
-    if kind == "create":
-        model(
-            key=key,
-            first_name=f"{key}:{index}",
-            email=f"{key}.{index}@example.org",
-            diagnosis="J45",
-            ops=[index],
-        ).save()
-        return 1, None
-    if kind == "update":
-        return model.objects(key=key).update_one(
-            set__first_name=f"{key}:{index}", push__ops=index
-        ), None
-    if kind == "update_identity":
-        return model.objects(key=key).update_one(set__email=f"{key}.{index}@example.org"), None
-    if kind == "delete":
-        return model.objects(key=key).delete(), None
-    found = model.objects(key=key).first()
-    if found is None:
-        return 0, None
-    return 1, {"first_name": found.first_name, "email": found.email, "ops": list(found.ops)}
+def _tags(key: str, index: int) -> dict[str, Any]:
+    return {
+        "key": key,
+        "first_name": f"{key}:{index}",
+        "email": f"{key}.{index}@example.org",
+        "diagnosis": "J45",
+        "ops": [index],
+    }
+
+
+class _MongoengineSession(_Session):
+    """``privata_mongo.mongoengine``: ``connect`` with the listener, a ``Document`` model."""
+
+    def __init__(self, host: str, alias: str, db: str, listener: _AfterWrite) -> None:
+        self.alias = alias
+        pm.connect(
+            db,
+            alias=alias,
+            host=host,
+            uuidRepresentation="standard",
+            event_listeners=[listener],
+            **TIMEOUTS,
+        )
+
+        class ChaosPatient(me.Document):
+            key = me.StringField(required=True)
+            first_name = me.StringField()  # identity: the name default
+            email = me.StringField()  # identity
+            diagnosis = me.StringField()
+            ops = me.ListField(me.IntField())
+            meta = {"db_alias": alias, "collection": COLLECTION}  # noqa: RUF012
+
+        self.model = ChaosPatient
+
+    def operate(self, kind: str, key: str, index: int) -> tuple[int | None, dict[str, Any] | None]:
+        """One operation through the QuerySet API."""
+        model = self.model
+        if kind == "create":
+            model(**_tags(key, index)).save()
+            return 1, None
+        if kind == "update":
+            return model.objects(key=key).update_one(
+                set__first_name=f"{key}:{index}", push__ops=index
+            ), None
+        if kind == "update_identity":
+            return model.objects(key=key).update_one(set__email=f"{key}.{index}@example.org"), None
+        if kind == "delete":
+            return model.objects(key=key).delete(), None
+        found = model.objects(key=key).first()
+        if found is None:
+            return 0, None
+        return 1, {"first_name": found.first_name, "email": found.email, "ops": list(found.ops)}
+
+    def database(self) -> Any:
+        return me.get_db(self.alias)
+
+    def close(self) -> None:
+        me.disconnect(self.alias)
+
+
+class _BeanieSession(_Session):
+    """``privata_mongo.beanie`` on ``AsyncMongoClient``: each operation awaited on one loop."""
+
+    def __init__(self, host: str, alias: str, db: str, listener: _AfterWrite) -> None:
+        self.alias = alias
+        self.loop = asyncio.new_event_loop()
+        self.client: Any = pymongo.AsyncMongoClient(
+            host, event_listeners=[listener], uuidRepresentation="standard", **TIMEOUTS
+        )
+
+        class ChaosTask(pb.Document):
+            key: str
+            first_name: str | None = None  # identity: the name default
+            email: str | None = None  # identity
+            diagnosis: str | None = None
+            ops: list[int] = []  # noqa: RUF012 - pydantic copies the default
+
+            class Settings:
+                name = COLLECTION
+
+        self.model = ChaosTask
+        self.db = self.client[db]
+        self.loop.run_until_complete(pb.init_beanie(database=self.db, document_models=[ChaosTask]))
+
+    def operate(self, kind: str, key: str, index: int) -> tuple[int | None, dict[str, Any] | None]:
+        """One operation, run on the loop in the caller's context (its access context)."""
+        result: tuple[int | None, dict[str, Any] | None] = self.loop.run_until_complete(
+            self._operate(kind, key, index)
+        )
+        return result
+
+    async def _operate(
+        self, kind: str, key: str, index: int
+    ) -> tuple[int | None, dict[str, Any] | None]:
+        model = self.model
+        if kind == "create":
+            await model(**_tags(key, index)).insert()
+            return 1, None
+        if kind == "update":
+            updated = await model.find_one(model.key == key).update(
+                {"$set": {"first_name": f"{key}:{index}"}, "$push": {"ops": index}}
+            )
+            return _matched(updated), None
+        if kind == "update_identity":
+            updated = await model.find_one(model.key == key).update(
+                {"$set": {"email": f"{key}.{index}@example.org"}}
+            )
+            return _matched(updated), None
+        if kind == "delete":
+            deleted = await model.find(model.key == key).delete()
+            return (deleted.deleted_count if deleted is not None else 0), None
+        found = await model.find_one(model.key == key)
+        if found is None:
+            return 0, None
+        return 1, {"first_name": found.first_name, "email": found.email, "ops": list(found.ops)}
+
+    def database(self) -> Any:
+        return self.db
+
+    def wait(self, awaitable: Any) -> Any:
+        return self.loop.run_until_complete(awaitable)
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.client.close())
+        self.loop.close()
+
+
+def _matched(result: Any) -> int:
+    """The documents an update matched, from Beanie's ``UpdateResult`` (or ``None``)."""
+    return int(getattr(result, "matched_count", 0) or 0)
+
+
+FACADES: dict[str, Callable[[str, str, str, _AfterWrite], _Session]] = {
+    "mongoengine": _MongoengineSession,
+    "beanie": _BeanieSession,
+}
 
 
 @dataclass
@@ -447,9 +571,13 @@ def run_chaos(
     fault_points: dict[int, tuple[str, str]] | None = None,
     stop_seconds: tuple[float, float] = (0.5, 4.0),
     down_seconds: tuple[float, float] = (0.5, 5.0),
+    facade: str = "mongoengine",
     progress: Callable[[int, Ledger], None] | None = None,
 ) -> ChaosResult:
     """Run the loop against a FerretDB of its own under ``state_dir`` and check the state.
+
+    ``facade`` is ``mongoengine`` (the sync facade, pymongo's ``MongoClient``) or ``beanie``
+    (the async facade on ``AsyncMongoClient``, each operation run to its end on one event loop).
 
     ``fault_points`` (operation index → (kind, trigger)) replaces the schedule of one fault
     every ``fault_every`` operations, for a test that needs exactly those faults. A stopped
@@ -460,6 +588,8 @@ def run_chaos(
     unknown = set(kinds) - set(FAULT_KINDS)
     if unknown:
         raise ValueError(f"unknown fault kinds {sorted(unknown)}; choose from {FAULT_KINDS}")
+    if facade not in FACADES:
+        raise ValueError(f"unknown facade {facade!r}; choose from {sorted(FACADES)}")
     rng = random.Random(seed)  # noqa: S311 - a reproducible schedule, not a secret
     ledger = Ledger(run=uuid.uuid4().hex[:8])
     alias = f"chaos_{ledger.run}"
@@ -470,15 +600,7 @@ def run_chaos(
         )
         stack.callback(faults.close)
         host = f"mongodb://{proxy.address}/" if proxy else server.uri
-        pm.connect(
-            db,
-            alias=alias,
-            host=host,
-            uuidRepresentation="standard",
-            event_listeners=[faults.listener],
-            **TIMEOUTS,
-        )
-        model = _model(alias)
+        session = FACADES[facade](host, alias, db, faults.listener)
         started = time.perf_counter()
         try:
             live: list[str] = []
@@ -496,40 +618,41 @@ def run_chaos(
                     key = rng.choice(live)
                     if kind == "delete":
                         live.remove(key)  # one delete per key, whatever its outcome
-                ledger.outcomes.append(_attempt(model, ledger, kind, key, index))
+                ledger.outcomes.append(_attempt(session, ledger, kind, key, index))
                 if progress is not None:
                     progress(index, ledger)
             faults.settle()
             seconds = time.perf_counter() - started
-            recovery = _recover(alias, db)
+            recovery = _recover(session)
         finally:
-            me.disconnect(alias)
+            session.close()
         counts = check(server.uri, db, ledger)
     return ChaosResult(
         ledger, faults.fired, faults.skipped, faults.unfired, recovery, counts, seconds
     )
 
 
-def _attempt(model: Any, ledger: Ledger, kind: str, key: str, index: int) -> Outcome:
+def _attempt(session: _Session, ledger: Ledger, kind: str, key: str, index: int) -> Outcome:
     context = privata_mongo.access_context(
         actor="chaos", purpose="reliability-test", request_id=ledger.request_id(index)
     )
     try:
         with context:
-            count, read = _operate(model, kind, key, index)
+            count, read = session.operate(kind, key, index)
     except Exception as error:  # every failure is the ledger's to count, typed or not
         name = f"{type(error).__module__}.{type(error).__qualname__}"
         return Outcome(index, kind, key, ok=False, error=name, typed=_typed(error))
     return Outcome(index, kind, key, ok=True, count=count, read=read)
 
 
-def _recover(alias: str, db: str) -> str:
+def _recover(session: _Session) -> str:
     """Run the library's recovery sweep when it has one; say what was done.
 
     ``privata_mongo.recovery.sweep`` finishes or undoes the writes a crash cut in two. Its
-    arguments are matched by name (the connection alias or database, ``older_than`` 0: every
-    pending write is old enough, the loop has ended), so the harness runs unchanged once it
-    exists and gives the before/after figures.
+    arguments are matched by name (the connection alias, the database or client the facade
+    uses, ``older_than`` 0: every pending write is old enough, the loop has ended), and an
+    awaitable result is awaited on the session's loop, so the harness runs unchanged once the
+    sweep exists and gives the before/after figures.
     """
     try:
         recovery = importlib.import_module("privata_mongo.recovery")
@@ -538,9 +661,9 @@ def _recover(alias: str, db: str) -> str:
     sweep = getattr(recovery, "sweep", None)
     if sweep is None:
         return "no sweeper"
-    database = me.get_db(alias)
+    database = session.database()
     values: dict[str, Any] = {
-        "alias": alias,
+        "alias": session.alias,
         "db": database,
         "database": database,
         "client": database.client,
@@ -563,6 +686,8 @@ def _recover(alias: str, db: str) -> str:
             arguments[name] = value
     with privata_mongo.access_context(actor="chaos-recovery", purpose="reliability-test"):
         report = sweep(*positional, **arguments)
+        if inspect.isawaitable(report):
+            report = session.wait(report)
     return f"sweep: {report!r}"
 
 
