@@ -2,10 +2,11 @@
 
 The loop (``testkit/chaos.py``, the engine of ``stress/chaos_ferretdb.py``) sends 120 operations
 through the mongoengine facade. The faults are placed where a write across two collections is
-cut: the server is SIGKILLed right after it acknowledged an identity insert (and stays down
-longer than pymongo's server selection, so the library's clean-up of that identity row fails
-too), and SIGSTOPped for longer than pymongo's socket timeout right after it acknowledged a
-clinical update (before the lease release and the audit append).
+cut: the server is SIGKILLed right after it acknowledged an identity insert and stays down
+10 s (longer than the failing clinical insert, the discard of the unused data key and the audit
+append take to fail, 2 s of server selection each), and SIGSTOPped for longer than pymongo's
+socket timeout right after it acknowledged a clinical update (before the lease release and the
+audit append).
 
 What holds today: no acknowledged write is lost, every failure is a typed error, no logical
 key is stored twice. What needs the crash-safe write protocol (``privata_mongo.recovery``):
