@@ -19,12 +19,16 @@ elsewhere it is a strict xfail (``server_process``).
 
 from __future__ import annotations
 
+import asyncio
+import sys
+from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from compat_suite.requirements import requires
-from testkit.chaos import ChaosResult, Ledger, Outcome, run_chaos, tally
+from testkit.chaos import ChaosResult, Ledger, Outcome, _recover, run_chaos, tally
 
 NEEDS_RECOVERY = (
     "no recovery sweep yet (privata_mongo.recovery): a SIGKILL after the identity insert of a "
@@ -171,3 +175,41 @@ def test_an_untyped_error_is_a_finding() -> None:
     ledger = _ledger(Outcome(0, "read", "k0", ok=False, error="builtins.KeyError", typed=False))
     counts = tally(ledger, [], [], {}, [])
     assert counts["untyped_errors"] == {"builtins.KeyError": 1}
+
+
+class _StubSession:
+    alias = "chaos_stub"
+
+    def __init__(self) -> None:
+        self.db = SimpleNamespace(client="the-client")
+
+    def database(self) -> Any:
+        return self.db
+
+    def wait(self, awaitable: Any) -> Any:
+        return asyncio.run(awaitable)
+
+
+def test_the_recovery_sweep_is_called_with_what_it_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def sweep(database: Any, *, older_than: timedelta = timedelta(minutes=5)) -> str:
+        calls.append({"database": database, "older_than": older_than})
+        return "2 repaired"
+
+    monkeypatch.setitem(sys.modules, "privata_mongo.recovery", SimpleNamespace(sweep=sweep))
+    session = _StubSession()
+    assert _recover(session) == "sweep: '2 repaired'"  # type: ignore[arg-type]
+    assert calls == [{"database": session.db, "older_than": timedelta(0)}]
+
+
+def test_an_async_sweep_is_awaited_and_a_missing_one_reported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def sweep(alias: str, older_than: float = 60.0) -> tuple[str, float]:
+        return alias, older_than
+
+    monkeypatch.setitem(sys.modules, "privata_mongo.recovery", SimpleNamespace(sweep=sweep))
+    assert _recover(_StubSession()) == "sweep: ('chaos_stub', 0)"  # type: ignore[arg-type]
+    monkeypatch.setitem(sys.modules, "privata_mongo.recovery", SimpleNamespace())
+    assert _recover(_StubSession()) == "no sweeper"  # type: ignore[arg-type]
