@@ -52,6 +52,8 @@ ROWS = (
     ("audit_unverifiable", "applied changes of unknown subject"),
     ("failed_but_applied", "failed, yet applied"),
     ("bad_reads", "reads of a state never written"),
+    ("unreadable_identity", "identity rows whose data key is gone"),
+    ("unreadable_documents", "  of them linked (whole documents)"),
     ("leases_left", "write leases left"),
     ("torn_versions", "halves with unequal versions"),
 )

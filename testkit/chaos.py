@@ -749,9 +749,13 @@ def tally(
     clinical_by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in clinical_rows:
         clinical_by_key[str(row.get("key"))].append(row)
+    key_of_link = {row.get("_pseudonym"): str(row.get("key")) for row in clinical_rows}
     identity_by_key: dict[str, list[str]] = defaultdict(list)
     for pseudonym, values in plain.items():
-        identity_by_key[str(_key_of(values or {}))].append(pseudonym)
+        # An unreadable row (its data key gone) belongs to the key of the clinical row linking
+        # to it: its fields are then missing, so acknowledged writes of them count as lost.
+        key = _key_of(values) if values is not None else key_of_link.get(pseudonym)
+        identity_by_key[str(key)].append(pseudonym)
 
     # Audit records by request_id; records written outside the loop (a recovery) by subject.
     audited: dict[str, set[str]] = defaultdict(set)
@@ -878,6 +882,9 @@ def tally(
         "leases_left": sum(1 for row in identity_rows if row.get("_lease")),
         "torn_versions": _torn(clinical_rows, identity_rows),
         "unreadable_identity": unreadable,
+        "unreadable_documents": sum(
+            1 for pseudonym, values in plain.items() if values is None and pseudonym in linked
+        ),
         "errors": dict(errors.most_common()),
         "untyped_errors": dict(untyped),
         "operations": dict(kinds),

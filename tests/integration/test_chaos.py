@@ -213,3 +213,14 @@ def test_an_async_sweep_is_awaited_and_a_missing_one_reported(
     assert _recover(_StubSession()) == "sweep: ('chaos_stub', 0)"  # type: ignore[arg-type]
     monkeypatch.setitem(sys.modules, "privata_mongo.recovery", SimpleNamespace())
     assert _recover(_StubSession()) == "no sweeper"  # type: ignore[arg-type]
+
+
+def test_acknowledged_identity_writes_under_a_deleted_data_key_are_lost() -> None:
+    ledger = _ledger(
+        Outcome(0, "create", "k0", ok=False, error="pymongo.errors.NetworkTimeout"),
+        Outcome(1, "update_identity", "k0", ok=True, count=1),
+    )
+    clinical, identity, _ = _rows("k0", P0, 0, 1, [0])
+    counts = tally(ledger, [clinical], [identity], {P0: None}, _audit("r:0", "r:1"))
+    assert counts["lost_by_kind"] == {"update_identity": 1}
+    assert (counts["unreadable_documents"], counts["orphan_identity"]) == (1, 0)
