@@ -572,12 +572,14 @@ def run_chaos(
     stop_seconds: tuple[float, float] = (0.5, 4.0),
     down_seconds: tuple[float, float] = (0.5, 5.0),
     facade: str = "mongoengine",
+    mix: dict[str, int] | None = None,
     progress: Callable[[int, Ledger], None] | None = None,
 ) -> ChaosResult:
     """Run the loop against a FerretDB of its own under ``state_dir`` and check the state.
 
     ``facade`` is ``mongoengine`` (the sync facade, pymongo's ``MongoClient``) or ``beanie``
     (the async facade on ``AsyncMongoClient``, each operation run to its end on one event loop).
+    ``mix`` weighs the kinds of operation (default ``MIX``).
 
     ``fault_points`` (operation index → (kind, trigger)) replaces the schedule of one fault
     every ``fault_every`` operations, for a test that needs exactly those faults. A stopped
@@ -591,6 +593,7 @@ def run_chaos(
     if facade not in FACADES:
         raise ValueError(f"unknown facade {facade!r}; choose from {sorted(FACADES)}")
     rng = random.Random(seed)  # noqa: S311 - a reproducible schedule, not a secret
+    weights = MIX if mix is None else mix
     ledger = Ledger(run=uuid.uuid4().hex[:8])
     alias = f"chaos_{ledger.run}"
     db = f"chaos_{ledger.run}"
@@ -610,7 +613,7 @@ def run_chaos(
                         faults.point(*fault_points[index])
                 elif index and index % fault_every == 0:
                     faults.point()
-                kind = rng.choices(list(MIX), weights=list(MIX.values()))[0]
+                kind = rng.choices(list(weights), weights=list(weights.values()))[0]
                 if not live or kind == "create":
                     kind, key = "create", f"k{index}"
                     live.append(key)
