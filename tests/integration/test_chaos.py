@@ -13,6 +13,10 @@ key is stored twice. What needs the crash-safe write protocol (``privata_mongo.r
 the cut create leaves an identity row no clinical row links to, and an applied change with no
 audit record naming its subject; those two are strict xfails until the sweep lands.
 
+A second run stalls the server (SIGSTOP 2.5 s) right after identity inserts: the clinical
+insert times out, the library deletes the new data key, and the server, once continued,
+applies the insert: a whole document under a deleted key. That is a strict xfail too.
+
 The test kills a server, so it runs with ``--backend ferretdb`` (never the session's FerretDB);
 elsewhere it is a strict xfail (``server_process``).
 """
