@@ -51,10 +51,13 @@ def hello_ok(uri: str, timeout_ms: int = 500) -> bool:
         client.close()
 
 
-def start_ferretdb(state_dir: Path, timeout: float = 60.0) -> ServiceProcess:
+def start_ferretdb(
+    state_dir: Path, timeout: float = 60.0, port: int | None = None
+) -> ServiceProcess:
     """Start FerretDB with its data and log under ``state_dir``; ``.uri`` is a mongodb:// URI.
 
-    The caller owns the returned handle and must ``stop()`` it (it is also a context manager).
+    ``port`` restarts a server where its clients expect it (a free port when ``None``). The
+    caller owns the returned handle and must ``stop()`` it (it is also a context manager).
     """
     install_ferretdb()
     return start_service(
@@ -64,4 +67,5 @@ def start_ferretdb(state_dir: Path, timeout: float = 60.0) -> ServiceProcess:
         uri_for=lambda port: f"mongodb://127.0.0.1:{port}/",
         ready=hello_ok,
         timeout=timeout,
+        port=port,
     )

@@ -142,12 +142,14 @@ def start_service(
     uri_for: Callable[[int], str],
     ready: Callable[[str], bool],
     timeout: float,
+    port: int | None = None,
 ) -> ServiceProcess:
     """Start ``scripts/<script> run <state_dir> <port>`` and wait until ``ready(uri)``.
 
     Tries up to three free ports (another process may take one between our check and the
-    server's bind). The server runs in its own session so that a Ctrl-C aimed at pytest reaches
-    pytest, whose teardown then stops the server in order.
+    server's bind), or only ``port`` when given (a server restarted where its clients expect
+    it). The server runs in its own session so that a Ctrl-C aimed at pytest reaches pytest,
+    whose teardown then stops the server in order.
 
     Raises:
         ServiceError: the server exited or did not answer within ``timeout`` seconds; the message
@@ -155,11 +157,11 @@ def start_service(
     """
     state_dir.mkdir(parents=True, exist_ok=True)
     log_path = state_dir / f"{name}.log"
-    for _ in range(3):
-        port = free_port()
-        uri = uri_for(port)
+    candidates = iter([port]) if port is not None else (free_port() for _ in range(3))
+    for candidate in candidates:
+        uri = uri_for(candidate)
         process = subprocess.Popen(  # noqa: S603 - our own script, fixed arguments
-            [_BASH, str(SCRIPTS_DIR / script), "run", str(state_dir), str(port)],
+            [_BASH, str(SCRIPTS_DIR / script), "run", str(state_dir), str(candidate)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
