@@ -94,9 +94,10 @@ def _audit_runtime(client: Any, *, asynchronous: bool) -> Runtime:
     held = _built.get(key)
     if held is None or held[0]() is not real:
 
-        def gone(ref: weakref.ref[Any]) -> None:
-            if key in _built and _built[key][0] is ref:
-                del _built[key]
+        def gone(ref: weakref.ref[Any], built: dict[int, Any] = _built) -> None:
+            # ``built`` is bound now: at interpreter exit the module's globals may be gone
+            if key in built and built[key][0] is ref:
+                del built[key]
 
         try:
             ref = weakref.ref(real, gone)

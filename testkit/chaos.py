@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import inspect
 import logging
 import os
 import queue
@@ -44,7 +42,6 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +53,9 @@ from pymongo.errors import PyMongoError
 import privata_mongo
 import privata_mongo.beanie as pb
 import privata_mongo.mongoengine as pm
+from privata_mongo import recovery
 from privata_mongo.encryption import unseal_row
-from privata_mongo.errors import PrivataError
+from privata_mongo.errors import KeyUnavailable, PrivataError
 from testkit.ferretdb import start_ferretdb
 from testkit.services import ServiceProcess
 from testkit.toxiproxy import Toxiproxy, start_toxiproxy
@@ -384,9 +382,9 @@ class _Session:
         """The (proxy) database the facade writes through, for the recovery sweep."""
         raise NotImplementedError
 
-    def wait(self, awaitable: Any) -> Any:
-        """Run an awaitable to its end (the async facade's loop); the sync facade has none."""
-        raise TypeError("the sync facade has no event loop to await on")
+    def sweep(self) -> recovery.SweepReport:
+        """The recovery sweep over the database the facade writes through."""
+        return recovery.sweep(self.database(), older_than=0)
 
     def close(self) -> None:
         """Disconnect."""
@@ -511,8 +509,8 @@ class _BeanieSession(_Session):
     def database(self) -> Any:
         return self.db
 
-    def wait(self, awaitable: Any) -> Any:
-        return self.loop.run_until_complete(awaitable)
+    def sweep(self) -> recovery.SweepReport:
+        return self.loop.run_until_complete(recovery.sweep_async(self.db, older_than=0))
 
     def close(self) -> None:
         self.loop.run_until_complete(self.client.close())
@@ -649,48 +647,13 @@ def _attempt(session: _Session, ledger: Ledger, kind: str, key: str, index: int)
 
 
 def _recover(session: _Session) -> str:
-    """Run the library's recovery sweep when it has one; say what was done.
+    """Run the library's recovery sweep over the session's database; say what it did.
 
-    ``privata_mongo.recovery.sweep`` finishes or undoes the writes a crash cut in two. Its
-    arguments are matched by name (the connection alias, the database or client the facade
-    uses, ``older_than`` 0: every pending write is old enough, the loop has ended), and an
-    awaitable result is awaited on the session's loop, so the harness runs unchanged once the
-    sweep exists and gives the before/after figures.
+    ``privata_mongo.recovery`` finishes or undoes the writes a crash cut in two.
+    ``older_than=0``: the loop has ended, so every pending write is old enough.
     """
-    try:
-        recovery = importlib.import_module("privata_mongo.recovery")
-    except ImportError:
-        return "no sweeper"
-    sweep = getattr(recovery, "sweep", None)
-    if sweep is None:
-        return "no sweeper"
-    database = session.database()
-    values: dict[str, Any] = {
-        "alias": session.alias,
-        "db": database,
-        "database": database,
-        "client": database.client,
-        "older_than": 0,
-    }
-    arguments: dict[str, Any] = {}
-    positional: list[Any] = []
-    for name, parameter in inspect.signature(sweep).parameters.items():
-        if name == "older_than" and isinstance(parameter.default, timedelta):
-            value: Any = timedelta(0)
-        elif name in values:
-            value = values[name]
-        elif parameter.default is inspect.Parameter.empty:
-            value = database  # the first required argument: most likely the database
-        else:
-            continue
-        if parameter.kind is inspect.Parameter.POSITIONAL_ONLY:
-            positional.append(value)
-        else:
-            arguments[name] = value
     with privata_mongo.access_context(actor="chaos-recovery", purpose="reliability-test"):
-        report = sweep(*positional, **arguments)
-        if inspect.isawaitable(report):
-            report = session.wait(report)
+        report = session.sweep()
     return f"sweep: {report!r}"
 
 
@@ -723,15 +686,15 @@ def check(uri: str, db: str, ledger: Ledger) -> dict[str, Any]:
         audit_rows = list(raw[db][AUDIT].find({}, {"request_id": 1, "subjects": 1, "operation": 1}))
         plain: dict[str, dict[str, Any] | None] = {}
         for row in identity_rows:
-            plain[row["_id"]] = _unsealed(raw, row)
+            plain[row["_id"]] = _unsealed(raw[db], row)
         unreadable = sum(1 for values in plain.values() if values is None)
     return tally(ledger, clinical_rows, identity_rows, plain, audit_rows, unreadable)
 
 
-def _unsealed(raw: Any, row: dict[str, Any]) -> dict[str, Any] | None:
+def _unsealed(database: Any, row: dict[str, Any]) -> dict[str, Any] | None:
     try:
-        return unseal_row(raw, row)
-    except PrivataError:
+        return unseal_row(database, row)
+    except KeyUnavailable:
         return None  # a key missing from the vault: counted as unreadable
 
 

@@ -8,14 +8,14 @@ append take to fail, 2 s of server selection each), and SIGSTOPped for longer th
 socket timeout right after it acknowledged a clinical update (before the lease release and the
 audit append).
 
-What holds today: no acknowledged write is lost, every failure is a typed error, no logical
-key is stored twice. What needs the crash-safe write protocol (``privata_mongo.recovery``):
-the cut create leaves an identity row no clinical row links to, and an applied change with no
-audit record naming its subject; those two are strict xfails until the sweep lands.
+After the loop the recovery sweep (``privata_mongo.recovery``) runs, then the invariants: no
+acknowledged write is lost, every failure is a typed error, no logical key is stored twice, no
+row is orphaned and every applied change has an audit record naming its subject.
 
 A second run stalls the server (SIGSTOP 2.5 s) right after identity inserts: the clinical
-insert times out, the library deletes the new data key, and the server, once continued,
-applies the insert: a whole document under a deleted key. That is a strict xfail too.
+insert times out, and the server, once continued, may still apply it. A timeout is ambiguous,
+so the library keeps the new data key unless it has read back that no row uses it: no document
+ends sealed under a deleted key.
 
 The test kills a server, so it runs with ``--backend ferretdb`` (never the session's FerretDB);
 elsewhere it is a strict xfail (``server_process``).
@@ -23,21 +23,12 @@ elsewhere it is a strict xfail (``server_process``).
 
 from __future__ import annotations
 
-import asyncio
-import sys
-from datetime import timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from compat_suite.requirements import requires
-from testkit.chaos import ChaosResult, Ledger, Outcome, _recover, run_chaos, tally
-
-NEEDS_RECOVERY = (
-    "no recovery sweep yet (privata_mongo.recovery): a SIGKILL after the identity insert of a "
-    "create leaves the identity row, and no audit record names its subject"
-)
+from testkit.chaos import ChaosResult, Ledger, Outcome, run_chaos, tally
 
 
 @pytest.fixture(scope="module")
@@ -92,26 +83,16 @@ def test_no_logical_document_is_stored_twice(chaos: ChaosResult | None) -> None:
 
 
 @requires("server_process")
-@pytest.mark.xfail(strict=True, reason=NEEDS_RECOVERY)
 def test_no_orphan_rows_after_recovery(chaos: ChaosResult | None) -> None:
     counts = _ran(chaos).counts
     assert (counts["orphan_identity"], counts["orphan_clinical"]) == (0, 0)
 
 
 @requires("server_process")
-@pytest.mark.xfail(strict=True, reason=NEEDS_RECOVERY)
 def test_every_applied_change_is_audited_after_recovery(chaos: ChaosResult | None) -> None:
     counts = _ran(chaos).counts
     assert counts["missing_audit"] == 0, counts["missing_audit_by_kind"]
     assert counts["audit_unverifiable"] == 0
-
-
-KEY_DISCARDED = (
-    "write.insert deletes the subject's fresh data key when the clinical insert raises, though "
-    "a timeout is ambiguous: a server that was only stopped applies the insert when continued, "
-    "leaving a whole document sealed under a deleted key (acknowledged identity updates of it "
-    "are then lost)"
-)
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +101,9 @@ def stalled_inserts(
 ) -> ChaosResult | None:
     """Six SIGSTOPs of 2.5 s right after identity inserts: the clinical inserts time out at 2 s.
 
-    Not every stall ends with the key deleted (whether the discard reaches the server before
-    the insert is applied depends on timing): six make at least one all but certain.
+    Whether a stalled insert is applied after its timeout depends on timing; six stalls make
+    at least one such insert all but certain. A fault planted near the end of the loop fires
+    only if a create follows it, so at least five of the six fire.
     """
     if backend_name != "ferretdb":
         return None
@@ -137,13 +119,13 @@ def stalled_inserts(
 
 
 @requires("server_process")
-@pytest.mark.xfail(strict=True, reason=KEY_DISCARDED)
 def test_a_timed_out_insert_keeps_its_data_key(stalled_inserts: ChaosResult | None) -> None:
     assert stalled_inserts is not None, "no FerretDB of our own in this run"
     counts = stalled_inserts.counts
-    assert sum(stalled_inserts.fault_counts().values()) == 6
+    assert sum(stalled_inserts.fault_counts().values()) >= 5, stalled_inserts.fault_counts()
     assert counts["failed_untyped"] == 0
     assert (counts["unreadable_identity"], counts["lost"]) == (0, 0), counts["lost_by_kind"]
+    assert (counts["orphan_identity"], counts["orphan_clinical"]) == (0, 0)
 
 
 # -- the counting itself, on rows built by hand (no server) ------------------------------------
@@ -219,44 +201,6 @@ def test_an_untyped_error_is_a_finding() -> None:
     ledger = _ledger(Outcome(0, "read", "k0", ok=False, error="builtins.KeyError", typed=False))
     counts = tally(ledger, [], [], {}, [])
     assert counts["untyped_errors"] == {"builtins.KeyError": 1}
-
-
-class _StubSession:
-    alias = "chaos_stub"
-
-    def __init__(self) -> None:
-        self.db = SimpleNamespace(client="the-client")
-
-    def database(self) -> Any:
-        return self.db
-
-    def wait(self, awaitable: Any) -> Any:
-        return asyncio.run(awaitable)
-
-
-def test_the_recovery_sweep_is_called_with_what_it_names(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[dict[str, Any]] = []
-
-    def sweep(database: Any, *, older_than: timedelta = timedelta(minutes=5)) -> str:
-        calls.append({"database": database, "older_than": older_than})
-        return "2 repaired"
-
-    monkeypatch.setitem(sys.modules, "privata_mongo.recovery", SimpleNamespace(sweep=sweep))
-    session = _StubSession()
-    assert _recover(session) == "sweep: '2 repaired'"  # type: ignore[arg-type]
-    assert calls == [{"database": session.db, "older_than": timedelta(0)}]
-
-
-def test_an_async_sweep_is_awaited_and_a_missing_one_reported(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    async def sweep(alias: str, older_than: float = 60.0) -> tuple[str, float]:
-        return alias, older_than
-
-    monkeypatch.setitem(sys.modules, "privata_mongo.recovery", SimpleNamespace(sweep=sweep))
-    assert _recover(_StubSession()) == "sweep: ('chaos_stub', 0)"  # type: ignore[arg-type]
-    monkeypatch.setitem(sys.modules, "privata_mongo.recovery", SimpleNamespace())
-    assert _recover(_StubSession()) == "no sweeper"  # type: ignore[arg-type]
 
 
 def test_acknowledged_identity_writes_under_a_deleted_data_key_are_lost() -> None:

@@ -103,7 +103,8 @@ def insert(
 
     The data keys made for subjects whose document was not written are deleted again: their
     pseudonyms are fresh, so no stored row can use them (``discard_keys``). Keys of rows whose
-    fate is unknown (the lookup failed too) are kept for the recovery sweeper.
+    fate is unknown (a raised error the lookup could not prove applied) are kept for the
+    recovery sweeper.
 
     Raises:
         BulkWriteFailed: some documents were not written; the ones counted as inserted were
@@ -173,8 +174,11 @@ def _insert_pairs(
 
     A write that raises (rather than reporting write errors) may have applied: the rows are
     looked up (``_landed``). If all of them landed, the insert goes on as if the reply had
-    come; otherwise what landed of it is undone and the error raised. Indexes whose identity
-    row may be stored when this raises are added to ``unsettled``.
+    come. A row not found proves nothing: a server that was stalled (a pause, a full queue)
+    still holds the request and may apply it after the lookup, so nothing is undone and no
+    key is discarded; the error is raised, the rows' indexes go to ``unsettled``, and the
+    operation's intent leaves them to the recovery sweeper, which looks once the request can
+    no longer be in flight. Only a write error the server reported is final.
     """
     # a document too large in any form fails alone, as the server fails it: neither half of
     # it is written, and no half of another document fails for it
@@ -196,11 +200,8 @@ def _insert_pairs(
         )
     except Exception:
         landed = yield from _landed(Side.IDENTITY, rows, shared)
-        if landed is None:
+        if landed is None or len(landed) < len(candidates):
             unsettled.update(candidates)
-            raise
-        if len(landed) < len(candidates):
-            yield from _undo(ctx, [candidates[i] for i in landed], pairs, shared, unsettled)
             raise
         outcome = InsertOutcome()
     identity_failed = {
@@ -220,16 +221,9 @@ def _insert_pairs(
             clinical: InsertOutcome = yield from Insert(Side.CLINICAL, halves, ordered, options)
         except Exception:
             landed = yield from _landed(Side.CLINICAL, halves, shared)
-            if landed is None:
+            if landed is None or len(landed) < len(attempted):
+                yield from touched(ctx, written=len(landed or ()))
                 unsettled.update(attempted)
-                raise
-            if len(landed) < len(attempted):
-                done = {attempted[i] for i in landed}
-                yield from _undo(
-                    ctx, [i for i in attempted if i not in done], pairs, shared, unsettled
-                )
-                yield from touched(ctx, written=len(done))
-                unsettled.update(done)  # complete documents: their keys are in use
                 raise
             clinical = InsertOutcome()
         for f in clinical.failures:
