@@ -48,6 +48,16 @@ def code_of(pipeline: Any, docs: list[dict[str, Any]] | None = None) -> int:
         ([{"$replaceRoot": {"newRoot": "$secret", "extra": 1}}], 40415),
         ([{"$group": {"_id": None, "n": 1}}], 40234),
         ([{"$count": ""}], 40156),
+        ([{"$group": {"_id": {"a": 1}}}], 17390),  # inclusion-style: a value, not an expression
+        ([{"$unwind": {"path": 5}}], 28808),
+        ([{"$unwind": {"path": "$a", "includeArrayIndex": ""}}], 28810),
+        ([{"$unwind": {"path": "$a", "preserveNullAndEmptyArrays": 1}}], 28809),
+        ([{"$replaceRoot": 5}], 40229),
+        ([{"$sortByCount": {"a": 1}}], 40147),
+        ([{"$sortByCount": 5}], 40149),
+        ([{"$project": {"a": {"$elemMatch": {"b": 1}}}}], 168),
+        ([{"$addFields": 5}], 40272),
+        ([{"$unset": []}], 31119),
         ([{"$count": "a\x00b"}], 40159),
         ([{"$count": "a.b"}], 40160),
         ([{"$project": {"v": {"$cond": {"if": True, "then": 1, "else": 2, "bogus": 3}}}}], 17083),
@@ -113,6 +123,21 @@ def test_add_to_set_keeps_one_of_equal_values() -> None:
     (out,) = run(docs, [{"$group": {"_id": None, "s": {"$addToSet": "$v"}}}])
     assert sorted(map(str, out["s"])) == ["1", "1", "2"]
     assert len(out["s"]) == 3
+
+
+@pytest.mark.parametrize(
+    "pipeline",
+    [[{"$sort": {"a": {"$meta": "textScore"}}}], [{"$project": {"a": {"$meta": "textScore"}}}]],
+)
+def test_text_scores_are_not_evaluated_in_the_process(pipeline: Any) -> None:
+    with pytest.raises(UnsupportedOperator, match=r"\$meta"):
+        run([{"_id": 0}], pipeline)
+
+
+def test_an_exclusion_that_names_id_true_keeps_it_and_drops_the_rest() -> None:
+    docs = [{"_id": 1, "a": 1, "b": {"c": 2, "d": 3}}]
+    assert run(docs, [{"$project": {"_id": True, "a": 0}}]) == [{"_id": 1, "b": {"c": 2, "d": 3}}]
+    assert run(docs, [{"$project": {"b.c": 0}}]) == [{"_id": 1, "a": 1, "b": {"d": 3}}]
 
 
 def test_an_unsupported_operator_is_named() -> None:
