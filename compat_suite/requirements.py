@@ -93,6 +93,8 @@ FEATURES: Final[Mapping[str, str]] = {
     "with pymongo's AsyncMongoClient and runs each migration in a client session",
     "forked_processes": "storage shared by a process and the children it forks (pre-fork "
     "servers: gunicorn, uwsgi), so what a worker writes its parent reads",
+    "update_pipelines": "updates given as an aggregation pipeline ([{$set: ...}]) in "
+    "update_one/many and find_one_and_update",
 }
 
 GAPS: Final[Mapping[str, Mapping[str, str]]] = {
@@ -215,6 +217,8 @@ GAPS: Final[Mapping[str, Mapping[str, str]]] = {
         "atomic_updates": "FerretDB v1.24 (SQLite) is not atomic per operation under "
         "concurrency: concurrent raw $inc on one document are lost (327 to 349 of 400 from 8 "
         "threads in three runs of the probe), with or without privata",
+        "update_pipelines": "FerretDB v1.24 rejects an update pipeline: 'Aggregation pipelines "
+        "are not supported yet' (NotImplemented, 238)",
     },
 }
 
