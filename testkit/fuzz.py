@@ -33,6 +33,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import mongoengine as me
@@ -52,6 +53,7 @@ __all__ = ["IDENTITY_TEXT", "FuzzReport", "fuzz_input", "run_fuzz"]
 IDENTITY = ("first_name", "last_name", "email", "phone", "address", "ssn")
 CLINICAL = ("diagnosis", "visits", "notes", "ward")
 MIN_TRACKED = 4
+_ROOT = str(Path(__file__).resolve().parents[1]) + os.sep
 _EXPECTED_MODULES = (
     "privata_mongo",
     "pymongo",
@@ -137,7 +139,8 @@ def _origin(exc: BaseException) -> str:
     if not frames:
         return "?"
     last = frames[-1]
-    return f"{last.filename.split('site-packages/')[-1]}:{last.lineno}"
+    name = last.filename.split("site-packages/")[-1].removeprefix(_ROOT)
+    return f"{name}:{last.lineno}"
 
 
 def _renderings(value: str) -> list[str]:
