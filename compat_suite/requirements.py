@@ -95,6 +95,7 @@ FEATURES: Final[Mapping[str, str]] = {
     "servers: gunicorn, uwsgi), so what a worker writes its parent reads",
     "update_pipelines": "updates given as an aggregation pipeline ([{$set: ...}]) in "
     "update_one/many and find_one_and_update",
+    "replace_root_stage": "the $replaceRoot aggregation stage",
 }
 
 GAPS: Final[Mapping[str, Mapping[str, str]]] = {
@@ -219,6 +220,8 @@ GAPS: Final[Mapping[str, Mapping[str, str]]] = {
         "threads in three runs of the probe), with or without privata",
         "update_pipelines": "FerretDB v1.24 rejects an update pipeline: 'Aggregation pipelines "
         "are not supported yet' (NotImplemented, 238)",
+        "replace_root_stage": "FerretDB v1.24 does not implement $replaceRoot: '`aggregate` stage "
+        '"$replaceRoot" is not implemented yet\' (238)',
     },
 }
 
