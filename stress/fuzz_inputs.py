@@ -41,6 +41,8 @@ def _print(report: FuzzReport, seconds: float) -> None:
     print(f"audit chains verify: {report.chain_ok}")
     print(f"written identity values found in captured text: {len(report.leaked_written)}")
     print(f"offered identity values found in captured text: {len(report.leaked_offered)}")
+    for source, count in report.leak_sources.most_common():
+        print(f"  found in {count} {source} text(s)")
 
 
 def main() -> None:

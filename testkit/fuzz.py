@@ -82,16 +82,16 @@ class _Capture(logging.Handler, monitoring.CommandListener):
             text = f"{record.msg!r} {record.args!r}"
         if record.exc_info:
             text += "".join(traceback.format_exception(*record.exc_info))
-        self.texts.append(text)
+        self.texts.append("[log] " + text)
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        self.texts.append(json_util.dumps(event.command))
+        self.texts.append("[command] " + _dumps(event.command))
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        self.texts.append(json_util.dumps(event.reply))
+        self.texts.append("[reply] " + _dumps(event.reply))
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        self.texts.append(json_util.dumps(event.failure))
+        self.texts.append("[reply] " + _dumps(event.failure))
 
 
 @dataclass
@@ -112,6 +112,8 @@ class FuzzReport:
         chain_ok: whether every audit chain of the run verifies.
         operations: inputs per facade and operation.
         origins: exception type → the innermost frames (file:line) that raised it, counted.
+        leak_sources: for the values found, the kinds of text they were found in (``log``,
+            ``command``, ``reply``, ``exception``, ``audit``), counted.
     """
 
     inputs: int = 0
@@ -126,6 +128,15 @@ class FuzzReport:
     chain_ok: bool = True
     operations: Counter[str] = field(default_factory=Counter)
     origins: dict[str, Counter[str]] = field(default_factory=dict)
+    leak_sources: Counter[str] = field(default_factory=Counter)
+
+
+def _dumps(document: Any) -> str:
+    """Extended JSON of a document; its repr where JSON cannot hold a value (a native UUID)."""
+    try:
+        return json_util.dumps(document)
+    except (TypeError, ValueError):
+        return repr(document)
 
 
 def _exception_text(exc: BaseException) -> str:
@@ -299,7 +310,8 @@ def _condition(draw: st.DrawFn, path: str) -> Any:
     if kind == "exists":
         return {"$exists": draw(st.one_of(st.booleans(), operand))}
     if kind == "regex":
-        pattern = draw(st.one_of(IDENTITY_TEXT, _ADVERSARIAL, st.text(max_size=8)))
+        texts = st.one_of(_ADVERSARIAL, st.text(max_size=8))
+        pattern = draw(st.one_of(IDENTITY_TEXT, texts) if _is_identity(path) else texts)
         regex: dict[str, Any] = {"$regex": pattern}
         if draw(st.booleans()):
             regex["$options"] = draw(st.sampled_from(["i", "m", "x", "s", "z", ""]))
@@ -326,9 +338,8 @@ def _expression(draw: st.DrawFn) -> Any:
     if kind == "eq":
         return {draw(st.sampled_from(["$eq", "$ne", "$gt", "$lt"])): [ref, draw(operand)]}
     if kind == "regex":
-        return {
-            "$regexMatch": {"input": ref, "regex": draw(st.one_of(IDENTITY_TEXT, _ADVERSARIAL))}
-        }
+        patterns = st.one_of(IDENTITY_TEXT, _ADVERSARIAL) if _is_identity(path) else _ADVERSARIAL
+        return {"$regexMatch": {"input": ref, "regex": draw(patterns)}}
     if kind == "concat":
         return {"$eq": [{"$concat": [ref, draw(st.text(max_size=4))]}, draw(operand)]}
     if kind == "cond":
@@ -350,7 +361,9 @@ def _filter(draw: st.DrawFn, depth: int = 3) -> Any:
     if kind == "expr":
         return {"$expr": draw(_expression())}
     if kind == "text":
-        return {"$text": {"$search": draw(IDENTITY_TEXT)}}
+        # a text search runs on the clinical collection's text index: its words are no
+        # identity value
+        return {"$text": {"$search": draw(st.text(max_size=12))}}
     if kind == "deep":
         path = draw(_PATHS)
         inner: Any = {path: draw(_condition(path))}
@@ -749,7 +762,7 @@ def run_fuzz(
             if not _expected(exc):
                 report.untyped[name] += 1
             report.origins.setdefault(name, Counter())[_origin(exc)] += 1
-            capture.texts.append(_exception_text(exc))
+            capture.texts.append("[exception] " + _exception_text(exc))
             report.offered.update(offered)
         else:
             if operation in ("save", "insert_raw", "update", "find_one_and_update"):
@@ -783,7 +796,7 @@ def run_fuzz(
         privata_mongo.config._current = saved
     report.audit_records = len(records)
     report.chain_ok = audit.verify(records).ok
-    texts = capture.texts + [json_util.dumps(r) for r in records]
+    texts = capture.texts + ["[audit] " + _dumps(r) for r in records]
     report.texts = len(texts)
     corpus = "\x1f".join(texts)
     report.offered -= report.written
@@ -793,4 +806,8 @@ def run_fuzz(
     report.leaked_offered = sorted(
         v for v in report.offered if any(r in corpus for r in _renderings(v))
     )
+    for value in (*report.leaked_written, *report.leaked_offered):
+        for text in texts:
+            if any(r in text for r in _renderings(value)):
+                report.leak_sources[text[1 : text.index("]")]] += 1
     return report
