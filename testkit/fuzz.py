@@ -279,8 +279,9 @@ def _is_identity(path: str) -> bool:
 
 
 @st.composite
-def _condition(draw: st.DrawFn, path: str) -> Any:
-    operand = IDENTITY_OPERAND if _is_identity(path) else CLINICAL_VALUE
+def _condition(draw: st.DrawFn, path: str, nested: bool = False) -> Any:
+    # Inside $elemMatch a path names a field of the array's elements, never an identity field.
+    operand = IDENTITY_OPERAND if _is_identity(path) and not nested else CLINICAL_VALUE
     kind = draw(
         st.sampled_from(
             [
@@ -317,9 +318,9 @@ def _condition(draw: st.DrawFn, path: str) -> Any:
             regex["$options"] = draw(st.sampled_from(["i", "m", "x", "s", "z", ""]))
         return regex
     if kind == "not":
-        return {"$not": draw(_condition(path))}
+        return {"$not": draw(_condition(path, nested))}
     if kind == "elem":
-        return {"$elemMatch": draw(_filter(depth=1))}
+        return {"$elemMatch": draw(_filter(depth=1, nested=True))}
     if kind == "size":
         return {"$size": draw(st.one_of(st.integers(-2, 5), operand))}
     if kind == "type":
@@ -350,11 +351,11 @@ def _expression(draw: st.DrawFn) -> Any:
 
 
 @st.composite
-def _filter(draw: st.DrawFn, depth: int = 3) -> Any:
+def _filter(draw: st.DrawFn, depth: int = 3, nested: bool = False) -> Any:
     kind = draw(st.sampled_from(["fields", "fields", "logic", "where", "expr", "text", "deep"]))
     if kind == "logic" and depth > 0:
         op = draw(st.sampled_from(["$and", "$or", "$nor"]))
-        return {op: draw(st.lists(_filter(depth=depth - 1), max_size=3))}
+        return {op: draw(st.lists(_filter(depth=depth - 1, nested=nested), max_size=3))}
     if kind == "where":
         value = draw(IDENTITY_OPERAND)
         return {"$where": f"this.email == {value!r}"}
@@ -366,12 +367,12 @@ def _filter(draw: st.DrawFn, depth: int = 3) -> Any:
         return {"$text": {"$search": draw(st.text(max_size=12))}}
     if kind == "deep":
         path = draw(_PATHS)
-        inner: Any = {path: draw(_condition(path))}
+        inner: Any = {path: draw(_condition(path, nested))}
         for _ in range(draw(st.integers(20, 120))):
             inner = {"$and": [inner]}
         return inner
     paths = draw(st.lists(_PATHS, max_size=3, unique=True))
-    return {p: draw(_condition(p)) for p in paths}
+    return {p: draw(_condition(p, nested)) for p in paths}
 
 
 @st.composite
@@ -400,7 +401,7 @@ def _projection(draw: st.DrawFn) -> Any:
     choice = st.one_of(
         st.sampled_from([0, 1, True, False]),
         st.integers(-3, 3).map(lambda n: {"$slice": n}),
-        _filter(depth=0).map(lambda f: {"$elemMatch": f}),
+        _filter(depth=0, nested=True).map(lambda f: {"$elemMatch": f}),
         st.just("$literal"),
     )
     return {p: draw(choice) for p in paths} or None
