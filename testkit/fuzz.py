@@ -280,7 +280,8 @@ def _is_identity(path: str) -> bool:
 
 @st.composite
 def _condition(draw: st.DrawFn, path: str, nested: bool = False) -> Any:
-    # Inside $elemMatch a path names a field of the array's elements, never an identity field.
+    # Inside $elemMatch a path names a field of the array's elements, never an identity field
+    # (and the server refuses $where and $expr there).
     operand = IDENTITY_OPERAND if _is_identity(path) and not nested else CLINICAL_VALUE
     kind = draw(
         st.sampled_from(
@@ -331,15 +332,16 @@ def _condition(draw: st.DrawFn, path: str, nested: bool = False) -> Any:
 
 
 @st.composite
-def _expression(draw: st.DrawFn) -> Any:
+def _expression(draw: st.DrawFn, nested: bool = False) -> Any:
     path = draw(_PATHS)
     ref = "$" + path
-    operand = IDENTITY_OPERAND if _is_identity(path) else CLINICAL_VALUE
+    operand = IDENTITY_OPERAND if _is_identity(path) and not nested else CLINICAL_VALUE
     kind = draw(st.sampled_from(["eq", "regex", "concat", "cond", "field", "function"]))
     if kind == "eq":
         return {draw(st.sampled_from(["$eq", "$ne", "$gt", "$lt"])): [ref, draw(operand)]}
     if kind == "regex":
-        patterns = st.one_of(IDENTITY_TEXT, _ADVERSARIAL) if _is_identity(path) else _ADVERSARIAL
+        identity = _is_identity(path) and not nested
+        patterns = st.one_of(IDENTITY_TEXT, _ADVERSARIAL) if identity else _ADVERSARIAL
         return {"$regexMatch": {"input": ref, "regex": draw(patterns)}}
     if kind == "concat":
         return {"$eq": [{"$concat": [ref, draw(st.text(max_size=4))]}, draw(operand)]}
@@ -357,10 +359,10 @@ def _filter(draw: st.DrawFn, depth: int = 3, nested: bool = False) -> Any:
         op = draw(st.sampled_from(["$and", "$or", "$nor"]))
         return {op: draw(st.lists(_filter(depth=depth - 1, nested=nested), max_size=3))}
     if kind == "where":
-        value = draw(IDENTITY_OPERAND)
+        value = draw(CLINICAL_VALUE if nested else IDENTITY_OPERAND)
         return {"$where": f"this.email == {value!r}"}
     if kind == "expr":
-        return {"$expr": draw(_expression())}
+        return {"$expr": draw(_expression(nested))}
     if kind == "text":
         # a text search runs on the clinical collection's text index: its words are no
         # identity value
