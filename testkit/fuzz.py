@@ -741,12 +741,17 @@ def run_fuzz(
             the embedded async backend.
         progress: called with the number of inputs tried so far, every 100.
     """
-    if not os.environ.get(MASTER_KEY_ENV) and not os.environ.get(MASTER_KEY_FILE_ENV):
-        os.environ[MASTER_KEY_ENV] = new_master_key()
     saved = privata_mongo.config.current()
+    vault: dict[str, str] = {}
+    if not os.environ.get(MASTER_KEY_ENV) and not os.environ.get(MASTER_KEY_FILE_ENV):
+        # a fresh master key needs a key vault of its own: a server keeps the vaults of
+        # earlier runs, whose keys another master key wrapped
+        os.environ[MASTER_KEY_ENV] = new_master_key()
+        vault["key_vault_namespace"] = f"fuzz_keys_{secrets.token_hex(4)}.__keyVault"
     report = FuzzReport()
     capture = _Capture()
     pool: list[str] = []
+    privata_mongo.configure(scan_limit=500, **vault)
     models = _Models(uri, capture)
 
     def one(facade: str, operation: str, args: dict[str, Any]) -> None:
@@ -790,7 +795,6 @@ def run_fuzz(
         one(*case)
 
     try:
-        privata_mongo.configure(scan_limit=500)
         with _captured(capture):
             run()
         records = models.audit_records()
