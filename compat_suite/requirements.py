@@ -95,6 +95,9 @@ FEATURES: Final[Mapping[str, str]] = {
     "servers: gunicorn, uwsgi), so what a worker writes its parent reads",
     "document_sizes": "the server measures documents ($bsonSize in an aggregation, MongoDB "
     "4.4+), so an update of clinical fields is checked against both halves of the document",
+    "update_pipelines": "updates given as an aggregation pipeline ([{$set: ...}]) in "
+    "update_one/many and find_one_and_update",
+    "replace_root_stage": "the $replaceRoot aggregation stage",
 }
 
 GAPS: Final[Mapping[str, Mapping[str, str]]] = {
@@ -223,6 +226,10 @@ GAPS: Final[Mapping[str, Mapping[str, str]]] = {
         "atomic_updates": "FerretDB v1.24 (SQLite) is not atomic per operation under "
         "concurrency: concurrent raw $inc on one document are lost (327 to 349 of 400 from 8 "
         "threads in three runs of the probe), with or without privata",
+        "update_pipelines": "FerretDB v1.24 rejects an update pipeline: 'Aggregation pipelines "
+        "are not supported yet' (NotImplemented, 238)",
+        "replace_root_stage": "FerretDB v1.24 does not implement $replaceRoot: '`aggregate` stage "
+        '"$replaceRoot" is not implemented yet\' (238)',
     },
 }
 

@@ -262,7 +262,7 @@ def test_a_port_with_no_server_fails_natively(backend: Backend) -> None:
 @requires("server_process")
 def test_a_rejected_authentication_fails_natively(session_server_uri: str | None) -> None:
     uri: str = _require(session_server_uri)
-    with _connected(uri, username="someone", password="made-up") as (wrapped, native):  # noqa: S106
+    with _connected(uri, username="someone", password="made-up") as (wrapped, native):  # noqa: S106 - a made-up password the server must refuse
         Patient, NativePatient = _patient_models(wrapped, native)
         read = _error_of(lambda: Patient.objects.first())
         native_read = _error_of(lambda: NativePatient.objects.first())

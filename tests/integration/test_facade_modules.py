@@ -194,7 +194,7 @@ def test_a_module_or_name_mongoengine_lacks_is_an_import_error() -> None:
     with pytest.raises(ModuleNotFoundError, match=r"privata_mongo\.mongoengine\.nope"):
         importlib.import_module("privata_mongo.mongoengine.nope")
     with pytest.raises(ImportError, match="nope"):
-        exec("from privata_mongo.mongoengine.connection import nope", {})  # noqa: S102
+        exec("from privata_mongo.mongoengine.connection import nope", {})  # noqa: S102 - a fixed import statement
     with pytest.raises(AttributeError, match=r"privata_mongo\.beanie"):
         _ = importlib.import_module("privata_mongo.beanie").nope
 
