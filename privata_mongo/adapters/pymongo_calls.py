@@ -16,11 +16,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NoReturn, cast
 
+from bson.errors import InvalidDocument
 from pymongo import DeleteMany, DeleteOne, ReplaceOne, ReturnDocument
-from pymongo.errors import BulkWriteError, OperationFailure, WriteError
+from pymongo.errors import (
+    BulkWriteError,
+    ExecutionTimeout,
+    OperationFailure,
+    WriteConcernError,
+    WriteError,
+)
 from typing_extensions import assert_never
 
-from privata_mongo.core.failures import DUPLICATE_KEY, WriteFailed, WriteFailure
+from privata_mongo.core.failures import DUPLICATE_KEY, NativeFailure, WriteFailed, WriteFailure
 from privata_mongo.core.ops import (
     Aggregate,
     Count,
@@ -47,7 +54,26 @@ from privata_mongo.core.ops import (
 from privata_mongo.core.schema import BLIND_FIELD
 from privata_mongo.ports.storage import STORE_OPS, StoreOp
 
-__all__ = ["IdentityRedaction", "PymongoCall", "StoreErrors", "call_for"]
+__all__ = ["IdentityRedaction", "PymongoCall", "StoreErrors", "call_for", "refused"]
+
+
+def refused(error: BaseException) -> bool:
+    """Whether ``error``, raised by a write, proves that the write was not applied.
+
+    A command the server answered with an error (``OperationFailure``: a duplicate key, a
+    document it rejects) and a document the driver would not encode (``InvalidDocument``,
+    ``DocumentTooLarge``) were refused as a whole. Everything else leaves the write's fate
+    unknown: a network error (``AutoReconnect``, ``NetworkTimeout``, server selection) may come
+    after the server received the request, which it may apply later still; a write-concern
+    error comes after the write was applied; a time limit may cut a write part-way; a bulk
+    error may follow writes that were applied.
+    """
+    if isinstance(error, NativeFailure | InvalidDocument):
+        return True
+    return isinstance(error, OperationFailure) and not isinstance(
+        error, WriteConcernError | ExecutionTimeout | BulkWriteError
+    )
+
 
 _COLLECTION_IN_MESSAGE = re.compile(r"collection: \S+")
 _DUP_KEY_IN_MESSAGE = re.compile(r"dup key: .*\Z", re.DOTALL)

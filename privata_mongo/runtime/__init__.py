@@ -24,7 +24,7 @@ from pymongo import _csot
 
 from privata_mongo.adapters.clock import SystemClock
 from privata_mongo.adapters.pymongo_async_store import AsyncPymongoStore
-from privata_mongo.adapters.pymongo_calls import IdentityRedaction
+from privata_mongo.adapters.pymongo_calls import IdentityRedaction, refused
 from privata_mongo.adapters.pymongo_store import PymongoStore
 from privata_mongo.config import Settings, current
 from privata_mongo.context import resolve_access
@@ -129,6 +129,7 @@ class Runtime:
             legacy_terms=settings.legacy_blind_terms,
             server_sizes=self.sizes,
             time_limit_ms=_client_timeout_ms(),
+            refused=refused,
         )
 
     def binding(

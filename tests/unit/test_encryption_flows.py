@@ -631,6 +631,24 @@ def test_a_create_that_raises_keeps_the_keys_it_made_for_the_sweeper_and_reraise
     assert not any(isinstance(op, (DiscardKeys, Delete)) for op in driver.seen)
 
 
+def test_a_clinical_insert_the_server_refused_removes_the_identity_rows_and_keys_at_once() -> None:
+    """A refused write is final: no lookup, the identity half and its key go straight away."""
+    ring = _ring()
+    ctx = dataclasses.replace(_sealed_context(ring), refused=lambda e: isinstance(e, ValueError))
+    driver = ScriptedDriver(
+        [
+            (StoreKeys, None),
+            (lambda op: isinstance(op, Insert) and op.side is Side.IDENTITY, write.InsertOutcome()),
+            (lambda op: isinstance(op, Insert) and op.side is Side.CLINICAL, ValueError("$ key")),
+            (lambda op: isinstance(op, Delete) and op.side is Side.IDENTITY, None),
+            (lambda op: op == DiscardKeys(("pseu_00000000000000000000000000000001",)), None),
+        ]
+    )
+    with pytest.raises(ValueError, match="key"):
+        driver.run(write.insert(ctx, [{"_id": 1, "first_name": "Ada"}], True))
+    assert not any(isinstance(op, FetchAll) for op in driver.seen)
+
+
 # -- a delete shreds the keys of the subjects it removes -------------------------------------
 
 

@@ -61,7 +61,6 @@ from privata_mongo.core.audit.records import (
     AuditRecord,
     records_for,
 )
-from privata_mongo.core.failures import NativeFailure
 from privata_mongo.core.flows.bulk import BulkOutcome
 from privata_mongo.core.flows.context import Context
 from privata_mongo.core.ops import (
@@ -234,7 +233,7 @@ def audited(ctx: Context, build: Callable[[Context], Flow[T]], spec: AuditSpec) 
                     with contextlib.suppress(AuditUnavailable):
                         yield AppendAudit(collected.failed(exc))
                         recorded = True
-                if opened and recorded and _accounted_for(exc):
+                if opened and recorded and _accounted_for(ctx, exc):
                     yield from _settle(ctx, opened)
                 raise
             if op is None:
@@ -306,10 +305,11 @@ def _settle(ctx: Context, opened: list[str]) -> Flow[None]:
         )
 
 
-def _accounted_for(error: BaseException) -> bool:
-    """Whether a failed flow knows what it left written: a write error or a privata error.
+def _accounted_for(ctx: Context, error: BaseException) -> bool:
+    """Whether a failed flow knows what it left written: a refused write or a privata error.
 
-    Any other error (a connection lost, a reply that never came) may have hidden a write that
-    applied; its intents stay for the sweeper to check.
+    A write the server or driver refused (``Context.refused``: a write error, a document that
+    cannot be encoded) applied nothing. Any other error (a connection lost, a reply that never
+    came) may have hidden a write that applied; its intents stay for the sweeper to check.
     """
-    return isinstance(error, (NativeFailure, PrivataError))
+    return ctx.refused(error) or isinstance(error, PrivataError)

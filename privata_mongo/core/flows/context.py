@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from privata_mongo.core.crypto.ring import KeyRing
+from privata_mongo.core.failures import NativeFailure
 from privata_mongo.core.limits import ServerSizes
 from privata_mongo.core.schema import ModelSchema
 
@@ -20,6 +21,10 @@ __all__ = ["Context"]
 
 def _middle() -> float:
     return 0.5
+
+
+def _reported(error: BaseException) -> bool:
+    return isinstance(error, NativeFailure)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,11 @@ class Context:
             whose updates of clinical fields are then not measured (``flows.size_gate``).
         time_limit_ms: the client-side timeout left when the operation started
             (``pymongo.timeout()``), which bounds in-process work as ``maxTimeMS`` does.
+        refused: whether an error a write raised proves that it was not applied (the server
+            or the driver refused it: a bad document, a duplicate key). Any other error, a
+            network error above all, leaves the write's fate unknown: it may have been
+            applied, or may still be. The core cannot tell pymongo's types apart; the runtime
+            that knows them says (the default knows only the core's own failures).
     """
 
     schema: ModelSchema
@@ -74,3 +84,4 @@ class Context:
     legacy_terms: bool = False
     server_sizes: ServerSizes | None = None
     time_limit_ms: float | None = None
+    refused: Callable[[BaseException], bool] = _reported

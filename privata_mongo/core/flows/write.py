@@ -178,7 +178,9 @@ def _insert_pairs(
     still holds the request and may apply it after the lookup, so nothing is undone and no
     key is discarded; the error is raised, the rows' indexes go to ``unsettled``, and the
     operation's intent leaves them to the recovery sweeper, which looks once the request can
-    no longer be in flight. Only a write error the server reported is final.
+    no longer be in flight. Only an error that proves the write was refused (``ctx.refused``:
+    a write error the server reported, a document the driver would not encode) is final, and
+    the identity rows of the refused documents are removed at once.
     """
     # a document too large in any form fails alone, as the server fails it: neither half of
     # it is written, and no half of another document fails for it
@@ -198,7 +200,9 @@ def _insert_pairs(
             if candidates
             else InsertOutcome()
         )
-    except Exception:
+    except Exception as exc:
+        if ctx.refused(exc):
+            raise  # no row was stored: the caller discards their keys
         landed = yield from _landed(Side.IDENTITY, rows, shared)
         if landed is None or len(landed) < len(candidates):
             unsettled.update(candidates)
@@ -219,7 +223,10 @@ def _insert_pairs(
         halves = tuple(pairs[i][1] for i in attempted)
         try:
             clinical: InsertOutcome = yield from Insert(Side.CLINICAL, halves, ordered, options)
-        except Exception:
+        except Exception as exc:
+            if ctx.refused(exc):  # no clinical half was stored: nor is any identity half kept
+                yield from _undo(ctx, attempted, pairs, shared, unsettled)
+                raise
             landed = yield from _landed(Side.CLINICAL, halves, shared)
             if landed is None or len(landed) < len(attempted):
                 yield from touched(ctx, written=len(landed or ()))
