@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from privata_mongo.core.failures import BulkWriteFailed, WriteFailed, WriteFailure
+from privata_mongo.core.failures import BulkWriteFailed, OperationFailed, WriteFailed, WriteFailure
 from privata_mongo.core.flows import read, write
 from privata_mongo.core.flows.context import Context
+from privata_mongo.core.flows.read import ordered_ids
 from privata_mongo.core.ops import (
     Count,
     Delete,
@@ -299,3 +300,13 @@ def test_a_collation_on_clinical_fields_alone_still_reaches_the_server(ctx: Cont
     (counted,) = driver.seen
     assert isinstance(counted, Count)
     assert counted.options == {"collation": _NOCASE}
+
+
+def test_a_sort_on_an_identity_field_with_a_bad_direction_fails_as_the_server_does_before_reading(
+    ctx: Context,
+) -> None:
+    driver = ScriptedDriver([])
+    with pytest.raises(OperationFailed) as caught:
+        driver.run(ordered_ids(ctx, {}, [("email", "text")], 0, 0, {}))
+    assert caught.value.code == 15975
+    assert driver.seen == []

@@ -14,7 +14,13 @@ from dataclasses import replace
 from functools import cmp_to_key
 from typing import Any
 
-from privata_mongo.core.mql.values import compare, equal, lookup, sort_documents
+from privata_mongo.core.mql.values import (
+    compare,
+    equal,
+    lookup,
+    sort_directions,
+    sort_documents,
+)
 from privata_mongo.core.ops import (
     Count,
     Distinct,
@@ -95,6 +101,7 @@ def ordered_ids(
     as the server's sort does for a collection scan.
     """
     schema = ctx.schema
+    directions = sort_directions(sort)
     refuse_collation(
         ctx, (top_field(p) for p, _ in sort if schema.side_of(p) is Side.IDENTITY), options
     )
@@ -112,7 +119,7 @@ def ordered_ids(
         ctx, [r[PSEUDONYM_FIELD] for r in rows if PSEUDONYM_FIELD in r], identity_keys
     )
     keyed = [join(r, identities.get(r.get(PSEUDONYM_FIELD, "")), schema) for r in rows]
-    ordered = sort_documents(keyed, [(p, int(d)) for p, d in sort])
+    ordered = sort_documents(keyed, directions)
     end = None if not limit else skip + abs(limit)
     return [d["_id"] for d in ordered[skip:end]]
 

@@ -58,6 +58,7 @@ __all__ = [
     "compare",
     "equal",
     "lookup",
+    "sort_directions",
     "sort_documents",
     "sort_key",
     "sort_pairs",
@@ -198,6 +199,17 @@ def _sort_spec(sort: Sequence[tuple[str, int]]) -> list[tuple[tuple[str, ...] | 
         path = as_sent(path)
         spec.append((None if path == "$natural" else tuple(path.split(".")), int(direction)))
     return spec
+
+
+def sort_directions(sort: Sequence[tuple[str, Any]]) -> list[tuple[str, int]]:
+    """``sort`` with its directions as ints, checked as the server checks a sort first.
+
+    Raises:
+        OperationFailed: a direction is not 1 or -1 (code 15975), before anything is read.
+        UnsupportedOperator: a ``{"$meta": …}`` key.
+    """
+    _sort_spec(sort)
+    return [(path, int(as_sent(direction))) for path, direction in sort]
 
 
 def _best_key(
