@@ -12,7 +12,9 @@ HMAC-SHA-256 term per searchable field. A row with no identity values has no ``_
 Keys are fetched before the first use (``LoadKeys``), created for new subjects
 (``StoreKeys``) and kept in the context's ``KeyRing`` for its TTL. A subject whose key was
 shredded reads as a row without identity values; a key missing without a tombstone, a wrong
-master key and a tampered ciphertext raise ``KeyUnavailable``. With a remote master key, the
+master key and a tampered ciphertext raise ``KeyUnavailable``; a ciphertext made under another
+key than the one the key vault names for the row's pseudonym (moved from another row) raises
+``IntegrityError`` before anything is decrypted. With a remote master key, the
 ring's operations yield the KMS requests libmongocrypt needs (``ConnectKms`` …) in between.
 """
 
@@ -62,6 +64,7 @@ from privata_mongo.core.schema import (
 from privata_mongo.core.split import identity_values
 from privata_mongo.errors import (
     ConfigurationError,
+    IntegrityError,
     KeyUnavailable,
     SubjectErased,
     UnsupportedQuery,
@@ -250,6 +253,7 @@ def unseal_rows(ctx: Context, rows: list[Document]) -> Flow[list[Document]]:
     Raises:
         KeyUnavailable: a data key is missing without having been shredded, the master key
             is wrong, or a sealed value was altered.
+        IntegrityError: a row's ciphertext was made under another subject's data key.
     """
     ring = _ring(ctx)
     sealed = [row for row in rows if SEALED_FIELD in row]
@@ -277,6 +281,7 @@ def unseal_rows(ctx: Context, rows: list[Document]) -> Flow[list[Document]]:
                 tuple(lost),
             )
         logger.info("%s: %d erased data subject(s) read", ctx.schema.model, len(erased))
+    _refuse_misplaced(ring, [row for row in sealed if row["_id"] not in erased], ctx.schema.model)
     out: list[Document] = []
     try:
         for row in rows:
@@ -288,6 +293,42 @@ def unseal_rows(ctx: Context, rows: list[Document]) -> Flow[list[Document]]:
     except KeyUnavailable as exc:
         raise _unavailable(ctx, "decrypted", str(exc)) from None
     return out
+
+
+def _refuse_misplaced(ring: KeyRing, rows: Sequence[Mapping[str, Any]], model: str | None) -> None:
+    """Fail unless each row's ciphertext names the data key held for the row's pseudonym.
+
+    The AEAD tag authenticates a ciphertext, not the row it sits in: a ciphertext copied from
+    another subject's row decrypts under that subject's key (the one it names) and would be
+    served as this row's identity. The key vault ties a key to a pseudonym (``keyAltNames``),
+    so a ciphertext naming any other key is refused, for the whole operation as a missing key
+    is. A value that is not a binary is left to ``KeyRing.open`` (it fails authentication).
+
+    Raises:
+        IntegrityError: names the pseudonyms whose rows hold another key's ciphertext.
+    """
+    misplaced = [
+        row["_id"]
+        for row in rows
+        if isinstance(row.get(SEALED_FIELD), bytes)
+        and KeyRing.key_name_of(row[SEALED_FIELD]) != ring.key_id(row["_id"])
+    ]
+    if not misplaced:
+        return
+    logger.warning(
+        "%s: %d identity row(s) hold a ciphertext made under another data key than their "
+        "subject's; the read fails (see IntegrityError.pseudonyms)",
+        model or "identity rows",
+        len(misplaced),
+    )
+    raise IntegrityError(
+        f"{model or 'identity row'}: the sealed identity values of {len(misplaced)} row(s) "
+        f"({_named(misplaced)}) were made under another data key than the one the key vault "
+        "holds for their pseudonym: the ciphertext was moved from another row or the key "
+        "vault's keyAltNames were changed; restore the rows (or the key vault) from a backup",
+        model=model,
+        pseudonyms=tuple(misplaced),
+    )
 
 
 def _without_index(row: Mapping[str, Any]) -> Document:
@@ -535,11 +576,14 @@ def unseal_row(ring: KeyRing, row: Mapping[str, Any]) -> Flow[Document]:
 
     Raises:
         KeyUnavailable: the subject's data key is missing (shredded) or unusable.
+        IntegrityError: the row's ciphertext was made under another subject's data key.
     """
     value = row.get(SEALED_FIELD)
     if value is None:
         return {}
     ring.add((yield from LoadKeys((row["_id"],))))
+    if ring.key_id(row["_id"]) is not None:
+        _refuse_misplaced(ring, [row], None)
     plain: Document = yield from ring.open(value)
     plain.pop(ORDER_FIELD, None)  # the recorded key order is bookkeeping, not a value
     return plain
