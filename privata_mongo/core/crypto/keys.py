@@ -182,11 +182,15 @@ def discard_keys(ctx: Context, pseudonyms: Sequence[str]) -> Flow[None]:
     deleting them keeps a failed create from leaving a key behind. No tombstone is written
     (nobody was erased). If the key vault cannot be reached either, the keys stay: unused,
     random and named by a random pseudonym, they reveal nothing, and the failure is logged.
+    The names come from the intent journal when the sweeper calls this, so the library's own
+    keys (blind index, key check, audit chain), which no pseudonym can name, are never
+    discarded, whatever a journal entry says.
     """
-    if not pseudonyms or not ctx.schema.sealed:
+    names = tuple(p for p in dict.fromkeys(pseudonyms) if not _reserved(p))
+    if not names or not ctx.schema.sealed:
         return
     try:
-        yield DiscardKeys(tuple(pseudonyms))
+        yield DiscardKeys(names)
     except Exception as exc:
         logger.warning(
             "%s: %d unused data key(s) of a failed insert could not be deleted (%s)",
@@ -463,16 +467,18 @@ def project_rows(
 # -- rights and operations ---------------------------------------------------------------------
 
 
+def _reserved(name: str) -> bool:
+    """Whether ``name`` is one of the library's own keys, which name no data subject."""
+    return name in (INDEX_KEY_NAME, KEY_CHECK_NAME) or is_chain_key_name(name)
+
+
 def shred(ring: KeyRing | None, pseudonyms: Sequence[str]) -> Flow[int]:
     """Destroy the data keys of ``pseudonyms`` (crypto-shredding); returns the keys deleted.
 
     Every copy of these subjects' identity rows (replicas, backups, exports) becomes
     unreadable; the keys are dropped from memory too.
     """
-    kept = (INDEX_KEY_NAME, KEY_CHECK_NAME)
-    names = tuple(
-        dict.fromkeys(p for p in pseudonyms if p not in kept and not is_chain_key_name(p))
-    )
+    names = tuple(dict.fromkeys(p for p in pseudonyms if not _reserved(p)))
     if not names:
         return 0
     deleted: int = yield from ShredKeys(names)
