@@ -13,6 +13,7 @@ from __future__ import annotations
 __all__ = [
     "AuditUnavailable",
     "ConfigurationError",
+    "IntegrityError",
     "KeyUnavailable",
     "MissingAccessContext",
     "PrivataError",
@@ -71,6 +72,19 @@ class KeyUnavailable(PrivataError):
         self.model = model
         self.fields = fields
         self.pseudonyms = pseudonyms
+
+
+class IntegrityError(KeyUnavailable):
+    """A stored identity ciphertext is not the one its row was sealed with.
+
+    The ciphertext of an identity row names the data key it was made with (bytes 1-16 of the
+    CSFLE value); that must be the key the key vault holds for the row's pseudonym. Another key
+    means the ciphertext was moved from another subject's row (or the key vault's names were
+    changed), so the row is not decrypted: a read would otherwise show one subject's identity
+    under another's pseudonym. A subclass of ``KeyUnavailable`` because it fails the same way
+    (closed, for the whole operation) and code that handles a tampered ciphertext handles this
+    one too. ``pseudonyms`` names the rows concerned; the message never carries a value.
+    """
 
 
 class SubjectErased(PrivataError):

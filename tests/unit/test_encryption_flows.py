@@ -45,7 +45,7 @@ from privata_mongo.core.ops import (
     UpdateOutcome,
 )
 from privata_mongo.core.schema import BLIND_FIELD, PSEUDONYM_FIELD, SEALED_FIELD, Side
-from privata_mongo.errors import ConfigurationError, KeyUnavailable, SubjectErased
+from privata_mongo.errors import ConfigurationError, IntegrityError, KeyUnavailable, SubjectErased
 from privata_mongo.testing import ScriptedDriver
 from tests.unit.builders import make_context, make_schema
 
@@ -290,6 +290,60 @@ def test_reading_a_shredded_subject_returns_no_identity_values() -> None:
         "pseu_a": {"_id": "pseu_a", "_rev": "r", "email": "a@x"},
         "pseu_b": {"_id": "pseu_b", "_rev": "r"},
     }
+
+
+def _two_rows(ring: KeyRing) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Two subjects' stored rows and their key documents, each sealed under its own key."""
+    made = [local(ring.new_key("pseu_a")), local(ring.new_key("pseu_b"))]
+    ring.add(made)
+    rows = [
+        {"_id": p, "_rev": "r", SEALED_FIELD: local(ring.seal(p, {"email": e}))}
+        for p, e in (("pseu_a", "ada@example.org"), ("pseu_b", "grace@example.org"))
+    ]
+    ring.forget()
+    return rows, made
+
+
+def test_identity_ciphertexts_swapped_between_rows_are_an_integrity_error() -> None:
+    ring = _ring()
+    ctx = _sealed_context(ring)
+    rows, made = _two_rows(ring)
+    swapped = [
+        {**rows[0], SEALED_FIELD: rows[1][SEALED_FIELD]},
+        {**rows[1], SEALED_FIELD: rows[0][SEALED_FIELD]},
+    ]
+    for wanted in (["pseu_a"], ["pseu_b"], ["pseu_a", "pseu_b"]):
+        ring.forget()
+        found = [r for r in swapped if r["_id"] in wanted]
+        driver = ScriptedDriver([(FetchAll, found), (LoadKeys, made)])
+        with pytest.raises(IntegrityError) as caught:
+            driver.run(fetch_identities(ctx, wanted))
+        assert isinstance(caught.value, KeyUnavailable)  # fails closed, as a lost key does
+        assert caught.value.pseudonyms == tuple(wanted)
+        message = str(caught.value)
+        assert all(p in message for p in wanted)
+        assert "ada@" not in message
+        assert "grace@" not in message
+    # the stored rows, unchanged, read fine
+    ring.forget()
+    driver = ScriptedDriver([(FetchAll, rows), (LoadKeys, made)])
+    found = driver.run(fetch_identities(ctx, ["pseu_a", "pseu_b"]))
+    assert found["pseu_a"]["email"] == "ada@example.org"
+    assert found["pseu_b"]["email"] == "grace@example.org"
+
+
+def test_unseal_row_refuses_a_ciphertext_of_another_subjects_key() -> None:
+    ring = _ring()
+    rows, made = _two_rows(ring)
+    moved = {**rows[0], SEALED_FIELD: rows[1][SEALED_FIELD]}
+    driver = ScriptedDriver([(LoadKeys, [made[0]])])
+    with pytest.raises(IntegrityError, match="pseu_a") as caught:
+        driver.run(keys.unseal_row(ring, moved))
+    assert caught.value.pseudonyms == ("pseu_a",)
+    assert "grace@" not in str(caught.value)
+    ring.forget()
+    driver = ScriptedDriver([(LoadKeys, [made[0]])])
+    assert driver.run(keys.unseal_row(ring, rows[0])) == {"email": "ada@example.org"}
 
 
 def test_a_key_missing_without_a_tombstone_is_key_unavailable() -> None:

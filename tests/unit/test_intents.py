@@ -7,6 +7,7 @@ once its record is stored; a record that cannot be stored after an applied write
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from typing import Any
 
@@ -15,12 +16,15 @@ import pytest
 from privata_mongo.core.audit import AccessContext
 from privata_mongo.core.audit.intents import Intent, intent_of
 from privata_mongo.core.audit.wrapper import AuditSpec, audited
+from privata_mongo.core.crypto import INDEX_KEY_NAME, KEY_CHECK_NAME
+from privata_mongo.core.crypto.chain_key import chain_key_name
 from privata_mongo.core.failures import WriteFailed
 from privata_mongo.core.flows import recovery, write
 from privata_mongo.core.flows.context import Context
 from privata_mongo.core.ops import (
     AppendAudit,
     Delete,
+    DiscardKeys,
     FetchAll,
     Insert,
     InsertOutcome,
@@ -187,6 +191,27 @@ def test_the_sweep_removes_an_orphan_identity_row_and_records_the_rollback(ctx: 
         (P1,),
         DR_LEE,
     )
+
+
+def test_a_forged_create_intent_cannot_make_the_sweep_discard_the_librarys_own_keys(
+    ctx: Context,
+) -> None:
+    sealed = dataclasses.replace(ctx, schema=dataclasses.replace(ctx.schema, sealed=True))
+    own = (INDEX_KEY_NAME, KEY_CHECK_NAME, chain_key_name("db.privata_audit"))
+    driver = ScriptedDriver(
+        [
+            (PendingIntents, [_intent("create", *own, P1)]),
+            (on(FetchAll, Side.IDENTITY), []),
+            (on(FetchAll, Side.CLINICAL), []),
+            (DiscardKeys, None),
+            (SettleIntents, None),
+        ]
+    )
+    driver.run(recovery.sweep(sealed, BEFORE))
+    (discard,) = [op for op in driver.seen if isinstance(op, DiscardKeys)]
+    # a subject with no row at all is still discarded: the sweep cannot tell a forged
+    # pseudonym of another model from a fresh one (docs/security.md, the intent journal)
+    assert discard.names == (P1,)
 
 
 def test_the_sweep_completes_an_interrupted_delete(ctx: Context) -> None:

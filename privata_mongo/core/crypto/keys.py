@@ -12,7 +12,9 @@ HMAC-SHA-256 term per searchable field. A row with no identity values has no ``_
 Keys are fetched before the first use (``LoadKeys``), created for new subjects
 (``StoreKeys``) and kept in the context's ``KeyRing`` for its TTL. A subject whose key was
 shredded reads as a row without identity values; a key missing without a tombstone, a wrong
-master key and a tampered ciphertext raise ``KeyUnavailable``. With a remote master key, the
+master key and a tampered ciphertext raise ``KeyUnavailable``; a ciphertext made under another
+key than the one the key vault names for the row's pseudonym (moved from another row) raises
+``IntegrityError`` before anything is decrypted. With a remote master key, the
 ring's operations yield the KMS requests libmongocrypt needs (``ConnectKms`` …) in between.
 """
 
@@ -62,6 +64,7 @@ from privata_mongo.core.schema import (
 from privata_mongo.core.split import identity_values
 from privata_mongo.errors import (
     ConfigurationError,
+    IntegrityError,
     KeyUnavailable,
     SubjectErased,
     UnsupportedQuery,
@@ -179,11 +182,15 @@ def discard_keys(ctx: Context, pseudonyms: Sequence[str]) -> Flow[None]:
     deleting them keeps a failed create from leaving a key behind. No tombstone is written
     (nobody was erased). If the key vault cannot be reached either, the keys stay: unused,
     random and named by a random pseudonym, they reveal nothing, and the failure is logged.
+    The names come from the intent journal when the sweeper calls this, so the library's own
+    keys (blind index, key check, audit chain), which no pseudonym can name, are never
+    discarded, whatever a journal entry says.
     """
-    if not pseudonyms or not ctx.schema.sealed:
+    names = tuple(p for p in dict.fromkeys(pseudonyms) if not _reserved(p))
+    if not names or not ctx.schema.sealed:
         return
     try:
-        yield DiscardKeys(tuple(pseudonyms))
+        yield DiscardKeys(names)
     except Exception as exc:
         logger.warning(
             "%s: %d unused data key(s) of a failed insert could not be deleted (%s)",
@@ -250,6 +257,7 @@ def unseal_rows(ctx: Context, rows: list[Document]) -> Flow[list[Document]]:
     Raises:
         KeyUnavailable: a data key is missing without having been shredded, the master key
             is wrong, or a sealed value was altered.
+        IntegrityError: a row's ciphertext was made under another subject's data key.
     """
     ring = _ring(ctx)
     sealed = [row for row in rows if SEALED_FIELD in row]
@@ -277,6 +285,7 @@ def unseal_rows(ctx: Context, rows: list[Document]) -> Flow[list[Document]]:
                 tuple(lost),
             )
         logger.info("%s: %d erased data subject(s) read", ctx.schema.model, len(erased))
+    _refuse_misplaced(ring, [row for row in sealed if row["_id"] not in erased], ctx.schema.model)
     out: list[Document] = []
     try:
         for row in rows:
@@ -288,6 +297,42 @@ def unseal_rows(ctx: Context, rows: list[Document]) -> Flow[list[Document]]:
     except KeyUnavailable as exc:
         raise _unavailable(ctx, "decrypted", str(exc)) from None
     return out
+
+
+def _refuse_misplaced(ring: KeyRing, rows: Sequence[Mapping[str, Any]], model: str | None) -> None:
+    """Fail unless each row's ciphertext names the data key held for the row's pseudonym.
+
+    The AEAD tag authenticates a ciphertext, not the row it sits in: a ciphertext copied from
+    another subject's row decrypts under that subject's key (the one it names) and would be
+    served as this row's identity. The key vault ties a key to a pseudonym (``keyAltNames``),
+    so a ciphertext naming any other key is refused, for the whole operation as a missing key
+    is. A value that is not a binary is left to ``KeyRing.open`` (it fails authentication).
+
+    Raises:
+        IntegrityError: names the pseudonyms whose rows hold another key's ciphertext.
+    """
+    misplaced = [
+        row["_id"]
+        for row in rows
+        if isinstance(row.get(SEALED_FIELD), bytes)
+        and KeyRing.key_name_of(row[SEALED_FIELD]) != ring.key_id(row["_id"])
+    ]
+    if not misplaced:
+        return
+    logger.warning(
+        "%s: %d identity row(s) hold a ciphertext made under another data key than their "
+        "subject's; the read fails (see IntegrityError.pseudonyms)",
+        model or "identity rows",
+        len(misplaced),
+    )
+    raise IntegrityError(
+        f"{model or 'identity row'}: the sealed identity values of {len(misplaced)} row(s) "
+        f"({_named(misplaced)}) were made under another data key than the one the key vault "
+        "holds for their pseudonym: the ciphertext was moved from another row or the key "
+        "vault's keyAltNames were changed; restore the rows (or the key vault) from a backup",
+        model=model,
+        pseudonyms=tuple(misplaced),
+    )
 
 
 def _without_index(row: Mapping[str, Any]) -> Document:
@@ -422,16 +467,18 @@ def project_rows(
 # -- rights and operations ---------------------------------------------------------------------
 
 
+def _reserved(name: str) -> bool:
+    """Whether ``name`` is one of the library's own keys, which name no data subject."""
+    return name in (INDEX_KEY_NAME, KEY_CHECK_NAME) or is_chain_key_name(name)
+
+
 def shred(ring: KeyRing | None, pseudonyms: Sequence[str]) -> Flow[int]:
     """Destroy the data keys of ``pseudonyms`` (crypto-shredding); returns the keys deleted.
 
     Every copy of these subjects' identity rows (replicas, backups, exports) becomes
     unreadable; the keys are dropped from memory too.
     """
-    kept = (INDEX_KEY_NAME, KEY_CHECK_NAME)
-    names = tuple(
-        dict.fromkeys(p for p in pseudonyms if p not in kept and not is_chain_key_name(p))
-    )
+    names = tuple(dict.fromkeys(p for p in pseudonyms if not _reserved(p)))
     if not names:
         return 0
     deleted: int = yield from ShredKeys(names)
@@ -535,11 +582,14 @@ def unseal_row(ring: KeyRing, row: Mapping[str, Any]) -> Flow[Document]:
 
     Raises:
         KeyUnavailable: the subject's data key is missing (shredded) or unusable.
+        IntegrityError: the row's ciphertext was made under another subject's data key.
     """
     value = row.get(SEALED_FIELD)
     if value is None:
         return {}
     ring.add((yield from LoadKeys((row["_id"],))))
+    if ring.key_id(row["_id"]) is not None:
+        _refuse_misplaced(ring, [row], None)
     plain: Document = yield from ring.open(value)
     plain.pop(ORDER_FIELD, None)  # the recorded key order is bookkeeping, not a value
     return plain
