@@ -22,11 +22,16 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
+from privata_mongo.adapters.motor import adapt_motor_database, is_motor_database
 from privata_mongo.core.audit.intents import JOURNAL_SUFFIX
 from privata_mongo.core.flows import recovery
 from privata_mongo.core.schema import ModelSchema
 from privata_mongo.drivers import aio, sync
 from privata_mongo.proxy._collection_base import SplitCollectionBase
+from privata_mongo.proxy.aio_database import AsyncProxyClient
+from privata_mongo.proxy.client import ProxyClient
+from privata_mongo.proxy.database import DatabaseBase
+from privata_mongo.runtime import build_runtime
 
 __all__ = ["SweepReport", "sweep", "sweep_async"]
 
@@ -50,8 +55,30 @@ class SweepReport:
     collections: tuple[str, ...] = ()
 
 
+def _no_model(database: str, collection: str) -> None:
+    """No model is known to a sweep's own proxy: ``_split`` rebuilds what it needs."""
+
+
+def _privata(database: Any, *, asynchronous: bool) -> Any:
+    """The privata database of ``database``: as given, or a proxy around a real one.
+
+    An application on Beanie holds the real database it gave ``init_beanie``, and an
+    operator's job may hold a plain pymongo one; either is wrapped with no model known, since
+    the sweep needs none (``_split``).
+    """
+    if isinstance(database, DatabaseBase):
+        return database
+    if asynchronous and is_motor_database(database):
+        database = adapt_motor_database(database)
+    runtime = build_runtime(database.client, asynchronous=asynchronous)
+    client = (AsyncProxyClient if asynchronous else ProxyClient)(
+        database.client, _no_model, runtime
+    )
+    return client[database.name]
+
+
 def _parts(database: Any, older_than: float | None) -> tuple[Any, Any, datetime.datetime]:
-    """The real database, the journal collection and the cut-off time of a sweep."""
+    """The privata database, the journal collection and the cut-off time of a sweep."""
     runtime = database.client.runtime
     settings = runtime.settings()
     age = older_than if older_than is not None else max(60.0, 2 * settings.write_lease_ms / 1000)
@@ -100,7 +127,8 @@ def sweep(database: Any, *, older_than: float | None = None, limit: int = 0) -> 
     """Resolve the pending intents of every split collection of ``database``.
 
     Args:
-        database: the privata database (sync).
+        database: the database, as the application holds it: the privata one
+            (``mongoengine.get_db()``) or the real one (a plain pymongo database).
         older_than: seconds an intent must have waited (default: 60, or twice
             ``write_lease_ms`` if longer), so no live operation's intent is touched.
         limit: most intents per collection in this sweep (0: all).
@@ -108,7 +136,7 @@ def sweep(database: Any, *, older_than: float | None = None, limit: int = 0) -> 
     Raises:
         AuditUnavailable: a record could not be stored; the intents not yet resolved stay.
     """
-    database, journal, before = _parts(database, older_than)
+    database, journal, before = _parts(_privata(database, asynchronous=False), older_than)
     names = sorted(str(n) for n in journal.distinct("collection", {"at": {"$lte": before}}))
     done: list[recovery.Resolved] = []
     for name in names:
@@ -120,8 +148,8 @@ def sweep(database: Any, *, older_than: float | None = None, limit: int = 0) -> 
 async def sweep_async(
     database: Any, *, older_than: float | None = None, limit: int = 0
 ) -> SweepReport:
-    """``sweep`` for an async (Beanie) database; the same arguments and report."""
-    database, journal, before = _parts(database, older_than)
+    """``sweep`` for an async database (Beanie's, the privata or the real one); same report."""
+    database, journal, before = _parts(_privata(database, asynchronous=True), older_than)
     found = await journal.distinct("collection", {"at": {"$lte": before}})
     names = sorted(str(n) for n in found)
     done: list[recovery.Resolved] = []

@@ -114,3 +114,24 @@ async def test_the_async_sweep_removes_an_orphan_an_interrupted_create_left(
             ("dr.lee", "recovered:rolled_back")
         ]
         assert [p.first_name for p in await Person.find_all().to_list()] == ["Cy"]
+
+
+@pytest.mark.usefixtures("settings")
+async def test_the_async_sweep_takes_the_database_the_application_gave_init_beanie(
+    backend: Backend,
+) -> None:
+    """An app on Beanie holds the real database it passed to ``init_beanie``, not a proxy."""
+    Person = _model()
+    sink = ListAuditSink()
+    privata_mongo.configure(audit_sink=sink)
+    async with _database(backend) as database:
+        await pb.init_beanie(database=database, document_models=[Person])
+        sink.fail = OSError("audit server unreachable")
+        await Person(first_name="Ada", email="ada@example.org").insert()
+        sink.fail = None
+        report = await sweep_async(database, older_than=0)
+        assert report == SweepReport(1, 0, 1, 0, ("swept_people",))
+        assert [(r["operation"], r["outcome"]) for r in sink.records] == [
+            ("create", "recovered:ok")
+        ]
+        assert await database["privata_audit.pending"].count_documents({}) == 0
