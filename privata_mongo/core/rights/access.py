@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from dataclasses import field as attribute
 from typing import Any
 
+from privata_mongo.core.ops import Op
 from privata_mongo.core.rights.datamap import DataMap, Lookup, SubjectMap, walk
 from privata_mongo.core.rights.export import Writer
 from privata_mongo.errors import UnknownSubject
@@ -62,7 +63,7 @@ class Subject:
 
 
 @dataclass(frozen=True, slots=True)
-class Read:
+class Read(Op[list[dict[str, Any]]]):
     """Request: the documents of ``model`` with these ids, decrypted, in native shape."""
 
     model: str
@@ -70,7 +71,7 @@ class Read:
 
 
 @dataclass(frozen=True, slots=True)
-class FindSubject:
+class FindSubject(Op[str | None]):
     """Request: the pseudonym of the first document of ``model`` matching ``filter``."""
 
     model: str
@@ -78,14 +79,14 @@ class FindSubject:
 
 
 @dataclass(frozen=True, slots=True)
-class History:
+class History(Op[list[dict[str, Any]]]):
     """Request: the audit records naming ``pseudonym``, oldest first (the processing record)."""
 
     pseudonym: str
 
 
 @dataclass(frozen=True, slots=True)
-class Record:
+class Record(Op[None]):
     """Statement: append the audit record of a right exercised on one model (fail closed)."""
 
     operation: str
@@ -96,7 +97,7 @@ class Record:
 
 
 @dataclass(frozen=True, slots=True)
-class Rectify:
+class Rectify(Op[None]):
     """Request: change fields of one document through the ODM's own validation and save."""
 
     model: str
@@ -140,7 +141,7 @@ def _processing(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [{k: r.get(k) for k in _PROCESSING_KEYS} for r in records]
 
 
-def locate(data_map: DataMap, subject: Subject) -> Generator[Request, Any, str]:
+def locate(data_map: DataMap, subject: Subject) -> Generator[Any, Any, str]:
     """The pseudonym of ``subject``.
 
     Raises:
@@ -169,13 +170,13 @@ def locate(data_map: DataMap, subject: Subject) -> Generator[Request, Any, str]:
     else:
         query = {"_id": subject.id}
         how = f"{entry.name} id"
-    pseudonym = yield FindSubject(entry.name, query)
-    if not isinstance(pseudonym, str):
+    pseudonym = yield from FindSubject(entry.name, query)
+    if pseudonym is None:
         raise UnknownSubject(f"no data subject found by {how} (the value is not shown)")
     return pseudonym
 
 
-def _mapped(data_map: DataMap, subject: Subject) -> Generator[Request, Any, SubjectMap]:
+def _mapped(data_map: DataMap, subject: Subject) -> Generator[Any, Any, SubjectMap]:
     pseudonym = yield from locate(data_map, subject)
     found = yield from walk(data_map, pseudonym)
     if not found.documents:
@@ -194,16 +195,16 @@ def _fields(data_map: DataMap, model: str, documents: Sequence[Mapping[str, Any]
 
 def access(
     data_map: DataMap, subject: Subject, *, batch: int = 1000
-) -> Generator[Request, Any, Access]:
+) -> Generator[Any, Any, Access]:
     """Everything held about ``subject``; one ``access`` record per model before returning."""
     found = yield from _mapped(data_map, subject)
     documents: dict[str, list[dict[str, Any]]] = {}
     for model, ids in found.documents.items():
         held: list[dict[str, Any]] = []
         for chunk in _chunks(ids, batch):
-            held.extend((yield Read(model, chunk)))
+            held.extend((yield from Read(model, chunk)))
         documents[model] = held
-    history = yield History(found.pseudonym)
+    history = yield from History(found.pseudonym)
     for model, held in documents.items():
         fields = frozenset(_fields(data_map, model, held))
         yield Record(ACCESS, model, found.pseudonym, fields, len(held))
@@ -212,7 +213,7 @@ def access(
 
 def export(
     data_map: DataMap, subject: Subject, writer: Writer, *, batch: int = 1000
-) -> Generator[Request, Any, dict[str, int]]:
+) -> Generator[Any, Any, dict[str, int]]:
     """Write everything held about ``subject`` to ``writer``, batch by batch.
 
     The ``export`` records (per model, with every identity field it declares) are appended
@@ -226,15 +227,15 @@ def export(
         entry = data_map.model(model)
         writer.section(model, ("_id", *entry.identity_fields, *entry.clinical_fields))
         for chunk in _chunks(ids, batch):
-            writer.documents((yield Read(model, chunk)))
-    history = yield History(found.pseudonym)
+            writer.documents((yield from Read(model, chunk)))
+    history = yield from History(found.pseudonym)
     writer.finish(_processing(history))
     return dict(writer.counts)
 
 
 def rectify(
     data_map: DataMap, subject: Subject, model: str, changes: Mapping[str, Any], id: Any = None
-) -> Generator[Request, Any, Any]:
+) -> Generator[Any, Any, Any]:
     """Change fields of the subject's document of ``model``; returns the document's id.
 
     ``id`` is needed only when the subject has more than one document of ``model``. The
@@ -249,7 +250,7 @@ def rectify(
         entry = data_map.model(model)
     except KeyError:
         raise UnknownSubject(f"{model} is not a registered model") from None
-    own = yield Lookup(entry.name, {"_pseudonym": pseudonym}, raw=True)
+    own = yield from Lookup(entry.name, {"_pseudonym": pseudonym}, raw=True)
     if id is None:
         if len(own) != 1:
             raise UnknownSubject(

@@ -4,8 +4,8 @@ A facade describes its models and their reference fields as plain ``ModelEntry``
 values; ``DataMap`` is the whole schema as a graph. ``walk`` finds every document that belongs
 to one data subject: the subject's own documents (their clinical rows carry its pseudonym) and,
 transitively, every document that references one of them. It is a generator that asks its
-caller for the ids matching a filter (``Lookup``) and gets them sent back, so the sync and the
-async facade share it, and unit tests drive it with no database. Each level of the walk asks
+caller for the ids matching a filter (``Lookup``, an ``Op`` typed by its result), so the sync
+and the async facade share it, and unit tests drive it with no database. Each level of the walk asks
 once per edge into the level's models, whatever the number of documents found, so round trips
 grow with the depth of the map, not with its size.
 """
@@ -19,6 +19,7 @@ from typing import Any
 
 from bson import DBRef
 
+from privata_mongo.core.ops import Op
 from privata_mongo.core.schema import PSEUDONYM_FIELD
 
 __all__ = [
@@ -147,7 +148,7 @@ class DataMap:
 
 
 @dataclass(frozen=True, slots=True)
-class Lookup:
+class Lookup(Op[list[Any]]):
     """A request of ``walk``: the ``_id`` of every document of ``model`` matching ``filter``.
 
     ``raw`` filters name a stored field the application cannot query (the pseudonym link);
@@ -192,7 +193,7 @@ def _key(value: Any) -> Any:
 
 def walk(
     data_map: DataMap, pseudonym: str, *, max_depth: int = 32
-) -> Generator[Lookup, list[Any], SubjectMap]:
+) -> Generator[Any, Any, SubjectMap]:
     """Find every document belonging to ``pseudonym``; the caller answers each ``Lookup``.
 
     Level 1 is the subject's own documents (one lookup per split model). Each later level
@@ -205,7 +206,7 @@ def walk(
     for entry in data_map.models:
         if entry.split:
             lookups += 1
-            ids = yield Lookup(entry.name, {PSEUDONYM_FIELD: pseudonym}, raw=True)
+            ids = yield from Lookup(entry.name, {PSEUDONYM_FIELD: pseudonym}, raw=True)
             _add(found, frontier, entry.name, ids)
     depth = 1
     while frontier and depth < max_depth:
@@ -214,7 +215,7 @@ def walk(
             collection = data_map.model(target).collection
             for edge in data_map.into(target):
                 lookups += 1
-                holders = yield Lookup(edge.source, edge.holders(collection, ids))
+                holders = yield from Lookup(edge.source, edge.holders(collection, ids))
                 _add(found, frontier, edge.source, holders)
         if frontier:
             depth += 1
