@@ -14,7 +14,7 @@ from typing import Any
 import beanie
 
 from privata_mongo.beanie._describe import REGISTRY, collection_name, schema_of_model
-from privata_mongo.core.rights.datamap import DataMap, Edge, ModelEntry, Ref
+from privata_mongo.core.rights.datamap import DataMap, Edge, ModelEntry, Ref, declared
 
 __all__ = ["data_map", "model_classes"]
 
@@ -73,6 +73,8 @@ def data_map(only: Iterable[Any] | None = None) -> DataMap:
                 searchable=tuple(f for f in identity if f in schema.searchable),
             )
         )
+        settings = cls.__dict__.get("Settings")
+        edges.extend(declared(name, getattr(settings, "references", None)))
         for attribute, info in cls.model_fields.items():
             found = _link(info.annotation)
             if found is None:

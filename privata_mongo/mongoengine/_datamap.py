@@ -12,7 +12,7 @@ from typing import Any
 import mongoengine
 from mongoengine.base.common import _document_registry
 
-from privata_mongo.core.rights.datamap import DataMap, Edge, ModelEntry, Ref
+from privata_mongo.core.rights.datamap import DataMap, Edge, ModelEntry, Ref, declared
 from privata_mongo.mongoengine._describe import collection_classes, schema_of_model
 
 __all__ = ["data_map", "model_classes"]
@@ -77,5 +77,8 @@ def data_map(only: Iterable[Any] | None = None) -> DataMap:
             for attribute, field in klass._fields.items():
                 edge = _edge(name, field.db_field or attribute, field)
                 if edge is not None and edge not in edges:
+                    edges.append(edge)
+            for edge in declared(name, klass._meta.get("references")):
+                if edge not in edges:
                     edges.append(edge)
     return DataMap(tuple(entries), tuple(edges))

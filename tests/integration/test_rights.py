@@ -375,3 +375,18 @@ async def test_beanie_rights_map_access_export_and_rectify(backend: Backend) -> 
         assert [r["fields"] for r in rectified] == [["first_name"]]
         assert "ann@example.org" not in repr(trail)
         assert "Anne" not in repr(trail)
+
+
+def test_a_declared_reference_on_a_plain_id_field_is_followed(world: dict[str, Any]) -> None:
+    class RBill(pm.Document):
+        patient_id = pm.ObjectIdField()
+        amount = pm.IntField()
+        meta = {"collection": "r_bill", "references": {"patient_id": "RPatient"}}
+
+    with access_context(**CONTEXT):
+        bill = RBill(patient_id=world["ann"].id, amount=10).save()
+        RBill(patient_id=world["bob"].id, amount=20).save()
+        rights = Rights([*world["models"].values(), RBill])
+        assert "RBill.patient_id -> RPatient (id)" in {str(e) for e in rights.data_map().edges}
+        found = rights.map(Subject(model="RPatient", id=world["ann"].id))
+    assert set(found.documents["RBill"]) == {bill.id}

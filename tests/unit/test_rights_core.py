@@ -160,3 +160,17 @@ def test_writers_stream_sections_in_order(fmt: str) -> None:
 def test_an_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="json, csv, xml"):
         writer("pdf", io.BytesIO(), "pseu_x")
+
+
+def test_declared_references_name_a_model_or_are_refused() -> None:
+    from privata_mongo.core.rights.datamap import declared
+    from privata_mongo.errors import ConfigurationError
+
+    assert declared("Visit", {"patient_id": "Patient"}) == (
+        Edge("Visit", "patient_id", "Patient", Ref.ID),
+    )
+    assert declared("Visit", None) == ()
+    with pytest.raises(ConfigurationError, match="map stored field names"):
+        declared("Visit", ["patient_id"])
+    with pytest.raises(ConfigurationError, match="model names or classes"):
+        declared("Visit", {"patient_id": 3})

@@ -21,6 +21,7 @@ from bson import DBRef
 
 from privata_mongo.core.ops import Op
 from privata_mongo.core.schema import PSEUDONYM_FIELD
+from privata_mongo.errors import ConfigurationError
 
 __all__ = [
     "DataMap",
@@ -29,6 +30,7 @@ __all__ = [
     "ModelEntry",
     "Ref",
     "SubjectMap",
+    "declared",
     "walk",
 ]
 
@@ -84,6 +86,35 @@ class Edge:
         target = self.target or "*"
         many = "[]" if self.many else ""
         return f"{self.source}.{self.field}{many} -> {target} ({self.ref.value})"
+
+
+def declared(source: str, references: Any) -> tuple[Edge, ...]:
+    """The edges a model declares for plain id fields: ``{"patient_id": "Patient"}``.
+
+    A field holding another document's ``_id`` as a plain value (``PydanticObjectId``,
+    ``ObjectIdField``) says nothing about what it references; a model names the target in
+    ``meta["references"]`` (mongoengine) or ``Settings.references`` (Beanie), by class name
+    or class, so the data map follows it.
+
+    Raises:
+        ConfigurationError: the declaration is not a mapping of field names to models.
+    """
+    if references is None:
+        return ()
+    if not isinstance(references, Mapping):
+        raise ConfigurationError(
+            f"{source}: references must map stored field names to models, e.g. "
+            '{"patient_id": "Patient"}'
+        )
+    edges = []
+    for name, target in references.items():
+        target_name = target if isinstance(target, str) else getattr(target, "__name__", None)
+        if not isinstance(name, str) or not isinstance(target_name, str):
+            raise ConfigurationError(
+                f"{source}: references must map stored field names to model names or classes"
+            )
+        edges.append(Edge(source, name, target_name, Ref.ID))
+    return tuple(edges)
 
 
 @dataclass(frozen=True, slots=True)
