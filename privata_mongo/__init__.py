@@ -17,14 +17,17 @@ from privata_mongo.errors import (
     PrivataError,
     ProcessingRestricted,
     SubjectErased,
+    UnknownSubject,
     UnsupportedQuery,
 )
 from privata_mongo.explain import Explanation, explain
+from privata_mongo.rights import AsyncRights, Rights, data_map
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AccessContext",
+    "AsyncRights",
     "AuditUnavailable",
     "ConfigurationError",
     "Explanation",
@@ -32,11 +35,14 @@ __all__ = [
     "MissingAccessContext",
     "PrivataError",
     "ProcessingRestricted",
+    "Rights",
     "Settings",
     "SubjectErased",
+    "UnknownSubject",
     "UnsupportedQuery",
     "__version__",
     "access_context",
     "configure",
+    "data_map",
     "explain",
 ]

@@ -20,6 +20,7 @@ __all__ = [
     "ProcessingRestricted",
     "ProtectedCollection",
     "SubjectErased",
+    "UnknownSubject",
     "UnsupportedQuery",
 ]
 
@@ -117,3 +118,11 @@ class ProtectedCollection(PrivataError):
         super().__init__(message)
         self.namespace = namespace
         self.operator_handle = operator_handle
+
+
+class UnknownSubject(PrivataError):
+    """A data-subject right names no known subject, or names it ambiguously.
+
+    The message says how the subject was named (model, field) and what to pass instead,
+    never the value that was looked up.
+    """

@@ -43,6 +43,7 @@ def test_every_top_level_module_is_in_a_layer() -> None:
 def test_public_surface_is_pinned() -> None:
     assert privata_mongo.__all__ == [
         "AccessContext",
+        "AsyncRights",
         "AuditUnavailable",
         "ConfigurationError",
         "Explanation",
@@ -50,12 +51,15 @@ def test_public_surface_is_pinned() -> None:
         "MissingAccessContext",
         "PrivataError",
         "ProcessingRestricted",
+        "Rights",
         "Settings",
         "SubjectErased",
+        "UnknownSubject",
         "UnsupportedQuery",
         "__version__",
         "access_context",
         "configure",
+        "data_map",
         "explain",
     ]
     for name in privata_mongo.__all__:

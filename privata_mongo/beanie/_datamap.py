@@ -1,0 +1,85 @@
+"""The data map of the Beanie models given to ``init_beanie``: classes, fields, links.
+
+Reads pydantic's field annotations for ``Link``, ``BackLink`` and lists of them; the
+classification comes from the compiled schema.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Iterable
+from typing import Any
+
+import beanie
+
+from privata_mongo.beanie._describe import REGISTRY, collection_name, schema_of_model
+from privata_mongo.core.rights.datamap import DataMap, Edge, ModelEntry, Ref, declared
+
+__all__ = ["data_map", "model_classes"]
+
+
+def model_classes(only: Iterable[Any] | None = None) -> dict[str, Any]:
+    """The root document class of each collection known to ``init_beanie`` (or of ``only``)."""
+    bases: dict[str, Any] = {}
+    collections: set[str] = set()
+    if only is None:
+        with REGISTRY._lock:
+            known = list(REGISTRY._classes.values())
+    else:
+        known = [c for c in only if isinstance(c, type) and issubclass(c, beanie.Document)]
+    for cls in sorted(known, key=lambda c: (len(c.__mro__), c.__name__)):
+        collection = collection_name(cls)
+        if collection not in collections:
+            collections.add(collection)
+            bases[cls.__name__] = cls
+    return bases
+
+
+def _link(annotation: Any, many: bool = False) -> tuple[Ref, Any, bool] | None:
+    """``(ref, target class, many)`` of a field typed ``Link[T]``, or ``list[BackLink[T]]``."""
+    origin = typing.get_origin(annotation)
+    if origin is beanie.Link or origin is beanie.BackLink:
+        ref = Ref.DBREF if origin is beanie.Link else Ref.BACK
+        return ref, typing.get_args(annotation)[0], many
+    if origin in (list, tuple, set):
+        for argument in typing.get_args(annotation):
+            found = _link(argument, True)
+            if found is not None:
+                return found
+    elif origin is typing.Union or isinstance(annotation, types.UnionType):
+        for argument in typing.get_args(annotation):
+            found = _link(argument, many)
+            if found is not None:
+                return found
+    return None
+
+
+def data_map(only: Iterable[Any] | None = None) -> DataMap:
+    """Every Beanie model given to ``init_beanie`` (or of ``only``), its fields and links."""
+    entries: list[ModelEntry] = []
+    edges: list[Edge] = []
+    classes = model_classes(only)
+    by_collection = {collection_name(c): n for n, c in classes.items()}
+    for name, cls in sorted(classes.items()):
+        schema = schema_of_model(cls)
+        identity = tuple(d.field for d in schema.decisions if d.identity) if schema.enabled else ()
+        entries.append(
+            ModelEntry(
+                name=name,
+                collection=schema.collection,
+                identity_fields=identity,
+                clinical_fields=tuple(d.field for d in schema.decisions if d.field not in identity),
+                searchable=tuple(f for f in identity if f in schema.searchable),
+            )
+        )
+        settings = cls.__dict__.get("Settings")
+        edges.extend(declared(name, getattr(settings, "references", None)))
+        for attribute, info in cls.model_fields.items():
+            found = _link(info.annotation)
+            if found is None:
+                continue
+            ref, target, many = found
+            target_name = by_collection.get(collection_name(target), target.__name__)
+            edges.append(Edge(name, info.alias or attribute, target_name, ref, many))
+    return DataMap(tuple(entries), tuple(edges))

@@ -1,0 +1,84 @@
+"""The data map of the mongoengine models: every registered document class and its references.
+
+Reads mongoengine's class internals (the document registry, ``_fields``) and hands the core
+plain ``ModelEntry`` and ``Edge`` values; the classification comes from the compiled schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import mongoengine
+from mongoengine.base.common import _document_registry
+
+from privata_mongo.core.rights.datamap import DataMap, Edge, ModelEntry, Ref, declared
+from privata_mongo.mongoengine._describe import collection_classes, schema_of_model
+
+__all__ = ["data_map", "model_classes"]
+
+
+def model_classes(only: Iterable[Any] | None = None) -> dict[str, Any]:
+    """The base document class of each collection, by class name (of ``only``, if given).
+
+    Classes sharing a collection (inheritance) are one model: the base class reads every
+    document of its collection.
+    """
+    bases: dict[str, Any] = {}
+    collections: set[str] = set()
+    registered = [
+        c
+        for c in (list(_document_registry.values()) if only is None else list(only))
+        if issubclass(c, mongoengine.Document) and not c._meta.get("abstract")
+    ]
+    for cls in sorted(registered, key=lambda c: (len(c.__mro__), c.__name__)):
+        collection = cls._get_collection_name()
+        if collection not in collections:
+            collections.add(collection)
+            bases[cls.__name__] = cls
+    return bases
+
+
+def _base_name(cls: Any) -> str:
+    classes = collection_classes(cls._get_collection_name())
+    return str(classes[0].__name__ if classes else cls.__name__)
+
+
+def _edge(source: str, name: str, field: Any, many: bool = False) -> Edge | None:
+    if isinstance(field, mongoengine.ListField) and field.field is not None:
+        return _edge(source, name, field.field, many=True)
+    if isinstance(field, mongoengine.CachedReferenceField):
+        return Edge(source, name, _base_name(field.document_type), Ref.CACHED, many)
+    if isinstance(field, mongoengine.GenericReferenceField | mongoengine.GenericLazyReferenceField):
+        return Edge(source, name, None, Ref.GENERIC, many)
+    if isinstance(field, mongoengine.ReferenceField | mongoengine.LazyReferenceField):
+        ref = Ref.DBREF if field.dbref else Ref.ID
+        return Edge(source, name, _base_name(field.document_type), ref, many)
+    return None
+
+
+def data_map(only: Iterable[Any] | None = None) -> DataMap:
+    """Every registered mongoengine model (or those of ``only``), fields and reference edges."""
+    entries: list[ModelEntry] = []
+    edges: list[Edge] = []
+    for name, cls in sorted(model_classes(only).items()):
+        schema = schema_of_model(cls)
+        identity = tuple(d.field for d in schema.decisions if d.identity) if schema.enabled else ()
+        entries.append(
+            ModelEntry(
+                name=name,
+                collection=schema.collection,
+                identity_fields=identity,
+                clinical_fields=tuple(d.field for d in schema.decisions if d.field not in identity),
+                searchable=tuple(f for f in identity if f in schema.searchable),
+            )
+        )
+        for klass in collection_classes(schema.collection) or [cls]:
+            for attribute, field in klass._fields.items():
+                edge = _edge(name, field.db_field or attribute, field)
+                if edge is not None and edge not in edges:
+                    edges.append(edge)
+            for edge in declared(name, klass._meta.get("references")):
+                if edge not in edges:
+                    edges.append(edge)
+    return DataMap(tuple(entries), tuple(edges))
