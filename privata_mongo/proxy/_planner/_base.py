@@ -168,9 +168,16 @@ class PlannerBase:
         self._mongomock_style = mongomock_style
         self._measures_sizes = measures_sizes
 
-    def context(self) -> Context:
-        """The flow context of an operation starting now."""
-        ctx = self._runtime.context(self._schema(), self._database)
+    def context(self, *, write: bool = False) -> Context:
+        """The flow context of an operation starting now.
+
+        ``write``: the operation changes documents, so a restricted subject it reaches
+        refuses it instead of being left out (``core.rights.restriction``).
+        """
+        schema = self._schema()
+        ctx = self._runtime.context(schema, self._database)
+        if schema.enabled:
+            ctx = replace(ctx, restriction=self._runtime.restriction(write=write))
         return ctx if self._measures_sizes else replace(ctx, server_sizes=None)
 
     def _audited(

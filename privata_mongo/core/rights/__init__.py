@@ -1,0 +1,1 @@
+"""Internal. The data-subject rights as core flows: what each right reads, writes and audits."""
