@@ -8,6 +8,7 @@ to ``bob`` are refused unless allowed; the stored markers and audit records are 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -237,3 +238,34 @@ def test_a_subject_is_named_by_pseudonym(people: dict[str, str]) -> None:
         restriction.restrict(pm.get_db(), "bob@example.org")
     with pytest.raises(ConfigurationError):
         restriction.object(pm.get_db(), people["bob"], "")
+
+
+class RestrictedVisit(pm.Document):
+    reason = pm.StringField()
+    patient = pm.ReferenceField(RestrictedPatient)
+    meta = {"collection": "restricted_visits"}
+
+
+@pytest.mark.parametrize("purpose", list(VISIBLE))
+def test_references_reach_only_visible_subjects(people: dict[str, str], purpose: str) -> None:
+    for patient in RestrictedPatient.objects:
+        RestrictedVisit(reason="check-up", patient=patient).save()
+    _record(pm.get_db(), people)
+    visible = VISIBLE[purpose]
+    lookup = {
+        "$lookup": {
+            "from": "restricted_patients",
+            "localField": "patient",
+            "foreignField": "_id",
+            "as": "patients",
+        }
+    }
+    with privata_mongo.access_context(actor="dr.lee", purpose=purpose):
+        reached = set()
+        for visit in RestrictedVisit.objects:
+            with contextlib.suppress(pm.DoesNotExist):
+                reached.add(visit.patient.first_name)
+        assert reached == visible
+        joined = list(pm.get_db()["restricted_visits"].aggregate([lookup]))
+        assert _names(p for v in joined for p in v["patients"]) == visible
+        assert len(joined) == 3  # the visits themselves hold no personal data
