@@ -269,3 +269,26 @@ def test_references_reach_only_visible_subjects(people: dict[str, str], purpose:
         joined = list(pm.get_db()["restricted_visits"].aggregate([lookup]))
         assert _names(p for v in joined for p in v["patients"]) == visible
         assert len(joined) == 3  # the visits themselves hold no personal data
+
+
+def test_a_write_under_an_objected_purpose_leaves_the_objecting_subject_alone(
+    connected: Any, people: dict[str, str]
+) -> None:
+    _record(pm.get_db(), people)
+    raw = pm.get_db()["restricted_patients"]
+    with privata_mongo.access_context(actor="analyst", purpose="research"):
+        assert raw.update_many({"first_name": "cy"}, {"$set": {"ward": "lab"}}).matched_count == 0
+    stored = connected["restricted_patients"].find_one({"_pseudonym": people["cy"]})
+    assert stored["ward"] == "east"
+
+
+def test_a_reference_to_a_restricted_subject_does_not_exist_under_treatment(
+    people: dict[str, str],
+) -> None:
+    bob = RestrictedPatient.objects.get(first_name="bob")
+    RestrictedVisit(reason="x", patient=bob).save()
+    _record(pm.get_db(), people)
+    with privata_mongo.access_context(actor="dr.lee", purpose="treatment"):
+        visit = RestrictedVisit.objects.get()
+        with pytest.raises(pm.DoesNotExist):
+            _ = visit.patient.first_name
