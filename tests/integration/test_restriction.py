@@ -292,3 +292,19 @@ def test_a_reference_to_a_restricted_subject_does_not_exist_under_treatment(
         visit = RestrictedVisit.objects.get()
         with pytest.raises(pm.DoesNotExist):
             _ = visit.patient.first_name
+
+
+def test_an_allowed_identity_write_keeps_the_marker_on_both_halves(
+    connected: Any, people: dict[str, str]
+) -> None:
+    _record(pm.get_db(), people)
+    with privata_mongo.access_context(actor="counsel", purpose="legal_claims"):
+        RestrictedPatient.objects(first_name="bob").update(set__email="robert@example.org")
+        patient = RestrictedPatient.objects.get(first_name="bob")
+        patient.first_name = "robert"
+        patient.save()
+    identity = connected["restricted_patients__identity"].find_one({"_id": people["bob"]})
+    clinical = connected["restricted_patients"].find_one({"_pseudonym": people["bob"]})
+    assert identity["_rst"] == clinical["_rst"] == {"r": True, "a": ["legal_claims"]}
+    with privata_mongo.access_context(actor="dr.lee", purpose="treatment"):
+        assert _names(RestrictedPatient.objects) == {"ada", "cy"}
