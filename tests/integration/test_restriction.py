@@ -308,3 +308,26 @@ def test_an_allowed_identity_write_keeps_the_marker_on_both_halves(
     assert identity["_rst"] == clinical["_rst"] == {"r": True, "a": ["legal_claims"]}
     with privata_mongo.access_context(actor="dr.lee", purpose="treatment"):
         assert _names(RestrictedPatient.objects) == {"ada", "cy"}
+
+
+def test_bulk_and_find_and_modify_writes_are_refused_too(
+    connected: Any, people: dict[str, str]
+) -> None:
+    from pymongo import UpdateOne
+
+    _record(pm.get_db(), people)
+    raw = pm.get_db()["restricted_patients"]
+    with privata_mongo.access_context(actor="dr.lee", purpose="treatment"):
+        with pytest.raises(ProcessingRestricted):
+            raw.bulk_write([UpdateOne({"first_name": "bob"}, {"$set": {"ward": "w"}})])
+        with pytest.raises(ProcessingRestricted):
+            raw.find_one_and_update({"ward": "south"}, {"$set": {"ward": "w"}})
+        with pytest.raises(ProcessingRestricted):
+            raw.find_one_and_delete({"email": "bob@example.org"})
+        with pytest.raises(UnsupportedQuery):
+            raw.bulk_write([UpdateOne({}, {"$unset": {"_rst": ""}})])
+        assert raw.find_one_and_update({"ward": "north"}, {"$set": {"ward": "n"}}) is not None
+    assert (
+        connected["restricted_patients"].find_one({"_pseudonym": people["bob"]})["ward"] == "south"
+    )
+    assert connected["restricted_patients"].count_documents({}) == 3
