@@ -22,6 +22,7 @@ from privata_mongo.core.ops import (
     Update,
     UpdateOutcome,
 )
+from privata_mongo.core.rights.guard import guarded
 from privata_mongo.core.rights.restriction import change_marker, refuse_marker, visibility
 from privata_mongo.core.schema import Side
 from privata_mongo.core.split import join
@@ -110,14 +111,42 @@ def test_an_aggregation_selects_the_visible_subjects_first() -> None:
     assert driver.seen[0].pipeline[1:] == tuple(pipeline)
 
 
-def test_a_write_reaching_a_restricted_subject_is_refused_before_it_writes() -> None:
+def test_a_write_reaching_a_restricted_subject_is_refused_at_its_read() -> None:
     ctx = _ctx("treatment", write=True)
-    driver = ScriptedDriver([(FetchAll, [{"_pseudonym": BOB}])])
+    rows = [{"_id": 1, "_pseudonym": "pseu_" + "a" * 32}, {"_id": 2, **ROWS[1]}]
+    driver = ScriptedDriver(
+        [
+            (lambda op: isinstance(op, Find) and op.query.projection.get("_rst") == 1, "h"),
+            (NextBatch, rows),
+        ]
+    )
+    flow = guarded(write.delete(ctx, {"visits": 1}, True, {}), ctx.restriction, "Patient")
     with pytest.raises(ProcessingRestricted) as refused:
-        driver.run(write.delete(ctx, {"visits": 1}, True, {}))
+        driver.run(flow)
     assert refused.value.pseudonyms == (BOB,)
     assert not any(isinstance(op, Delete) for op in driver.seen)
     assert "pseu_" not in str(refused.value)
+
+
+def test_a_write_that_read_nothing_first_is_probed() -> None:
+    ctx = _ctx("treatment", write=True)
+    update = {"$set": {"visits": 3}}
+    driver = ScriptedDriver([(FetchAll, [{"_pseudonym": BOB}])])
+    flow = guarded(
+        write.update(ctx, {"visits": 1}, update, True, False, {}), ctx.restriction, "Patient"
+    )
+    with pytest.raises(ProcessingRestricted):
+        driver.run(flow)
+    assert not any(isinstance(op, Update) for op in driver.seen)
+
+
+def test_a_write_of_unrestricted_rows_reads_them_as_before() -> None:
+    ctx = _ctx("treatment", write=True)
+    rows = [{"_id": 1, "_pseudonym": "pseu_" + "a" * 32}]
+    driver = ScriptedDriver([(Find, "h"), (NextBatch, rows), (Delete, 1), (Delete, 1)])
+    flow = guarded(write.delete(ctx, {"visits": 1}, True, {}), ctx.restriction, "Patient")
+    driver.run(flow)
+    assert not any(isinstance(op, FetchAll) for op in driver.seen)  # no probe of its own
 
 
 def test_the_marker_is_bookkeeping_the_application_never_reads() -> None:

@@ -35,11 +35,7 @@ from privata_mongo.core.ops import (
     Touched,
 )
 from privata_mongo.core.projection import ProjectionPlan, including
-from privata_mongo.core.rights.restriction import (
-    RESTRICTION_FIELD,
-    guard_filter,
-    restricted_error,
-)
+from privata_mongo.core.rights.restriction import RESTRICTION_FIELD
 from privata_mongo.core.routing import FilterPlan, Probe, plan_filter, substitute
 from privata_mongo.core.schema import LEASE_FIELD, ORDER_FIELD, PSEUDONYM_FIELD, VERSION_FIELD, Side
 from privata_mongo.core.split import join
@@ -244,33 +240,19 @@ def resolve(
     for probe in plan.probes:
         sets.append((yield from _resolve_probe(ctx, probe, deadline)))  # noqa: PERF401 - a sub-flow
     resolved: dict[str, Any] = substitute(plan.template, sets)
-    return (yield from restricted(ctx, resolved))
+    return restricted(ctx, resolved)
 
 
-def restricted(ctx: Context, clinical_filter: dict[str, Any]) -> Flow[dict[str, Any]]:
+def restricted(ctx: Context, clinical_filter: dict[str, Any]) -> dict[str, Any]:
     """``clinical_filter`` under the operation's restriction clauses (``Context.restriction``).
 
-    A write that would reach a restricted subject is refused here, before anything is
-    written; subjects absent under the operation's purpose are left out of the filter, so the
-    server's counts, pages and ``distinct`` agree with what is returned.
-
-    Raises:
-        ProcessingRestricted: the operation is a write and would change a restricted subject.
+    Subjects absent under the operation's purpose are left out of the filter, so the server's
+    counts, pages and ``distinct`` agree with what is returned. (A write's refusal of
+    restricted subjects is ``core.rights.guard``, which checks the rows the write reads.)
     """
     rules = ctx.restriction
     if rules is None:
         return clinical_filter
-    if rules.guard is not None:
-        blocked = yield from FetchAll(
-            Side.CLINICAL,
-            Query(
-                guard_filter(clinical_filter, rules.guard),
-                projection={"_id": 0, PSEUDONYM_FIELD: 1},
-                limit=1,
-            ),
-        )
-        if blocked:
-            raise restricted_error(ctx.schema.model, rules.purpose, linked(blocked))
     if rules.visible is None:
         return clinical_filter
     if not clinical_filter:

@@ -12,6 +12,7 @@ from privata_mongo.core.audit.wrapper import AuditSpec, audited
 from privata_mongo.core.flows import bulk
 from privata_mongo.core.flows.context import Context
 from privata_mongo.core.ops import Document, Flow
+from privata_mongo.core.rights.guard import guarded
 from privata_mongo.core.routing import identity_references
 from privata_mongo.core.schema import ModelSchema
 from privata_mongo.proxy._cursor_spec import index_list
@@ -188,6 +189,13 @@ class PlannerBase:
         ``requests`` are what the application sent (filter, update, pipeline …): the identity
         fields they name are recorded (names only).
         """
+        rules = ctx.restriction
+        if rules is not None and rules.guard is not None:
+            unguarded = build
+
+            def build(c: Context) -> Flow[R]:
+                return guarded(unguarded(c), rules, c.schema.model)
+
         settings = self._runtime.settings()
         if not settings.audit:
             return build(ctx)
