@@ -136,6 +136,13 @@ def test_nothing_is_hidden_before_a_request_or_after_it_is_withdrawn(
         restriction.lift_restriction(db, people["bob"])
         restriction.withdraw_objection(db, people["cy"], "research")
     assert _read_paths("research")["queryset"] == {"ada", "bob", "cy"}
+    raw = db.inner
+    for half, key in (
+        ("restricted_patients", "_pseudonym"),
+        ("restricted_patients__identity", "_id"),
+    ):
+        assert raw[half].find_one({key: people["bob"]})["_rst"] == {}
+        assert raw[half].find_one({key: people["cy"]})["_rst"] == {"o": []}
 
 
 def test_restriction_is_stored_on_both_halves_and_audited_by_name(

@@ -139,6 +139,12 @@ async def test_async_writes_are_refused_and_markers_stored(
             await restriction.withdraw_objection_async(db, people["cy"], "research")
         with privata_mongo.access_context(actor="dr.lee", purpose="research"):
             assert _names(await Member.find_all().to_list()) == {"ada", "bob", "cy"}
+        for half, key in (
+            ("restricted_members", "_pseudonym"),
+            ("restricted_members__identity", "_id"),
+        ):
+            assert (await db.inner[half].find_one({key: people["bob"]}))["_rst"] == {}
+            assert (await db.inner[half].find_one({key: people["cy"]}))["_rst"] == {"o": []}
         rights = ("restrict", "object", "lift_restriction", "withdraw_objection")
         assert [r["operation"] for r in sink.records if r["operation"] in rights] == list(rights)
         assert sink.records[-2]["actor"] == "dpo"
