@@ -99,7 +99,7 @@ def guarded(flow: Flow[T], rules: Visibility, model: str) -> Flow[T]:
                 limit=1,
             )
             try:
-                found = yield FetchAll(Side.CLINICAL, probe)
+                found = yield from FetchAll(Side.CLINICAL, probe)
             except Exception as exc:
                 error = exc
                 continue
@@ -108,7 +108,7 @@ def guarded(flow: Flow[T], rules: Visibility, model: str) -> Flow[T]:
                 continue
             read.append(op.filter)
         try:
-            result = yield sent
+            result = yield from sent
         except GeneratorExit:
             flow.close()
             raise
