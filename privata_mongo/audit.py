@@ -21,7 +21,13 @@ from typing import Any
 
 from privata_mongo.adapters.audit_collection import checkpoints_of
 from privata_mongo.config import current
-from privata_mongo.core.audit import CHECKPOINT_KIND, LEDGER_KIND, ChainProblem, verify_chain
+from privata_mongo.core.audit import (
+    CHECKPOINT_KIND,
+    LEDGER_KIND,
+    SEVERITY_BREAK_GLASS,
+    ChainProblem,
+    verify_chain,
+)
 from privata_mongo.core.mql.match import compile_filter
 from privata_mongo.core.schema import PSEUDONYM_FIELD
 from privata_mongo.errors import ConfigurationError, KeyUnavailable
@@ -35,6 +41,7 @@ __all__ = [
     "Verification",
     "accesses",
     "audit_collection",
+    "break_glass_accesses",
     "chain_key",
     "chain_key_async",
     "flush",
@@ -83,6 +90,8 @@ class Access:
     fields: tuple[str, ...]
     outcome: str
     subjects: tuple[str, ...]
+    severity: str = "normal"
+    reason: str | None = None
 
 
 def _real(database: Any) -> Any:
@@ -232,10 +241,13 @@ def accesses(
     start: datetime.datetime | None = None,
     end: datetime.datetime | None = None,
     operations: Iterable[str] | None = None,
+    severity: str | None = None,
 ) -> list[Access]:
     """Audited operations matching every criterion given, oldest first.
 
     ``start`` is inclusive, ``end`` exclusive (naive UTC, as records store time).
+    ``severity``: only records of that severity (``break_glass``; ``normal`` records store
+    none, so they are the ones without it).
     """
     filter: dict[str, Any] = {}
     if subject is not None:
@@ -251,6 +263,8 @@ def accesses(
         filter["at"] = span
     if operations is not None:
         filter["operation"] = {"$in": list(operations)}
+    if severity is not None:
+        filter["severity"] = severity if severity != "normal" else {"$exists": False}
     documents = _documents(source, filter, [("at", 1), ("stream", 1), ("seq", 1)])
     return [
         Access(
@@ -264,9 +278,24 @@ def accesses(
             fields=tuple(d.get("fields", ())),
             outcome=d.get("outcome", ""),
             subjects=tuple(d.get("subjects", ())),
+            severity=d.get("severity", "normal"),
+            reason=d.get("reason"),
         )
         for d in documents
     ]
+
+
+def break_glass_accesses(
+    source: Iterable[Mapping[str, Any]] | Any,
+    start: datetime.datetime | None = None,
+    end: datetime.datetime | None = None,
+) -> list[Access]:
+    """Every access made under ``break_glass`` (HIPAA §164.312(a)(2)(ii)), oldest first.
+
+    Each carries the actor, the reason given, and the subjects reached, for the review that
+    emergency access requires.
+    """
+    return accesses(source, start=start, end=end, severity=SEVERITY_BREAK_GLASS)
 
 
 def who_accessed(

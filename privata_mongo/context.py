@@ -19,9 +19,16 @@ from contextvars import ContextVar
 
 from privata_mongo.config import current
 from privata_mongo.core.audit import AccessContext
-from privata_mongo.errors import MissingAccessContext
+from privata_mongo.errors import BreakGlassRefused, MissingAccessContext
 
-__all__ = ["AccessContext", "access_context", "current_access", "resolve_access", "use_access"]
+__all__ = [
+    "AccessContext",
+    "access_context",
+    "break_glass",
+    "current_access",
+    "resolve_access",
+    "use_access",
+]
 
 _current: ContextVar[AccessContext | None] = ContextVar("privata_access_context", default=None)
 
@@ -50,6 +57,40 @@ def access_context(
             _current.reset(token)
         except ValueError:  # exited in another context (some frameworks do): restore anyway
             _current.set(None)
+
+
+@contextmanager
+def break_glass(*, actor: str, reason: str) -> Iterator[AccessContext]:
+    """Emergency access (HIPAA §164.312(a)(2)(ii)): lift restriction for the block.
+
+    The block runs as ``actor``, keeping the purpose and legal basis of the enclosing
+    context; restricted subjects are read and written as if unrestricted (objections still
+    apply: an emergency is not research or marketing). Every audit record made in the block
+    has the severity ``break_glass`` and carries ``reason``, so an auditor lists them all
+    (``privata_mongo.audit.break_glass_accesses``). The reason is free text written by the
+    actor for the auditor: it should name the emergency, not the patient.
+
+    Raises:
+        BreakGlassRefused: ``actor`` or ``reason`` is empty.
+    """
+    if not actor or not actor.strip():
+        raise BreakGlassRefused("break_glass needs the actor who asks for emergency access")
+    if not reason or not reason.strip():
+        raise BreakGlassRefused(
+            "break_glass needs a reason: emergency access is audited with why it was used; "
+            "pass reason='...' naming the emergency (not the patient)"
+        )
+    outer = _current.get()
+    base = outer or current().default_access or AccessContext()
+    context = AccessContext(actor, base.purpose, base.legal_basis, base.request_id, reason)
+    token = _current.set(context)
+    try:
+        yield context
+    finally:
+        try:
+            _current.reset(token)
+        except ValueError:  # exited in another context: restore anyway
+            _current.set(outer)
 
 
 def use_access(context: AccessContext | None) -> None:

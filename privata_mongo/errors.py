@@ -12,6 +12,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuditUnavailable",
+    "BreakGlassRefused",
     "ConfigurationError",
     "IntegrityError",
     "KeyUnavailable",
@@ -93,7 +94,24 @@ class SubjectErased(PrivataError):
 
 
 class ProcessingRestricted(PrivataError):
-    """Processing of this data subject's personal data is restricted (GDPR Art. 18)."""
+    """Processing of this data subject's personal data is restricted (GDPR Art. 18).
+
+    Raised before a write that would change a restricted subject's documents, unless the
+    write runs under a purpose the restriction allows or under break-glass. ``pseudonyms``
+    names the subjects found (by pseudonym, never a value).
+    """
+
+    def __init__(self, message: str, *, pseudonyms: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.pseudonyms = pseudonyms
+
+
+class BreakGlassRefused(PrivataError):
+    """Break-glass access was asked for without an actor or a reason.
+
+    HIPAA §164.312(a)(2)(ii) emergency access must be accountable: every access under it is
+    audited with who asked and why, so both are required before anything is lifted.
+    """
 
 
 class AuditUnavailable(PrivataError):

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from privata_mongo.core.rights.restriction import RESTRICTION_FIELD
 from privata_mongo.core.schema import (
     LEASE_FIELD,
     ORDER_FIELD,
@@ -28,7 +29,8 @@ from privata_mongo.core.schema import (
 
 __all__ = ["identity_values", "join", "split", "split_for_storage"]
 
-_LINKS = frozenset({PSEUDONYM_FIELD, VERSION_FIELD})
+_LINKS = frozenset({PSEUDONYM_FIELD, VERSION_FIELD, RESTRICTION_FIELD})
+"""Bookkeeping of a clinical row the application never sees (the restriction marker too)."""
 
 
 def split(
@@ -65,7 +67,9 @@ def split_for_storage(
     return identity, clinical
 
 
-_BOOKKEEPING = frozenset({"_id", REVISION_FIELD, ORDER_FIELD, LEASE_FIELD, VERSION_FIELD})
+_BOOKKEEPING = frozenset(
+    {"_id", REVISION_FIELD, ORDER_FIELD, LEASE_FIELD, VERSION_FIELD, RESTRICTION_FIELD}
+)
 
 
 def identity_values(identity: Mapping[str, Any]) -> dict[str, Any]:

@@ -32,10 +32,12 @@ from privata_mongo.core.audit import AccessContext
 from privata_mongo.core.flows.context import Context
 from privata_mongo.core.limits import ServerSizes
 from privata_mongo.core.pseudonym import format_pseudonym
+from privata_mongo.core.rights.restriction import Visibility, visibility
 from privata_mongo.core.schema import ModelSchema
 from privata_mongo.drivers._dispatch import Binding
 from privata_mongo.drivers.aio import AsyncBinding
 from privata_mongo.drivers.sync import SyncBinding
+from privata_mongo.errors import MissingAccessContext
 from privata_mongo.ports.clock import Clock
 from privata_mongo.runtime.audit import AsyncAuditPoint, AuditPoint, Trails
 from privata_mongo.runtime.indexes import EnsuredIndexes
@@ -131,6 +133,18 @@ class Runtime:
             time_limit_ms=_client_timeout_ms(),
             refused=refused,
         )
+
+    def restriction(self, *, write: bool) -> Visibility:
+        """The restriction clauses of an operation starting now, under its access context.
+
+        In strict mode a missing context is reported by the audit when the operation starts
+        (``MissingAccessContext``); here it only means that no purpose applies.
+        """
+        try:
+            access = self.access()
+        except MissingAccessContext:
+            access = AccessContext()
+        return visibility(access.purpose, break_glass=access.emergency is not None, write=write)
 
     def binding(
         self,

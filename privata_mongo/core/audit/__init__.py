@@ -25,6 +25,7 @@ from privata_mongo.core.audit.chain import (
 )
 from privata_mongo.core.audit.records import (
     MAX_SUBJECTS,
+    SEVERITY_BREAK_GLASS,
     AccessContext,
     AuditRecord,
     records_for,
@@ -36,6 +37,7 @@ __all__ = [
     "LEDGER_ID",
     "LEDGER_KIND",
     "MAX_SUBJECTS",
+    "SEVERITY_BREAK_GLASS",
     "AccessContext",
     "AuditRecord",
     "ChainProblem",

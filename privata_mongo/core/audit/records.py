@@ -16,7 +16,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MAX_SUBJECTS", "AccessContext", "AuditRecord", "records_for"]
+__all__ = ["MAX_SUBJECTS", "SEVERITY_BREAK_GLASS", "AccessContext", "AuditRecord", "records_for"]
+
+SEVERITY_BREAK_GLASS = "break_glass"
+"""The ``severity`` of every record of an access made under break-glass."""
 
 MAX_SUBJECTS = 10_000
 """Most pseudonyms one record carries: 10,000 of 37 bytes stay far below the 16 MB limit."""
@@ -31,12 +34,15 @@ class AccessContext:
         purpose: why (``"treatment"``, ``"billing"``, ``"research"`` …).
         legal_basis: the legal basis of the processing (``"art6_1b"``, ``"art9_2h"`` …).
         request_id: correlates the records with the application's own logs.
+        emergency: the reason given for break-glass access (HIPAA §164.312(a)(2)(ii)), which
+            lifts restriction; every record made under it has the severity ``break_glass``.
     """
 
     actor: str | None = None
     purpose: str | None = None
     legal_basis: str | None = None
     request_id: str | None = None
+    emergency: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +88,16 @@ class AuditRecord:
             "count": self.count,
             "outcome": self.outcome,
             "part": self.part,
-        }
+        } | self._emergency()
+
+    def _emergency(self) -> dict[str, Any]:
+        """The severity and reason of a break-glass access; nothing for any other record.
+
+        Left out otherwise, so records made before break-glass existed keep their shape.
+        """
+        if self.access.emergency is None:
+            return {}
+        return {"severity": SEVERITY_BREAK_GLASS, "reason": self.access.emergency}
 
 
 def records_for(

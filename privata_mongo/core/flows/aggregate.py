@@ -104,6 +104,7 @@ def aggregate(
             server.append({"$match": (yield from resolve(ctx, stage.plan, options))})
         else:
             server.append(stage)
+    server = _restricted(ctx, server)
     boundary = plan.boundary
     tail = _Tail(ctx, plan.tail, operation_deadline(ctx, options))
     if isinstance(boundary, Finish):
@@ -114,6 +115,24 @@ def aggregate(
         yield from _sorted(ctx, server, options, boundary, tail)
     else:
         yield from _materialize(ctx, plan, server, options, boundary, tail)
+
+
+_FIRST_ONLY = frozenset({"$geoNear", "$search", "$searchMeta", "$vectorSearch"})
+"""Stages the server accepts only first in a pipeline: the restriction comes right after."""
+
+
+def _restricted(ctx: Context, server: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The server pipeline, first selecting only the subjects visible under the purpose.
+
+    One ``$match`` ahead of everything the application wrote, so every count, group, page
+    and ``$lookup`` the server computes is over the same documents a find would return.
+    """
+    rules = ctx.restriction
+    if rules is None or rules.visible is None:
+        return server
+    match = {"$match": dict(rules.visible)}
+    at = 1 if server and next(iter(server[0]), "") in _FIRST_ONLY else 0
+    return [*server[:at], match, *server[at:]]
 
 
 def _check_tail(ctx: Context, stages: Sequence[Mapping[str, Any]]) -> None:

@@ -35,6 +35,7 @@ from privata_mongo.core.ops import (
     Touched,
 )
 from privata_mongo.core.projection import ProjectionPlan, including
+from privata_mongo.core.rights.restriction import RESTRICTION_FIELD
 from privata_mongo.core.routing import FilterPlan, Probe, plan_filter, substitute
 from privata_mongo.core.schema import LEASE_FIELD, ORDER_FIELD, PSEUDONYM_FIELD, VERSION_FIELD, Side
 from privata_mongo.core.split import join
@@ -163,7 +164,8 @@ def seal(ctx: Context, rows: list[Document], *, fresh: bool = False) -> Flow[lis
 
 def strip_link(document: Mapping[str, Any]) -> Document:
     """A clinical document without the internal pseudonym link and version."""
-    return {k: v for k, v in document.items() if k not in (PSEUDONYM_FIELD, VERSION_FIELD)}
+    hidden = (PSEUDONYM_FIELD, VERSION_FIELD, RESTRICTION_FIELD)
+    return {k: v for k, v in document.items() if k not in hidden}
 
 
 def too_many(ctx: Context, what: str, fields: Iterable[str]) -> UnsupportedQuery:
@@ -238,7 +240,24 @@ def resolve(
     for probe in plan.probes:
         sets.append((yield from _resolve_probe(ctx, probe, deadline)))  # noqa: PERF401 - a sub-flow
     resolved: dict[str, Any] = substitute(plan.template, sets)
-    return resolved
+    return restricted(ctx, resolved)
+
+
+def restricted(ctx: Context, clinical_filter: dict[str, Any]) -> dict[str, Any]:
+    """``clinical_filter`` under the operation's restriction clauses (``Context.restriction``).
+
+    Subjects absent under the operation's purpose are left out of the filter, so the server's
+    counts, pages and ``distinct`` agree with what is returned. (A write's refusal of
+    restricted subjects is ``core.rights.guard``, which checks the rows the write reads.)
+    """
+    rules = ctx.restriction
+    if rules is None:
+        return clinical_filter
+    if rules.visible is None:
+        return clinical_filter
+    if not clinical_filter:
+        return dict(rules.visible)
+    return {"$and": [clinical_filter, dict(rules.visible)]}
 
 
 def resolve_filter(ctx: Context, filter: Mapping[str, Any] | None) -> Flow[dict[str, Any]]:

@@ -14,6 +14,7 @@ from typing import Any
 from privata_mongo.core.crypto.ring import KeyRing
 from privata_mongo.core.failures import NativeFailure
 from privata_mongo.core.limits import ServerSizes
+from privata_mongo.core.rights.restriction import Visibility
 from privata_mongo.core.schema import ModelSchema
 
 __all__ = ["Context"]
@@ -66,6 +67,9 @@ class Context:
             network error above all, leaves the write's fate unknown: it may have been
             applied, or may still be. The core cannot tell pymongo's types apart; the runtime
             that knows them says (the default knows only the core's own failures).
+        restriction: the clauses restriction and objection add to every clinical selection
+            of the operation (``core.rights.restriction``); ``None`` for operator flows
+            (recovery, the rights themselves), which must reach every subject.
     """
 
     schema: ModelSchema
@@ -85,3 +89,4 @@ class Context:
     server_sizes: ServerSizes | None = None
     time_limit_ms: float | None = None
     refused: Callable[[BaseException], bool] = _reported
+    restriction: Visibility | None = None

@@ -21,6 +21,7 @@ from privata_mongo.core.failures import WriteFailed
 from privata_mongo.core.limits import grew_too_large
 from privata_mongo.core.mql.update import CompiledUpdate
 from privata_mongo.core.ops import Document, FetchAll, Flow, Insert, Query, ReplaceMany, Update
+from privata_mongo.core.rights.restriction import RESTRICTION_FIELD
 from privata_mongo.core.routing import split_update
 from privata_mongo.core.schema import (
     LEASE_FIELD,
@@ -266,6 +267,17 @@ def _changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> set[str]:
     return {k for k in keys if k not in before or k not in after or before[k] != after[k]}
 
 
+def _kept_marker(row: Document, clinical: Mapping[str, Any]) -> Document:
+    """The new identity row with the subject's restriction marker, which a rewrite keeps.
+
+    The clinical row carries the same marker (``core.rights.restriction``), so it is copied
+    from there: the identity row was read with only the fields the update needed.
+    """
+    if RESTRICTION_FIELD not in clinical:
+        return row
+    return {**row, RESTRICTION_FIELD: clinical[RESTRICTION_FIELD]}
+
+
 def write_identities(
     ctx: Context, planned: Sequence[Rewrite], lease: Mapping[str, Any] | None = None
 ) -> Flow[tuple[list[Mapping[str, Any]], frozenset[str]]]:
@@ -308,6 +320,7 @@ def write_identities(
         raise too_large  # before any row is swapped
     if lease is not None:
         rows = [{**row, LEASE_FIELD: lease, VERSION_FIELD: lease["o"]} for row in rows]
+    rows = [_kept_marker(row, c) for row, (_, _, c) in zip(rows, swaps, strict=True)]
     matched: int = yield from ReplaceMany(
         Side.IDENTITY, tuple((f, r) for (f, _, _), r in zip(swaps, rows, strict=False))
     )

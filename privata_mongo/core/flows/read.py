@@ -189,7 +189,15 @@ def count(ctx: Context, filter: Mapping[str, Any], options: Mapping[str, Any]) -
 
 
 def estimated_count(ctx: Context, options: Mapping[str, Any]) -> Flow[int]:
-    """``estimated_document_count``: one clinical document per logical document."""
+    """``estimated_document_count``: one clinical document per logical document.
+
+    Under restriction or objection the server's estimate would count subjects the
+    operation cannot see, so the visible documents are counted instead.
+    """
+    rules = ctx.restriction
+    if rules is not None and rules.visible is not None:
+        exact: int = yield from Count(Side.CLINICAL, dict(rules.visible), options)
+        return exact
     counted: int = yield from EstimatedCount(Side.CLINICAL, options)
     return counted
 

@@ -46,6 +46,7 @@ from privata_mongo.core.ops import (
     Update,
     UpdateOutcome,
 )
+from privata_mongo.core.rights.restriction import RESTRICTION_FIELD
 from privata_mongo.core.routing import FilterPlan, plan_filter, references_identity
 from privata_mongo.core.schema import PSEUDONYM_FIELD, REVISION_FIELD, VERSION_FIELD, Side
 from privata_mongo.core.split import identity_values, join, split_for_storage
@@ -581,6 +582,8 @@ def replace_target(
         if pseudonym is None:
             pseudonym = ctx.new_pseudonym()
         new_identity, new_clinical = split_for_storage(after, schema, pseudonym, ctx.new_revision())
+        if RESTRICTION_FIELD in clinical:  # a replacement keeps the subject's restriction
+            new_clinical[RESTRICTION_FIELD] = clinical[RESTRICTION_FIELD]
         too_large = grew_too_large(after, new_clinical)  # the identity row: as it is sealed
         if too_large is not None:
             raise too_large

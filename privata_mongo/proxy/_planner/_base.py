@@ -12,6 +12,7 @@ from privata_mongo.core.audit.wrapper import AuditSpec, audited
 from privata_mongo.core.flows import bulk
 from privata_mongo.core.flows.context import Context
 from privata_mongo.core.ops import Document, Flow
+from privata_mongo.core.rights.guard import guarded
 from privata_mongo.core.routing import identity_references
 from privata_mongo.core.schema import ModelSchema
 from privata_mongo.proxy._cursor_spec import index_list
@@ -168,9 +169,16 @@ class PlannerBase:
         self._mongomock_style = mongomock_style
         self._measures_sizes = measures_sizes
 
-    def context(self) -> Context:
-        """The flow context of an operation starting now."""
-        ctx = self._runtime.context(self._schema(), self._database)
+    def context(self, *, write: bool = False) -> Context:
+        """The flow context of an operation starting now.
+
+        ``write``: the operation changes documents, so a restricted subject it reaches
+        refuses it instead of being left out (``core.rights.restriction``).
+        """
+        schema = self._schema()
+        ctx = self._runtime.context(schema, self._database)
+        if schema.enabled:
+            ctx = replace(ctx, restriction=self._runtime.restriction(write=write))
         return ctx if self._measures_sizes else replace(ctx, server_sizes=None)
 
     def _audited(
@@ -181,6 +189,13 @@ class PlannerBase:
         ``requests`` are what the application sent (filter, update, pipeline …): the identity
         fields they name are recorded (names only).
         """
+        rules = ctx.restriction
+        if rules is not None and rules.guard is not None:
+            unguarded = build
+
+            def build(c: Context) -> Flow[R]:
+                return guarded(unguarded(c), rules, c.schema.model)
+
         settings = self._runtime.settings()
         if not settings.audit:
             return build(ctx)

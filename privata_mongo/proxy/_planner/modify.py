@@ -9,6 +9,7 @@ from pymongo import ReturnDocument
 
 from privata_mongo.core.flows import modify
 from privata_mongo.core.ops import Document
+from privata_mongo.core.rights.restriction import refuse_marker
 
 from ._base import (
     Planned,
@@ -48,7 +49,8 @@ class FindAndModify(PlannerBase):
     ) -> Planned[Document | None]:
         """``find_one_and_update``: the document as it was (or is, ``ReturnDocument.AFTER``)."""
         options = passed(locals(), *_TAKEN, "update")
-        ctx = self.context()
+        ctx = self.context(write=True)
+        refuse_marker(ctx.schema.model, update)
         order, shown, new = _sort(sort), _projection(projection), bool(return_document)
         flow = self._audited(
             ctx,
@@ -78,7 +80,8 @@ class FindAndModify(PlannerBase):
     ) -> Planned[Document | None]:
         """``find_one_and_replace``, keeping the pseudonym; the document before or after."""
         options = passed(locals(), *_TAKEN, "replacement")
-        ctx = self.context()
+        ctx = self.context(write=True)
+        refuse_marker(ctx.schema.model, replacement)
         order, shown, new = _sort(sort), _projection(projection), bool(return_document)
         flow = self._audited(
             ctx,
@@ -105,7 +108,7 @@ class FindAndModify(PlannerBase):
     ) -> Planned[Document | None]:
         """``find_one_and_delete``: the document as it was."""
         options = passed(locals(), *_TAKEN)
-        ctx = self.context()
+        ctx = self.context(write=True)
         order, shown = _sort(sort), _projection(projection)
         flow = self._audited(
             ctx,

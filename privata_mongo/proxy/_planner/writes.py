@@ -16,6 +16,7 @@ from pymongo.results import (
 
 from privata_mongo.core.flows import bulk, write
 from privata_mongo.core.ops import UpdateOutcome
+from privata_mongo.core.rights.restriction import refuse_marker
 from privata_mongo.core.schema import Side
 from privata_mongo.proxy.errors import bulk_counts, check_sent
 
@@ -107,7 +108,8 @@ class Writes(PlannerBase):
     ) -> Planned[UpdateResult]:
         if isinstance(update, Mapping):
             check_sent(update, "update")
-        ctx, order = self.context(), _sort(sort)
+        ctx, order = self.context(write=True), _sort(sort)
+        refuse_marker(ctx.schema.model, update)
         flow = self._audited(
             ctx,
             "update",
@@ -168,7 +170,8 @@ class Writes(PlannerBase):
         """``replace_one``, keeping the replaced document's pseudonym."""
         options = passed(locals(), "filter", "replacement", "upsert", "sort")
         check_sent(replacement, "update")
-        ctx = self.context()
+        ctx = self.context(write=True)
+        refuse_marker(ctx.schema.model, replacement)
         order = _sort(sort)
         flow = self._audited(
             ctx,
@@ -182,7 +185,7 @@ class Writes(PlannerBase):
     def _delete(
         self, filter: Mapping[str, Any], multi: bool, options: dict[str, Any]
     ) -> Planned[DeleteResult]:
-        ctx = self.context()
+        ctx = self.context(write=True)
         return Planned(
             self._audited(ctx, "delete", lambda c: write.delete(c, filter, multi, options), filter),
             lambda n: DeleteResult({"n": n, "ok": 1.0}, self._acknowledged),
@@ -246,7 +249,7 @@ class Writes(PlannerBase):
     ) -> Planned[BulkWriteResult]:
         """``bulk_write``: each request runs through its own method's flow, with its options."""
         options = passed(locals(), "requests", "ordered")
-        ctx = self.context()
+        ctx = self.context(write=True)
         recorder = _BulkRecorder(ctx.new_object_id)
         for request in requests:
             adder = getattr(request, "_add_to_bulk", None)
@@ -255,6 +258,9 @@ class Writes(PlannerBase):
             adder(recorder)
         if not recorder.requests:
             raise InvalidOperation("No operations to execute")
+        for sent in recorder.requests:
+            for part in ("update", "replacement"):
+                refuse_marker(ctx.schema.model, getattr(sent, part, None))
         return Planned(
             self._audited(
                 ctx, "bulk_write", lambda c: bulk.bulk(c, recorder.requests, ordered, options)

@@ -1,0 +1,205 @@
+"""Restriction and objection in the core: the clauses, where flows apply them, the marker."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from privata_mongo.core.audit import AccessContext, AuditRecord
+from privata_mongo.core.flows import aggregate, read, write
+from privata_mongo.core.mql.match import compile_filter
+from privata_mongo.core.ops import (
+    AppendAudit,
+    Count,
+    Delete,
+    FetchAll,
+    Find,
+    NextBatch,
+    Query,
+    ResolveAccess,
+    Update,
+    UpdateOutcome,
+)
+from privata_mongo.core.rights.guard import guarded
+from privata_mongo.core.rights.restriction import change_marker, refuse_marker, visibility
+from privata_mongo.core.schema import Side
+from privata_mongo.core.split import join
+from privata_mongo.errors import ProcessingRestricted, UnsupportedQuery
+from privata_mongo.testing import ScriptedDriver
+
+from .builders import make_context, make_schema
+
+BOB = "pseu_" + "b" * 32
+ROWS = [
+    {"_id": 1, "_pseudonym": "pseu_" + "a" * 32},
+    {"_id": 2, "_pseudonym": BOB, "_rst": {"r": True, "a": ["legal_claims"]}},
+    {"_id": 3, "_pseudonym": "pseu_" + "c" * 32, "_rst": {"o": ["research"]}},
+]
+
+
+def _seen(purpose: str | None, *, break_glass: bool = False) -> list[int]:
+    rules = visibility(purpose, break_glass=break_glass, write=False)
+    if rules.visible is None:
+        return [r["_id"] for r in ROWS]
+    match = compile_filter(rules.visible)
+    return [r["_id"] for r in ROWS if match(r)]
+
+
+@pytest.mark.parametrize(
+    ("purpose", "break_glass", "expected"),
+    [
+        (None, False, [1, 3]),
+        ("treatment", False, [1, 3]),
+        ("research", False, [1]),
+        ("legal_claims", False, [1, 2, 3]),
+        ("treatment", True, [1, 2, 3]),
+        ("research", True, [1, 2]),
+        (None, True, [1, 2, 3]),
+    ],
+)
+def test_the_read_clause_selects_the_visible_subjects(
+    purpose: str | None, break_glass: bool, expected: list[int]
+) -> None:
+    assert _seen(purpose, break_glass=break_glass) == expected
+
+
+def test_a_write_guards_restricted_subjects_and_leaves_out_objecting_ones() -> None:
+    rules = visibility("research", break_glass=False, write=True)
+    assert rules.guard is not None
+    assert rules.visible is not None
+    assert [r["_id"] for r in ROWS if compile_filter(rules.guard)(r)] == [2]
+    assert [r["_id"] for r in ROWS if compile_filter(rules.visible)(r)] == [1, 2]
+    assert visibility("legal_claims", break_glass=False, write=True).guard is not None
+    assert visibility("x", break_glass=True, write=True).guard is None
+
+
+def _ctx(purpose: str | None, *, write: bool = False) -> Any:
+    rules = visibility(purpose, break_glass=False, write=write)
+    return replace(make_context(make_schema()), restriction=rules)
+
+
+def test_count_and_find_send_the_clause_to_the_server() -> None:
+    ctx = _ctx("research")
+    expected = ctx.restriction.visible
+    counted = ScriptedDriver([(lambda op: isinstance(op, Count) and op.filter == expected, 1)])
+    assert counted.run(read.count(ctx, {}, {})) == 1
+    both = {"$and": [{"visits": 2}, expected]}
+    found = ScriptedDriver(
+        [(lambda op: isinstance(op, Find) and op.query.filter == both, "h"), (NextBatch, [])]
+    )
+    found.run(read.find(ctx, Query({"visits": 2})))
+
+
+def test_estimated_count_counts_the_visible_documents_under_restriction() -> None:
+    ctx = _ctx("treatment")
+    driver = ScriptedDriver([(lambda op: isinstance(op, Count) and "$nor" in op.filter, 2)])
+    assert driver.run(read.estimated_count(ctx, {})) == 2
+
+
+def test_an_aggregation_selects_the_visible_subjects_first() -> None:
+    ctx = _ctx("research")
+    pipeline = [{"$group": {"_id": "$visits", "n": {"$sum": 1}}}]
+    driver = ScriptedDriver(
+        [
+            (lambda op: op.pipeline[0] == {"$match": dict(ctx.restriction.visible)}, "h"),
+            (NextBatch, []),
+        ]
+    )
+    driver.run(aggregate.aggregate(ctx, pipeline, {}))
+    assert driver.seen[0].pipeline[1:] == tuple(pipeline)
+
+
+def test_a_write_reaching_a_restricted_subject_is_refused_at_its_read() -> None:
+    ctx = _ctx("treatment", write=True)
+    rows = [{"_id": 1, "_pseudonym": "pseu_" + "a" * 32}, {"_id": 2, **ROWS[1]}]
+    driver = ScriptedDriver(
+        [
+            (lambda op: isinstance(op, Find) and op.query.projection.get("_rst") == 1, "h"),
+            (NextBatch, rows),
+        ]
+    )
+    flow = guarded(write.delete(ctx, {"visits": 1}, True, {}), ctx.restriction, "Patient")
+    with pytest.raises(ProcessingRestricted) as refused:
+        driver.run(flow)
+    assert refused.value.pseudonyms == (BOB,)
+    assert not any(isinstance(op, Delete) for op in driver.seen)
+    assert "pseu_" not in str(refused.value)
+
+
+def test_a_write_that_read_nothing_first_is_probed() -> None:
+    ctx = _ctx("treatment", write=True)
+    update = {"$set": {"visits": 3}}
+    driver = ScriptedDriver([(FetchAll, [{"_pseudonym": BOB}])])
+    flow = guarded(
+        write.update(ctx, {"visits": 1}, update, True, False, {}), ctx.restriction, "Patient"
+    )
+    with pytest.raises(ProcessingRestricted):
+        driver.run(flow)
+    assert not any(isinstance(op, Update) for op in driver.seen)
+
+
+def test_a_write_of_unrestricted_rows_reads_them_as_before() -> None:
+    ctx = _ctx("treatment", write=True)
+    rows = [{"_id": 1, "_pseudonym": "pseu_" + "a" * 32}]
+    driver = ScriptedDriver([(Find, "h"), (NextBatch, rows), (Delete, 1), (Delete, 1)])
+    flow = guarded(write.delete(ctx, {"visits": 1}, True, {}), ctx.restriction, "Patient")
+    driver.run(flow)
+    assert not any(isinstance(op, FetchAll) for op in driver.seen)  # no probe of its own
+
+
+def test_the_marker_is_bookkeeping_the_application_never_reads() -> None:
+    assert join(ROWS[1], None, make_schema()) == {"_id": 2}
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        {"$set": {"_rst": {}}},
+        {"$unset": {"_rst.r": ""}},
+        {"$rename": {"_rst": "x"}},
+        [{"$unset": "_rst"}],
+        [{"$set": {"_rst": 1}}],
+        {"_rst": {}, "name": "x"},
+    ],
+)
+def test_an_update_naming_the_marker_is_refused(update: Any) -> None:
+    with pytest.raises(UnsupportedQuery, match="restriction marker"):
+        refuse_marker("Patient", update)
+
+
+def test_an_update_of_other_fields_passes() -> None:
+    refuse_marker("Patient", {"$set": {"ward": "x", "rst": 1}})
+    refuse_marker("Patient", [{"$set": {"ward": "x"}}])
+
+
+def test_a_change_writes_identity_then_clinical_then_its_record() -> None:
+    ctx = make_context(make_schema())
+    access = AccessContext("dpo", "compliance", "art6_1c")
+    change = {"$set": {"_rst.r": True, "_rst.a": []}}
+    driver = ScriptedDriver(
+        [
+            (ResolveAccess, access),
+            (lambda op: isinstance(op, Update) and op.side is Side.IDENTITY, UpdateOutcome(1, 1)),
+            (lambda op: isinstance(op, Update) and op.side is Side.CLINICAL, UpdateOutcome(2, 2)),
+            (AppendAudit, None),
+        ]
+    )
+    assert driver.run(change_marker(ctx, BOB, "restrict", change)) == 2
+    (record,) = driver.seen[-1].records
+    assert (record.operation, record.subjects, record.access, record.count) == (
+        "restrict",
+        (BOB,),
+        access,
+        2,
+    )
+
+
+def test_a_break_glass_record_carries_its_severity_and_others_do_not() -> None:
+    at = make_context(make_schema()).now()
+    emergency = AuditRecord(at, AccessContext("dr.er", emergency="arrest"), "read", "Patient")
+    plain = AuditRecord(at, AccessContext("dr.er"), "read", "Patient")
+    assert (emergency.body()["severity"], emergency.body()["reason"]) == ("break_glass", "arrest")
+    assert "severity" not in plain.body()
+    assert "reason" not in plain.body()
