@@ -7,6 +7,7 @@ use and starts it once per session; ``--backend mongodb`` uses the server named 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ import pymongo
 import pytest
 
 import privata_mongo
+import privata_mongo.config
 from privata_mongo.encryption import MASTER_KEY_ENV, MASTER_KEY_FILE_ENV, new_master_key
 from testkit.backends import Backend, MongomockBackend, MongoUriBackend
 from testkit.ferretdb import start_ferretdb
@@ -130,8 +132,37 @@ def backend(backend_name: str, request: pytest.FixtureRequest) -> Iterator[Backe
         uri_backend = MongoUriBackend("mongodb", _mongodb_uri())
     else:
         raise pytest.UsageError(f"unknown backend {backend_name!r}")
-    yield uri_backend
+    with _own_key_vault(request.config, uri_backend):
+        yield uri_backend
     uri_backend.drop_database()
+
+
+@contextlib.contextmanager
+def _own_key_vault(config: pytest.Config, backend: MongoUriBackend) -> Iterator[None]:
+    """A key vault of the test's own on a server, dropped after it (with the session's keys).
+
+    Every test stores keys (a data key per subject, an audit chain key per database), and a
+    server without an index it can use on ``keyAltNames`` (FerretDB v1.24 on SQLite) scans the
+    whole vault for each look-up: a vault shared by the session grows to thousands of keys and
+    every look-up with it. A test keeps its keys apart, as it keeps its database apart. When
+    the environment names the master key, its vault is the environment's, and it is left alone.
+    """
+    session_vault = config.stash.get(_SESSION_VAULT, None)
+    if session_vault is None:
+        yield
+        return
+    saved = privata_mongo.config.current()
+    database = f"privata_test_keys_{secrets.token_hex(4)}"
+    privata_mongo.configure(key_vault_namespace=f"{database}.__keyVault")
+    try:
+        yield
+    finally:
+        privata_mongo.config._current = saved
+        client: pymongo.MongoClient[Any] = pymongo.MongoClient(backend.uri)
+        try:
+            client.drop_database(database)
+        finally:
+            client.close()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
