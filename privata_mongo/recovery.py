@@ -25,9 +25,8 @@ from typing import Any
 from privata_mongo.adapters.motor import adapt_motor_database, is_motor_database
 from privata_mongo.core.audit.intents import JOURNAL_SUFFIX
 from privata_mongo.core.flows import recovery
-from privata_mongo.core.schema import ModelSchema
 from privata_mongo.drivers import aio, sync
-from privata_mongo.proxy._collection_base import SplitCollectionBase
+from privata_mongo.proxy._collection_base import split_collection
 from privata_mongo.proxy.aio_database import AsyncProxyClient
 from privata_mongo.proxy.client import ProxyClient
 from privata_mongo.proxy.database import DatabaseBase
@@ -56,7 +55,7 @@ class SweepReport:
 
 
 def _no_model(database: str, collection: str) -> None:
-    """No model is known to a sweep's own proxy: ``_split`` rebuilds what it needs."""
+    """No model is known to a sweep's own proxy: ``split_collection`` rebuilds what it needs."""
 
 
 def _privata(database: Any, *, asynchronous: bool) -> Any:
@@ -64,7 +63,7 @@ def _privata(database: Any, *, asynchronous: bool) -> Any:
 
     An application on Beanie holds the real database it gave ``init_beanie``, and an
     operator's job may hold a plain pymongo one; either is wrapped with no model known, since
-    the sweep needs none (``_split``).
+    the sweep needs none (``split_collection``).
     """
     if isinstance(database, DatabaseBase):
         return database
@@ -85,37 +84,6 @@ def _parts(database: Any, older_than: float | None) -> tuple[Any, Any, datetime.
     before = runtime.clock.now() - datetime.timedelta(seconds=age)
     journal = database.inner.get_collection(settings.audit_collection + JOURNAL_SUFFIX)
     return database, journal, before
-
-
-def _split(database: Any, name: str) -> SplitCollectionBase:
-    """The split collection ``name``, even when no model of it is imported in this process.
-
-    A sweep run from an operator's job may not import the application's models. It needs no
-    field of theirs (it reads links, leases and ids, deletes rows and discards keys), so the
-    collection is rebuilt from the layout settings: the identity half's name and whether rows
-    are sealed.
-    """
-    collection = database.get_collection(name)
-    if isinstance(collection, SplitCollectionBase):
-        return collection
-    settings = database.client.runtime.settings()
-    schema = ModelSchema(
-        models=(name,),
-        collection=name,
-        identity_collection=name + settings.identity_suffix,
-        decisions=(),
-        identity_fields=frozenset(),
-        searchable=frozenset(),
-        sealed=settings.encryption,
-    )
-    inner = database.inner
-    made: SplitCollectionBase = database.split_collection(
-        database,
-        inner.get_collection(name),
-        inner.get_collection(schema.identity_collection),
-        schema,
-    )
-    return made
 
 
 def _report(names: list[str], parts: list[recovery.Resolved]) -> SweepReport:
@@ -140,7 +108,7 @@ def sweep(database: Any, *, older_than: float | None = None, limit: int = 0) -> 
     names = sorted(str(n) for n in journal.distinct("collection", {"at": {"$lte": before}}))
     done: list[recovery.Resolved] = []
     for name in names:
-        ctx, binding = _split(database, name).flow_parts()
+        ctx, binding = split_collection(database, name).flow_parts()
         done.append(sync.run(recovery.sweep(ctx, before, limit), binding))
     return _report(names, done)
 
@@ -154,6 +122,6 @@ async def sweep_async(
     names = sorted(str(n) for n in found)
     done: list[recovery.Resolved] = []
     for name in names:
-        ctx, binding = _split(database, name).flow_parts()
+        ctx, binding = split_collection(database, name).flow_parts()
         done.append(await aio.run(recovery.sweep(ctx, before, limit), binding))
     return _report(names, done)

@@ -34,11 +34,10 @@ from privata_mongo.core.rights.restriction import (
     WITHDRAW_OBJECTION,
     change_marker,
 )
-from privata_mongo.core.schema import ModelSchema
 from privata_mongo.drivers import aio, sync
 from privata_mongo.drivers._dispatch import Binding
 from privata_mongo.errors import ConfigurationError
-from privata_mongo.proxy._collection_base import SplitCollectionBase
+from privata_mongo.proxy._collection_base import split_collection
 
 __all__ = [
     "break_glass",
@@ -93,41 +92,12 @@ def _withdraw(purpose: str) -> dict[str, Any]:
     return {"$pull": {_O: chosen}}
 
 
-def _split(database: Any, name: str) -> SplitCollectionBase:
-    """The split collection ``name``, even when no model of it is imported in this process.
-
-    The change names no field of the model (it writes the marker by pseudonym), so the
-    collection is rebuilt from the layout settings, as ``privata_mongo.recovery`` does.
-    """
-    collection = database.get_collection(name)
-    if isinstance(collection, SplitCollectionBase):
-        return collection
-    settings = database.client.runtime.settings()
-    schema = ModelSchema(
-        models=(name,),
-        collection=name,
-        identity_collection=name + settings.identity_suffix,
-        decisions=(),
-        identity_fields=frozenset(),
-        searchable=frozenset(),
-        sealed=settings.encryption,
-    )
-    inner = database.inner
-    made: SplitCollectionBase = database.split_collection(
-        database,
-        inner.get_collection(name),
-        inner.get_collection(schema.identity_collection),
-        schema,
-    )
-    return made
-
-
 def _pairs(
     database: Any, names: Iterable[str]
 ) -> list[tuple[Context, Binding[Any, Any, Any, Any]]]:
     suffix = database.client.runtime.settings().identity_suffix
     clinical = sorted(n[: -len(suffix)] for n in names if n.endswith(suffix) and n != suffix)
-    return [_split(database, name).flow_parts() for name in clinical]
+    return [split_collection(database, name).flow_parts() for name in clinical]
 
 
 def _change(database: Any, subject: str, operation: str, change: Mapping[str, Any]) -> int:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from privata_mongo.config import Settings
 
-__all__ = ["PlannedMethod", "SplitCollectionBase"]
+__all__ = ["PlannedMethod", "SplitCollectionBase", "split_collection"]
 
 _IN_PROCESS = ("mongomock", "privata_mongo.embedded")
 
@@ -258,3 +258,34 @@ class SplitCollectionBase(PassesAsNative, ABC):
 
     def __next__(self) -> None:
         raise TypeError("'Collection' object is not iterable")
+
+
+def split_collection(database: Any, name: str) -> SplitCollectionBase:
+    """The split collection ``name``, even when no model of it is imported in this process.
+
+    A recovery sweep or a restriction change run from an operator's job may not import the
+    application's models. Neither needs a field of theirs (they read links, leases and ids,
+    write markers, delete rows and discard keys by pseudonym), so the collection is rebuilt
+    from the layout settings: the identity half's name and whether rows are sealed.
+    """
+    collection = database.get_collection(name)
+    if isinstance(collection, SplitCollectionBase):
+        return collection
+    settings = database.client.runtime.settings()
+    schema = ModelSchema(
+        models=(name,),
+        collection=name,
+        identity_collection=name + settings.identity_suffix,
+        decisions=(),
+        identity_fields=frozenset(),
+        searchable=frozenset(),
+        sealed=settings.encryption,
+    )
+    inner = database.inner
+    made: SplitCollectionBase = database.split_collection(
+        database,
+        inner.get_collection(name),
+        inner.get_collection(schema.identity_collection),
+        schema,
+    )
+    return made

@@ -10,6 +10,7 @@ JSON.
 
 from __future__ import annotations
 
+import abc
 import csv
 import io
 import json
@@ -42,7 +43,7 @@ def _cell(value: Any) -> str:
     return json_util.dumps(value, json_options=_JSON)
 
 
-class Writer:
+class Writer(abc.ABC):
     """The parts of an export, written as they come: ``section``, ``documents``…, ``finish``.
 
     ``counts`` holds the documents written per model.
@@ -65,12 +66,13 @@ class Writer:
             self._document(document)
             self.counts[self._model] += 1
 
+    @abc.abstractmethod
     def _document(self, document: Mapping[str, Any]) -> None:
-        raise NotImplementedError
+        """Write one document of the current model (each format its own way)."""
 
+    @abc.abstractmethod
     def finish(self, processing: Sequence[Mapping[str, Any]]) -> None:
         """Write the processing record and close the export."""
-        raise NotImplementedError
 
 
 class _Json(Writer):
