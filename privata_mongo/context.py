@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import replace
 
 from privata_mongo.config import current
 from privata_mongo.core.audit import AccessContext
@@ -27,6 +28,7 @@ __all__ = [
     "break_glass",
     "current_access",
     "resolve_access",
+    "subject_request",
     "use_access",
 ]
 
@@ -83,6 +85,27 @@ def break_glass(*, actor: str, reason: str) -> Iterator[AccessContext]:
     outer = _current.get()
     base = outer or current().default_access or AccessContext()
     context = AccessContext(actor, base.purpose, base.legal_basis, base.request_id, reason)
+    token = _current.set(context)
+    try:
+        yield context
+    finally:
+        try:
+            _current.reset(token)
+        except ValueError:  # exited in another context: restore anyway
+            _current.set(outer)
+
+
+@contextmanager
+def subject_request(right: str) -> Iterator[AccessContext]:
+    """Answer a data subject's request (``right``: ``access``, ``erase`` …) in the block.
+
+    The block keeps the enclosing context (actor, purpose, legal basis) and sees the subject's
+    documents whatever their restriction or objections (``AccessContext.subject_request``);
+    each record made in it names the right. Used by ``privata_mongo.Rights``.
+    """
+    outer = _current.get()
+    base = outer or current().default_access or AccessContext()
+    context = replace(base, subject_request=right)
     token = _current.set(context)
     try:
         yield context

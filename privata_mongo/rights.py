@@ -1,28 +1,46 @@
-"""Data-subject rights: the data map, access, portability and rectification (Art. 15, 20, 16).
+"""Data-subject rights over the models of the application, sync and async (``docs/rights.md``).
 
 ``Rights`` serves the mongoengine models of this process, ``AsyncRights`` the Beanie models
-given to ``init_beanie``. Both run the same flows of ``core.rights`` and differ only in
-whether the reads are awaited: each answers the flows' requests through the models' own
-privata collections (so identity values are decrypted and every read is audited like any
-other), reads the pseudonym link and the audit trail from the real collections (no personal
-data), and appends the right's own record (``access``, ``export``, ``rectify``) under the
-access context in force. See ``docs/rights.md``.
+given to ``init_beanie``. Both run the same flows of ``core.rights``: a flow names what it needs
+(documents by id, a subject's pseudonym, the audit trail, a record to append, a change to
+save) and ``_answer`` answers each request once, for both facades, through the models' own
+privata collections (so identity values are decrypted and every read is audited like any other
+read), the real collections for the pseudonym link and the audit trail (no personal data), and
+the ODM's own validation for changes. A right spans every model of the map, each collection
+with its own stores, so requests are answered here rather than by one binding of the core
+drivers; what differs between the ODMs is the ``_Facade`` below: how a model's collection is
+reached, how a cursor is read, how a change is validated and saved. Each call ``_answer``
+makes is yielded, so ``Rights`` takes its value and ``AsyncRights`` awaits it.
 """
 
 from __future__ import annotations
 
+import inspect
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import IO, Any
 
+from privata_mongo import restriction
+from privata_mongo.context import subject_request
 from privata_mongo.core.audit import records_for
+from privata_mongo.core.ops import Steps
 from privata_mongo.core.rights import access as flows
 from privata_mongo.core.rights.access import Access, Subject
 from privata_mongo.core.rights.datamap import DataMap, Edge, Lookup, ModelEntry, SubjectMap, walk
 from privata_mongo.core.rights.export import writer
+from privata_mongo.core.rights.restriction import (
+    LIFT_RESTRICTION,
+    OBJECT,
+    RESTRICT,
+    WITHDRAW_OBJECTION,
+)
 from privata_mongo.core.schema import PSEUDONYM_FIELD
 from privata_mongo.errors import ConfigurationError
 
 __all__ = ["Access", "AsyncRights", "Rights", "Subject", "data_map"]
+
+Answer = Generator[Any, Any, Any]
+"""An answer to one request: each value yielded is a call made, its result or its awaitable."""
 
 
 def data_map() -> DataMap:
@@ -50,11 +68,86 @@ def _subject(subject: str | Subject) -> Subject:
     return Subject(pseudonym=subject) if isinstance(subject, str) else subject
 
 
-def _record(database: Any, request: flows.Record) -> tuple[Any, tuple[Any, ...]]:
-    """The trail of ``database`` (``None``: auditing off) and the records of ``request``."""
-    runtime = database.client.runtime
-    trail = runtime.trail(database.inner)
-    records = records_for(
+def _known(model: str, names: Mapping[str, Any], fields: Iterable[str]) -> None:
+    unknown = sorted(set(names) - set(fields))
+    if unknown:
+        raise ConfigurationError(f"{model} has no field {', '.join(unknown)}: nothing changed")
+
+
+class _Facade(ABC):
+    """What the two ODMs do differently for the rights: everything else is shared."""
+
+    def __init__(self, models: Iterable[Any] | None) -> None:
+        self.only = None if models is None else tuple(models)
+
+    @abstractmethod
+    def data_map(self) -> DataMap:
+        """The map of the served models."""
+
+    @abstractmethod
+    def classes(self) -> dict[str, Any]:
+        """The served model classes by name."""
+
+    @abstractmethod
+    def collection(self, cls: Any) -> Any:
+        """The model's privata collection, as the ODM reaches it."""
+
+    @abstractmethod
+    def fields(self, cls: Any) -> Iterable[str]:
+        """The model's field names (a rectification may name no other)."""
+
+    @abstractmethod
+    def rows(self, cursor: Any) -> Any:
+        """Every document of ``cursor`` (a list, or an awaitable of one)."""
+
+    @abstractmethod
+    def save(self, cls: Any, id: Any, changes: Mapping[str, Any]) -> Any:
+        """Apply ``changes`` to one document through the ODM's validation, and save it."""
+
+    def databases(self, classes: Mapping[str, Any]) -> list[Any]:
+        """The distinct privata databases of the served models, in model order."""
+        seen: dict[str, Any] = {}
+        for cls in classes.values():
+            database = self.collection(cls).database
+            seen.setdefault(database.name, database)
+        return list(seen.values())
+
+
+def _answer(facade: _Facade, classes: Mapping[str, Any], request: Any) -> Answer:
+    """Answer one request of a rights flow (``core.rights``), for either facade."""
+    cls: Any = classes[request.model] if hasattr(request, "model") else None
+    collection: Any = facade.collection(cls) if cls is not None else None
+    if isinstance(request, Lookup):
+        source = collection.database.inner[collection.name] if request.raw else collection
+        rows = yield facade.rows(source.find(dict(request.filter), {"_id": 1}))
+        return [d["_id"] for d in rows]
+    if isinstance(request, flows.Read):
+        return (yield facade.rows(collection.find({"_id": {"$in": list(request.ids)}})))
+    if isinstance(request, flows.FindSubject):
+        found = yield collection.find_one(dict(request.filter), {"_id": 1})
+        if found is None:
+            return None
+        raw = collection.database.inner[collection.name]
+        row = yield raw.find_one({"_id": found["_id"]}, {PSEUDONYM_FIELD: 1})
+        return row.get(PSEUDONYM_FIELD) if row else None
+    if isinstance(request, flows.History):
+        return (yield from _history(facade, classes, request.pseudonym))
+    if isinstance(request, flows.Record):
+        runtime = collection.database.client.runtime
+        trail = runtime.trail(collection.database.inner)
+        if trail is not None:
+            yield trail.append(_records(runtime, request))
+        return None
+    if isinstance(request, flows.Rectify):
+        _known(request.model, request.changes, facade.fields(cls))
+        yield facade.save(cls, request.id, request.changes)
+        _invalidate(request.model, request.id)
+        return None
+    raise TypeError(f"unknown request {type(request).__name__}")
+
+
+def _records(runtime: Any, request: flows.Record) -> Any:
+    return records_for(
         at=runtime.clock.now(),
         access=runtime.access(),
         operation=request.operation,
@@ -63,17 +156,103 @@ def _record(database: Any, request: flows.Record) -> tuple[Any, tuple[Any, ...]]
         fields=request.fields,
         count=request.count,
     )
-    return trail, records
 
 
-def _history_query(pseudonym: str) -> tuple[dict[str, Any], list[tuple[str, int]]]:
-    return {"subjects": pseudonym}, [("at", 1), ("stream", 1), ("seq", 1)]
+def _history(facade: _Facade, classes: Mapping[str, Any], pseudonym: str) -> Answer:
+    """The audit records naming ``pseudonym`` in every database of the served models."""
+    from privata_mongo.config import current
+
+    records: list[Any] = []
+    for database in facade.databases(classes):
+        trail = database.inner[current().audit_collection]
+        found = trail.find({"subjects": pseudonym}, sort=[("at", 1), ("stream", 1), ("seq", 1)])
+        records.extend((yield facade.rows(found)))
+    return records
 
 
-def _known(cls: Any, model: str, names: Mapping[str, Any], fields: Any) -> None:
-    unknown = sorted(set(names) - set(fields))
-    if unknown:
-        raise ConfigurationError(f"{model} has no field {', '.join(unknown)}: nothing changed")
+def _invalidate(model: str, id: Any) -> None:
+    """Drop cached copies of a rectified document (the seam for a read cache; none yet)."""
+
+
+def _run_sync(facade: _Facade, flow: Generator[Any, Any, Any]) -> Any:
+    classes = facade.classes()
+    steps: Steps[Any] = Steps(flow)
+    request = steps.advance()
+    while not steps.finished:
+        answer: Steps[Any] = Steps(_answer(facade, classes, request))
+        made: Any = answer.advance()
+        while not answer.finished:  # each call was made when it was yielded
+            made = answer.advance(made)
+        request = steps.advance(answer.value)
+    return steps.value
+
+
+async def _run_async(facade: _Facade, flow: Generator[Any, Any, Any]) -> Any:
+    classes = facade.classes()
+    steps: Steps[Any] = Steps(flow)
+    request = steps.advance()
+    while not steps.finished:
+        answer: Steps[Any] = Steps(_answer(facade, classes, request))
+        made: Any = answer.advance()
+        while not answer.finished:
+            made = answer.advance(await made if inspect.isawaitable(made) else made)
+        request = steps.advance(answer.value)
+    return steps.value
+
+
+class _Mongoengine(_Facade):
+    def data_map(self) -> DataMap:
+        from privata_mongo.mongoengine._datamap import data_map
+
+        return data_map(self.only)
+
+    def classes(self) -> dict[str, Any]:
+        from privata_mongo.mongoengine._datamap import model_classes
+
+        return model_classes(self.only)
+
+    def collection(self, cls: Any) -> Any:
+        return cls._get_collection()
+
+    def fields(self, cls: Any) -> Iterable[str]:
+        return cls._fields  # type: ignore[no-any-return]
+
+    def rows(self, cursor: Any) -> Any:
+        return list(cursor)
+
+    def save(self, cls: Any, id: Any, changes: Mapping[str, Any]) -> Any:
+        document = cls.objects.get(pk=id)
+        for name, value in changes.items():
+            setattr(document, name, value)
+        document.save()  # mongoengine's own validation; ValidationError as natively
+
+
+class _Beanie(_Facade):
+    def data_map(self) -> DataMap:
+        from privata_mongo.beanie._datamap import data_map
+
+        return data_map(self.only)
+
+    def classes(self) -> dict[str, Any]:
+        from privata_mongo.beanie._datamap import model_classes
+
+        return model_classes(self.only)
+
+    def collection(self, cls: Any) -> Any:
+        return cls.get_pymongo_collection()
+
+    def fields(self, cls: Any) -> Iterable[str]:
+        return cls.model_fields  # type: ignore[no-any-return]
+
+    def rows(self, cursor: Any) -> Any:
+        return cursor.to_list(None)
+
+    async def save(self, cls: Any, id: Any, changes: Mapping[str, Any]) -> None:
+        document = await cls.get(id)
+        for name, value in changes.items():
+            # pydantic's own validation of the assignment (ValidationError as natively)
+            cls.__pydantic_validator__.validate_assignment(document, name, value)
+        await document.save()
 
 
 class Rights:
@@ -81,79 +260,23 @@ class Rights:
 
     def __init__(self, models: Iterable[Any] | None = None) -> None:
         """Serve the rights over ``models`` (default: every registered model class)."""
-        from privata_mongo.mongoengine._datamap import data_map, model_classes
+        self._facade: _Facade = _Mongoengine(models)
 
-        only = None if models is None else tuple(models)
-        self._build: Callable[[], DataMap] = lambda: data_map(only)
-        self._classes: Callable[[], dict[str, Any]] = lambda: model_classes(only)
+    def _run(self, right: str, flow: Generator[Any, Any, Any]) -> Any:
+        with subject_request(right):
+            return _run_sync(self._facade, flow)
 
     def data_map(self) -> DataMap:
         """The mongoengine models, their classified fields and their reference edges."""
-        return self._build()
+        return self._facade.data_map()
 
-    def _run(self, flow: Generator[Any, Any, Any]) -> Any:
-        classes = self._classes()
-        result: Any = None
-        while True:
-            try:
-                request = flow.send(result)
-            except StopIteration as done:
-                return done.value
-            result = self._answer(classes, request)
-
-    def _answer(self, classes: Mapping[str, Any], request: Any) -> Any:
-        cls: Any = classes[request.model] if hasattr(request, "model") else None
-        collection: Any = cls._get_collection() if cls is not None else None
-        if isinstance(request, Lookup):
-            source = collection.database.inner[collection.name] if request.raw else collection
-            return [d["_id"] for d in source.find(dict(request.filter), {"_id": 1})]
-        if isinstance(request, flows.Read):
-            return list(collection.find({"_id": {"$in": list(request.ids)}}))
-        if isinstance(request, flows.FindSubject):
-            found = collection.find_one(dict(request.filter), {"_id": 1})
-            if found is None:
-                return None
-            raw = collection.database.inner[collection.name]
-            row = raw.find_one({"_id": found["_id"]}, {PSEUDONYM_FIELD: 1})
-            return row.get(PSEUDONYM_FIELD) if row else None
-        if isinstance(request, flows.History):
-            return self._history(classes, request.pseudonym)
-        if isinstance(request, flows.Record):
-            trail, records = _record(collection.database, request)
-            if trail is not None:
-                trail.append(records)
-            return None
-        if isinstance(request, flows.Rectify):
-            _known(cls, request.model, request.changes, cls._fields)
-            document = cls.objects.get(pk=request.id)
-            for name, value in request.changes.items():
-                setattr(document, name, value)
-            document.save()  # mongoengine's own validation; ValidationError as natively
-            self._invalidate(request.model, request.id)
-            return None
-        raise TypeError(f"unknown request {type(request).__name__}")
-
-    def _history(self, classes: Mapping[str, Any], pseudonym: str) -> list[Any]:
-        from privata_mongo.audit import audit_collection
-
-        seen: set[str] = set()
-        records: list[Any] = []
-        for cls in classes.values():
-            database = cls._get_collection().database
-            if database.name in seen:
-                continue
-            seen.add(database.name)
-            query, sort = _history_query(pseudonym)
-            records.extend(audit_collection(database).find(query, sort=sort))
-        return records
-
-    def _invalidate(self, model: str, id: Any) -> None:
-        """Drop cached copies of a rectified document (the seam for a read cache; none yet)."""
+    def pseudonym(self, subject: str | Subject) -> str:
+        """The pseudonym of ``subject`` (``UnknownSubject`` if nothing belongs to it)."""
+        return self._run("locate", flows.locate(self.data_map(), _subject(subject)))  # type: ignore[no-any-return]
 
     def map(self, subject: str | Subject) -> SubjectMap:
         """The ids of every document of ``subject``, by model (reads ids only)."""
-        pseudonym = self._run(flows.locate(self.data_map(), _subject(subject)))
-        return self._run(walk(self.data_map(), pseudonym))  # type: ignore[no-any-return]
+        return self._run("map", walk(self.data_map(), self.pseudonym(subject)))  # type: ignore[no-any-return]
 
     def access(self, subject: str | Subject) -> Access:
         """Everything held about ``subject`` (Art. 15), with its processing record.
@@ -162,7 +285,7 @@ class Rights:
             UnknownSubject: nothing belongs to the subject as named.
             AuditUnavailable: the ``access`` record could not be stored; nothing is returned.
         """
-        return self._run(flows.access(self.data_map(), _subject(subject)))  # type: ignore[no-any-return]
+        return self._run(flows.ACCESS, flows.access(self.data_map(), _subject(subject)))  # type: ignore[no-any-return]
 
     def export(
         self, subject: str | Subject, out: IO[bytes], format: str = "json"
@@ -172,9 +295,9 @@ class Rights:
         ``format`` is ``json``, ``csv`` (a zip with one file per model) or ``xml``. The export
         is streamed: memory holds one batch of documents.
         """
-        pseudonym = self._run(flows.locate(self.data_map(), _subject(subject)))
+        pseudonym = self.pseudonym(subject)
         flow = flows.export(self.data_map(), Subject(pseudonym), writer(format, out, pseudonym))
-        return self._run(flow)  # type: ignore[no-any-return]
+        return self._run(flows.EXPORT, flow)  # type: ignore[no-any-return]
 
     def rectify(
         self, subject: str | Subject, model: Any, changes: Mapping[str, Any], *, id: Any = None
@@ -185,7 +308,38 @@ class Rights:
         ``rectify`` record names the fields, never the values.
         """
         name = model if isinstance(model, str) else model.__name__
-        return self._run(flows.rectify(self.data_map(), _subject(subject), name, changes, id))
+        return self._run(
+            flows.RECTIFY, flows.rectify(self.data_map(), _subject(subject), name, changes, id)
+        )
+
+    def _mark(self, right: str, subject: str | Subject, change: Callable[[Any, str], int]) -> int:
+        pseudonym = self.pseudonym(subject)
+        with subject_request(right):
+            databases = self._facade.databases(self._facade.classes())
+            return sum(change(database, pseudonym) for database in databases)
+
+    def restrict(self, subject: str | Subject, *, allowed_purposes: Iterable[str] = ()) -> int:
+        """Restrict processing of ``subject`` (Art. 18), as ``privata_mongo.restriction``."""
+        allowed = tuple(allowed_purposes)
+        return self._mark(
+            RESTRICT, subject, lambda db, p: restriction.restrict(db, p, allowed_purposes=allowed)
+        )
+
+    def lift_restriction(self, subject: str | Subject) -> int:
+        """Lift the restriction of ``subject``; its objections stay."""
+        return self._mark(LIFT_RESTRICTION, subject, restriction.lift_restriction)
+
+    def object(self, subject: str | Subject, purpose: str) -> int:
+        """Record ``subject``'s objection (Art. 21) to processing for ``purpose``."""
+        return self._mark(OBJECT, subject, lambda db, p: restriction.object(db, p, purpose))
+
+    def withdraw_objection(self, subject: str | Subject, purpose: str) -> int:
+        """Withdraw ``subject``'s objection to ``purpose``."""
+        return self._mark(
+            WITHDRAW_OBJECTION,
+            subject,
+            lambda db, p: restriction.withdraw_objection(db, p, purpose),
+        )
 
 
 class AsyncRights:
@@ -193,98 +347,81 @@ class AsyncRights:
 
     def __init__(self, models: Iterable[Any] | None = None) -> None:
         """Serve the rights over ``models`` (default: every registered model class)."""
-        from privata_mongo.beanie._datamap import data_map, model_classes
+        self._facade: _Facade = _Beanie(models)
 
-        only = None if models is None else tuple(models)
-        self._build: Callable[[], DataMap] = lambda: data_map(only)
-        self._classes: Callable[[], dict[str, Any]] = lambda: model_classes(only)
+    async def _run(self, right: str, flow: Generator[Any, Any, Any]) -> Any:
+        with subject_request(right):
+            return await _run_async(self._facade, flow)
 
     def data_map(self) -> DataMap:
         """The Beanie models, their classified fields and their links."""
-        return self._build()
+        return self._facade.data_map()
 
-    async def _run(self, flow: Generator[Any, Any, Any]) -> Any:
-        classes = self._classes()
-        result: Any = None
-        while True:
-            try:
-                request = flow.send(result)
-            except StopIteration as done:
-                return done.value
-            result = await self._answer(classes, request)
-
-    async def _answer(self, classes: Mapping[str, Any], request: Any) -> Any:
-        cls: Any = classes[request.model] if hasattr(request, "model") else None
-        collection: Any = cls.get_pymongo_collection() if cls is not None else None
-        if isinstance(request, Lookup):
-            source = collection.database.inner[collection.name] if request.raw else collection
-            rows = await source.find(dict(request.filter), {"_id": 1}).to_list(None)
-            return [d["_id"] for d in rows]
-        if isinstance(request, flows.Read):
-            return await collection.find({"_id": {"$in": list(request.ids)}}).to_list(None)
-        if isinstance(request, flows.FindSubject):
-            found = await collection.find_one(dict(request.filter), {"_id": 1})
-            if found is None:
-                return None
-            raw = collection.database.inner[collection.name]
-            row = await raw.find_one({"_id": found["_id"]}, {PSEUDONYM_FIELD: 1})
-            return row.get(PSEUDONYM_FIELD) if row else None
-        if isinstance(request, flows.History):
-            return await self._history(classes, request.pseudonym)
-        if isinstance(request, flows.Record):
-            trail, records = _record(collection.database, request)
-            if trail is not None:
-                await trail.append(records)
-            return None
-        if isinstance(request, flows.Rectify):
-            _known(cls, request.model, request.changes, cls.model_fields)
-            document = await cls.get(request.id)
-            for name, value in request.changes.items():
-                # pydantic's own validation of the assignment (ValidationError as natively)
-                cls.__pydantic_validator__.validate_assignment(document, name, value)
-            await document.save()
-            self._invalidate(request.model, request.id)
-            return None
-        raise TypeError(f"unknown request {type(request).__name__}")
-
-    async def _history(self, classes: Mapping[str, Any], pseudonym: str) -> list[Any]:
-        from privata_mongo.config import current
-
-        seen: set[str] = set()
-        records: list[Any] = []
-        for cls in classes.values():
-            database = cls.get_pymongo_collection().database
-            if database.name in seen:
-                continue
-            seen.add(database.name)
-            query, sort = _history_query(pseudonym)
-            trail = database.inner[current().audit_collection]
-            records.extend(await trail.find(query, sort=sort).to_list(None))
-        return records
-
-    def _invalidate(self, model: str, id: Any) -> None:
-        """Drop cached copies of a rectified document (the seam for a read cache; none yet)."""
+    async def pseudonym(self, subject: str | Subject) -> str:
+        """``Rights.pseudonym`` for the Beanie models."""
+        return await self._run("locate", flows.locate(self.data_map(), _subject(subject)))  # type: ignore[no-any-return]
 
     async def map(self, subject: str | Subject) -> SubjectMap:
-        """The ids of every document of ``subject``, by model (reads ids only)."""
-        pseudonym = await self._run(flows.locate(self.data_map(), _subject(subject)))
-        return await self._run(walk(self.data_map(), pseudonym))  # type: ignore[no-any-return]
+        """``Rights.map`` for the Beanie models."""
+        pseudonym = await self.pseudonym(subject)
+        return await self._run("map", walk(self.data_map(), pseudonym))  # type: ignore[no-any-return]
 
     async def access(self, subject: str | Subject) -> Access:
         """``Rights.access`` for the Beanie models."""
-        return await self._run(flows.access(self.data_map(), _subject(subject)))  # type: ignore[no-any-return]
+        return await self._run(flows.ACCESS, flows.access(self.data_map(), _subject(subject)))  # type: ignore[no-any-return]
 
     async def export(
         self, subject: str | Subject, out: IO[bytes], format: str = "json"
     ) -> dict[str, int]:
         """``Rights.export`` for the Beanie models."""
-        pseudonym = await self._run(flows.locate(self.data_map(), _subject(subject)))
+        pseudonym = await self.pseudonym(subject)
         flow = flows.export(self.data_map(), Subject(pseudonym), writer(format, out, pseudonym))
-        return await self._run(flow)  # type: ignore[no-any-return]
+        return await self._run(flows.EXPORT, flow)  # type: ignore[no-any-return]
 
     async def rectify(
         self, subject: str | Subject, model: Any, changes: Mapping[str, Any], *, id: Any = None
     ) -> Any:
         """``Rights.rectify`` for the Beanie models (pydantic validates each assignment)."""
         name = model if isinstance(model, str) else model.__name__
-        return await self._run(flows.rectify(self.data_map(), _subject(subject), name, changes, id))
+        return await self._run(
+            flows.RECTIFY, flows.rectify(self.data_map(), _subject(subject), name, changes, id)
+        )
+
+    async def _mark(
+        self, right: str, subject: str | Subject, change: Callable[[Any, str], Any]
+    ) -> int:
+        pseudonym = await self.pseudonym(subject)
+        total = 0
+        with subject_request(right):
+            for database in self._facade.databases(self._facade.classes()):
+                total += await change(database, pseudonym)
+        return total
+
+    async def restrict(
+        self, subject: str | Subject, *, allowed_purposes: Iterable[str] = ()
+    ) -> int:
+        """``Rights.restrict`` for the Beanie models."""
+        allowed = tuple(allowed_purposes)
+        return await self._mark(
+            RESTRICT,
+            subject,
+            lambda db, p: restriction.restrict_async(db, p, allowed_purposes=allowed),
+        )
+
+    async def lift_restriction(self, subject: str | Subject) -> int:
+        """``Rights.lift_restriction`` for the Beanie models."""
+        return await self._mark(LIFT_RESTRICTION, subject, restriction.lift_restriction_async)
+
+    async def object(self, subject: str | Subject, purpose: str) -> int:
+        """``Rights.object`` for the Beanie models."""
+        return await self._mark(
+            OBJECT, subject, lambda db, p: restriction.object_async(db, p, purpose)
+        )
+
+    async def withdraw_objection(self, subject: str | Subject, purpose: str) -> int:
+        """``Rights.withdraw_objection`` for the Beanie models."""
+        return await self._mark(
+            WITHDRAW_OBJECTION,
+            subject,
+            lambda db, p: restriction.withdraw_objection_async(db, p, purpose),
+        )

@@ -144,7 +144,12 @@ class Runtime:
             access = self.access()
         except MissingAccessContext:
             access = AccessContext()
-        return visibility(access.purpose, break_glass=access.emergency is not None, write=write)
+        return visibility(
+            access.purpose,
+            break_glass=access.emergency is not None,
+            write=write,
+            subject_request=access.subject_request is not None,
+        )
 
     def binding(
         self,

@@ -390,3 +390,55 @@ def test_a_declared_reference_on_a_plain_id_field_is_followed(world: dict[str, A
         assert "RBill.patient_id -> RPatient (id)" in {str(e) for e in rights.data_map().edges}
         found = rights.map(Subject(model="RPatient", id=world["ann"].id))
     assert set(found.documents["RBill"]) == {bill.id}
+
+
+def test_restriction_and_objection_are_rights_of_the_subject(world: dict[str, Any]) -> None:
+    """Rights.restrict / object mark every document of the subject; reads then leave it out."""
+    m, rights = world["models"], _rights(world)
+    subject = Subject(model="RPatient", field="email", value="ann@example.org")
+    with access_context(**CONTEXT):
+        assert rights.restrict(subject, allowed_purposes=["legal_claims"]) == 1  # her patient
+    with access_context(actor="dr.lee", purpose="treatment", legal_basis="art9_2h"):
+        assert [p.first_name for p in m["RPatient"].objects] == ["Bob"]
+    with access_context(actor="dpo", purpose="legal_claims", legal_basis="art9_2f"):
+        assert m["RPatient"].objects.count() == 2
+    with access_context(**CONTEXT):
+        rights.lift_restriction(subject)
+        rights.object(subject, "research")
+    with access_context(actor="dr.lee", purpose="research", legal_basis="art9_2j"):
+        assert [p.first_name for p in m["RPatient"].objects] == ["Bob"]
+    with access_context(actor="dr.lee", purpose="treatment", legal_basis="art9_2h"):
+        assert m["RPatient"].objects.count() == 2
+    with access_context(**CONTEXT):
+        rights.withdraw_objection(subject, "research")
+    with access_context(actor="dr.lee", purpose="research", legal_basis="art9_2j"):
+        assert m["RPatient"].objects.count() == 2
+    operations = [r["operation"] for r in world["db"]["privata_audit"].find({}, sort=[("at", 1)])]
+    for name in ("restrict", "lift_restriction", "object", "withdraw_objection"):
+        assert name in operations
+    # the subject is found although restricted: a subject request sees through its own marker
+    lifted = world["db"]["privata_audit"].find_one({"operation": "lift_restriction"})
+    assert lifted["subject_request"] == "lift_restriction"
+    assert lifted["actor"] == CONTEXT["actor"]
+
+
+async def test_beanie_restriction_is_a_right_of_the_subject(backend: Backend) -> None:
+    async with _beanie_database(backend) as raw:
+        patient_cls = _beanie_models()[0]
+        await pb.init_beanie(database=raw, document_models=[patient_cls])
+        rights = AsyncRights([patient_cls])
+        with access_context(**CONTEXT):
+            ann = await patient_cls(first_name="Ann", email="ann@example.org").insert()
+            await patient_cls(first_name="Bob", email="bob@example.org").insert()
+            assert await rights.restrict(Subject(model="BPatient", id=ann.id)) == 1
+        with access_context(actor="dr.lee", purpose="treatment", legal_basis="art9_2h"):
+            assert [p.first_name for p in await patient_cls.find_all().to_list()] == ["Bob"]
+        with access_context(**CONTEXT):
+            await rights.lift_restriction(Subject(model="BPatient", id=ann.id))
+            await rights.object(Subject(model="BPatient", id=ann.id), "marketing")
+        with access_context(actor="crm", purpose="marketing", legal_basis="art6_1a"):
+            assert await patient_cls.count() == 1
+        with access_context(**CONTEXT):
+            await rights.withdraw_objection(Subject(model="BPatient", id=ann.id), "marketing")
+        with access_context(actor="crm", purpose="marketing", legal_basis="art6_1a"):
+            assert await patient_cls.count() == 2

@@ -36,6 +36,10 @@ class AccessContext:
         request_id: correlates the records with the application's own logs.
         emergency: the reason given for break-glass access (HIPAA §164.312(a)(2)(ii)), which
             lifts restriction; every record made under it has the severity ``break_glass``.
+        subject_request: the data-subject right being answered (``access``, ``erase`` …),
+            whose reads and writes see the subject whatever its restriction and objections:
+            answering the subject is not the processing they restricted or objected to, and
+            lifting a restriction has to find the subject. Records made under it name it.
     """
 
     actor: str | None = None
@@ -43,6 +47,7 @@ class AccessContext:
     legal_basis: str | None = None
     request_id: str | None = None
     emergency: str | None = None
+    subject_request: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,20 +80,24 @@ class AuditRecord:
 
     def body(self) -> dict[str, Any]:
         """The record as a plain document, without chain fields."""
-        return {
-            "at": self.at,
-            "actor": self.access.actor,
-            "purpose": self.access.purpose,
-            "legal_basis": self.access.legal_basis,
-            "request_id": self.access.request_id,
-            "operation": self.operation,
-            "model": self.model,
-            "subjects": list(self.subjects),
-            "fields": list(self.fields),
-            "count": self.count,
-            "outcome": self.outcome,
-            "part": self.part,
-        } | self._emergency()
+        return (
+            {
+                "at": self.at,
+                "actor": self.access.actor,
+                "purpose": self.access.purpose,
+                "legal_basis": self.access.legal_basis,
+                "request_id": self.access.request_id,
+                "operation": self.operation,
+                "model": self.model,
+                "subjects": list(self.subjects),
+                "fields": list(self.fields),
+                "count": self.count,
+                "outcome": self.outcome,
+                "part": self.part,
+            }
+            | self._emergency()
+            | self._request()
+        )
 
     def _emergency(self) -> dict[str, Any]:
         """The severity and reason of a break-glass access; nothing for any other record.
@@ -98,6 +107,12 @@ class AuditRecord:
         if self.access.emergency is None:
             return {}
         return {"severity": SEVERITY_BREAK_GLASS, "reason": self.access.emergency}
+
+    def _request(self) -> dict[str, Any]:
+        """The data-subject right a record was made for; nothing for any other record."""
+        if self.access.subject_request is None:
+            return {}
+        return {"subject_request": self.access.subject_request}
 
 
 def records_for(

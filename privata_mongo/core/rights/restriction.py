@@ -86,7 +86,9 @@ def _restricted_clause(purpose: str | None) -> dict[str, Any]:
     return {_RESTRICTED: True, _ALLOWED: {"$ne": purpose}}
 
 
-def visibility(purpose: str | None, *, break_glass: bool, write: bool) -> Visibility:
+def visibility(
+    purpose: str | None, *, break_glass: bool, write: bool, subject_request: bool = False
+) -> Visibility:
     """The clauses of an operation under ``purpose``.
 
     A read leaves out restricted subjects (unless ``purpose`` is allowed by their restriction,
@@ -94,8 +96,12 @@ def visibility(purpose: str | None, *, break_glass: bool, write: bool) -> Visibi
     subjects too, but a restricted subject it would reach refuses the whole write (``guard``):
     Art. 18 forbids the processing, and silently skipping the document would tell the
     application that it does not exist. Without a purpose no objection can apply, and only a
-    restriction allowing no purpose at all is lifted by none.
+    restriction allowing no purpose at all is lifted by none. A data-subject request
+    (``subject_request``) sees and changes everything: it is how the subject's own requests
+    are answered, a restriction lifted, a restricted subject's data rectified or erased.
     """
+    if subject_request:
+        return Visibility(None, None, purpose)
     clauses: list[dict[str, Any]] = []
     guard: dict[str, Any] | None = None
     if not break_glass:
