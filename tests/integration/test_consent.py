@@ -369,3 +369,18 @@ async def test_beanie_consent_is_stored_and_audited(backend: Backend) -> None:
             await member.find_all().to_list()
         with pytest.raises(ProtectedCollection):
             await member.get_pymongo_collection().database["privata_consents"].delete_many({})
+
+
+def test_a_write_under_consent_keeps_the_consent_on_both_halves(
+    connected: Any, people: dict[str, str]
+) -> None:
+    _record(Rights([ConsentPatient]), people)
+    with access_context(actor="analyst", purpose="research", legal_basis="art6_1a"):
+        ConsentPatient.objects(first_name="ada").update(set__email="ada@new.example.org")
+        patient = ConsentPatient.objects.get(first_name="ada")
+        patient.ward = "lab"
+        patient.save()
+        assert [p.email for p in ConsentPatient.objects] == ["ada@new.example.org"]
+    identity = connected["consent_patients__identity"].find_one({"_id": people["ada"]})
+    clinical = connected["consent_patients"].find_one({"_pseudonym": people["ada"]})
+    assert identity["_rst"] == clinical["_rst"] == {"c": ["research"]}
