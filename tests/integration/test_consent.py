@@ -20,7 +20,7 @@ from mongomock.store import ServerStore
 
 import privata_mongo.beanie as pb
 import privata_mongo.mongoengine as pm
-from privata_mongo import AsyncRights, Rights, access_context, restriction
+from privata_mongo import AsyncRights, Rights, access_context, consent, restriction
 from privata_mongo.audit import subject_of
 from privata_mongo.config import current
 from privata_mongo.embedded import AsyncMockClient
@@ -170,6 +170,7 @@ def test_consent_is_stored_as_history_and_markers_and_audited_by_name(
     _record(rights, people)
     _assert_stored(_read(connected), people)
     assert connected.client[vault_db][vault].count_documents({}) == keys  # no key made or shred
+    assert connected.client[vault_db][f"{vault}.tombstones"].count_documents({}) == 0
     assert all(r["_enc"] for r in connected["consent_patients__identity"].find())
     with access_context(**DPO):
         events = rights.consents(people["bob"])
@@ -271,6 +272,9 @@ def test_bad_input_is_refused_before_anything_is_written(
                 rights.consent(people["ada"], purpose, source=source, notice_version=notice)
         with pytest.raises(ConfigurationError, match="non-empty string"):
             rights.withdraw_consent(people["ada"], " ")
+        with pytest.raises(ConfigurationError, match="pseudonym") as named:
+            consent.give(pm.get_db(), "ada@example.org", "x", source="web", notice_version="v1")
+        assert "ada@" not in str(named.value)
     assert connected["privata_consents"].count_documents({}) == 0
     assert connected["consent_patients"].count_documents({"_rst": {"$exists": True}}) == 0
 
@@ -357,8 +361,18 @@ async def test_beanie_read_paths_return_exactly_the_consenting_subjects(
 async def test_beanie_consent_is_stored_and_audited(backend: Backend) -> None:
     async with _beanie(backend) as (member, raw, people):
         _assert_stored(await _read_async(raw), people)
+        vault_db, _, vault = current().key_vault_namespace.partition(".")
+        keys = raw.client[vault_db][vault]
+        before = await keys.count_documents({})
         with access_context(**DPO):
-            events = await AsyncRights([member]).consents(people["cy"])
+            rights = AsyncRights([member])
+            await rights.consent(people["dee"], "care", source="kiosk", notice_version="v9")
+        assert await keys.count_documents({}) == before  # no key made or shred
+        assert await raw.client[vault_db][f"{vault}.tombstones"].count_documents({}) == 0
+        marked = await raw["consent_patients__identity"].find_one({"_id": people["dee"]})
+        assert marked["_rst"] == {"c": ["care"]}
+        with access_context(**DPO):
+            events = await rights.consents(people["cy"])
         assert [(e.purpose, e.event, e.notice_version) for e in events] == [
             ("marketing", "given", "v2")
         ]
