@@ -178,6 +178,9 @@ def test_consent_is_stored_as_history_and_markers_and_audited_by_name(
         ("given", "paper form", "dpo"),
         ("withdrawn", "phone call", "dpo"),
     ]
+    with access_context(**DPO):
+        assert consent.state(rights.consents(people["ada"])) == {"research": True}
+    assert consent.state(events) == {"research": False}  # the latest event wins
 
 
 def test_a_consent_basis_needs_a_purpose_and_break_glass_does_not_replace_consent(
