@@ -46,6 +46,8 @@ __all__ = [
 ]
 
 _ORDER = [("at", 1), ("_id", 1)]
+_INDEX = [("subject", 1), ("purpose", 1), ("at", 1)]
+_INDEX_NAME = "privata_consent_subject"
 
 
 def _event(
@@ -73,6 +75,37 @@ def _history(database: Any) -> Any:
     return database.inner[database.client.runtime.settings().consent_collection]
 
 
+def _unindexed(database: Any) -> Any:
+    """The history collection if its index was not ensured by this connection yet, else None.
+
+    A subject's history is read by subject (``history``), so the collection is indexed on it,
+    once per connection and collection, as the link index of a split collection is.
+    """
+    history = _history(database)
+    indexes = database.client.runtime.indexes
+    return None if indexes.has(database.name, history.name) else history
+
+
+def _indexed(database: Any) -> None:
+    database.client.runtime.indexes.add(database.name, _history(database).name)
+
+
+def _append(database: Any, event: ConsentEvent) -> None:
+    unindexed = _unindexed(database)
+    if unindexed is not None:
+        unindexed.create_index(_INDEX, name=_INDEX_NAME)
+        _indexed(database)
+    _history(database).insert_one(event.document())
+
+
+async def _append_async(database: Any, event: ConsentEvent) -> None:
+    unindexed = _unindexed(database)
+    if unindexed is not None:
+        await unindexed.create_index(_INDEX, name=_INDEX_NAME)
+        _indexed(database)
+    await _history(database).insert_one(event.document())
+
+
 def give(database: Any, subject: str, purpose: str, *, source: str, notice_version: str) -> int:
     """Record ``subject``'s consent to ``purpose``; returns the documents marked.
 
@@ -88,7 +121,7 @@ def give(database: Any, subject: str, purpose: str, *, source: str, notice_versi
     """
     event = _event(database, subject, purpose, GIVEN, source, notice_version)
     change = give_change(purpose)
-    _history(database).insert_one(event.document())
+    _append(database, event)
     return _change(database, event.subject, CONSENT, change)
 
 
@@ -104,7 +137,7 @@ def withdraw(database: Any, subject: str, purpose: str, *, source: str | None = 
     """
     event = _event(database, subject, purpose, WITHDRAWN, source, None)
     marked = _change(database, event.subject, WITHDRAW_CONSENT, withdraw_change(purpose))
-    _history(database).insert_one(event.document())
+    _append(database, event)
     return marked
 
 
@@ -125,7 +158,7 @@ async def give_async(
     """``give`` for an async database."""
     event = _event(database, subject, purpose, GIVEN, source, notice_version)
     change = give_change(purpose)
-    await _history(database).insert_one(event.document())
+    await _append_async(database, event)
     return await _change_async(database, event.subject, CONSENT, change)
 
 
@@ -137,7 +170,7 @@ async def withdraw_async(
     marked = await _change_async(
         database, event.subject, WITHDRAW_CONSENT, withdraw_change(purpose)
     )
-    await _history(database).insert_one(event.document())
+    await _append_async(database, event)
     return marked
 
 

@@ -171,6 +171,8 @@ def test_consent_is_stored_as_history_and_markers_and_audited_by_name(
     _assert_stored(_read(connected), people)
     assert connected.client[vault_db][vault].count_documents({}) == keys  # no key made or shred
     assert connected.client[vault_db][f"{vault}.tombstones"].count_documents({}) == 0
+    indexes = connected["privata_consents"].index_information()
+    assert indexes["privata_consent_subject"]["key"] == [("subject", 1), ("purpose", 1), ("at", 1)]
     assert all(r["_enc"] for r in connected["consent_patients__identity"].find())
     with access_context(**DPO):
         events = rights.consents(people["bob"])
@@ -372,6 +374,7 @@ async def test_beanie_consent_is_stored_and_audited(backend: Backend) -> None:
             await rights.consent(people["dee"], "care", source="kiosk", notice_version="v9")
         assert await keys.count_documents({}) == before  # no key made or shred
         assert await raw.client[vault_db][f"{vault}.tombstones"].count_documents({}) == 0
+        assert "privata_consent_subject" in await raw["privata_consents"].index_information()
         marked = await raw["consent_patients__identity"].find_one({"_id": people["dee"]})
         assert marked["_rst"] == {"c": ["care"]}
         with access_context(**DPO):
