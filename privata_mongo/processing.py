@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from privata_mongo.audit import audit_collection
-from privata_mongo.core.rights.datamap import DataMap
+from privata_mongo.core.rights.datamap import DataMap, Edge, ModelEntry
 from privata_mongo.core.rights.register import EDGES, SUMMARY, ProcessingRecord, register
-from privata_mongo.rights import data_map as registered_map
 
 __all__ = ["ProcessingRecord", "processing_record", "processing_record_async"]
 
@@ -39,30 +38,47 @@ def _name(source: Any) -> str:
     return str(source.full_name)
 
 
-def _privacy() -> dict[str, Mapping[str, Any] | None]:
-    """Each registered model's ``privacy`` declaration, by model name."""
-    found: dict[str, Mapping[str, Any] | None] = {}
+def _described(models: Iterable[Any] | None) -> tuple[DataMap, dict[str, Any]]:
+    """The data map of ``models`` (every registered model by default), and their ``privacy``.
+
+    Each facade describes its own classes among ``models`` (mongoengine documents, Beanie
+    documents), as ``privata_mongo.data_map()`` does for every registered one.
+    """
+    only = None if models is None else list(models)
+    entries: list[ModelEntry] = []
+    edges: list[Edge] = []
+    privacy: dict[str, Any] = {}
     if "mongoengine" in sys.modules:
-        from privata_mongo.mongoengine._datamap import model_classes
+        from privata_mongo.mongoengine._datamap import data_map, model_classes
         from privata_mongo.mongoengine._describe import describe
 
-        found.update({n: describe(c).privacy for n, c in model_classes().items()})
+        found = data_map(only)
+        entries.extend(found.models)
+        edges.extend(found.edges)
+        privacy.update({n: describe(c).privacy for n, c in model_classes(only).items()})
     if "beanie" in sys.modules:
+        from privata_mongo.beanie._datamap import data_map as beanie_map
         from privata_mongo.beanie._datamap import model_classes as beanie_classes
         from privata_mongo.beanie._describe import describe as describe_beanie
 
-        found.update({n: describe_beanie(c).privacy for n, c in beanie_classes().items()})
-    return found
+        found = beanie_map(only)
+        entries.extend(found.models)
+        edges.extend(found.edges)
+        privacy.update({n: describe_beanie(c).privacy for n, c in beanie_classes(only).items()})
+    return DataMap(tuple(entries), tuple(edges)), privacy
 
 
-def processing_record(*sources: Any, data_map: DataMap | None = None) -> ProcessingRecord:
+def processing_record(*sources: Any, models: Iterable[Any] | None = None) -> ProcessingRecord:
     """The Art. 30 register of the models and the trails of ``sources`` (sync databases).
 
     Args:
         sources: databases (``privata_mongo.mongoengine.get_db()``, a real one) or audit
             collections; their trails are summarised by the server and merged.
-        data_map: the models to describe (``Rights([...]).data_map()``); every registered
-            model by default.
+        models: the model classes to describe (mongoengine or Beanie documents); every
+            registered model by default.
+
+    Raises:
+        ConfigurationError: a model's privacy declaration cannot be compiled.
     """
     rows: list[Any] = []
     times: list[Any] = []
@@ -70,17 +86,18 @@ def processing_record(*sources: Any, data_map: DataMap | None = None) -> Process
         trail = _trail(source)
         rows.extend(trail.aggregate(list(SUMMARY)))
         times.extend(d["at"] for edge in EDGES for d in trail.aggregate(list(edge)))
+    described, privacy = _described(models)
     return register(
-        data_map or registered_map(),
+        described,
         rows,
         databases=[_name(s) for s in sources],
         times=times,
-        privacy=_privacy(),
+        privacy=privacy,
     )
 
 
 async def processing_record_async(
-    *sources: Any, data_map: DataMap | None = None
+    *sources: Any, models: Iterable[Any] | None = None
 ) -> ProcessingRecord:
     """``processing_record`` for async databases or audit collections."""
     rows: list[Any] = []
@@ -90,12 +107,13 @@ async def processing_record_async(
         rows.extend(await _aggregated(trail, SUMMARY))
         for edge in EDGES:
             times.extend(d["at"] for d in await _aggregated(trail, edge))
+    described, privacy = _described(models)
     return register(
-        data_map or registered_map(),
+        described,
         rows,
         databases=[_name(s) for s in sources],
         times=times,
-        privacy=_privacy(),
+        privacy=privacy,
     )
 
 

@@ -96,12 +96,12 @@ def test_the_register_lists_the_purposes_used_and_the_categories_of_data(
         assert [p.first_name for p in RecordPatient.objects] == ["Ann"]
     asked: list[Any] = []
     trail = _OnlyAggregate(audit_collection(pm.get_db()), asked)
-    record = privata_mongo.processing_record(trail, data_map=rights.data_map())
+    record = privata_mongo.processing_record(trail, models=[RecordPatient])
     _check(record, "RecordPatient", "record_patients")
     assert len(asked) == 3  # the summary, the oldest and the newest record
     assert any("$group" in stage for stage in asked[0])
     assert record.databases == (f"{connected.name}.privata_audit",)
-    again = privata_mongo.processing_record(pm.get_db(), data_map=rights.data_map())
+    again = privata_mongo.processing_record(pm.get_db(), models=[RecordPatient])
     assert again.databases == (connected.name,)
     assert (again.models, again.activities) == (record.models, record.activities)
 
@@ -140,7 +140,7 @@ async def test_the_beanie_register_lists_the_purposes_used(backend: Backend) -> 
         with access_context(**RESEARCH):
             assert [m.first_name for m in await member.find_all().to_list()] == ["Ann"]
         database = member.get_pymongo_collection().database
-        record = await privata_mongo.processing_record_async(database, data_map=rights.data_map())
+        record = await privata_mongo.processing_record_async(database, models=[member])
         _check(record, "RecordMember", "record_members")
         assert record.databases == (backend.db_name,)
         (entry,) = record.models
