@@ -74,6 +74,8 @@ _PRIVACY_KEYS = frozenset(
         "not_searchable",
         "identity_collection",
         "scan_limit",
+        "erasure",  # core.rights.policy: what an erasure does with the model's documents
+        "retention",  # core.rights.policy: the model's retention period
     }
 )
 
