@@ -234,9 +234,8 @@ def _plan(data_map: DataMap, pseudonym: str) -> Generator[Any, Any, dict[str, An
             "identity": identity.get(entry.name, 0),
             "ids": list(found.documents.get(entry.name, ())),
         }
-        for entry in data_map.models
-        if entry.name in found.documents or entry.name in identity
-    ]
+        for entry in (data_map.model(name) for name in dict.fromkeys([*found.documents, *identity]))
+    ]  # in the order the walk found them: level by level, so the deepest are last
     return {
         "_id": pseudonym,
         "state": PENDING,
