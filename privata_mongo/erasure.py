@@ -25,12 +25,16 @@ from typing import Any
 from privata_mongo.core.audit import records_for
 from privata_mongo.core.ops import ResolveAccess
 from privata_mongo.core.rights import erasure as flows
+from privata_mongo.core.rights import retention
 from privata_mongo.core.schema import Side
 from privata_mongo.runtime.keys import forget_everywhere, real_client
 
-__all__ = ["answer", "erasure_log"]
+__all__ = ["REQUESTS", "answer", "erasure_log"]
 
 Answer = Generator[Any, Any, Any]
+
+REQUESTS = (*flows.ErasureRequest, retention.Expired, retention.RecordRetention)
+"""Every request ``answer`` serves: the erasure flows' and the retention flow's."""
 
 
 def erasure_log(databases: list[Any]) -> Any:
@@ -75,6 +79,41 @@ def _record(runtime: Any, database: Any, request: flows.RecordErasure) -> Answer
     return None
 
 
+def _expired(facade: Any, collection: Any, request: retention.Expired) -> Answer:
+    """Pseudonyms with a document dated before the cutoff and none dated after (or undated)."""
+    clinical = collection.database.inner[collection.name]
+    projection = {"_id": 0, "_pseudonym": 1}
+    old = {"_pseudonym": {"$exists": True}, request.field: {"$lt": request.cutoff}}
+    rows = yield facade.rows(clinical.find(old, projection))
+    candidates = sorted({d["_pseudonym"] for d in rows})
+    if not candidates:
+        return []
+    live = {
+        "_pseudonym": {"$in": candidates},
+        "$or": [{request.field: {"$gte": request.cutoff}}, {request.field: None}],
+    }
+    kept = {d["_pseudonym"] for d in (yield facade.rows(clinical.find(live, projection)))}
+    return [p for p in candidates if p not in kept]
+
+
+def _retention_record(runtime: Any, database: Any, request: retention.RecordRetention) -> Answer:
+    trail = runtime.trail(database.inner)
+    if trail is None:
+        return None
+    records = records_for(
+        at=runtime.clock.now(),
+        access=runtime.access(),
+        operation=retention.RETENTION,
+        model=request.model,
+        subjects=request.pseudonyms,
+        fields=(),
+        count=len(request.pseudonyms),
+        max_subjects=runtime.settings().audit_max_subjects,
+    )
+    yield trail.append(records)
+    return None
+
+
 def _begin(log: Any, entry: Mapping[str, Any]) -> Answer:
     """Store a pending entry unless one exists; the stored entry (the first run's wins)."""
     pseudonym = entry["_id"]
@@ -96,9 +135,15 @@ def _keys(runtime: Any, request: flows.HasKey | flows.ShredKey) -> Answer:
 
 
 def answer(facade: Any, classes: Mapping[str, Any], request: Any) -> Answer:
-    """Answer one request of ``core.rights.erasure``'s flows (see ``ErasureRequest``)."""
+    """Answer one request of the erasure and retention flows (``REQUESTS``)."""
     databases = facade.databases(classes)
     runtime = databases[0].client.runtime
+    if isinstance(request, retention.Expired | retention.RecordRetention):
+        collection = facade.collection(classes[request.model])
+        if isinstance(request, retention.Expired):
+            return (yield from _expired(facade, collection, request))
+        database = collection.database
+        return (yield from _retention_record(database.client.runtime, database, request))
     if isinstance(request, flows.DeleteRows | flows.CountIdentity | flows.RecordErasure):
         collection = facade.collection(classes[request.model])
         if isinstance(request, flows.DeleteRows):

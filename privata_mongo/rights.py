@@ -15,6 +15,7 @@ makes is yielded, so ``Rights`` takes its value and ``AsyncRights`` awaits it.
 
 from __future__ import annotations
 
+import datetime
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Iterable, Mapping
@@ -37,6 +38,7 @@ from privata_mongo.core.rights.restriction import (
     RESTRICT,
     WITHDRAW_OBJECTION,
 )
+from privata_mongo.core.rights.retention import enforce
 from privata_mongo.core.schema import PSEUDONYM_FIELD
 from privata_mongo.errors import ConfigurationError
 
@@ -128,7 +130,7 @@ class _Facade(ABC):
 
 def _answer(facade: _Facade, classes: Mapping[str, Any], request: Any) -> Answer:
     """Answer one request of a rights flow (``core.rights``), for either facade."""
-    if isinstance(request, erasure_flows.ErasureRequest):
+    if isinstance(request, erasure.REQUESTS):
         return (yield from erasure.answer(facade, classes, request))
     cls: Any = classes[request.model] if hasattr(request, "model") else None
     collection: Any = facade.collection(cls) if cls is not None else None
@@ -346,6 +348,16 @@ class Rights:
         flow = erasure_flows.erase(self.data_map(), _subject(subject))
         return self._run(erasure_flows.ERASE, flow)  # type: ignore[no-any-return]
 
+    def enforce_retention(self, now: datetime.datetime | None = None) -> list[ErasureReceipt]:
+        """Erase or pseudonymise every subject past its model's retention period.
+
+        Per model with ``privacy["retention"]``: a ``retention`` record naming the subjects
+        due, then each one's erasure (``erase``; kept documents when ``then`` is
+        ``pseudonymise``). Subjects already erased are left alone, so it is idempotent.
+        Returns the receipts of the erasures this run made.
+        """
+        return self._run(erasure_flows.ERASE, enforce(self.data_map(), now))  # type: ignore[no-any-return]
+
     def replay_erasures(self) -> list[ReplayedErasure]:
         """Re-apply every logged erasure to the data as it is now (after a backup restore).
 
@@ -435,6 +447,10 @@ class AsyncRights:
         """``Rights.erase`` for the Beanie models."""
         flow = erasure_flows.erase(self.data_map(), _subject(subject))
         return await self._run(erasure_flows.ERASE, flow)  # type: ignore[no-any-return]
+
+    async def enforce_retention(self, now: datetime.datetime | None = None) -> list[ErasureReceipt]:
+        """``Rights.enforce_retention`` for the Beanie models."""
+        return await self._run(erasure_flows.ERASE, enforce(self.data_map(), now))  # type: ignore[no-any-return]
 
     async def replay_erasures(self) -> list[ReplayedErasure]:
         """``Rights.replay_erasures`` for the Beanie models."""

@@ -75,7 +75,7 @@ def data_map(only: Iterable[Any] | None = None) -> DataMap:
                 clinical_fields=clinical,
                 searchable=tuple(f for f in identity if f in schema.searchable),
                 erasure=erasure_policy(name, privacy),
-                retention=retention_policy(name, privacy, clinical),
+                retention=retention_policy(name, privacy, clinical, split=bool(identity)),
             )
         )
         for klass in collection_classes(schema.collection) or [cls]:

@@ -4,6 +4,7 @@ the raw collections, the key vault and its tombstones, the erasure log and the a
 from __future__ import annotations
 
 import contextlib
+import datetime
 import functools
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
@@ -586,3 +587,120 @@ async def test_beanie_replay_erasures_after_a_backup_restore(
                 }
         finally:
             await raw.client.drop_database(log_db)
+
+
+# -- retention -------------------------------------------------------------------------------
+
+
+def _retention_models(then: str) -> dict[str, Any]:
+    class TPatient(pm.Document):
+        first_name = pm.StringField()
+        email = pm.EmailField(pii=True, searchable=True)
+        last_seen = pm.DateTimeField()
+        meta = {
+            "collection": "t_patient",
+            "privacy": {
+                "not_pii": ["last_seen"],
+                "erasure": "delete",
+                "retention": {"days": 365, "field": "last_seen", "then": then},
+            },
+        }
+
+    class TVisit(pm.Document):
+        patient = pm.ReferenceField(TPatient)
+        meta = {"collection": "t_visit", "privacy": {"erasure": "delete"}}
+
+    return {"TPatient": TPatient, "TVisit": TVisit}
+
+
+@pytest.mark.parametrize("then", ["erase", "pseudonymise"])
+def test_retention_erases_subjects_past_it_idempotently_and_audited(
+    connected: Any, then: str
+) -> None:
+    db = connected
+    m = _retention_models(then)
+    now = datetime.datetime(2026, 6, 1)
+    with access_context(**CONTEXT):
+        old = m["TPatient"](first_name="Ann", email="ann@example.org",
+                            last_seen=now - datetime.timedelta(days=400)).save()  # fmt: skip
+        recent = m["TPatient"](first_name="Bob", email="bob@example.org",
+                               last_seen=now - datetime.timedelta(days=10)).save()  # fmt: skip
+        undated = m["TPatient"](first_name="Cy", email="cy@example.org").save()
+        for patient in (old, recent, undated):
+            m["TVisit"](patient=patient).save()
+    ann, bob, cy = (subject_of(db, "t_patient", p.id) for p in (old, recent, undated))
+    rights = Rights(m.values())
+    retention_context = {"actor": "retention-job", "purpose": "retention", "legal_basis": "HIPAA"}
+    with access_context(**retention_context):
+        (receipt,) = rights.enforce_retention(now=now)
+        assert rights.enforce_retention(now=now) == []  # idempotent
+    assert receipt.pseudonym == ann
+    assert receipt.actor == "retention-job"
+    assert verify_receipt(receipt)
+    assert db["t_patient__identity"].count_documents({"_id": ann}) == 0
+    assert {r["_id"] for r in db["t_patient__identity"].find()} == {bob, cy}
+    _, tombstones = _vault_collections(db.client)
+    assert tombstones.count_documents({"_id": ann}) == 1
+    kept = 0 if then == "erase" else 1  # pseudonymise keeps every clinical row
+    assert db["t_patient"].count_documents({"_pseudonym": ann}) == kept
+    assert db["t_visit"].count_documents({"patient": old.id}) == kept
+    assert db["t_visit"].count_documents({}) == 2 + kept
+    assert db["privata_erasures"].find_one({"_id": ann})["state"] == "done"
+    runs = list(db["privata_audit"].find({"operation": "retention"}, sort=[("seq", 1)]))
+    assert [(r["model"], r["subjects"], r["count"], r["actor"]) for r in runs] == [
+        ("TPatient", [ann], 1, "retention-job"),
+        ("TPatient", [], 0, "retention-job"),
+    ]
+    assert [r["outcome"] for r in _erase_records(db)] == ["ok", "ok"]  # TPatient, TVisit
+    # a year later Bob is past it too; Cy, with no date, never is
+    with access_context(**retention_context):
+        later = rights.enforce_retention(now=now + datetime.timedelta(days=400))
+    assert [r.pseudonym for r in later] == [bob]
+    assert {r["_id"] for r in db["t_patient__identity"].find()} == {cy}
+
+
+def _beanie_retention_models() -> list[Any]:
+    class BTPatient(pb.Document):  # identity fields optional: a kept document has none
+        first_name: Annotated[str | None, pb.PII()] = None
+        email: Annotated[str | None, pb.PII(searchable=True)] = None
+        last_seen: datetime.datetime | None = None
+
+        class Settings:
+            name = "bt_patient"
+            privacy = {
+                "not_pii": ["last_seen"],
+                "retention": {"days": 30, "field": "last_seen", "then": "pseudonymise"},
+            }
+
+    return [BTPatient]
+
+
+async def test_beanie_retention_pseudonymises_subjects_past_it(backend: Backend) -> None:
+    async with _beanie_database(backend) as raw:
+        models = _beanie_retention_models()
+        (patient_cls,) = models
+        await pb.init_beanie(database=raw, document_models=models)
+        now = datetime.datetime(2026, 6, 1)
+        with access_context(**CONTEXT):
+            old = await patient_cls(
+                first_name="Ann",
+                email="ann@example.org",
+                last_seen=now - datetime.timedelta(days=31),
+            ).insert()
+            await patient_cls(
+                first_name="Bob",
+                email="bob@example.org",
+                last_seen=now - datetime.timedelta(days=1),
+            ).insert()
+            rights = AsyncRights(models)
+            (receipt,) = await rights.enforce_retention(now=now)
+            assert await rights.enforce_retention(now=now) == []
+            kept = await patient_cls.get(old.id)
+        assert kept is not None
+        assert (kept.first_name, kept.email) == (None, None)  # pseudonymised, not deleted
+        assert await raw["bt_patient__identity"].count_documents({}) == 1
+        assert await raw["bt_patient"].count_documents({}) == 2
+        assert [(m.model, m.clinical_kept) for m in receipt.models] == [("BTPatient", 1)]
+        runs = await raw["privata_audit"].find({"operation": "retention"}).to_list(None)
+        assert [r["count"] for r in runs] == [1, 0]
+        assert runs[0]["subjects"] == [receipt.pseudonym]

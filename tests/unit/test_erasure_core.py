@@ -13,6 +13,7 @@ import pytest
 from privata_mongo.core.audit import AccessContext
 from privata_mongo.core.ops import ResolveAccess
 from privata_mongo.core.rights import erasure as flows
+from privata_mongo.core.rights import retention
 from privata_mongo.core.rights.access import FindSubject, Subject
 from privata_mongo.core.rights.datamap import DataMap, Edge, Lookup, ModelEntry, Ref
 from privata_mongo.core.rights.policy import (
@@ -58,6 +59,7 @@ class World:
         self.tombstones: set[str] = set()
         self.log: dict[str, dict[str, Any]] = {}
         self.records: list[flows.RecordErasure] = []
+        self.retention: list[retention.RecordRetention] = []
         self.asked: list[Any] = []
         self.crash_at: type | None = None
 
@@ -115,6 +117,15 @@ class World:
                 return AccessContext("dpo", "erasure", "GDPR Art. 17")
             case flows.RecordErasure():
                 self.records.append(request)
+                return None
+            case retention.Expired(model, field, cutoff):
+                dated: dict[str, list[Any]] = {}
+                for row in self.rows[model]:
+                    if PSEUDONYM_FIELD in row:
+                        dated.setdefault(row[PSEUDONYM_FIELD], []).append(row.get(field))
+                return [p for p, d in dated.items() if all(x is not None and x < cutoff for x in d)]
+            case retention.RecordRetention():
+                self.retention.append(request)
                 return None
         raise AssertionError(f"unexpected request {request!r}")
 
@@ -289,3 +300,29 @@ def test_policies_are_validated_with_the_model_named() -> None:
     ):
         with pytest.raises(ConfigurationError, match="Visit: privacy 'retention' must be"):
             retention_policy("Visit", {"retention": bad}, fields)
+    with pytest.raises(ConfigurationError, match="holding identity fields"):
+        retention_policy("Visit", {"retention": {"days": 1, "field": "at"}}, fields, split=False)
+
+
+@pytest.mark.parametrize("then", ["erase", "pseudonymise"])
+def test_retention_erases_subjects_past_it_once_and_records_every_run(then: str) -> None:
+    policy = Retention(days=30, field="seen", then=then)
+    data_map = replace(MAP, models=(replace(MAP.models[0], retention=policy), *MAP.models[1:]))
+    world = World()
+    world.rows["Patient"][0]["seen"] = AT - datetime.timedelta(days=31)  # P: past it
+    world.rows["Patient"][1]["seen"] = AT - datetime.timedelta(days=29)  # OTHER: not yet
+    (receipt,) = world.run(retention.enforce(data_map, AT))
+    assert receipt.pseudonym == P
+    assert [(r.model, r.pseudonyms) for r in world.retention] == [("Patient", (P,))]
+    assert world.keys == {OTHER}
+    deleted = then == "erase"
+    assert [r["_id"] for r in world.rows["Patient"]] == ([2] if deleted else [1, 2])
+    assert {m.policy for m in receipt.models} == (
+        {"delete", "pseudonymise"} if deleted else {"pseudonymise"}
+    )
+    assert world.run(retention.enforce(data_map, AT)) == []  # idempotent
+    assert world.retention[-1].pseudonyms == ()  # the second run is recorded, naming nobody
+    world.asked.clear()
+    later = world.run(retention.enforce(data_map, AT + datetime.timedelta(days=2)))
+    assert [r.pseudonym for r in later] == [OTHER]
+    assert isinstance(world.asked[0], retention.Expired)  # ``now`` given: no clock read

@@ -42,7 +42,7 @@ from privata_mongo.core.audit import AccessContext
 from privata_mongo.core.ops import Op, ResolveAccess
 from privata_mongo.core.rights.access import Subject, locate
 from privata_mongo.core.rights.datamap import DataMap, walk
-from privata_mongo.core.rights.policy import DELETE
+from privata_mongo.core.rights.policy import DELETE, PSEUDONYMISE
 from privata_mongo.core.rights.receipt import ErasureReceipt, ModelErasure
 from privata_mongo.core.schema import Side
 from privata_mongo.errors import UnknownSubject
@@ -208,8 +208,10 @@ def _chunks(ids: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
-def _plan(data_map: DataMap, pseudonym: str) -> Generator[Any, Any, dict[str, Any]]:
+def _plan(data_map: DataMap, pseudonym: str, keep: bool) -> Generator[Any, Any, dict[str, Any]]:
     """The pending log entry of ``pseudonym``: the map's ids, identity rows, key and context.
+
+    ``keep``: every model's documents are kept (pseudonymised), whatever its policy.
 
     Raises:
         UnknownSubject: no document and no identity row belongs to the pseudonym.
@@ -230,7 +232,7 @@ def _plan(data_map: DataMap, pseudonym: str) -> Generator[Any, Any, dict[str, An
         {
             "model": entry.name,
             "collection": entry.collection,
-            "policy": entry.erasure,
+            "policy": PSEUDONYMISE if keep else entry.erasure,
             "identity": identity.get(entry.name, 0),
             "ids": list(found.documents.get(entry.name, ())),
         }
@@ -340,12 +342,13 @@ def _complete(
 
 
 def erase(
-    data_map: DataMap, subject: Subject, *, batch: int = 1000
+    data_map: DataMap, subject: Subject, *, keep: bool = False, batch: int = 1000
 ) -> Generator[Any, Any, ErasureReceipt]:
     """Erase ``subject`` (Art. 17) in the order of the module docstring; returns the receipt.
 
     Erasing a subject already erased returns the first receipt (and records the repeat); a
-    pending entry (an erasure interrupted part-way) is completed.
+    pending entry (an erasure interrupted part-way) is completed. ``keep`` pseudonymises:
+    every model's documents are kept whatever its policy (retention's ``pseudonymise``).
 
     Raises:
         UnknownSubject: the subject cannot be found, and no erasure of it is logged.
@@ -354,7 +357,7 @@ def erase(
     entry = yield from LoadErasure(pseudonym)
     outcome = RESUMED
     if entry is None:
-        entry = yield from BeginErasure((yield from _plan(data_map, pseudonym)))
+        entry = yield from BeginErasure((yield from _plan(data_map, pseudonym, keep)))
         outcome = OK if entry.get("state") == PENDING else REPEAT
     if entry.get("state") == DONE:
         receipt = ErasureReceipt.from_document(entry["receipt"])

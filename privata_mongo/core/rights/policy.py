@@ -83,16 +83,20 @@ def erasure_policy(model: str, privacy: Any) -> str:
     return str(value)
 
 
-def retention_policy(model: str, privacy: Any, fields: tuple[str, ...]) -> Retention | None:
+def retention_policy(
+    model: str, privacy: Any, fields: tuple[str, ...], *, split: bool = True
+) -> Retention | None:
     """The model's retention period, or ``None`` when it declares none.
 
     ``fields`` are the model's clinical fields (stored names): the date field must be one, so
-    the server can compare it without decrypting anything.
+    the server can compare it without decrypting anything. Only a model holding identity
+    fields (``split``) can declare one: its documents carry the subject's pseudonym, which is
+    what ages out; a document of another model belongs to a subject only through the map.
 
     Raises:
         ConfigurationError: the declaration is not ``{"days": N, "field": ..., "then": ...}``
             with a positive whole ``days``, a clinical ``field`` and ``then`` one of
-            ``erase``/``pseudonymise``.
+            ``erase``/``pseudonymise``, or the model holds no identity fields.
     """
     value = _privacy(privacy).get("retention")
     if value is None:
@@ -103,6 +107,11 @@ def retention_policy(model: str, privacy: Any, fields: tuple[str, ...]) -> Reten
     )
     if not isinstance(value, Mapping) or set(value) - {"days", "field", "then"}:
         raise ConfigurationError(shape)
+    if not split:
+        raise ConfigurationError(
+            f"{model}: privacy 'retention' applies to a model holding identity fields (its "
+            "documents name their data subject); declare it on the subject's model"
+        )
     days, field, then = value.get("days"), value.get("field"), value.get("then", ERASE)
     if not isinstance(days, int) or isinstance(days, bool) or days < 1:
         raise ConfigurationError(f"{shape}; 'days' must be a positive whole number")
