@@ -248,6 +248,33 @@ def test_the_erasure_log_is_protected_and_hidden_from_the_application(connected:
     assert connected["privata_erasures"].count_documents({}) == 1
 
 
+def test_the_erasure_log_can_live_on_its_own_client(
+    backend: Backend, connected: Any, restore_settings: None
+) -> None:
+    log_client = backend.client()
+    log_db = f"{backend.db_name}_log"
+    privata_mongo.configure(erasure_client=log_client, erasure_database=log_db)
+    try:
+        m = _models("delete")
+        world = _seed(m)
+        with access_context(**CONTEXT):
+            receipt = Rights(m.values()).erase(Subject(model="EPatient", id=world["Ann_doc"].id))
+        (entry,) = list(log_client[log_db]["privata_erasures"].find())
+        assert entry["_id"] == receipt.pseudonym
+        assert verify_receipt(entry["receipt"])
+        assert "privata_erasures" not in connected.list_collection_names()
+    finally:
+        log_client.drop_database(log_db)
+        log_client.close()
+
+
+def test_erasure_settings_are_validated() -> None:
+    with pytest.raises(ConfigurationError, match="erasure_collection"):
+        privata_mongo.configure(erasure_collection="")
+    with pytest.raises(ConfigurationError, match="erasure_database"):
+        privata_mongo.configure(erasure_database=3)
+
+
 def test_an_invalid_erasure_policy_is_a_configuration_error(connected: Any) -> None:
     m = _models("forget")
     with pytest.raises(ConfigurationError, match="ELab: privacy 'erasure' must be"):
@@ -554,8 +581,9 @@ async def test_beanie_erase_a_subject_with_a_three_level_chain(
         assert not [value for value in VALUES if value in everything]
 
 
+@pytest.mark.parametrize("vault_restored", [True, False], ids=["vault restored", "vault kept"])
 async def test_beanie_replay_erasures_after_a_backup_restore(
-    backend: Backend, restore_settings: None
+    backend: Backend, restore_settings: None, vault_restored: bool
 ) -> None:
     log_db = f"{backend.db_name}_erasures"
     privata_mongo.configure(erasure_database=log_db)
@@ -566,20 +594,32 @@ async def test_beanie_replay_erasures_after_a_backup_restore(
             world = await _beanie_seed(models)
             names = await raw.list_collection_names()
             backup = {n: await raw[n].find().to_list(None) for n in names}
+            database, _, name = current().key_vault_namespace.partition(".")
+            vault = raw.client[database][name]
+            keys = await vault.find().to_list(None)
             rights = AsyncRights(models)
             with access_context(**CONTEXT):
                 receipt = await rights.erase(Subject(model="BEPatient", id=world["Ann_id"]))
             erased = await _astate(raw)
             await raw.client.drop_database(backend.db_name)
-            for name, documents in backup.items():
+            for collection, documents in backup.items():
                 if documents:
-                    await raw[name].insert_many(documents)
+                    await raw[collection].insert_many(documents)
+            if vault_restored:
+                await vault.delete_many({})
+                await vault.insert_many(keys)
             assert await raw["be_patient__identity"].count_documents({}) == 2
             with access_context(**CONTEXT):
                 (replayed,) = await rights.replay_erasures()
+                (again,) = await rights.replay_erasures()
             assert replayed.pseudonym == receipt.pseudonym
             assert replayed.removed == 6  # an identity row, a patient, a visit, 2 labs, a note
+            assert replayed.key_shredded is vault_restored
+            assert again.removed == 0
             assert await _astate(raw) == erased
+            assert {d["_id"] for d in await vault.find().to_list(None)} == {
+                d["_id"] for d in keys if receipt.pseudonym not in d.get("keyAltNames", ())
+            }
             bob = {repr(i) for ids in world["Bob"].values() for i in ids}
             for collection in ("be_patient", "be_visit", "be_lab", "be_note"):
                 assert set(erased[collection]) == {
