@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Generator, Mapping
 from typing import Any
 
+from pymongo import ReturnDocument
+
 from privata_mongo.core.audit import records_for
 from privata_mongo.core.ops import ResolveAccess
 from privata_mongo.core.rights import erasure as flows
@@ -61,21 +63,33 @@ def _delete_rows(collection: Any, request: flows.DeleteRows) -> Answer:
     return result.deleted_count
 
 
-def _record(runtime: Any, database: Any, request: flows.RecordErasure) -> Answer:
-    trail = runtime.trail(database.inner)
-    if trail is None:
-        return None
-    records = records_for(
-        at=runtime.clock.now(),
-        access=runtime.access(),
-        operation=flows.ERASE,
-        model=request.model,
-        subjects=[request.pseudonym],
-        fields=request.fields,
-        count=request.count,
-        outcome=request.outcome,
-    )
-    yield trail.append(records)
+def _record(facade: Any, classes: Mapping[str, Any], request: flows.RecordErasure) -> Answer:
+    """The ``erase`` records of one subject, one append per database of the models."""
+    by_database: dict[str, tuple[Any, list[Any]]] = {}
+    for erased in request.models:
+        database = facade.collection(classes[erased.model]).database
+        by_database.setdefault(database.name, (database, []))[1].append(erased)
+    for database, models in by_database.values():
+        runtime = database.client.runtime
+        trail = runtime.trail(database.inner)
+        if trail is None:
+            continue
+        at, access = runtime.clock.now(), runtime.access()
+        records = [
+            record
+            for erased in models
+            for record in records_for(
+                at=at,
+                access=access,
+                operation=flows.ERASE,
+                model=erased.model,
+                subjects=[request.pseudonym],
+                fields=erased.fields,
+                count=erased.count,
+                outcome=request.outcome,
+            )
+        ]
+        yield trail.append(records)
     return None
 
 
@@ -118,8 +132,14 @@ def _begin(log: Any, entry: Mapping[str, Any]) -> Answer:
     """Store a pending entry unless one exists; the stored entry (the first run's wins)."""
     pseudonym = entry["_id"]
     rest = {k: v for k, v in entry.items() if k != "_id"}
-    yield log.update_one({"_id": pseudonym}, {"$setOnInsert": rest}, upsert=True)
-    return (yield log.find_one({"_id": pseudonym}))
+    return (
+        yield log.find_one_and_update(
+            {"_id": pseudonym},
+            {"$setOnInsert": rest},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+    )
 
 
 def _keys(runtime: Any, request: flows.HasKey | flows.ShredKey) -> Answer:
@@ -144,13 +164,12 @@ def answer(facade: Any, classes: Mapping[str, Any], request: Any) -> Answer:
             return (yield from _expired(facade, collection, request))
         database = collection.database
         return (yield from _retention_record(database.client.runtime, database, request))
-    if isinstance(request, flows.DeleteRows | flows.CountIdentity | flows.RecordErasure):
+    if isinstance(request, flows.RecordErasure):
+        return (yield from _record(facade, classes, request))
+    if isinstance(request, flows.DeleteRows | flows.CountIdentity):
         collection = facade.collection(classes[request.model])
         if isinstance(request, flows.DeleteRows):
             return (yield from _delete_rows(collection, request))
-        if isinstance(request, flows.RecordErasure):
-            database = collection.database
-            return (yield from _record(database.client.runtime, database, request))
         identity = collection.database.inner[collection.schema.identity_collection]
         return (yield identity.count_documents({"_id": request.pseudonym}))
     if isinstance(request, flows.HasKey | flows.ShredKey):

@@ -309,7 +309,7 @@ def _position(plan: FaultPlan, collection_suffix: str, method: str) -> int:
 
 @pytest.mark.parametrize(
     ("where", "method"),
-    [("privata_erasures", "update_one"), ("__keyVault", "delete_many")],
+    [("privata_erasures", "find_one_and_update"), ("__keyVault", "delete_many")],
     ids=["after the log entry", "after the shred"],
 )
 def test_a_crash_part_way_is_completed_by_a_rerun(

@@ -58,6 +58,7 @@ __all__ = [
     "BeginErasure",
     "CountIdentity",
     "DeleteRows",
+    "Erased",
     "ErasureRequest",
     "FinishErasure",
     "HasKey",
@@ -149,13 +150,23 @@ class Now(Op[datetime.datetime]):
 
 
 @dataclass(frozen=True, slots=True)
-class RecordErasure(Op[None]):
-    """Statement: append the ``erase`` record of one model (fail closed)."""
+class Erased:
+    """What one ``erase`` record says about one model."""
 
     model: str
-    pseudonym: str
     fields: frozenset[str]
     count: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordErasure(Op[None]):
+    """Statement: append the ``erase`` records of one subject, one per model (fail closed).
+
+    One statement for every model, so the records of one database go in one append.
+    """
+
+    pseudonym: str
+    models: tuple[Erased, ...]
     outcome: str
 
 
@@ -333,10 +344,15 @@ def _complete(
     """Steps 3 to 7 of a pending entry: the receipt, keys deleted and rows removed."""
     shredded, removed = yield from _apply(data_map, entry, walk_again=outcome != OK, batch=batch)
     receipt = _receipt(entry)
-    for model in receipt.models:
-        fields = _fields(data_map, model.model) if model.identity_deleted else frozenset()
-        count = model.clinical_deleted + model.clinical_kept
-        yield RecordErasure(model.model, receipt.pseudonym, fields, count, outcome)
+    erased = tuple(
+        Erased(
+            model.model,
+            _fields(data_map, model.model) if model.identity_deleted else frozenset(),
+            model.clinical_deleted + model.clinical_kept,
+        )
+        for model in receipt.models
+    )
+    yield RecordErasure(receipt.pseudonym, erased, outcome)
     yield FinishErasure(receipt.pseudonym, receipt.document())
     return receipt, shredded, removed
 
@@ -361,8 +377,8 @@ def erase(
         outcome = OK if entry.get("state") == PENDING else REPEAT
     if entry.get("state") == DONE:
         receipt = ErasureReceipt.from_document(entry["receipt"])
-        for model in receipt.models:
-            yield RecordErasure(model.model, pseudonym, frozenset(), 0, REPEAT)
+        repeat = tuple(Erased(model.model, frozenset(), 0) for model in receipt.models)
+        yield RecordErasure(pseudonym, repeat, REPEAT)
         return receipt
     receipt, _, _ = yield from _complete(data_map, entry, outcome, batch)
     return receipt
@@ -387,6 +403,7 @@ def replay(data_map: DataMap, *, batch: int = 1000) -> Generator[Any, Any, list[
             _, shredded, removed = yield from _complete(data_map, entry, RESUMED, batch)
         planned = {m["model"]: m for m in entry["models"]}
         models = []
+        erased = []
         for name in dict.fromkeys([*planned, *removed]):
             identity, clinical = removed.get(name, [0, 0])
             if name not in planned and not identity + clinical:
@@ -396,6 +413,7 @@ def replay(data_map: DataMap, *, batch: int = 1000) -> Generator[Any, Any, list[
                 ModelErasure(name, where["collection"], where["policy"], identity, clinical)
             )
             fields = _fields(data_map, name) if identity else frozenset()
-            yield RecordErasure(name, pseudonym, fields, identity + clinical, REPLAY)
+            erased.append(Erased(name, fields, identity + clinical))
+        yield RecordErasure(pseudonym, tuple(erased), REPLAY)
         replayed.append(ReplayedErasure(pseudonym, shredded > 0, tuple(models)))
     return replayed
