@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from privata_mongo.core.audit import AccessContext
+from privata_mongo.core.classify import Policy, compile_schema
 from privata_mongo.core.ops import ResolveAccess
 from privata_mongo.core.rights import erasure as flows
 from privata_mongo.core.rights import retention
@@ -22,7 +23,7 @@ from privata_mongo.core.rights.policy import (
     retention_policy,
 )
 from privata_mongo.core.rights.receipt import ErasureReceipt, verify_receipt
-from privata_mongo.core.schema import PSEUDONYM_FIELD, Side
+from privata_mongo.core.schema import PSEUDONYM_FIELD, FieldSpec, ModelSpec, Side
 from privata_mongo.errors import ConfigurationError, UnknownSubject
 
 P = "pseu_" + "a" * 32
@@ -334,3 +335,16 @@ def test_retention_erases_subjects_past_it_once_and_records_every_run(then: str)
     later = world.run(retention.enforce(data_map, AT + datetime.timedelta(days=2)))
     assert [r.pseudonym for r in later] == [OTHER]
     assert isinstance(world.asked[0], retention.Expired)  # ``now`` given: no clock read
+
+
+def test_a_bad_policy_fails_when_the_model_is_compiled() -> None:
+    fields = (FieldSpec("_id", "id", primary_key=True), FieldSpec("email", "email", marker=True),
+              FieldSpec("seen", "seen"))  # fmt: skip
+    good = {"erasure": "delete", "retention": {"days": 3, "field": "seen"}}
+    assert compile_schema([ModelSpec("Patient", "patient", fields, good)], Policy()).enabled
+    for bad, match in (
+        ({"erasure": "shred"}, "privacy 'erasure'"),
+        ({"retention": {"days": 3, "field": "email"}}, "clinical field"),
+    ):
+        with pytest.raises(ConfigurationError, match=match):
+            compile_schema([ModelSpec("Patient", "patient", fields, bad)], Policy())
