@@ -23,7 +23,7 @@ from privata_mongo.config import current
 from privata_mongo.embedded import AsyncMockClient
 from privata_mongo.errors import ConfigurationError, ProtectedCollection
 from privata_mongo.rights import ErasureReceipt, Subject, verify_receipt
-from privata_mongo.testing.faults import FaultPlan, faulty_client_class
+from privata_mongo.testing.faults import FaultPlan, faulty_client_class, faulty_database
 from testkit.backends import Backend
 
 CONTEXT = {"actor": "dpo", "purpose": "subject request", "legal_basis": "GDPR Art. 17"}
@@ -273,6 +273,18 @@ def test_erasure_settings_are_validated() -> None:
         privata_mongo.configure(erasure_collection="")
     with pytest.raises(ConfigurationError, match="erasure_database"):
         privata_mongo.configure(erasure_database=3)
+
+
+def test_a_restricted_subject_is_erased(connected: Any) -> None:
+    m = _models("delete")
+    world = _seed(m)
+    rights = Rights(m.values())
+    subject = Subject(model="EPatient", id=world["Ann_doc"].id)
+    with access_context(**CONTEXT):
+        assert rights.restrict(subject) == 1
+        receipt = rights.erase(subject)
+    assert [m.clinical_deleted for m in receipt.models] == [1, 1, 2, 1]
+    assert connected["e_patient__identity"].count_documents({"_id": receipt.pseudonym}) == 0
 
 
 def test_an_invalid_erasure_policy_is_a_configuration_error(connected: Any) -> None:
@@ -534,6 +546,9 @@ async def test_beanie_erase_a_subject_with_a_three_level_chain(
         rights = AsyncRights(models)
         before = await _astate(raw)
         with access_context(**CONTEXT):
+            with pytest.raises(UnknownSubject):
+                await rights.erase("pseu_" + "0" * 32)
+            assert await _astate(raw) == before  # nothing stored for an unknown subject
             subject = Subject(model="BEPatient", field="email", value="ann@example.org")
             receipt = await rights.erase(subject)
             again = await rights.erase(receipt.pseudonym)
@@ -744,3 +759,38 @@ async def test_beanie_retention_pseudonymises_subjects_past_it(backend: Backend)
         runs = await raw["privata_audit"].find({"operation": "retention"}).to_list(None)
         assert [r["count"] for r in runs] == [1, 0]
         assert runs[0]["subjects"] == [receipt.pseudonym]
+
+
+async def test_beanie_a_crash_after_the_shred_is_completed_by_a_rerun(backend: Backend) -> None:
+    async with _beanie_database(backend) as raw:
+        plan = FaultPlan()
+        models = _beanie_models("delete")
+        await pb.init_beanie(database=faulty_database(raw, plan), document_models=models)
+        world = await _beanie_seed(models)
+        rights = AsyncRights(models)
+        with access_context(**CONTEXT):
+            plan.arm()  # the calls of a fault-free erasure (Bob's map has Ann's shape)
+            expected = await rights.erase(Subject(model="BEPatient", id=world["Bob_id"]))
+            plan.arm(_position(plan, "__keyVault", "delete_many"), "after")
+            with pytest.raises(pymongo.errors.AutoReconnect):
+                await rights.erase(Subject(model="BEPatient", id=world["Ann_id"]))
+            plan.disarm()
+            (entry,) = await raw["privata_erasures"].find({"state": "pending"}).to_list(None)
+            assert await raw["be_patient__identity"].count_documents({"_id": entry["_id"]}) == 1
+            database, _, name = current().key_vault_namespace.partition(".")
+            vault = raw.client[database][name]
+            assert await vault.count_documents({"keyAltNames": entry["_id"]}) == 0  # shredded
+            receipt = await rights.erase(entry["_id"])
+        assert [(m.model, m.clinical_deleted) for m in receipt.models] == [
+            (m.model, m.clinical_deleted) for m in expected.models
+        ]
+        assert receipt.key_shredded
+        assert await raw["be_patient__identity"].count_documents({}) == 0
+        for collection in ("be_patient", "be_visit", "be_lab", "be_note"):
+            assert await raw[collection].count_documents({}) == 0, collection
+        outcomes = (
+            await raw["privata_audit"]
+            .find({"operation": "erase", "subjects": entry["_id"]})
+            .to_list(None)
+        )
+        assert {r["outcome"] for r in outcomes} == {"resumed"}
