@@ -26,10 +26,10 @@ readonly BIN_DIR="${TOOLS_DIR}/bin"
 readonly FERRETDB_BIN="${BIN_DIR}/ferretdb"
 readonly PYTHON="${PYTHON:-python3}"
 
-die() {
-    printf 'ferretdb.sh: %s\n' "$*" >&2
-    exit 1
-}
+readonly TOOL="ferretdb" TOOL_BIN="${FERRETDB_BIN}"
+readonly GO_MISSING="the Go toolchain (go >= 1.24) is required to build FerretDB ${FERRETDB_VERSION}, and 'go' is not on PATH; install Go, or use --backend mongomock"
+# shellcheck source=scripts/_go_tool.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_go_tool.sh"
 
 # True while $1 is a live process (a zombie left for an absent reaper counts as gone).
 alive() {
@@ -46,49 +46,32 @@ usage() {
 }
 
 # True when the cached binary runs and reports the pinned version.
-binary_is_current() {
+tool_is_current() {
     [[ -x "${FERRETDB_BIN}" ]] || return 1
     local out
     out="$("${FERRETDB_BIN}" --version 2>/dev/null)" || return 1
     grep -qx "version: ${FERRETDB_VERSION}" <<<"${out}"
 }
 
-# A subshell body: the lock descriptor, the EXIT trap and the Go variables end with it (a server
-# that `run` execs after an install must not inherit the lock).
-cmd_install() (
-    mkdir -p "${BIN_DIR}"
-    # Two test sessions may install at once: serialise them (flock is in util-linux).
-    if command -v flock >/dev/null 2>&1; then
-        exec 9>"${TOOLS_DIR}/ferretdb-install.lock"
-        flock 9
-    fi
-    if binary_is_current; then
-        printf '%s\n' "${FERRETDB_BIN}"
-        return 0
-    fi
-    command -v go >/dev/null 2>&1 ||
-        die "the Go toolchain (go >= 1.24) is required to build FerretDB ${FERRETDB_VERSION}, and 'go' is not on PATH; install Go, or use --backend mongomock"
-
-    export GOTOOLCHAIN=local GOFLAGS="-buildvcs=false -mod=readonly"
-    local info src_dir work
+# The module at the pinned version, checksum-verified, with version.txt written into a copy of it.
+tool_build() {
+    local work="$1" info src_dir
+    export GOFLAGS="-buildvcs=false -mod=readonly"
     info="$(cd / && go mod download -json "${FERRETDB_MODULE}@${FERRETDB_VERSION}")" ||
         die "could not download ${FERRETDB_MODULE}@${FERRETDB_VERSION} through the Go module proxy"
     src_dir="$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' <<<"${info}")"
     [[ -n "${src_dir}" && -d "${src_dir}" ]] || die "go mod download printed no module directory"
-
-    work="$(mktemp -d "${TOOLS_DIR}/build.XXXXXX")"
-    # shellcheck disable=SC2064  # expand now: the trap must remove this very directory
-    trap "rm -rf '${work}'" EXIT
     cp -R "${src_dir}" "${work}/src"
     chmod -R u+w "${work}/src"
     printf '%s\n' "${FERRETDB_VERSION}" >"${work}/src/build/version/version.txt"
     printf 'privata-mongo\n' >"${work}/src/build/version/package.txt"
-    (cd "${work}/src" && GOBIN="${work}/bin" go install -trimpath ./cmd/ferretdb) ||
-        die "go install of FerretDB ${FERRETDB_VERSION} failed (see the compiler output above)"
-    mv -f "${work}/bin/ferretdb" "${FERRETDB_BIN}"
-    binary_is_current || die "the freshly built ${FERRETDB_BIN} does not report ${FERRETDB_VERSION}"
-    printf '%s\n' "${FERRETDB_BIN}"
-)
+    (cd "${work}/src" && GOBIN="${work}/bin" go install -trimpath ./cmd/ferretdb) >&2 || return 1
+    printf '%s\n' "${work}/bin/ferretdb"
+}
+
+cmd_install() {
+    go_tool_install
+}
 
 # A TCP port that was free on 127.0.0.1 a moment ago (start retries if someone takes it first).
 free_port() {
@@ -168,8 +151,7 @@ cmd_run() {
     mkdir -p "${state_dir}/data"
     state_dir="$(cd "${state_dir}" && pwd)"
     [[ -x "${FERRETDB_BIN}" ]] || cmd_install >/dev/null
-    exec >>"${state_dir}/ferretdb.log" 2>&1 </dev/null
-    printf '== %s: 127.0.0.1:%s\n' "$(date -u +%FT%TZ)" "${port}"
+    log_to_state_dir "${state_dir}" "${port}"
     # Loopback TCP only: no Unix socket, no proxy, no debug/metrics HTTP listener, no telemetry.
     exec "${FERRETDB_BIN}" \
         --handler=sqlite \

@@ -272,10 +272,7 @@ class DatabaseBase(PassesAsNative):
         return f"{type(self).__name__}({self.name!r})"
 
     def __bool__(self) -> bool:
-        raise NotImplementedError(
-            "Database objects do not implement truth value testing or bool(). "
-            "Please compare with None instead: database is not None"
-        )
+        return bool(self._inner)  # as the real database answers (pymongo refuses, mongomock not)
 
 
 class ProxyDatabase(DatabaseBase):
