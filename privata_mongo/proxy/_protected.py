@@ -2,9 +2,9 @@
 
 The audit trail (``privata_audit``, its ``.checkpoints`` and its journal of intents
 ``.pending``, or the collection of a configured ``CollectionAuditSink``), the key vault and its
-``.tombstones`` (the erasure log) and the consent history (``privata_consents``) are written
-by the library through its adapters, which hold
-the real collections. Through the proxy — the
+``.tombstones``, the erasure log (``privata_erasures``, ``Rights.erase``) and the consent
+history (``privata_consents``, ``Rights.consent``) are written by the library through its
+adapters, which hold the real collections. Through the proxy — the
 handles the application has: ``get_db()``, Beanie's database, the proxy client — they can be
 read (auditors read the trail) but not written: every insert, update, delete, bulk write,
 drop, index change and rename, as a method, a database command (``db.command("drop", ...)``)
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COLLECTION_WRITES",
     "WRITE_COMMANDS",
+    "is_erasure_log",
     "protected_kind",
     "refuse",
     "refuse_command",
@@ -95,6 +96,7 @@ WRITE_COMMANDS = frozenset(
 TOMBSTONES_SUFFIX = ".tombstones"
 """The erasure log of a key vault ``v`` is ``v.tombstones`` (``adapters.key_vault``)."""
 
+_ERASURE_HANDLE = "privata_mongo.Rights / AsyncRights (erase, replay_erasures)"
 _AUDIT_HANDLE = "privata_mongo.audit.audit_collection(db) (the real collection, for operators)"
 _VAULT_HANDLE = (
     "privata_mongo.encryption (shred, rotate_master_key) or a client of the operator's own "
@@ -130,7 +132,19 @@ def protected_kind(database: DatabaseBase, name: str) -> tuple[str, str] | None:
         return "key vault", _VAULT_HANDLE
     if namespace == vault + TOMBSTONES_SUFFIX:
         return "erasure log (key vault tombstones)", _VAULT_HANDLE
+    if is_erasure_log(settings, database.name, name):
+        return "erasure log", _ERASURE_HANDLE
     return None
+
+
+def is_erasure_log(settings: Any, database: str, name: str) -> bool:
+    """Whether ``database.name`` is the erasure log the settings name (``Rights.erase``).
+
+    Without ``erasure_database`` the log lives in the database of the data, so the name is
+    the log's in every database.
+    """
+    wanted = settings.erasure_database
+    return bool(name == settings.erasure_collection and wanted in (None, database))
 
 
 def refuse(database: DatabaseBase, name: str, operation: str) -> None:

@@ -180,11 +180,11 @@ def test_the_example_runs_as_its_readme_starts_it(tmp_path: Path) -> None:
         post = urllib.request.Request(  # noqa: S310 - loopback
             f"{base}/patients", data=body, headers={"Content-Type": "application/json", **GATEWAY}
         )
-        with urllib.request.urlopen(post, timeout=10) as response:  # noqa: S310
+        with urllib.request.urlopen(post, timeout=10) as response:  # noqa: S310 - loopback
             created = json.load(response)
         assert response.status == 201
-        read = urllib.request.Request(f"{base}/patients/{created['id']}", headers=GATEWAY)  # noqa: S310
-        with urllib.request.urlopen(read, timeout=10) as response:  # noqa: S310
+        read = urllib.request.Request(f"{base}/patients/{created['id']}", headers=GATEWAY)  # noqa: S310 - loopback
+        with urllib.request.urlopen(read, timeout=10) as response:  # noqa: S310 - loopback
             assert json.load(response) == created
     finally:
         server.terminate()

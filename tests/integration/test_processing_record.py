@@ -35,7 +35,14 @@ class RecordPatient(pm.Document):
     first_name = pm.StringField()
     email = pm.StringField()
     ward = pm.StringField()
-    meta = {"collection": "record_patients"}
+    last_seen = pm.DateTimeField()
+    meta = {
+        "collection": "record_patients",
+        "privacy": {
+            "retention": {"days": 3650, "field": "last_seen", "then": "erase"},
+            "erasure": "delete",
+        },
+    }
 
 
 class _OnlyAggregate:
@@ -51,7 +58,7 @@ class _OnlyAggregate:
         return self._inner.aggregate(pipeline)
 
 
-def _check(record: Any, model: str, collection: str) -> None:
+def _check(record: Any, model: str, collection: str, policy: tuple[str | None, ...]) -> None:
     assert record.purposes == PURPOSES
     assert record.legal_bases == BASES
     assert record.recipients == ACTORS
@@ -64,7 +71,7 @@ def _check(record: Any, model: str, collection: str) -> None:
     assert entry.operations["create"] == 2
     assert entry.operations["consent"] == 1
     assert entry.operations["read"] >= 2
-    assert (entry.retention, entry.erasure) == (None, None)
+    assert (entry.retention, entry.erasure) == policy
     research = [a for a in record.activities if a.purpose == "research"]
     assert {(a.operation, a.actor, a.legal_basis) for a in research} == {
         ("read", "analyst", "art6_1a")
@@ -73,7 +80,7 @@ def _check(record: Any, model: str, collection: str) -> None:
     markdown = record.to_markdown()
     assert markdown.startswith("# Record of processing activities (GDPR Art. 30)")
     assert f"## {model}" in markdown
-    assert "- Retention: not declared" in markdown
+    assert f"- Retention: {policy[0] or 'not declared'}" in markdown
     assert "| research | art6_1a | analyst |" in markdown
     for value in VALUES:
         assert value not in markdown, value
@@ -97,7 +104,12 @@ def test_the_register_lists_the_purposes_used_and_the_categories_of_data(
     asked: list[Any] = []
     trail = _OnlyAggregate(audit_collection(pm.get_db()), asked)
     record = privata_mongo.processing_record(trail, models=[RecordPatient])
-    _check(record, "RecordPatient", "record_patients")
+    _check(
+        record,
+        "RecordPatient",
+        "record_patients",
+        ("3650 days after last_seen, then erase", "delete"),
+    )
     assert len(asked) == 3  # the summary, the oldest and the newest record
     assert any("$group" in stage for stage in asked[0])
     assert record.databases == (f"{connected.name}.privata_audit",)
@@ -141,7 +153,7 @@ async def test_the_beanie_register_lists_the_purposes_used(backend: Backend) -> 
             assert [m.first_name for m in await member.find_all().to_list()] == ["Ann"]
         database = member.get_pymongo_collection().database
         record = await privata_mongo.processing_record_async(database, models=[member])
-        _check(record, "RecordMember", "record_members")
+        _check(record, "RecordMember", "record_members", (None, None))
         assert record.databases == (backend.db_name,)
         (entry,) = record.models
         assert entry.searchable == ("email",)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime
 
+import pytest
+
 from privata_mongo.core.mql.match import compile_filter
 from privata_mongo.core.rights.datamap import DataMap, ModelEntry
 from privata_mongo.core.rights.register import EDGES, SUMMARY, register
+from privata_mongo.errors import ConfigurationError
 
 MAP = DataMap(
     (
@@ -43,7 +46,7 @@ def test_rows_of_several_trails_merge_into_activities_and_models() -> None:
         rows,
         databases=["app", "archive"],
         times=[T0 + datetime.timedelta(days=1), T0],
-        privacy={"Patient": {"retention": {"years": 10, "from": "last visit"}}},
+        privacy={"Patient": {"retention": {"days": 3650, "field": "ward"}, "erasure": "delete"}},
     )
     assert record.databases == ("app", "archive")
     assert record.period == (T0, T0 + datetime.timedelta(days=1))
@@ -60,21 +63,31 @@ def test_rows_of_several_trails_merge_into_activities_and_models() -> None:
     assert (patient.name, visit.name, ghost.name) == ("Patient", "Visit", "Ghost")
     assert patient.operations == {"read": 6, "create": 2}
     assert patient.purposes == ("research", "treatment")
-    assert patient.retention == "years: 10, from: last visit"
-    assert patient.erasure is None
+    assert patient.retention == "3650 days after ward, then erase"
+    assert patient.erasure == "delete"
+    assert (visit.retention, visit.erasure) == (None, None)
     assert visit.operations == {}
     assert visit.purposes == ()
     assert ghost.collection == "(not in the data map)"
     markdown = record.to_markdown()
     assert "- Period: 2026-03-01T09:30:00 to 2026-03-02T09:30:00 (UTC)" in markdown
-    assert "- Retention: years: 10, from: last visit" in markdown
-    assert "- Erasure: not declared" in markdown
+    assert "- Retention: 3650 days after ward, then erase" in markdown
+    assert "- Erasure: delete" in markdown
+    assert "- Retention: not declared" in markdown  # the visits
+    assert "- Erasure: not declared (pseudonymise, the default)" in markdown
     assert "## Visit" in markdown
     assert "| Patient | read | treatment | art9_2h | dr.lee | 5 | 9 |" in markdown
     assert "| Ghost | read | — | art6_1a | dr.lee | 1 | 0 |" in markdown
     data = record.to_dict()
     assert data["purposes"] == ["research", "treatment"]
     assert data["models"][0]["identity_fields"] == ("email", "name")
+
+
+def test_a_malformed_declaration_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="retention"):
+        register(MAP, [], databases=["app"], privacy={"Patient": {"retention": {"years": 10}}})
+    with pytest.raises(ConfigurationError, match="erasure"):
+        register(MAP, [], databases=["app"], privacy={"Visit": {"erasure": "burn"}})
 
 
 def test_an_empty_trail_gives_the_map_with_no_activity() -> None:

@@ -19,7 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from privata_mongo.core.rights.datamap import DataMap
+from privata_mongo.core.rights.datamap import DataMap, ModelEntry
+from privata_mongo.core.rights.policy import erasure_policy, retention_policy
 
 __all__ = ["EDGES", "SUMMARY", "Activity", "ModelRecord", "ProcessingRecord", "register"]
 
@@ -119,8 +120,10 @@ class ModelRecord:
         legal_bases: the legal bases the trail shows, sorted.
         recipients: who processed it (the actors of the trail), sorted.
         operations: audit records per operation.
-        retention: the declared retention (``privacy["retention"]``), ``None``: none.
-        erasure: the declared erasure policy (``privacy["erasure"]``), ``None``: none.
+        retention: the declared retention period (``privacy["retention"]``, read by
+            ``core.rights.policy``), ``None``: none.
+        erasure: the declared erasure policy (``privacy["erasure"]``: ``pseudonymise`` or
+            ``delete``), ``None``: none (an erasure then pseudonymises, the default).
     """
 
     name: str
@@ -207,7 +210,7 @@ class ProcessingRecord:
                 f"- Recipients: {_list(model.recipients)}",
                 f"- Operations (audit records): {operations or 'none'}",
                 f"- Retention: {model.retention or NOT_DECLARED}",
-                f"- Erasure: {model.erasure or NOT_DECLARED}",
+                f"- Erasure: {model.erasure or NOT_DECLARED + ' (pseudonymise, the default)'}",
             ]
         lines += [
             "",
@@ -243,15 +246,21 @@ def _period(period: tuple[datetime.datetime, datetime.datetime] | None) -> str:
     return f"{first} to {last} (UTC)"
 
 
-def declared(value: Any) -> str | None:
-    """A retention or erasure declaration as text (its shape is the model's own)."""
-    if value is None:
+def _retention(name: str, privacy: Mapping[str, Any], entry: ModelEntry | None) -> str | None:
+    """The model's retention period as text (``core.rights.policy``), ``None``: none declared."""
+    if entry is None:
         return None
-    if isinstance(value, Mapping):
-        return ", ".join(f"{k}: {declared(v)}" for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return ", ".join(str(declared(v)) for v in value)
-    return str(value)
+    period = retention_policy(name, privacy, entry.clinical_fields, split=entry.split)
+    if period is None:
+        return None
+    return f"{period.days} days after {period.field}, then {period.then}"
+
+
+def _erasure(name: str, privacy: Mapping[str, Any]) -> str | None:
+    """The model's declared erasure policy, ``None`` when it declares none."""
+    if privacy.get("erasure") is None:
+        return None
+    return erasure_policy(name, privacy)
 
 
 def register(
@@ -303,8 +312,8 @@ def register(
                 legal_bases=_sorted(a.legal_basis for a in own),
                 recipients=_sorted(a.actor for a in own),
                 operations=operations,
-                retention=declared(declaration.get("retention")),
-                erasure=declared(declaration.get("erasure")),
+                retention=_retention(name, declaration, entry),
+                erasure=_erasure(name, declaration),
             )
         )
     edges = sorted(times)
