@@ -30,7 +30,7 @@ from privata_mongo.adapters.audit_collection import (
 )
 from privata_mongo.config import Settings
 from privata_mongo.core.audit import LEDGER_ID, AccessContext, AuditRecord
-from privata_mongo.core.audit.intents import JOURNAL_SUFFIX, Intent
+from privata_mongo.core.audit.intents import JOURNAL_SUFFIX, Intent, seal_intent
 from privata_mongo.core.crypto.chain_key import chain_key
 from privata_mongo.drivers import aio, sync
 from privata_mongo.drivers._audit import AsyncAuditTrail, AuditTrail
@@ -231,10 +231,17 @@ class AuditPoint:
     def _journal(self) -> CollectionJournal:
         return CollectionJournal(self._database.get_collection(_journal_name(self._settings())))
 
+    def intent_key(self) -> bytes | None:
+        """The key intents are sealed with: the trail's chain key (``None``: auditing is off)."""
+        trail = self._trails.of(self._database, self._settings())
+        return trail.key() if isinstance(trail, AuditTrail) else None
+
     def open(self, intent: Intent) -> None:
-        """Store ``intent``; raises ``AuditUnavailable`` if it may not be stored."""
+        """Store ``intent``, sealed; raises ``AuditUnavailable`` if it may not be stored."""
         try:
-            self._journal().insert(intent.document())
+            key = self.intent_key()
+            if key is not None:
+                self._journal().insert(seal_intent(intent.document(), key))
         except Exception as exc:
             error = _unstored(intent, exc)
             if error is exc:
@@ -268,10 +275,17 @@ class AsyncAuditPoint:
         name = _journal_name(self._settings())
         return AsyncCollectionJournal(self._database.get_collection(name))
 
+    async def intent_key(self) -> bytes | None:
+        """The key intents are sealed with: the trail's chain key (``None``: auditing is off)."""
+        trail = self._trails.of(self._database, self._settings())
+        return await trail.key() if isinstance(trail, AsyncAuditTrail) else None
+
     async def open(self, intent: Intent) -> None:
-        """Store ``intent``; raises ``AuditUnavailable`` if it may not be stored."""
+        """Store ``intent``, sealed; raises ``AuditUnavailable`` if it may not be stored."""
         try:
-            await self._journal().insert(intent.document())
+            key = await self.intent_key()
+            if key is not None:
+                await self._journal().insert(seal_intent(intent.document(), key))
         except Exception as exc:
             error = _unstored(intent, exc)
             if error is exc:
