@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Literal
 
 from privata_mongo.core.audit import MAX_SUBJECTS, AccessContext
 from privata_mongo.core.classify import DEFAULT_PII_NAMES, DEFAULT_SEARCHABLE_NAMES, Policy
@@ -76,6 +76,11 @@ class Settings:
             first format (not bound to the database), so rows written by earlier versions are
             found; turn it off once every identity collection was re-indexed
             (``privata_mongo.encryption.reindex``, see ``docs/encryption.md``).
+        transactions: ``"auto"`` (the default): a connection probes once whether its server
+            really runs multi-document transactions (``runtime.transactions``: a replica set
+            in ``hello`` *and* a probe transaction that is aborted and proven rolled back);
+            ``"off"``: never probe, never use them. The writes still run the crash-safety
+            protocol either way (``docs/reliability.md``, *Transactions*).
     """
 
     classification: Mapping[str, bool] = field(default_factory=dict)
@@ -102,6 +107,7 @@ class Settings:
     write_lease_ms: int = 15_000
     write_wait_ms: int = 30_000
     legacy_blind_terms: bool = True
+    transactions: Literal["auto", "off"] = "auto"
 
     def policy(self) -> Policy:
         """The classification policy these settings describe."""
@@ -202,6 +208,8 @@ def configure(**changes: Any) -> Settings:
     buffer = changes.get("audit_buffer", 0)
     if not isinstance(buffer, int) or isinstance(buffer, bool) or buffer < 0:
         raise ConfigurationError("audit_buffer must be a non-negative integer")
+    if changes.get("transactions", "auto") not in ("auto", "off"):
+        raise ConfigurationError('transactions must be "auto" or "off"')
     if not isinstance(changes.get("legacy_blind_terms", True), bool):
         raise ConfigurationError("legacy_blind_terms must be True or False")
     if not isinstance(changes.get("default_access"), (AccessContext, type(None))):
