@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import privata_mongo.mongoengine as pm
+from privata_mongo.errors import UnsupportedQuery
 
 
 def _model() -> Any:
@@ -50,3 +51,30 @@ def test_a_computed_identity_field_reads_the_identity_row(
     ).save()
     (found,) = Patient._get_collection().find({}, projection)
     assert found == {"_id": ada.id, **expected}
+
+
+@pytest.mark.parametrize(
+    ("projection", "field"),
+    [
+        ({"phone": "$diagnosis"}, "phone"),  # an identity field computed from a clinical one
+        ({"summary": "$first_name"}, "summary"),  # a clinical output reading an identity field
+        ({"summary": {"$concat": ["$diagnosis", "$phone"]}}, "summary"),  # reads both sides
+        ({"phone": {"$toUpper": "$$ROOT.diagnosis"}}, "phone"),
+    ],
+)
+@pytest.mark.usefixtures("connected")
+def test_a_computed_field_reading_across_the_split_is_refused(
+    projection: dict[str, Any], field: str
+) -> None:
+    """MongoDB reads the whole document; each half here sees only its own fields.
+
+    Computing from the missing half would silently drop the field (or compute from nothing),
+    so the projection is refused before anything is read, naming fields, never values.
+    """
+    Patient = _model()
+    Patient(first_name="Ada", phone="555-0100", diagnosis="flu").save()
+    with pytest.raises(UnsupportedQuery) as refused:
+        list(Patient._get_collection().find({}, projection))
+    assert refused.value.field == field
+    assert "Ada" not in str(refused.value)
+    assert "555" not in str(refused.value)
