@@ -77,7 +77,7 @@ def markdown(results: dict[str, Any]) -> str:
         for name, result in tasks.items():
             rates = [result["alternatives"][n]["stats"]["mb_per_s"] for pair in PAIRS for n in pair]
             lines.append(
-                f"| {name} | " + " | ".join(f"{r:.2f}" if r else "-" for r in rates) + " |"
+                f"| {name} | " + " | ".join(f"{r:.3g}" if r else "-" for r in rates) + " |"
             )
     lines += ["", "## The issue's targets (wrapped / native)", ""]
     lines += [
