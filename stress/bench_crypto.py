@@ -20,6 +20,7 @@ import argparse
 import functools
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -238,9 +239,30 @@ def main() -> None:
     memory = bench_memory(KEY_COUNTS[-1])
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(
-            json.dumps({"open_us_per_row": opened, "memory_mib": memory}, indent=2)
-        )
+        measured = {
+            **_commit(),
+            "loadavg": list(os.getloadavg()),
+            "cpus": os.cpu_count(),
+            "open_us_per_row": opened,
+            "memory_mib": memory,
+        }
+        args.json.write_text(json.dumps(measured, indent=2) + "\n")
+
+
+def _commit() -> dict[str, Any]:
+    """The commit measured and whether the tree differed from it."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(  # noqa: S603 - git with fixed arguments
+            [shutil.which("git") or "git", *args],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
 
 
 if __name__ == "__main__":
