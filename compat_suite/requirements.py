@@ -37,6 +37,8 @@ FEATURES: Final[Mapping[str, str]] = {
     "uuid_standard": "UUID values in the standard binary representation (UUIDField)",
     "hello_command": "the hello and buildInfo commands",
     "server_process": "a server process the tests start and may kill (outage tests)",
+    "uri_from_another_process": "a database another process reaches by URI (the command line "
+    "run as its own process, as operators run it)",
     "explain": "a query plan for a find (the explain command)",
     "typed_update_errors": "an impossible update operator fails as a write error with the "
     "server's code (e.g. $inc on a string: TypeMismatch, 14)",
@@ -112,6 +114,8 @@ GAPS: Final[Mapping[str, Mapping[str, str]]] = {
         "hello_command": "mongomock 4.3 implements neither hello nor buildInfo "
         "(NotImplementedError)",
         "server_process": "mongomock runs in the process: there is no server to stop",
+        "uri_from_another_process": "mongomock's data lives in the test's own process; the "
+        "commands run in-process on it instead (CliRunner with the backend's client)",
         "migration_runner": "mongomock has no URI to connect to: Beanie's DBHandler opens a "
         "pymongo AsyncMongoClient, and the embedded backend has no client sessions "
         "(NotImplementedError)",

@@ -76,6 +76,13 @@ class Settings:
             first format (not bound to the database), so rows written by earlier versions are
             found; turn it off once every identity collection was re-indexed
             (``privata_mongo.encryption.reindex``, see ``docs/encryption.md``).
+        erasure_collection: the erasure log's collection (``docs/rights.md``, Erasure): one
+            entry per erased subject, kept apart from the data so that ``replay_erasures``
+            can re-apply every erasure after a backup of the data is restored.
+        erasure_database: the erasure log's database (default: the database of the first
+            served model); name another one to keep the log out of the data's backups.
+        erasure_client: a separate client holding the erasure log (default: the app's
+            client; sync for ``Rights``, async for ``AsyncRights``).
     """
 
     classification: Mapping[str, bool] = field(default_factory=dict)
@@ -102,6 +109,9 @@ class Settings:
     write_lease_ms: int = 15_000
     write_wait_ms: int = 30_000
     legacy_blind_terms: bool = True
+    erasure_collection: str = "privata_erasures"
+    erasure_database: str | None = None
+    erasure_client: Any = None
 
     def policy(self) -> Policy:
         """The classification policy these settings describe."""
@@ -210,6 +220,17 @@ def configure(**changes: Any) -> Settings:
         "audit_collection", "x"
     ):
         raise ConfigurationError("audit_collection must be a non-empty collection name")
+    if not isinstance(changes.get("erasure_collection", "x"), str) or not changes.get(
+        "erasure_collection", "x"
+    ):
+        raise ConfigurationError("erasure_collection must be a non-empty collection name")
+    erasure_database = changes.get("erasure_database")
+    if erasure_database is not None and (
+        not isinstance(erasure_database, str) or not erasure_database
+    ):
+        raise ConfigurationError(
+            "erasure_database must be a database name, or None for the data's database"
+        )
     sink = changes.get("audit_sink")
     if sink is not None and not callable(getattr(sink, "append", None)):
         raise ConfigurationError("audit_sink must have an append(records) method")

@@ -15,29 +15,44 @@ makes is yielded, so ``Rights`` takes its value and ``AsyncRights`` awaits it.
 
 from __future__ import annotations
 
+import datetime
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import IO, Any
 
-from privata_mongo import restriction
+from privata_mongo import erasure, restriction
 from privata_mongo.context import subject_request
 from privata_mongo.core.audit import records_for
 from privata_mongo.core.ops import Steps
 from privata_mongo.core.rights import access as flows
+from privata_mongo.core.rights import erasure as erasure_flows
 from privata_mongo.core.rights.access import Access, Subject
 from privata_mongo.core.rights.datamap import DataMap, Edge, Lookup, ModelEntry, SubjectMap, walk
+from privata_mongo.core.rights.erasure import ReplayedErasure
 from privata_mongo.core.rights.export import writer
+from privata_mongo.core.rights.receipt import ErasureReceipt, ModelErasure, verify_receipt
 from privata_mongo.core.rights.restriction import (
     LIFT_RESTRICTION,
     OBJECT,
     RESTRICT,
     WITHDRAW_OBJECTION,
 )
+from privata_mongo.core.rights.retention import enforce
 from privata_mongo.core.schema import PSEUDONYM_FIELD
 from privata_mongo.errors import ConfigurationError
 
-__all__ = ["Access", "AsyncRights", "Rights", "Subject", "data_map"]
+__all__ = [
+    "Access",
+    "AsyncRights",
+    "ErasureReceipt",
+    "ModelErasure",
+    "ReplayedErasure",
+    "Rights",
+    "Subject",
+    "data_map",
+    "verify_receipt",
+]
 
 Answer = Generator[Any, Any, Any]
 """An answer to one request: each value yielded is a call made, its result or its awaitable."""
@@ -115,6 +130,8 @@ class _Facade(ABC):
 
 def _answer(facade: _Facade, classes: Mapping[str, Any], request: Any) -> Answer:
     """Answer one request of a rights flow (``core.rights``), for either facade."""
+    if isinstance(request, erasure.REQUESTS):
+        return (yield from erasure.answer(facade, classes, request))
     cls: Any = classes[request.model] if hasattr(request, "model") else None
     collection: Any = facade.collection(cls) if cls is not None else None
     if isinstance(request, Lookup):
@@ -312,6 +329,45 @@ class Rights:
             flows.RECTIFY, flows.rectify(self.data_map(), _subject(subject), name, changes, id)
         )
 
+    def erase(self, subject: str | Subject) -> ErasureReceipt:
+        """Erase ``subject`` (Art. 17); returns the receipt (``docs/rights.md``, Erasure).
+
+        In this order, each step idempotent: the erasure-log entry is written (pending), the
+        data key is crypto-shredded (tombstone, then key), the identity rows are deleted with
+        their blind index terms, each model's ``erasure`` policy is applied to its documents
+        of the subject's map (``pseudonymise``, the default: kept, joining nothing;
+        ``delete``: deleted, deepest first), the ``erase`` records are appended, and the
+        entry is marked done. A crash part-way leaves a pending entry that ``erase`` again
+        (or ``replay_erasures``) completes. Erasing again returns the first receipt.
+
+        Raises:
+            UnknownSubject: the subject cannot be found and no erasure of it is logged.
+            AuditUnavailable: an ``erase`` record could not be stored; the entry stays
+                pending and a second call completes it.
+        """
+        flow = erasure_flows.erase(self.data_map(), _subject(subject))
+        return self._run(erasure_flows.ERASE, flow)  # type: ignore[no-any-return]
+
+    def enforce_retention(self, now: datetime.datetime | None = None) -> list[ErasureReceipt]:
+        """Erase or pseudonymise every subject past its model's retention period.
+
+        Per model with ``privacy["retention"]``: a ``retention`` record naming the subjects
+        due, then each one's erasure (``erase``; kept documents when ``then`` is
+        ``pseudonymise``). Subjects already erased are left alone, so it is idempotent.
+        Returns the receipts of the erasures this run made.
+        """
+        return self._run(erasure_flows.ERASE, enforce(self.data_map(), now))  # type: ignore[no-any-return]
+
+    def replay_erasures(self) -> list[ReplayedErasure]:
+        """Re-apply every logged erasure to the data as it is now (after a backup restore).
+
+        Keys the key vault holds again are shredded again, identity rows and documents the
+        erasures deleted are deleted again; pending erasures are completed. Idempotent; each
+        subject gets ``erase`` records with outcome ``replay``.
+        """
+        flow = erasure_flows.replay(self.data_map())
+        return self._run(erasure_flows.ERASE, flow)  # type: ignore[no-any-return]
+
     def _mark(self, right: str, subject: str | Subject, change: Callable[[Any, str], int]) -> int:
         pseudonym = self.pseudonym(subject)
         with subject_request(right):
@@ -386,6 +442,20 @@ class AsyncRights:
         return await self._run(
             flows.RECTIFY, flows.rectify(self.data_map(), _subject(subject), name, changes, id)
         )
+
+    async def erase(self, subject: str | Subject) -> ErasureReceipt:
+        """``Rights.erase`` for the Beanie models."""
+        flow = erasure_flows.erase(self.data_map(), _subject(subject))
+        return await self._run(erasure_flows.ERASE, flow)  # type: ignore[no-any-return]
+
+    async def enforce_retention(self, now: datetime.datetime | None = None) -> list[ErasureReceipt]:
+        """``Rights.enforce_retention`` for the Beanie models."""
+        return await self._run(erasure_flows.ERASE, enforce(self.data_map(), now))  # type: ignore[no-any-return]
+
+    async def replay_erasures(self) -> list[ReplayedErasure]:
+        """``Rights.replay_erasures`` for the Beanie models."""
+        flow = erasure_flows.replay(self.data_map())
+        return await self._run(erasure_flows.ERASE, flow)  # type: ignore[no-any-return]
 
     async def _mark(
         self, right: str, subject: str | Subject, change: Callable[[Any, str], Any]

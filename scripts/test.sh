@@ -22,6 +22,11 @@ step "ruff"
 step "mypy (strict)"
 "$VENV/bin/mypy"
 
+step "documentation site (mkdocs build --strict)"
+site="$(mktemp -d)"
+NO_MKDOCS_2_WARNING=1 "$VENV/bin/mkdocs" build --strict --quiet --site-dir "$site"
+rm -rf "$site"
+
 step "dependency audit (pip-audit)"
 # Fails on a reported vulnerability that pyproject.toml does not accept with a reason; says so
 # plainly, without failing, when no vulnerability service answers from this machine.

@@ -15,6 +15,7 @@ import beanie
 
 from privata_mongo.beanie._describe import REGISTRY, collection_name, schema_of_model
 from privata_mongo.core.rights.datamap import DataMap, Edge, ModelEntry, Ref, declared
+from privata_mongo.core.rights.policy import erasure_policy, retention_policy
 
 __all__ = ["data_map", "model_classes"]
 
@@ -64,13 +65,17 @@ def data_map(only: Iterable[Any] | None = None) -> DataMap:
     for name, cls in sorted(classes.items()):
         schema = schema_of_model(cls)
         identity = tuple(d.field for d in schema.decisions if d.identity) if schema.enabled else ()
+        clinical = tuple(d.field for d in schema.decisions if d.field not in identity)
+        privacy = getattr(cls.__dict__.get("Settings"), "privacy", None)
         entries.append(
             ModelEntry(
                 name=name,
                 collection=schema.collection,
                 identity_fields=identity,
-                clinical_fields=tuple(d.field for d in schema.decisions if d.field not in identity),
+                clinical_fields=clinical,
                 searchable=tuple(f for f in identity if f in schema.searchable),
+                erasure=erasure_policy(name, privacy),
+                retention=retention_policy(name, privacy, clinical, split=bool(identity)),
             )
         )
         settings = cls.__dict__.get("Settings")

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from privata_mongo.core.rights.policy import erasure_policy, retention_policy
 from privata_mongo.core.safe_harbor import RULES, Entry, entries, is_person_model
 from privata_mongo.core.schema import (
     Decision,
@@ -74,6 +75,8 @@ _PRIVACY_KEYS = frozenset(
         "not_searchable",
         "identity_collection",
         "scan_limit",
+        "erasure",  # core.rights.policy: what an erasure does with the model's documents
+        "retention",  # core.rights.policy: the model's retention period
     }
 )
 
@@ -154,7 +157,8 @@ def compile_schema(specs: Sequence[ModelSpec], policy: Policy) -> ModelSchema:
     class classifies it so.
 
     Raises:
-        ConfigurationError: a ``privacy`` meta is malformed or names unknown fields, or the
+        ConfigurationError: a ``privacy`` meta is malformed or names unknown fields (its
+            ``erasure`` and ``retention`` policies included: ``core.rights.policy``), or the
             primary key would be classified as identity data.
     """
     if not specs:
@@ -179,6 +183,10 @@ def compile_schema(specs: Sequence[ModelSpec], policy: Policy) -> ModelSchema:
         searchable.update(_searchable(spec, privacy, policy))
     ordered = tuple(decisions.values())
     identity = frozenset(d.field for d in ordered if d.identity) if enabled else frozenset()
+    clinical = tuple(d.field for d in ordered if d.field not in identity)
+    for spec in specs:  # the rights' policies fail at the model's first use, as the rest does
+        erasure_policy(spec.name, spec.privacy)
+        retention_policy(spec.name, spec.privacy, clinical, split=bool(identity))
     return ModelSchema(
         models=tuple(dict.fromkeys(s.name for s in specs)),
         collection=collection,

@@ -13,6 +13,7 @@ import mongoengine
 from mongoengine.base.common import _document_registry
 
 from privata_mongo.core.rights.datamap import DataMap, Edge, ModelEntry, Ref, declared
+from privata_mongo.core.rights.policy import erasure_policy, retention_policy
 from privata_mongo.mongoengine._describe import collection_classes, schema_of_model
 
 __all__ = ["data_map", "model_classes"]
@@ -64,13 +65,17 @@ def data_map(only: Iterable[Any] | None = None) -> DataMap:
     for name, cls in sorted(model_classes(only).items()):
         schema = schema_of_model(cls)
         identity = tuple(d.field for d in schema.decisions if d.identity) if schema.enabled else ()
+        clinical = tuple(d.field for d in schema.decisions if d.field not in identity)
+        privacy = cls._meta.get("privacy")
         entries.append(
             ModelEntry(
                 name=name,
                 collection=schema.collection,
                 identity_fields=identity,
-                clinical_fields=tuple(d.field for d in schema.decisions if d.field not in identity),
+                clinical_fields=clinical,
                 searchable=tuple(f for f in identity if f in schema.searchable),
+                erasure=erasure_policy(name, privacy),
+                retention=retention_policy(name, privacy, clinical, split=bool(identity)),
             )
         )
         for klass in collection_classes(schema.collection) or [cls]:

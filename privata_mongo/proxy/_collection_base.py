@@ -248,10 +248,9 @@ class SplitCollectionBase(PassesAsNative, ABC):
         return f"{type(self).__name__}({self.full_name!r}, identity={self._identity.name!r})"
 
     def __bool__(self) -> bool:
-        raise NotImplementedError(
-            "Collection objects do not implement truth value testing or bool(). "
-            "Please compare with None instead: collection is not None"
-        )
+        # As the real collection answers: pymongo's refuses (NotImplementedError), mongomock's
+        # is true, and third-party code (gridfs on mongomock) relies on either.
+        return bool(self._clinical)
 
     def __iter__(self) -> Self:
         return self

@@ -2,8 +2,8 @@
 
 The audit trail (``privata_audit``, its ``.checkpoints`` and its journal of intents
 ``.pending``, or the collection of a configured ``CollectionAuditSink``), the key vault and its
-``.tombstones`` (the erasure log) are written by the library through its adapters, which hold
-the real collections. Through the proxy — the
+``.tombstones``, and the erasure log (``privata_erasures``, ``Rights.erase``) are written by the
+library through its adapters, which hold the real collections. Through the proxy — the
 handles the application has: ``get_db()``, Beanie's database, the proxy client — they can be
 read (auditors read the trail) but not written: every insert, update, delete, bulk write,
 drop, index change and rename, as a method, a database command (``db.command("drop", ...)``)
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COLLECTION_WRITES",
     "WRITE_COMMANDS",
+    "is_erasure_log",
     "protected_kind",
     "refuse",
     "refuse_command",
@@ -94,6 +95,7 @@ WRITE_COMMANDS = frozenset(
 TOMBSTONES_SUFFIX = ".tombstones"
 """The erasure log of a key vault ``v`` is ``v.tombstones`` (``adapters.key_vault``)."""
 
+_ERASURE_HANDLE = "privata_mongo.Rights / AsyncRights (erase, replay_erasures)"
 _AUDIT_HANDLE = "privata_mongo.audit.audit_collection(db) (the real collection, for operators)"
 _VAULT_HANDLE = (
     "privata_mongo.encryption (shred, rotate_master_key) or a client of the operator's own "
@@ -122,7 +124,19 @@ def protected_kind(database: DatabaseBase, name: str) -> tuple[str, str] | None:
         return "key vault", _VAULT_HANDLE
     if namespace == vault + TOMBSTONES_SUFFIX:
         return "erasure log (key vault tombstones)", _VAULT_HANDLE
+    if is_erasure_log(settings, database.name, name):
+        return "erasure log", _ERASURE_HANDLE
     return None
+
+
+def is_erasure_log(settings: Any, database: str, name: str) -> bool:
+    """Whether ``database.name`` is the erasure log the settings name (``Rights.erase``).
+
+    Without ``erasure_database`` the log lives in the database of the data, so the name is
+    the log's in every database.
+    """
+    wanted = settings.erasure_database
+    return bool(name == settings.erasure_collection and wanted in (None, database))
 
 
 def refuse(database: DatabaseBase, name: str, operation: str) -> None:

@@ -24,6 +24,7 @@ from privata_mongo.proxy._collection_base import SplitCollectionBase
 from privata_mongo.proxy._commands import Call, command_document, refuse_split_pipeline, translate
 from privata_mongo.proxy._passes_as import PassesAsNative
 from privata_mongo.proxy._protected import (
+    is_erasure_log,
     protected_kind,
     refuse,
     refuse_command,
@@ -217,8 +218,8 @@ class DatabaseBase(PassesAsNative):
     def _visible(self, names: list[str]) -> list[str]:
         """Collection names without the identity halves of split collections.
 
-        The audit collection and its checkpoints are left out too: they belong to the privacy
-        layer, not the app.
+        The audit collection and its checkpoints are left out too, and the erasure log: they
+        belong to the privacy layer, not the app.
         A collection whose model's privacy declarations are invalid is listed as it is (its
         identity half is still hidden by suffix): listing names is no use of that model, so
         its error is raised when the model itself is used.
@@ -231,6 +232,7 @@ class DatabaseBase(PassesAsNative):
             hidden.add(settings.audit_collection + CHECKPOINTS_SUFFIX)
         if settings.audit:
             hidden.add(settings.audit_collection + JOURNAL_SUFFIX)  # intents, docs/reliability.md
+        hidden.update(n for n in names if is_erasure_log(settings, self.name, n))
         for name in names:
             try:
                 schema = self.schema_of(name)
@@ -270,10 +272,7 @@ class DatabaseBase(PassesAsNative):
         return f"{type(self).__name__}({self.name!r})"
 
     def __bool__(self) -> bool:
-        raise NotImplementedError(
-            "Database objects do not implement truth value testing or bool(). "
-            "Please compare with None instead: database is not None"
-        )
+        return bool(self._inner)  # as the real database answers (pymongo refuses, mongomock not)
 
 
 class ProxyDatabase(DatabaseBase):

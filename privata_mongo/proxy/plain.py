@@ -92,10 +92,7 @@ class PlainCollection(PassesAsNative):
         return f"PlainCollection({self._inner.full_name!r})"
 
     def __bool__(self) -> bool:
-        raise NotImplementedError(
-            "Collection objects do not implement truth value testing or bool(). "
-            "Please compare with None instead: collection is not None"
-        )
+        return bool(self._inner)  # as the real collection answers (pymongo refuses, mongomock not)
 
 
 class GuardedCollection(PlainCollection):

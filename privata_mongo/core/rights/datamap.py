@@ -20,6 +20,7 @@ from typing import Any
 from bson import DBRef
 
 from privata_mongo.core.ops import Op
+from privata_mongo.core.rights.policy import PSEUDONYMISE, Retention
 from privata_mongo.core.schema import PSEUDONYM_FIELD
 from privata_mongo.errors import ConfigurationError
 
@@ -127,6 +128,9 @@ class ModelEntry:
         identity_fields: stored names of its identity fields (empty: the model is native).
         clinical_fields: stored names of its other declared fields.
         searchable: identity fields with a blind index (a subject can be found by them).
+        erasure: what an erasure does with the model's documents of the subject's map
+            (``core.rights.policy``: ``pseudonymise`` or ``delete``).
+        retention: the model's retention period, if it declares one.
     """
 
     name: str
@@ -134,6 +138,8 @@ class ModelEntry:
     identity_fields: tuple[str, ...] = ()
     clinical_fields: tuple[str, ...] = ()
     searchable: tuple[str, ...] = ()
+    erasure: str = PSEUDONYMISE
+    retention: Retention | None = None
 
     @property
     def split(self) -> bool:

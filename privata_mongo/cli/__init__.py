@@ -1,0 +1,19 @@
+"""``privata-mongo``: the operator's command line (``docs/cli.md``).
+
+Operators classify an application's models before adopting the library, rewrite its imports,
+verify and query the audit trail, and look after the key vault — from a terminal, on the real
+database, with their own pymongo handle (the proxy is for applications, and refuses writes to
+the audit and key-vault collections that operator tooling makes through the library). Every
+command takes ``--json`` for scripts; exit codes are in ``privata_mongo.cli._common``.
+"""
+
+from __future__ import annotations
+
+from privata_mongo.cli._app import app
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """The console entry point."""
+    app()

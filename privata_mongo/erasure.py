@@ -1,0 +1,193 @@
+"""The erasure log and the answers to the requests of the erasure flows (``core.rights.erasure``).
+
+The log is a collection of its own (``privata_erasures`` by default), one document per erased
+subject keyed by its pseudonym: the plan of the erasure (the ids of the subject's data map, the
+policy of each model, whether a data key existed), who asked and when, its state (``pending``
+until every step is done) and the receipt. It holds no personal data. By default it lives in the
+database of the data (the first served model's); ``configure(erasure_database=...,
+erasure_client=...)`` puts it in another database or on another server, which is what lets
+``replay_erasures`` re-apply every erasure after a backup of the data is restored: a log
+restored with the data would have lost the erasures made since the backup.
+
+``answer`` serves the erasure requests for ``privata_mongo.Rights`` and ``AsyncRights`` alike:
+every call it makes on a real collection, the key vault or the audit trail is yielded, so the
+sync runner takes its value and the async one awaits it. Rows are deleted on the real
+collections (the erasure has shredded the key and records each model itself; going through the
+models' collections would delete, shred and record again per batch), the log through the real
+client, never through the application's handles (``proxy._protected`` refuses those writes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping
+from typing import Any
+
+from pymongo import ReturnDocument
+
+from privata_mongo.core.audit import records_for
+from privata_mongo.core.ops import ResolveAccess
+from privata_mongo.core.rights import erasure as flows
+from privata_mongo.core.rights import retention
+from privata_mongo.core.schema import Side
+from privata_mongo.runtime.keys import forget_everywhere, real_client
+
+__all__ = ["REQUESTS", "answer", "erasure_log"]
+
+Answer = Generator[Any, Any, Any]
+
+REQUESTS = (*flows.ErasureRequest, retention.Expired, retention.RecordRetention)
+"""Every request ``answer`` serves: the erasure flows' and the retention flow's."""
+
+
+def erasure_log(databases: list[Any]) -> Any:
+    """The real erasure-log collection for the served models' privata ``databases``."""
+    first = databases[0]
+    settings = first.client.runtime.settings()
+    if settings.erasure_client is not None:
+        client = real_client(settings.erasure_client)
+        database = client[settings.erasure_database or first.name]
+    elif settings.erasure_database is not None:
+        database = first.inner.client[settings.erasure_database]
+    else:
+        database = first.inner
+    return database[settings.erasure_collection]
+
+
+def _delete_rows(collection: Any, request: flows.DeleteRows) -> Answer:
+    real = collection.database.inner
+    if request.side is Side.IDENTITY:
+        target = real[collection.schema.identity_collection]
+    else:
+        target = real[collection.name]
+    result = yield target.delete_many(dict(request.filter))
+    return result.deleted_count
+
+
+def _record(facade: Any, classes: Mapping[str, Any], request: flows.RecordErasure) -> Answer:
+    """The ``erase`` records of one subject, one append per database of the models."""
+    by_database: dict[str, tuple[Any, list[Any]]] = {}
+    for erased in request.models:
+        database = facade.collection(classes[erased.model]).database
+        by_database.setdefault(database.name, (database, []))[1].append(erased)
+    for database, models in by_database.values():
+        runtime = database.client.runtime
+        trail = runtime.trail(database.inner)
+        if trail is None:
+            continue
+        at, access = runtime.clock.now(), runtime.access()
+        records = [
+            record
+            for erased in models
+            for record in records_for(
+                at=at,
+                access=access,
+                operation=flows.ERASE,
+                model=erased.model,
+                subjects=[request.pseudonym],
+                fields=erased.fields,
+                count=erased.count,
+                outcome=request.outcome,
+            )
+        ]
+        yield trail.append(records)
+    return None
+
+
+def _expired(facade: Any, collection: Any, request: retention.Expired) -> Answer:
+    """Pseudonyms with a document dated before the cutoff and none dated after (or undated)."""
+    clinical = collection.database.inner[collection.name]
+    projection = {"_id": 0, "_pseudonym": 1}
+    old = {"_pseudonym": {"$exists": True}, request.field: {"$lt": request.cutoff}}
+    rows = yield facade.rows(clinical.find(old, projection))
+    candidates = sorted({d["_pseudonym"] for d in rows})
+    if not candidates:
+        return []
+    live = {
+        "_pseudonym": {"$in": candidates},
+        "$or": [{request.field: {"$gte": request.cutoff}}, {request.field: None}],
+    }
+    kept = {d["_pseudonym"] for d in (yield facade.rows(clinical.find(live, projection)))}
+    return [p for p in candidates if p not in kept]
+
+
+def _retention_record(runtime: Any, database: Any, request: retention.RecordRetention) -> Answer:
+    trail = runtime.trail(database.inner)
+    if trail is None:
+        return None
+    records = records_for(
+        at=runtime.clock.now(),
+        access=runtime.access(),
+        operation=retention.RETENTION,
+        model=request.model,
+        subjects=request.pseudonyms,
+        fields=(),
+        count=len(request.pseudonyms),
+        max_subjects=runtime.settings().audit_max_subjects,
+    )
+    yield trail.append(records)
+    return None
+
+
+def _begin(log: Any, entry: Mapping[str, Any]) -> Answer:
+    """Store a pending entry unless one exists; the stored entry (the first run's wins)."""
+    pseudonym = entry["_id"]
+    rest = {k: v for k, v in entry.items() if k != "_id"}
+    return (
+        yield log.find_one_and_update(
+            {"_id": pseudonym},
+            {"$setOnInsert": rest},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+    )
+
+
+def _keys(runtime: Any, request: flows.HasKey | flows.ShredKey) -> Answer:
+    settings = runtime.settings()
+    if not settings.encryption:
+        return False if isinstance(request, flows.HasKey) else 0
+    vault = runtime.keys.vault(settings)
+    if isinstance(request, flows.HasKey):
+        return bool((yield vault.find([request.pseudonym])))
+    deleted = yield vault.shred([request.pseudonym])
+    forget_everywhere([request.pseudonym])  # the read caches: every key ring of the process
+    return deleted
+
+
+def answer(facade: Any, classes: Mapping[str, Any], request: Any) -> Answer:
+    """Answer one request of the erasure and retention flows (``REQUESTS``)."""
+    databases = facade.databases(classes)
+    runtime = databases[0].client.runtime
+    if isinstance(request, retention.Expired | retention.RecordRetention):
+        collection = facade.collection(classes[request.model])
+        if isinstance(request, retention.Expired):
+            return (yield from _expired(facade, collection, request))
+        database = collection.database
+        return (yield from _retention_record(database.client.runtime, database, request))
+    if isinstance(request, flows.RecordErasure):
+        return (yield from _record(facade, classes, request))
+    if isinstance(request, flows.DeleteRows | flows.CountIdentity):
+        collection = facade.collection(classes[request.model])
+        if isinstance(request, flows.DeleteRows):
+            return (yield from _delete_rows(collection, request))
+        identity = collection.database.inner[collection.schema.identity_collection]
+        return (yield identity.count_documents({"_id": request.pseudonym}))
+    if isinstance(request, flows.HasKey | flows.ShredKey):
+        return (yield from _keys(runtime, request))
+    if isinstance(request, flows.Now):
+        return runtime.clock.now()
+    if isinstance(request, ResolveAccess):
+        return runtime.access()
+    log = erasure_log(databases)
+    if isinstance(request, flows.LoadErasure):
+        return (yield log.find_one({"_id": request.pseudonym}))
+    if isinstance(request, flows.LoggedErasures):
+        found = yield facade.rows(log.find({}, {"_id": 1}, sort=[("started_at", 1), ("_id", 1)]))
+        return [d["_id"] for d in found]
+    if isinstance(request, flows.BeginErasure):
+        return (yield from _begin(log, request.entry))
+    if isinstance(request, flows.FinishErasure):
+        change = {"state": flows.DONE, "receipt": dict(request.receipt)}
+        yield log.update_one({"_id": request.pseudonym}, {"$set": change})
+        return None
+    raise TypeError(f"unknown request {type(request).__name__}")
