@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Literal
 
 from privata_mongo.core.audit import MAX_SUBJECTS, AccessContext
 from privata_mongo.core.classify import DEFAULT_PII_NAMES, DEFAULT_SEARCHABLE_NAMES, Policy
@@ -84,6 +84,11 @@ class Settings:
             served model); name another one to keep the log out of the data's backups.
         erasure_client: a separate client holding the erasure log (default: the app's
             client; sync for ``Rights``, async for ``AsyncRights``).
+        transactions: ``"auto"`` (the default): a connection probes once whether its server
+            really runs multi-document transactions (``runtime.transactions``: a replica set
+            in ``hello`` *and* a probe transaction that is aborted and proven rolled back);
+            ``"off"``: never probe, never use them. The writes still run the crash-safety
+            protocol either way (``docs/reliability.md``, *Transactions*).
         consent_collection: the consent history's name, in the database of the data (see
             ``docs/rights.md``, Consent); only privata writes it.
         consent_legal_bases: the legal bases that are consent (GDPR Art. 6(1)(a), 9(2)(a)):
@@ -118,6 +123,7 @@ class Settings:
     erasure_collection: str = "privata_erasures"
     erasure_database: str | None = None
     erasure_client: Any = None
+    transactions: Literal["auto", "off"] = "auto"
     consent_collection: str = "privata_consents"
     consent_legal_bases: frozenset[str] = DEFAULT_CONSENT_BASES
 
@@ -238,6 +244,8 @@ def configure(**changes: Any) -> Settings:
     buffer = changes.get("audit_buffer", 0)
     if not isinstance(buffer, int) or isinstance(buffer, bool) or buffer < 0:
         raise ConfigurationError("audit_buffer must be a non-negative integer")
+    if changes.get("transactions", "auto") not in ("auto", "off"):
+        raise ConfigurationError('transactions must be "auto" or "off"')
     if not isinstance(changes.get("legacy_blind_terms", True), bool):
         raise ConfigurationError("legacy_blind_terms must be True or False")
     if not isinstance(changes.get("default_access"), (AccessContext, type(None))):

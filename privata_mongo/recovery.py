@@ -45,6 +45,9 @@ class SweepReport:
         rows_completed: documents whose interrupted write was completed or confirmed whole.
         intents_left: intents left for a later sweep (their rows are under a live lease).
         collections: the collections that had pending intents.
+        intents_forged: intents refused and left in the journal, because their MAC is missing
+            or does not hold: someone wrote or changed them without the chain key (see
+            ``docs/security.md``). The sweep also appends a record saying so.
     """
 
     intents_resolved: int = 0
@@ -52,6 +55,7 @@ class SweepReport:
     rows_completed: int = 0
     intents_left: int = 0
     collections: tuple[str, ...] = ()
+    intents_forged: int = 0
 
 
 def _no_model(database: str, collection: str) -> None:
@@ -88,7 +92,9 @@ def _parts(database: Any, older_than: float | None) -> tuple[Any, Any, datetime.
 
 def _report(names: list[str], parts: list[recovery.Resolved]) -> SweepReport:
     total = sum(parts, recovery.Resolved())
-    return SweepReport(total.intents, total.orphans, total.completed, total.left, tuple(names))
+    return SweepReport(
+        total.intents, total.orphans, total.completed, total.left, tuple(names), total.forged
+    )
 
 
 def sweep(database: Any, *, older_than: float | None = None, limit: int = 0) -> SweepReport:

@@ -52,12 +52,18 @@ def hello_ok(uri: str, timeout_ms: int = 500) -> bool:
 
 
 def start_ferretdb(
-    state_dir: Path, timeout: float = 60.0, port: int | None = None
+    state_dir: Path,
+    timeout: float = 60.0,
+    port: int | None = None,
+    repl_set_name: str | None = None,
 ) -> ServiceProcess:
     """Start FerretDB with its data and log under ``state_dir``; ``.uri`` is a mongodb:// URI.
 
     ``port`` restarts a server where its clients expect it (a free port when ``None``). The
     caller owns the returned handle and must ``stop()`` it (it is also a context manager).
+    ``repl_set_name`` starts it as FerretDB's ``--repl-set-name`` does: ``hello`` then names a
+    replica set, though FerretDB 1.x runs no transactions (the case the transaction probe of
+    ``runtime.transactions`` must not be fooled by).
     """
     install_ferretdb()
     return start_service(
@@ -68,4 +74,5 @@ def start_ferretdb(
         ready=hello_ok,
         timeout=timeout,
         port=port,
+        env={"FERRETDB_REPL_SET_NAME": repl_set_name} if repl_set_name else None,
     )

@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -143,8 +143,11 @@ def start_service(
     ready: Callable[[str], bool],
     timeout: float,
     port: int | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> ServiceProcess:
     """Start ``scripts/<script> run <state_dir> <port>`` and wait until ``ready(uri)``.
+
+    ``env``: variables added to the server's environment (a server option it reads from one).
 
     Tries up to three free ports (another process may take one between our check and the
     server's bind), or only ``port`` when given (a server restarted where its clients expect
@@ -165,7 +168,7 @@ def start_service(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            env=_script_env(),
+            env={**_script_env(), **(env or {})},
             start_new_session=True,
             preexec_fn=_die_with_parent,  # only prctl: nothing that takes a lock
         )

@@ -57,6 +57,7 @@ __all__ = [
     "Insert",
     "InsertOutcome",
     "Intends",
+    "IntentKey",
     "KeyOp",
     "KmsOp",
     "LoadKeys",
@@ -405,6 +406,16 @@ class SettleIntents(Op[None]):
 
 
 @dataclass(frozen=True, slots=True)
+class IntentKey(Op[bytes | None]):
+    """The key the journal's intents are sealed with: the chain key of the audit destination.
+
+    The sweeper asks for it to check each intent's MAC before acting on it
+    (``core.audit.intents.intent_holds``); ``None`` when nothing is audited, so no intent can
+    be checked.
+    """
+
+
+@dataclass(frozen=True, slots=True)
 class PendingIntents(Op[list[Document]]):
     """Intents of ``collection`` stored at or before ``before``: ends nobody saw."""
 
@@ -566,6 +577,7 @@ AnyOp: TypeAlias = (
     | OpenIntent
     | SettleIntents
     | PendingIntents
+    | IntentKey
     | KeyOp
     | KmsOp
 )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from privata_mongo.core.schema import PSEUDONYM_FIELD, ModelSchema, Side
+from privata_mongo.errors import UnsupportedQuery
 
 __all__ = ["ProjectionPlan", "including", "normalise_projection", "plan_projection"]
 
@@ -67,13 +68,71 @@ def including(projection: Mapping[str, Any] | None, *names: str) -> Mapping[str,
     return {**projection, **dict.fromkeys(names, 1)}
 
 
+_SHAPING = frozenset({"$slice", "$elemMatch", "$meta"})
+"""Projection operators that shape the field they are on; any other value computes a field."""
+
+
+def _read_paths(expression: Any) -> set[str]:
+    """The top-level fields an aggregation expression reads (``"$a.b"`` reads ``a``)."""
+    if isinstance(expression, str):
+        if expression.startswith("$$"):
+            variable, _, rest = expression[2:].partition(".")
+            return {rest.split(".", 1)[0]} if variable in ("ROOT", "CURRENT") and rest else set()
+        return {expression[1:].split(".", 1)[0]} if expression.startswith("$") else set()
+    if isinstance(expression, Mapping):
+        if "$literal" in expression:
+            return set()
+        return {p for value in expression.values() for p in _read_paths(value)}
+    if isinstance(expression, (list, tuple)):
+        return {p for value in expression for p in _read_paths(value)}
+    return set()
+
+
+def _computed(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.startswith("$")
+    if isinstance(value, Mapping):
+        return bool(value) and not set(value) <= _SHAPING
+    return False
+
+
+def _refuse_crossing(schema: ModelSchema, spec: Mapping[str, Any]) -> None:
+    """Refuse a computed field whose expression reads the other half of the document.
+
+    The clinical half is projected by the server and the identity half in the process, each
+    seeing only its own fields: an expression reading across would silently compute from
+    missing fields (MongoDB would read the whole document). Refused, naming the fields. Paths
+    the model does not declare are missing on both halves alike and are left to the server.
+    """
+    for key, value in spec.items():
+        if key == "_id" or not _computed(value):
+            continue
+        side = schema.side_of(key)
+        read = sorted(p for p in _read_paths(value) if p in schema.rank and p != "_id")
+        crossing = [p for p in read if schema.side_of(p) is not side]
+        if crossing:
+            raise UnsupportedQuery(
+                f"{schema.model}: the projected field {key!r} is computed from "
+                f"{', '.join(repr(p) for p in crossing)}, stored on the other side of the split "
+                "(identity and clinical fields are projected apart); project the fields and "
+                "compute the value in the application, or use an aggregation",
+                model=schema.model,
+                field=key,
+            )
+
+
 def plan_projection(
     schema: ModelSchema, projection: Mapping[str, Any] | Sequence[str] | None
 ) -> ProjectionPlan:
-    """Plan ``projection`` over the split collection of ``schema``."""
+    """Plan ``projection`` over the split collection of ``schema``.
+
+    Raises:
+        UnsupportedQuery: a computed field reads fields of the other side of the split.
+    """
     spec = normalise_projection(projection)
     if not schema.enabled or spec is None or not spec:
         return ProjectionPlan(spec or None, None, schema.enabled)
+    _refuse_crossing(schema, spec)
     mode = _mode(spec)
     clinical: dict[str, Any] = {}
     identity: dict[str, Any] = {}

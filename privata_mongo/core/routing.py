@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from privata_mongo.core.identity import IdentityIndex, is_operator_document
+from privata_mongo.core.mql.positions import check_positions
 from privata_mongo.core.schema import PSEUDONYM_FIELD, ModelSchema, Side, top_field
 from privata_mongo.errors import UnsupportedQuery
 
@@ -83,6 +84,9 @@ def plan_filter(schema: ModelSchema, filter: Mapping[str, Any] | None) -> Filter
     """Plan ``filter`` over ``schema``'s split collection.
 
     Raises:
+        OperationFailed: ``$where``, ``$expr`` or ``$text`` below the top level, which the
+            server refuses (``core.mql.positions``): raised here, so none of their operands,
+            which may hold identity values, is sent.
         UnsupportedQuery: the filter uses an operator that cannot see identity fields
             (``$where``, or ``$expr``/``$jsonSchema`` mentioning identity fields).
     """
@@ -90,6 +94,7 @@ def plan_filter(schema: ModelSchema, filter: Mapping[str, Any] | None) -> Filter
         return FilterPlan({}, ())
     if not schema.enabled:
         return FilterPlan(filter, ())
+    check_positions(filter)
     planner = _Planner(schema)
     template = planner.document(filter, root=True)
     return FilterPlan(template, tuple(planner.probes))

@@ -220,6 +220,10 @@ class AuditTrail:
                 return
         raise RuntimeError("the audit ledger kept changing; the stream was not registered")
 
+    def key(self) -> bytes:
+        """The chain key (read at the first call, then kept): intents are sealed with it too."""
+        return self._chain_key()
+
     @property
     def stream(self) -> str:
         """The current stream id."""
@@ -292,6 +296,10 @@ class AsyncAuditTrail:
             if updated is None or await _maybe(sink.swap(current, updated)):
                 return
         raise RuntimeError("the audit ledger kept changing; the stream was not registered")
+
+    async def key(self) -> bytes:
+        """The chain key (read at the first call, then kept): intents are sealed with it too."""
+        return await self._chain_key()
 
     @property
     def stream(self) -> str:

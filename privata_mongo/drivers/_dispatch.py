@@ -24,6 +24,7 @@ from privata_mongo.core.ops import (
     Emit,
     FindErased,
     Intends,
+    IntentKey,
     LoadKeys,
     NextBatch,
     OpenIntent,
@@ -60,8 +61,8 @@ class Binding(Generic[S, K, A, M]):
             into a split collection): ``(collection, filter) → documents``.
         keys: the key vault and shredder (``ports.keys``), ``None`` when rows are not sealed.
         audit: the audit trail ``AppendAudit`` goes to, and the journal of intents
-            (``OpenIntent``, ``SettleIntents``, ``PendingIntents``); ``None`` when nothing is
-            audited.
+            (``OpenIntent``, ``SettleIntents``, ``PendingIntents``, ``IntentKey``); ``None``
+            when nothing is audited.
         access: the access context of an operation starting now (raises in strict mode).
         kms: the KMS transport (``ports.kms``) libmongocrypt's requests to a remote master key
             go through, ``None`` when rows are not sealed.
@@ -139,6 +140,10 @@ def call_of(op: AnyOp, binding: Binding[Any, Any, Any, Any]) -> PortCall:
             if binding.audit is None:
                 return PortCall(_empty, (), awaited=False)
             return PortCall(binding.audit.pending, (collection, before, limit))
+        case IntentKey():
+            if binding.audit is None:
+                return PortCall(_nothing, (), awaited=False)
+            return PortCall(binding.audit.intent_key, ())
         case Intends():
             raise RuntimeError("Intends is consumed by the audit wrapper")
         case ReadPeer(collection, filter):

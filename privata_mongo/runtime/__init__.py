@@ -43,6 +43,7 @@ from privata_mongo.ports.clock import Clock
 from privata_mongo.runtime.audit import AsyncAuditPoint, AuditPoint, Trails
 from privata_mongo.runtime.indexes import EnsuredIndexes
 from privata_mongo.runtime.keys import KeyRings, check_master_key
+from privata_mongo.runtime.transactions import Transactions
 
 __all__ = ["Ids", "Runtime", "build_runtime", "system_ids"]
 
@@ -99,6 +100,8 @@ class Runtime:
         indexes: the internal indexes already ensured (created once per collection).
         sizes: whether the server measures documents (``core.flows.size_gate``), learned by
             the first update that asks.
+        transactions: whether the server really runs transactions, probed once
+            (``runtime.transactions``).
     """
 
     asynchronous: bool
@@ -110,6 +113,7 @@ class Runtime:
     trails: Trails = field(compare=False)
     indexes: EnsuredIndexes = field(default_factory=EnsuredIndexes, compare=False)
     sizes: ServerSizes = field(default_factory=ServerSizes, compare=False)
+    transactions: Transactions = field(default_factory=Transactions, compare=False)
 
     def context(self, schema: ModelSchema, database: str = "") -> Context:
         """The flow context of one operation on ``schema``, under the settings in force now.

@@ -6,9 +6,11 @@ records are appended decide the destination (``configure(audit_sink=...)`` or th
 Trails are kept by the connection's runtime per database and destination, so all the
 collections of a database share one stream and its sequence numbers.
 
-Every trail MACs its records with the audit chain key (``core.crypto.chain_key``): it reads it
-from the connection's key vault at its first append (creating it the first time any trail of
-that vault appends), through the same drivers as every key flow, and keeps it.
+Every trail MACs its records with the audit chain key (``core.crypto.chain_key``), and the
+journal's intents with it too: it reads it from the connection's key vault at its first intent
+or append (creating it the first time any trail of that vault needs it), through the same
+drivers as every key flow, and keeps it. A stored chain key the master key cannot unwrap fails
+as a write with the wrong master key does (``ConfigurationError`` naming the remedy).
 """
 
 from __future__ import annotations
@@ -30,12 +32,13 @@ from privata_mongo.adapters.audit_collection import (
 )
 from privata_mongo.config import Settings
 from privata_mongo.core.audit import LEDGER_ID, AccessContext, AuditRecord
-from privata_mongo.core.audit.intents import JOURNAL_SUFFIX, Intent
+from privata_mongo.core.audit.intents import JOURNAL_SUFFIX, Intent, seal_intent
 from privata_mongo.core.crypto.chain_key import chain_key
+from privata_mongo.core.crypto.check import refuse_other_master_key
 from privata_mongo.drivers import aio, sync
 from privata_mongo.drivers._audit import AsyncAuditTrail, AuditTrail
 from privata_mongo.drivers._dispatch import Binding
-from privata_mongo.errors import AuditUnavailable, KeyUnavailable
+from privata_mongo.errors import AuditUnavailable, ConfigurationError, KeyUnavailable
 from privata_mongo.ports.audit import CheckpointStore
 from privata_mongo.runtime.keys import KeyRings
 
@@ -168,7 +171,14 @@ class Trails:
         if self.asynchronous:
 
             async def awaited() -> bytes:
-                key = await read_chain_key_async(keys, settings, create=False, destination=where)
+                try:
+                    key = await read_chain_key_async(
+                        keys, settings, create=False, destination=where
+                    )
+                except KeyUnavailable:
+                    refuse = refuse_other_master_key(keys.ring(settings))
+                    await aio.run(refuse, _key_binding(keys, settings))
+                    raise
                 if key is not None:
                     return key
                 if await _has_ledger_async(sink):
@@ -181,7 +191,12 @@ class Trails:
             )
 
         def blocking() -> bytes:
-            key = read_chain_key(keys, settings, create=False, destination=where)
+            try:
+                key = read_chain_key(keys, settings, create=False, destination=where)
+            except KeyUnavailable:
+                # the write would have said why: the master key is not the vault's
+                sync.run(refuse_other_master_key(keys.ring(settings)), _key_binding(keys, settings))
+                raise
             if key is not None:
                 return key
             if _has_ledger(sink):
@@ -198,11 +213,13 @@ def _journal_name(settings: Settings) -> str:
 def _unstored(intent: Intent, exc: BaseException) -> BaseException:
     """The error of an intent that could not be stored.
 
-    An unreachable database raises its own error, as the write would have natively; any other
-    failure of the journal is ``AuditUnavailable``. Nothing was written in either case.
+    An unreachable database raises its own error, as the write would have natively, and so does
+    a chain key that could not be read or made to seal the intent with (``KeyUnavailable``,
+    ``ConfigurationError``: the key vault or master key the write's own data keys need too); any
+    other failure of the journal is ``AuditUnavailable``. Nothing was written in any case.
     """
     logger.error("intent of a %s could not be stored (%s)", intent.operation, type(exc).__name__)
-    if isinstance(exc, ConnectionFailure):
+    if isinstance(exc, (ConnectionFailure, KeyUnavailable, ConfigurationError)):
         return exc
     return AuditUnavailable(
         f"{intent.model}: the intent of a {intent.operation} could not be stored "
@@ -231,10 +248,17 @@ class AuditPoint:
     def _journal(self) -> CollectionJournal:
         return CollectionJournal(self._database.get_collection(_journal_name(self._settings())))
 
+    def intent_key(self) -> bytes | None:
+        """The key intents are sealed with: the trail's chain key (``None``: auditing is off)."""
+        trail = self._trails.of(self._database, self._settings())
+        return trail.key() if isinstance(trail, AuditTrail) else None
+
     def open(self, intent: Intent) -> None:
-        """Store ``intent``; raises ``AuditUnavailable`` if it may not be stored."""
+        """Store ``intent``, sealed; raises ``AuditUnavailable`` if it may not be stored."""
         try:
-            self._journal().insert(intent.document())
+            key = self.intent_key()
+            if key is not None:
+                self._journal().insert(seal_intent(intent.document(), key))
         except Exception as exc:
             error = _unstored(intent, exc)
             if error is exc:
@@ -268,10 +292,17 @@ class AsyncAuditPoint:
         name = _journal_name(self._settings())
         return AsyncCollectionJournal(self._database.get_collection(name))
 
+    async def intent_key(self) -> bytes | None:
+        """The key intents are sealed with: the trail's chain key (``None``: auditing is off)."""
+        trail = self._trails.of(self._database, self._settings())
+        return await trail.key() if isinstance(trail, AsyncAuditTrail) else None
+
     async def open(self, intent: Intent) -> None:
-        """Store ``intent``; raises ``AuditUnavailable`` if it may not be stored."""
+        """Store ``intent``, sealed; raises ``AuditUnavailable`` if it may not be stored."""
         try:
-            await self._journal().insert(intent.document())
+            key = await self.intent_key()
+            if key is not None:
+                await self._journal().insert(seal_intent(intent.document(), key))
         except Exception as exc:
             error = _unstored(intent, exc)
             if error is exc:

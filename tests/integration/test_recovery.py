@@ -17,7 +17,9 @@ from mongomock.store import ServerStore
 
 import privata_mongo
 import privata_mongo.beanie as pb
+from privata_mongo.audit import chain_key_async
 from privata_mongo.config import current
+from privata_mongo.core.audit.intents import seal_intent
 from privata_mongo.embedded import AsyncMockClient
 from privata_mongo.recovery import SweepReport, sweep_async
 from privata_mongo.testing.audit import ListAuditSink
@@ -93,18 +95,23 @@ async def test_the_async_sweep_removes_an_orphan_an_interrupted_create_left(
         at = datetime.datetime(2026, 1, 1)
         # what a create killed between its two inserts leaves: its intent and its identity row
         await raw["swept_people__identity"].insert_one({"_id": orphan, "_rev": "r1"})
+        # sealed as the library seals an intent: under the chain key of the audit collection
+        key = await chain_key_async(raw.client, f"{raw.name}.privata_audit")
         await raw["privata_audit.pending"].insert_one(
-            {
-                "_id": "i1",
-                "at": at,
-                "actor": "dr.lee",
-                "operation": "create",
-                "kind": "create",
-                "model": "SweptPerson",
-                "collection": "swept_people",
-                "subjects": [orphan],
-                "fields": ["email", "first_name"],
-            }
+            seal_intent(
+                {
+                    "_id": "i1",
+                    "at": at,
+                    "actor": "dr.lee",
+                    "operation": "create",
+                    "kind": "create",
+                    "model": "SweptPerson",
+                    "collection": "swept_people",
+                    "subjects": [orphan],
+                    "fields": ["email", "first_name"],
+                },
+                key,
+            )
         )
         report = await sweep_async(proxy)
         assert (report.intents_resolved, report.orphans_removed) == (1, 1)

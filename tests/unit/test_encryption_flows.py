@@ -137,6 +137,9 @@ def test_a_libmongocrypt_instance_unwraps_a_bounded_number_of_keys(
     # libmongocrypt scans its whole key cache on every context: past the bound the ring takes
     # a fresh instance, and values sealed under the old one still open under the new.
     monkeypatch.setattr(ring_module, "_UNWRAPPED_PER_INSTANCE", 3)
+    # Opens take libmongocrypt's path as under a remote master key (a ``local`` one is opened
+    # by ``aead`` with no libmongocrypt context: tests/unit/test_aead.py).
+    monkeypatch.setattr(ring_module, "_local_key", lambda provider, kms_providers: None)
     ring = _ring()
     instances: list[Any] = []
     new_crypt = ring._new_crypt

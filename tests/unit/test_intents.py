@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from privata_mongo.core.audit import AccessContext
-from privata_mongo.core.audit.intents import Intent, intent_of
+from privata_mongo.core.audit.intents import Intent, intent_holds, intent_of, seal_intent
 from privata_mongo.core.audit.wrapper import AuditSpec, audited
 from privata_mongo.core.crypto import INDEX_KEY_NAME, KEY_CHECK_NAME
 from privata_mongo.core.crypto.chain_key import chain_key_name
@@ -28,6 +28,7 @@ from privata_mongo.core.ops import (
     FetchAll,
     Insert,
     InsertOutcome,
+    IntentKey,
     OpenIntent,
     PendingIntents,
     ResolveAccess,
@@ -162,11 +163,15 @@ def test_a_write_error_the_flow_undid_settles_the_intent(ctx: Context) -> None:
     assert record.outcome == "error:WriteFailed"
 
 
-def _intent(kind: str, *subjects: str) -> dict[str, Any]:
+KEY = b"k" * 32  # the chain key of the audit destination
+
+
+def _intent(kind: str, *subjects: str, id: str = "i1") -> dict[str, Any]:
     at = datetime.datetime(2026, 1, 2, 3, 0, 0)
-    return Intent(
-        "i1", at, DR_LEE, kind, kind, "Patient", "patient", subjects, ("email",)
+    document = Intent(
+        id, at, DR_LEE, kind, kind, "Patient", "patient", subjects, ("email",)
     ).document()  # type: ignore[arg-type]
+    return seal_intent(document, KEY)
 
 
 BEFORE = datetime.datetime(2026, 1, 2, 3, 4, 0)
@@ -176,6 +181,7 @@ def test_the_sweep_removes_an_orphan_identity_row_and_records_the_rollback(ctx: 
     driver = ScriptedDriver(
         [
             (PendingIntents, [_intent("create", P1)]),
+            (IntentKey, KEY),
             (on(FetchAll, Side.IDENTITY), [{"_id": P1}]),
             (on(FetchAll, Side.CLINICAL), []),
             (on(Delete, Side.IDENTITY), 1),
@@ -201,6 +207,7 @@ def test_a_forged_create_intent_cannot_make_the_sweep_discard_the_librarys_own_k
     driver = ScriptedDriver(
         [
             (PendingIntents, [_intent("create", *own, P1)]),
+            (IntentKey, KEY),
             (on(FetchAll, Side.IDENTITY), []),
             (on(FetchAll, Side.CLINICAL), []),
             (DiscardKeys, None),
@@ -218,6 +225,7 @@ def test_the_sweep_completes_an_interrupted_delete(ctx: Context) -> None:
     driver = ScriptedDriver(
         [
             (PendingIntents, [_intent("delete", P1)]),
+            (IntentKey, KEY),
             (on(FetchAll, Side.IDENTITY), []),
             (on(FetchAll, Side.CLINICAL), [{"_id": 7, PSEUDONYM_FIELD: P1}]),
             (on(Delete, Side.CLINICAL), 1),
@@ -239,6 +247,7 @@ def test_the_sweep_leaves_an_intent_whose_row_a_live_writer_holds(ctx: Context) 
     driver = ScriptedDriver(
         [
             (PendingIntents, [_intent("create", P1)]),
+            (IntentKey, KEY),
             (on(FetchAll, Side.IDENTITY), [{"_id": P1, LEASE_FIELD: lease}]),
         ]
     )
@@ -251,6 +260,7 @@ def test_the_sweep_records_the_subjects_an_interrupted_update_may_have_changed(
     driver = ScriptedDriver(
         [
             (PendingIntents, [_intent("update", P1)]),
+            (IntentKey, KEY),
             (on(FetchAll, Side.IDENTITY), [{"_id": P1}]),
             (on(FetchAll, Side.CLINICAL), [{"_id": 7, PSEUDONYM_FIELD: P1}]),
             (AppendAudit, None),
@@ -264,3 +274,91 @@ def test_the_sweep_records_the_subjects_an_interrupted_update_may_have_changed(
         (P1,),
         ("email",),
     )
+
+
+P2 = "pseu_" + "0" * 31 + "2"
+
+
+def _forged() -> list[dict[str, Any]]:
+    """Three intents someone wrote to the journal without the chain key."""
+    genuine = _intent("create", P1)
+    unsealed = {k: v for k, v in _intent("create", P2, id="f1").items() if k != "mac"}
+    wrong = _intent("delete", P2, id="f2") | {"mac": "0" * 64}
+    copied = genuine | {"subjects": [P2]}  # a genuine MAC, another subject
+    return [unsealed, wrong, copied]
+
+
+def test_an_intent_mac_covers_every_field_its_id_included() -> None:
+    sealed = _intent("create", P1)
+    assert intent_holds(sealed, KEY)
+    assert not intent_holds(sealed, b"x" * 32)  # sealed under another key
+    changes = {
+        "_id": "i2",
+        "at": datetime.datetime(2026, 1, 2, 3, 0, 1),
+        "actor": "mallory",
+        "purpose": "billing",
+        "legal_basis": "art6_1a",
+        "request_id": "req-2",
+        "operation": "delete",
+        "kind": "delete",
+        "model": "Visitor",
+        "collection": "visitor",
+        "subjects": [P2],
+        "fields": ["first_name"],
+    }
+    assert set(changes) == set(sealed) - {"mac"}
+    for name, value in changes.items():
+        assert not intent_holds(sealed | {name: value}, KEY), name
+    assert not intent_holds(sealed | {"extra": 1}, KEY)
+    assert not intent_holds({k: v for k, v in sealed.items() if k != "mac"}, KEY)
+    assert not intent_holds(sealed | {"mac": 1}, KEY)
+
+
+def test_the_sweep_acts_on_no_forged_intent_and_reports_them(
+    ctx: Context, caplog: pytest.LogCaptureFixture
+) -> None:
+    sealed = dataclasses.replace(ctx, schema=dataclasses.replace(ctx.schema, sealed=True))
+    driver = ScriptedDriver(
+        [
+            (PendingIntents, [*_forged(), _intent("create", P1, id="g1")]),
+            (IntentKey, KEY),
+            (AppendAudit, None),  # the refusal
+            (on(FetchAll, Side.IDENTITY), [{"_id": P1}]),
+            (on(FetchAll, Side.CLINICAL), [{"_id": 7, PSEUDONYM_FIELD: P1}]),
+            (AppendAudit, None),
+            (SettleIntents, None),
+        ]
+    )
+    with caplog.at_level("WARNING"):
+        done = driver.run(recovery.sweep(sealed, BEFORE))
+    assert done == recovery.Resolved(intents=1, completed=1, forged=3)
+    refusal = driver.seen[2]
+    assert isinstance(refusal, AppendAudit)
+    (record,) = refusal.records
+    assert (record.operation, record.outcome, record.count, record.subjects) == (
+        "recovery",
+        recovery.FORGED_OUTCOME,
+        3,
+        (),
+    )
+    assert record.access == recovery.SWEEPER
+    # only the genuine intent's subject is read, and only its intent is settled
+    reads = [op for op in driver.seen if isinstance(op, FetchAll)]
+    assert all(P2 not in repr(op) for op in reads)
+    assert not [op for op in driver.seen if isinstance(op, (Delete, DiscardKeys))]
+    settled = driver.seen[-1]
+    assert isinstance(settled, SettleIntents)
+    assert settled.ids == ("g1",)
+    assert "3 pending intent(s) refused" in caplog.text
+    assert P2 not in caplog.text
+    assert "dr.lee" not in caplog.text
+
+
+def test_the_sweep_without_a_chain_key_leaves_every_intent(ctx: Context) -> None:
+    driver = ScriptedDriver([(PendingIntents, [_intent("create", P1)]), (IntentKey, None)])
+    assert driver.run(recovery.sweep(ctx, BEFORE)) == recovery.Resolved(left=1)
+
+
+def test_an_empty_journal_needs_no_key(ctx: Context) -> None:
+    driver = ScriptedDriver([(PendingIntents, [])])
+    assert driver.run(recovery.sweep(ctx, BEFORE)) == recovery.Resolved()

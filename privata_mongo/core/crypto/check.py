@@ -30,7 +30,7 @@ from privata_mongo.core.ops import Document, FetchAll, Flow, LoadKeys, Query, St
 from privata_mongo.core.schema import SEALED_FIELD, Side
 from privata_mongo.errors import ConfigurationError, KeyUnavailable
 
-__all__ = ["check_master_key"]
+__all__ = ["check_master_key", "refuse_other_master_key"]
 
 _REMEDY = (
     "set the master key the key vault was created with (PRIVATA_MASTER_KEY, "
@@ -91,6 +91,24 @@ def _same_master_key(ring: KeyRing, document: Mapping[str, Any]) -> None:
             f"the configured '{ring.provider}' master key is not the one the key vault's keys "
             f"are wrapped with; {_REMEDY}"
         )
+
+
+def refuse_other_master_key(ring: KeyRing) -> Flow[None]:
+    """Raise ``check_master_key``'s error if the ring's master key is not the key vault's.
+
+    For a caller that found a stored key it cannot unwrap (the audit chain key, read before an
+    operation's first write to seal its intent): the operation then fails as a write would,
+    naming the remedy, rather than with the bare unwrap failure. Under a remote KMS, or when
+    the key-check key unwraps, nothing is raised and the caller's own error stands.
+
+    Raises:
+        ConfigurationError: the ``local`` master key does not unwrap the key-check key.
+    """
+    if ring.provider != "local":
+        return
+    found: list[Document] = yield from LoadKeys((KEY_CHECK_NAME,))
+    if found:
+        yield from _unwraps(ring, found[0])
 
 
 def _unwraps(ring: KeyRing, document: Mapping[str, Any]) -> Flow[None]:

@@ -454,7 +454,7 @@ def project_rows(
     if not spec:
         return [{"_id": row["_id"]} for row in rows]
     try:
-        transform = compile_find_projection(spec)
+        transform = compile_find_projection(spec, ctx.now())
     except UnsupportedOperator as exc:
         raise UnsupportedQuery(
             f"{ctx.schema.model}: the projection operator {exc.operator} cannot be applied to "

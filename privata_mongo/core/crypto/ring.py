@@ -16,6 +16,7 @@ rotation covers all of them.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import threading
 import uuid
@@ -31,7 +32,7 @@ from pymongocrypt.mongocrypt import MongoCrypt
 from pymongocrypt.options import DataKeyOpts, ExplicitEncryptOpts, MongoCryptOptions
 from pymongocrypt.synchronous.state_machine import MongoCryptCallback
 
-from privata_mongo.core.crypto import machine
+from privata_mongo.core.crypto import aead, machine
 from privata_mongo.core.crypto.blind import INDEX_KEY_NAME
 from privata_mongo.core.ops import Flow
 from privata_mongo.errors import ConfigurationError, KeyUnavailable
@@ -107,12 +108,30 @@ switch is unwrapped again (one KMS request with a remote master key), once per i
 """
 
 
+_BSON_DOCUMENT = 0x03
+
+
 @dataclass(slots=True)
 class _Entry:
     raw: bytes
     key_id: bytes
     names: tuple[str, ...]
     loaded: float
+    provider: str | None = None
+    wrapped: bytes | None = None
+    material: bytes | None = None
+    """The unwrapped key, for ``open`` (``local`` master keys only), dropped after the TTL."""
+    unwrapped: float = 0.0
+
+
+def _local_key(provider: str | None, kms_providers: Mapping[str, Any]) -> bytes | None:
+    """The 96 bytes of a ``local`` (or named ``local:…``) master key, if that is the provider."""
+    if provider is None or provider.partition(":")[0] != "local":
+        return None
+    key = (kms_providers.get(provider) or {}).get("key")
+    if isinstance(key, str):
+        key = base64.b64decode(key)
+    return bytes(key) if isinstance(key, bytes | bytearray) else None
 
 
 class KeyRing:
@@ -161,6 +180,9 @@ class KeyRing:
         self._by_name: dict[str, _Entry] = {}
         self._by_id: dict[bytes, _Entry] = {}
         self._index_keys: dict[bytes, tuple[bytes, float]] = {}
+        # Entries holding unwrapped material, oldest unwrap first: the expired ones are dropped
+        # from the front, so unwrapped keys live the TTL, as in libmongocrypt's own cache.
+        self._unwrapped_keys: dict[bytes, _Entry] = {}
         self._crypt = self._new_crypt()
         self._unwrapped = 0  # keys served to ``self._crypt`` so far
         self.checked = False
@@ -210,7 +232,17 @@ class KeyRing:
             for document in documents:
                 raw = bson.encode(document, codec_options=_KEY_CODEC)
                 key_id = key_id_bytes(document["_id"])
-                entry = _Entry(raw, key_id, tuple(document.get("keyAltNames", ())), now)
+                master = document.get("masterKey") or {}
+                material = document.get("keyMaterial")
+                entry = _Entry(
+                    raw,
+                    key_id,
+                    tuple(document.get("keyAltNames", ())),
+                    now,
+                    provider=master.get("provider") if isinstance(master, Mapping) else None,
+                    wrapped=bytes(material) if isinstance(material, bytes) else None,
+                )
+                self._unwrapped_keys.pop(key_id, None)
                 self._by_id[key_id] = entry
                 for name in entry.names:
                     self._by_name[name] = entry
@@ -224,12 +256,15 @@ class KeyRing:
             if names is None:
                 self._by_name.clear()
                 self._by_id.clear()
+                self._unwrapped_keys.clear()
                 self.checked = False  # after a rotation, the master key is checked again
             else:
                 for name in names:
                     entry = self._by_name.pop(name, None)
                     if entry is not None:
                         self._by_id = {k: e for k, e in self._by_id.items() if e is not entry}
+                        self._unwrapped_keys.pop(entry.key_id, None)
+                        entry.material = None
             self._index_keys.clear()
             # A fresh libmongocrypt instance has an empty key cache. The old one is not closed
             # here (a flow may be running one of its contexts); it is freed with its last user.
@@ -311,9 +346,17 @@ class KeyRing:
     def open(self, value: Binary) -> Flow[Document]:
         """Decrypt a value written by ``seal`` (or by any CSFLE driver).
 
+        A value under a held key wrapped by a ``local`` master key is opened by ``aead`` with
+        the unwrapped key, at a cost that does not grow with the number of keys held;
+        anything else (a remote master key, a key not held, a value that is no CSFLE value)
+        goes through libmongocrypt, which fails it with its own reason.
+
         Raises:
             KeyUnavailable: the key is missing or wrong, or the ciphertext was altered.
         """
+        material = self._material(value)
+        if material is not None:
+            return _opened(material, value)
         encoded = bson.encode({"v": value})
         try:
             out = yield from self._run(lambda c: c.explicit_decryption_context(encoded))
@@ -323,6 +366,38 @@ class KeyRing:
         if not isinstance(plain, dict):
             raise KeyUnavailable("the sealed value is not an identity subdocument")
         return plain
+
+    def _material(self, value: Binary) -> bytes | None:
+        """The unwrapped key of ``value``'s data key when ``aead`` can open it, else ``None``."""
+        given: object = value  # a row may hold anything under ``_enc``
+        if not isinstance(given, Binary) or given.subtype != 6 or len(given) < 18:
+            return None
+        entry = self._by_id.get(bytes(value[1:17]))
+        if entry is None or entry.wrapped is None:
+            return None
+        master = _local_key(entry.provider, self.kms_providers)
+        if master is None:
+            return None
+        now = self._clock()
+        with self._lock:
+            self._expire_unwrapped(now)
+            if entry.material is None:
+                try:
+                    entry.material = aead.decrypt(master, entry.wrapped, b"")
+                except aead.InvalidCiphertext:
+                    return None  # libmongocrypt reports the wrong master key its own way
+                entry.unwrapped = now
+                self._unwrapped_keys[entry.key_id] = entry
+            return entry.material
+
+    def _expire_unwrapped(self, now: float) -> None:
+        """Drop the unwrapped keys older than the TTL (the oldest are first)."""
+        while self._unwrapped_keys:
+            key_id, entry = next(iter(self._unwrapped_keys.items()))
+            if now - entry.unwrapped <= self.ttl:
+                return
+            del self._unwrapped_keys[key_id]
+            entry.material = None
 
     @staticmethod
     def key_name_of(value: Binary) -> bytes:
@@ -427,6 +502,18 @@ def _rewrap_pass(
     for document in rewrapped:
         by_id[key_id_bytes(document["_id"])].update(document)
     return list(by_id.values())
+
+
+def _opened(material: bytes, value: Binary) -> Document:
+    """The identity subdocument ``value`` holds, opened with its unwrapped data key."""
+    try:
+        kind, plain = aead.open_value(material, bytes(value))
+    except aead.InvalidCiphertext as exc:
+        raise KeyUnavailable(str(exc)) from None
+    if kind != _BSON_DOCUMENT:
+        raise KeyUnavailable("the sealed value is not an identity subdocument")
+    document: Document = bson.decode(plain)
+    return document
 
 
 def _produced(out: bytes | None) -> bytes:

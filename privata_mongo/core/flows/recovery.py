@@ -19,25 +19,32 @@ values), and resolved by its kind:
   names, so every change that did apply has a record naming its subject.
 
 An intent whose subjects' identity rows are held by a live write lease is left for a later
-sweep: a writer is still at work. The records name the intent's access context (who and why)
-and operation, so they read as the record the operation itself would have appended.
+sweep: a writer is still at work. An intent whose MAC does not hold under the chain key
+(``core.audit.intents.intent_holds``: inserted into the journal directly, or changed since it was
+stored) is never acted on: it is left in the journal for the operator, counted ``forged``, and
+one record per sweep (``recovery`` / ``refused:forged_intent``, the count and no subject) and
+a log line (the count) say so; nothing the forged intent names is read, deleted or discarded.
+The records of genuine intents name the intent's access context (who and why) and operation,
+so they read as the record the operation itself would have appended.
 """
 
 from __future__ import annotations
 
 import datetime
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from privata_mongo.core.audit.intents import Intent, intent_of
-from privata_mongo.core.audit.records import AuditRecord, records_for
+from privata_mongo.core.audit.intents import Intent, intent_holds, intent_of
+from privata_mongo.core.audit.records import AccessContext, AuditRecord, records_for
 from privata_mongo.core.crypto.keys import discard_keys
 from privata_mongo.core.ops import (
     AppendAudit,
     Delete,
     FetchAll,
     Flow,
+    IntentKey,
     PendingIntents,
     Query,
     SettleIntents,
@@ -46,7 +53,16 @@ from privata_mongo.core.schema import LEASE_FIELD, PSEUDONYM_FIELD, Side
 
 from .context import Context
 
-__all__ = ["Resolved", "resolve_intent", "sweep"]
+__all__ = ["FORGED_OUTCOME", "SWEEPER", "Resolved", "resolve_intent", "sweep"]
+
+logger = logging.getLogger(__name__)
+
+SWEEPER = AccessContext(actor="privata:recovery", purpose="integrity")
+"""Who the record of refused intents names: the sweep itself (a forged intent's own access
+context is whatever its author wrote)."""
+
+FORGED_OUTCOME = "refused:forged_intent"
+"""The outcome of the record a sweep appends when it found intents whose MAC does not hold."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +74,16 @@ class Resolved:
         orphans: identity rows of interrupted creates deleted.
         completed: rows whose interrupted write was completed or confirmed (creates found
             whole, deletes finished).
-        left: intents left for a later sweep (a live lease: a writer is at work).
+        left: intents left for a later sweep (a live lease: a writer is at work; or no chain
+            key to check them with: auditing is off).
+        forged: intents refused and left in the journal: their MAC is missing or does not hold.
     """
 
     intents: int = 0
     orphans: int = 0
     completed: int = 0
     left: int = 0
+    forged: int = 0
 
     def __add__(self, other: Resolved) -> Resolved:
         return Resolved(
@@ -72,6 +91,7 @@ class Resolved:
             self.orphans + other.orphans,
             self.completed + other.completed,
             self.left + other.left,
+            self.forged + other.forged,
         )
 
 
@@ -82,8 +102,21 @@ def sweep(ctx: Context, before: datetime.datetime, limit: int = 0) -> Flow[Resol
     down) leaves the rest for the next one, and resolving an intent twice is harmless.
     """
     found = yield from PendingIntents(ctx.schema.collection, before, limit)
-    total = Resolved()
-    for document in found:
+    if not found:
+        return Resolved()
+    key = yield from IntentKey()
+    if key is None:
+        logger.warning(
+            "%s: %d pending intent(s) left: auditing is off, so their MACs cannot be checked",
+            ctx.schema.model,
+            len(found),
+        )
+        return Resolved(left=len(found))
+    genuine = [document for document in found if intent_holds(document, key)]
+    total = Resolved(forged=len(found) - len(genuine))
+    if total.forged:
+        yield from _refused(ctx, total.forged)
+    for document in genuine:
         intent = intent_of(document)
         done = yield from resolve_intent(ctx, intent)
         if done is None:
@@ -92,6 +125,32 @@ def sweep(ctx: Context, before: datetime.datetime, limit: int = 0) -> Flow[Resol
         yield SettleIntents((intent.id,))
         total += done
     return total
+
+
+def _refused(ctx: Context, forged: int) -> Flow[None]:
+    """Say that ``forged`` intents were refused: a log line and a record, counts only.
+
+    The forged intents' own fields (subjects, actor, model …) are whatever their author wrote,
+    so neither names any of them: the record names the sweep and the model it swept.
+    """
+    logger.warning(
+        "%s: %d pending intent(s) refused: their MAC is missing or does not hold (written "
+        "without the chain key, or changed since); left in the journal for inspection",
+        ctx.schema.model,
+        forged,
+    )
+    yield AppendAudit(
+        records_for(
+            at=ctx.now(),
+            access=SWEEPER,
+            operation="recovery",
+            model=ctx.schema.model,
+            subjects=(),
+            fields=(),
+            count=forged,
+            outcome=FORGED_OUTCOME,
+        )
+    )
 
 
 def _live(rows: Sequence[dict[str, Any]], now: datetime.datetime) -> bool:

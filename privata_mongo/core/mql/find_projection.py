@@ -9,6 +9,7 @@ keeps the mode the other fields give it (every field is returned when it stands 
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ from privata_mongo.core.failures import OperationFailed
 from privata_mongo.core.mql._bson_types import ARRAY_TYPES
 from privata_mongo.core.mql._numbers import parse_integer
 from privata_mongo.core.mql._projection_stage import compile_project
+from privata_mongo.core.mql.expressions._compiler import new_variables
 from privata_mongo.core.mql.match import compile_filter
 from privata_mongo.core.mql.values import UnsupportedOperator
 
@@ -55,8 +57,15 @@ def _slicer(spec: Any) -> Callable[[Sequence[Any]], list[Any]]:
     return lambda array: list(array[count:])
 
 
-def compile_find_projection(projection: Mapping[str, Any]) -> Callable[[Row], dict[str, Any]]:
+def compile_find_projection(
+    projection: Mapping[str, Any], now: datetime.datetime
+) -> Callable[[Row], dict[str, Any]]:
     """Compile a find projection (without ``_id``, which the caller keeps) into a transform.
+
+    A find projection may compute fields from aggregation expressions (``{"a": "$b"}``,
+    ``{"a": {"$literal": 1}}``), which read ``$$ROOT``/``$$CURRENT`` (the row) and ``$$NOW``
+    (``now``, the operation's clock), so each row is evaluated with those bound, as every
+    other entry point of the expression engine does (``new_variables``).
 
     Raises:
         OperationFailed: a malformed ``$slice``.
@@ -85,7 +94,7 @@ def compile_find_projection(projection: Mapping[str, Any]) -> Callable[[Row], di
     shape = compile_project(base) if base else None
 
     def transform(row: Row) -> dict[str, Any]:
-        out = shape(row, {}) if shape is not None else dict(row)
+        out = shape(row, new_variables(row, now)) if shape is not None else dict(row)
         for key, cut in slices.items():
             if isinstance(out.get(key), ARRAY_TYPES):
                 out[key] = cut(out[key])

@@ -8,6 +8,7 @@ element only, and leaves the field out when nothing matches.
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from privata_mongo.core.failures import OperationFailed
 from privata_mongo.core.mql.find_projection import compile_find_projection
 from privata_mongo.core.mql.values import UnsupportedOperator
 
+NOW = datetime.datetime(2026, 1, 2, 3, 4, 5)
 ROW = {
     "_id": 1,
     "name": "Ada",
@@ -27,7 +29,7 @@ ROW = {
 
 
 def project(projection: dict[str, Any], row: dict[str, Any] = ROW) -> dict[str, Any]:
-    return compile_find_projection(projection)(row)
+    return compile_find_projection(projection, NOW)(row)
 
 
 @pytest.mark.parametrize(
@@ -71,7 +73,7 @@ def test_slice_of_a_non_array_leaves_it_unchanged() -> None:
 @pytest.mark.parametrize("spec", ["2", [1], [1, 0], [1, -1], [1, 2, 3], 1.5])
 def test_a_malformed_slice_is_refused_as_the_server_refuses_it(spec: Any) -> None:
     with pytest.raises(OperationFailed) as caught:
-        compile_find_projection({"aliases": {"$slice": spec}})
+        compile_find_projection({"aliases": {"$slice": spec}}, NOW)
     assert caught.value.code == 28724
 
 
@@ -96,6 +98,27 @@ def test_elem_match_without_a_match_leaves_the_field_out() -> None:
 
 def test_operators_on_dotted_paths_and_unknown_operators_are_not_evaluated() -> None:
     with pytest.raises(UnsupportedOperator):
-        compile_find_projection({"visits.ward": {"$slice": 1}})
+        compile_find_projection({"visits.ward": {"$slice": 1}}, NOW)
     with pytest.raises(UnsupportedOperator):
-        compile_find_projection({"aliases": {"$meta": "textScore"}})
+        compile_find_projection({"aliases": {"$meta": "textScore"}}, NOW)
+
+
+@pytest.mark.parametrize(
+    ("projection", "expected"),
+    [
+        # MongoDB 4.4+: a find projection's value may be an aggregation expression; a field
+        # path is read from the document ($$CURRENT, $$ROOT), a missing one leaves the field out
+        ({"name": "$city"}, {"_id": 1, "name": "London"}),
+        ({"name": "$$CURRENT.city"}, {"_id": 1, "name": "London"}),
+        ({"name": "$$ROOT.city"}, {"_id": 1, "name": "London"}),
+        ({"name": "$literal"}, {"_id": 1}),
+        ({"name": "$literal", "city": 1}, {"_id": 1, "city": "London"}),
+        ({"when": "$$NOW"}, {"_id": 1, "when": NOW}),
+    ],
+)
+def test_computed_fields_read_the_row_as_current(
+    projection: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    # the fuzz finding: ``{"phone": "$literal"}`` raised KeyError('CURRENT'), since the
+    # projection was evaluated with no variables bound
+    assert project(projection) == expected

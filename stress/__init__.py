@@ -1,0 +1,1 @@
+"""Benchmarks and load runs (scripts; ``stress.odm`` is also importable, for its test)."""
