@@ -116,6 +116,10 @@ class _Facade(ABC):
         """Every document of ``cursor`` (a list, or an awaitable of one)."""
 
     @abstractmethod
+    def ids(self, cursor: Any) -> Any:
+        """The ``_id`` of every document of ``cursor``, keeping no document (or an awaitable)."""
+
+    @abstractmethod
     def save(self, cls: Any, id: Any, changes: Mapping[str, Any]) -> Any:
         """Apply ``changes`` to one document through the ODM's validation, and save it."""
 
@@ -136,8 +140,7 @@ def _answer(facade: _Facade, classes: Mapping[str, Any], request: Any) -> Answer
     collection: Any = facade.collection(cls) if cls is not None else None
     if isinstance(request, Lookup):
         source = collection.database.inner[collection.name] if request.raw else collection
-        rows = yield facade.rows(source.find(dict(request.filter), {"_id": 1}))
-        return [d["_id"] for d in rows]
+        return (yield facade.ids(source.find(dict(request.filter), {"_id": 1})))
     if isinstance(request, flows.Read):
         return (yield facade.rows(collection.find({"_id": {"$in": list(request.ids)}})))
     if isinstance(request, flows.FindSubject):
@@ -237,6 +240,9 @@ class _Mongoengine(_Facade):
     def rows(self, cursor: Any) -> Any:
         return list(cursor)
 
+    def ids(self, cursor: Any) -> Any:
+        return [d["_id"] for d in cursor]
+
     def save(self, cls: Any, id: Any, changes: Mapping[str, Any]) -> Any:
         document = cls.objects.get(pk=id)
         for name, value in changes.items():
@@ -263,6 +269,9 @@ class _Beanie(_Facade):
 
     def rows(self, cursor: Any) -> Any:
         return cursor.to_list(None)
+
+    async def ids(self, cursor: Any) -> list[Any]:
+        return [d["_id"] async for d in cursor]
 
     async def save(self, cls: Any, id: Any, changes: Mapping[str, Any]) -> None:
         document = await cls.get(id)
