@@ -36,9 +36,11 @@ from privata_mongo.core.rights.restriction import (
     LIFT_RESTRICTION,
     OBJECT,
     RESTRICT,
+    RESTRICTION_FIELD,
     WITHDRAW_OBJECTION,
 )
 from privata_mongo.core.rights.retention import enforce
+from privata_mongo.core.rights.spread import Mark, Markers, spread
 from privata_mongo.core.schema import PSEUDONYM_FIELD
 from privata_mongo.errors import ConfigurationError
 
@@ -141,6 +143,13 @@ def _answer(facade: _Facade, classes: Mapping[str, Any], request: Any) -> Answer
     if isinstance(request, Lookup):
         source = collection.database.inner[collection.name] if request.raw else collection
         return (yield facade.ids(source.find(dict(request.filter), {"_id": 1})))
+    if isinstance(request, Markers):  # the stored rows: bookkeeping only, no personal data
+        raw = collection.database.inner[collection.name]
+        projection = {"_id": 1, PSEUDONYM_FIELD: 1, RESTRICTION_FIELD: 1}
+        return (yield facade.rows(raw.find(dict(request.filter), projection)))
+    if isinstance(request, Mark):
+        raw = collection.database.inner[collection.name]
+        return (yield raw.update_many(dict(request.filter), dict(request.update))).matched_count
     if isinstance(request, flows.Read):
         return (yield facade.rows(collection.find({"_id": {"$in": list(request.ids)}})))
     if isinstance(request, flows.FindSubject):
@@ -378,10 +387,17 @@ class Rights:
         return self._run(erasure_flows.ERASE, flow)  # type: ignore[no-any-return]
 
     def _mark(self, right: str, subject: str | Subject, change: Callable[[Any, str], int]) -> int:
+        """Mark the subject's own rows, then every native document of its map (``spread``).
+
+        Returns the subject's own documents marked, as ``privata_mongo.restriction`` does; the
+        native documents are counted in their ``right`` records.
+        """
         pseudonym = self.pseudonym(subject)
         with subject_request(right):
             databases = self._facade.databases(self._facade.classes())
-            return sum(change(database, pseudonym) for database in databases)
+            own = sum(change(database, pseudonym) for database in databases)
+        self._run(right, spread(self.data_map(), pseudonym, right))
+        return own
 
     def restrict(self, subject: str | Subject, *, allowed_purposes: Iterable[str] = ()) -> int:
         """Restrict processing of ``subject`` (Art. 18), as ``privata_mongo.restriction``."""
@@ -474,6 +490,7 @@ class AsyncRights:
         with subject_request(right):
             for database in self._facade.databases(self._facade.classes()):
                 total += await change(database, pseudonym)
+        await self._run(right, spread(self.data_map(), pseudonym, right))
         return total
 
     async def restrict(

@@ -14,10 +14,13 @@ from typing import Any
 import beanie
 
 from privata_mongo.beanie._describe import REGISTRY, collection_name, schema_of_model
+from privata_mongo.config import current
 from privata_mongo.core.rights.datamap import DataMap, Edge, ModelEntry, Ref, declared
 from privata_mongo.core.rights.policy import erasure_policy, retention_policy
 
-__all__ = ["data_map", "model_classes"]
+__all__ = ["data_map", "marked", "model_classes"]
+
+_marked: dict[tuple[int, ...], frozenset[str]] = {}
 
 
 def model_classes(only: Iterable[Any] | None = None) -> dict[str, Any]:
@@ -88,3 +91,20 @@ def data_map(only: Iterable[Any] | None = None) -> DataMap:
             target_name = by_collection.get(collection_name(target), target.__name__)
             edges.append(Edge(name, info.alias or attribute, target_name, ref, many))
     return DataMap(tuple(entries), tuple(edges))
+
+
+def marked(collection: str) -> bool:
+    """Whether ``collection`` is a native one whose documents can be in a subject's map.
+
+    The map of every model given to ``init_beanie`` is built once per set of classes and
+    settings.
+    """
+    with REGISTRY._lock:
+        key = (id(current()), *map(id, REGISTRY._classes.values()))
+    found = _marked.get(key)
+    if found is None:
+        described = data_map()
+        found = frozenset(described.model(n).collection for n in described.reachable())
+        _marked.clear()
+        _marked[key] = found
+    return collection in found

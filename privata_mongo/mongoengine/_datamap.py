@@ -12,11 +12,14 @@ from typing import Any
 import mongoengine
 from mongoengine.base.common import _document_registry
 
+from privata_mongo.config import current
 from privata_mongo.core.rights.datamap import DataMap, Edge, ModelEntry, Ref, declared
 from privata_mongo.core.rights.policy import erasure_policy, retention_policy
 from privata_mongo.mongoengine._describe import collection_classes, schema_of_model
 
-__all__ = ["data_map", "model_classes"]
+__all__ = ["data_map", "marked", "model_classes"]
+
+_marked: dict[tuple[int, ...], frozenset[str]] = {}
 
 
 def model_classes(only: Iterable[Any] | None = None) -> dict[str, Any]:
@@ -87,3 +90,18 @@ def data_map(only: Iterable[Any] | None = None) -> DataMap:
                 if edge not in edges:
                     edges.append(edge)
     return DataMap(tuple(entries), tuple(edges))
+
+
+def marked(collection: str) -> bool:
+    """Whether ``collection`` is a native one whose documents can be in a subject's map.
+
+    The map of every registered model is built once per set of classes and settings.
+    """
+    key = (id(current()), *map(id, _document_registry.values()))
+    found = _marked.get(key)
+    if found is None:
+        described = data_map()
+        found = frozenset(described.model(n).collection for n in described.reachable())
+        _marked.clear()
+        _marked[key] = found
+    return collection in found

@@ -182,6 +182,26 @@ class DataMap:
         """The stored edges that can point at documents of ``target`` (generic ones too)."""
         return tuple(e for e in self.edges if e.ref is not Ref.BACK and e.target in (target, None))
 
+    def reachable(self) -> frozenset[str]:
+        """The native models whose documents a subject's walk can reach (its data map).
+
+        A native model belongs to a subject's map when it references, directly or through
+        other models, a model holding identity fields: its documents can carry a restriction
+        marker (``core.rights.spread``), so its reads need the restriction clauses. A generic
+        reference can point at any model, so it makes its model reachable whenever a split
+        model exists.
+        """
+        found = {m.name for m in self.models if m.split}
+        grown = bool(found)
+        while grown:
+            grown = False
+            for edge in self.edges:
+                into = edge.target is None or edge.target in found
+                if edge.ref is not Ref.BACK and into and edge.source not in found:
+                    found.add(edge.source)
+                    grown = True
+        return frozenset(m.name for m in self.models if m.name in found and not m.split)
+
     def __str__(self) -> str:
         lines = []
         for entry in self.models:
