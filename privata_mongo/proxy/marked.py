@@ -74,8 +74,15 @@ def _owned(cursor: Any, collection: Any) -> Any:
         return cursor  # data, which this collection delegates to the real one
     owned = _OWNED.get(base)
     if owned is None:
+
+        def clone_base(cursor: Any, session: Any) -> Any:  # a clone names it too
+            made = base._clone_base(cursor, session)
+            made._privata_collection = cursor._privata_collection
+            return made
+
         namespace = {
             "collection": property(lambda c: c._privata_collection),
+            "_clone_base": clone_base,
             "__module__": base.__module__,
             "__qualname__": base.__qualname__,
         }

@@ -81,7 +81,10 @@ def _bob(world: dict[str, Any]) -> Subject:
 def _seen(m: dict[str, Any]) -> dict[str, Any]:
     """What each read path shows of the native models."""
     raw = pm.get_db()["m_visit"]
+    iterated = m["MVisit"].objects.order_by("diagnosis")
+    list(iterated)
     return {
+        "cloned": iterated.clone().count(),  # counted on the clone of an evaluated cursor
         "visits": sorted(v.diagnosis for v in m["MVisit"].objects.order_by("diagnosis")),
         "count": m["MVisit"].objects.count(),
         "page": [v.diagnosis for v in m["MVisit"].objects.order_by("diagnosis").skip(1).limit(5)],
@@ -117,6 +120,7 @@ def test_a_restriction_reaches_every_native_document_of_the_map(world: dict[str,
     assert stored["_rst"] == {"s": [pseudonym], "r": True, "a": ["legal_claims"]}
     with access_context(**TREATMENT):
         assert _seen(m) == {
+            "cloned": 1,
             "visits": ["flu"],
             "count": 1,
             "page": [],
@@ -265,3 +269,23 @@ async def test_beanie_restriction_reaches_native_documents(backend: Backend) -> 
             visits = await NVisit.get_pymongo_collection().find().to_list(None)
             assert sorted(v["diagnosis"] for v in visits) == ["J45", "flu"]
             assert all("_rst" not in v for v in visits)
+
+
+@pytest.mark.parametrize(
+    ("projection", "sent"),
+    [
+        (None, {"_rst": 0}),
+        ({}, {"_rst": 0}),
+        ({"diagnosis": 1}, {"diagnosis": 1}),
+        ({"diagnosis": 1, "_rst": 1}, {"diagnosis": 1}),
+        ({"_id": 1}, {"_id": 1}),
+        ({"_id": 0, "diagnosis": True}, {"_id": 0, "diagnosis": True}),
+        ({"patient": 0}, {"patient": 0, "_rst": 0}),
+        ({"tags": {"$slice": 2}}, {"tags": {"$slice": 2}, "_rst": 0}),
+        (["diagnosis", "_rst.r"], ["diagnosis"]),
+    ],
+)
+def test_the_projection_sent_keeps_the_marker_out(projection: Any, sent: Any) -> None:
+    from privata_mongo.proxy.marked import _hidden
+
+    assert _hidden(projection) == sent
