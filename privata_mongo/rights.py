@@ -400,7 +400,11 @@ class Rights:
         return own
 
     def restrict(self, subject: str | Subject, *, allowed_purposes: Iterable[str] = ()) -> int:
-        """Restrict processing of ``subject`` (Art. 18), as ``privata_mongo.restriction``."""
+        """Restrict processing of ``subject`` (Art. 18) on every document of its data map.
+
+        Its own rows are marked as ``privata_mongo.restriction`` marks them, then every native
+        document of its map (``core.rights.spread``); returns its own documents marked.
+        """
         allowed = tuple(allowed_purposes)
         return self._mark(
             RESTRICT, subject, lambda db, p: restriction.restrict(db, p, allowed_purposes=allowed)

@@ -97,6 +97,7 @@ _SIGNATURES = {
     for name in (*_READS, *_WRITES, "aggregate", "estimated_document_count")
 }
 _SIGNATURES["find"] = _SIGNATURES["find_one"] = inspect.signature(_find)
+_SIGNATURES["find_raw_batches"] = inspect.signature(_find)
 _CHANGE = {"update_one": "update", "update_many": "update", "find_one_and_update": "update"}
 _CHANGE |= {"replace_one": "replacement", "find_one_and_replace": "replacement"}
 _LAST = frozenset({"$out", "$merge"})
@@ -167,7 +168,7 @@ class MarkedCollection(PlainCollection):
         bound = self._bind(name, args, kwargs)
         named = bound.arguments
         named["filter"] = _filtered(named.get("filter"), self._rules(write=False).visible)
-        if name in ("find", "find_one"):
+        if name in ("find", "find_one", "find_raw_batches"):
             named["projection"] = _hidden(named.get("projection"))
         return self._call(name, bound)
 
@@ -204,8 +205,21 @@ class MarkedCollection(PlainCollection):
             options["comment"] = named["comment"]
         return self._inner.count_documents(dict(visible), **options)
 
+    def find_raw_batches(self, *args: Any, **kwargs: Any) -> Any:
+        """Raw BSON batches of the visible documents, without the marker."""
+        return self._read("find_raw_batches", args, kwargs)
+
+    def aggregate_raw_batches(
+        self, pipeline: Sequence[Mapping[str, Any]], *args: Any, **kwargs: Any
+    ) -> Any:
+        """Raw BSON batches of the pipeline over the visible documents, without the marker."""
+        return self._inner.aggregate_raw_batches(self._visible(pipeline), *args, **kwargs)
+
     def aggregate(self, pipeline: Sequence[Mapping[str, Any]], *args: Any, **kwargs: Any) -> Any:
         """The pipeline over the visible documents, the marker left out of its output."""
+        return super().aggregate(self._visible(pipeline), *args, **kwargs)
+
+    def _visible(self, pipeline: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         visible = self._rules(write=False).visible
         stages = [dict(s) for s in pipeline]
         if visible is not None:
@@ -213,7 +227,7 @@ class MarkedCollection(PlainCollection):
             stages.insert(at, {"$match": dict(visible)})
         end = len(stages) - 1 if stages and next(iter(stages[-1]), "") in _LAST else len(stages)
         stages.insert(end, {"$project": {RESTRICTION_FIELD: 0}})
-        return super().aggregate(stages, *args, **kwargs)
+        return stages
 
     def _write(self, name: str, args: Any, kwargs: Any) -> Any:
         bound = self._bind(name, args, kwargs)

@@ -14,6 +14,7 @@ from mongomock.store import ServerStore
 
 import privata_mongo.beanie as pb
 import privata_mongo.mongoengine as pm
+from compat_suite.requirements import requires
 from privata_mongo import AsyncRights, Rights, access_context
 from privata_mongo.embedded import AsyncMockClient
 from privata_mongo.errors import ProcessingRestricted, UnsupportedQuery
@@ -289,3 +290,17 @@ def test_the_projection_sent_keeps_the_marker_out(projection: Any, sent: Any) ->
     from privata_mongo.proxy.marked import _hidden
 
     assert _hidden(projection) == sent
+
+
+@requires("raw_batches")
+def test_raw_batches_leave_restricted_documents_and_the_marker_out(world: dict[str, Any]) -> None:
+    import bson
+
+    rights = Rights(world["m"].values())
+    with access_context(**DPO):
+        rights.restrict(_ann(world))
+    raw = pm.get_db()["m_visit"]
+    with access_context(**TREATMENT):
+        found = [d for batch in raw.find_raw_batches({}) for d in bson.decode_all(batch)]
+    assert [d["diagnosis"] for d in found] == ["flu"]
+    assert all("_rst" not in d for d in found)
