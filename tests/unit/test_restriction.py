@@ -149,6 +149,64 @@ def test_a_write_of_unrestricted_rows_reads_them_as_before() -> None:
     assert not any(isinstance(op, FetchAll) for op in driver.seen)  # no probe of its own
 
 
+def test_a_write_past_one_batch_probes_its_whole_filter_before_writing() -> None:
+    """A full first batch means more may follow: the guard clause is asked over the whole
+    filter, once, before the flow writes that batch."""
+    ctx = replace(_ctx("treatment", write=True), batch_size=2)
+    first = [{"_id": i, "_pseudonym": f"pseu_{i:032x}"} for i in (1, 2)]
+    driver = ScriptedDriver([(Find, "h"), (NextBatch, first), (FetchAll, [{"_pseudonym": BOB}])])
+    flow = guarded(write.delete(ctx, {"visits": 1}, True, {}), ctx.restriction, "Patient")
+    with pytest.raises(ProcessingRestricted) as refused:
+        driver.run(flow)
+    assert refused.value.pseudonyms == (BOB,)
+    assert not any(isinstance(op, Delete) for op in driver.seen)
+    probe = driver.seen[2]
+    assert probe.query.limit == 1
+    assert probe.query.filter == {
+        "$and": [dict(driver.seen[0].query.filter), ctx.restriction.guard]
+    }
+
+
+def test_a_write_past_one_batch_of_unrestricted_rows_probes_once() -> None:
+    ctx = replace(_ctx("treatment", write=True), batch_size=2)
+    batches = [
+        [{"_id": i, "_pseudonym": f"pseu_{i:032x}"} for i in ids] for ids in ((1, 2), (3, 4), (5,))
+    ]
+    driver = ScriptedDriver(
+        [
+            (Find, "h"),
+            (NextBatch, batches[0]),
+            (FetchAll, []),
+            (Delete, 2),
+            (Delete, 2),
+            (NextBatch, batches[1]),
+            (Delete, 2),
+            (Delete, 2),
+            (NextBatch, batches[2]),
+            (Delete, 1),
+            (Delete, 1),
+        ]
+    )
+    flow = guarded(write.delete(ctx, {"visits": 1}, True, {}), ctx.restriction, "Patient")
+    assert driver.run(flow) == 5
+    assert sum(isinstance(op, FetchAll) for op in driver.seen) == 1
+
+
+def test_an_update_by_batches_is_refused_at_its_read_of_ids() -> None:
+    """An identity update reads every target id first; the marker comes with them, so a
+    restricted row in a later batch refuses the update before the first batch is written."""
+    ctx = replace(_ctx("treatment", write=True), batch_size=1)
+    ids = [{"_id": 1}, {"_id": 2, "_rst": {"r": True}, "_pseudonym": BOB}]
+    driver = ScriptedDriver(
+        [(lambda op: isinstance(op, FetchAll) and op.query.projection.get("_rst") == 1, ids)]
+    )
+    update = {"$set": {"email": "new@example.org"}}
+    flow = guarded(write.update(ctx, {}, update, True, False, {}), ctx.restriction, "Patient")
+    with pytest.raises(ProcessingRestricted):
+        driver.run(flow)
+    assert len(driver.seen) == 1
+
+
 def test_the_marker_is_bookkeeping_the_application_never_reads() -> None:
     assert join(ROWS[1], None, make_schema()) == {"_id": 2}
 
