@@ -85,7 +85,7 @@ def test_count_and_find_send_the_clause_to_the_server() -> None:
     expected = ctx.restriction.visible
     counted = ScriptedDriver([(lambda op: isinstance(op, Count) and op.filter == expected, 1)])
     assert counted.run(read.count(ctx, {}, {})) == 1
-    both = {"$and": [{"visits": 2}, expected]}
+    both = {"visits": 2, **expected}  # one filter document: the server plans it as natively
     found = ScriptedDriver(
         [(lambda op: isinstance(op, Find) and op.query.filter == both, "h"), (NextBatch, [])]
     )
@@ -162,9 +162,7 @@ def test_a_write_past_one_batch_probes_its_whole_filter_before_writing() -> None
     assert not any(isinstance(op, Delete) for op in driver.seen)
     probe = driver.seen[2]
     assert probe.query.limit == 1
-    assert probe.query.filter == {
-        "$and": [dict(driver.seen[0].query.filter), ctx.restriction.guard]
-    }
+    assert probe.query.filter == {**driver.seen[0].query.filter, **ctx.restriction.guard}
 
 
 def test_a_write_past_one_batch_of_unrestricted_rows_probes_once() -> None:
@@ -261,3 +259,13 @@ def test_a_break_glass_record_carries_its_severity_and_others_do_not() -> None:
     assert (emergency.body()["severity"], emergency.body()["reason"]) == ("break_glass", "arrest")
     assert "severity" not in plain.body()
     assert "reason" not in plain.body()
+
+
+def test_a_clause_sharing_a_key_with_the_filter_is_joined_by_and() -> None:
+    from privata_mongo.core.flows.common import conjoined
+
+    clause = {"$nor": [{"_rst.o": "research"}]}
+    assert conjoined({"_id": 1}, clause) == {"_id": 1, "$nor": [{"_rst.o": "research"}]}
+    own = {"$nor": [{"visits": 3}]}
+    assert conjoined(own, clause) == {"$and": [own, clause]}
+    assert conjoined({}, clause) == clause
