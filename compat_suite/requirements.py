@@ -100,6 +100,7 @@ FEATURES: Final[Mapping[str, str]] = {
     "update_pipelines": "updates given as an aggregation pipeline ([{$set: ...}]) in "
     "update_one/many and find_one_and_update",
     "replace_root_stage": "the $replaceRoot aggregation stage",
+    "raw_batches": "find_raw_batches and aggregate_raw_batches (raw BSON batches)",
 }
 
 GAPS: Final[Mapping[str, Mapping[str, str]]] = {
@@ -164,6 +165,8 @@ GAPS: Final[Mapping[str, Mapping[str, str]]] = {
         "client_side_encryption": "pymongo's ClientEncryption cannot use a mongomock key vault: "
         "mongomock rejects the RawBSONDocument codec options pymongo reads keys with (privata "
         "drives libmongocrypt with its own key-vault callback instead)",
+        "raw_batches": "mongomock 4.3 does not implement find_raw_batches (NotImplementedError: "
+        "'find_raw_batches method is not implemented in mongomock yet')",
     },
     # Each entry: what FerretDB's v1.24 documentation says, and what the server answered when
     # the scenario ran (scripts/ferretdb.sh, SQLite handler).

@@ -38,9 +38,11 @@ from privata_mongo.core.rights.restriction import (
     LIFT_RESTRICTION,
     OBJECT,
     RESTRICT,
+    RESTRICTION_FIELD,
     WITHDRAW_OBJECTION,
 )
 from privata_mongo.core.rights.retention import enforce
+from privata_mongo.core.rights.spread import Mark, Markers, spread
 from privata_mongo.core.schema import PSEUDONYM_FIELD
 from privata_mongo.errors import ConfigurationError
 
@@ -118,6 +120,10 @@ class _Facade(ABC):
         """Every document of ``cursor`` (a list, or an awaitable of one)."""
 
     @abstractmethod
+    def ids(self, cursor: Any) -> Any:
+        """The ``_id`` of every document of ``cursor``, keeping no document (or an awaitable)."""
+
+    @abstractmethod
     def save(self, cls: Any, id: Any, changes: Mapping[str, Any]) -> Any:
         """Apply ``changes`` to one document through the ODM's validation, and save it."""
 
@@ -138,8 +144,14 @@ def _answer(facade: _Facade, classes: Mapping[str, Any], request: Any) -> Answer
     collection: Any = facade.collection(cls) if cls is not None else None
     if isinstance(request, Lookup):
         source = collection.database.inner[collection.name] if request.raw else collection
-        rows = yield facade.rows(source.find(dict(request.filter), {"_id": 1}))
-        return [d["_id"] for d in rows]
+        return (yield facade.ids(source.find(dict(request.filter), {"_id": 1})))
+    if isinstance(request, Markers):  # the stored rows: bookkeeping only, no personal data
+        raw = collection.database.inner[collection.name]
+        projection = {"_id": 1, PSEUDONYM_FIELD: 1, RESTRICTION_FIELD: 1}
+        return (yield facade.rows(raw.find(dict(request.filter), projection)))
+    if isinstance(request, Mark):
+        raw = collection.database.inner[collection.name]
+        return (yield raw.update_many(dict(request.filter), dict(request.update))).matched_count
     if isinstance(request, flows.Read):
         return (yield facade.rows(collection.find({"_id": {"$in": list(request.ids)}})))
     if isinstance(request, flows.FindSubject):
@@ -239,6 +251,9 @@ class _Mongoengine(_Facade):
     def rows(self, cursor: Any) -> Any:
         return list(cursor)
 
+    def ids(self, cursor: Any) -> Any:
+        return [d["_id"] for d in cursor]
+
     def save(self, cls: Any, id: Any, changes: Mapping[str, Any]) -> Any:
         document = cls.objects.get(pk=id)
         for name, value in changes.items():
@@ -265,6 +280,9 @@ class _Beanie(_Facade):
 
     def rows(self, cursor: Any) -> Any:
         return cursor.to_list(None)
+
+    async def ids(self, cursor: Any) -> list[Any]:
+        return [d["_id"] async for d in cursor]
 
     async def save(self, cls: Any, id: Any, changes: Mapping[str, Any]) -> None:
         document = await cls.get(id)
@@ -371,13 +389,24 @@ class Rights:
         return self._run(erasure_flows.ERASE, flow)  # type: ignore[no-any-return]
 
     def _mark(self, right: str, subject: str | Subject, change: Callable[[Any, str], int]) -> int:
+        """Mark the subject's own rows, then every native document of its map (``spread``).
+
+        Returns the subject's own documents marked, as ``privata_mongo.restriction`` does; the
+        native documents are counted in their ``right`` records.
+        """
         pseudonym = self.pseudonym(subject)
         with subject_request(right):
             databases = self._facade.databases(self._facade.classes())
-            return sum(change(database, pseudonym) for database in databases)
+            own = sum(change(database, pseudonym) for database in databases)
+        self._run(right, spread(self.data_map(), pseudonym, right))
+        return own
 
     def restrict(self, subject: str | Subject, *, allowed_purposes: Iterable[str] = ()) -> int:
-        """Restrict processing of ``subject`` (Art. 18), as ``privata_mongo.restriction``."""
+        """Restrict processing of ``subject`` (Art. 18) on every document of its data map.
+
+        Its own rows are marked as ``privata_mongo.restriction`` marks them, then every native
+        document of its map (``core.rights.spread``); returns its own documents marked.
+        """
         allowed = tuple(allowed_purposes)
         return self._mark(
             RESTRICT, subject, lambda db, p: restriction.restrict(db, p, allowed_purposes=allowed)
@@ -511,6 +540,7 @@ class AsyncRights:
         with subject_request(right):
             for database in self._facade.databases(self._facade.classes()):
                 total += await change(database, pseudonym)
+        await self._run(right, spread(self.data_map(), pseudonym, right))
         return total
 
     async def restrict(

@@ -13,9 +13,10 @@ Endpoints:
 - ``POST /patients/{id}/visits``, ``GET /patients/{id}/visits``;
 - ``GET /patients/{id}/export``: data portability, the joined patient and its visits as JSON
   (audited as the reads it is made of);
-- ``POST /patients/{id}/erase``, ``/restrict``, ``/object`` and ``PATCH /patients/{id}/rectify``
-  are **not implemented**: privata's data-subject rights API lands in a later release, and until
-  then these endpoints change nothing and answer ``501`` with a JSON body naming the right.
+- the data-subject rights, one call each of ``privata_mongo.AsyncRights``:
+  ``POST /patients/{id}/erase`` (GDPR Art. 17: the receipt), ``PATCH /patients/{id}/rectify``
+  (Art. 16), ``POST``/``DELETE /patients/{id}/restrict`` (Art. 18),
+  ``POST``/``DELETE /patients/{id}/object/{purpose}`` (Art. 21).
 
 No response carries privata's internal fields, and errors never echo personal data: a duplicate
 e-mail answers 409 without quoting it; validation errors leave out the input.
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -44,16 +45,19 @@ from pymongo.errors import DuplicateKeyError
 
 from examples.fastapi_app.models import Patient, Visit
 from examples.fastapi_app.schemas import (
+    Erased,
+    Marked,
     PatientCreate,
     PatientExport,
     PatientOut,
     PatientUpdate,
-    RightNotAvailable,
+    Restriction,
     VisitCreate,
     VisitOut,
 )
-from privata_mongo import AccessContext
+from privata_mongo import AccessContext, AsyncRights, ProcessingRestricted
 from privata_mongo.beanie import PydanticObjectId, embedded_database, init_beanie
+from privata_mongo.rights import Subject
 from privata_mongo.web import fastapi_access, from_headers
 
 __all__ = ["MONGODB_URI_ENV", "app", "create_app"]
@@ -63,14 +67,6 @@ DEFAULT_DATABASE = "clinic"
 MAX_PAGE = 200
 
 PatientId = Annotated[PydanticObjectId, Path(description="the patient's id")]
-
-# path, method, right, article: the data-subject rights that are not available yet.
-_PENDING_RIGHTS = (
-    ("erase", "POST", "erasure", "GDPR Art. 17"),
-    ("restrict", "POST", "restriction of processing", "GDPR Art. 18"),
-    ("object", "POST", "objection", "GDPR Art. 21"),
-    ("rectify", "PATCH", "rectification", "GDPR Art. 16"),
-)
 
 
 def _caller(request: Request) -> AccessContext | None:
@@ -110,6 +106,7 @@ def create_app(database: Any = None) -> FastAPI:
         dependencies=[Depends(fastapi_access(_caller))],
     )
     app.add_exception_handler(DuplicateKeyError, _duplicate)
+    app.add_exception_handler(ProcessingRestricted, _restricted)
     app.add_exception_handler(RequestValidationError, _invalid)
     _patient_routes(app)
     _rights_routes(app)
@@ -121,6 +118,14 @@ async def _duplicate(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
         status_code=status.HTTP_409_CONFLICT,
         content={"detail": "another patient already has this value of a unique field"},
+    )
+
+
+async def _restricted(request: Request, exc: Exception) -> JSONResponse:
+    """409: the write would change a patient whose processing is restricted (Art. 18)."""
+    return JSONResponse(
+        status_code=status.HTTP_409_CONFLICT,
+        content={"detail": "processing of this patient's data is restricted (GDPR Art. 18)"},
     )
 
 
@@ -211,32 +216,48 @@ def _patient_routes(app: FastAPI) -> None:
         )
 
 
-def _not_available(right: str, article: str) -> Callable[..., Coroutine[Any, Any, JSONResponse]]:
-    async def endpoint(patient_id: PatientId) -> JSONResponse:
-        body = RightNotAvailable(
-            right=right,
-            article=article,
-            detail=f"The right to {right} is not available yet: privata_mongo's data-subject "
-            "rights API has not landed. Nothing was changed.",
-        )
-        return JSONResponse(
-            status_code=status.HTTP_501_NOT_IMPLEMENTED, content=body.model_dump(mode="json")
-        )
-
-    endpoint.__name__ = "not_available_" + right.replace(" ", "_")
-    return endpoint
-
-
 def _rights_routes(app: FastAPI) -> None:
-    for path, method, right, article in _PENDING_RIGHTS:
-        app.add_api_route(
-            f"/patients/{{patient_id}}/{path}",
-            _not_available(right, article),
-            methods=[method],
-            status_code=status.HTTP_501_NOT_IMPLEMENTED,
-            responses={status.HTTP_501_NOT_IMPLEMENTED: {"model": RightNotAvailable}},
-            summary=f"Right to {right} ({article}): not available yet",
-        )
+    rights = AsyncRights([Patient, Visit])
+
+    async def subject(patient_id: PydanticObjectId) -> Subject:
+        await _patient(patient_id)  # 404 for an unknown (or erased, or restricted) patient
+        return Subject(model="Patient", id=patient_id)
+
+    @app.post("/patients/{patient_id}/erase")
+    async def erase_patient(patient_id: PatientId) -> Erased:
+        """Erasure (GDPR Art. 17): the identity shredded, the visits kept pseudonymised."""
+        receipt = await rights.erase(await subject(patient_id))
+        return Erased.of(receipt)
+
+    @app.patch("/patients/{patient_id}/rectify")
+    async def rectify_patient(patient_id: PatientId, body: PatientUpdate) -> PatientOut:
+        """Rectification (GDPR Art. 16), validated by pydantic as any assignment."""
+        changes = body.changes()
+        if changes:
+            await rights.rectify(await subject(patient_id), Patient, changes)
+        return PatientOut.of(await _patient(patient_id))
+
+    @app.post("/patients/{patient_id}/restrict")
+    async def restrict_patient(patient_id: PatientId, body: Restriction) -> Marked:
+        """Restriction (GDPR Art. 18): absent from reads, except under the allowed purposes."""
+        chosen = await subject(patient_id)
+        return Marked(marked=await rights.restrict(chosen, allowed_purposes=body.allowed_purposes))
+
+    @app.delete("/patients/{patient_id}/restrict")
+    async def lift_restriction(patient_id: PatientId) -> Marked:
+        """Lift a restriction: the patient is found by the request itself, restricted or not."""
+        return Marked(marked=await rights.lift_restriction(Subject(model="Patient", id=patient_id)))
+
+    @app.post("/patients/{patient_id}/object/{purpose}")
+    async def object_to(patient_id: PatientId, purpose: str) -> Marked:
+        """Objection (GDPR Art. 21): absent from every read and write under ``purpose``."""
+        return Marked(marked=await rights.object(await subject(patient_id), purpose))
+
+    @app.delete("/patients/{patient_id}/object/{purpose}")
+    async def withdraw_objection(patient_id: PatientId, purpose: str) -> Marked:
+        """Withdraw an objection to ``purpose``."""
+        chosen = Subject(model="Patient", id=patient_id)
+        return Marked(marked=await rights.withdraw_objection(chosen, purpose))
 
 
 app = create_app()

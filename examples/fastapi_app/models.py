@@ -4,7 +4,8 @@ Nothing here names privata beyond the import line. ``Patient`` holds identity da
 e-mail, date of birth, phone, address: privata's name defaults classify them), so it is stored
 split: ``patients__identity`` keyed by a pseudonym, ``patients`` with the clinical fields.
 ``Visit`` holds none and is stored as Beanie would store it; it refers to the patient by the
-clinical ``_id``, which is not personal data.
+clinical ``_id``, which is not personal data, and says so in ``Settings.references`` so that a
+patient's visits are part of its data map (export, restriction, erasure).
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ class Patient(Document):
 
     class Settings:
         name = "patients"
+        # Erasure (GDPR Art. 17) deletes the patient's own document; its visits stay,
+        # pseudonymised, as medical records with a legal retention period (the default).
+        privacy = {"erasure": "delete"}
 
 
 class Visit(Document):
@@ -56,3 +60,5 @@ class Visit(Document):
 
     class Settings:
         name = "visits"
+        # patient_id is a plain id: name its target so a patient's visits are in its data map
+        references = {"patient_id": "Patient"}

@@ -16,11 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from examples.fastapi_app.models import Address, BloodType, Patient, Visit
 
 __all__ = [
+    "Erased",
+    "Marked",
     "PatientCreate",
     "PatientExport",
     "PatientOut",
     "PatientUpdate",
-    "RightNotAvailable",
+    "Restriction",
     "VisitCreate",
     "VisitOut",
 ]
@@ -147,10 +149,45 @@ class PatientExport(BaseModel):
     visits: list[VisitOut]
 
 
-class RightNotAvailable(BaseModel):
-    """The answer of a data-subject rights endpoint whose right is not implemented yet."""
+class Restriction(BaseModel):
+    """A restriction of processing: the purposes that may still process the data."""
 
-    right: str
-    article: str
-    available: bool = False
-    detail: str
+    model_config = ConfigDict(extra="forbid")
+
+    allowed_purposes: list[str] = Field(default_factory=list)
+
+
+class Marked(BaseModel):
+    """How many of the patient's documents a restriction or objection marked."""
+
+    marked: int
+
+
+class Erased(BaseModel):
+    """The erasure receipt: what was erased, when, by whom, and its digest (no personal data)."""
+
+    pseudonym: str
+    erased_at: datetime.datetime
+    actor: str | None
+    key_shredded: bool
+    models: dict[str, dict[str, int]]
+    digest: str
+
+    @classmethod
+    def of(cls, receipt: Any) -> Erased:
+        """The response for an ``ErasureReceipt``."""
+        return cls(
+            pseudonym=receipt.pseudonym,
+            erased_at=receipt.erased_at,
+            actor=receipt.actor,
+            key_shredded=receipt.key_shredded,
+            models={
+                m.model: {
+                    "identity_deleted": m.identity_deleted,
+                    "clinical_deleted": m.clinical_deleted,
+                    "clinical_kept": m.clinical_kept,
+                }
+                for m in receipt.models
+            },
+            digest=receipt.digest,
+        )

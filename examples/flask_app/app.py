@@ -14,7 +14,8 @@ Endpoints:
 - ``GET /patients/<id>/export?format=json|csv|xml``: Art. 20, streamed as a download;
 - ``PATCH /patients/<id>/rectify``: Art. 16, through mongoengine's validation;
 - ``POST /patients/<id>/restrict`` and ``DELETE`` of it: Art. 18;
-- ``POST /patients/<id>/object/<purpose>`` and ``DELETE`` of it: Art. 21.
+- ``POST /patients/<id>/object/<purpose>`` and ``DELETE`` of it: Art. 21;
+- ``POST /patients/<id>/erase``: Art. 17, the receipt (the visits stay, pseudonymised).
 
 Errors never echo personal data: validation errors name the fields, a duplicate e-mail answers
 409 without quoting it.
@@ -218,6 +219,26 @@ def _rights_routes(app: Flask, rights: Rights) -> None:
     @app.delete("/patients/<patient_id>/restrict")
     def lift(patient_id: str) -> Any:
         return jsonify(marked=rights.lift_restriction(subject(patient_id)))
+
+    @app.post("/patients/<patient_id>/erase")
+    def erase(patient_id: str) -> Any:
+        Patient.objects.get(id=patient_id)  # 404 for an unknown or erased patient
+        receipt = rights.erase(subject(patient_id))
+        return jsonify(
+            pseudonym=receipt.pseudonym,
+            erased_at=receipt.erased_at.isoformat(),
+            actor=receipt.actor,
+            key_shredded=receipt.key_shredded,
+            models={
+                m.model: {
+                    "identity_deleted": m.identity_deleted,
+                    "clinical_deleted": m.clinical_deleted,
+                    "clinical_kept": m.clinical_kept,
+                }
+                for m in receipt.models
+            },
+            digest=receipt.digest,
+        )
 
     @app.post("/patients/<patient_id>/object/<purpose>")
     def object_to(patient_id: str, purpose: str) -> Any:

@@ -30,7 +30,8 @@ class Patient(Document):
     date_of_birth = DateField()
     blood_type = StringField(choices=("O+", "O-", "A+", "A-", "B+", "B-", "AB+", "AB-"))
     allergies = ListField(StringField(max_length=60))
-    meta = {"collection": "patients", "indexes": ["blood_type"]}
+    # erasure deletes the patient's own document; its visits stay, pseudonymised (the default)
+    meta = {"collection": "patients", "indexes": ["blood_type"], "privacy": {"erasure": "delete"}}
 
 
 class Visit(Document):

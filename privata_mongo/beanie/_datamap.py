@@ -14,10 +14,14 @@ from typing import Any
 import beanie
 
 from privata_mongo.beanie._describe import REGISTRY, collection_name, schema_of_model
+from privata_mongo.config import current
 from privata_mongo.core.rights.datamap import DataMap, Edge, ModelEntry, Ref, declared
 from privata_mongo.core.rights.policy import erasure_policy, retention_policy
+from privata_mongo.errors import PrivataError
 
-__all__ = ["data_map", "model_classes"]
+__all__ = ["data_map", "marked", "model_classes"]
+
+_marked: dict[tuple[int, ...], frozenset[str]] = {}
 
 
 def model_classes(only: Iterable[Any] | None = None) -> dict[str, Any]:
@@ -56,14 +60,23 @@ def _link(annotation: Any, many: bool = False) -> tuple[Ref, Any, bool] | None:
     return None
 
 
-def data_map(only: Iterable[Any] | None = None) -> DataMap:
-    """Every Beanie model given to ``init_beanie`` (or of ``only``), its fields and links."""
+def data_map(only: Iterable[Any] | None = None, *, usable: bool = False) -> DataMap:
+    """Every Beanie model given to ``init_beanie`` (or of ``only``), its fields and links.
+
+    ``usable``: leave out the models whose schema cannot be compiled (a misdeclared model
+    fails where it is used, not in the map other collections are served by).
+    """
     entries: list[ModelEntry] = []
     edges: list[Edge] = []
     classes = model_classes(only)
     by_collection = {collection_name(c): n for n, c in classes.items()}
     for name, cls in sorted(classes.items()):
-        schema = schema_of_model(cls)
+        try:
+            schema = schema_of_model(cls)
+        except PrivataError:
+            if not usable:
+                raise
+            continue
         identity = tuple(d.field for d in schema.decisions if d.identity) if schema.enabled else ()
         clinical = tuple(d.field for d in schema.decisions if d.field not in identity)
         privacy = getattr(cls.__dict__.get("Settings"), "privacy", None)
@@ -88,3 +101,20 @@ def data_map(only: Iterable[Any] | None = None) -> DataMap:
             target_name = by_collection.get(collection_name(target), target.__name__)
             edges.append(Edge(name, info.alias or attribute, target_name, ref, many))
     return DataMap(tuple(entries), tuple(edges))
+
+
+def marked(collection: str) -> bool:
+    """Whether ``collection`` is a native one whose documents can be in a subject's map.
+
+    The map of every model given to ``init_beanie`` is built once per set of classes and
+    settings.
+    """
+    with REGISTRY._lock:
+        key = (id(current()), *map(id, REGISTRY._classes.values()))
+    found = _marked.get(key)
+    if found is None:
+        described = data_map(usable=True)
+        found = frozenset(described.model(n).collection for n in described.reachable())
+        _marked.clear()
+        _marked[key] = found
+    return collection in found

@@ -12,6 +12,7 @@ import threading
 import types
 import typing
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 import beanie
@@ -164,7 +165,14 @@ class ModelRegistry:
 
     def __call__(self, database: str, collection: str) -> ModelSchema | None:
         classes = self.classes_of(collection)
-        return _schema_for(classes) if classes else None
+        if not classes:
+            return None
+        schema = _schema_for(classes)
+        if schema.enabled or self is not REGISTRY:
+            return schema
+        from privata_mongo.beanie._datamap import marked  # the map reads every model
+
+        return replace(schema, marked=True) if marked(collection) else schema
 
 
 def schema_of_model(cls: Any) -> ModelSchema:

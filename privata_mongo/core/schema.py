@@ -159,6 +159,10 @@ class ModelSchema:
         dynamic: the collection's models accept undeclared fields.
         sealed: identity rows are encrypted (``core.crypto``): only ``searchable`` fields can
             be searched on the server, through their blind index.
+        marked: a native collection whose documents can belong to a data subject's map (its
+            model references a model holding identity fields, directly or through others), so
+            they can carry a restriction marker and its reads and writes need the clauses
+            (``proxy.marked``). Set by the facade that knows every model.
     """
 
     models: tuple[str, ...]
@@ -172,6 +176,7 @@ class ModelSchema:
     undeclared_identity: frozenset[str] = frozenset()
     dynamic: bool = False
     sealed: bool = False
+    marked: bool = False
 
     @classmethod
     def native(cls, collection: str) -> ModelSchema:

@@ -11,12 +11,17 @@ from typing import Any
 
 import mongoengine
 from mongoengine.base.common import _document_registry
+from mongoengine.errors import NotRegistered
 
+from privata_mongo.config import current
 from privata_mongo.core.rights.datamap import DataMap, Edge, ModelEntry, Ref, declared
 from privata_mongo.core.rights.policy import erasure_policy, retention_policy
+from privata_mongo.errors import PrivataError
 from privata_mongo.mongoengine._describe import collection_classes, schema_of_model
 
-__all__ = ["data_map", "model_classes"]
+__all__ = ["data_map", "marked", "model_classes"]
+
+_marked: dict[tuple[int, ...], frozenset[str]] = {}
 
 
 def model_classes(only: Iterable[Any] | None = None) -> dict[str, Any]:
@@ -58,32 +63,63 @@ def _edge(source: str, name: str, field: Any, many: bool = False) -> Edge | None
     return None
 
 
-def data_map(only: Iterable[Any] | None = None) -> DataMap:
-    """Every registered mongoengine model (or those of ``only``), fields and reference edges."""
+def _model(name: str, cls: Any) -> tuple[ModelEntry, list[Edge]]:
+    schema = schema_of_model(cls)
+    identity = tuple(d.field for d in schema.decisions if d.identity) if schema.enabled else ()
+    clinical = tuple(d.field for d in schema.decisions if d.field not in identity)
+    privacy = cls._meta.get("privacy")
+    entry = ModelEntry(
+        name=name,
+        collection=schema.collection,
+        identity_fields=identity,
+        clinical_fields=clinical,
+        searchable=tuple(f for f in identity if f in schema.searchable),
+        erasure=erasure_policy(name, privacy),
+        retention=retention_policy(name, privacy, clinical, split=bool(identity)),
+    )
+    edges: list[Edge] = []
+    for klass in collection_classes(schema.collection) or [cls]:
+        for attribute, field in klass._fields.items():
+            edge = _edge(name, field.db_field or attribute, field)
+            if edge is not None and edge not in edges:
+                edges.append(edge)
+        for edge in declared(name, klass._meta.get("references")):
+            if edge not in edges:
+                edges.append(edge)
+    return entry, edges
+
+
+def data_map(only: Iterable[Any] | None = None, *, usable: bool = False) -> DataMap:
+    """Every registered mongoengine model (or those of ``only``), fields and reference edges.
+
+    ``usable``: leave out the models that cannot be described (a misdeclared model, or one
+    referencing a class not defined yet): such a model fails where it is used, not in the
+    map other collections are served by.
+    """
     entries: list[ModelEntry] = []
     edges: list[Edge] = []
     for name, cls in sorted(model_classes(only).items()):
-        schema = schema_of_model(cls)
-        identity = tuple(d.field for d in schema.decisions if d.identity) if schema.enabled else ()
-        clinical = tuple(d.field for d in schema.decisions if d.field not in identity)
-        privacy = cls._meta.get("privacy")
-        entries.append(
-            ModelEntry(
-                name=name,
-                collection=schema.collection,
-                identity_fields=identity,
-                clinical_fields=clinical,
-                searchable=tuple(f for f in identity if f in schema.searchable),
-                erasure=erasure_policy(name, privacy),
-                retention=retention_policy(name, privacy, clinical, split=bool(identity)),
-            )
-        )
-        for klass in collection_classes(schema.collection) or [cls]:
-            for attribute, field in klass._fields.items():
-                edge = _edge(name, field.db_field or attribute, field)
-                if edge is not None and edge not in edges:
-                    edges.append(edge)
-            for edge in declared(name, klass._meta.get("references")):
-                if edge not in edges:
-                    edges.append(edge)
+        try:
+            entry, found = _model(name, cls)
+        except (PrivataError, NotRegistered):
+            if not usable:
+                raise
+            continue
+        entries.append(entry)
+        edges.extend(e for e in found if e not in edges)
     return DataMap(tuple(entries), tuple(edges))
+
+
+def marked(collection: str) -> bool:
+    """Whether ``collection`` is a native one whose documents can be in a subject's map.
+
+    The map of every registered model is built once per set of classes and settings.
+    """
+    key = (id(current()), *map(id, _document_registry.values()))
+    found = _marked.get(key)
+    if found is None:
+        described = data_map(usable=True)
+        found = frozenset(described.model(n).collection for n in described.reachable())
+        _marked.clear()
+        _marked[key] = found
+    return collection in found

@@ -7,6 +7,7 @@ document registry); everything it learns is handed to the core as a plain ``Mode
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import Any
 
 import mongoengine
@@ -142,7 +143,12 @@ def resolve(database: str, collection: str) -> ModelSchema | None:
     classes = collection_classes(collection)
     if not classes:
         return None
-    return schema_for(classes)
+    schema = schema_for(classes)
+    if schema.enabled:
+        return schema
+    from privata_mongo.mongoengine._datamap import marked  # the map reads every model
+
+    return replace(schema, marked=True) if marked(collection) else schema
 
 
 def schema_of_model(cls: Any) -> ModelSchema:

@@ -33,6 +33,7 @@ from privata_mongo.proxy._protected import (
 from privata_mongo.proxy._write_stages import WriteStage, batches, stage_failure
 from privata_mongo.proxy.collection import PrivateCollection
 from privata_mongo.proxy.cursor import ProxyCommandCursor
+from privata_mongo.proxy.marked import MarkedCollection
 from privata_mongo.proxy.plain import GuardedCollection, PlainCollection
 
 if TYPE_CHECKING:
@@ -154,8 +155,11 @@ class DatabaseBase(PassesAsNative):
         clinical = self._inner.get_collection(name, **options)
         if protected_kind(self, name) is not None:
             return GuardedCollection(self, clinical)
-        schema = self.schema_of(name)
+        found = self._resolver(self.name, name)
+        schema = found if found is not None and found.enabled else None
         if schema is None:
+            if found is not None and found.marked:
+                return MarkedCollection(self, clinical)
             return PlainCollection(self, clinical)
         identity = self._inner.get_collection(schema.identity_collection, **options)
         return self.split_collection(self, clinical, identity, schema)

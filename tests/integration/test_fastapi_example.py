@@ -240,26 +240,77 @@ async def test_export_returns_the_joined_patient_and_visits(
     await _assert_stored_split(database, patients=1)
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "right"),
-    [
-        ("POST", "erase", "erasure"),
-        ("POST", "restrict", "restriction of processing"),
-        ("POST", "object", "objection"),
-        ("PATCH", "rectify", "rectification"),
-    ],
-)
-async def test_rights_not_yet_available_answer_501(
-    api: httpx.AsyncClient, database: Any, method: str, path: str, right: str
+DPO = {"X-Actor": "dpo", "X-Purpose": "subject request", "X-Legal-Basis": "art6_1c"}
+
+
+async def _visit(api: httpx.AsyncClient, patient: dict[str, Any], reason: str) -> None:
+    body = {"at": "2026-11-30T09:00:00", "reason": reason}
+    assert (await api.post(f"/patients/{patient['id']}/visits", json=body)).status_code == 201
+
+
+async def test_erasure_shreds_the_patient_and_keeps_its_visits_pseudonymised(
+    api: httpx.AsyncClient, database: Any
+) -> None:
+    ada, grace = await _create(api, ADA), await _create(api, GRACE)
+    await _visit(api, ada, "check-up")
+    await _visit(api, grace, "flu")
+    (row,) = await database["patients"].find({"blood_type": "A+"}).to_list()
+    pseudonym = row["_pseudonym"]
+    erased = await api.post(f"/patients/{ada['id']}/erase", headers=DPO)
+    assert erased.status_code == 200, erased.text
+    receipt = erased.json()
+    assert receipt["pseudonym"] == pseudonym
+    assert receipt["actor"] == "dpo"
+    assert receipt["key_shredded"] is True
+    assert receipt["models"]["Patient"]["identity_deleted"] == 1
+    assert receipt["models"]["Patient"]["clinical_deleted"] == 1
+    assert receipt["models"]["Visit"]["clinical_kept"] == 1
+    assert len(receipt["digest"]) == 64
+    assert (await api.get(f"/patients/{ada['id']}")).status_code == 404
+    assert (await api.get(f"/patients/{grace['id']}")).json() == {**grace, "visits": 1}
+    # stored state: the identity row and the key are gone, the visit stays, the log says so
+    assert await database["patients__identity"].find_one({"_id": pseudonym}) is None
+    assert await database["visits"].count_documents({"reason": "check-up"}) == 1
+    assert (await database["privata_erasures"].find_one({"_id": pseudonym}))["state"] == "done"
+    trail = await database["privata_audit"].find({"operation": "erase"}).to_list()
+    assert {r["actor"] for r in trail} == {"dpo"}
+    assert all(r["subjects"] == [pseudonym] for r in trail)
+    assert "Ada" not in erased.text
+    again = await api.post(f"/patients/{ada['id']}/erase", headers=DPO)
+    assert again.status_code == 404  # the patient no longer exists for the service
+
+
+async def test_rectify_restrict_and_object_are_one_call_each(
+    api: httpx.AsyncClient, database: Any
 ) -> None:
     ada = await _create(api, ADA)
-    response = await api.request(method, f"/patients/{ada['id']}/{path}")
-    assert response.status_code == 501
-    body = response.json()
-    assert (body["right"], body["available"]) == (right, False)
-    assert "not available yet" in body["detail"]
-    assert (await api.get(f"/patients/{ada['id']}")).json() == ada  # nothing changed
-    await _assert_stored_split(database, patients=1)
+    fixed = await api.patch(
+        f"/patients/{ada['id']}/rectify", json={"email": "ada@new.example.org"}, headers=DPO
+    )
+    assert fixed.status_code == 200, fixed.text
+    assert fixed.json()["email"] == "ada@new.example.org"
+    invalid = await api.patch(f"/patients/{ada['id']}/rectify", json={"email": "nope"}, headers=DPO)
+    assert invalid.status_code == 422
+    restricted = await api.post(
+        f"/patients/{ada['id']}/restrict", json={"allowed_purposes": ["legal_claims"]}, headers=DPO
+    )
+    assert restricted.json() == {"marked": 1}
+    assert (await api.get(f"/patients/{ada['id']}")).status_code == 404
+    claims = {**DPO, "X-Purpose": "legal_claims"}
+    assert (await api.get(f"/patients/{ada['id']}", headers=claims)).status_code == 200
+    assert (await api.delete(f"/patients/{ada['id']}/restrict", headers=DPO)).json() == {
+        "marked": 1
+    }
+    assert (await api.get(f"/patients/{ada['id']}")).status_code == 200
+    await api.post(f"/patients/{ada['id']}/object/research", headers=DPO)
+    research = {"X-Actor": "lab", "X-Purpose": "research", "X-Legal-Basis": "art9_2j"}
+    assert (await api.get("/patients", headers=research)).json() == []
+    await api.delete(f"/patients/{ada['id']}/object/research", headers=DPO)
+    assert len((await api.get("/patients", headers=research)).json()) == 1
+    operations = {
+        r["operation"] for r in await database["privata_audit"].find({"actor": "dpo"}).to_list()
+    }
+    assert {"rectify", "restrict", "lift_restriction", "object", "withdraw_objection"} <= operations
 
 
 async def test_lifespan_opens_its_own_database(

@@ -131,6 +131,27 @@ def test_rectify_restrict_and_object_are_one_call_each(service: tuple[Any, Any])
     assert {"rectify", "restrict", "lift_restriction", "object"} <= operations
 
 
+def test_erasure_answers_a_receipt_and_leaves_the_visits(service: tuple[Any, Any]) -> None:
+    client, raw = service
+    ada = _create(client, ADA)
+    client.post(
+        f"/patients/{ada['id']}/visits",
+        json={"at": "2026-11-30T09:00:00", "reason": "check-up"},
+        headers=GATEWAY,
+    )
+    erased = client.post(f"/patients/{ada['id']}/erase", headers=DPO)
+    assert erased.status_code == 200, erased.json
+    receipt = erased.json
+    assert receipt["models"]["Patient"]["identity_deleted"] == 1
+    assert receipt["models"]["Visit"]["clinical_kept"] == 1
+    assert receipt["key_shredded"] is True
+    assert client.get(f"/patients/{ada['id']}", headers=GATEWAY).status_code == 404
+    assert raw["patients__identity"].count_documents({}) == 0
+    assert raw["visits"].count_documents({"reason": "check-up"}) == 1
+    assert raw["privata_erasures"].find_one({"_id": receipt["pseudonym"]})["state"] == "done"
+    assert client.post(f"/patients/{ada['id']}/erase", headers=DPO).status_code == 404
+
+
 def test_errors_never_echo_personal_data(service: tuple[Any, Any]) -> None:
     client, _ = service
     _create(client, ADA)

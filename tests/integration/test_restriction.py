@@ -338,3 +338,34 @@ def test_bulk_and_find_and_modify_writes_are_refused_too(
         connected["restricted_patients"].find_one({"_pseudonym": people["bob"]})["ward"] == "south"
     )
     assert connected["restricted_patients"].count_documents({}) == 3
+
+
+def test_a_write_past_the_first_batch_is_refused_before_anything_is_written(
+    connected: Any, sink: ListAuditSink
+) -> None:
+    """1,001 matching documents, the restricted one last: the refusal comes before the first
+    batch of 1,000 is written, for a delete read by cursor and an update read by ids."""
+    raw = pm.get_db()["restricted_patients"]
+    with privata_mongo.access_context(actor="app", purpose="treatment"):
+        raw.insert_many(
+            [
+                {"first_name": f"p{i}", "email": f"p{i}@example.org", "ward": "a"}
+                for i in range(1000)
+            ]
+        )
+        last = raw.insert_one({"first_name": "zed", "email": "zed@example.org", "ward": "a"})
+    zed = audit.subject_of(pm.get_db(), "restricted_patients", last.inserted_id)
+    assert zed is not None
+    with privata_mongo.access_context(actor="dpo", purpose="compliance"):
+        assert restriction.restrict(pm.get_db(), zed) == 1
+    with privata_mongo.access_context(actor="dr.lee", purpose="treatment"):
+        with pytest.raises(ProcessingRestricted) as refused:
+            raw.delete_many({"ward": "a"})
+        assert refused.value.pseudonyms == (zed,)
+        with pytest.raises(ProcessingRestricted):
+            raw.update_many({"ward": "a"}, {"$set": {"email": "same@example.org"}})
+        with pytest.raises(ProcessingRestricted):
+            raw.update_many({"ward": "a"}, {"$set": {"ward": "b"}})
+    stored = connected["restricted_patients"]
+    assert stored.count_documents({"ward": "a"}) == 1001
+    assert connected["restricted_patients__identity"].count_documents({}) == 1001

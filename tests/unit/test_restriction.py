@@ -85,7 +85,7 @@ def test_count_and_find_send_the_clause_to_the_server() -> None:
     expected = ctx.restriction.visible
     counted = ScriptedDriver([(lambda op: isinstance(op, Count) and op.filter == expected, 1)])
     assert counted.run(read.count(ctx, {}, {})) == 1
-    both = {"$and": [{"visits": 2}, expected]}
+    both = {"visits": 2, **expected}  # one filter document: the server plans it as natively
     found = ScriptedDriver(
         [(lambda op: isinstance(op, Find) and op.query.filter == both, "h"), (NextBatch, [])]
     )
@@ -149,6 +149,62 @@ def test_a_write_of_unrestricted_rows_reads_them_as_before() -> None:
     assert not any(isinstance(op, FetchAll) for op in driver.seen)  # no probe of its own
 
 
+def test_a_write_past_one_batch_probes_its_whole_filter_before_writing() -> None:
+    """A full first batch means more may follow: the guard clause is asked over the whole
+    filter, once, before the flow writes that batch."""
+    ctx = replace(_ctx("treatment", write=True), batch_size=2)
+    first = [{"_id": i, "_pseudonym": f"pseu_{i:032x}"} for i in (1, 2)]
+    driver = ScriptedDriver([(Find, "h"), (NextBatch, first), (FetchAll, [{"_pseudonym": BOB}])])
+    flow = guarded(write.delete(ctx, {"visits": 1}, True, {}), ctx.restriction, "Patient")
+    with pytest.raises(ProcessingRestricted) as refused:
+        driver.run(flow)
+    assert refused.value.pseudonyms == (BOB,)
+    assert not any(isinstance(op, Delete) for op in driver.seen)
+    probe = driver.seen[2]
+    assert probe.query.limit == 1
+    assert probe.query.filter == {**driver.seen[0].query.filter, **ctx.restriction.guard}
+
+
+def test_a_write_past_one_batch_of_unrestricted_rows_probes_once() -> None:
+    ctx = replace(_ctx("treatment", write=True), batch_size=2)
+    batches = [
+        [{"_id": i, "_pseudonym": f"pseu_{i:032x}"} for i in ids] for ids in ((1, 2), (3, 4), (5,))
+    ]
+    driver = ScriptedDriver(
+        [
+            (Find, "h"),
+            (NextBatch, batches[0]),
+            (FetchAll, []),
+            (Delete, 2),
+            (Delete, 2),
+            (NextBatch, batches[1]),
+            (Delete, 2),
+            (Delete, 2),
+            (NextBatch, batches[2]),
+            (Delete, 1),
+            (Delete, 1),
+        ]
+    )
+    flow = guarded(write.delete(ctx, {"visits": 1}, True, {}), ctx.restriction, "Patient")
+    assert driver.run(flow) == 5
+    assert sum(isinstance(op, FetchAll) for op in driver.seen) == 1
+
+
+def test_an_update_by_batches_is_refused_at_its_read_of_ids() -> None:
+    """An identity update reads every target id first; the marker comes with them, so a
+    restricted row in a later batch refuses the update before the first batch is written."""
+    ctx = replace(_ctx("treatment", write=True), batch_size=1)
+    ids = [{"_id": 1}, {"_id": 2, "_rst": {"r": True}, "_pseudonym": BOB}]
+    driver = ScriptedDriver(
+        [(lambda op: isinstance(op, FetchAll) and op.query.projection.get("_rst") == 1, ids)]
+    )
+    update = {"$set": {"email": "new@example.org"}}
+    flow = guarded(write.update(ctx, {}, update, True, False, {}), ctx.restriction, "Patient")
+    with pytest.raises(ProcessingRestricted):
+        driver.run(flow)
+    assert len(driver.seen) == 1
+
+
 def test_the_marker_is_bookkeeping_the_application_never_reads() -> None:
     assert join(ROWS[1], None, make_schema()) == {"_id": 2}
 
@@ -203,3 +259,13 @@ def test_a_break_glass_record_carries_its_severity_and_others_do_not() -> None:
     assert (emergency.body()["severity"], emergency.body()["reason"]) == ("break_glass", "arrest")
     assert "severity" not in plain.body()
     assert "reason" not in plain.body()
+
+
+def test_a_clause_sharing_a_key_with_the_filter_is_joined_by_and() -> None:
+    from privata_mongo.core.flows.common import conjoined
+
+    clause = {"$nor": [{"_rst.o": "research"}]}
+    assert conjoined({"_id": 1}, clause) == {"_id": 1, "$nor": [{"_rst.o": "research"}]}
+    own = {"$nor": [{"visits": 3}]}
+    assert conjoined(own, clause) == {"$and": [own, clause]}
+    assert conjoined({}, clause) == clause

@@ -73,6 +73,36 @@ def test_the_walk_asks_once_per_edge_and_level_and_stops_at_cycles() -> None:
     assert found.lookups == len(asked)
 
 
+def test_a_level_with_more_ids_than_a_chunk_asks_once_per_chunk() -> None:
+    """A level's ids go to the server in chunks: round trips grow with chunks, not documents."""
+    visits = [f"v{i}" for i in range(5)]
+    answers = {
+        "Patient": [["p1"]],
+        "Visit": [visits],
+        "Lab": [["l1"], ["l2"], []],  # one answer per chunk of two visits
+        "Note": [[], [], [], [], []],
+    }
+    found, asked = _drive(walk(MAP, "pseu_x", chunk=2), answers)
+    labs = [dict(r.filter) for r in asked if r.model == "Lab"]
+    assert labs == [
+        {"visit._id": {"$in": ["v0", "v1"]}},
+        {"visit._id": {"$in": ["v2", "v3"]}},
+        {"visit._id": {"$in": ["v4"]}},
+    ]
+    notes = [r for r in asked if r.model == "Note"]
+    assert len(notes) == 1 + 3 + 1  # the patient's one id, the visits' three chunks, the labs'
+    assert found.documents["Lab"] == ("l1", "l2")
+    assert found.lookups == len(asked) == 1 + 1 + 3 + 5
+
+
+def test_the_default_chunk_is_a_thousand_ids() -> None:
+    answers = {"Patient": [["p1"]], "Visit": [[f"v{i}" for i in range(2500)]], "Lab": [[]] * 3}
+    answers["Note"] = [[]] * 4
+    _, asked = _drive(walk(MAP, "pseu_x"), answers)
+    sizes = [len(r.filter["visit._id"]["$in"]) for r in asked if r.model == "Lab"]
+    assert sizes == [1000, 1000, 500]
+
+
 def test_a_back_link_is_shown_but_never_queried() -> None:
     assert "Patient.visits[] -> Visit (backlink)" in str(MAP)
     assert all(e.ref is not Ref.BACK for e in MAP.into("Visit"))

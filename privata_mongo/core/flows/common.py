@@ -255,9 +255,22 @@ def restricted(ctx: Context, clinical_filter: dict[str, Any]) -> dict[str, Any]:
         return clinical_filter
     if rules.visible is None:
         return clinical_filter
-    if not clinical_filter:
-        return dict(rules.visible)
-    return {"$and": [clinical_filter, dict(rules.visible)]}
+    return conjoined(clinical_filter, rules.visible)
+
+
+def conjoined(first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str, Any]:
+    """Both filters, as one document when their top-level keys differ, else as ``$and``.
+
+    The keys of a filter document are a conjunction already, so ``{**first, **second}`` means
+    ``$and`` of the two when no key repeats; and a server plans it better. FerretDB v1.24
+    uses the ``_id`` index only for a top-level ``_id`` equality: wrapped in ``$and`` with the
+    restriction clause, a get by id scanned the collection (63 ms against 0.5 ms).
+    """
+    if not first:
+        return dict(second)
+    if set(first).isdisjoint(second):
+        return {**first, **second}
+    return {"$and": [dict(first), dict(second)]}
 
 
 def resolve_filter(ctx: Context, filter: Mapping[str, Any] | None) -> Flow[dict[str, Any]]:

@@ -6,8 +6,8 @@ to one data subject: the subject's own documents (their clinical rows carry its 
 transitively, every document that references one of them. It is a generator that asks its
 caller for the ids matching a filter (``Lookup``, an ``Op`` typed by its result), so the sync
 and the async facade share it, and unit tests drive it with no database. Each level of the walk asks
-once per edge into the level's models, whatever the number of documents found, so round trips
-grow with the depth of the map, not with its size.
+once per edge into the level's models and chunk of ``LOOKUP_CHUNK`` ids found, so round trips
+grow with the depth of the map and the chunks of a level, never one by one with documents.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from privata_mongo.core.schema import PSEUDONYM_FIELD
 from privata_mongo.errors import ConfigurationError
 
 __all__ = [
+    "LOOKUP_CHUNK",
     "DataMap",
     "Edge",
     "Lookup",
@@ -34,6 +35,18 @@ __all__ = [
     "declared",
     "walk",
 ]
+
+
+LOOKUP_CHUNK = 1_000
+"""The most ids one ``Lookup`` names in its ``$in``.
+
+A server without an index on the reference field (FerretDB's SQLite backend, mongomock) tests
+every document of the collection against the whole list: one lookup naming the 50,000 ids of a
+level kept FerretDB 1.24 busy for more than five minutes. A thousand ObjectIds are about 17 KB
+of BSON, far below the 16 MiB command limit, and the same batch as the reads that follow
+(``access.access``, ``access.export``), so each request stays small and bounded whatever the
+size of the subject's record.
+"""
 
 
 class Ref(enum.Enum):
@@ -169,6 +182,26 @@ class DataMap:
         """The stored edges that can point at documents of ``target`` (generic ones too)."""
         return tuple(e for e in self.edges if e.ref is not Ref.BACK and e.target in (target, None))
 
+    def reachable(self) -> frozenset[str]:
+        """The native models whose documents a subject's walk can reach (its data map).
+
+        A native model belongs to a subject's map when it references, directly or through
+        other models, a model holding identity fields: its documents can carry a restriction
+        marker (``core.rights.spread``), so its reads need the restriction clauses. A generic
+        reference can point at any model, so it makes its model reachable whenever a split
+        model exists.
+        """
+        found = {m.name for m in self.models if m.split}
+        grown = bool(found)
+        while grown:
+            grown = False
+            for edge in self.edges:
+                into = edge.target is None or edge.target in found
+                if edge.ref is not Ref.BACK and into and edge.source not in found:
+                    found.add(edge.source)
+                    grown = True
+        return frozenset(m.name for m in self.models if m.name in found and not m.split)
+
     def __str__(self) -> str:
         lines = []
         for entry in self.models:
@@ -229,13 +262,15 @@ def _key(value: Any) -> Any:
 
 
 def walk(
-    data_map: DataMap, pseudonym: str, *, max_depth: int = 32
+    data_map: DataMap, pseudonym: str, *, max_depth: int = 32, chunk: int = LOOKUP_CHUNK
 ) -> Generator[Any, Any, SubjectMap]:
     """Find every document belonging to ``pseudonym``; the caller answers each ``Lookup``.
 
     Level 1 is the subject's own documents (one lookup per split model). Each later level
-    looks, once per edge into the models found at the previous level, for the documents that
-    reference them; documents already found are not followed again, so cycles end.
+    looks, once per edge into the models found at the previous level and per ``chunk`` of
+    their ids, for the documents that reference them; documents already found are not followed
+    again, so cycles end. The walk holds ids only (about 150 bytes each with their bookkeeping,
+    15 MB for 100,000 documents), never a document.
     """
     found: dict[str, dict[Any, Any]] = {}
     lookups = 0
@@ -251,9 +286,11 @@ def walk(
         for target, ids in level.items():
             collection = data_map.model(target).collection
             for edge in data_map.into(target):
-                lookups += 1
-                holders = yield from Lookup(edge.source, edge.holders(collection, ids))
-                _add(found, frontier, edge.source, holders)
+                for start in range(0, len(ids), chunk):
+                    lookups += 1
+                    part = ids[start : start + chunk]
+                    holders = yield from Lookup(edge.source, edge.holders(collection, part))
+                    _add(found, frontier, edge.source, holders)
         if frontier:
             depth += 1
     documents = {model: tuple(ids.values()) for model, ids in found.items() if ids}

@@ -5,7 +5,11 @@ their subjects for the audit, to delete their identity rows first). ``guarded`` 
 flow and has those reads bring the restriction marker too: a row the guard clause selects
 throws ``ProcessingRestricted`` into the flow at that read, before anything is written, and
 the flow and its audit wrapper handle it as any failed read. Only a write whose rows were not
-read first (an unaudited server-side update) costs one probe of its own.
+read first (an unaudited server-side update) costs one probe of its own, and so does a write
+reading its rows in several batches (a ``delete_many`` past ``batch_size``): a full first batch
+means more may follow, and a restricted row in a later one would be met after the earlier ones
+were written, so the guard clause is asked over the cursor's whole filter, once, before the
+flow receives the first batch.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ def _inclusive(projection: Mapping[str, Any] | None) -> bool:
     """Whether ``projection`` lists the fields it keeps (the marker must then be added)."""
     if not projection:
         return False
-    return any(k != "_id" and v not in (0, False) for k, v in projection.items())
+    return any(v not in (0, False) for k, v in projection.items())  # {"_id": 1} keeps ids only
 
 
 def _covered(filter: Mapping[str, Any], read: list[Mapping[str, Any]], ids: set[str]) -> bool:
@@ -70,7 +74,8 @@ def guarded(flow: Flow[T], rules: Visibility, model: str) -> Flow[T]:
     if guard is None:
         return (yield from flow)
     blocked = compile_filter(guard)
-    handles: dict[int, bool] = {}  # open clinical cursors: whether the marker was added
+    handles: dict[int, tuple[bool, Mapping[str, Any] | None]] = {}  # open clinical cursors:
+    # whether the marker was added, and the filter still to probe past a full first batch
     read: list[Mapping[str, Any]] = []
     ids: set[str] = set()
     result: Any = None
@@ -93,13 +98,8 @@ def guarded(flow: Flow[T], rules: Visibility, model: str) -> Flow[T]:
             and op.side is Side.CLINICAL
             and not _covered(op.filter, read, ids)
         ):
-            probe = Query(
-                guard_filter(op.filter, guard),
-                projection={"_id": 0, PSEUDONYM_FIELD: 1},
-                limit=1,
-            )
             try:
-                found = yield from FetchAll(Side.CLINICAL, probe)
+                found = yield from _probe(op.filter, guard)
             except Exception as exc:
                 error = exc
                 continue
@@ -120,11 +120,22 @@ def guarded(flow: Flow[T], rules: Visibility, model: str) -> Flow[T]:
             rows = result
             read.append(op.query.filter)
         elif isinstance(op, Find) and op.side is Side.CLINICAL:
-            handles[id(result)] = added
+            handles[id(result)] = (added, op.query.filter)
             read.append(op.query.filter)
         elif isinstance(op, NextBatch) and id(op.handle) in handles:
-            added = handles[id(op.handle)]
+            added, whole = handles[id(op.handle)]
+            handles[id(op.handle)] = (added, None)
             rows = result
+            if whole is not None and len(rows) >= op.size > 0 and not any(map(blocked, rows)):
+                try:
+                    found = yield from _probe(whole, guard)
+                except Exception as exc:
+                    error = exc
+                    continue
+                if found:
+                    result = None
+                    error = restricted_error(model, rules.purpose, _pseudonyms(found))
+                    continue
         if rows is not None:
             hit = [r for r in rows if blocked(r)]
             if hit:
@@ -134,6 +145,12 @@ def guarded(flow: Flow[T], rules: Visibility, model: str) -> Flow[T]:
             ids.update(repr(r["_id"]) for r in rows if "_id" in r)
             if added:
                 result = [{k: v for k, v in r.items() if k != RESTRICTION_FIELD} for r in rows]
+
+
+def _probe(filter: Mapping[str, Any], guard: Mapping[str, Any]) -> Flow[list[Document]]:
+    """One server-side read: a row of ``filter`` that ``guard`` forbids writing, if any."""
+    probe = Query(guard_filter(filter, guard), projection={"_id": 0, PSEUDONYM_FIELD: 1}, limit=1)
+    return (yield from FetchAll(Side.CLINICAL, probe))
 
 
 def _pseudonyms(rows: list[Document]) -> tuple[str, ...]:

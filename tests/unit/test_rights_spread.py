@@ -1,0 +1,148 @@
+"""Restriction along the data map, without a database: which native models can hold a marker,
+and the marker each native document gets from the subjects it carries."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+from privata_mongo.core.rights import access as flows
+from privata_mongo.core.rights.datamap import DataMap, Edge, Lookup, ModelEntry, Ref
+from privata_mongo.core.rights.spread import Mark, Markers, combined, spread
+
+ANN, BOB = "pseu_" + "a" * 32, "pseu_" + "b" * 32
+
+MAP = DataMap(
+    models=(
+        ModelEntry("Patient", "patient", ("email",), ("_id",), ("email",)),
+        ModelEntry("Visit", "visit", (), ("_id", "patient")),
+        ModelEntry("Lab", "lab", (), ("_id", "visit")),
+        ModelEntry("Clinic", "clinic", (), ("_id",)),
+        ModelEntry("Team", "team", (), ("_id", "members")),
+    ),
+    edges=(
+        Edge("Visit", "patient", "Patient", Ref.ID),
+        Edge("Lab", "visit", "Visit", Ref.ID),
+        Edge("Patient", "clinic", "Clinic", Ref.ID),
+        Edge("Team", "members", "Patient", Ref.ID, many=True),
+    ),
+)
+
+
+def test_only_models_referencing_a_subject_can_hold_a_marker() -> None:
+    assert MAP.reachable() == {"Visit", "Lab", "Team"}  # a clinic is referenced, not referencing
+    generic = DataMap(
+        (*MAP.models, ModelEntry("Note", "note")), (Edge("Note", "about", None, Ref.GENERIC),)
+    )
+    assert generic.reachable() == {"Note"}
+    assert (
+        DataMap(
+            (ModelEntry("Visit", "visit"),), (Edge("Visit", "x", None, Ref.GENERIC),)
+        ).reachable()
+        == set()
+    )
+
+
+def test_the_marker_combines_every_subject_it_carries() -> None:
+    decisions = {
+        ANN: {"r": True, "a": ["legal_claims", "audit"]},
+        BOB: {"r": True, "a": ["audit"], "o": ["research"]},
+    }
+    assert combined((ANN, BOB), decisions) == {
+        "$set": {"_rst.s": [ANN, BOB], "_rst.r": True, "_rst.a": ["audit"], "_rst.o": ["research"]}
+    }
+    assert combined((ANN,), decisions) == {
+        "$set": {"_rst.s": [ANN], "_rst.r": True, "_rst.a": ["legal_claims", "audit"]},
+        "$unset": {"_rst.o": ""},
+    }
+    assert combined((), decisions) == {
+        "$unset": {"_rst.s": "", "_rst.r": "", "_rst.a": "", "_rst.o": ""}
+    }
+
+
+def _drive(flow: Generator[Any, Any, Any], answer: Any) -> tuple[Any, list[Any]]:
+    asked: list[Any] = []
+    result: Any = None
+    while True:
+        try:
+            request = flow.send(result)
+        except StopIteration as done:
+            return done.value, asked
+        asked.append(request)
+        result = answer(request)
+
+
+def test_spread_marks_the_native_documents_of_the_map_per_chunk_and_subject_set() -> None:
+    """Ann is restricted; a team she shares with Bob (who objects to research) carries both."""
+    ids = {"Patient": ["p1"], "Visit": ["v1", "v2", "v3"], "Lab": [], "Team": ["t1"]}
+
+    def answer(request: Any) -> Any:
+        if isinstance(request, Lookup):
+            if request.raw:
+                return ids[request.model]
+            return ids[request.model] if request.model != "Lab" else []
+        if isinstance(request, Markers):
+            if request.model == "Patient":
+                wanted = request.filter["_pseudonym"]["$in"]
+                rows = {ANN: {"r": True, "a": ["legal_claims"]}, BOB: {"o": ["research"]}}
+                return [{"_pseudonym": p, "_rst": rows[p]} for p in wanted]
+            if request.model == "Team":
+                return [{"_id": "t1", "_rst": {"s": [BOB], "o": ["research"]}}]
+            return [{"_id": i} for i in request.filter["_id"]["$in"]]
+        if isinstance(request, Mark):
+            return len(request.filter["_id"]["$in"])
+        return None
+
+    total, asked = _drive(spread(MAP, ANN, "restrict", chunk=2), answer)
+    marks = [(r.model, r.filter["_id"]["$in"], r.update) for r in asked if isinstance(r, Mark)]
+    ann = {
+        "$set": {"_rst.s": [ANN], "_rst.r": True, "_rst.a": ["legal_claims"]},
+        "$unset": {"_rst.o": ""},
+    }
+    assert marks == [
+        ("Visit", ["v1", "v2"], ann),
+        ("Visit", ["v3"], ann),
+        (
+            "Team",
+            ["t1"],
+            {
+                "$set": {
+                    "_rst.s": [BOB, ANN],
+                    "_rst.r": True,
+                    "_rst.a": ["legal_claims"],
+                    "_rst.o": ["research"],
+                }
+            },
+        ),
+    ]
+    assert total == 4
+    decisions = [r.filter for r in asked if isinstance(r, Markers) and r.model == "Patient"]
+    assert decisions == [
+        {"_pseudonym": {"$in": [ANN]}},
+        {"_pseudonym": {"$in": [BOB]}},
+    ]  # each once
+    records = [
+        (r.operation, r.model, r.pseudonym, r.count) for r in asked if isinstance(r, flows.Record)
+    ]
+    assert records == [("restrict", "Visit", ANN, 3), ("restrict", "Team", ANN, 1)]
+
+
+def test_a_lifted_subject_leaves_the_document_to_the_others() -> None:
+    def answer(request: Any) -> Any:
+        if isinstance(request, Lookup):
+            return {"Patient": ["p1"], "Team": ["t1"]}.get(request.model, [])
+        if isinstance(request, Markers):
+            if request.model == "Patient":
+                rows = {ANN: {}, BOB: {"r": True, "a": []}}
+                return [
+                    {"_pseudonym": p, "_rst": rows[p]} for p in request.filter["_pseudonym"]["$in"]
+                ]
+            return [{"_id": "t1", "_rst": {"s": [BOB, ANN], "r": True, "a": []}}]
+        return 1 if isinstance(request, Mark) else None
+
+    _, asked = _drive(spread(MAP, ANN, "lift_restriction"), answer)
+    (mark,) = [r for r in asked if isinstance(r, Mark)]
+    assert mark.update == {
+        "$set": {"_rst.s": [BOB], "_rst.r": True, "_rst.a": []},
+        "$unset": {"_rst.o": ""},
+    }
