@@ -285,6 +285,8 @@ def migrate(
         return _dry_run(target, base, batch_size, progress, started)
     secret = target.run(flows.migration_secret(ctx, create=True))
     done = batches = 0
+    if progress is not None:
+        progress(0, plain)
     for rows in _batches(target, flows.PLAINTEXT, batch_size, ctx):
         _keep_checksums(target.ledger, rows, secret)
         converted: flows.Converted = target.audited("migrate", _converting(rows, secret))
@@ -481,6 +483,8 @@ def unmigrate(
     total = target.count(Side.CLINICAL, dict(flows.MIGRATED))
     ctx = target.context()
     restored = deleted = batches = shredded = 0
+    if progress is not None:
+        progress(0, total)
     for rows in _batches(target, flows.MIGRATED, batch_size, ctx):
         done: flows.Converted = target.audited("unmigrate", _restoring(rows, shred))
         restored += done.documents
