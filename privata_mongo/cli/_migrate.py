@@ -20,7 +20,6 @@ from rich.progress import (
     Task,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 from rich.text import Text
@@ -53,11 +52,24 @@ LegalBasis = Annotated[
 
 
 class _Rate(ProgressColumn):
-    """Documents per second, once rich has measured a speed."""
+    """Documents per second since the start (rich's own speed needs frequent updates)."""
 
     def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} docs/s" if speed else "- docs/s", style="progress.data.speed")
+        elapsed = task.finished_time or task.elapsed
+        rate = task.completed / elapsed if elapsed and task.completed else 0.0
+        return Text(f"{rate:,.0f} docs/s" if rate else "- docs/s", style="progress.data.speed")
+
+
+class _Left(ProgressColumn):
+    """The time left at the rate so far."""
+
+    def render(self, task: Task) -> Text:
+        elapsed = task.elapsed
+        if task.total is None or not task.completed or not elapsed:
+            return Text("eta -:--:--", style="progress.remaining")
+        left = int((task.total - task.completed) * elapsed / task.completed)
+        hours, rest = divmod(left, 3600)
+        return Text(f"eta {hours}:{rest // 60:02d}:{rest % 60:02d}", style="progress.remaining")
 
 
 @contextmanager
@@ -69,8 +81,7 @@ def _progress(output: Output, label: str) -> Iterator[Any]:
         MofNCompleteColumn(),
         _Rate(),
         TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
+        _Left(),
         console=output.err,
         transient=False,
     )
