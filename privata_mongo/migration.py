@@ -172,6 +172,15 @@ def _batches(
         yield rows
 
 
+def _stuck(schema: ModelSchema, command: str) -> ConfigurationError:
+    """A batch that converted nothing: its rows would be read again and again."""
+    return ConfigurationError(
+        f"{schema.model}: a batch of '{schema.collection}' could not be converted by {command}: "
+        f"its rows hold a '{PSEUDONYM_FIELD}' that is not a pseudonym, or were deleted while "
+        "it ran; stop the writers of the collection, repair those rows and run it again"
+    )
+
+
 def _keep_checksums(ledger: Any, rows: list[dict[str, Any]], secret: bytes) -> None:
     """Store the checksum of each source row before it is converted (one write per batch).
 
@@ -290,6 +299,8 @@ def migrate(
     for rows in _batches(target, flows.PLAINTEXT, batch_size, ctx):
         _keep_checksums(target.ledger, rows, secret)
         converted: flows.Converted = target.audited("migrate", _converting(rows, secret))
+        if not converted.documents:
+            raise _stuck(schema, "migrate")
         done += converted.documents
         batches += 1
         logger.info("%s: migrated %d of %d documents", schema.model, done, plain)
@@ -487,6 +498,8 @@ def unmigrate(
         progress(0, total)
     for rows in _batches(target, flows.MIGRATED, batch_size, ctx):
         done: flows.Converted = target.audited("unmigrate", _restoring(rows, shred))
+        if not done.documents:
+            raise _stuck(schema, "unmigrate")
         restored += done.documents
         deleted += done.identity_rows
         batches += 1

@@ -317,3 +317,11 @@ def test_an_unmigration_killed_after_any_request_ends_whole_when_run_again(
         unmigrate(raw, MigPatient, batch_size=2)
         assert _raw_bytes(raw) == before, calls
         assert raw[IDENTITY].count_documents({}) == 0, calls
+
+
+def test_a_row_whose_link_is_no_pseudonym_stops_unmigrate_instead_of_looping(raw: Any) -> None:
+    raw[NAME].insert_many(_sources(2))
+    migrate(raw, MigPatient)
+    raw[NAME].insert_one({"_id": "broken", "_pseudonym": None, "blood_type": "A+"})
+    with pytest.raises(ConfigurationError, match="not a pseudonym"):
+        unmigrate(raw, MigPatient)
