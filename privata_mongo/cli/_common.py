@@ -4,7 +4,8 @@ Exit codes are part of the interface (scripts and CI jobs branch on them), so th
 here once and documented in ``docs/cli.md``:
 
 - ``0`` the command did what it was asked, and every check it ran held;
-- ``1`` a check failed: an audit chain does not verify, ``codemod --check`` would change files;
+- ``1`` a check failed: an audit chain does not verify, ``codemod --check`` would change files,
+  ``migrate verify`` found a difference;
 - ``2`` the command line is wrong (click's own code for usage errors);
 - ``3`` the library refused: a configuration error, a key that cannot be unwrapped, an unknown
   data subject (a ``PrivataError``; its message says what to do);
