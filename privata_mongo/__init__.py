@@ -14,6 +14,7 @@ from privata_mongo.errors import (
     ConfigurationError,
     KeyUnavailable,
     MissingAccessContext,
+    MissingPurpose,
     PrivataError,
     ProcessingRestricted,
     SubjectErased,
@@ -21,6 +22,7 @@ from privata_mongo.errors import (
     UnsupportedQuery,
 )
 from privata_mongo.explain import Explanation, explain
+from privata_mongo.processing import processing_record, processing_record_async
 from privata_mongo.rights import AsyncRights, Rights, data_map
 
 __version__ = "0.1.0"
@@ -33,6 +35,7 @@ __all__ = [
     "Explanation",
     "KeyUnavailable",
     "MissingAccessContext",
+    "MissingPurpose",
     "PrivataError",
     "ProcessingRestricted",
     "Rights",
@@ -45,4 +48,6 @@ __all__ = [
     "configure",
     "data_map",
     "explain",
+    "processing_record",
+    "processing_record_async",
 ]

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from privata_mongo.core.audit import MAX_SUBJECTS, AccessContext
 from privata_mongo.core.classify import DEFAULT_PII_NAMES, DEFAULT_SEARCHABLE_NAMES, Policy
+from privata_mongo.core.rights.consent import DEFAULT_CONSENT_BASES
 from privata_mongo.errors import ConfigurationError
 
 __all__ = ["LAYOUT_SETTINGS", "Settings", "configure", "current", "layout_policy"]
@@ -88,6 +89,11 @@ class Settings:
             in ``hello`` *and* a probe transaction that is aborted and proven rolled back);
             ``"off"``: never probe, never use them. The writes still run the crash-safety
             protocol either way (``docs/reliability.md``, *Transactions*).
+        consent_collection: the consent history's name, in the database of the data (see
+            ``docs/rights.md``, Consent); only privata writes it.
+        consent_legal_bases: the legal bases that are consent (GDPR Art. 6(1)(a), 9(2)(a)):
+            an operation declaring one of them sees only the subjects consenting to its
+            purpose (compared without case).
     """
 
     classification: Mapping[str, bool] = field(default_factory=dict)
@@ -118,6 +124,8 @@ class Settings:
     erasure_database: str | None = None
     erasure_client: Any = None
     transactions: Literal["auto", "off"] = "auto"
+    consent_collection: str = "privata_consents"
+    consent_legal_bases: frozenset[str] = DEFAULT_CONSENT_BASES
 
     def policy(self) -> Policy:
         """The classification policy these settings describe."""
@@ -168,6 +176,24 @@ def _check_layout(changes: Mapping[str, Any]) -> None:
             "would no longer be found); configure them at start-up, before the first query, "
             "and restart the process to change them"
         )
+
+
+def _check_consent(changes: dict[str, Any]) -> None:
+    name = changes.get("consent_collection", "x")
+    if not isinstance(name, str) or not name:
+        raise ConfigurationError("consent_collection must be a non-empty collection name")
+    if "consent_legal_bases" in changes:
+        bases = changes["consent_legal_bases"]
+        if (
+            isinstance(bases, str)
+            or not isinstance(bases, Iterable)
+            or not all(isinstance(b, str) and b.strip() for b in bases)
+        ):
+            raise ConfigurationError(
+                "consent_legal_bases must be a collection of legal basis names, "
+                "e.g. {'consent', 'art6_1a', 'art9_2a'}"
+            )
+        changes["consent_legal_bases"] = frozenset(bases)
 
 
 def configure(**changes: Any) -> Settings:
@@ -259,6 +285,7 @@ def configure(**changes: Any) -> Settings:
         isinstance(tls, Mapping) and all(isinstance(v, Mapping) for v in tls.values())
     ):
         raise ConfigurationError("kms_tls_options must map provider names to TLS options")
+    _check_consent(changes)
     suffix = changes.get("identity_suffix", "__identity")
     if not isinstance(suffix, str) or not suffix:
         raise ConfigurationError("identity_suffix must be a non-empty string")

@@ -17,6 +17,7 @@ __all__ = [
     "IntegrityError",
     "KeyUnavailable",
     "MissingAccessContext",
+    "MissingPurpose",
     "PrivataError",
     "ProcessingRestricted",
     "ProtectedCollection",
@@ -120,6 +121,15 @@ class AuditUnavailable(PrivataError):
 
 class MissingAccessContext(PrivataError):
     """Personal data was touched without an access context while strict mode is on."""
+
+
+class MissingPurpose(MissingAccessContext):
+    """An operation declared a consent-based legal basis but no purpose.
+
+    Consent (GDPR Art. 6(1)(a), 7) is given for a purpose: without one there is no consent to
+    check the subjects against, and reading every subject would process data nobody
+    consented to. Declare the purpose in the access context.
+    """
 
 
 class ProtectedCollection(PrivataError):

@@ -21,6 +21,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import IO, Any
 
+from privata_mongo import consent as consents
 from privata_mongo import erasure, restriction
 from privata_mongo.context import subject_request
 from privata_mongo.core.audit import records_for
@@ -28,6 +29,7 @@ from privata_mongo.core.ops import Steps
 from privata_mongo.core.rights import access as flows
 from privata_mongo.core.rights import erasure as erasure_flows
 from privata_mongo.core.rights.access import Access, Subject
+from privata_mongo.core.rights.consent import CONSENT, WITHDRAW_CONSENT, ConsentEvent, text
 from privata_mongo.core.rights.datamap import DataMap, Edge, Lookup, ModelEntry, SubjectMap, walk
 from privata_mongo.core.rights.erasure import ReplayedErasure
 from privata_mongo.core.rights.export import writer
@@ -426,6 +428,50 @@ class Rights:
             lambda db, p: restriction.withdraw_objection(db, p, purpose),
         )
 
+    def consent(
+        self, subject: str | Subject, purpose: str, *, source: str, notice_version: str
+    ) -> int:
+        """Record ``subject``'s consent to ``purpose`` (Art. 6(1)(a), 7); documents marked.
+
+        The event (source, notice version, actor) is appended to the consent history of every
+        database of the models, then the subject's documents are marked: from then on an
+        operation under a consent-based legal basis and ``purpose`` sees the subject.
+
+        Raises:
+            ConfigurationError: an empty purpose, source or notice version.
+            UnknownSubject: nothing belongs to the subject as named.
+        """
+        text(purpose, "purpose")
+        return self._mark(
+            CONSENT,
+            subject,
+            lambda db, p: consents.give(
+                db, p, purpose, source=source, notice_version=notice_version
+            ),
+        )
+
+    def withdraw_consent(
+        self, subject: str | Subject, purpose: str, *, source: str | None = None
+    ) -> int:
+        """Withdraw ``subject``'s consent to ``purpose``; documents of the subject.
+
+        The subject's documents are unmarked first, then the event is appended. A consent
+        never given is recorded too and changes nothing else (``privata_mongo.consent``).
+        """
+        text(purpose, "purpose")
+        return self._mark(
+            WITHDRAW_CONSENT,
+            subject,
+            lambda db, p: consents.withdraw(db, p, purpose, source=source),
+        )
+
+    def consents(self, subject: str | Subject) -> list[ConsentEvent]:
+        """The consent history of ``subject``, oldest first, in every database of the models."""
+        pseudonym = self.pseudonym(subject)
+        databases = self._facade.databases(self._facade.classes())
+        found = [e for db in databases for e in consents.history(db, pseudonym)]
+        return sorted(found, key=lambda e: e.at)
+
 
 class AsyncRights:
     """The rights of data subjects over the Beanie models given to ``init_beanie`` (async)."""
@@ -525,3 +571,35 @@ class AsyncRights:
             subject,
             lambda db, p: restriction.withdraw_objection_async(db, p, purpose),
         )
+
+    async def consent(
+        self, subject: str | Subject, purpose: str, *, source: str, notice_version: str
+    ) -> int:
+        """``Rights.consent`` for the Beanie models."""
+        text(purpose, "purpose")
+        return await self._mark(
+            CONSENT,
+            subject,
+            lambda db, p: consents.give_async(
+                db, p, purpose, source=source, notice_version=notice_version
+            ),
+        )
+
+    async def withdraw_consent(
+        self, subject: str | Subject, purpose: str, *, source: str | None = None
+    ) -> int:
+        """``Rights.withdraw_consent`` for the Beanie models."""
+        text(purpose, "purpose")
+        return await self._mark(
+            WITHDRAW_CONSENT,
+            subject,
+            lambda db, p: consents.withdraw_async(db, p, purpose, source=source),
+        )
+
+    async def consents(self, subject: str | Subject) -> list[ConsentEvent]:
+        """``Rights.consents`` for the Beanie models."""
+        pseudonym = await self.pseudonym(subject)
+        found: list[ConsentEvent] = []
+        for db in self._facade.databases(self._facade.classes()):
+            found.extend(await consents.history_async(db, pseudonym))
+        return sorted(found, key=lambda e: e.at)

@@ -2,8 +2,9 @@
 
 The audit trail (``privata_audit``, its ``.checkpoints`` and its journal of intents
 ``.pending``, or the collection of a configured ``CollectionAuditSink``), the key vault and its
-``.tombstones``, and the erasure log (``privata_erasures``, ``Rights.erase``) are written by the
-library through its adapters, which hold the real collections. Through the proxy — the
+``.tombstones``, the erasure log (``privata_erasures``, ``Rights.erase``) and the consent
+history (``privata_consents``, ``Rights.consent``) are written by the library through its
+adapters, which hold the real collections. Through the proxy — the
 handles the application has: ``get_db()``, Beanie's database, the proxy client — they can be
 read (auditors read the trail) but not written: every insert, update, delete, bulk write,
 drop, index change and rename, as a method, a database command (``db.command("drop", ...)``)
@@ -103,6 +104,11 @@ _VAULT_HANDLE = (
 )
 
 
+_CONSENT_HANDLE = (
+    "privata_mongo.Rights.consent / withdraw_consent (or privata_mongo.consent.give / withdraw)"
+)
+
+
 def _settings(database: DatabaseBase) -> Any:
     return database.client.runtime.settings()
 
@@ -119,6 +125,8 @@ def protected_kind(database: DatabaseBase, name: str) -> tuple[str, str] | None:
     full_name = getattr(sink_collection, "full_name", None)
     if isinstance(full_name, str) and namespace in (full_name, full_name + CHECKPOINTS_SUFFIX):
         return "audit trail", _AUDIT_HANDLE
+    if name == settings.consent_collection:
+        return "consent history", _CONSENT_HANDLE
     vault = settings.key_vault_namespace
     if namespace == vault:
         return "key vault", _VAULT_HANDLE

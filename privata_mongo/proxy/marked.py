@@ -156,7 +156,9 @@ class MarkedCollection(PlainCollection):
         return MarkedCollection(self._database, self._inner.with_options(**options))
 
     def _rules(self, *, write: bool) -> Visibility:
-        return self._database.client.runtime.restriction(write=write)  # type: ignore[no-any-return]
+        # consent filters the subjects' own rows; native documents carry no consent marker
+        runtime = self._database.client.runtime
+        return runtime.restriction(write=write, consent=False)  # type: ignore[no-any-return]
 
     def _call(self, name: str, bound: inspect.BoundArguments) -> Any:
         return getattr(self._inner, name)(*bound.args[1:], **bound.kwargs)

@@ -32,6 +32,7 @@ from privata_mongo.core.audit import AccessContext
 from privata_mongo.core.flows.context import Context
 from privata_mongo.core.limits import ServerSizes
 from privata_mongo.core.pseudonym import format_pseudonym
+from privata_mongo.core.rights.consent import consent_based
 from privata_mongo.core.rights.restriction import Visibility, visibility
 from privata_mongo.core.schema import ModelSchema
 from privata_mongo.drivers._dispatch import Binding
@@ -138,11 +139,18 @@ class Runtime:
             refused=refused,
         )
 
-    def restriction(self, *, write: bool) -> Visibility:
+    def restriction(self, *, write: bool, consent: bool = True) -> Visibility:
         """The restriction clauses of an operation starting now, under its access context.
 
         In strict mode a missing context is reported by the audit when the operation starts
         (``MissingAccessContext``); here it only means that no purpose applies.
+
+        ``consent=False`` leaves consent out: a native collection's documents carry the
+        restriction and objections spread along the data map (``core.rights.spread``), not the
+        subjects' consents, so consent filters the subjects' own (split) rows only.
+
+        Raises:
+            MissingPurpose: the context declares a consent-based legal basis but no purpose.
         """
         try:
             access = self.access()
@@ -153,6 +161,8 @@ class Runtime:
             break_glass=access.emergency is not None,
             write=write,
             subject_request=access.subject_request is not None,
+            consent=consent
+            and consent_based(access.legal_basis, self.settings().consent_legal_bases),
         )
 
     def binding(

@@ -49,6 +49,7 @@ def test_public_surface_is_pinned() -> None:
         "Explanation",
         "KeyUnavailable",
         "MissingAccessContext",
+        "MissingPurpose",
         "PrivataError",
         "ProcessingRestricted",
         "Rights",
@@ -61,6 +62,8 @@ def test_public_surface_is_pinned() -> None:
         "configure",
         "data_map",
         "explain",
+        "processing_record",
+        "processing_record_async",
     ]
     for name in privata_mongo.__all__:
         assert hasattr(privata_mongo, name), name

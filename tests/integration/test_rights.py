@@ -436,9 +436,9 @@ async def test_beanie_restriction_is_a_right_of_the_subject(backend: Backend) ->
         with access_context(**CONTEXT):
             await rights.lift_restriction(Subject(model="BPatient", id=ann.id))
             await rights.object(Subject(model="BPatient", id=ann.id), "marketing")
-        with access_context(actor="crm", purpose="marketing", legal_basis="art6_1a"):
+        with access_context(actor="crm", purpose="marketing", legal_basis="art6_1f"):
             assert await patient_cls.count() == 1
         with access_context(**CONTEXT):
             await rights.withdraw_objection(Subject(model="BPatient", id=ann.id), "marketing")
-        with access_context(actor="crm", purpose="marketing", legal_basis="art6_1a"):
+        with access_context(actor="crm", purpose="marketing", legal_basis="art6_1f"):
             assert await patient_cls.count() == 2

@@ -1,7 +1,8 @@
 """Restriction (GDPR Art. 18), objection (Art. 21) and break-glass, as markers and filters.
 
 Where the state lives: a marker ``_rst`` on *both* halves of every document of the subject,
-``{"r": true, "a": [allowed purposes], "o": [objected purposes]}``. The identity row is the
+``{"r": true, "a": [allowed purposes], "o": [objected purposes], "c": [consented purposes]}``
+(consents: ``core.rights.consent``). The identity row is the
 record of what was decided; the copy on the clinical row is what lets the server enforce it.
 The clinical collection does all the counting, paging, ``distinct`` and aggregation, and a
 condition on the identity row would need a pseudonym join before every one of them; a marker
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from privata_mongo.core.audit import SEVERITY_BREAK_GLASS, records_for
 from privata_mongo.core.ops import AppendAudit, Flow, ResolveAccess, Update, UpdateOutcome
 from privata_mongo.core.schema import PSEUDONYM_FIELD, Side
-from privata_mongo.errors import ProcessingRestricted, UnsupportedQuery
+from privata_mongo.errors import MissingPurpose, ProcessingRestricted, UnsupportedQuery
 
 if TYPE_CHECKING:
     from privata_mongo.core.flows.context import Context
@@ -61,6 +62,7 @@ BREAK_GLASS = "break_glass"
 _RESTRICTED = f"{RESTRICTION_FIELD}.r"
 _ALLOWED = f"{RESTRICTION_FIELD}.a"
 _OBJECTED = f"{RESTRICTION_FIELD}.o"
+_CONSENTED = f"{RESTRICTION_FIELD}.c"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,12 @@ def _restricted_clause(purpose: str | None) -> dict[str, Any]:
 
 
 def visibility(
-    purpose: str | None, *, break_glass: bool, write: bool, subject_request: bool = False
+    purpose: str | None,
+    *,
+    break_glass: bool,
+    write: bool,
+    subject_request: bool = False,
+    consent: bool = False,
 ) -> Visibility:
     """The clauses of an operation under ``purpose``.
 
@@ -99,9 +106,21 @@ def visibility(
     restriction allowing no purpose at all is lifted by none. A data-subject request
     (``subject_request``) sees and changes everything: it is how the subject's own requests
     are answered, a restriction lifted, a restricted subject's data rectified or erased.
+
+    Under a consent-based legal basis (``consent``) only the subjects consenting to
+    ``purpose`` are seen and changed (``core.rights.consent``), break-glass or not: an
+    emergency lifts a restriction, it does not stand in for a consent.
+
+    Raises:
+        MissingPurpose: ``consent`` without a purpose (consent is always for a purpose).
     """
     if subject_request:
         return Visibility(None, None, purpose)
+    if consent and purpose is None:
+        raise MissingPurpose(
+            "the access context declares a consent-based legal basis but no purpose: consent "
+            "is given for a purpose; pass purpose=... to access_context"
+        )
     clauses: list[dict[str, Any]] = []
     guard: dict[str, Any] | None = None
     if not break_glass:
@@ -111,7 +130,9 @@ def visibility(
             clauses.append(_restricted_clause(purpose))
     if purpose is not None:
         clauses.append({_OBJECTED: purpose})
-    visible = {"$nor": clauses} if clauses else None
+    visible: dict[str, Any] | None = {"$nor": clauses} if clauses else None
+    if consent:
+        visible = {**(visible or {}), _CONSENTED: purpose}
     return Visibility(visible, guard, purpose)
 
 
@@ -166,7 +187,7 @@ def refuse_marker(model: str, update: Any) -> None:
             raise UnsupportedQuery(
                 f"{model}: {RESTRICTION_FIELD} is privata's restriction marker and cannot be "
                 "written by the application; use the restriction API (restrict, "
-                "lift_restriction, object, withdraw_objection)",
+                "lift_restriction, object, withdraw_objection, consent, withdraw_consent)",
                 model=model,
             )
 
