@@ -13,7 +13,7 @@ context in force *then* is recorded, for every record of the operation.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import replace
@@ -82,17 +82,8 @@ def break_glass(*, actor: str, reason: str) -> Iterator[AccessContext]:
             "break_glass needs a reason: emergency access is audited with why it was used; "
             "pass reason='...' naming the emergency (not the patient)"
         )
-    outer = _current.get()
-    base = outer or current().default_access or AccessContext()
-    context = AccessContext(actor, base.purpose, base.legal_basis, base.request_id, reason)
-    token = _current.set(context)
-    try:
+    with _derived(lambda base: replace(base, actor=actor, emergency=reason)) as context:
         yield context
-    finally:
-        try:
-            _current.reset(token)
-        except ValueError:  # exited in another context: restore anyway
-            _current.set(outer)
 
 
 @contextmanager
@@ -103,9 +94,15 @@ def subject_request(right: str) -> Iterator[AccessContext]:
     documents whatever their restriction or objections (``AccessContext.subject_request``);
     each record made in it names the right. Used by ``privata_mongo.Rights``.
     """
+    with _derived(lambda base: replace(base, subject_request=right)) as context:
+        yield context
+
+
+@contextmanager
+def _derived(change: Callable[[AccessContext], AccessContext]) -> Iterator[AccessContext]:
+    """The block under ``change`` of the context in force (or of the configured default)."""
     outer = _current.get()
-    base = outer or current().default_access or AccessContext()
-    context = replace(base, subject_request=right)
+    context = change(outer or current().default_access or AccessContext())
     token = _current.set(context)
     try:
         yield context

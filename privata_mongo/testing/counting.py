@@ -16,9 +16,9 @@ from typing import Any
 
 from pymongo import monitoring
 
-__all__ = ["CommandCounter", "OperationCounter", "counting_client_class"]
+__all__ = ["OPERATIONS", "CommandCounter", "OperationCounter", "counting_client_class"]
 
-_OPERATIONS = frozenset(
+OPERATIONS = frozenset(
     {
         "find",
         "find_one",
@@ -75,7 +75,7 @@ class _Collection:
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._inner, name)
-        if name in _OPERATIONS:
+        if name in OPERATIONS:
 
             def counted(*args: Any, **kwargs: Any) -> Any:
                 self._counter.add(self._inner.name, name)

@@ -33,7 +33,7 @@ from pymongo.errors import (
     WriteConcernError,
 )
 
-from privata_mongo.testing.counting import _OPERATIONS
+from privata_mongo.testing.counting import OPERATIONS
 
 __all__ = ["FAULTS", "Call", "FaultPlan", "faulty_client_class", "faulty_database"]
 
@@ -159,7 +159,7 @@ class _Collection:
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._inner, name)
-        if name in _OPERATIONS:
+        if name in OPERATIONS:
 
             def faulty(*args: Any, **kwargs: Any) -> Any:
                 return self._plan.call(self._inner.name, name, lambda: attribute(*args, **kwargs))

@@ -19,6 +19,7 @@ import mongomock.collection
 
 from privata_mongo.encryption import MASTER_KEY_ENV, new_master_key
 from privata_mongo.testing import CommandCounter
+from privata_mongo.testing.counting import OPERATIONS
 from stress.odm import stats
 from stress.odm.alternatives import (
     ALTERNATIVES,
@@ -33,32 +34,8 @@ from stress.odm.tasks import TASKS, Counts, State, Task, seed
 ROOT = Path(__file__).resolve().parents[2]
 GIT = shutil.which("git") or "git"
 
-_COUNTED = (
-    "find",
-    "find_one",
-    "aggregate",
-    "count_documents",
-    "estimated_document_count",
-    "distinct",
-    "insert_one",
-    "insert_many",
-    "update_one",
-    "update_many",
-    "replace_one",
-    "delete_one",
-    "delete_many",
-    "bulk_write",
-    "find_one_and_update",
-    "find_one_and_replace",
-    "find_one_and_delete",
-    "create_index",
-    "create_indexes",
-    "drop_index",
-    "drop_indexes",
-    "index_information",
-    "list_indexes",
-    "drop",
-)
+_COUNTED = (*sorted(OPERATIONS), "create_indexes", "list_indexes")
+"""Collection operations that reach the server: the library's own list, and index creation."""
 
 
 class _MongomockCalls:
