@@ -156,9 +156,10 @@ class MarkedCollection(PlainCollection):
         return MarkedCollection(self._database, self._inner.with_options(**options))
 
     def _rules(self, *, write: bool) -> Visibility:
-        # consent filters the subjects' own rows; native documents carry no consent marker
+        # under a consent basis a native document is visible only with the consent of every
+        # subject it carries (``core.rights.spread``); one never marked is proven by nobody
         runtime = self._database.client.runtime
-        return runtime.restriction(write=write, consent=False)  # type: ignore[no-any-return]
+        return runtime.restriction(write=write)  # type: ignore[no-any-return]
 
     def _call(self, name: str, bound: inspect.BoundArguments) -> Any:
         return getattr(self._inner, name)(*bound.args[1:], **bound.kwargs)

@@ -145,9 +145,9 @@ class Runtime:
         In strict mode a missing context is reported by the audit when the operation starts
         (``MissingAccessContext``); here it only means that no purpose applies.
 
-        ``consent=False`` leaves consent out: a native collection's documents carry the
-        restriction and objections spread along the data map (``core.rights.spread``), not the
-        subjects' consents, so consent filters the subjects' own (split) rows only.
+        ``consent=False`` leaves consent out (an operation that must see every subject's rows
+        whatever their consents); native documents carry their subjects' consents along the
+        data map (``core.rights.spread``) and are filtered like split rows.
 
         Raises:
             MissingPurpose: the context declares a consent-based legal basis but no purpose.

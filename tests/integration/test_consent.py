@@ -224,6 +224,11 @@ def test_references_and_lookups_reach_only_consenting_subjects(people: dict[str,
         for patient in ConsentPatient.objects:
             ConsentVisit(patient=patient).save()
     _record(Rights([ConsentPatient]), people)
+    with access_context(actor="analyst", purpose="marketing", legal_basis="consent"):
+        # served without the visits' model, the consents were not carried onto the visits:
+        # a visit is the data of its patient, and nobody proved consent for it
+        assert ConsentVisit.objects.count() == 0
+    _record(Rights([ConsentPatient, ConsentVisit]), people)
     lookup = {
         "$lookup": {
             "from": "consent_patients",
@@ -240,7 +245,7 @@ def test_references_and_lookups_reach_only_consenting_subjects(people: dict[str,
         assert reached == {"cy"}
         joined = list(pm.get_db()["consent_visits"].aggregate([lookup]))
         assert names(p for v in joined for p in v["patients"]) == {"cy"}
-        assert len(joined) == 4  # the visits hold no personal data
+        assert len(joined) == 1  # cy's visit: the consent reaches the patient's native data
 
 
 def test_the_consent_history_is_protected_from_the_application(

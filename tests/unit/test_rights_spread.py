@@ -49,15 +49,23 @@ def test_the_marker_combines_every_subject_it_carries() -> None:
         BOB: {"r": True, "a": ["audit"], "o": ["research"]},
     }
     assert combined((ANN, BOB), decisions) == {
-        "$set": {"_rst.s": [ANN, BOB], "_rst.r": True, "_rst.a": ["audit"], "_rst.o": ["research"]}
+        "$set": {"_rst.s": [ANN, BOB], "_rst.r": True, "_rst.a": ["audit"], "_rst.o": ["research"]},
+        "$unset": {"_rst.c": ""},
     }
     assert combined((ANN,), decisions) == {
         "$set": {"_rst.s": [ANN], "_rst.r": True, "_rst.a": ["legal_claims", "audit"]},
-        "$unset": {"_rst.o": ""},
+        "$unset": {"_rst.o": "", "_rst.c": ""},
     }
     assert combined((), decisions) == {
-        "$unset": {"_rst.s": "", "_rst.r": "", "_rst.a": "", "_rst.o": ""}
+        "$unset": {"_rst.s": "", "_rst.r": "", "_rst.a": "", "_rst.o": "", "_rst.c": ""}
     }
+
+
+def test_a_shared_document_is_consented_only_for_what_every_subject_consented_to() -> None:
+    decisions = {ANN: {"c": ["research", "marketing"]}, BOB: {"c": ["research"]}, "x": {}}
+    assert combined((ANN, BOB), decisions)["$set"]["_rst.c"] == ["research"]
+    assert combined((ANN,), decisions)["$set"]["_rst.c"] == ["research", "marketing"]
+    assert "_rst.c" in combined((ANN, "x"), decisions)["$unset"]  # x consented to nothing
 
 
 def _drive(flow: Generator[Any, Any, Any], answer: Any) -> tuple[Any, list[Any]]:
@@ -97,7 +105,7 @@ def test_spread_marks_the_native_documents_of_the_map_per_chunk_and_subject_set(
     marks = [(r.model, r.filter["_id"]["$in"], r.update) for r in asked if isinstance(r, Mark)]
     ann = {
         "$set": {"_rst.s": [ANN], "_rst.r": True, "_rst.a": ["legal_claims"]},
-        "$unset": {"_rst.o": ""},
+        "$unset": {"_rst.o": "", "_rst.c": ""},
     }
     assert marks == [
         ("Visit", ["v1", "v2"], ann),
@@ -111,7 +119,8 @@ def test_spread_marks_the_native_documents_of_the_map_per_chunk_and_subject_set(
                     "_rst.r": True,
                     "_rst.a": ["legal_claims"],
                     "_rst.o": ["research"],
-                }
+                },
+                "$unset": {"_rst.c": ""},
             },
         ),
     ]
@@ -142,7 +151,7 @@ def test_a_lifted_subject_leaves_the_document_to_the_others() -> None:
 
     _, asked = _drive(spread(MAP, ANN, "lift_restriction"), answer)
     (mark,) = [r for r in asked if isinstance(r, Mark)]
-    assert mark.update == {
-        "$set": {"_rst.s": [BOB], "_rst.r": True, "_rst.a": []},
-        "$unset": {"_rst.o": ""},
+    assert mark.update == {  # Ann stays listed: a subject without consent limits the others'
+        "$set": {"_rst.s": [BOB, ANN], "_rst.r": True, "_rst.a": []},
+        "$unset": {"_rst.o": "", "_rst.c": ""},
     }

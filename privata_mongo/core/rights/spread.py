@@ -11,12 +11,14 @@ A native document can belong to several subjects' maps (a team listing two patie
 marker therefore also lists the subjects whose decisions it carries (``s``) and is recomputed
 from their decisions each time one of them changes: restricted when any of them is restricted,
 under the purposes every restricted one allows (the intersection), and leaving out the purposes
-any of them objects to (the union). Lifting one subject's restriction then leaves the document
-restricted while another subject's restriction holds. A subject's decision is read from its own
-rows (the clinical copy of the marker, written first by ``restriction.change_marker``).
+any of them objects to (the union), and consented to only for the purposes every one of them
+consented to (the intersection: a visit shared by two patients is processed under consent only
+with both consents). Lifting one subject's restriction then leaves the document restricted while
+another subject's restriction holds. A subject's decision is read from its own rows (the
+clinical copy of the marker, written first by ``restriction.change_marker``).
 
-Only the marker's own keys (``s``, ``r``, ``a``, ``o``) are written: any other key of the
-marker stays as it is.
+Only the marker's own keys (``s``, ``r``, ``a``, ``o``, ``c``) are written: any other key of
+the marker stays as it is.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ __all__ = ["SUBJECTS", "Mark", "Markers", "combined", "spread"]
 SUBJECTS = "s"
 """Key of a native document's marker listing the subjects whose decisions it carries."""
 
-_KEYS = (SUBJECTS, "r", "a", "o")
+_KEYS = (SUBJECTS, "r", "a", "o", "c")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,8 @@ def _decision(row: Mapping[str, Any]) -> dict[str, Any]:
         decision["a"] = list(marker.get("a") or [])
     if marker.get("o"):
         decision["o"] = list(marker["o"])
+    if marker.get("c"):
+        decision["c"] = list(marker["c"])
     return decision
 
 
@@ -88,8 +92,8 @@ def combined(subjects: Sequence[str], decisions: Mapping[str, Mapping[str, Any]]
     """The update writing the marker of a native document carrying ``subjects``' decisions.
 
     Restricted when any subject is; allowed only under the purposes every restricted subject
-    allows; objected to for every purpose any subject objects to. No subject left: the keys
-    are removed.
+    allows; objected to for every purpose any subject objects to; consented to for the purposes
+    every subject consented to. No subject left: the keys are removed.
     """
     restricted = [decisions[s] for s in subjects if decisions[s].get("r")]
     objected = list(dict.fromkeys(p for s in subjects for p in decisions[s].get("o", ())))
@@ -102,6 +106,13 @@ def combined(subjects: Sequence[str], decisions: Mapping[str, Mapping[str, Any]]
         values["a"] = allowed
     if objected:
         values["o"] = objected
+    consented = [
+        p
+        for p in (decisions[subjects[0]].get("c", ()) if subjects else ())
+        if all(p in decisions[s].get("c", ()) for s in subjects)
+    ]
+    if consented:
+        values["c"] = consented
     update: dict[str, Any] = {}
     if values:
         update["$set"] = {f"{RESTRICTION_FIELD}.{k}": v for k, v in values.items()}
@@ -156,7 +167,9 @@ def spread(
             groups: dict[tuple[str, ...], list[Any]] = {}
             for row in rows:
                 carried = dict.fromkeys([*_subjects(row), pseudonym])
-                kept = tuple(s for s in carried if decisions[s])
+                # a subject without any decision stays listed while another has one: it has
+                # consented to nothing, which the intersection of consents must see
+                kept = tuple(carried) if any(decisions[s] for s in carried) else ()
                 groups.setdefault(kept, []).append(row["_id"])
             for kept, members in groups.items():
                 update = combined(kept, decisions)
