@@ -28,7 +28,7 @@ from pymongo.collection import Collection
 from privata_mongo.core.rights.restriction import (
     RESTRICTION_FIELD,
     Visibility,
-    guard_filter,
+    conjoined,
     refuse_marker,
     restricted_error,
 )
@@ -107,11 +107,11 @@ _FIRST_ONLY = frozenset({"$geoNear", "$search", "$searchMeta", "$vectorSearch"})
 def _filtered(filter: Any, clause: Mapping[str, Any] | None) -> Any:
     if clause is None:
         return filter
-    if filter is None or (isinstance(filter, Mapping) and not filter):
+    if filter is None:
         return dict(clause)
     if not isinstance(filter, Mapping):
         filter = {"_id": filter}  # find_one(some_id)
-    return {"$and": [dict(filter), dict(clause)]}
+    return conjoined(filter, clause)
 
 
 def _inclusive(projection: Mapping[str, Any]) -> bool:
@@ -253,7 +253,7 @@ class MarkedCollection(PlainCollection):
             return call()
         projection = {"_id": 0, f"{RESTRICTION_FIELD}.{SUBJECTS}": 1}
         probe = self._inner.find_one(
-            guard_filter(_filtered(target, None) or {}, rules.guard), projection
+            conjoined(_filtered(target, None) or {}, rules.guard), projection
         )
         if inspect.isawaitable(probe):
 

@@ -262,7 +262,7 @@ def test_a_break_glass_record_carries_its_severity_and_others_do_not() -> None:
 
 
 def test_a_clause_sharing_a_key_with_the_filter_is_joined_by_and() -> None:
-    from privata_mongo.core.flows.common import conjoined
+    from privata_mongo.core.rights.restriction import conjoined
 
     clause = {"$nor": [{"_rst.o": "research"}]}
     assert conjoined({"_id": 1}, clause) == {"_id": 1, "$nor": [{"_rst.o": "research"}]}

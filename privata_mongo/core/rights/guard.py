@@ -35,7 +35,7 @@ from privata_mongo.core.ops import (
 from privata_mongo.core.rights.restriction import (
     RESTRICTION_FIELD,
     Visibility,
-    guard_filter,
+    conjoined,
     restricted_error,
 )
 from privata_mongo.core.schema import PSEUDONYM_FIELD, Side
@@ -149,7 +149,7 @@ def guarded(flow: Flow[T], rules: Visibility, model: str) -> Flow[T]:
 
 def _probe(filter: Mapping[str, Any], guard: Mapping[str, Any]) -> Flow[list[Document]]:
     """One server-side read: a row of ``filter`` that ``guard`` forbids writing, if any."""
-    probe = Query(guard_filter(filter, guard), projection={"_id": 0, PSEUDONYM_FIELD: 1}, limit=1)
+    probe = Query(conjoined(filter, guard), projection={"_id": 0, PSEUDONYM_FIELD: 1}, limit=1)
     return (yield from FetchAll(Side.CLINICAL, probe))
 
 

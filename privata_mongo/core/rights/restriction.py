@@ -43,7 +43,7 @@ __all__ = [
     "WITHDRAW_OBJECTION",
     "Visibility",
     "change_marker",
-    "guard_filter",
+    "conjoined",
     "refuse_marker",
     "visibility",
 ]
@@ -136,13 +136,20 @@ def visibility(
     return Visibility(visible, guard, purpose)
 
 
-def guard_filter(clinical_filter: Mapping[str, Any], guard: Mapping[str, Any]) -> dict[str, Any]:
-    """The documents of ``clinical_filter`` that ``guard`` forbids writing."""
-    if not clinical_filter:
-        return dict(guard)
-    if set(clinical_filter).isdisjoint(guard):  # one document: the server plans it better
-        return {**clinical_filter, **guard}
-    return {"$and": [dict(clinical_filter), dict(guard)]}
+def conjoined(first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str, Any]:
+    """Both filters, as one document when their top-level keys differ, else as ``$and``.
+
+    How every restriction clause (``visible``, ``guard``) joins the filter it restricts. The
+    keys of a filter document are a conjunction already, so ``{**first, **second}`` means
+    ``$and`` of the two when no key repeats; and a server plans it better. FerretDB v1.24
+    uses the ``_id`` index only for a top-level ``_id`` equality: wrapped in ``$and`` with the
+    restriction clause, a get by id scanned the collection (63 ms against 0.5 ms).
+    """
+    if not first:
+        return dict(second)
+    if set(first).isdisjoint(second):
+        return {**first, **second}
+    return {"$and": [dict(first), dict(second)]}
 
 
 def restricted_error(model: str, purpose: str | None, pseudonyms: Sequence[str]) -> Exception:
