@@ -15,22 +15,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from typer.testing import CliRunner
-
 import privata_mongo.mongoengine as pm
 from compat_suite.requirements import requires
 from privata_mongo import access_context
-from privata_mongo.cli import app
 from privata_mongo.cli._common import (
     EXIT_CHECK_FAILED,
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
-    client_factory,
 )
 from privata_mongo.config import current
 from testkit.backends import Backend
+from testkit.cli import run_cli
 
 MODELS = """
 import privata_mongo.mongoengine as me
@@ -58,21 +55,11 @@ class Visit(Document):
     reason = StringField()
 """
 
-runner = CliRunner()
-
-
-def _run(*args: str, client: Any = None) -> Any:
-    token = client_factory.set(client)
-    try:
-        return runner.invoke(app, list(args), catch_exceptions=False)
-    finally:
-        client_factory.reset(token)
-
 
 def test_classify_names_each_field_side_and_rule(tmp_path: Path, monkeypatch: Any) -> None:
     (tmp_path / "cli_models.py").write_text(MODELS)
     monkeypatch.chdir(tmp_path)
-    result = _run("classify", "cli_models", "--json")
+    result = run_cli("classify", "cli_models", "--json")
     assert result.exit_code == EXIT_OK, result.output
     models = {m["model"]: m for m in json.loads(result.output)["models"]}
     assert set(models) == {"CliPatient", "CliNote"}
@@ -85,7 +72,7 @@ def test_classify_names_each_field_side_and_rule(tmp_path: Path, monkeypatch: An
     }
     assert models["CliPatient"]["searchable"] == ["email"]
     assert models["CliNote"]["identity_collection"] is None
-    text = _run("classify", "cli_models:CliPatient")
+    text = run_cli("classify", "cli_models:CliPatient")
     assert text.exit_code == EXIT_OK
     assert "full_name: identity" in text.output
     assert "CliNote" not in text.output
@@ -94,9 +81,9 @@ def test_classify_names_each_field_side_and_rule(tmp_path: Path, monkeypatch: An
 def test_classify_of_nothing_is_a_usage_error(tmp_path: Path, monkeypatch: Any) -> None:
     (tmp_path / "empty_mod.py").write_text("x = 1\n")
     monkeypatch.chdir(tmp_path)
-    assert _run("classify", "empty_mod").exit_code == EXIT_USAGE
-    assert _run("classify", "no_such_module_here").exit_code == EXIT_USAGE
-    assert _run("classify", "empty_mod:Nope").exit_code == EXIT_USAGE
+    assert run_cli("classify", "empty_mod").exit_code == EXIT_USAGE
+    assert run_cli("classify", "no_such_module_here").exit_code == EXIT_USAGE
+    assert run_cli("classify", "empty_mod:Nope").exit_code == EXIT_USAGE
 
 
 def test_codemod_checks_rewrites_and_is_idempotent(tmp_path: Path) -> None:
@@ -104,7 +91,7 @@ def test_codemod_checks_rewrites_and_is_idempotent(tmp_path: Path) -> None:
     source.mkdir()
     (source / "models.py").write_text(APP)
     (source / "other.py").write_text("import os\n")
-    check = _run("codemod", str(source), "--check", "--json")
+    check = run_cli("codemod", str(source), "--check", "--json")
     assert check.exit_code == EXIT_CHECK_FAILED
     report = json.loads(check.output)
     assert report["files_scanned"] == 2
@@ -112,16 +99,16 @@ def test_codemod_checks_rewrites_and_is_idempotent(tmp_path: Path) -> None:
     assert report["lines_changed"] == 3
     assert report["lines_scanned"] == len(APP.splitlines()) + 1
     assert (source / "models.py").read_text() == APP  # --check writes nothing
-    diff = _run("codemod", str(source), "--diff")
+    diff = run_cli("codemod", str(source), "--diff")
     assert "+from privata_mongo.mongoengine import Document, StringField" in diff.output
     assert (source / "models.py").read_text() == APP
-    assert _run("codemod", str(source)).exit_code == EXIT_OK
+    assert run_cli("codemod", str(source)).exit_code == EXIT_OK
     rewritten = (source / "models.py").read_text()
     assert (
         "import privata_mongo.mongoengine as mongoengine  # the app's own comment stays"
         in rewritten
     )
-    again = _run("codemod", str(source), "--check", "--json")
+    again = run_cli("codemod", str(source), "--check", "--json")
     assert again.exit_code == EXIT_OK
     assert json.loads(again.output)["files_changed"] == 0
 
@@ -144,7 +131,7 @@ def test_audit_verify_passes_then_catches_a_tampered_record(
 ) -> None:
     _audited_patients(connected)
     client = backend.client
-    ok = _run("audit", "verify", "--db", backend.db_name, "--json", client=client)
+    ok = run_cli("audit", "verify", "--db", backend.db_name, "--json", client=client)
     assert ok.exit_code == EXIT_OK, ok.output
     verified = json.loads(ok.output)
     assert verified["ok"] is True
@@ -153,7 +140,7 @@ def test_audit_verify_passes_then_catches_a_tampered_record(
     connected["privata_audit"].update_one(
         {"_id": first["_id"]}, {"$set": {"actor": "someone else"}}
     )
-    bad = _run("audit", "verify", "--db", backend.db_name, client=client)
+    bad = run_cli("audit", "verify", "--db", backend.db_name, client=client)
     assert bad.exit_code == EXIT_CHECK_FAILED
     assert "problems" in bad.output
     assert "Ann" not in bad.output
@@ -161,7 +148,7 @@ def test_audit_verify_passes_then_catches_a_tampered_record(
 
 def test_audit_query_filters_by_actor_purpose_and_time(connected: Any, backend: Backend) -> None:
     _audited_patients(connected)
-    found = _run(
+    found = run_cli(
         "audit",
         "query",
         "--db",
@@ -175,7 +162,7 @@ def test_audit_query_filters_by_actor_purpose_and_time(connected: Any, backend: 
     accesses = json.loads(found.output)["accesses"]
     assert accesses
     assert {a["actor"] for a in accesses} == {"billing"}
-    by_purpose = _run(
+    by_purpose = run_cli(
         "audit",
         "query",
         "--db",
@@ -186,7 +173,7 @@ def test_audit_query_filters_by_actor_purpose_and_time(connected: Any, backend: 
         client=backend.client,
     )
     assert {a["purpose"] for a in json.loads(by_purpose.output)["accesses"]} == {"treatment"}
-    later = _run(
+    later = run_cli(
         "audit",
         "query",
         "--db",
@@ -198,19 +185,19 @@ def test_audit_query_filters_by_actor_purpose_and_time(connected: Any, backend: 
     )
     assert json.loads(later.output)["accesses"] == []
     assert (
-        _run(
+        run_cli(
             "audit", "query", "--db", backend.db_name, "--since", "yesterday", client=backend.client
         ).exit_code
         == EXIT_USAGE
     )
-    table = _run("audit", "query", "--db", backend.db_name, client=backend.client)
+    table = run_cli("audit", "query", "--db", backend.db_name, client=backend.client)
     assert "dr.lee" in table.output
     assert "Ann" not in table.output
 
 
 def test_keys_status_counts_subject_and_library_keys(connected: Any, backend: Backend) -> None:
     _audited_patients(connected)
-    status = _run("keys", "status", "--json", client=backend.client)
+    status = run_cli("keys", "status", "--json", client=backend.client)
     assert status.exit_code == EXIT_OK, status.output
     counts = json.loads(status.output)
     assert counts["vault"] == current().key_vault_namespace
@@ -222,14 +209,14 @@ def test_keys_status_counts_subject_and_library_keys(connected: Any, backend: Ba
 def test_keys_create_master_prints_a_key_the_library_accepts() -> None:
     from privata_mongo.runtime.keys import decode_master_key
 
-    result = _run("keys", "create-master", "--json")
+    result = run_cli("keys", "create-master", "--json")
     assert result.exit_code == EXIT_OK
     assert len(decode_master_key(json.loads(result.output)["master_key"], "test")) == 96
 
 
 def test_rotate_without_the_new_key_in_the_environment_is_refused(monkeypatch: Any) -> None:
     monkeypatch.delenv("PRIVATA_NEW_MASTER_KEY", raising=False)
-    result = _run("keys", "rotate", "--uri", "mongodb://127.0.0.1:1/")
+    result = run_cli("keys", "rotate", "--uri", "mongodb://127.0.0.1:1/")
     assert result.exit_code == EXIT_REFUSED
 
 

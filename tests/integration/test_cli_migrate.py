@@ -9,18 +9,16 @@ from typing import Any
 import bson
 import pytest
 from bson import ObjectId
-from typer.testing import CliRunner
 
-from privata_mongo.cli import app
 from privata_mongo.cli._common import (
     EXIT_CHECK_FAILED,
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
-    client_factory,
 )
 from testkit.backends import Backend
+from testkit.cli import run_cli
 
 MODELS = """
 import privata_mongo.mongoengine as me
@@ -39,15 +37,6 @@ class CliMigNote(me.Document):
 """
 
 NAME = "cli_mig_patient"
-runner = CliRunner()
-
-
-def _run(*args: str, client: Any = None) -> Any:
-    token = client_factory.set(client)
-    try:
-        return runner.invoke(app, list(args), catch_exceptions=False)
-    finally:
-        client_factory.reset(token)
 
 
 @pytest.fixture
@@ -74,7 +63,7 @@ def _stored(db: Any) -> list[bytes]:
 def test_dry_run_reports_fields_and_writes_nothing(
     connected: Any, backend: Backend, models: str, source: list[bytes]
 ) -> None:
-    result = _run(
+    result = run_cli(
         "migrate",
         "--models",
         models,
@@ -93,7 +82,7 @@ def test_dry_run_reports_fields_and_writes_nothing(
     assert model["fields"]["full_name"] == {"side": "identity", "documents": 5}
     assert model["fields"]["ward"]["side"] == "clinical"
     assert _stored(connected) == source
-    text = _run(
+    text = run_cli(
         "migrate", "--models", models, "--db", backend.db_name, "--dry-run", client=backend.client
     )
     assert "cli_mig_patient__identity" in text.stdout
@@ -104,7 +93,7 @@ def test_migrate_verify_and_unmigrate(
     connected: Any, backend: Backend, models: str, source: list[bytes]
 ) -> None:
     args = ("--models", f"{models}:CliMigPatient", "--db", backend.db_name)
-    done = _run("migrate", *args, "--batch-size", "2", "--json", client=backend.client)
+    done = run_cli("migrate", *args, "--batch-size", "2", "--json", client=backend.client)
     assert done.exit_code == EXIT_OK, done.output
     (model,) = json.loads(done.stdout)["models"]
     assert (model["migrated"], model["batches"]) == (5, 3)
@@ -114,18 +103,18 @@ def test_migrate_verify_and_unmigrate(
     audit = list(connected["privata_audit"].find({"operation": "migrate"}))
     assert {r["actor"] for r in audit} == {"privata-mongo"}
     assert {r["purpose"] for r in audit} == {"migration"}
-    checked = _run("migrate", "verify", *args, "--json", client=backend.client)
+    checked = run_cli("migrate", "verify", *args, "--json", client=backend.client)
     assert checked.exit_code == EXIT_OK, checked.output
     assert json.loads(checked.stdout)["ok"] is True
-    again = _run("migrate", *args, "--json", client=backend.client)
+    again = run_cli("migrate", *args, "--json", client=backend.client)
     assert json.loads(again.stdout)["models"][0]["migrated"] == 0
     row = connected[NAME].find_one({})
     connected[NAME].update_one({"_id": row["_id"]}, {"$set": {"ward": "B"}})
-    bad = _run("migrate", "verify", *args, client=backend.client)
+    bad = run_cli("migrate", "verify", *args, client=backend.client)
     assert bad.exit_code == EXIT_CHECK_FAILED
     assert "Name" not in bad.output
     connected[NAME].update_one({"_id": row["_id"]}, {"$set": {"ward": "A"}})
-    back = _run("unmigrate", *args, "--json", client=backend.client)
+    back = run_cli("unmigrate", *args, "--json", client=backend.client)
     assert back.exit_code == EXIT_OK, back.output
     assert json.loads(back.stdout)["models"][0]["restored"] == 5
     assert _stored(connected) == source
@@ -133,16 +122,17 @@ def test_migrate_verify_and_unmigrate(
 
 def test_usage_errors_exit_2(backend: Backend, models: str, tmp_path: Path) -> None:
     (tmp_path / "no_models_here.py").write_text("x = 1\n")
-    assert _run("migrate", "--db", "x", client=backend.client).exit_code == EXIT_USAGE
+    assert run_cli("migrate", "--db", "x", client=backend.client).exit_code == EXIT_USAGE
     assert (
-        _run("migrate", "--models", "no_models_here", client=backend.client).exit_code == EXIT_USAGE
+        run_cli("migrate", "--models", "no_models_here", client=backend.client).exit_code
+        == EXIT_USAGE
     )
-    assert _run("migrate", "--models", models, "--batch-size", "0").exit_code == EXIT_USAGE
-    assert _run("unmigrate", "--models", f"{models}:Nope").exit_code == EXIT_USAGE
+    assert run_cli("migrate", "--models", models, "--batch-size", "0").exit_code == EXIT_USAGE
+    assert run_cli("unmigrate", "--models", f"{models}:Nope").exit_code == EXIT_USAGE
 
 
 def test_refusals_exit_3(connected: Any, backend: Backend, models: str) -> None:
-    plain = _run(
+    plain = run_cli(
         "migrate",
         "--models",
         f"{models}:CliMigNote",
@@ -152,7 +142,7 @@ def test_refusals_exit_3(connected: Any, backend: Backend, models: str) -> None:
     )
     assert plain.exit_code == EXIT_REFUSED
     assert "nothing to migrate" in plain.output
-    never = _run(
+    never = run_cli(
         "migrate", "verify", "--models", models, "--db", backend.db_name, client=backend.client
     )
     assert never.exit_code == EXIT_REFUSED
@@ -160,7 +150,7 @@ def test_refusals_exit_3(connected: Any, backend: Backend, models: str) -> None:
 
 
 def test_an_unreachable_server_exits_4(models: str) -> None:
-    result = _run(
+    result = run_cli(
         "migrate",
         "--models",
         models,
