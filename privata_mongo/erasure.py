@@ -53,14 +53,28 @@ def erasure_log(databases: list[Any]) -> Any:
     return database[settings.erasure_collection]
 
 
-def _delete_rows(collection: Any, request: flows.DeleteRows) -> Answer:
+def _identities(collection: Any) -> list[Any]:
+    """The real identity collections of ``collection``: one per region when regions are set."""
     real = collection.database.inner
-    if request.side is Side.IDENTITY:
-        target = real[collection.schema.identity_collection]
-    else:
-        target = real[collection.name]
-    result = yield target.delete_many(dict(request.filter))
-    return result.deleted_count
+    name = collection.schema.identity_collection
+    regions = collection.database.client.runtime.settings().regions
+    if not regions:
+        return [real[name]]
+    return [
+        real_client(r.identity_client)[r.identity_database or real.name][name]
+        for r in regions.values()
+    ]
+
+
+def _delete_rows(collection: Any, request: flows.DeleteRows) -> Answer:
+    if request.side is not Side.IDENTITY:
+        result = yield collection.database.inner[collection.name].delete_many(dict(request.filter))
+        return result.deleted_count
+    deleted = 0
+    for target in _identities(collection):
+        result = yield target.delete_many(dict(request.filter))
+        deleted += result.deleted_count
+    return deleted
 
 
 def _record(facade: Any, classes: Mapping[str, Any], request: flows.RecordErasure) -> Answer:
@@ -146,10 +160,23 @@ def _keys(runtime: Any, request: flows.HasKey | flows.ShredKey) -> Answer:
     settings = runtime.settings()
     if not settings.encryption:
         return False if isinstance(request, flows.HasKey) else 0
-    vault = runtime.keys.vault(settings)
+    if not settings.regions:
+        vaults = [runtime.keys.vault(settings)]
+    else:  # a subject's key is in its region's vault: the others are only read
+        vaults = [runtime.keys.region_vault(r) for r in settings.regions.values()]
+    holders = []
+    for vault in vaults:
+        held = yield vault.find([request.pseudonym])
+        if held:
+            holders.append(vault)
     if isinstance(request, flows.HasKey):
-        return bool((yield vault.find([request.pseudonym])))
-    deleted = yield vault.shred([request.pseudonym])
+        return bool(holders)
+    if not holders:  # nothing to delete: the tombstone goes to the default region's vault
+        default = settings.default_region
+        holders = [runtime.keys.region_vault(settings.regions[default])] if default else vaults
+    deleted = 0
+    for vault in holders:
+        deleted += yield vault.shred([request.pseudonym])
     forget_everywhere([request.pseudonym])  # the read caches: every key ring of the process
     return deleted
 
@@ -170,8 +197,10 @@ def answer(facade: Any, classes: Mapping[str, Any], request: Any) -> Answer:
         collection = facade.collection(classes[request.model])
         if isinstance(request, flows.DeleteRows):
             return (yield from _delete_rows(collection, request))
-        identity = collection.database.inner[collection.schema.identity_collection]
-        return (yield identity.count_documents({"_id": request.pseudonym}))
+        count = 0
+        for identity in _identities(collection):
+            count += yield identity.count_documents({"_id": request.pseudonym})
+        return count
     if isinstance(request, flows.HasKey | flows.ShredKey):
         return (yield from _keys(runtime, request))
     if isinstance(request, flows.Now):

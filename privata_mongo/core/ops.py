@@ -53,6 +53,7 @@ __all__ = [
     "FindErased",
     "Flow",
     "Handle",
+    "InRegion",
     "IndexInformation",
     "Insert",
     "InsertOutcome",
@@ -61,6 +62,7 @@ __all__ = [
     "KeyOp",
     "KmsOp",
     "LoadKeys",
+    "Located",
     "NextBatch",
     "Op",
     "OpenIntent",
@@ -548,6 +550,33 @@ class CloseKms(Op[None]):
 KmsOp: TypeAlias = ConnectKms | SendKms | ReceiveKms | CloseKms
 """The requests served by the KMS transport: libmongocrypt's traffic to a remote master key."""
 
+
+@dataclass(frozen=True, slots=True)
+class Located(Op[None]):
+    """Where data subjects' identity data lives: pseudonym → region (``core.residency``).
+
+    A flow states it where it decides (an insert, after resolving each new subject's region)
+    and the residency router (``core.residency.regional``) consumes it, so later requests
+    naming those pseudonyms go to their region's stores; no driver serves it, and a flow run
+    without regions configured never yields it.
+    """
+
+    regions: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class InRegion(Op[Any]):
+    """Run ``op`` against the stores of ``region``; its result is ``op``'s.
+
+    ``op`` is an identity-side store request, a key request or a cursor read. Only the
+    residency router yields it: the drivers serve ``op`` with the region's ports and report
+    an unreachable region as ``RegionUnavailable`` naming it.
+    """
+
+    region: str
+    op: AnyOp
+
+
 AnyOp: TypeAlias = (
     Find
     | NextBatch
@@ -580,6 +609,8 @@ AnyOp: TypeAlias = (
     | IntentKey
     | KeyOp
     | KmsOp
+    | Located
+    | InRegion
 )
 
 

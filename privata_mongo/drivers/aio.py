@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol, TypeVar
 
 from privata_mongo.core.ops import Document, Emit, Flow, Steps
-from privata_mongo.drivers._dispatch import Binding, call_of
+from privata_mongo.drivers._dispatch import Binding, call_of, failure_of, routed
 from privata_mongo.ports.audit import AsyncAuditTrailPort
 from privata_mongo.ports.keys import AsyncKeyShredder, AsyncKeyVault
 from privata_mongo.ports.kms import AsyncKmsConnector
@@ -30,7 +30,7 @@ AsyncBinding = Binding[AsyncDocumentStore, AsyncKeys, AsyncAuditTrailPort, Async
 
 async def run(flow: Flow[T], binding: AsyncBinding) -> T:
     """Run a flow to completion and return its result (a flow here may not ``Emit``)."""
-    steps = Steps(flow)
+    steps = Steps(routed(flow, binding))
     async for _ in _drive(steps, binding):
         raise RuntimeError("a streaming flow was run with run(); use stream()")
     return steps.value
@@ -38,7 +38,7 @@ async def run(flow: Flow[T], binding: AsyncBinding) -> T:
 
 async def stream(flow: Flow[None], binding: AsyncBinding) -> AsyncIterator[tuple[Document, ...]]:
     """Run a flow lazily, yielding each batch it emits to the consumer."""
-    async for batch in _drive(Steps(flow), binding):
+    async for batch in _drive(Steps(routed(flow, binding)), binding):
         yield batch
 
 
@@ -61,7 +61,7 @@ async def _drive(steps: Steps[Any], binding: AsyncBinding) -> AsyncIterator[tupl
                 if call.opens:
                     cursors.append(result)
             except Exception as exc:  # handed back into the flow, which decides
-                error = exc
+                error = failure_of(op, exc)
             op = steps.advance(result, error)
     finally:
         steps.close()

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any, Protocol, TypeVar
 
 from privata_mongo.core.ops import Document, Emit, Flow, Steps
-from privata_mongo.drivers._dispatch import Binding, call_of
+from privata_mongo.drivers._dispatch import Binding, call_of, failure_of, routed
 from privata_mongo.ports.audit import AuditTrailPort
 from privata_mongo.ports.keys import KeyShredder, KeyVault
 from privata_mongo.ports.kms import KmsConnector
@@ -32,7 +32,7 @@ SyncBinding = Binding[DocumentStore, SyncKeys, AuditTrailPort, KmsConnector]
 
 def run(flow: Flow[T], binding: SyncBinding) -> T:
     """Run a flow to completion and return its result (a flow here may not ``Emit``)."""
-    steps = Steps(flow)
+    steps = Steps(routed(flow, binding))
     for _ in _drive(steps, binding):
         raise RuntimeError("a streaming flow was run with run(); use stream()")
     return steps.value
@@ -40,7 +40,7 @@ def run(flow: Flow[T], binding: SyncBinding) -> T:
 
 def stream(flow: Flow[None], binding: SyncBinding) -> Iterator[tuple[Document, ...]]:
     """Run a flow lazily, yielding each batch it emits to the consumer."""
-    yield from _drive(Steps(flow), binding)
+    yield from _drive(Steps(routed(flow, binding)), binding)
 
 
 def _drive(steps: Steps[Any], binding: SyncBinding) -> Iterator[tuple[Document, ...]]:
@@ -60,7 +60,7 @@ def _drive(steps: Steps[Any], binding: SyncBinding) -> Iterator[tuple[Document, 
                 if call.opens:
                     cursors.append(result)
             except Exception as exc:  # handed back into the flow, which decides
-                error = exc
+                error = failure_of(op, exc)
             op = steps.advance(result, error)
     finally:
         steps.close()

@@ -124,6 +124,19 @@ def _named(pseudonyms: Sequence[str]) -> str:
     return shown + (f" and {len(pseudonyms) - _NAMED} more" if len(pseudonyms) > _NAMED else "")
 
 
+def _wrapping(ctx: Context, name: str) -> tuple[str | None, Mapping[str, Any] | None]:
+    """The master key a new data key ``name`` is wrapped with: its subject's region's.
+
+    Keys of no subject (the blind index key) and every key without regions configured are
+    wrapped with the ring's own master key.
+    """
+    residency = ctx.residency
+    if residency is None or name not in ctx.placement:
+        return None, None
+    wrapping = residency.wrapping.get(ctx.placement[name])
+    return (None, None) if wrapping is None else (wrapping.provider, wrapping.master_key)
+
+
 def load_keys(
     ctx: Context, ring: KeyRing, names: Sequence[str], *, create: bool, fresh: bool = False
 ) -> Flow[list[str]]:
@@ -164,7 +177,8 @@ def load_keys(
     created: list[Document] = []
     try:
         for name in absent:
-            created.append((yield from ring.new_key(name)))  # noqa: PERF401 - a comprehension cannot yield
+            wrapping = _wrapping(ctx, name)
+            created.append((yield from ring.new_key(name, *wrapping)))
     except KeyUnavailable as exc:
         raise _unavailable(ctx, "encrypted", str(exc)) from None
     yield StoreKeys(tuple(created))

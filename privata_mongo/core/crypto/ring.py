@@ -301,20 +301,29 @@ class KeyRing:
 
     # -- keys ------------------------------------------------------------------------------------
 
-    def new_key(self, name: str) -> Flow[Document]:
+    def new_key(
+        self,
+        name: str,
+        provider: str | None = None,
+        master_key: Mapping[str, Any] | None = None,
+    ) -> Flow[Document]:
         """A new data key document named ``name``, wrapped by the master key (not yet held).
 
-        With a remote master key, the wrapping is one KMS request.
+        With a remote master key, the wrapping is one KMS request. ``provider`` and
+        ``master_key`` choose another of the ring's providers (a region's own master key,
+        ``core.residency``); by default the ring's.
 
         Raises:
             KeyUnavailable: the master key is missing or unusable.
         """
-        options = DataKeyOpts(self.master_key, [bson.encode({"keyAltName": name})], None)
+        chosen = provider or self.provider
+        master = (dict(master_key) if master_key else None) if provider else self.master_key
+        options = DataKeyOpts(master, [bson.encode({"keyAltName": name})], None)
         try:
-            raw = yield from self._run(lambda c: c.data_key_context(self.provider, options))
+            raw = yield from self._run(lambda c: c.data_key_context(chosen, options))
         except (MongoCryptError, ValueError) as exc:
             raise KeyUnavailable(
-                f"a data key could not be created with the '{self.provider}' master key: "
+                f"a data key could not be created with the '{chosen}' master key: "
                 f"{_reason(exc)}; check the configured master key"
             ) from None
         document: Document = bson.decode(_produced(raw))

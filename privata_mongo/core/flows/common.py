@@ -37,7 +37,14 @@ from privata_mongo.core.ops import (
 from privata_mongo.core.projection import ProjectionPlan, including
 from privata_mongo.core.rights.restriction import RESTRICTION_FIELD, conjoined
 from privata_mongo.core.routing import FilterPlan, Probe, plan_filter, substitute
-from privata_mongo.core.schema import LEASE_FIELD, ORDER_FIELD, PSEUDONYM_FIELD, VERSION_FIELD, Side
+from privata_mongo.core.schema import (
+    LEASE_FIELD,
+    ORDER_FIELD,
+    PSEUDONYM_FIELD,
+    REGION_FIELD,
+    VERSION_FIELD,
+    Side,
+)
 from privata_mongo.core.split import join
 from privata_mongo.errors import UnsupportedQuery
 
@@ -164,7 +171,7 @@ def seal(ctx: Context, rows: list[Document], *, fresh: bool = False) -> Flow[lis
 
 def strip_link(document: Mapping[str, Any]) -> Document:
     """A clinical document without the internal pseudonym link and version."""
-    hidden = (PSEUDONYM_FIELD, VERSION_FIELD, RESTRICTION_FIELD)
+    hidden = (PSEUDONYM_FIELD, REGION_FIELD, VERSION_FIELD, RESTRICTION_FIELD)
     return {k: v for k, v in document.items() if k not in hidden}
 
 

@@ -7,13 +7,14 @@ core stays deterministic under test and identical under sync and async drivers.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from privata_mongo.core.crypto.ring import KeyRing
 from privata_mongo.core.failures import NativeFailure
 from privata_mongo.core.limits import ServerSizes
+from privata_mongo.core.residency import Residency
 from privata_mongo.core.rights.restriction import Visibility
 from privata_mongo.core.schema import ModelSchema
 
@@ -70,6 +71,11 @@ class Context:
         restriction: the clauses restriction and objection add to every clinical selection
             of the operation (``core.rights.restriction``); ``None`` for operator flows
             (recovery, the rights themselves), which must reach every subject.
+        residency: the configured regions (``core.residency``); ``None`` (the default) when
+            the deployment has one region, whose flows write no region and yield no
+            ``Located``.
+        placement: the region of each subject the flow has just placed (an insert), so
+            their new data keys are wrapped by their region's master key.
     """
 
     schema: ModelSchema
@@ -90,3 +96,5 @@ class Context:
     time_limit_ms: float | None = None
     refused: Callable[[BaseException], bool] = _reported
     restriction: Visibility | None = None
+    residency: Residency | None = None
+    placement: Mapping[str, str] = field(default_factory=dict)

@@ -1,0 +1,298 @@
+"""Data residency: EU subjects' identity data and keys in EU stores, US subjects' in US stores.
+
+The clinical collection stays on the application's backend; each region's identity store and
+key vault is a separate backend (two more mongomock stores, or, with ``--backend ferretdb``,
+a second FerretDB server for the EU and the session's server for the US). Every claim is
+checked by scanning the raw stores, and the query suite is run on the same data with one
+region and with two, expecting identical observations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import bson
+import mongoengine as me
+import mongomock
+import pymongo
+import pytest
+
+import privata_mongo
+import privata_mongo.mongoengine as pm
+from privata_mongo import ConfigurationError
+from privata_mongo.config import Region, current
+from privata_mongo.core.pseudonym import is_pseudonym
+from privata_mongo.encryption import forget_keys, new_master_key
+from privata_mongo.errors import UnknownRegion
+from privata_mongo.rights import Rights, Subject
+from testkit.backends import Backend, fresh_db_name
+from testkit.ferretdb import start_ferretdb
+from testkit.services import ServiceProcess
+
+VAULT = "regionkeys.__keyVault"
+PEOPLE = (
+    ("Ada", "Lovelace", "ada@example.org", "GB", 3, "A+"),
+    ("Grace", "Hopper", "grace@example.org", "US", 7, "O-"),
+    ("Marie", "Curie", "marie@example.org", "FR", 5, "B+"),
+    ("Emmy", "Noether", "emmy@example.org", "DE", 1, "AB-"),
+    ("Alan", "Turing", "alan@example.org", "GB", 9, "O+"),
+    ("Barbara", "Liskov", "barbara@example.org", "US", 4, "A-"),
+    ("Lise", "Meitner", "lise@example.org", "AT", 2, "B-"),
+    ("Katherine", "Johnson", "katherine@example.org", "US", 6, "A+"),
+)
+EU = ("GB", "FR", "DE", "AT")
+EMAILS = tuple(p[2] for p in PEOPLE)
+
+
+@dataclass
+class Stores:
+    """The raw clients of the two regions' stores, and the databases the test owns there."""
+
+    eu: Any
+    us: Any
+    database: str
+
+    def identity(self, region: str) -> Any:
+        client = self.eu if region == "eu" else self.us
+        return client[self.database]["res_patient__identity"]
+
+    def vault(self, region: str) -> Any:
+        client = self.eu if region == "eu" else self.us
+        database, _, collection = VAULT.partition(".")
+        return client[f"{database}_{self.database}"][collection]
+
+
+def _region_clients(backend: Backend, request: pytest.FixtureRequest) -> tuple[Any, Any]:
+    if backend.name == "mongomock":
+        return mongomock.MongoClient(), mongomock.MongoClient()
+    second: ServiceProcess = request.getfixturevalue("second_ferretdb")
+    return pymongo.MongoClient(second.uri), pymongo.MongoClient(backend.uri)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def second_ferretdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """A second FerretDB server on a port of its own: the EU region's."""
+    with start_ferretdb(tmp_path_factory.mktemp("ferretdb-eu")) as server:
+        yield server
+
+
+def _regions(stores: Stores) -> dict[str, Region]:
+    vault_db, _, vault_collection = VAULT.partition(".")
+    namespace = f"{vault_db}_{stores.database}.{vault_collection}"
+    return {
+        "eu": Region(stores.eu, stores.database, key_vault_namespace=namespace),
+        "us": Region(stores.us, stores.database, key_vault_namespace=namespace),
+    }
+
+
+def _by_country(document: Any) -> str:
+    return "eu" if document.get("country") in EU else "us"
+
+
+@pytest.fixture
+def stores(backend: Backend, request: pytest.FixtureRequest, monkeypatch: Any) -> Iterator[Stores]:
+    """Two regions' raw clients, with their master keys in the environment."""
+    monkeypatch.setenv("PRIVATA_MASTER_KEY_EU", new_master_key())
+    monkeypatch.setenv("PRIVATA_MASTER_KEY_US", new_master_key())
+    eu, us = _region_clients(backend, request)
+    made = Stores(eu, us, fresh_db_name("res"))
+    yield made
+    for client in (eu, us):
+        client.drop_database(made.database)
+        client.drop_database(f"{VAULT.partition('.')[0]}_{made.database}")
+        client.close()
+
+
+@pytest.fixture
+def settings_restored() -> Iterator[None]:
+    saved = current()
+    try:
+        yield
+    finally:
+        privata_mongo.config._current = saved
+
+
+def _model() -> Any:
+    class ResPatient(me.Document):
+        first_name = me.StringField()
+        last_name = me.StringField()
+        email = me.StringField()
+        country = me.StringField()
+        visits = me.IntField()
+        blood_type = me.StringField()
+        meta = {"collection": "res_patient"}
+
+    return ResPatient
+
+
+def _connect(backend: Backend, regions: dict[str, Region] | None) -> Any:
+    me.disconnect()
+    forget_keys()
+    if regions is None:
+        privata_mongo.configure(regions=None, default_region=None, region_resolver=None)
+    else:
+        privata_mongo.configure(regions=regions, default_region="us", region_resolver=_by_country)
+    pm.connect(db=backend.db_name, **backend.mongoengine_settings())
+    Patient = _model()
+    for first, last, email, country, visits, blood in PEOPLE:
+        Patient(
+            first_name=first,
+            last_name=last,
+            email=email,
+            country=country,
+            visits=visits,
+            blood_type=blood,
+        ).save()
+    return Patient
+
+
+def _raw(collection: Any) -> list[dict[str, Any]]:
+    return list(collection.find({}))
+
+
+def _bytes(collection: Any) -> list[bytes]:
+    return sorted(bson.encode(d) for d in collection.find({}))
+
+
+def test_identity_rows_and_keys_live_only_in_their_regions_stores(
+    connected: Any, backend: Backend, stores: Stores, settings_restored: None
+) -> None:
+    Patient = _connect(backend, _regions(stores))
+    clinical = _raw(connected["res_patient"])
+    assert len(clinical) == len(PEOPLE)
+    expected = {row["_pseudonym"]: row["_region"] for row in clinical}
+    by_country = {row["country"]: row["_region"] for row in clinical}
+    assert by_country == {c: ("eu" if c in EU else "us") for c in by_country}
+    assert "res_patient__identity" not in connected.list_collection_names()
+    for region in ("eu", "us"):
+        rows = _raw(stores.identity(region))
+        keys = _raw(stores.vault(region))
+        mine = {p for p, r in expected.items() if r == region}
+        assert {row["_id"] for row in rows} == mine
+        subject_keys = [k for k in keys if is_pseudonym(k["keyAltNames"][0])]
+        assert {k["keyAltNames"][0] for k in subject_keys} == mine
+        assert {k["masterKey"]["provider"] for k in subject_keys} == {f"local:{region}"}
+        raw = b"".join(bson.encode(d) for d in rows + keys)
+        assert not any(e.encode() in raw for e in EMAILS)
+    base_database, _, base_collection = current().key_vault_namespace.partition(".")
+    base = _raw(connected.client[base_database][base_collection])
+    assert not any(is_pseudonym(n) for k in base for n in k.get("keyAltNames", ()))
+    # the application reads its documents as always, with no trace of the region
+    ada = Patient.objects(email="ada@example.org").first()
+    assert (ada.first_name, ada.country) == ("Ada", "GB")
+    assert "_region" not in ada.to_mongo()
+
+
+def test_updates_and_deletes_reach_the_subjects_region_only(
+    connected: Any, backend: Backend, stores: Stores, settings_restored: None
+) -> None:
+    Patient = _connect(backend, _regions(stores))
+    us_before = _bytes(stores.identity("us"))
+    Patient.objects(email="emmy@example.org").update(set__first_name="Amalie")
+    assert Patient.objects(email="emmy@example.org").first().first_name == "Amalie"
+    assert _bytes(stores.identity("us")) == us_before
+    eu_before = _bytes(stores.identity("eu"))
+    Patient.objects(email="grace@example.org").delete()
+    assert _bytes(stores.identity("eu")) == eu_before
+    assert stores.identity("us").count_documents({}) == 2
+    assert Patient.objects.count() == len(PEOPLE) - 1
+
+
+def _observe(Patient: Any) -> dict[str, Any]:
+    """What the application sees of one query suite, as plain values."""
+
+    def names(queryset: Any) -> list[tuple[Any, ...]]:
+        return [(p.first_name, p.email, p.country, p.visits) for p in queryset]
+
+    first = Patient.objects.order_by("visits").first()
+    return {
+        "all by visits": names(Patient.objects.order_by("visits")),
+        "by id": names([Patient.objects.get(id=first.id)]),
+        "by email": names(Patient.objects(email="marie@example.org")),
+        "email in": names(
+            Patient.objects(email__in=["alan@example.org", "grace@example.org"]).order_by("-visits")
+        ),
+        "page": names(Patient.objects.order_by("-visits").skip(2).limit(3)),
+        "slice": names(Patient.objects.order_by("last_name")[1:5]),
+        "identity sort": names(Patient.objects.order_by("first_name")),
+        "prefix": names(Patient.objects(last_name__startswith="L").order_by("visits")),
+        "country": names(Patient.objects(country="US").order_by("visits")),
+        "count": Patient.objects.count(),
+        "count email": Patient.objects(email__in=list(EMAILS[:3])).count(),
+        "count prefix": Patient.objects(first_name__startswith="A").count(),
+        "count page": Patient.objects(visits__gte=3)
+        .skip(1)
+        .limit(3)
+        .count(with_limit_and_skip=True),
+        "distinct email": sorted(Patient.objects.distinct("email")),
+        "distinct country": sorted(Patient.objects.distinct("country")),
+        "distinct filtered": sorted(
+            Patient.objects(blood_type__startswith="A").distinct("last_name")
+        ),
+    }
+
+
+@pytest.mark.parametrize("layout", ["one region", "two regions"])
+def test_a_query_suite_sees_the_same_documents_with_one_region_or_two(
+    connected: Any,
+    backend: Backend,
+    stores: Stores,
+    settings_restored: None,
+    layout: str,
+) -> None:
+    Patient = _connect(backend, None if layout == "one region" else _regions(stores))
+    observed = _observe(Patient)
+    me.disconnect()
+    connected.drop_collection("res_patient")
+    connected.drop_collection("res_patient__identity")
+    other = _connect(backend, _regions(stores) if layout == "one region" else None)
+    assert _observe(other) == observed
+    assert observed["count"] == len(PEOPLE)
+    assert observed["prefix"] == [
+        ("Ada", "ada@example.org", "GB", 3),
+        ("Barbara", "barbara@example.org", "US", 4),
+    ]
+
+
+def test_erasing_an_eu_subject_shreds_its_key_in_the_eu_vault_only(
+    connected: Any, backend: Backend, stores: Stores, settings_restored: None
+) -> None:
+    Patient = _connect(backend, _regions(stores))
+    us_vault, us_rows = _bytes(stores.vault("us")), _bytes(stores.identity("us"))
+    row = connected["res_patient"].find_one({"country": "FR"})
+    receipt = Rights([Patient]).erase(
+        Subject(model="ResPatient", field="email", value="marie@example.org")
+    )
+    assert receipt.pseudonym == row["_pseudonym"]
+    assert _bytes(stores.vault("us")) == us_vault
+    assert _bytes(stores.identity("us")) == us_rows
+    eu_names = [n for k in _raw(stores.vault("eu")) for n in k.get("keyAltNames", ())]
+    assert row["_pseudonym"] not in eu_names
+    assert stores.identity("eu").count_documents({"_id": row["_pseudonym"]}) == 0
+    assert Patient.objects(email="marie@example.org").count() == 0
+    kept = Patient.objects(country="FR").first()  # the clinical half stays, de-identified
+    assert (kept.first_name, kept.email, kept.blood_type) == (None, None, "B+")
+
+
+def test_an_unknown_region_or_a_missing_key_is_refused_with_a_remedy(
+    connected: Any, backend: Backend, stores: Stores, settings_restored: None, monkeypatch: Any
+) -> None:
+    with pytest.raises(ConfigurationError, match="default_region must name one"):
+        privata_mongo.configure(regions=_regions(stores), default_region="mars")
+    privata_mongo.configure(
+        regions=_regions(stores), default_region="us", region_resolver=lambda d: "mars"
+    )
+    pm.connect(db=backend.db_name, **backend.mongoengine_settings())
+    Patient = _model()
+    with pytest.raises(UnknownRegion, match="configured regions: eu, us") as caught:
+        Patient(first_name="Ada", email="ada@example.org", country="Mars").save()
+    assert "Mars" not in str(caught.value)
+    assert "ada@" not in str(caught.value)
+    assert connected["res_patient"].count_documents({}) == 0
+    privata_mongo.configure(region_resolver=_by_country)
+    monkeypatch.delenv("PRIVATA_MASTER_KEY_EU")
+    forget_keys()
+    with pytest.raises(ConfigurationError, match="PRIVATA_MASTER_KEY_EU is not set"):
+        Patient(first_name="Ada", email="ada@example.org", country="FR").save()
