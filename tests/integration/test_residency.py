@@ -9,8 +9,9 @@ region and with two, expecting identical observations.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import bson
@@ -25,8 +26,9 @@ from privata_mongo import ConfigurationError
 from privata_mongo.config import Region, current
 from privata_mongo.core.pseudonym import is_pseudonym
 from privata_mongo.encryption import forget_keys, new_master_key
-from privata_mongo.errors import UnknownRegion
+from privata_mongo.errors import RegionUnavailable, UnknownRegion
 from privata_mongo.rights import Rights, Subject
+from privata_mongo.testing.counting import CommandCounter, OperationCounter, counting_client_class
 from testkit.backends import Backend, fresh_db_name
 from testkit.ferretdb import start_ferretdb
 from testkit.services import ServiceProcess
@@ -229,7 +231,7 @@ def _observe(Patient: Any) -> dict[str, Any]:
         "distinct email": sorted(Patient.objects.distinct("email")),
         "distinct country": sorted(Patient.objects.distinct("country")),
         "distinct filtered": sorted(
-            Patient.objects(blood_type__startswith="A").distinct("last_name")
+            Patient.objects(blood_type__in=["A+", "A-", "AB-"]).distinct("last_name")
         ),
     }
 
@@ -296,3 +298,139 @@ def test_an_unknown_region_or_a_missing_key_is_refused_with_a_remedy(
     forget_keys()
     with pytest.raises(ConfigurationError, match="PRIVATA_MASTER_KEY_EU is not set"):
         Patient(first_name="Ada", email="ada@example.org", country="FR").save()
+
+
+def test_with_the_eu_server_stopped_eu_operations_fail_naming_it_and_us_ones_keep_working(
+    connected: Any,
+    backend: Backend,
+    stores: Stores,
+    settings_restored: None,
+    tmp_path: Path,
+) -> None:
+    with start_ferretdb(tmp_path / "eu") as server:
+        eu = pymongo.MongoClient(server.uri, serverSelectionTimeoutMS=300)
+        try:
+            regions = _regions(Stores(eu, stores.us, stores.database))
+            Patient = _connect(backend, regions)
+            ids = {p.country + p.first_name: p.id for p in Patient.objects}
+            server.stop()
+            outcomes = _outage_outcomes(Patient, ids)
+        finally:
+            eu.close()
+    failed = {name for name, outcome in outcomes.items() if outcome != "ok"}
+    assert failed == {
+        "get an EU subject",
+        "list everyone",
+        "find by e-mail",
+        "count by e-mail",
+        "insert an EU subject",
+        "update an EU subject",
+    }
+    assert all(outcomes[name] == "RegionUnavailable(eu)" for name in failed)
+    assert len(outcomes) - len(failed) == 6
+    # nothing half-written: the EU insert left no clinical row, the US insert both halves
+    clinical = connected["res_patient"]
+    assert clinical.count_documents({"country": "DE"}) == 1  # Emmy only
+    assert clinical.count_documents({}) == len(PEOPLE) + 1 - 1
+    assert stores.identity("us").count_documents({}) == 3 + 1 - 1
+
+
+def _outage_outcomes(Patient: Any, ids: dict[str, Any]) -> dict[str, str]:
+    """Each operation of the outage script, and how it ended."""
+    operations = {
+        "get an EU subject": lambda: Patient.objects.get(id=ids["FRMarie"]).email,
+        "list everyone": lambda: [p.email for p in Patient.objects],
+        "find by e-mail": lambda: Patient.objects(email="grace@example.org").first(),
+        "count by e-mail": lambda: Patient.objects(email="grace@example.org").count(),
+        "insert an EU subject": lambda: Patient(
+            first_name="Rosalind", email="rosalind@example.org", country="DE"
+        ).save(),
+        "update an EU subject": lambda: Patient.objects(id=ids["GBAda"]).update(
+            set__first_name="Augusta"
+        ),
+        "get a US subject": lambda: Patient.objects.get(id=ids["USGrace"]).email,
+        "list US subjects": lambda: [p.email for p in Patient.objects(country="US")],
+        "count everyone": lambda: Patient.objects.count(),
+        "insert a US subject": lambda: Patient(
+            first_name="Dorothy", email="dorothy@example.org", country="US"
+        ).save(),
+        "update a US subject": lambda: Patient.objects(id=ids["USBarbara"]).update(
+            set__first_name="Barbara Jane"
+        ),
+        "delete a US subject": lambda: Patient.objects(id=ids["USKatherine"]).delete(),
+    }
+    outcomes: dict[str, str] = {}
+    for name, operation in operations.items():
+        try:
+            operation()
+        except RegionUnavailable as exc:
+            outcomes[name] = f"RegionUnavailable({exc.region})"
+        else:
+            outcomes[name] = "ok"
+    return outcomes
+
+
+def _counting_clients(
+    backend: Backend, request: pytest.FixtureRequest
+) -> tuple[Any, Any, Callable[[], dict[str, int]]]:
+    """Region clients whose operations are counted (per region), and the counts so far."""
+    if backend.name == "mongomock":
+        eu_ops, us_ops = OperationCounter(), OperationCounter()
+        eu = counting_client_class(mongomock.MongoClient, eu_ops)()
+        us = counting_client_class(mongomock.MongoClient, us_ops)()
+        return eu, us, lambda: {"eu": eu_ops.total(), "us": us_ops.total()}
+    second: ServiceProcess = request.getfixturevalue("second_ferretdb")
+    eu_commands, us_commands = CommandCounter(), CommandCounter()
+    eu = pymongo.MongoClient(second.uri, event_listeners=[eu_commands])
+    us = pymongo.MongoClient(backend.uri, event_listeners=[us_commands])  # type: ignore[attr-defined]
+    return (
+        eu,
+        us,
+        lambda: {"eu": eu_commands.total(), "us": us_commands.total()},
+    )
+
+
+@pytest.mark.parametrize("subjects", [20, 200])
+def test_round_trips_grow_with_the_regions_read_not_with_the_documents(
+    connected: Any,
+    backend: Backend,
+    stores: Stores,
+    settings_restored: None,
+    request: pytest.FixtureRequest,
+    subjects: int,
+) -> None:
+    eu, us, counts = _counting_clients(backend, request)
+    try:
+        privata_mongo.configure(
+            regions=_regions(Stores(eu, us, stores.database)),
+            default_region="us",
+            region_resolver=_by_country,
+        )
+        pm.connect(db=backend.db_name, **backend.mongoengine_settings())
+        Patient = _model()
+        Patient.objects.insert(
+            [
+                Patient(first_name=f"p{i}", email=f"p{i}@example.org", country=EU[i % 4])
+                if i % 2
+                else Patient(first_name=f"p{i}", email=f"p{i}@example.org", country="US")
+                for i in range(subjects)
+            ]
+        )
+        forget_keys()  # a cold read: every subject's key is loaded again
+        before = counts()
+        assert len([p.email for p in Patient.objects]) == subjects
+        after = counts()
+        listing = {r: after[r] - before[r] for r in after}
+        before = counts()
+        assert Patient.objects(email="p3@example.org").count() == 1
+        after = counts()
+        probe = {r: after[r] - before[r] for r in after}
+    finally:
+        for client in (eu, us):
+            client.drop_database(stores.database)
+            client.drop_database(f"{VAULT.partition('.')[0]}_{stores.database}")
+            client.close()
+    # one identity read and one key read per region, for 20 subjects as for 200
+    assert listing == {"eu": 2, "us": 2}
+    # a condition on an identity field asks each region once; the count is the server's
+    assert probe == {"eu": 1, "us": 1}
