@@ -52,6 +52,7 @@ __all__ = [
     "FindAndModify",
     "FindErased",
     "Flow",
+    "Gather",
     "Handle",
     "InRegion",
     "IndexInformation",
@@ -577,6 +578,19 @@ class InRegion(Op[Any]):
     op: AnyOp
 
 
+@dataclass(frozen=True, slots=True)
+class Gather(Op[list[Any]]):
+    """Run independent requests at once; the result is their results, in order.
+
+    The residency router asks every region it fans a request out to with one ``Gather``:
+    the async driver awaits the requests concurrently, so a query over N regions waits for
+    the slowest region rather than for all of them in turn; the sync driver runs them one
+    after the other. If any request fails, the first failure (in order) is raised.
+    """
+
+    ops: tuple[AnyOp, ...]
+
+
 AnyOp: TypeAlias = (
     Find
     | NextBatch
@@ -611,6 +625,7 @@ AnyOp: TypeAlias = (
     | KmsOp
     | Located
     | InRegion
+    | Gather
 )
 
 

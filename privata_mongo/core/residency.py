@@ -42,6 +42,7 @@ from privata_mongo.core.ops import (
     FindAndModify,
     FindErased,
     Flow,
+    Gather,
     IndexInformation,
     InRegion,
     Insert,
@@ -261,19 +262,18 @@ class _Router:
         return (yield from self._fan(op, regions))
 
     def _fan(self, op: AnyOp, regions: Sequence[str]) -> Flow[Any]:
+        """``op`` asked of ``regions`` (at once, on the async driver), answers merged."""
         if len(regions) == 1 and not isinstance(op, Find | Aggregate):
             return (yield from InRegion(regions[0], op))
-        if isinstance(op, Find | Aggregate):
-            handles = []
+        if isinstance(op, FindAndModify):  # one document at most: the regions in turn
             for region in regions:
-                handle = yield from InRegion(region, op)
-                handles.append((region, handle))
-            return _Fanned(handles)
-        results = []
-        for region in regions:
-            results.append((yield from InRegion(region, op)))
-            if isinstance(op, FindAndModify) and results[-1] is not None:
-                return results[-1]
+                found = yield from InRegion(region, op)
+                if found is not None:
+                    return found
+            return None
+        results = yield from Gather(tuple(InRegion(region, op) for region in regions))
+        if isinstance(op, Find | Aggregate):
+            return _Fanned(list(zip(regions, results, strict=True)))
         return _merged(op, results)
 
     def _next(self, fanned: _Fanned, size: int) -> Flow[list[Document]]:
@@ -371,10 +371,16 @@ class _Router:
         if others:
             found.extend((yield from LoadKeys(others)))
         known, unknown = self.regions_of(subjects)
-        for region in self.residency.regions:
-            names = known.get(region, []) + unknown
-            if names:
-                found.extend((yield from InRegion(region, LoadKeys(tuple(names)))))
+        asked = [
+            InRegion(region, LoadKeys(tuple(names)))
+            for region in self.residency.regions
+            if (names := known.get(region, []) + unknown)
+        ]
+        if len(asked) == 1:
+            found.extend((yield from asked[0]))
+        elif asked:
+            for part in (yield from Gather(tuple(asked))):
+                found.extend(part)
         return found
 
 

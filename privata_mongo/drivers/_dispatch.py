@@ -25,6 +25,7 @@ from privata_mongo.core.ops import (
     Emit,
     FindErased,
     Flow,
+    Gather,
     InRegion,
     Intends,
     IntentKey,
@@ -206,6 +207,8 @@ def call_of(op: AnyOp, binding: Binding[Any, Any, Any, Any]) -> PortCall:
             raise RuntimeError("Emit is handled by the driver loop")
         case Located():
             raise RuntimeError("Located is consumed by the residency router")
+        case Gather():
+            raise RuntimeError("Gather is handled by the driver loop")
         case _:
             raise TypeError(f"no port serves {type(op).__name__}")
 

@@ -6,10 +6,11 @@ the flows both drivers run.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, Protocol, TypeVar
 
-from privata_mongo.core.ops import Document, Emit, Flow, Steps
+from privata_mongo.core.ops import AnyOp, Document, Emit, Flow, Gather, Steps
 from privata_mongo.drivers._dispatch import Binding, call_of, failure_of, routed
 from privata_mongo.ports.audit import AsyncAuditTrailPort
 from privata_mongo.ports.keys import AsyncKeyShredder, AsyncKeyVault
@@ -54,16 +55,35 @@ async def _drive(steps: Steps[Any], binding: AsyncBinding) -> AsyncIterator[tupl
             result: Any = None
             error: Exception | None = None
             try:
-                call = call_of(op, binding)
-                result = call.function(*call.args)
-                if call.awaited:
-                    result = await result
-                if call.opens:
-                    cursors.append(result)
+                if isinstance(op, Gather):  # concurrently: the slowest region, not the sum
+                    done = await asyncio.gather(
+                        *(_call(each, binding, cursors) for each in op.ops),
+                        return_exceptions=True,
+                    )
+                    error = next((e for e in done if isinstance(e, Exception)), None)
+                    result = None if error is not None else done
+                else:
+                    result = await _call(op, binding, cursors)
             except Exception as exc:  # handed back into the flow, which decides
-                error = failure_of(op, exc)
+                error = exc
             op = steps.advance(result, error)
     finally:
         steps.close()
         for cursor in cursors:
             await cursor.close()
+
+
+async def _call(op: AnyOp, binding: AsyncBinding, cursors: list[AsyncBatchCursor]) -> Any:
+    try:
+        call = call_of(op, binding)
+        result = call.function(*call.args)
+        if call.awaited:
+            result = await result
+    except Exception as exc:
+        failure = failure_of(op, exc)
+        if failure is exc:
+            raise
+        raise failure from exc
+    if call.opens:
+        cursors.append(result)
+    return result

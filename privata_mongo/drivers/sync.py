@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Protocol, TypeVar
 
-from privata_mongo.core.ops import Document, Emit, Flow, Steps
+from privata_mongo.core.ops import AnyOp, Document, Emit, Flow, Gather, Steps
 from privata_mongo.drivers._dispatch import Binding, call_of, failure_of, routed
 from privata_mongo.ports.audit import AuditTrailPort
 from privata_mongo.ports.keys import KeyShredder, KeyVault
@@ -55,14 +55,28 @@ def _drive(steps: Steps[Any], binding: SyncBinding) -> Iterator[tuple[Document, 
             result: Any = None
             error: Exception | None = None
             try:
-                call = call_of(op, binding)
-                result = call.function(*call.args)
-                if call.opens:
-                    cursors.append(result)
+                if isinstance(op, Gather):  # one after the other: nothing is gained by threads
+                    result = [_call(each, binding, cursors) for each in op.ops]
+                else:
+                    result = _call(op, binding, cursors)
             except Exception as exc:  # handed back into the flow, which decides
-                error = failure_of(op, exc)
+                error = exc
             op = steps.advance(result, error)
     finally:
         steps.close()
         for cursor in cursors:
             cursor.close()
+
+
+def _call(op: AnyOp, binding: SyncBinding, cursors: list[BatchCursor]) -> Any:
+    try:
+        call = call_of(op, binding)
+        result = call.function(*call.args)
+    except Exception as exc:
+        failure = failure_of(op, exc)
+        if failure is exc:
+            raise
+        raise failure from exc
+    if call.opens:
+        cursors.append(result)
+    return result
