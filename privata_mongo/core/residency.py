@@ -23,10 +23,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from privata_mongo.core.audit.records import AuditRecord
 from privata_mongo.core.failures import WriteFailure
 from privata_mongo.core.ops import (
     Aggregate,
     AnyOp,
+    AppendAudit,
     Count,
     CreateIndex,
     Delete,
@@ -221,8 +223,10 @@ class _Router:
             return (yield from self._keys(op))
         if isinstance(op, _STORE) and op.side is Side.IDENTITY:
             return (yield from self._identity(op))
-        sent = op
-        if isinstance(op, FetchAll | Find) and op.side is Side.CLINICAL:
+        sent: AnyOp = op
+        if isinstance(op, AppendAudit):
+            sent = AppendAudit(tuple(self._regioned(r) for r in op.records))
+        elif isinstance(op, FetchAll | Find) and op.side is Side.CLINICAL:
             sent = replace(op, query=replace(op.query, projection=_linked(op.query.projection)))
         result: Any = yield from sent
         if isinstance(op, FetchAll) and op.side is Side.CLINICAL:
@@ -234,6 +238,11 @@ class _Router:
         elif isinstance(op, FindAndModify) and op.side is Side.CLINICAL and result:
             self.learn((result,))
         return result
+
+    def _regioned(self, record: AuditRecord) -> AuditRecord:
+        """``record`` naming the regions of its subjects (the ones known here)."""
+        regions = sorted({self.where[s] for s in record.subjects if s in self.where})
+        return replace(record, regions=tuple(regions)) if regions else record
 
     def _targets(self, op: AnyOp) -> list[str] | None:
         if isinstance(op, Insert):

@@ -246,6 +246,13 @@ def test_a_query_suite_sees_the_same_documents_with_one_region_or_two(
 ) -> None:
     Patient = _connect(backend, None if layout == "one region" else _regions(stores))
     observed = _observe(Patient)
+    trail = list(connected[current().audit_collection].find({"model": "ResPatient"}))
+    marked = {tuple(r["regions"]) for r in trail if "regions" in r}
+    if layout == "one region":  # records keep their shape
+        assert marked == set()
+    else:  # every record naming subjects names their regions
+        assert all("regions" in r for r in trail if r["subjects"])
+        assert {("eu",), ("us",), ("eu", "us")} <= marked
     me.disconnect()
     connected.drop_collection("res_patient")
     connected.drop_collection("res_patient__identity")
