@@ -27,6 +27,7 @@ from privata_mongo.config import Region, current
 from privata_mongo.core.pseudonym import is_pseudonym
 from privata_mongo.encryption import forget_keys, new_master_key
 from privata_mongo.errors import RegionUnavailable, UnknownRegion
+from privata_mongo.processing import processing_record
 from privata_mongo.rights import Rights, Subject
 from privata_mongo.testing.counting import CommandCounter, OperationCounter, counting_client_class
 from testkit.backends import Backend, fresh_db_name
@@ -441,3 +442,48 @@ def test_round_trips_grow_with_the_regions_read_not_with_the_documents(
     assert listing == {"eu": 2, "us": 2}
     # a condition on an identity field asks each region once; the count is the server's
     assert probe == {"eu": 1, "us": 1}
+
+
+def test_transfer_region_moves_rows_and_key_rewrapped_and_records_it(
+    connected: Any, backend: Backend, stores: Stores, settings_restored: None
+) -> None:
+    Patient = _connect(backend, _regions(stores))
+    row = connected["res_patient"].find_one({"country": "US", "visits": 7})  # Grace
+    pseudonym = row["_pseudonym"]
+    # an update never moves a subject, whatever it changes
+    Patient.objects(id=row["_id"]).update(set__country="DE")
+    assert connected["res_patient"].find_one({"_id": row["_id"]})["_region"] == "us"
+    with pytest.raises(UnknownRegion, match="configured regions: eu, us"):
+        Rights([Patient]).transfer_region(pseudonym, "mars")
+    moved = Rights([Patient]).transfer_region(
+        Subject(model="ResPatient", field="email", value="grace@example.org"), "eu"
+    )
+    assert (moved.pseudonym, moved.sources, moved.target, moved.rows) == (
+        pseudonym,
+        ("us",),
+        "eu",
+        1,
+    )
+    assert connected["res_patient"].find_one({"_id": row["_id"]})["_region"] == "eu"
+    assert stores.identity("us").count_documents({"_id": pseudonym}) == 0
+    assert stores.identity("eu").count_documents({"_id": pseudonym}) == 1
+    us_names = {n for k in _raw(stores.vault("us")) for n in k.get("keyAltNames", ())}
+    assert pseudonym not in us_names  # moved: no key, and no tombstone either
+    assert not [t for t in _raw(stores.vault("us")) if pseudonym in repr(t)]
+    (key,) = [k for k in _raw(stores.vault("eu")) if pseudonym in k.get("keyAltNames", ())]
+    assert key["masterKey"]["provider"] == "local:eu"
+    forget_keys()  # read again from the EU stores alone, the key unwrapped by the EU key
+    grace = Patient.objects(email="grace@example.org").first()
+    assert (grace.first_name, grace.country) == ("Grace", "DE")
+    (record,) = connected[current().audit_collection].find({"operation": "transfer_region"})
+    assert (record["subjects"], record["regions"], record["fields"]) == (
+        [pseudonym],
+        ["eu", "us"],
+        [],
+    )
+    assert "grace" not in repr(record).lower()
+    # moving it again to where it is changes nothing
+    assert Rights([Patient]).transfer_region(pseudonym, "eu").sources == ()
+    listed = processing_record(connected, models=[Patient]).activities
+    transfers = [a for a in listed if a.operation == "transfer_region"]
+    assert [(a.model, a.records) for a in transfers] == [("ResPatient", 2)]

@@ -129,3 +129,11 @@ async def test_beanie_writes_route_by_region_and_reads_ask_the_regions_at_once(
     assert placed[receipt.pseudonym] == "eu"
     assert sorted(bson.encode(k) for k in regions["us"].vault()) == us_vault
     assert receipt.pseudonym not in {n for k in regions["eu"].vault() for n in k["keyAltNames"]}
+    grace = next(p for p, r in placed.items() if r == "us")  # one of the US subjects
+    moved = await AsyncRights([Person]).transfer_region(grace, "eu")
+    assert (moved.sources, moved.target, moved.rows) == (("us",), "eu", 1)
+    assert grace not in {row["_id"] for row in regions["us"].identity()}
+    assert grace in {row["_id"] for row in regions["eu"].identity()}
+    forget_keys()
+    found = await Person.find(Person.country == "US").sort("+first_name").to_list()
+    assert [p.first_name for p in found] == ["Barbara", "Grace"]  # one now read from the EU

@@ -44,6 +44,7 @@ __all__ = [
     "derived_secret",
     "key_id_bytes",
     "rewrap",
+    "rewrap_to",
 ]
 
 ALGORITHM = "AEAD_AES_256_CBC_HMAC_SHA_512-Random"
@@ -490,6 +491,23 @@ def rewrap(
     return (
         yield from _rewrap_pass(first, {provider: new[provider], staging: new[provider]}, provider)
     )
+
+
+def rewrap_to(
+    documents: Sequence[Mapping[str, Any]],
+    providers: Mapping[str, Any],
+    provider: str,
+    master_key: Mapping[str, Any] | None = None,
+) -> Flow[list[Document]]:
+    """Data key documents re-wrapped by ``provider``'s master key, key material unchanged.
+
+    ``providers`` must reach the keys' current master keys and ``provider``: moving a subject
+    between regions re-wraps its key from one region's master key to the other's.
+
+    Raises:
+        KeyUnavailable: a key cannot be unwrapped with its master key.
+    """
+    return (yield from _rewrap_pass(documents, providers, provider, master_key))
 
 
 def _rewrap_pass(
