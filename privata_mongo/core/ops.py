@@ -63,6 +63,7 @@ __all__ = [
     "KeyOp",
     "KmsOp",
     "LoadKeys",
+    "Locate",
     "Located",
     "NextBatch",
     "Op",
@@ -566,6 +567,19 @@ class Located(Op[None]):
 
 
 @dataclass(frozen=True, slots=True)
+class Locate(Op[dict[str, str]]):
+    """The regions of existing subjects ``names`` (pseudonyms), as far as they are known.
+
+    Asked by a flow about to create a data key for a subject it did not place itself (an
+    update giving identity values to a document that had none), so the key is wrapped by the
+    subject's region's master key. Served by the residency router (from what it has learned,
+    or the subjects' clinical rows); a flow without regions never asks.
+    """
+
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class InRegion(Op[Any]):
     """Run ``op`` against the stores of ``region``; its result is ``op``'s.
 
@@ -624,6 +638,7 @@ AnyOp: TypeAlias = (
     | KeyOp
     | KmsOp
     | Located
+    | Locate
     | InRegion
     | Gather
 )

@@ -50,6 +50,7 @@ from privata_mongo.core.ops import (
     Insert,
     InsertOutcome,
     LoadKeys,
+    Locate,
     Located,
     NextBatch,
     Query,
@@ -64,7 +65,7 @@ from privata_mongo.core.ops import (
 )
 from privata_mongo.core.pseudonym import is_pseudonym
 from privata_mongo.core.schema import PSEUDONYM_FIELD, REGION_FIELD, Side
-from privata_mongo.errors import UnknownRegion
+from privata_mongo.errors import ConfigurationError, UnknownRegion
 
 __all__ = ["Residency", "Wrapping", "region_of", "regional"]
 
@@ -332,6 +333,8 @@ class _Router:
             yield from self.locate([n for n in owners if n is not None])
             for name, document in zip(owners, op.documents, strict=True):
                 region = None if name is None else self.where.get(name, self.residency.default)
+                if region is not None:
+                    self._check_wrapping(region, document)
                 groups.setdefault(region, []).append(document)
             for group, documents in groups.items():
                 part = replace(op, documents=tuple(documents))
@@ -367,6 +370,18 @@ class _Router:
         if isinstance(op, FindErased):
             return [n for r in results for n in r]
         return None
+
+    def _check_wrapping(self, region: str, document: Mapping[str, Any]) -> None:
+        """Refuse to store a subject's key wrapped by another region's master key."""
+        wrapping = self.residency.wrapping.get(region)
+        master = document.get("masterKey")
+        provider = master.get("provider") if isinstance(master, Mapping) else None
+        if wrapping is not None and provider != wrapping.provider:
+            raise ConfigurationError(
+                f"a data key of a subject of region '{region}' is wrapped by the "
+                f"'{provider}' master key, not by the region's own ('{wrapping.provider}'); "
+                "it was not stored: give every region its own master key"
+            )
 
     def _load(self, op: LoadKeys) -> Flow[list[Document]]:
         found: list[Document] = []
@@ -461,6 +476,15 @@ def regional(flow: Flow[T], residency: Residency) -> Flow[T]:
             result, error = None, None
             if isinstance(op, Located):
                 router.where.update(op.regions)
+                continue
+            if isinstance(op, Locate):
+                try:
+                    yield from router.locate(op.names)
+                    result = {n: router.where[n] for n in op.names if n in router.where}
+                except GeneratorExit:
+                    raise
+                except Exception as exc:
+                    error = exc
                 continue
             try:
                 result = yield from router.serve(op)

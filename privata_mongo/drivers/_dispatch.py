@@ -30,6 +30,7 @@ from privata_mongo.core.ops import (
     Intends,
     IntentKey,
     LoadKeys,
+    Locate,
     Located,
     NextBatch,
     OpenIntent,
@@ -205,8 +206,8 @@ def call_of(op: AnyOp, binding: Binding[Any, Any, Any, Any]) -> PortCall:
             return PortCall(connection.close, ())  # type: ignore[attr-defined]
         case Emit():
             raise RuntimeError("Emit is handled by the driver loop")
-        case Located():
-            raise RuntimeError("Located is consumed by the residency router")
+        case Located() | Locate():
+            raise RuntimeError("Located and Locate are served by the residency router")
         case Gather():
             raise RuntimeError("Gather is handled by the driver loop")
         case _:

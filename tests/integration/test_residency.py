@@ -487,3 +487,19 @@ def test_transfer_region_moves_rows_and_key_rewrapped_and_records_it(
     listed = processing_record(connected, models=[Patient]).activities
     transfers = [a for a in listed if a.operation == "transfer_region"]
     assert [(a.model, a.records) for a in transfers] == [("ResPatient", 2)]
+
+
+def test_a_key_made_later_for_a_subject_is_wrapped_by_its_regions_master_key(
+    connected: Any, backend: Backend, stores: Stores, settings_restored: None
+) -> None:
+    Patient = _connect(backend, _regions(stores))
+    late = Patient(country="FR", visits=0).save()  # no identity value yet: no key
+    pseudonym = connected["res_patient"].find_one({"_id": late.id})["_pseudonym"]
+    assert pseudonym not in {n for k in _raw(stores.vault("eu")) for n in k["keyAltNames"]}
+    Patient.objects(id=late.id).update(set__email="late@example.org")
+    (key,) = [k for k in _raw(stores.vault("eu")) if pseudonym in k["keyAltNames"]]
+    assert key["masterKey"]["provider"] == "local:eu"
+    assert stores.identity("eu").count_documents({"_id": pseudonym}) == 1
+    assert stores.identity("us").count_documents({"_id": pseudonym}) == 0
+    forget_keys()
+    assert Patient.objects(email="late@example.org").first().id == late.id

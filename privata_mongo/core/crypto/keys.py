@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import bson
@@ -47,12 +48,14 @@ from privata_mongo.core.ops import (
     FindErased,
     Flow,
     LoadKeys,
+    Locate,
     Query,
     ReplaceKeys,
     ShredKeys,
     StoreKeys,
     Update,
 )
+from privata_mongo.core.pseudonym import is_pseudonym
 from privata_mongo.core.schema import (
     BLIND_FIELD,
     ORDER_FIELD,
@@ -175,6 +178,10 @@ def load_keys(
     if INDEX_KEY_NAME in absent:
         yield from _refuse_if_indexed(ctx)
     created: list[Document] = []
+    unplaced = tuple(n for n in absent if n not in ctx.placement and is_pseudonym(n))
+    if ctx.residency is not None and unplaced:
+        found_regions = yield from Locate(unplaced)
+        ctx = replace(ctx, placement={**ctx.placement, **found_regions})
     try:
         for name in absent:
             wrapping = _wrapping(ctx, name)
