@@ -27,9 +27,11 @@ __all__ = [
     "access_context",
     "break_glass",
     "current_access",
+    "pinned_regions",
     "resolve_access",
     "subject_request",
     "use_access",
+    "within_regions",
 ]
 
 _current: ContextVar[AccessContext | None] = ContextVar("privata_access_context", default=None)
@@ -111,6 +113,33 @@ def _derived(change: Callable[[AccessContext], AccessContext]) -> Iterator[Acces
             _current.reset(token)
         except ValueError:  # exited in another context: restore anyway
             _current.set(outer)
+
+
+_regions: ContextVar[tuple[str, ...]] = ContextVar("privata_regions", default=())
+
+
+@contextmanager
+def within_regions(*regions: str) -> Iterator[tuple[str, ...]]:
+    """Run a block on the subjects of ``regions`` only (``docs/residency.md``).
+
+    Queries in the block see only the documents of those regions' subjects and touch only
+    those regions' identity stores and key vaults; a document created in it is placed in the
+    one region named when the resolver does not place it, and refused if the resolver places
+    it elsewhere. Example: ``with within_regions("eu"): Patient.objects(email=...)``.
+    """
+    token = _regions.set(tuple(dict.fromkeys(regions)))
+    try:
+        yield _regions.get()
+    finally:
+        try:
+            _regions.reset(token)
+        except ValueError:  # exited in another context: restore anyway
+            _regions.set(())
+
+
+def pinned_regions() -> tuple[str, ...]:
+    """The regions the innermost ``within_regions`` block names (``()``: every region)."""
+    return _regions.get()
 
 
 def use_access(context: AccessContext | None) -> None:

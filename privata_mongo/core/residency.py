@@ -64,6 +64,7 @@ from privata_mongo.core.ops import (
     UpdateOutcome,
 )
 from privata_mongo.core.pseudonym import is_pseudonym
+from privata_mongo.core.rights.restriction import conjoined
 from privata_mongo.core.schema import PSEUDONYM_FIELD, REGION_FIELD, Side
 from privata_mongo.errors import ConfigurationError, UnknownRegion
 
@@ -90,6 +91,7 @@ _STORE = (
     IndexInformation,
     Drop,
 )
+_FILTERED = (Count, Distinct, Update, Replace, Delete, FindAndModify)
 _KEYS = (LoadKeys, StoreKeys, ReplaceKeys, ShredKeys, FindErased, DiscardKeys)
 
 
@@ -120,6 +122,9 @@ class Residency:
         resolver: a callable deciding the region of a document (``None``: the default), used
             instead of ``field_name``.
         wrapping: how each region's new data keys are wrapped.
+        pinned: the regions the operation is restricted to (``within_regions``): its
+            queries see only their subjects' documents and touch only their stores (``()``:
+            every region).
     """
 
     regions: tuple[str, ...]
@@ -128,6 +133,12 @@ class Residency:
     values: Mapping[Any, str] = field(default_factory=dict)
     resolver: Callable[[Mapping[str, Any]], str | None] | None = None
     wrapping: Mapping[str, Wrapping] = field(default_factory=dict)
+    pinned: tuple[str, ...] = ()
+
+    @property
+    def asked(self) -> tuple[str, ...]:
+        """The regions a request that names no subject is asked of."""
+        return self.pinned or self.regions
 
 
 def region_of(residency: Residency, document: Mapping[str, Any]) -> str:
@@ -149,7 +160,13 @@ def region_of(residency: Residency, document: Mapping[str, Any]) -> str:
     else:
         chosen, source = None, ""
     if chosen is None:
-        return residency.default
+        chosen = residency.pinned[0] if len(residency.pinned) == 1 else residency.default
+    if residency.pinned and chosen not in residency.pinned:
+        raise UnknownRegion(
+            f"{source or 'default_region'} placed a document outside the regions the "
+            f"operation is restricted to ({', '.join(residency.pinned)}); create it outside "
+            "the within_regions block, or in one of those regions"
+        )
     if chosen not in residency.regions:
         raise UnknownRegion(
             f"{source} placed a document in a region that is not configured; configured "
@@ -228,7 +245,12 @@ class _Router:
         if isinstance(op, AppendAudit):
             sent = AppendAudit(tuple(self._regioned(r) for r in op.records))
         elif isinstance(op, FetchAll | Find) and op.side is Side.CLINICAL:
-            sent = replace(op, query=replace(op.query, projection=_linked(op.query.projection)))
+            query = replace(op.query, projection=_linked(op.query.projection))
+            sent = replace(op, query=replace(query, filter=self._pin(query.filter)))
+        elif isinstance(op, _FILTERED) and op.side is Side.CLINICAL and self.residency.pinned:
+            sent = replace(op, filter=self._pin(op.filter))
+        elif isinstance(op, Aggregate) and op.side is Side.CLINICAL and self.residency.pinned:
+            sent = replace(op, pipeline=({"$match": self._pin({})}, *op.pipeline))
         result: Any = yield from sent
         if isinstance(op, FetchAll) and op.side is Side.CLINICAL:
             self.learn(result)
@@ -239,6 +261,12 @@ class _Router:
         elif isinstance(op, FindAndModify) and op.side is Side.CLINICAL and result:
             self.learn((result,))
         return result
+
+    def _pin(self, filter: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``filter`` restricted to the subjects of the pinned regions (unchanged if none)."""
+        if not self.residency.pinned:
+            return filter
+        return conjoined(filter, {REGION_FIELD: {"$in": list(self.residency.pinned)}})
 
     def _regioned(self, record: AuditRecord) -> AuditRecord:
         """``record`` naming the regions of its subjects (the ones known here)."""
@@ -263,10 +291,10 @@ class _Router:
             yield from self.locate([t for t in targets or () if is_pseudonym(t)])
             return (yield from self._insert(op))
         if targets is None:
-            regions = list(self.residency.regions)
+            regions = list(self.residency.asked)
         else:
             known, unknown = self.regions_of(targets)
-            regions = list(self.residency.regions) if unknown else list(known)
+            regions = list(self.residency.asked) if unknown else list(known)
         if not regions:
             regions = [self.residency.default]
         return (yield from self._fan(op, regions))
@@ -361,7 +389,7 @@ class _Router:
         if others:
             results.append((yield from replace(op, names=others)))
         routes = {r: list(names) for r, names in known.items()}
-        for region in self.residency.regions if unknown else ():
+        for region in self.residency.asked if unknown else ():
             routes.setdefault(region, []).extend(unknown)
         for region, routed in routes.items():
             results.append((yield from InRegion(region, replace(op, names=tuple(routed)))))
@@ -398,7 +426,9 @@ class _Router:
         asked = [
             InRegion(region, LoadKeys(tuple(names)))
             for region in self.residency.regions
-            if (names := known.get(region, []) + unknown)
+            if (
+                names := known.get(region, []) + (unknown if region in self.residency.asked else [])
+            )
         ]
         if len(asked) == 1:
             found.extend((yield from asked[0]))

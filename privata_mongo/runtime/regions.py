@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from privata_mongo.adapters.pymongo_async_store import AsyncPymongoStore
 from privata_mongo.adapters.pymongo_calls import IdentityRedaction
 from privata_mongo.adapters.pymongo_store import PymongoStore
 from privata_mongo.config import Settings
+from privata_mongo.context import pinned_regions
 from privata_mongo.core.residency import Residency, Wrapping
 from privata_mongo.drivers._dispatch import Binding
 from privata_mongo.errors import UnknownRegion
@@ -29,7 +31,27 @@ _made: dict[int, tuple[Settings, Residency | None]] = {}
 
 
 def residency_of(settings: Settings) -> Residency | None:
-    """The core's view of the configured regions (``None``: one region, nothing routed)."""
+    """The core's view of the configured regions now (``None``: one region, nothing routed).
+
+    Restricted to the regions of the innermost ``within_regions`` block, if any.
+
+    Raises:
+        UnknownRegion: ``within_regions`` names a region that is not configured.
+    """
+    made = _configured(settings)
+    pinned = pinned_regions()
+    if made is None or not pinned:
+        return made
+    unknown = [r for r in pinned if r not in made.regions]
+    if unknown:
+        raise UnknownRegion(
+            f"within_regions names {len(unknown)} region(s) that are not configured; "
+            f"configured regions: {', '.join(made.regions)}"
+        )
+    return replace(made, pinned=pinned)
+
+
+def _configured(settings: Settings) -> Residency | None:
     held = _made.get(id(settings))
     if held is not None and held[0] is settings:
         return held[1]

@@ -24,6 +24,7 @@ import privata_mongo
 import privata_mongo.mongoengine as pm
 from privata_mongo import ConfigurationError
 from privata_mongo.config import Region, current
+from privata_mongo.context import within_regions
 from privata_mongo.core.pseudonym import is_pseudonym
 from privata_mongo.encryption import forget_keys, new_master_key
 from privata_mongo.errors import RegionUnavailable, UnknownRegion
@@ -433,6 +434,14 @@ def test_round_trips_grow_with_the_regions_read_not_with_the_documents(
         assert Patient.objects(email="p3@example.org").count() == 1
         after = counts()
         probe = {r: after[r] - before[r] for r in after}
+        before = counts()
+        with within_regions("eu"):
+            assert Patient.objects(email="p3@example.org").count() == 1  # an EU subject
+            assert Patient.objects(email="p2@example.org").count() == 0  # a US one
+            assert Patient.objects.count() == subjects // 2
+            assert {p.country for p in Patient.objects} <= set(EU)
+        after = counts()
+        pinned = {r: after[r] - before[r] for r in after}
     finally:
         for client in (eu, us):
             client.drop_database(stores.database)
@@ -442,6 +451,9 @@ def test_round_trips_grow_with_the_regions_read_not_with_the_documents(
     assert listing == {"eu": 2, "us": 2}
     # a condition on an identity field asks each region once; the count is the server's
     assert probe == {"eu": 1, "us": 1}
+    # pinned to the EU, the US stores are not asked at all
+    assert pinned["us"] == 0
+    assert pinned["eu"] > 0
 
 
 def test_transfer_region_moves_rows_and_key_rewrapped_and_records_it(
