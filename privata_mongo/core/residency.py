@@ -247,20 +247,71 @@ class _Router:
         elif isinstance(op, FetchAll | Find) and op.side is Side.CLINICAL:
             query = replace(op.query, projection=_linked(op.query.projection))
             sent = replace(op, query=replace(query, filter=self._pin(query.filter)))
-        elif isinstance(op, _FILTERED) and op.side is Side.CLINICAL and self.residency.pinned:
-            sent = replace(op, filter=self._pin(op.filter))
+        elif isinstance(op, Insert | Replace | ReplaceMany | FindAndModify) and (
+            op.side is Side.CLINICAL
+        ):
+            sent = yield from self._stamped(op)
+        if isinstance(sent, _FILTERED) and sent.side is Side.CLINICAL and self.residency.pinned:
+            sent = replace(sent, filter=self._pin(sent.filter))
         elif isinstance(op, Aggregate) and op.side is Side.CLINICAL and self.residency.pinned:
             sent = replace(op, pipeline=({"$match": self._pin({})}, *op.pipeline))
         result: Any = yield from sent
         if isinstance(op, FetchAll) and op.side is Side.CLINICAL:
-            self.learn(result)
-        elif isinstance(op, Find) and op.side is Side.CLINICAL:
+            return self.learned(result)
+        if isinstance(op, Find | Aggregate) and op.side is Side.CLINICAL:
             self.clinical.add(id(result))
         elif isinstance(op, NextBatch) and id(op.handle) in self.clinical:
-            self.learn(result)
+            return self.learned(result)
         elif isinstance(op, FindAndModify) and op.side is Side.CLINICAL and result:
-            self.learn((result,))
+            return self.learned((result,))[0]
         return result
+
+    def learned(self, rows: Sequence[Any]) -> list[Any]:
+        """``rows`` learned from, without the region: the flows never see it."""
+        self.learn(rows)
+        return [
+            {k: v for k, v in r.items() if k != REGION_FIELD}
+            if isinstance(r, Mapping) and REGION_FIELD in r
+            else r
+            for r in rows
+        ]
+
+    def _stamped(self, op: Insert | Replace | ReplaceMany | FindAndModify) -> Flow[AnyOp]:
+        """A clinical write whose new rows keep (or get) their subject's region.
+
+        The flows build clinical rows from the application's documents; a replacement or an
+        upserted row must not lose the region its subject's identity data lives in.
+        """
+        rows: list[Mapping[str, Any]]
+        if isinstance(op, Insert):
+            rows = list(op.documents)
+        elif isinstance(op, ReplaceMany):
+            rows = [document for _, document in op.pairs]
+        elif isinstance(op, FindAndModify):
+            if op.action != "replace" or not isinstance(op.document, Mapping):
+                return op
+            rows = [op.document]
+        else:
+            rows = [op.document]
+        linked = [r.get(PSEUDONYM_FIELD) for r in rows if REGION_FIELD not in r]
+        names = [n for n in linked if isinstance(n, str)]
+        if not names:
+            return op
+        yield from self.locate(names)
+        fallback = self.residency.pinned[0] if self.residency.pinned else self.residency.default
+
+        def stamp(row: Mapping[str, Any]) -> Mapping[str, Any]:
+            name = row.get(PSEUDONYM_FIELD)
+            if REGION_FIELD in row or not isinstance(name, str):
+                return row
+            region = self.where.setdefault(name, fallback)
+            return {**row, REGION_FIELD: region}
+
+        if isinstance(op, Insert):
+            return replace(op, documents=tuple(stamp(r) for r in op.documents))
+        if isinstance(op, ReplaceMany):
+            return replace(op, pairs=tuple((f, stamp(d)) for f, d in op.pairs))
+        return replace(op, document=stamp(rows[0]))
 
     def _pin(self, filter: Mapping[str, Any]) -> Mapping[str, Any]:
         """``filter`` restricted to the subjects of the pinned regions (unchanged if none)."""

@@ -21,7 +21,6 @@ from privata_mongo.core.schema import (
     LEASE_FIELD,
     ORDER_FIELD,
     PSEUDONYM_FIELD,
-    REGION_FIELD,
     REVISION_FIELD,
     VERSION_FIELD,
     ModelSchema,
@@ -30,7 +29,7 @@ from privata_mongo.core.schema import (
 
 __all__ = ["identity_values", "join", "split", "split_for_storage"]
 
-_LINKS = frozenset({PSEUDONYM_FIELD, REGION_FIELD, VERSION_FIELD, RESTRICTION_FIELD})
+_LINKS = frozenset({PSEUDONYM_FIELD, VERSION_FIELD, RESTRICTION_FIELD})
 """Bookkeeping of a clinical row the application never sees (the restriction marker too)."""
 
 

@@ -515,3 +515,34 @@ def test_a_key_made_later_for_a_subject_is_wrapped_by_its_regions_master_key(
     assert stores.identity("us").count_documents({"_id": pseudonym}) == 0
     forget_keys()
     assert Patient.objects(email="late@example.org").first().id == late.id
+
+
+def test_the_region_is_kept_by_replacements_and_never_shown(
+    connected: Any, backend: Backend, stores: Stores, settings_restored: None
+) -> None:
+    Patient = _connect(backend, _regions(stores))
+    collection = Patient._get_collection()
+    marie = connected["res_patient"].find_one({"country": "FR"})
+    collection.replace_one(
+        {"_id": marie["_id"]},
+        {"first_name": "Marie", "email": "marie@example.org", "country": "PL", "visits": 6},
+    )
+    stored = connected["res_patient"].find_one({"_id": marie["_id"]})
+    assert (stored["_region"], stored["country"]) == ("eu", "PL")
+    assert stores.identity("eu").count_documents({"_id": stored["_pseudonym"]}) == 1
+    assert stores.identity("us").count_documents({"_id": stored["_pseudonym"]}) == 0
+    assert "_region" not in collection.find_one({"_id": marie["_id"]})
+    assert all("_region" not in d for d in collection.find({}, {"_pseudonym": 1}))
+    grouped = list(collection.aggregate([{"$match": {"country": "PL"}}]))
+    assert [("_region" in d, d["email"]) for d in grouped] == [(False, "marie@example.org")]
+
+
+def test_without_regions_a_field_named_like_the_region_is_the_applications(
+    connected: Any, backend: Backend, settings_restored: None
+) -> None:
+    Patient = _connect(backend, None)
+    collection = Patient._get_collection()
+    collection.insert_one({"email": "own@example.org", "_region": "north wing"})
+    found = collection.find_one({"email": "own@example.org"})
+    assert found["_region"] == "north wing"
+    assert connected["res_patient"].count_documents({"_region": "north wing"}) == 1

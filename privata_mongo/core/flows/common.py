@@ -41,7 +41,6 @@ from privata_mongo.core.schema import (
     LEASE_FIELD,
     ORDER_FIELD,
     PSEUDONYM_FIELD,
-    REGION_FIELD,
     VERSION_FIELD,
     Side,
 )
@@ -171,7 +170,7 @@ def seal(ctx: Context, rows: list[Document], *, fresh: bool = False) -> Flow[lis
 
 def strip_link(document: Mapping[str, Any]) -> Document:
     """A clinical document without the internal pseudonym link and version."""
-    hidden = (PSEUDONYM_FIELD, REGION_FIELD, VERSION_FIELD, RESTRICTION_FIELD)
+    hidden = (PSEUDONYM_FIELD, VERSION_FIELD, RESTRICTION_FIELD)
     return {k: v for k, v in document.items() if k not in hidden}
 
 
