@@ -24,9 +24,12 @@ from privata_mongo.errors import BreakGlassRefused, MissingAccessContext
 
 __all__ = [
     "AccessContext",
+    "PartialResults",
     "access_context",
     "break_glass",
     "current_access",
+    "partial_allowed",
+    "partial_results",
     "pinned_regions",
     "resolve_access",
     "subject_request",
@@ -135,6 +138,53 @@ def within_regions(*regions: str) -> Iterator[tuple[str, ...]]:
             _regions.reset(token)
         except ValueError:  # exited in another context: restore anyway
             _regions.set(())
+
+
+class PartialResults:
+    """What a ``partial_results`` block left out: the regions that could not be reached."""
+
+    __slots__ = ("regions",)
+
+    def __init__(self) -> None:
+        self.regions: set[str] = set()
+
+    @property
+    def partial(self) -> bool:
+        """Whether some result of the block lacks a region's identity data."""
+        return bool(self.regions)
+
+
+_partial: ContextVar[PartialResults | None] = ContextVar("privata_partial", default=None)
+
+
+@contextmanager
+def partial_results() -> Iterator[PartialResults]:
+    """Let reads in the block leave out regions that cannot be reached, and say which.
+
+    Without it, a read that needs an unreachable region raises ``RegionUnavailable``. In the
+    block, such a read returns the documents of that region's subjects without their
+    identity fields (an identity condition matches none of them), and the yielded object's
+    ``regions`` names every region left out, so the application can flag the result as
+    partial. Writes still fail. Example::
+
+        with partial_results() as partial:
+            patients = list(Patient.objects)
+        if partial.partial: ...
+    """
+    made = PartialResults()
+    token = _partial.set(made)
+    try:
+        yield made
+    finally:
+        try:
+            _partial.reset(token)
+        except ValueError:  # exited in another context: restore anyway
+            _partial.set(None)
+
+
+def partial_allowed() -> PartialResults | None:
+    """The innermost ``partial_results`` block's record, if any."""
+    return _partial.get()
 
 
 def pinned_regions() -> tuple[str, ...]:

@@ -66,7 +66,7 @@ from privata_mongo.core.ops import (
 from privata_mongo.core.pseudonym import is_pseudonym
 from privata_mongo.core.rights.restriction import conjoined
 from privata_mongo.core.schema import PSEUDONYM_FIELD, REGION_FIELD, Side
-from privata_mongo.errors import ConfigurationError, UnknownRegion
+from privata_mongo.errors import ConfigurationError, RegionUnavailable, UnknownRegion
 
 __all__ = ["Residency", "Wrapping", "region_of", "regional"]
 
@@ -91,6 +91,8 @@ _STORE = (
     IndexInformation,
     Drop,
 )
+_READS = (Find, FetchAll, Count, EstimatedCount, Distinct, Explain, LoadKeys, FindErased)
+"""Requests a region may be left out of when the operation allows partial results."""
 _FILTERED = (Count, Distinct, Update, Replace, Delete, FindAndModify)
 _KEYS = (LoadKeys, StoreKeys, ReplaceKeys, ShredKeys, FindErased, DiscardKeys)
 
@@ -125,6 +127,10 @@ class Residency:
         pinned: the regions the operation is restricted to (``within_regions``): its
             queries see only their subjects' documents and touch only their stores (``()``:
             every region).
+        partial: the operation's reads may leave out a region that cannot be reached
+            (``partial_results``): its subjects' documents come without identity fields, and
+            identity conditions match none of them.
+        skipped: told each region left out, so the application knows the result is partial.
     """
 
     regions: tuple[str, ...]
@@ -134,6 +140,8 @@ class Residency:
     resolver: Callable[[Mapping[str, Any]], str | None] | None = None
     wrapping: Mapping[str, Wrapping] = field(default_factory=dict)
     pinned: tuple[str, ...] = ()
+    partial: bool = False
+    skipped: Callable[[str], None] | None = None
 
     @property
     def asked(self) -> tuple[str, ...]:
@@ -352,25 +360,61 @@ class _Router:
 
     def _fan(self, op: AnyOp, regions: Sequence[str]) -> Flow[Any]:
         """``op`` asked of ``regions`` (at once, on the async driver), answers merged."""
-        if len(regions) == 1 and not isinstance(op, Find | Aggregate):
-            return (yield from InRegion(regions[0], op))
         if isinstance(op, FindAndModify):  # one document at most: the regions in turn
             for region in regions:
                 found = yield from InRegion(region, op)
                 if found is not None:
                     return found
             return None
-        results = yield from Gather(tuple(InRegion(region, op) for region in regions))
+        if len(regions) == 1 and not isinstance(op, _READS):
+            return (yield from InRegion(regions[0], op))
+        answered = yield from self._gather([InRegion(region, op) for region in regions])
         if isinstance(op, Find | Aggregate):
-            return _Fanned(list(zip(regions, results, strict=True)))
-        return _merged(op, results)
+            return _Fanned(answered)
+        results = [result for _, result in answered]
+        if len(regions) == 1 and results:
+            return results[0]
+        return _merged(op, results) if results else _nothing(op)
+
+    def _gather(self, asked: Sequence[InRegion]) -> Flow[list[tuple[str, Any]]]:
+        """The answers of the regions ``asked``, at once.
+
+        When the operation allows partial results (reads only), the reachable regions'
+        answers, each region left out being reported.
+        """
+        try:
+            if len(asked) == 1:
+                results = [(yield from asked[0])]
+            else:
+                results = yield from Gather(tuple(asked))
+            return list(zip([a.region for a in asked], results, strict=True))
+        except RegionUnavailable:
+            if not self.residency.partial or not all(isinstance(a.op, _READS) for a in asked):
+                raise
+        kept: list[tuple[str, Any]] = []
+        for each in asked:
+            try:
+                kept.append((each.region, (yield from each)))
+            except RegionUnavailable as exc:  # noqa: PERF203 - one request per region
+                self._skipped(exc.region)
+        return kept
+
+    def _skipped(self, region: str) -> None:
+        if self.residency.skipped is not None:
+            self.residency.skipped(region)
 
     def _next(self, fanned: _Fanned, size: int) -> Flow[list[Document]]:
         out: list[Document] = []
         while fanned.position < len(fanned.handles) and (size <= 0 or len(out) < size):
             region, handle = fanned.handles[fanned.position]
             want = size - len(out) if size > 0 else size
-            batch: list[Document] = yield from InRegion(region, NextBatch(handle, want))
+            try:
+                batch: list[Document] = yield from InRegion(region, NextBatch(handle, want))
+            except RegionUnavailable:
+                if not self.residency.partial:
+                    raise
+                self._skipped(region)
+                batch = []
             out.extend(batch)
             if size <= 0 or len(batch) < want:
                 fanned.position += 1
@@ -481,10 +525,8 @@ class _Router:
                 names := known.get(region, []) + (unknown if region in self.residency.asked else [])
             )
         ]
-        if len(asked) == 1:
-            found.extend((yield from asked[0]))
-        elif asked:
-            for part in (yield from Gather(tuple(asked))):
+        if asked:
+            for _, part in (yield from self._gather(asked)):
                 found.extend(part)
         return found
 
@@ -514,6 +556,15 @@ def _linked(projection: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     if not projection or not projection.get(PSEUDONYM_FIELD) or REGION_FIELD in projection:
         return projection
     return {**projection, REGION_FIELD: 1}
+
+
+def _nothing(op: AnyOp) -> Any:
+    """The answer of no region at all (every region asked was left out)."""
+    if isinstance(op, Count | EstimatedCount):
+        return 0
+    if isinstance(op, Explain):
+        return {}
+    return []
 
 
 def _merged(op: AnyOp, results: list[Any]) -> Any:

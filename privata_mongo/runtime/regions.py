@@ -18,7 +18,7 @@ from privata_mongo.adapters.pymongo_async_store import AsyncPymongoStore
 from privata_mongo.adapters.pymongo_calls import IdentityRedaction
 from privata_mongo.adapters.pymongo_store import PymongoStore
 from privata_mongo.config import Settings
-from privata_mongo.context import pinned_regions
+from privata_mongo.context import partial_allowed, pinned_regions
 from privata_mongo.core.residency import Residency, Wrapping
 from privata_mongo.drivers._dispatch import Binding
 from privata_mongo.errors import UnknownRegion
@@ -39,8 +39,13 @@ def residency_of(settings: Settings) -> Residency | None:
         UnknownRegion: ``within_regions`` names a region that is not configured.
     """
     made = _configured(settings)
+    if made is None:
+        return None
+    partial = partial_allowed()
+    if partial is not None:
+        made = replace(made, partial=True, skipped=partial.regions.add)
     pinned = pinned_regions()
-    if made is None or not pinned:
+    if not pinned:
         return made
     unknown = [r for r in pinned if r not in made.regions]
     if unknown:

@@ -24,7 +24,7 @@ import privata_mongo
 import privata_mongo.mongoengine as pm
 from privata_mongo import ConfigurationError
 from privata_mongo.config import Region, current
-from privata_mongo.context import within_regions
+from privata_mongo.context import partial_results, within_regions
 from privata_mongo.core.pseudonym import is_pseudonym
 from privata_mongo.encryption import forget_keys, new_master_key
 from privata_mongo.errors import RegionUnavailable, UnknownRegion
@@ -324,6 +324,10 @@ def test_with_the_eu_server_stopped_eu_operations_fail_naming_it_and_us_ones_kee
             ids = {p.country + p.first_name: p.id for p in Patient.objects}
             server.stop()
             outcomes = _outage_outcomes(Patient, ids)
+            with partial_results() as partial:
+                listed = {p.country + str(p.visits): p.email for p in Patient.objects}
+                by_email = Patient.objects(email="marie@example.org").count()
+                us_email = Patient.objects(email="grace@example.org").count()
         finally:
             eu.close()
     failed = {name for name, outcome in outcomes.items() if outcome != "ok"}
@@ -337,6 +341,12 @@ def test_with_the_eu_server_stopped_eu_operations_fail_naming_it_and_us_ones_kee
     }
     assert all(outcomes[name] == "RegionUnavailable(eu)" for name in failed)
     assert len(outcomes) - len(failed) == 6
+    # reads that allow partial results: every document, the EU ones without identity fields
+    assert partial.regions == {"eu"}
+    assert len(listed) == len(PEOPLE)
+    assert listed["US7"] == "grace@example.org"
+    assert listed["FR5"] is None
+    assert (by_email, us_email) == (0, 1)
     # nothing half-written: the EU insert left no clinical row, the US insert both halves
     clinical = connected["res_patient"]
     assert clinical.count_documents({"country": "DE"}) == 1  # Emmy only
