@@ -75,7 +75,9 @@ def _configured(settings: Settings) -> Residency | None:
             },
         )
     with _lock:
-        # The settings are kept with their residency, so an id is not reused while cached.
+        # The settings are kept with their residency, so an id is not reused while cached;
+        # only the latest settings are kept (they change at start-up, and in tests).
+        _made.clear()
         _made[id(settings)] = (settings, made)
     return made
 

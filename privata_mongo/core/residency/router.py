@@ -1,25 +1,13 @@
-"""Data residency: the region of each subject's identity data, and the router sending there.
+"""The residency router: every identity-side and key request of a flow sent to its region.
 
-See ``docs/residency.md``. A region has its own identity store and key vault (and its own master
-key), so EU subjects' identity rows and data keys never leave EU infrastructure. The clinical
-collection stays where it is: each clinical row records its subject's region next to the
-pseudonym (``REGION_FIELD``), written at creation from the region the configured resolver
-decided (``region_of``, a pure function of the document), and never changed by an update.
-
-The flows do not know about regions beyond that: ``regional`` wraps a flow and routes its
-requests. It learns where subjects live from what the flow states (``Located``, at an insert)
-and from the clinical rows the flow reads (their ``REGION_FIELD``, added to projections that
-read the pseudonym), so a join reads each batch's identity rows with one request per region
-holding some of them. A request it cannot attribute to known subjects (an identity probe on a
-searchable field, a count of identity rows) is asked of every region and the answers merged:
-round trips grow with the number of regions, never with the number of documents, and the
-clinical side keeps doing ordering, skip, limit, counts and ``distinct`` natively. Keys that
-belong to no subject (the blind index key, the audit chain keys) stay in the base key vault.
+See ``core.residency``. The router learns where subjects live from ``Located`` and from the
+clinical rows the flow reads, sends what names known subjects to their regions and asks every
+region (or the pinned ones) for the rest, merging the answers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -30,14 +18,10 @@ from privata_mongo.core.ops import (
     AnyOp,
     AppendAudit,
     Count,
-    CreateIndex,
     Delete,
     DiscardKeys,
     Distinct,
     Document,
-    Drop,
-    DropIndex,
-    EstimatedCount,
     Explain,
     FetchAll,
     Find,
@@ -45,7 +29,6 @@ from privata_mongo.core.ops import (
     FindErased,
     Flow,
     Gather,
-    IndexInformation,
     InRegion,
     Insert,
     InsertOutcome,
@@ -61,143 +44,28 @@ from privata_mongo.core.ops import (
     Steps,
     StoreKeys,
     Update,
-    UpdateOutcome,
 )
 from privata_mongo.core.pseudonym import is_pseudonym
+from privata_mongo.core.residency.placement import Residency
+from privata_mongo.core.residency.requests import (
+    FILTERED,
+    KEY_REQUESTS,
+    READS,
+    STORE_REQUESTS,
+    Fanned,
+    key_name,
+    linked_projection,
+    merged,
+    no_answer,
+    subject_ids,
+)
 from privata_mongo.core.rights.restriction import conjoined
 from privata_mongo.core.schema import PSEUDONYM_FIELD, REGION_FIELD, Side
-from privata_mongo.errors import ConfigurationError, RegionUnavailable, UnknownRegion
+from privata_mongo.errors import ConfigurationError, RegionUnavailable
 
-__all__ = ["Residency", "Wrapping", "region_of", "regional"]
+__all__ = ["regional"]
 
 T = TypeVar("T")
-
-_STORE = (
-    Find,
-    FetchAll,
-    Count,
-    EstimatedCount,
-    Distinct,
-    Explain,
-    Aggregate,
-    Insert,
-    Update,
-    Replace,
-    ReplaceMany,
-    Delete,
-    FindAndModify,
-    CreateIndex,
-    DropIndex,
-    IndexInformation,
-    Drop,
-)
-_READS = (Find, FetchAll, Count, EstimatedCount, Distinct, Explain, LoadKeys, FindErased)
-"""Requests a region may be left out of when the operation allows partial results."""
-_FILTERED = (Count, Distinct, Update, Replace, Delete, FindAndModify)
-_KEYS = (LoadKeys, StoreKeys, ReplaceKeys, ShredKeys, FindErased, DiscardKeys)
-
-
-@dataclass(frozen=True, slots=True)
-class Wrapping:
-    """The master key new data keys of a region's subjects are wrapped with.
-
-    Attributes:
-        provider: libmongocrypt's provider name (``local:eu``, ``aws:eu`` …), one per region,
-            so a key of an EU subject is never wrapped by a US master key.
-        master_key: the provider's master key document (``None`` for a local key).
-    """
-
-    provider: str
-    master_key: Mapping[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Residency:
-    """The regions of a deployment, as the core sees them: names, resolver and wrapping.
-
-    Attributes:
-        regions: the configured region names.
-        default: the region of a subject the resolver does not place.
-        field_name: a field of the logical document that decides the region (e.g. ``country``).
-        values: the region of each value of ``field_name`` (a value that is itself a region name
-            needs no entry).
-        resolver: a callable deciding the region of a document (``None``: the default), used
-            instead of ``field_name``.
-        wrapping: how each region's new data keys are wrapped.
-        pinned: the regions the operation is restricted to (``within_regions``): its
-            queries see only their subjects' documents and touch only their stores (``()``:
-            every region).
-        partial: the operation's reads may leave out a region that cannot be reached
-            (``partial_results``): its subjects' documents come without identity fields, and
-            identity conditions match none of them.
-        skipped: told each region left out, so the application knows the result is partial.
-    """
-
-    regions: tuple[str, ...]
-    default: str
-    field_name: str | None = None
-    values: Mapping[Any, str] = field(default_factory=dict)
-    resolver: Callable[[Mapping[str, Any]], str | None] | None = None
-    wrapping: Mapping[str, Wrapping] = field(default_factory=dict)
-    pinned: tuple[str, ...] = ()
-    partial: bool = False
-    skipped: Callable[[str], None] | None = None
-
-    @property
-    def asked(self) -> tuple[str, ...]:
-        """The regions a request that names no subject is asked of."""
-        return self.pinned or self.regions
-
-
-def region_of(residency: Residency, document: Mapping[str, Any]) -> str:
-    """The region a new data subject's identity data is stored in.
-
-    Raises:
-        UnknownRegion: the resolver named a region that is not configured (the message names
-            the configured regions, never the document's value).
-    """
-    if residency.resolver is not None:
-        chosen = residency.resolver(document)
-        source = "region_resolver"
-    elif residency.field_name is not None:
-        value = document.get(residency.field_name)
-        chosen = residency.values.get(value) if _hashable(value) else None
-        if chosen is None and isinstance(value, str) and value in residency.regions:
-            chosen = value
-        source = f"region_field '{residency.field_name}'"
-    else:
-        chosen, source = None, ""
-    if chosen is None:
-        chosen = residency.pinned[0] if len(residency.pinned) == 1 else residency.default
-    if residency.pinned and chosen not in residency.pinned:
-        raise UnknownRegion(
-            f"{source or 'default_region'} placed a document outside the regions the "
-            f"operation is restricted to ({', '.join(residency.pinned)}); create it outside "
-            "the within_regions block, or in one of those regions"
-        )
-    if chosen not in residency.regions:
-        raise UnknownRegion(
-            f"{source} placed a document in a region that is not configured; configured "
-            f"regions: {', '.join(residency.regions)} (map the value with region_values, or "
-            "return one of these names)"
-        )
-    return chosen
-
-
-def _hashable(value: Any) -> bool:
-    try:
-        hash(value)
-    except TypeError:
-        return False
-    return True
-
-
-@dataclass(slots=True)
-class _Fanned:
-    """A cursor over one identity query asked of several regions, read region after region."""
-
-    handles: list[tuple[str, object]]
-    position: int = 0
 
 
 @dataclass(slots=True)
@@ -243,23 +111,23 @@ class _Router:
     # -- routing -------------------------------------------------------------------------------
 
     def serve(self, op: AnyOp) -> Flow[Any]:
-        if isinstance(op, NextBatch) and isinstance(op.handle, _Fanned):
+        if isinstance(op, NextBatch) and isinstance(op.handle, Fanned):
             return (yield from self._next(op.handle, op.size))
-        if isinstance(op, _KEYS):
+        if isinstance(op, KEY_REQUESTS):
             return (yield from self._keys(op))
-        if isinstance(op, _STORE) and op.side is Side.IDENTITY:
+        if isinstance(op, STORE_REQUESTS) and op.side is Side.IDENTITY:
             return (yield from self._identity(op))
         sent: AnyOp = op
         if isinstance(op, AppendAudit):
             sent = AppendAudit(tuple(self._regioned(r) for r in op.records))
         elif isinstance(op, FetchAll | Find) and op.side is Side.CLINICAL:
-            query = replace(op.query, projection=_linked(op.query.projection))
+            query = replace(op.query, projection=linked_projection(op.query.projection))
             sent = replace(op, query=replace(query, filter=self._pin(query.filter)))
         elif isinstance(op, Insert | Replace | ReplaceMany | FindAndModify) and (
             op.side is Side.CLINICAL
         ):
             sent = yield from self._stamped(op)
-        if isinstance(sent, _FILTERED) and sent.side is Side.CLINICAL and self.residency.pinned:
+        if isinstance(sent, FILTERED) and sent.side is Side.CLINICAL and self.residency.pinned:
             sent = replace(sent, filter=self._pin(sent.filter))
         elif isinstance(op, Aggregate) and op.side is Side.CLINICAL and self.residency.pinned:
             sent = replace(op, pipeline=({"$match": self._pin({})}, *op.pipeline))
@@ -336,12 +204,12 @@ class _Router:
         if isinstance(op, Insert):
             return [d.get("_id") for d in op.documents]  # type: ignore[misc]
         if isinstance(op, ReplaceMany):
-            found = [_ids(f) for f, _ in op.pairs]
+            found = [subject_ids(f) for f, _ in op.pairs]
             return None if any(f is None for f in found) else [i for f in found for i in f or ()]
         if isinstance(op, Find | FetchAll | Explain):
-            return _ids(op.query.filter)
+            return subject_ids(op.query.filter)
         if isinstance(op, Count | Distinct | Update | Replace | Delete | FindAndModify):
-            return _ids(op.filter)
+            return subject_ids(op.filter)
         return None
 
     def _identity(self, op: AnyOp) -> Flow[Any]:
@@ -366,15 +234,15 @@ class _Router:
                 if found is not None:
                     return found
             return None
-        if len(regions) == 1 and not isinstance(op, _READS):
+        if len(regions) == 1 and not isinstance(op, READS):
             return (yield from InRegion(regions[0], op))
         answered = yield from self._gather([InRegion(region, op) for region in regions])
         if isinstance(op, Find | Aggregate):
-            return _Fanned(answered)
+            return Fanned(answered)
         results = [result for _, result in answered]
         if len(regions) == 1 and results:
             return results[0]
-        return _merged(op, results) if results else _nothing(op)
+        return merged(op, results) if results else no_answer(op)
 
     def _gather(self, asked: Sequence[InRegion]) -> Flow[list[tuple[str, Any]]]:
         """The answers of the regions ``asked``, at once.
@@ -389,7 +257,7 @@ class _Router:
                 results = yield from Gather(tuple(asked))
             return list(zip([a.region for a in asked], results, strict=True))
         except RegionUnavailable:
-            if not self.residency.partial or not all(isinstance(a.op, _READS) for a in asked):
+            if not self.residency.partial or not all(isinstance(a.op, READS) for a in asked):
                 raise
         kept: list[tuple[str, Any]] = []
         for each in asked:
@@ -403,7 +271,7 @@ class _Router:
         if self.residency.skipped is not None:
             self.residency.skipped(region)
 
-    def _next(self, fanned: _Fanned, size: int) -> Flow[list[Document]]:
+    def _next(self, fanned: Fanned, size: int) -> Flow[list[Document]]:
         out: list[Document] = []
         while fanned.position < len(fanned.handles) and (size <= 0 or len(out) < size):
             region, handle = fanned.handles[fanned.position]
@@ -452,7 +320,7 @@ class _Router:
             return (yield from self._load(op))
         if isinstance(op, StoreKeys | ReplaceKeys):
             groups: dict[str | None, list[Mapping[str, Any]]] = {}
-            owners = [_key_name(d) for d in op.documents]
+            owners = [key_name(d) for d in op.documents]
             yield from self.locate([n for n in owners if n is not None])
             for name, document in zip(owners, op.documents, strict=True):
                 region = None if name is None else self.where.get(name, self.residency.default)
@@ -473,7 +341,7 @@ class _Router:
             # Shred where a key is held: a tombstone in another region's vault would change it.
             for region in self.residency.regions:
                 held = yield from InRegion(region, LoadKeys(tuple(unknown)))
-                for name in {_key_name(d) for d in held}:
+                for name in {key_name(d) for d in held}:
                     if name in unknown:
                         known.setdefault(region, []).append(name)
                         unknown.remove(name)
@@ -529,65 +397,6 @@ class _Router:
             for _, part in (yield from self._gather(asked)):
                 found.extend(part)
         return found
-
-
-def _key_name(document: Mapping[str, Any]) -> str | None:
-    names = document.get("keyAltNames") or ()
-    name = next(iter(names), None)
-    return name if isinstance(name, str) and is_pseudonym(name) else None
-
-
-def _ids(filter: Mapping[str, Any]) -> list[str] | None:
-    """The pseudonyms a filter on identity rows is restricted to (``None``: any row)."""
-    value = filter.get("_id")
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, Mapping) and set(value) == {"$in"}:
-        return list(value["$in"])
-    for clause in filter.get("$and", ()):
-        found = _ids(clause)
-        if found is not None:
-            return found
-    return None
-
-
-def _linked(projection: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    """A clinical projection that reads the region wherever it reads the pseudonym."""
-    if not projection or not projection.get(PSEUDONYM_FIELD) or REGION_FIELD in projection:
-        return projection
-    return {**projection, REGION_FIELD: 1}
-
-
-def _nothing(op: AnyOp) -> Any:
-    """The answer of no region at all (every region asked was left out)."""
-    if isinstance(op, Count | EstimatedCount):
-        return 0
-    if isinstance(op, Explain):
-        return {}
-    return []
-
-
-def _merged(op: AnyOp, results: list[Any]) -> Any:
-    """One answer from the answers of several regions, as one store would have given it."""
-    if isinstance(op, FetchAll):
-        rows = [r for part in results for r in part]
-        return rows[: op.query.limit] if op.query.limit > 0 else rows
-    if isinstance(op, Count | EstimatedCount | Delete | ReplaceMany):
-        return sum(results)
-    if isinstance(op, Distinct):
-        values: list[Any] = []
-        for part in results:
-            values.extend(v for v in part if v not in values)
-        return values
-    if isinstance(op, Update | Replace):
-        return UpdateOutcome(
-            sum(r.matched for r in results),
-            sum(r.modified for r in results),
-            next((r.upserted_id for r in results if r.upserted_id is not None), None),
-        )
-    if isinstance(op, FindAndModify):
-        return None
-    return results[0]
 
 
 def regional(flow: Flow[T], residency: Residency) -> Flow[T]:
