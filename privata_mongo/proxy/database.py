@@ -159,7 +159,7 @@ class DatabaseBase(PassesAsNative):
         schema = found if found is not None and found.enabled else None
         if schema is None:
             if found is not None and found.marked:
-                return MarkedCollection(self, clinical)
+                return MarkedCollection(self, clinical, found.marked_by)
             return PlainCollection(self, clinical)
         identity = self._inner.get_collection(schema.identity_collection, **options)
         return self.split_collection(self, clinical, identity, schema)

@@ -46,6 +46,7 @@ __all__ = [
     "conjoined",
     "refuse_marker",
     "visibility",
+    "written_names",
 ]
 
 RESTRICTION_FIELD = "_rst"
@@ -163,21 +164,22 @@ def restricted_error(model: str, purpose: str | None, pseudonyms: Sequence[str])
     )
 
 
-def _names(update: Any) -> Iterable[str]:
+def written_names(update: Any) -> Iterable[str]:
+    """The field names an update, a pipeline update or a replacement writes (as written)."""
     if isinstance(update, Mapping):
         for key, value in update.items():
             if isinstance(key, str) and key.startswith("$"):
                 if isinstance(value, Mapping):
                     yield from (str(k) for k in value)
                 elif key in ("$set", "$addFields", "$project", "$unset", "$replaceWith"):
-                    yield from _names(value)
+                    yield from written_names(value)
             else:
                 yield str(key)
     elif isinstance(update, str):
         yield update
     elif isinstance(update, Sequence):
         for item in update:
-            yield from _names(item)
+            yield from written_names(item)
 
 
 def refuse_marker(model: str, update: Any) -> None:
@@ -189,7 +191,7 @@ def refuse_marker(model: str, update: Any) -> None:
     Raises:
         UnsupportedQuery: ``update`` sets, unsets or replaces ``_rst`` (or a path in it).
     """
-    for name in _names(update):
+    for name in written_names(update):
         if name.split(".", 1)[0] == RESTRICTION_FIELD:
             raise UnsupportedQuery(
                 f"{model}: {RESTRICTION_FIELD} is privata's restriction marker and cannot be "
