@@ -325,7 +325,8 @@ class MarkedCollection(PlainCollection):
         self, pipeline: Sequence[Mapping[str, Any]], *args: Any, **kwargs: Any
     ) -> Any:
         """Raw BSON batches of the pipeline over the visible documents, without the marker."""
-        return self._inner.aggregate_raw_batches(self._visible(pipeline), *args, **kwargs)
+        stages = self._database.restricted(self._visible(pipeline))
+        return self._inner.aggregate_raw_batches(stages, *args, **kwargs)
 
     def aggregate(self, pipeline: Sequence[Mapping[str, Any]], *args: Any, **kwargs: Any) -> Any:
         """The pipeline over the visible documents, the marker left out of its output."""

@@ -240,3 +240,41 @@ async def test_beanie_inserts_inherit_the_decision(backend: Backend) -> None:
             await rights.lift_restriction(subject)
         with access_context(**TREATMENT):
             assert await IVisit.count() == 4
+
+
+def test_a_lookup_from_another_collection_sees_only_what_a_find_there_sees(
+    world: dict[str, Any],
+) -> None:
+    """The ward is nobody's data; the visits it joins are Ann's and Bob's."""
+    m, rights = world["m"], Rights(world["m"].values())
+    pm.get_db()["m_ward"].insert_many([{"name": "J45"}, {"name": "flu"}])
+    pipeline = [
+        {"$match": {"name": {"$exists": True}}},
+        {
+            "$lookup": {
+                "from": "m_visit",
+                "localField": "name",
+                "foreignField": "diagnosis",
+                "as": "v",
+            }
+        },
+        {"$project": {"_id": 0, "name": 1, "v": "$v.diagnosis"}},
+        {"$sort": {"name": 1}},
+    ]
+
+    def joined() -> list[Any]:
+        return [(d["name"], d["v"]) for d in m["MWard"].objects.aggregate(pipeline)]
+
+    with access_context(**RESEARCH):
+        assert joined() == [("J45", ["J45"]), ("flu", ["flu"]), ("north", [])]
+    with access_context(**DPO):
+        rights.restrict(_ann(world))
+        rights.object(_bob(world), purpose="research")
+    with access_context(**RESEARCH):
+        assert joined() == [("J45", []), ("flu", []), ("north", [])]
+        joined_raw = list(pm.get_db()["m_ward"].aggregate(pipeline))
+        assert [d["v"] for d in joined_raw] == [[], [], []]
+    with access_context(**TREATMENT):
+        assert joined() == [("J45", []), ("flu", ["flu"]), ("north", [])]
+    with access_context(**CLAIMS):  # Ann's restriction allows no purpose
+        assert joined() == [("J45", []), ("flu", ["flu"]), ("north", [])]
