@@ -112,6 +112,12 @@ def visibility(
     ``purpose`` are seen and changed (``core.rights.consent``), break-glass or not: an
     emergency lifts a restriction, it does not stand in for a consent.
 
+    The read clause is one flat document of conditions on the marker's keys, not a ``$nor`` of
+    the restricted and the objecting cases (which selects the same documents): FerretDB v1.24
+    stops pushing a filter's ``_id`` equality down to its storage when the filter holds a
+    ``$nor`` or an ``$or``, so a get by id scanned the collection (37 ms against 3 ms over
+    2,000 documents).
+
     Raises:
         MissingPurpose: ``consent`` without a purpose (consent is always for a purpose).
     """
@@ -122,19 +128,23 @@ def visibility(
             "the access context declares a consent-based legal basis but no purpose: consent "
             "is given for a purpose; pass purpose=... to access_context"
         )
-    clauses: list[dict[str, Any]] = []
+    visible: dict[str, Any] = {}
     guard: dict[str, Any] | None = None
     if not break_glass:
         if write:
             guard = _restricted_clause(purpose)
+        elif purpose is None:
+            visible[_RESTRICTED] = {"$ne": True}
         else:
-            clauses.append(_restricted_clause(purpose))
+            # a restricted row always lists the purposes its restriction allows (``a``, maybe
+            # none) and an unrestricted one never does: visible without a list, or with the
+            # purpose in it
+            visible[_ALLOWED] = {"$in": [None, purpose]}
     if purpose is not None:
-        clauses.append({_OBJECTED: purpose})
-    visible: dict[str, Any] | None = {"$nor": clauses} if clauses else None
+        visible[_OBJECTED] = {"$ne": purpose}
     if consent:
-        visible = {**(visible or {}), _CONSENTED: purpose}
-    return Visibility(visible, guard, purpose)
+        visible[_CONSENTED] = purpose
+    return Visibility(visible or None, guard, purpose)
 
 
 def conjoined(first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str, Any]:
