@@ -98,7 +98,7 @@ class SplitCollectionBase(PassesAsNative, ABC):
         self._plans = Planner(
             self._runtime,
             lambda: self.schema,
-            database.split_targets,
+            database.joins,
             acknowledged=bool(clinical.write_concern.acknowledged),
             mongomock_style=self._terse,
             database=str(clinical.database.name),

@@ -41,7 +41,7 @@ from typing import Any
 from privata_mongo.core.audit import AccessContext
 from privata_mongo.core.ops import Op, ResolveAccess
 from privata_mongo.core.rights.access import Subject, locate
-from privata_mongo.core.rights.datamap import DataMap, walk
+from privata_mongo.core.rights.datamap import DataMap, id_key, walk
 from privata_mongo.core.rights.policy import DELETE, PSEUDONYMISE
 from privata_mongo.core.rights.receipt import ErasureReceipt, ModelErasure
 from privata_mongo.core.schema import Side
@@ -207,14 +207,6 @@ class ReplayedErasure:
         return sum(m.identity_deleted + m.clinical_deleted for m in self.models)
 
 
-def _key(value: Any) -> Any:
-    try:
-        hash(value)
-    except TypeError:
-        return repr(value)
-    return value
-
-
 def _chunks(ids: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
@@ -307,13 +299,13 @@ def _apply(
     ids: dict[str, dict[Any, Any]] = {}
     policies: dict[str, str] = {}
     for planned in entry["models"]:
-        ids[planned["model"]] = {_key(i): i for i in planned["ids"]}
+        ids[planned["model"]] = {id_key(i): i for i in planned["ids"]}
         policies[planned["model"]] = planned["policy"]
     if walk_again:
         found = yield from walk(data_map, pseudonym)
         for model_name, more in found.documents.items():
             held = ids.setdefault(model_name, {})
-            held.update({_key(i): i for i in more})
+            held.update({id_key(i): i for i in more})
     for model_name in reversed(list(ids)):  # the deepest level of the map first
         if model_name not in known:
             continue  # a model this process does not serve: its own Rights applies it
