@@ -9,7 +9,10 @@ command takes ``--json`` for scripts; exit codes are in ``privata_mongo.cli._com
 
 from __future__ import annotations
 
-from privata_mongo.cli import _migrate  # noqa: F401 - registers migrate and unmigrate
+from privata_mongo.cli import (
+    _migrate,  # noqa: F401 - registers migrate and unmigrate
+    _rights,  # noqa: F401 - registers rights and retention
+)
 from privata_mongo.cli._app import app
 
 __all__ = ["app", "main"]
