@@ -10,6 +10,7 @@ command takes ``--json`` for scripts; exit codes are in ``privata_mongo.cli._com
 from __future__ import annotations
 
 from privata_mongo.cli import (
+    _keys,  # noqa: F401 - registers the keys commands
     _migrate,  # noqa: F401 - registers migrate and unmigrate
     _rights,  # noqa: F401 - registers rights and retention
 )

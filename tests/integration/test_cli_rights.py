@@ -392,3 +392,31 @@ def test_usage_errors_and_refusals_have_their_exit_codes(world: World) -> None:
     )
     assert not_searchable.exit_code == EXIT_REFUSED
     assert "Ann Smith" not in not_searchable.output
+
+
+def test_keys_list_shows_live_shredded_and_restored_keys_without_material(world: World) -> None:
+    database, _, name = current().key_vault_namespace.partition(".")
+    vault = world.db.client[database][name]
+    ann_key = vault.find_one({"keyAltNames": world.ann})
+    assert world.cli("rights", "erase", world.ann, "--yes").exit_code == EXIT_OK
+    listed = run_cli("keys", "list", "--json", client=world.backend.client)
+    assert listed.exit_code == EXIT_OK, listed.output
+    keys = {k["name"]: k for k in json.loads(listed.stdout)["keys"]}
+    assert keys[world.bob]["status"] == "live"
+    assert keys[world.bob]["provider"] == "local"
+    assert keys[world.bob]["created"]
+    assert keys[world.ann]["status"] == "shredded"
+    assert keys[world.ann]["shredded_at"]
+    assert {k["status"] for n, k in keys.items() if not n.startswith("pseu_")} == {"live"}
+    material = vault.find_one({"keyAltNames": world.bob})["keyMaterial"]
+    assert bytes(material).hex() not in listed.stdout
+    assert "keyMaterial" not in listed.stdout
+    vault.insert_one(ann_key)  # a backup of the key vault restored
+    restored = run_cli(
+        "keys", "list", "--status", "restored", "--json", client=world.backend.client
+    )
+    assert [k["name"] for k in json.loads(restored.stdout)["keys"]] == [world.ann]
+    table = run_cli("keys", "list", client=world.backend.client)
+    assert world.bob in table.output
+    bad = run_cli("keys", "list", "--status", "gone", client=world.backend.client)
+    assert bad.exit_code == EXIT_USAGE
