@@ -26,6 +26,7 @@ app = typer.Typer(
     help="GDPR/HIPAA operations on a privata_mongo database.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_show_locals=False,  # a traceback must not print personal data
 )
 audit_app = typer.Typer(help="Verify and query the audit trail.", no_args_is_help=True)
 keys_app = typer.Typer(help="The key vault and the master key.", no_args_is_help=True)

@@ -1,9 +1,11 @@
-"""``rights …`` and ``retention enforce``: a data subject's request, answered from a terminal.
+"""``rights access|export|rectify|erase``, and what every ``rights`` command shares.
 
-Thin layers over ``privata_mongo.Rights``, which serves the mongoengine models ``--models``
-names: the command connects those models to the target database for its duration (through
-the facade, so every read is decrypted and audited as the application's), runs one right
-under the access context of ``--actor``/``--purpose``/``--legal-basis`` and reports.
+A data subject's request, answered from a terminal. The commands (here, in ``_marks`` and in
+``_retention``) are thin layers over ``privata_mongo.Rights``, which serves the mongoengine
+models ``--models`` names: a ``Request`` connects those models to the target database for the
+command's duration (through the facade, so every read is decrypted and audited as the
+application's), runs one right under the access context of ``--actor``/``--purpose``/
+``--legal-basis``, and reports.
 
 A SUBJECT is a pseudonym (``pseu_`` + 32 hex), the app id of a document of ``--model``, or,
 with ``--field``, the value of a searchable identity field of ``--model`` (found through the
@@ -19,15 +21,15 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from privata_mongo.cli._app import Db, Json, KeyVault, Uri, _models, _when, app
-from privata_mongo.cli._common import Output, Target, refusals
+from privata_mongo.cli._app import Db, Json, KeyVault, Uri, _models, app
+from privata_mongo.cli._common import EXIT_REFUSED, Output, Target, refusals
 
 __all__ = ["retention_app", "rights_app"]
 
@@ -95,7 +97,7 @@ def _given_client(*_args: Any, **_kwargs: Any) -> Any:
     return _client.get()
 
 
-def _required(value: str | None, option: str, why: str) -> str:
+def required(value: str | None, option: str, why: str) -> str:
     if value is None or not value.strip():
         raise typer.BadParameter(f"{why}; give it with {option}", param_hint=option)
     return value
@@ -123,48 +125,65 @@ def _mongoengine_models(models: str | None) -> list[Any]:
     return found
 
 
-@contextmanager
-def _serving(
-    output: Output,
-    target: Target,
-    models: str | None,
-    *,
-    actor: str | None,
-    purpose: str,
-    legal_basis: str,
-) -> Iterator[tuple[Any, dict[str, Any]]]:
-    """The ``Rights`` of the models, connected to the target, under the command's context."""
-    import mongoengine
+@dataclass(frozen=True)
+class Request:
+    """Where and as whom a rights command runs: its connection and access-context options."""
 
-    import privata_mongo.mongoengine as facade
-    from privata_mongo.context import access_context
-    from privata_mongo.rights import Rights
+    models: str | None
+    actor: str | None
+    purpose: str
+    legal_basis: str
+    uri: str | None
+    db: str | None
+    key_vault: str | None
+    json: bool
 
-    who = _required(actor, "--actor", "name who answers the request (the audit records' actor)")
-    classes = _mongoengine_models(models)
-    aliases = sorted(
-        {c._meta.get("db_alias") or mongoengine.DEFAULT_CONNECTION_NAME for c in classes}
-    )
-    with refusals(output), target.connect() as client:
-        database = target.db(client)
-        token = _client.set(client)
-        try:
-            for alias in aliases:
-                facade.connect(
-                    db=database.name,
-                    alias=alias,
-                    mongo_client_class=_given_client,
-                    uuidRepresentation="standard",
-                )
-            with access_context(actor=who, purpose=purpose, legal_basis=legal_basis):
-                yield Rights(classes), {c.__name__: c for c in classes}
-        finally:
-            for alias in aliases:
-                mongoengine.disconnect(alias)
-            _client.reset(token)
+    @contextmanager
+    def serve(self) -> Iterator[tuple[Output, Any, dict[str, Any]]]:
+        """The output, the ``Rights`` of the models and the models by name, for the block.
+
+        The models are connected to the target database through the facade for the block
+        (each connection alias they use; one already connected in this process is left as it
+        is), under the access context of the options.
+        """
+        import mongoengine
+
+        import privata_mongo.mongoengine as facade
+        from privata_mongo.context import access_context
+        from privata_mongo.rights import Rights
+
+        output = Output(self.json)
+        target = Target.of(self.uri, self.db)
+        target.key_vault(self.key_vault)
+        who = required(self.actor, "--actor", "name who answers the request (the records' actor)")
+        classes = _mongoengine_models(self.models)
+        aliases = sorted(
+            {c._meta.get("db_alias") or mongoengine.DEFAULT_CONNECTION_NAME for c in classes}
+        )
+        opened: list[str] = []
+        with refusals(output), target.connect() as client:
+            database = target.db(client)
+            token = _client.set(client)
+            try:
+                for alias in aliases:
+                    facade.connect(
+                        db=database.name,
+                        alias=alias,
+                        mongo_client_class=_given_client,
+                        uuidRepresentation="standard",
+                    )
+                    opened.append(alias)
+                with access_context(actor=who, purpose=self.purpose, legal_basis=self.legal_basis):
+                    yield output, Rights(classes), {c.__name__: c for c in classes}
+            finally:
+                for alias in opened:
+                    mongoengine.disconnect(alias)
+                _client.reset(token)
 
 
-def _subject(value: str, model: str | None, field: str | None, classes: Mapping[str, Any]) -> Any:
+def named_subject(
+    value: str, model: str | None, field: str | None, classes: Mapping[str, Any]
+) -> Any:
     """The ``Subject`` the arguments name (the value never appears in a message)."""
     from privata_mongo.core.pseudonym import is_pseudonym
     from privata_mongo.rights import Subject
@@ -243,13 +262,9 @@ def access(
     json_output: Json = False,
 ) -> None:
     """Everything held about the subject (Art. 15): its documents and its processing record."""
-    output = Output(json_output)
-    target = Target.of(uri, db)
-    target.key_vault(key_vault)
-    with _serving(
-        output, target, models, actor=actor, purpose=purpose, legal_basis=legal_basis
-    ) as (rights, classes):
-        found = rights.access(_subject(subject, model, field, classes))
+    request = Request(models, actor, purpose, legal_basis, uri, db, key_vault, json_output)
+    with request.serve() as (output, rights, classes):
+        found = rights.access(named_subject(subject, model, field, classes))
     document = {
         "pseudonym": found.pseudonym,
         "documents": dict(found.documents),
@@ -293,13 +308,9 @@ def export(
 
     if format not in FORMATS:
         raise typer.BadParameter(f"one of {', '.join(FORMATS)}", param_hint="--format")
-    output = Output(json_output)
-    target = Target.of(uri, db)
-    target.key_vault(key_vault)
-    with _serving(
-        output, target, models, actor=actor, purpose=purpose, legal_basis=legal_basis
-    ) as (rights, classes):
-        named = _subject(subject, model, field, classes)
+    request = Request(models, actor, purpose, legal_basis, uri, db, key_vault, json_output)
+    with request.serve() as (output, rights, classes):
+        named = named_subject(subject, model, field, classes)
         pseudonym = rights.pseudonym(named)
         if out is None:
             counts = rights.export(pseudonym, typer.get_binary_stream("stdout"), format)
@@ -364,16 +375,12 @@ def rectify(
     """Correct fields of the subject's document (Art. 16), validated by the model."""
     import mongoengine
 
-    output = Output(json_output)
-    target = Target.of(uri, db)
-    target.key_vault(key_vault)
-    name = _required(model, "--model", "name the model of the document to correct")
-    with _serving(
-        output, target, models, actor=actor, purpose=purpose, legal_basis=legal_basis
-    ) as (rights, classes):
+    name = required(model, "--model", "name the model of the document to correct")
+    request = Request(models, actor, purpose, legal_basis, uri, db, key_vault, json_output)
+    with request.serve() as (output, rights, classes):
         cls = _model(name, classes)
         changes = _changes(cls, assignments or [])
-        named = _subject(subject, model, field, classes)
+        named = named_subject(subject, model, field, classes)
         pseudonym = rights.pseudonym(named)
         document_id = None
         if id is not None:
@@ -386,6 +393,14 @@ def rectify(
                 f"{name} refused the change of {fields} (the value is not shown)",
                 param_hint="--set",
             ) from None
+        except mongoengine.NotUniqueError:  # its message would quote the duplicate value
+            raise typer.BadParameter(
+                f"another {name} already holds that value of a unique field (not shown)",
+                param_hint="--set",
+            ) from None
+        except mongoengine.OperationError:  # the server's message may quote a value
+            output.problem(f"the database refused the change of {name} (OperationError)")
+            raise typer.Exit(EXIT_REFUSED) from None
     _status(
         output,
         {"pseudonym": pseudonym, "model": name, "id": str(done), "fields": sorted(changes)},
@@ -436,340 +451,16 @@ def erase(
     json_output: Json = False,
 ) -> None:
     """Erase the subject (Art. 17): shred its key, apply each model's policy; print the receipt."""
-    output = Output(json_output)
-    target = Target.of(uri, db)
-    target.key_vault(key_vault)
     if not yes and not sys.stdin.isatty():
         raise typer.BadParameter(
             "erasure cannot be undone: confirm it with --yes (no terminal to ask on)",
             param_hint="--yes",
         )
-    with _serving(
-        output, target, models, actor=actor, purpose=purpose, legal_basis=legal_basis
-    ) as (rights, classes):
-        named = _subject(subject, model, field, classes)
+    request = Request(models, actor, purpose, legal_basis, uri, db, key_vault, json_output)
+    with request.serve() as (output, rights, classes):
+        named = named_subject(subject, model, field, classes)
         if not yes:
             pseudonym = rights.pseudonym(named)
             typer.confirm(f"Erase {pseudonym}? This cannot be undone", abort=True, err=True)
         receipt = rights.erase(named)
     output.result(receipt.document(), _receipt_table(receipt))
-
-
-def _marked(output: Output, right: str, pseudonym: str, count: int, **extra: Any) -> None:
-    _status(
-        output,
-        {"right": right, "pseudonym": pseudonym, "documents": count, **extra},
-        f"{right}: {count} documents of {pseudonym}",
-    )
-
-
-def _marking(
-    right: str,
-    subject: str,
-    models: str | None,
-    model: str | None,
-    field: str | None,
-    context: Mapping[str, Any],
-    change: Any,
-    **extra: Any,
-) -> None:
-    output = Output(context["json_output"])
-    target = Target.of(context["uri"], context["db"])
-    target.key_vault(context["key_vault"])
-    with _serving(
-        output,
-        target,
-        models,
-        actor=context["actor"],
-        purpose=context["purpose"],
-        legal_basis=context["legal_basis"],
-    ) as (rights, classes):
-        pseudonym = rights.pseudonym(_subject(subject, model, field, classes))
-        count = change(rights, pseudonym)
-    _marked(output, right, pseudonym, count, **extra)
-
-
-@rights_app.command("restrict")
-def restrict(
-    subject: SubjectArg,
-    models: Models = None,
-    model: ModelOpt = None,
-    field: FieldOpt = None,
-    allow: Annotated[
-        list[str] | None,
-        typer.Option("--allow", help="A purpose still allowed (e.g. legal-claims); repeat."),
-    ] = None,
-    actor: Actor = None,
-    purpose: Purpose = SUBJECT_REQUEST,
-    legal_basis: LegalBasis = LEGAL_OBLIGATION,
-    uri: Uri = None,
-    db: Db = None,
-    key_vault: KeyVault = None,
-    json_output: Json = False,
-) -> None:
-    """Restrict processing of the subject (Art. 18) on every document of its data map."""
-    allowed = tuple(allow or ())
-    _marking(
-        "restrict",
-        subject,
-        models,
-        model,
-        field,
-        locals(),
-        lambda r, p: r.restrict(p, allowed_purposes=allowed),
-        allowed_purposes=list(allowed),
-    )
-
-
-@rights_app.command("lift-restriction")
-def lift_restriction(
-    subject: SubjectArg,
-    models: Models = None,
-    model: ModelOpt = None,
-    field: FieldOpt = None,
-    actor: Actor = None,
-    purpose: Purpose = SUBJECT_REQUEST,
-    legal_basis: LegalBasis = LEGAL_OBLIGATION,
-    uri: Uri = None,
-    db: Db = None,
-    key_vault: KeyVault = None,
-    json_output: Json = False,
-) -> None:
-    """Lift the subject's restriction (its objections stay)."""
-    _marking(
-        "lift-restriction",
-        subject,
-        models,
-        model,
-        field,
-        locals(),
-        lambda r, p: r.lift_restriction(p),
-    )
-
-
-def _concerned(purpose: str | None) -> str:
-    return _required(purpose, "--purpose", "name the purpose concerned (e.g. marketing)")
-
-
-@rights_app.command("object")
-def object_(
-    subject: SubjectArg,
-    concerned: ConcernedPurpose = None,
-    models: Models = None,
-    model: ModelOpt = None,
-    field: FieldOpt = None,
-    actor: Actor = None,
-    legal_basis: LegalBasis = LEGAL_OBLIGATION,
-    uri: Uri = None,
-    db: Db = None,
-    key_vault: KeyVault = None,
-    json_output: Json = False,
-) -> None:
-    """Record the subject's objection (Art. 21) to processing for --purpose."""
-    objected = _concerned(concerned)
-    context = {**locals(), "purpose": SUBJECT_REQUEST}
-    _marking(
-        "object",
-        subject,
-        models,
-        model,
-        field,
-        context,
-        lambda r, p: r.object(p, objected),
-        purpose=objected,
-    )
-
-
-@rights_app.command("withdraw-objection")
-def withdraw_objection(
-    subject: SubjectArg,
-    concerned: ConcernedPurpose = None,
-    models: Models = None,
-    model: ModelOpt = None,
-    field: FieldOpt = None,
-    actor: Actor = None,
-    legal_basis: LegalBasis = LEGAL_OBLIGATION,
-    uri: Uri = None,
-    db: Db = None,
-    key_vault: KeyVault = None,
-    json_output: Json = False,
-) -> None:
-    """Withdraw the subject's objection to --purpose."""
-    objected = _concerned(concerned)
-    context = {**locals(), "purpose": SUBJECT_REQUEST}
-    _marking(
-        "withdraw-objection",
-        subject,
-        models,
-        model,
-        field,
-        context,
-        lambda r, p: r.withdraw_objection(p, objected),
-        purpose=objected,
-    )
-
-
-Source = Annotated[
-    str | None,
-    typer.Option(
-        "--source", help="Where the consent was given (e.g. web-form).", show_default=False
-    ),
-]
-
-
-@rights_app.command("consent")
-def consent(
-    subject: SubjectArg,
-    concerned: ConcernedPurpose = None,
-    source: Source = None,
-    notice_version: Annotated[
-        str | None,
-        typer.Option(
-            "--notice-version", help="The privacy notice the subject saw.", show_default=False
-        ),
-    ] = None,
-    models: Models = None,
-    model: ModelOpt = None,
-    field: FieldOpt = None,
-    actor: Actor = None,
-    legal_basis: LegalBasis = LEGAL_OBLIGATION,
-    uri: Uri = None,
-    db: Db = None,
-    key_vault: KeyVault = None,
-    json_output: Json = False,
-) -> None:
-    """Record the subject's consent to --purpose (Art. 6(1)(a), 7) with its source and notice."""
-    given = _concerned(concerned)
-    where = _required(source, "--source", "name where the consent was given")
-    notice = _required(notice_version, "--notice-version", "name the notice version consented to")
-    context = {**locals(), "purpose": SUBJECT_REQUEST}
-    _marking(
-        "consent",
-        subject,
-        models,
-        model,
-        field,
-        context,
-        lambda r, p: r.consent(p, given, source=where, notice_version=notice),
-        purpose=given,
-    )
-
-
-@rights_app.command("withdraw-consent")
-def withdraw_consent(
-    subject: SubjectArg,
-    concerned: ConcernedPurpose = None,
-    source: Source = None,
-    models: Models = None,
-    model: ModelOpt = None,
-    field: FieldOpt = None,
-    actor: Actor = None,
-    legal_basis: LegalBasis = LEGAL_OBLIGATION,
-    uri: Uri = None,
-    db: Db = None,
-    key_vault: KeyVault = None,
-    json_output: Json = False,
-) -> None:
-    """Withdraw the subject's consent to --purpose."""
-    given = _concerned(concerned)
-    context = {**locals(), "purpose": SUBJECT_REQUEST}
-    _marking(
-        "withdraw-consent",
-        subject,
-        models,
-        model,
-        field,
-        context,
-        lambda r, p: r.withdraw_consent(p, given, source=source),
-        purpose=given,
-    )
-
-
-def _bar(output: Output) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=output.err,
-    )
-
-
-@rights_app.command("replay-erasures")
-def replay_erasures(
-    models: Models = None,
-    actor: Actor = None,
-    purpose: Purpose = "backup-restore",
-    legal_basis: LegalBasis = LEGAL_OBLIGATION,
-    uri: Uri = None,
-    db: Db = None,
-    key_vault: KeyVault = None,
-    json_output: Json = False,
-) -> None:
-    """Re-apply every logged erasure after a backup restore (idempotent)."""
-    output = Output(json_output)
-    target = Target.of(uri, db)
-    target.key_vault(key_vault)
-    bar = _bar(output)
-    task = bar.add_task("replay erasures", total=None)
-    with (
-        _serving(output, target, models, actor=actor, purpose=purpose, legal_basis=legal_basis) as (
-            rights,
-            _,
-        ),
-        bar,
-    ):
-        replayed = rights.replay_erasures(
-            progress=lambda done, total: bar.update(task, completed=done, total=total)
-        )
-    document = {
-        "replayed": [
-            {
-                "pseudonym": r.pseudonym,
-                "key_shredded": r.key_shredded,
-                "removed": r.removed,
-                "models": [m.document() for m in r.models],
-            }
-            for r in replayed
-        ]
-    }
-    table = Table("pseudonym", "key shredded again", "rows removed again")
-    for r in replayed:
-        table.add_row(r.pseudonym, "yes" if r.key_shredded else "no", str(r.removed))
-    output.result(document, table)
-
-
-@retention_app.command("enforce")
-def retention_enforce(
-    models: Models = None,
-    now: Annotated[
-        str | None,
-        typer.Option(
-            "--now", help="ISO 8601: enforce as of then (default: now).", show_default=False
-        ),
-    ] = None,
-    actor: Actor = None,
-    purpose: Purpose = "retention",
-    legal_basis: LegalBasis = LEGAL_OBLIGATION,
-    uri: Uri = None,
-    db: Db = None,
-    key_vault: KeyVault = None,
-    json_output: Json = False,
-) -> None:
-    """Erase or pseudonymise every subject past its model's retention period (idempotent)."""
-    output = Output(json_output)
-    target = Target.of(uri, db)
-    target.key_vault(key_vault)
-    when = _when(now, "--now")
-    with _serving(
-        output, target, models, actor=actor, purpose=purpose, legal_basis=legal_basis
-    ) as (rights, _):
-        receipts = rights.enforce_retention(now=when)
-    table = Table(
-        "pseudonym", "models", "key shredded", title=f"{len(receipts)} subjects past retention"
-    )
-    for r in receipts:
-        table.add_row(
-            r.pseudonym, ", ".join(m.model for m in r.models), "yes" if r.key_shredded else "no"
-        )
-    output.result({"erased": [r.document() for r in receipts]}, table)

@@ -21,6 +21,7 @@ import mongoengine
 import pytest
 
 import privata_mongo.mongoengine as pm
+from compat_suite.requirements import requires
 from privata_mongo import access_context
 from privata_mongo.cli._common import EXIT_OK, EXIT_REFUSED, EXIT_USAGE
 from privata_mongo.config import current
@@ -35,7 +36,7 @@ import privata_mongo.mongoengine as me
 
 class CliRPatient(me.Document):
     full_name = me.StringField()
-    email = me.EmailField(searchable=True)
+    email = me.EmailField(searchable=True, unique=True)
     ward = me.StringField()
     visits = me.IntField(default=0)
     last_seen = me.DateTimeField()
@@ -236,6 +237,28 @@ def test_rectify_changes_the_stored_identity_through_the_models_validation(world
     assert _identity(world, world.ann)["email"] == ANN["email"]
     unknown = world.cli("rights", "rectify", world.ann, "--model", "CliRPatient", "--set", "x=1")
     assert unknown.exit_code == EXIT_REFUSED
+
+
+@requires("duplicate_key_on_update")
+def test_rectify_to_a_value_a_unique_field_holds_is_a_usage_error(world: World) -> None:
+    taken = world.cli(
+        "rights", "rectify", world.ann, "--model", "CliRPatient", "--set", f"email={BOB['email']}"
+    )
+    assert taken.exit_code == EXIT_USAGE
+    assert "unique" in taken.output
+    _no_values(taken.output)
+    assert _identity(world, world.ann)["email"] == ANN["email"]
+
+
+def test_a_refused_rectification_shows_no_value_on_any_server(world: World) -> None:
+    taken = world.cli(
+        "rights", "rectify", world.ann, "--model", "CliRPatient", "--set", f"email={BOB['email']}"
+    )
+    # 2 where the server reports the duplicate as such (11000), 3 where it does not
+    assert taken.exit_code in (EXIT_USAGE, EXIT_REFUSED)
+    assert "Traceback" not in taken.output
+    _no_values(taken.output)
+    assert _identity(world, world.ann)["email"] == ANN["email"]
 
 
 def test_erase_needs_yes_without_a_terminal_then_shreds_and_prints_the_receipt(
