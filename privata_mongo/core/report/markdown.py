@@ -125,14 +125,17 @@ def to_markdown(report: ComplianceReport) -> str:
     purposes = list(t.series)
     lines.append(f"Audited operations per {t.unit}: {t.total} in all.")
     lines.append("")
-    lines += _table(
-        (t.unit, *purposes),
-        (
-            (t.edges[i], *(t.series[p][i] for p in purposes))
-            for i in range(max(len(t.edges) - 1, 0))
-            if any(t.series[p][i] for p in purposes)
-        ),
-    )
+    if not t.total:
+        lines.append("No audited operation in the trail.")
+    else:
+        lines += _table(
+            (t.unit, *purposes),
+            (
+                (t.edges[i], *(t.series[p][i] for p in purposes))
+                for i in range(max(len(t.edges) - 1, 0))
+                if any(t.series[p][i] for p in purposes)
+            ),
+        )
     lines += _section("processing")
     register = r.processing.to_markdown().splitlines()[1:]  # its own title is the section's
     lines += ["#" + line if line.startswith("#") else line for line in register]
