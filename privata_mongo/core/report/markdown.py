@@ -139,4 +139,5 @@ def to_markdown(report: ComplianceReport) -> str:
     lines += _section("processing")
     register = r.processing.to_markdown().splitlines()[1:]  # its own title is the section's
     lines += ["#" + line if line.startswith("#") else line for line in register]
-    return "\n".join(lines).rstrip() + "\n"
+    single = [line for i, line in enumerate(lines) if line or i == 0 or lines[i - 1]]
+    return "\n".join(single).rstrip() + "\n"
