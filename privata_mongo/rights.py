@@ -378,14 +378,17 @@ class Rights:
         """
         return self._run(erasure_flows.ERASE, enforce(self.data_map(), now))  # type: ignore[no-any-return]
 
-    def replay_erasures(self) -> list[ReplayedErasure]:
+    def replay_erasures(
+        self, *, progress: Callable[[int, int], None] | None = None
+    ) -> list[ReplayedErasure]:
         """Re-apply every logged erasure to the data as it is now (after a backup restore).
 
         Keys the key vault holds again are shredded again, identity rows and documents the
         erasures deleted are deleted again; pending erasures are completed. Idempotent; each
-        subject gets ``erase`` records with outcome ``replay``.
+        subject gets ``erase`` records with outcome ``replay``. ``progress`` is called with
+        the log entries done and their total as the replay goes.
         """
-        flow = erasure_flows.replay(self.data_map())
+        flow = erasure_flows.replay(self.data_map(), progress=progress)
         return self._run(erasure_flows.ERASE, flow)  # type: ignore[no-any-return]
 
     def _mark(self, right: str, subject: str | Subject, change: Callable[[Any, str], int]) -> int:
@@ -527,9 +530,11 @@ class AsyncRights:
         """``Rights.enforce_retention`` for the Beanie models."""
         return await self._run(erasure_flows.ERASE, enforce(self.data_map(), now))  # type: ignore[no-any-return]
 
-    async def replay_erasures(self) -> list[ReplayedErasure]:
+    async def replay_erasures(
+        self, *, progress: Callable[[int, int], None] | None = None
+    ) -> list[ReplayedErasure]:
         """``Rights.replay_erasures`` for the Beanie models."""
-        flow = erasure_flows.replay(self.data_map())
+        flow = erasure_flows.replay(self.data_map(), progress=progress)
         return await self._run(erasure_flows.ERASE, flow)  # type: ignore[no-any-return]
 
     async def _mark(

@@ -33,7 +33,7 @@ does if the key vault was restored too. Each subject gets ``erase`` records with
 from __future__ import annotations
 
 import datetime
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as attribute
 from typing import Any
@@ -376,16 +376,25 @@ def erase(
     return receipt
 
 
-def replay(data_map: DataMap, *, batch: int = 1000) -> Generator[Any, Any, list[ReplayedErasure]]:
+def replay(
+    data_map: DataMap,
+    *,
+    batch: int = 1000,
+    progress: Callable[[int, int], None] | None = None,
+) -> Generator[Any, Any, list[ReplayedErasure]]:
     """Re-apply every logged erasure to the data as it is now (after a backup restore).
 
     Each subject's key is shredded again if the key vault holds it, its identity rows are
     deleted again, and the documents its erasure deleted are deleted again (with any document
     of its map the restored data holds); pending entries are completed. Idempotent: a second
-    run removes nothing and says so in its ``replay`` records.
+    run removes nothing and says so in its ``replay`` records. ``progress`` is told the
+    entries done and the total after each one (a replay of a large log takes a while).
     """
     replayed: list[ReplayedErasure] = []
-    for pseudonym in (yield from LoggedErasures()):
+    logged = yield from LoggedErasures()
+    for done, pseudonym in enumerate(logged):
+        if progress is not None:
+            progress(done, len(logged))
         entry = yield from LoadErasure(pseudonym)
         if entry is None:
             continue
@@ -408,4 +417,6 @@ def replay(data_map: DataMap, *, batch: int = 1000) -> Generator[Any, Any, list[
             erased.append(Erased(name, fields, identity + clinical))
         yield RecordErasure(pseudonym, tuple(erased), REPLAY)
         replayed.append(ReplayedErasure(pseudonym, shredded > 0, tuple(models)))
+    if progress is not None:
+        progress(len(logged), len(logged))
     return replayed
