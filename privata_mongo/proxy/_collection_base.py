@@ -109,7 +109,7 @@ class SplitCollectionBase(PassesAsNative, ABC):
             database.inner, clinical, identity, schema, self._read_peer
         )
 
-    def flow_parts(self) -> tuple[Context, Binding[Any, Any, Any, Any]]:
+    def flow_parts(self) -> tuple[Context, Binding[Any, Any, Any, Any, Any]]:
         """The context and ports of a flow on this collection starting now.
 
         For operator flows outside pymongo's API (``privata_mongo.recovery``), which run with
