@@ -180,6 +180,9 @@ def load_keys(
         # Another process may have created the index key first: use whichever was stored.
         ring.add((yield from LoadKeys((INDEX_KEY_NAME,))))
     ring.add(d for d in created if INDEX_KEY_NAME not in d.get("keyAltNames", ()))
+    if ctx.cache:
+        # as the key vault now stores them: the next process to need them finds them here
+        yield from cache.keep_keys({n: raw for n in absent if (raw := ring.stored(n)) is not None})
     return []
 
 
