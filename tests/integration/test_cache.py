@@ -10,6 +10,7 @@ tests, on every backend.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -17,26 +18,30 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+import pymongo
 import pytest
 import redis
+from mongomock.store import ServerStore
 from pymongo import ReplaceOne, UpdateOne
 
 import privata_mongo
+import privata_mongo.beanie as pb
 import privata_mongo.config
 import privata_mongo.mongoengine as pm
 from compat_suite.requirements import requires
-from privata_mongo import Rights, access_context
+from privata_mongo import AsyncRights, Rights, access_context
 from privata_mongo.audit import subject_of
 from privata_mongo.config import current
 from privata_mongo.core.cache import key_entry, row_entry
 from privata_mongo.core.crypto import aead
+from privata_mongo.embedded import AsyncMockClient
 from privata_mongo.encryption import shred
 from privata_mongo.errors import CacheUnavailable
 from privata_mongo.rights import Subject
-from privata_mongo.runtime.cache import sync_cache
+from privata_mongo.runtime.cache import async_cache, sync_cache
 from privata_mongo.runtime.keys import kms_providers
 from testkit.backends import Backend
 
@@ -361,3 +366,55 @@ def test_a_shredding_in_one_process_stops_another_within_the_key_recheck_interva
     # the key B held in memory was rechecked against the shared cache within the bound
     assert report["waited_ms"] <= recheck_ms + 250 + shredding_ms, report
     assert report["after"] == [None, None, "J45"], report
+
+
+@contextlib.asynccontextmanager
+async def _beanie_database(backend: Backend) -> AsyncIterator[Any]:
+    client: Any = (
+        AsyncMockClient(ServerStore())
+        if backend.uri is None
+        else pymongo.AsyncMongoClient(backend.uri)
+    )
+    try:
+        yield client[backend.db_name]
+    finally:
+        await client.close()
+
+
+def _beanie_model() -> Any:
+    class CachedVisitor(pb.Document):
+        first_name: str | None = None
+        email: str | None = None
+        ward: str = "A"
+
+        class Settings:
+            name = "cached_visitor"
+
+    return CachedVisitor
+
+
+async def test_the_async_facade_caches_and_invalidates(backend: Backend, cache_uri: str) -> None:
+    privata_mongo.configure(cache=cache_uri)
+    async with _beanie_database(backend) as raw:
+        Visitor = _beanie_model()
+        await pb.init_beanie(database=raw, document_models=[Visitor])
+        ada = await Visitor(first_name="Ada", email="ada@example.org").insert()
+        assert (await Visitor.get(ada.id)).first_name == "Ada"
+        pseudonym = (await raw["cached_visitor"].find_one({"_id": ada.id}))["_pseudonym"]
+        entry = row_entry(raw.name, "cached_visitor__identity", pseudonym)
+        cache = async_cache(current())
+        assert cache is not None
+        before = privata_mongo.cache_stats()
+        assert (await Visitor.get(ada.id)).first_name == "Ada"
+        assert privata_mongo.cache_stats().hits > before.hits
+        assert set(await cache.get([entry])) == {entry}
+        ada.first_name = "Augusta"
+        await ada.save()
+        assert await cache.get([entry]) == {}
+        assert (await Visitor.get(ada.id)).first_name == "Augusta"
+        with access_context(**CONTEXT):
+            await AsyncRights([Visitor]).erase(Subject(model="CachedVisitor", id=ada.id))
+        names = [entry, key_entry(pseudonym)]
+        assert await cache.get(names) == {}
+        after = await Visitor.get(ada.id)
+        assert (after.first_name, after.email, after.ward) == (None, None, "A")
