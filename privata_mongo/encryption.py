@@ -154,7 +154,11 @@ def shred(client: Any, pseudonyms: Sequence[str]) -> int:
     Every copy of their identity rows (the live collection, replicas, backups, exports)
     becomes unreadable; a read returns their documents without identity values. Tombstones
     record which pseudonyms were shredded (no personal data). Every key ring of this process
-    drops the keys at once; other processes stop using them within ``key_cache_ttl``.
+    drops the keys at once; other processes stop using them within ``key_cache_ttl``, or
+    within ``key_recheck_ms`` when they share a cache with this one (``docs/cache.md``).
+
+    Raises:
+        CacheUnavailable: a cache is configured and cannot be reached; nothing was shredded.
     """
     runtime = _runtime(client, asynchronous=False)
     ring = runtime.keys.ring(runtime.settings())
