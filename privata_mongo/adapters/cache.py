@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
@@ -174,7 +175,10 @@ class AiocacheCache:
         await self._call(lambda: self.backend.multi_set(pairs, ttl=float(hold)))
 
     async def close(self) -> None:
-        """Close the backend's connections."""
+        """Close the backend's connections (and, on Redis, its connection pool)."""
+        if self._redis is not None:
+            await self._redis.aclose(close_connection_pool=True)
+            return
         await self.backend.close()
 
 
@@ -250,6 +254,7 @@ class LoopCache:
         self._timeout = timeout
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._inner: AiocacheCache | None = None
 
     def _start(self) -> tuple[asyncio.AbstractEventLoop, AiocacheCache]:
@@ -260,6 +265,7 @@ class LoopCache:
                     target=loop.run_forever, name="privata-cache", daemon=True
                 )
                 thread.start()
+                self._thread = thread
 
                 async def made() -> AiocacheCache:
                     return self._make()
@@ -293,3 +299,16 @@ class LoopCache:
     def invalidate(self, keys: Sequence[str], hold: float, /) -> None:
         """Replace ``keys`` by holds of ``hold`` seconds."""
         self._run(lambda c: c.invalidate(keys, hold))
+
+    def close(self) -> None:
+        """Close the cache's connections and stop its loop (a later call starts a new one)."""
+        with self._lock:
+            loop, inner, thread = self._loop, self._inner, self._thread
+            self._loop = self._inner = self._thread = None
+        if loop is None or inner is None or thread is None:
+            return
+        with contextlib.suppress(Exception):  # an unreachable server's connections
+            asyncio.run_coroutine_threadsafe(inner.close(), loop).result(self._timeout)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(self._timeout)
+        loop.close()

@@ -28,7 +28,14 @@ from privata_mongo.adapters.cache import (
 from privata_mongo.config import Settings, parse_cache_uri
 from privata_mongo.errors import ConfigurationError
 
-__all__ = ["NAMESPACE", "async_cache", "cache_stats", "sync_cache"]
+__all__ = [
+    "NAMESPACE",
+    "async_cache",
+    "cache_stats",
+    "close_async_caches",
+    "close_caches",
+    "sync_cache",
+]
 
 NAMESPACE = "privata"
 """The prefix of every name the cache stores (``privata:row:…``, ``privata:key:…``)."""
@@ -118,3 +125,25 @@ def cache_stats(*, reset: bool = False) -> CacheStats:
         hits += stats.hits
         misses += stats.misses
     return CacheStats(hits, misses)
+
+
+def close_caches() -> None:
+    """Close the sync caches of the process (connections, background loop); for shutdown.
+
+    A later operation makes a new one.
+    """
+    with _lock:
+        held = list(_sync.values())
+        _sync.clear()
+    for cache in held:
+        if isinstance(cache, LoopCache):
+            cache.close()
+
+
+async def close_async_caches() -> None:
+    """Close the running event loop's caches (their Redis connections); for shutdown."""
+    loop = asyncio.get_running_loop()
+    with _lock:
+        held = list(_async.pop(loop, {}).values())
+    for cache in held:
+        await cache.close()

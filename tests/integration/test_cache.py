@@ -25,7 +25,7 @@ import pymongo
 import pytest
 import redis
 from mongomock.store import ServerStore
-from pymongo import ReplaceOne, UpdateOne
+from pymongo import DeleteOne, ReplaceOne, UpdateOne
 
 import privata_mongo
 import privata_mongo.beanie as pb
@@ -41,7 +41,7 @@ from privata_mongo.embedded import AsyncMockClient
 from privata_mongo.encryption import shred
 from privata_mongo.errors import CacheUnavailable
 from privata_mongo.rights import Subject
-from privata_mongo.runtime.cache import async_cache, sync_cache
+from privata_mongo.runtime.cache import async_cache, close_async_caches, close_caches, sync_cache
 from privata_mongo.runtime.keys import kms_providers
 from testkit.backends import Backend
 
@@ -50,12 +50,13 @@ CONTEXT = {"actor": "dr.lee", "purpose": "care", "legal_basis": "GDPR Art. 9(2)(
 
 @pytest.fixture(autouse=True)
 def _settings_restored() -> Iterator[None]:
-    """The cache settings of a test end with it."""
+    """The cache settings of a test end with it, and so do its Redis connections."""
     saved = current()
     try:
         yield
     finally:
         privata_mongo.config._current = saved
+        close_caches()
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -212,14 +213,28 @@ def test_every_write_invalidates_the_cached_row(cached: Any, how: str) -> None:
     assert _name(Patient, ada.id) == "Augusta"
 
 
-def test_a_delete_invalidates_the_cached_row(cached: Any) -> None:
+DELETES: dict[str, Callable[[Any, Any], None]] = {
+    "QuerySet.delete": lambda Patient, ada: Patient.objects(id=ada.id).delete(),
+    "doc.delete": lambda Patient, ada: ada.delete(),
+    "delete_many": lambda Patient, ada: Patient._get_collection().delete_many({"_id": ada.id}),
+    "find_one_and_delete": lambda Patient, ada: Patient._get_collection().find_one_and_delete(
+        {"_id": ada.id}
+    ),
+    "bulk_write DeleteOne": lambda Patient, ada: Patient._get_collection().bulk_write(
+        [DeleteOne({"_id": ada.id})]
+    ),
+}
+
+
+@pytest.mark.parametrize("how", sorted(DELETES))
+def test_a_delete_invalidates_the_cached_row(cached: Any, how: str) -> None:
     Patient = _model()
     ada = Patient(first_name="Ada", email="ada@example.org").save()
     assert _name(Patient, ada.id) == "Ada"
     pseudonym = subject_of(cached, "cached_patient", ada.id)
     entry = _row_entry(cached, ada)
     assert set(_cache().get([entry])) == {entry}
-    Patient.objects(id=ada.id).delete()
+    DELETES[how](Patient, ada)
     assert _cache().get([entry]) == {}
     # a clinical row restored from a backup finds no identity row, not the cached one
     cached["cached_patient"].insert_one({"_id": ada.id, "_pseudonym": pseudonym})
@@ -322,11 +337,25 @@ READER = textwrap.dedent(
 )
 
 
+def _shred(db: Any, Patient: Any, ada: Any) -> None:
+    shred(db.client, [subject_of(db, "cached_patient", ada.id)])
+
+
+def _erase(db: Any, Patient: Any, ada: Any) -> None:
+    with access_context(**CONTEXT):
+        Rights([Patient]).erase(Subject(model="CachedPatient", id=ada.id))
+
+
 @requires("forked_processes")
+@pytest.mark.parametrize("erase", [_shred, _erase], ids=["shred", "Rights.erase"])
 def test_a_shredding_in_one_process_stops_another_within_the_key_recheck_interval(
-    backend: Backend, connected: Any, redis_uri: str
+    backend: Backend, connected: Any, redis_uri: str, erase: Callable[[Any, Any, Any], None]
 ) -> None:
-    """Process B reads S, process A shreds S, B's reads after ``key_recheck_ms`` are erased."""
+    """Process B reads S, process A erases S, B's reads after ``key_recheck_ms`` are erased.
+
+    A shredding keeps the identity row: B stops decrypting it once its recheck finds the
+    key's hold. An erasure also deletes the row and holds its cache entry: B finds neither.
+    """
     assert backend.uri is not None, "needs a server shared by two processes"
     recheck_ms = 500
     privata_mongo.configure(cache=redis_uri, key_recheck_ms=recheck_ms)
@@ -356,7 +385,7 @@ def test_a_shredding_in_one_process_stops_another_within_the_key_recheck_interva
         assert line, reader.stderr.read() if reader.stderr else ""
         assert json.loads(line) == {"read": "Ada"}
         started = time.monotonic()
-        shred(connected.client, [subject_of(connected, "cached_patient", ada.id)])
+        erase(connected, Patient, ada)
         reader.stdin.write("shredded\n")
         reader.stdin.flush()
         report = json.loads(reader.stdout.readline())
@@ -418,3 +447,4 @@ async def test_the_async_facade_caches_and_invalidates(backend: Backend, cache_u
         assert await cache.get(names) == {}
         after = await Visitor.get(ada.id)
         assert (after.first_name, after.email, after.ward) == (None, None, "A")
+        await close_async_caches()
