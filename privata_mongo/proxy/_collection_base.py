@@ -115,7 +115,7 @@ class SplitCollectionBase(PassesAsNative, ABC):
         For operator flows outside pymongo's API (``privata_mongo.recovery``), which run with
         the same runtime handles as the collection's own operations.
         """
-        return self._runtime.context(self.schema), self._binding
+        return self._runtime.context(self.schema, str(self._clinical.database.name)), self._binding
 
     def _linked(self) -> bool:
         """Whether the link index was ensured (once per runtime, not per collection object)."""

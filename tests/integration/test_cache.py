@@ -40,6 +40,7 @@ from privata_mongo.core.crypto import aead
 from privata_mongo.embedded import AsyncMockClient
 from privata_mongo.encryption import shred
 from privata_mongo.errors import CacheUnavailable
+from privata_mongo.restriction import restrict
 from privata_mongo.rights import Subject
 from privata_mongo.runtime.cache import async_cache, close_async_caches, close_caches, sync_cache
 from privata_mongo.runtime.keys import kms_providers
@@ -239,6 +240,16 @@ def test_a_delete_invalidates_the_cached_row(cached: Any, how: str) -> None:
     # a clinical row restored from a backup finds no identity row, not the cached one
     cached["cached_patient"].insert_one({"_id": ada.id, "_pseudonym": pseudonym})
     assert _name(Patient, ada.id) is None
+
+
+def test_a_restriction_mark_invalidates_the_cached_row(cached: Any) -> None:
+    Patient = _model()
+    ada = Patient(first_name="Ada", email="ada@example.org").save()
+    assert _name(Patient, ada.id) == "Ada"
+    entry = _row_entry(cached, ada)
+    assert set(_cache().get([entry])) == {entry}
+    restrict(pm.get_db(), subject_of(cached, "cached_patient", ada.id), allowed_purposes=["care"])
+    assert _cache().get([entry]) == {}
 
 
 def test_an_erasure_invalidates_the_cached_row_and_key(cached: Any) -> None:
