@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import bson
+import bson.errors
 from bson.codec_options import CodecOptions
 
 from privata_mongo.core.ops import CacheGet, CacheInvalidate, CachePut, Document, Flow
@@ -134,12 +135,22 @@ def keep_rows(ctx: Context, rows: Sequence[Mapping[str, Any]]) -> Flow[None]:
     if not _rows_wanted(ctx):
         return
     collection = ctx.schema.identity_collection
-    entries = [
-        (row_entry(ctx.database, collection, row["_id"]), bson.encode(row))
-        for row in rows
-        if isinstance(row.get("_id"), str) and not row.get(LEASE_FIELD)
-    ]
+    entries = []
+    for row in rows:
+        if not isinstance(row.get("_id"), str) or row.get(LEASE_FIELD):
+            continue
+        encoded = _encoded(row)
+        if encoded is not None:
+            entries.append((row_entry(ctx.database, collection, row["_id"]), encoded))
     yield from _put(entries)
+
+
+def _encoded(row: Mapping[str, Any]) -> bytes | None:
+    """The row's BSON, or ``None`` for a row the default codec cannot encode (not cached)."""
+    try:
+        return bson.encode(row, codec_options=_ROW_CODEC)
+    except (bson.errors.InvalidDocument, ValueError, TypeError):
+        return None
 
 
 def forget_rows(ctx: Context, pseudonyms: Iterable[str]) -> Flow[None]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import uuid
 from typing import Any
 
 import bson
@@ -175,3 +176,12 @@ def test_an_erased_subjects_cached_row_reads_without_values() -> None:
     )
     found = driver.run(fetch_identities(ctx, [P]))
     assert "first_name" not in found[P]
+
+
+def test_a_row_the_codec_cannot_encode_is_read_but_not_offered() -> None:
+    ring = _ring()
+    ctx = _cached(ring)
+    ring.add([local(ring.new_key(P))])
+    row = {**_stored(ring, ctx), "_odd": uuid.uuid4()}
+    driver = ScriptedDriver([(CacheGet, {}), (FetchAll, [row])])
+    assert driver.run(fetch_identities(ctx, [P]))[P]["first_name"] == "Ada"
