@@ -310,6 +310,14 @@ def test_a_bad_cache_uri_is_refused(uri: Any) -> None:
         privata_mongo.configure(cache=uri)
 
 
+@pytest.mark.parametrize(
+    ("name", "value"), [("cache_ttl", 0), ("cache_ttl", "60"), ("key_recheck_ms", 0)]
+)
+def test_a_bad_cache_duration_is_refused(name: str, value: Any) -> None:
+    with pytest.raises(privata_mongo.ConfigurationError, match=name):
+        privata_mongo.configure(**{name: value})
+
+
 READER = textwrap.dedent(
     """
     import json, sys, time
