@@ -24,6 +24,7 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
+from privata_mongo.core import cache
 from privata_mongo.core.audit import records_for
 from privata_mongo.core.ops import ResolveAccess
 from privata_mongo.core.rights import erasure as flows
@@ -60,6 +61,12 @@ def _delete_rows(collection: Any, request: flows.DeleteRows) -> Answer:
     else:
         target = real[collection.name]
     result = yield target.delete_many(dict(request.filter))
+    pseudonym = request.filter.get("_id")
+    runtime = collection.database.client.runtime
+    if request.side is Side.IDENTITY and isinstance(pseudonym, str) and runtime.settings().cache:
+        # the cached copy of the deleted row goes with it (``core.cache``)
+        entry = cache.row_entry(real.name, collection.schema.identity_collection, pseudonym)
+        yield runtime.cache().invalidate((entry,), cache.WRITE_HOLD)
     return result.deleted_count
 
 
@@ -149,6 +156,11 @@ def _keys(runtime: Any, request: flows.HasKey | flows.ShredKey) -> Answer:
     vault = runtime.keys.vault(settings)
     if isinstance(request, flows.HasKey):
         return bool((yield vault.find([request.pseudonym])))
+    entry = cache.key_entry(request.pseudonym)
+    if settings.cache is not None and entry is not None:
+        # Held before the key goes: no process caches it again, and every process holding
+        # it in memory finds the hold within its key recheck interval (``core.cache``).
+        yield runtime.cache().invalidate((entry,), cache.ERASED_HOLD)
     deleted = yield vault.shred([request.pseudonym])
     forget_everywhere([request.pseudonym])  # the read caches: every key ring of the process
     return deleted

@@ -202,7 +202,11 @@ def _history(facade: _Facade, classes: Mapping[str, Any], pseudonym: str) -> Ans
 
 
 def _invalidate(model: str, id: Any) -> None:
-    """Drop cached copies of a rectified document (the seam for a read cache; none yet)."""
+    """Drop cached copies of a rectified document beyond those the write itself drops.
+
+    The rectification is saved through the model, whose write flow invalidates the cached
+    identity row (``core.cache``); nothing else holds a copy, so nothing is left to drop.
+    """
 
 
 def _run_sync(facade: _Facade, flow: Generator[Any, Any, Any]) -> Any:

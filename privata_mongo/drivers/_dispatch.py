@@ -2,8 +2,8 @@
 
 A request is served by one call of one port — a side's store (``execute``), an open cursor
 (``next_batch``), the key vault or shredder, the KMS transport or one of its connections, the
-audit trail, the peer reader, the access context — and the two drivers differ only in whether
-they await that call. Keeping the mapping here leaves each driver a thin loop.
+audit trail, the cache, the peer reader, the access context — and the two drivers differ only
+in whether they await that call. Keeping the mapping here leaves each driver a thin loop.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from privata_mongo.core.audit import AccessContext
 from privata_mongo.core.ops import (
     AnyOp,
     AppendAudit,
+    CacheGet,
+    CacheInvalidate,
+    CachePut,
     CloseKms,
     ConnectKms,
     DiscardKeys,
@@ -48,10 +51,11 @@ S = TypeVar("S")
 K = TypeVar("K")
 A = TypeVar("A")
 M = TypeVar("M")
+C = TypeVar("C")
 
 
 @dataclass(frozen=True, slots=True)
-class Binding(Generic[S, K, A, M]):
+class Binding(Generic[S, K, A, M, C]):
     """The ports one flow runs against.
 
     Attributes:
@@ -68,6 +72,8 @@ class Binding(Generic[S, K, A, M]):
             go through, ``None`` when rows are not sealed.
         pause: waits the seconds a ``Pause`` asks for (``time.sleep``, or ``asyncio.sleep``
             awaited); ``None`` does not wait.
+        cache: the cache (``ports.cache``) of identity rows and wrapped keys; ``None``: a
+            ``CacheGet`` finds nothing, and puts and invalidations have nothing to change.
     """
 
     clinical: S | None
@@ -78,6 +84,7 @@ class Binding(Generic[S, K, A, M]):
     audit: A | None = None
     kms: M | None = None
     pause: Callable[[float], Any] | None = None
+    cache: C | None = None
 
     def store(self, side: Side) -> S:
         """The store for ``side``."""
@@ -110,7 +117,11 @@ def _empty() -> list[Any]:
     return []
 
 
-def call_of(op: AnyOp, binding: Binding[Any, Any, Any, Any]) -> PortCall:
+def _found_nothing() -> dict[str, bytes]:
+    return {}
+
+
+def call_of(op: AnyOp, binding: Binding[Any, Any, Any, Any, Any]) -> PortCall:
     """The port call that executes ``op``."""
     if isinstance(op, STORE_OPS):
         store = binding.store(cast(StoreOp, op).side)
@@ -164,6 +175,18 @@ def call_of(op: AnyOp, binding: Binding[Any, Any, Any, Any]) -> PortCall:
             return PortCall(connection.receive, (size,))  # type: ignore[attr-defined]
         case CloseKms(connection):
             return PortCall(connection.close, ())  # type: ignore[attr-defined]
+        case CacheGet(keys):
+            if binding.cache is None:
+                return PortCall(_found_nothing, (), awaited=False)
+            return PortCall(binding.cache.get, (keys,))
+        case CachePut(entries):
+            if binding.cache is None:
+                return PortCall(_nothing, (), awaited=False)
+            return PortCall(binding.cache.add, (dict(entries),))
+        case CacheInvalidate(keys, hold):
+            if binding.cache is None:
+                return PortCall(_nothing, (), awaited=False)
+            return PortCall(binding.cache.invalidate, (keys, hold))
         case Emit():
             raise RuntimeError("Emit is handled by the driver loop")
         case _:

@@ -12,6 +12,7 @@ from typing import Any, Protocol, TypeVar
 from privata_mongo.core.ops import Document, Emit, Flow, Steps
 from privata_mongo.drivers._dispatch import Binding, call_of
 from privata_mongo.ports.audit import AsyncAuditTrailPort
+from privata_mongo.ports.cache import AsyncCache
 from privata_mongo.ports.keys import AsyncKeyShredder, AsyncKeyVault
 from privata_mongo.ports.kms import AsyncKmsConnector
 from privata_mongo.ports.storage import AsyncBatchCursor, AsyncDocumentStore
@@ -25,7 +26,9 @@ class AsyncKeys(AsyncKeyVault, AsyncKeyShredder, Protocol):
     """What an async binding's ``keys`` offer: the key vault and the shredder."""
 
 
-AsyncBinding = Binding[AsyncDocumentStore, AsyncKeys, AsyncAuditTrailPort, AsyncKmsConnector]
+AsyncBinding = Binding[
+    AsyncDocumentStore, AsyncKeys, AsyncAuditTrailPort, AsyncKmsConnector, AsyncCache
+]
 
 
 async def run(flow: Flow[T], binding: AsyncBinding) -> T:

@@ -70,6 +70,11 @@ class Context:
         restriction: the clauses restriction and objection add to every clinical selection
             of the operation (``core.rights.restriction``); ``None`` for operator flows
             (recovery, the rights themselves), which must reach every subject.
+        cache: identity rows and wrapped data keys are cached (``core.cache``); off, the
+            flows yield no cache request at all.
+        key_recheck: with ``cache``, seconds a data key held in memory is used before it is
+            checked again against the shared cache (the bound on how long another process's
+            erasure stays unseen here); without it, the ring's TTL decides.
     """
 
     schema: ModelSchema
@@ -90,3 +95,5 @@ class Context:
     time_limit_ms: float | None = None
     refused: Callable[[BaseException], bool] = _reported
     restriction: Visibility | None = None
+    cache: bool = False
+    key_recheck: float = 1.0

@@ -129,7 +129,9 @@ class HasKey(Op[bool]):
 class ShredKey(Op[int]):
     """Request: crypto-shred the data key of ``pseudonym`` (tombstone, then key); keys deleted.
 
-    The key rings of the process forget it too (the read caches of the subject's identity).
+    The key rings of the process forget it too (the read caches of the subject's identity),
+    and with a cache configured its key entry is held first (``core.cache.hold_erased``), so
+    other processes stop using the key within their key recheck interval.
     """
 
     pseudonym: str

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from privata_mongo.core import cache
 from privata_mongo.core.audit import SEVERITY_BREAK_GLASS, records_for
 from privata_mongo.core.ops import AppendAudit, Flow, ResolveAccess, Update, UpdateOutcome
 from privata_mongo.core.schema import PSEUDONYM_FIELD, Side
@@ -224,6 +225,7 @@ def change_marker(
     """
     access = yield from ResolveAccess()
     yield from Update(Side.IDENTITY, {"_id": pseudonym}, change, multi=False)
+    yield from cache.forget_rows(ctx, (pseudonym,))
     outcome: UpdateOutcome = yield from Update(
         Side.CLINICAL, {PSEUDONYM_FIELD: pseudonym}, change, multi=True
     )
