@@ -171,8 +171,8 @@ def _answer(facade: _Facade, classes: Mapping[str, Any], request: Any) -> Answer
         return None
     if isinstance(request, flows.Rectify):
         _known(request.model, request.changes, facade.fields(cls))
+        # saved through the model: its write flow invalidates the cached identity row
         yield facade.save(cls, request.id, request.changes)
-        _invalidate(request.model, request.id)
         return None
     raise TypeError(f"unknown request {type(request).__name__}")
 
@@ -199,14 +199,6 @@ def _history(facade: _Facade, classes: Mapping[str, Any], pseudonym: str) -> Ans
         found = trail.find({"subjects": pseudonym}, sort=[("at", 1), ("stream", 1), ("seq", 1)])
         records.extend((yield facade.rows(found)))
     return records
-
-
-def _invalidate(model: str, id: Any) -> None:
-    """Drop cached copies of a rectified document beyond those the write itself drops.
-
-    The rectification is saved through the model, whose write flow invalidates the cached
-    identity row (``core.cache``); nothing else holds a copy, so nothing is left to drop.
-    """
 
 
 def _run_sync(facade: _Facade, flow: Generator[Any, Any, Any]) -> Any:
