@@ -16,6 +16,8 @@ fields only; what ``access`` and ``export`` print is the data the operator asked
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import sys
 from collections.abc import Iterator, Mapping
@@ -29,7 +31,13 @@ import typer
 from rich.table import Table
 
 from privata_mongo.cli._app import Db, Json, KeyVault, Uri, _models, app
-from privata_mongo.cli._common import EXIT_REFUSED, Output, Target, refusals
+from privata_mongo.cli._common import (
+    EXIT_REFUSED,
+    SERVER_TIMEOUT_MS,
+    Output,
+    Target,
+    refusals,
+)
 
 __all__ = ["retention_app", "rights_app"]
 
@@ -103,26 +111,65 @@ def required(value: str | None, option: str, why: str) -> str:
     return value
 
 
-def _mongoengine_models(models: str | None) -> list[Any]:
-    """The mongoengine document classes ``--models`` names (Beanie's are served by AsyncRights)."""
-    import mongoengine
+def _served_models(models: str | None) -> tuple[str, list[Any]]:
+    """The ODM and the document classes ``--models`` names: mongoengine's, or Beanie's.
+
+    One command serves the models of one ODM (``Rights`` or ``AsyncRights``); a module of both
+    is named one model at a time.
+    """
+    import sys as _sys
 
     if not models:
         raise typer.BadParameter(
             "name the application's models with --models module[:Model]", param_hint="--models"
         )
-    found = [
-        m
-        for m in _models(models)
-        if issubclass(m, mongoengine.Document) and not m._meta.get("abstract")
-    ]
-    if not found:
+    named = _models(models)
+    found: dict[str, list[Any]] = {"mongoengine": [], "beanie": []}
+    mongoengine = _sys.modules.get("mongoengine")
+    beanie = _sys.modules.get("beanie")
+    for model in named:
+        if mongoengine is not None and issubclass(model, mongoengine.Document):
+            if not model._meta.get("abstract"):
+                found["mongoengine"].append(model)
+        elif beanie is not None and issubclass(model, beanie.Document):
+            found["beanie"].append(model)
+    served = [(odm, classes) for odm, classes in found.items() if classes]
+    if len(served) != 1:
         raise typer.BadParameter(
-            f"{models} defines no mongoengine Document: the rights commands serve mongoengine "
-            "models (Beanie applications call privata_mongo.AsyncRights)",
+            f"{models} defines no mongoengine or Beanie Document"
+            if not served
+            else f"{models} defines models of both mongoengine and Beanie: name one ODM's "
+            "models at a time (module:Model)",
             param_hint="--models",
         )
-    return found
+    return served[0]
+
+
+class _Blocking:
+    """An ``AsyncRights`` whose calls return their results: each coroutine run to its end.
+
+    The commands are written once, against ``Rights``; a Beanie application's models are
+    served by ``AsyncRights`` on one event loop for the command's duration. Each call's task
+    starts from a copy of the caller's context, so the access context of the command is the
+    calls' own.
+    """
+
+    def __init__(self, rights: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._rights = rights
+        self._loop = loop
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._rights, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = attribute(*args, **kwargs)
+            if inspect.iscoroutine(result):
+                return self._loop.run_until_complete(result)
+            return result
+
+        return call
 
 
 @dataclass(frozen=True)
@@ -140,45 +187,105 @@ class Request:
 
     @contextmanager
     def serve(self) -> Iterator[tuple[Output, Any, dict[str, Any]]]:
-        """The output, the ``Rights`` of the models and the models by name, for the block.
+        """The output, the rights of the models and the models by name, for the block.
 
-        The models are connected to the target database through the facade for the block
-        (each connection alias they use; one already connected in this process is left as it
-        is), under the access context of the options.
+        The models are connected to the target database through their facade for the block
+        (mongoengine: each connection alias they use, one already connected in this process
+        left as it is; Beanie: ``init_beanie`` on an async client of the same server), under
+        the access context of the options.
         """
-        import mongoengine
-
-        import privata_mongo.mongoengine as facade
         from privata_mongo.context import access_context
-        from privata_mongo.rights import Rights
 
         output = Output(self.json)
         target = Target.of(self.uri, self.db)
         target.key_vault(self.key_vault)
         who = required(self.actor, "--actor", "name who answers the request (the records' actor)")
-        classes = _mongoengine_models(self.models)
-        aliases = sorted(
-            {c._meta.get("db_alias") or mongoengine.DEFAULT_CONNECTION_NAME for c in classes}
-        )
-        opened: list[str] = []
+        odm, classes = _served_models(self.models)
+        by_name = {c.__name__: c for c in classes}
         with refusals(output), target.connect() as client:
             database = target.db(client)
-            token = _client.set(client)
-            try:
-                for alias in aliases:
-                    facade.connect(
-                        db=database.name,
-                        alias=alias,
-                        mongo_client_class=_given_client,
-                        uuidRepresentation="standard",
-                    )
-                    opened.append(alias)
-                with access_context(actor=who, purpose=self.purpose, legal_basis=self.legal_basis):
-                    yield output, Rights(classes), {c.__name__: c for c in classes}
-            finally:
-                for alias in opened:
-                    mongoengine.disconnect(alias)
-                _client.reset(token)
+            connected = _beanie if odm == "beanie" else _mongoengine
+            context = access_context(actor=who, purpose=self.purpose, legal_basis=self.legal_basis)
+            with connected(client, database.name, classes) as rights, context:
+                yield output, rights, by_name
+
+
+@contextmanager
+def _mongoengine(client: Any, database: str, classes: list[Any]) -> Iterator[Any]:
+    """``Rights`` of mongoengine models connected to ``client`` for the block."""
+    import mongoengine
+
+    import privata_mongo.mongoengine as facade
+    from privata_mongo.rights import Rights
+
+    aliases = sorted(
+        {c._meta.get("db_alias") or mongoengine.DEFAULT_CONNECTION_NAME for c in classes}
+    )
+    opened: list[str] = []
+    token = _client.set(client)
+    try:
+        for alias in aliases:
+            facade.connect(
+                db=database,
+                alias=alias,
+                mongo_client_class=_given_client,
+                uuidRepresentation="standard",
+            )
+            opened.append(alias)
+        yield Rights(classes)
+    finally:
+        for alias in opened:
+            mongoengine.disconnect(alias)
+        _client.reset(token)
+
+
+def async_twin(client: Any) -> Any:
+    """An async client of the server (or in-memory store) ``client`` talks to.
+
+    A real server is reached at the address the sync client is connected to, with its
+    options; the embedded backend's twin shares the mongomock store.
+    """
+    import pymongo
+
+    from privata_mongo.embedded import AsyncMockClient
+
+    store = getattr(client, "_store", None)
+    if store is not None:  # mongomock
+        return AsyncMockClient(store)
+    host, port = client.address
+    return pymongo.AsyncMongoClient(
+        host, port, serverSelectionTimeoutMS=SERVER_TIMEOUT_MS, uuidRepresentation="standard"
+    )
+
+
+@contextmanager
+def _beanie(client: Any, database: str, classes: list[Any]) -> Iterator[Any]:
+    """``AsyncRights`` of Beanie models, served on one event loop for the block."""
+    import privata_mongo.beanie as facade
+    from privata_mongo.rights import AsyncRights
+
+    loop = asyncio.new_event_loop()
+    twin = async_twin(client)
+    try:
+        loop.run_until_complete(
+            facade.init_beanie(database=twin[database], document_models=classes)
+        )
+        yield _Blocking(AsyncRights(classes), loop)
+    finally:
+        loop.run_until_complete(twin.close())
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+def _is_beanie(cls: Any) -> bool:
+    return hasattr(cls, "model_fields") and not hasattr(cls, "_fields")
+
+
+def _beanie_id(value: str) -> Any:
+    """A Beanie document id given on the command line: an ObjectId when it reads as one."""
+    from bson import ObjectId
+
+    return ObjectId(value) if ObjectId.is_valid(value) else value
 
 
 def named_subject(
@@ -205,6 +312,8 @@ def named_subject(
     cls = _model(model, classes)
     if field is not None:
         return Subject(model=model, field=field, value=value)
+    if _is_beanie(cls):
+        return Subject(model=model, id=_beanie_id(value))
     id_field = cls._fields[cls._meta["id_field"]]
     try:
         id = id_field.to_python(value)
@@ -332,6 +441,9 @@ def _changes(cls: Any, assignments: list[str]) -> dict[str, Any]:
         name, sep, value = assignment.partition("=")
         if not sep or not name:
             raise typer.BadParameter("each change is field=value", param_hint="--set")
+        if _is_beanie(cls):  # pydantic validates the assignment itself (AsyncRights.rectify)
+            changes[name] = value
+            continue
         field = cls._fields.get(name)
         try:
             changes[name] = field.to_python(value) if field is not None else value
@@ -374,6 +486,8 @@ def rectify(
 ) -> None:
     """Correct fields of the subject's document (Art. 16), validated by the model."""
     import mongoengine
+    import pydantic
+    from pymongo.errors import DuplicateKeyError
 
     name = required(model, "--model", "name the model of the document to correct")
     request = Request(models, actor, purpose, legal_basis, uri, db, key_vault, json_output)
@@ -383,10 +497,23 @@ def rectify(
         named = named_subject(subject, model, field, classes)
         pseudonym = rights.pseudonym(named)
         document_id = None
-        if id is not None:
+        if id is not None and _is_beanie(cls):
+            document_id = _beanie_id(id)
+        elif id is not None:
             document_id = cls._fields[cls._meta["id_field"]].to_python(id)
         try:
             done = rights.rectify(pseudonym, name, changes, id=document_id)
+        except pydantic.ValidationError as error:  # its message quotes the input
+            fields = ", ".join(sorted({str(e["loc"][0]) for e in error.errors() if e["loc"]}))
+            raise typer.BadParameter(
+                f"{name} refused the change of {fields or 'a field'} (the value is not shown)",
+                param_hint="--set",
+            ) from None
+        except DuplicateKeyError:  # Beanie's: the server's message quotes the duplicate value
+            raise typer.BadParameter(
+                f"another {name} already holds that value of a unique field (not shown)",
+                param_hint="--set",
+            ) from None
         except mongoengine.ValidationError as error:
             fields = ", ".join(sorted((error.errors or {name: None}).keys()))
             raise typer.BadParameter(
