@@ -24,6 +24,7 @@ from privata_mongo.errors import (
 from privata_mongo.explain import Explanation, explain
 from privata_mongo.processing import processing_record, processing_record_async
 from privata_mongo.rights import AsyncRights, Rights, data_map
+from privata_mongo.runtime.cache import cache_stats
 
 __version__ = "0.1.0"
 
@@ -45,6 +46,7 @@ __all__ = [
     "UnsupportedQuery",
     "__version__",
     "access_context",
+    "cache_stats",
     "configure",
     "data_map",
     "explain",

@@ -16,13 +16,22 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 from privata_mongo.core.audit import MAX_SUBJECTS, AccessContext
 from privata_mongo.core.classify import DEFAULT_PII_NAMES, DEFAULT_SEARCHABLE_NAMES, Policy
 from privata_mongo.core.rights.consent import DEFAULT_CONSENT_BASES
 from privata_mongo.errors import ConfigurationError
 
-__all__ = ["LAYOUT_SETTINGS", "Region", "Settings", "configure", "current", "layout_policy"]
+__all__ = [
+    "LAYOUT_SETTINGS",
+    "Region",
+    "Settings",
+    "configure",
+    "current",
+    "layout_policy",
+    "parse_cache_uri",
+]
 
 LAYOUT_SETTINGS = (
     "classification",
@@ -85,6 +94,13 @@ class Settings:
             (``{"aws": {"tlsCAFile": ...}}``: ``tlsCAFile``, ``tlsCertificateKeyFile``,
             ``tlsCertificateKeyFilePassword``, ``tlsCRLFile``).
         key_cache_ttl: seconds a data key stays in memory after it was read.
+        cache: where identity rows (as stored, encrypted) and wrapped data keys are cached
+            (``docs/cache.md``): ``None`` (the default: no cache), ``"memory://"`` (this
+            process) or ``"redis://host:port/db"`` (shared by every process naming it).
+        cache_ttl: seconds a cached row or key document lives.
+        key_recheck_ms: with a cache, how long a data key held in memory is used before it
+            is checked against the cache again; an erasure in another process sharing the
+            cache stops this one from decrypting the subject within this bound.
         audit: record every operation on personal data (see ``docs/audit.md``).
         audit_collection: the audit collection's name, in the database of the data, when no
             ``audit_sink`` is given.
@@ -146,6 +162,9 @@ class Settings:
     master_key: Mapping[str, Any] | None = None
     kms_tls_options: Mapping[str, Mapping[str, Any]] | None = None
     key_cache_ttl: float = 60.0
+    cache: str | None = None
+    cache_ttl: float = 300.0
+    key_recheck_ms: int = 1_000
     audit: bool = True
     audit_collection: str = "privata_audit"
     audit_sink: Any = None
@@ -275,6 +294,56 @@ def _check_regions(merged: Mapping[str, Any]) -> None:
         raise ConfigurationError("region_resolver must be a callable: document → region name")
 
 
+def parse_cache_uri(uri: str) -> tuple[str, dict[str, Any]]:
+    """``("memory", {})`` or ``("redis", aiocache's RedisCache options)`` for ``uri``.
+
+    Raises:
+        ConfigurationError: not ``memory://`` or ``redis://[:password@]host[:port][/db]``.
+    """
+    parts = urlsplit(uri)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigurationError(
+            "the cache URI's port must be a number, e.g. redis://127.0.0.1:6379/0"
+        ) from None
+    if parts.scheme == "memory":
+        return "memory", {}
+    if parts.scheme == "redis":
+        database = parts.path.strip("/") or "0"
+        if not database.isdigit():
+            raise ConfigurationError(
+                f"the cache URI's database must be a number, e.g. redis://127.0.0.1:6379/0 "
+                f"(got '/{database}')"
+            )
+        options: dict[str, Any] = {
+            "endpoint": parts.hostname or "127.0.0.1",
+            "port": port or 6379,
+            "db": int(database),
+        }
+        if parts.password:
+            options["password"] = unquote(parts.password)
+        return "redis", options
+    raise ConfigurationError(
+        "cache must be 'memory://' or 'redis://host:port/db' (or None for no cache); "
+        f"the scheme '{parts.scheme}' is not known"
+    )
+
+
+def _check_cache(changes: Mapping[str, Any]) -> None:
+    uri = changes.get("cache")
+    if uri is not None:
+        if not isinstance(uri, str):
+            raise ConfigurationError(
+                "cache must be None, 'memory://' or 'redis://host:port/db', "
+                "e.g. configure(cache='redis://127.0.0.1:6379/0')"
+            )
+        parse_cache_uri(uri)
+    ttl = changes.get("cache_ttl", 1.0)
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl <= 0:
+        raise ConfigurationError("cache_ttl must be a positive number of seconds")
+
+
 def configure(**changes: Any) -> Settings:
     """Change settings for the whole process; returns the new settings.
 
@@ -298,6 +367,7 @@ def configure(**changes: Any) -> Settings:
         "audit_max_subjects",
         "write_lease_ms",
         "write_wait_ms",
+        "key_recheck_ms",
     ):
         value = changes.get(name, 1)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -366,6 +436,8 @@ def configure(**changes: Any) -> Settings:
         raise ConfigurationError("kms_tls_options must map provider names to TLS options")
     _check_consent(changes)
     _check_regions({**{f.name: getattr(_current, f.name) for f in fields(Settings)}, **changes})
+
+    _check_cache(changes)
     suffix = changes.get("identity_suffix", "__identity")
     if not isinstance(suffix, str) or not suffix:
         raise ConfigurationError("identity_suffix must be a non-empty string")

@@ -111,7 +111,7 @@ def _audit_runtime(client: Any, *, asynchronous: bool) -> Runtime:
     return runtimes[asynchronous]
 
 
-def _binding(runtime: Runtime) -> Binding[Any, Any, Any, Any]:
+def _binding(runtime: Runtime) -> Binding[Any, Any, Any, Any, Any]:
     settings = runtime.settings()
     return Binding(
         clinical=None,
@@ -119,6 +119,7 @@ def _binding(runtime: Runtime) -> Binding[Any, Any, Any, Any]:
         access=runtime.access,
         keys=runtime.keys.vault(settings),
         kms=runtime.keys.transport(settings),
+        cache=runtime.cache(),
     )
 
 
@@ -153,11 +154,16 @@ def shred(client: Any, pseudonyms: Sequence[str]) -> int:
     Every copy of their identity rows (the live collection, replicas, backups, exports)
     becomes unreadable; a read returns their documents without identity values. Tombstones
     record which pseudonyms were shredded (no personal data). Every key ring of this process
-    drops the keys at once; other processes stop using them within ``key_cache_ttl``.
+    drops the keys at once; other processes stop using them within ``key_cache_ttl``, or
+    within ``key_recheck_ms`` when they share a cache with this one (``docs/cache.md``).
+
+    Raises:
+        CacheUnavailable: a cache is configured and cannot be reached; nothing was shredded.
     """
     runtime = _runtime(client, asynchronous=False)
     ring = runtime.keys.ring(runtime.settings())
-    deleted = sync.run(key_flows.shred(ring, pseudonyms), _binding(runtime))
+    cached = runtime.settings().cache is not None
+    deleted = sync.run(key_flows.shred(ring, pseudonyms, cached=cached), _binding(runtime))
     forget_everywhere(pseudonyms)
     return deleted
 
@@ -166,7 +172,8 @@ async def shred_async(client: Any, pseudonyms: Sequence[str]) -> int:
     """``shred`` for an async client."""
     runtime = _runtime(client, asynchronous=True)
     ring = runtime.keys.ring(runtime.settings())
-    deleted = await aio.run(key_flows.shred(ring, pseudonyms), _binding(runtime))
+    cached = runtime.settings().cache is not None
+    deleted = await aio.run(key_flows.shred(ring, pseudonyms, cached=cached), _binding(runtime))
     forget_everywhere(pseudonyms)
     return deleted
 
@@ -234,7 +241,11 @@ def rotate_master_key(
     new = master_key_of(new_key, "new_key")
     ring = runtime.keys.ring(settings)
     flow = key_flows.rotate(
-        ring, {"local": {"key": old}}, {"local": {"key": new}}, master_key=master_key
+        ring,
+        {"local": {"key": old}},
+        {"local": {"key": new}},
+        master_key=master_key,
+        cached=settings.cache is not None,
     )
     count = sync.run(flow, _binding(runtime))
     forget_everywhere()

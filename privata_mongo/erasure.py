@@ -24,6 +24,7 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
+from privata_mongo.core import cache
 from privata_mongo.core.audit import records_for
 from privata_mongo.core.ops import ResolveAccess
 from privata_mongo.core.rights import erasure as flows
@@ -67,13 +68,20 @@ def _identities(collection: Any) -> list[Any]:
 
 
 def _delete_rows(collection: Any, request: flows.DeleteRows) -> Answer:
+    real = collection.database.inner
     if request.side is not Side.IDENTITY:
-        result = yield collection.database.inner[collection.name].delete_many(dict(request.filter))
+        result = yield real[collection.name].delete_many(dict(request.filter))
         return result.deleted_count
     deleted = 0
     for target in _identities(collection):
         result = yield target.delete_many(dict(request.filter))
         deleted += result.deleted_count
+    pseudonym = request.filter.get("_id")
+    runtime = collection.database.client.runtime
+    if isinstance(pseudonym, str) and runtime.settings().cache:
+        # the cached copy of the deleted row goes with it (``core.cache``)
+        entry = cache.row_entry(real.name, collection.schema.identity_collection, pseudonym)
+        yield runtime.cache().invalidate((entry,), cache.WRITE_HOLD)
     return deleted
 
 
@@ -161,19 +169,26 @@ def _keys(runtime: Any, request: flows.HasKey | flows.ShredKey) -> Answer:
     if not settings.encryption:
         return False if isinstance(request, flows.HasKey) else 0
     if not settings.regions:
-        vaults = [runtime.keys.vault(settings)]
+        vault = runtime.keys.vault(settings)
+        if isinstance(request, flows.HasKey):
+            return bool((yield vault.find([request.pseudonym])))
+        holders = [vault]
     else:  # a subject's key is in its region's vault: the others are only read
-        vaults = [runtime.keys.region_vault(r) for r in settings.regions.values()]
-    holders = []
-    for vault in vaults:
-        held = yield vault.find([request.pseudonym])
-        if held:
-            holders.append(vault)
-    if isinstance(request, flows.HasKey):
-        return bool(holders)
-    if not holders:  # nothing to delete: the tombstone goes to the default region's vault
-        default = settings.default_region
-        holders = [runtime.keys.region_vault(settings.regions[default])] if default else vaults
+        holders = []
+        for vault in (runtime.keys.region_vault(r) for r in settings.regions.values()):
+            held = yield vault.find([request.pseudonym])
+            if held:
+                holders.append(vault)
+        if isinstance(request, flows.HasKey):
+            return bool(holders)
+        if not holders:  # nothing to delete: the tombstone goes to the default region's
+            default = settings.regions[settings.default_region]
+            holders = [runtime.keys.region_vault(default)]
+    entry = cache.key_entry(request.pseudonym)
+    if settings.cache is not None and entry is not None:
+        # Held before the key goes: no process caches it again, and every process holding
+        # it in memory finds the hold within its key recheck interval (``core.cache``).
+        yield runtime.cache().invalidate((entry,), cache.ERASED_HOLD)
     deleted = 0
     for vault in holders:
         deleted += yield vault.shred([request.pseudonym])

@@ -13,6 +13,7 @@ from __future__ import annotations
 __all__ = [
     "AuditUnavailable",
     "BreakGlassRefused",
+    "CacheUnavailable",
     "ConfigurationError",
     "IntegrityError",
     "KeyUnavailable",
@@ -119,6 +120,14 @@ class BreakGlassRefused(PrivataError):
 
 class AuditUnavailable(PrivataError):
     """The audit trail could not be written, so no personal data was returned."""
+
+
+class CacheUnavailable(PrivataError):
+    """The shared cache could not be reached where a guarantee depends on it (an erasure).
+
+    Reads and writes go on without the cache; an erasure does not start, because other
+    processes would keep serving the subject's cached key until its TTL ends.
+    """
 
 
 class MissingAccessContext(PrivataError):

@@ -94,7 +94,7 @@ def _withdraw(purpose: str) -> dict[str, Any]:
 
 def _pairs(
     database: Any, names: Iterable[str]
-) -> list[tuple[Context, Binding[Any, Any, Any, Any]]]:
+) -> list[tuple[Context, Binding[Any, Any, Any, Any, Any]]]:
     suffix = database.client.runtime.settings().identity_suffix
     clinical = sorted(n[: -len(suffix)] for n in names if n.endswith(suffix) and n != suffix)
     return [split_collection(database, name).flow_parts() for name in clinical]

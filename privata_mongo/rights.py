@@ -179,8 +179,8 @@ def _answer(facade: _Facade, classes: Mapping[str, Any], request: Any) -> Answer
         return None
     if isinstance(request, flows.Rectify):
         _known(request.model, request.changes, facade.fields(cls))
+        # saved through the model: its write flow invalidates the cached identity row
         yield facade.save(cls, request.id, request.changes)
-        _invalidate(request.model, request.id)
         return None
     raise TypeError(f"unknown request {type(request).__name__}")
 
@@ -207,10 +207,6 @@ def _history(facade: _Facade, classes: Mapping[str, Any], pseudonym: str) -> Ans
         found = trail.find({"subjects": pseudonym}, sort=[("at", 1), ("stream", 1), ("seq", 1)])
         records.extend((yield facade.rows(found)))
     return records
-
-
-def _invalidate(model: str, id: Any) -> None:
-    """Drop cached copies of a rectified document (the seam for a read cache; none yet)."""
 
 
 def _run_sync(facade: _Facade, flow: Generator[Any, Any, Any]) -> Any:
@@ -399,14 +395,17 @@ class Rights:
         """
         return self._run(erasure_flows.ERASE, enforce(self.data_map(), now))  # type: ignore[no-any-return]
 
-    def replay_erasures(self) -> list[ReplayedErasure]:
+    def replay_erasures(
+        self, *, progress: Callable[[int, int], None] | None = None
+    ) -> list[ReplayedErasure]:
         """Re-apply every logged erasure to the data as it is now (after a backup restore).
 
         Keys the key vault holds again are shredded again, identity rows and documents the
         erasures deleted are deleted again; pending erasures are completed. Idempotent; each
-        subject gets ``erase`` records with outcome ``replay``.
+        subject gets ``erase`` records with outcome ``replay``. ``progress`` is called with
+        the log entries done and their total as the replay goes.
         """
-        flow = erasure_flows.replay(self.data_map())
+        flow = erasure_flows.replay(self.data_map(), progress=progress)
         return self._run(erasure_flows.ERASE, flow)  # type: ignore[no-any-return]
 
     def _mark(self, right: str, subject: str | Subject, change: Callable[[Any, str], int]) -> int:
@@ -553,9 +552,11 @@ class AsyncRights:
         """``Rights.enforce_retention`` for the Beanie models."""
         return await self._run(erasure_flows.ERASE, enforce(self.data_map(), now))  # type: ignore[no-any-return]
 
-    async def replay_erasures(self) -> list[ReplayedErasure]:
+    async def replay_erasures(
+        self, *, progress: Callable[[int, int], None] | None = None
+    ) -> list[ReplayedErasure]:
         """``Rights.replay_erasures`` for the Beanie models."""
-        flow = erasure_flows.replay(self.data_map())
+        flow = erasure_flows.replay(self.data_map(), progress=progress)
         return await self._run(erasure_flows.ERASE, flow)  # type: ignore[no-any-return]
 
     async def _mark(

@@ -21,10 +21,10 @@ __all__ = ["run_cli"]
 _runner = CliRunner()
 
 
-def run_cli(*args: str, client: Callable[[], Any] | None = None) -> Any:
-    """The result of ``privata-mongo *args`` (exit code, output)."""
+def run_cli(*args: str, client: Callable[[], Any] | None = None, input: str | None = None) -> Any:
+    """The result of ``privata-mongo *args`` (exit code, output), ``input`` on its stdin."""
     token = client_factory.set(client)
     try:
-        return _runner.invoke(app, list(args), catch_exceptions=False)
+        return _runner.invoke(app, list(args), input=input, catch_exceptions=False)
     finally:
         client_factory.reset(token)

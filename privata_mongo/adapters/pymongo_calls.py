@@ -28,6 +28,7 @@ from pymongo.errors import (
 from typing_extensions import assert_never
 
 from privata_mongo.core.failures import DUPLICATE_KEY, NativeFailure, WriteFailed, WriteFailure
+from privata_mongo.core.mql.narrow import narrowed
 from privata_mongo.core.ops import (
     Aggregate,
     Count,
@@ -235,8 +236,16 @@ class PymongoCall:
     then: str | None = None
 
 
+def _plain(filter: Mapping[str, Any], upsert: bool = False) -> Mapping[str, Any]:
+    """The filter as sent: its plainest equivalent form (``core.mql.narrow``).
+
+    An upsert's filter is sent as built: the document it inserts is made from its equalities.
+    """
+    return filter if upsert or not isinstance(filter, Mapping) else narrowed(filter)
+
+
 def _find_arguments(query: Query) -> Arguments:
-    return (query.filter, query.projection), {
+    return (_plain(query.filter), query.projection), {
         "skip": query.skip,
         "limit": query.limit,
         "sort": list(query.sort) or None,
@@ -310,13 +319,13 @@ def call_for(op: Op[Any], errors: StoreErrors, *, bulk_replace: bool = True) -> 
             return PymongoCall("aggregate", (((list(pipeline),), options),), result="cursor")
         case Count(_, filter, options):
             return PymongoCall(
-                "count_documents", (((filter,), options),), lambda r: int(r[0]), raised
+                "count_documents", (((_plain(filter),), options),), lambda r: int(r[0]), raised
             )
         case EstimatedCount(_, options):
             return PymongoCall("estimated_document_count", (((), options),), lambda r: int(r[0]))
         case Distinct(_, key, filter, options):
             return PymongoCall(
-                "distinct", (((key, filter), options),), lambda r: list(r[0]), raised
+                "distinct", (((key, _plain(filter)), options),), lambda r: list(r[0]), raised
             )
         case Insert(_, documents, ordered, options):
             return PymongoCall(
@@ -327,9 +336,10 @@ def call_for(op: Op[Any], errors: StoreErrors, *, bulk_replace: bool = True) -> 
             )
         case Update(_, filter, update, multi, upsert, options):
             method = "update_many" if multi else "update_one"
-            arguments = ((filter, _body(update)), {"upsert": upsert, **options})
+            arguments = ((_plain(filter, upsert), _body(update)), {"upsert": upsert, **options})
             return PymongoCall(method, (arguments,), _update_outcome, raised)
         case Delete(_, filter, multi, options):
+            filter = _plain(filter)
             if "bypass_document_validation" in options:
                 # Only a bulk sends the option with a delete (pymongo's delete methods do not
                 # take it): the same bulk command, so the server answers as it would natively.
@@ -339,7 +349,7 @@ def call_for(op: Op[Any], errors: StoreErrors, *, bulk_replace: bool = True) -> 
                 method, (((filter,), options),), lambda r: int(r[0].deleted_count), raised
             )
         case Replace(_, filter, document, upsert, options):
-            arguments = ((filter, document), {"upsert": upsert, **options})
+            arguments = ((_plain(filter, upsert), document), {"upsert": upsert, **options})
             return PymongoCall("replace_one", (arguments,), _replace_outcome, raised)
         case ReplaceMany(_, pairs, options):
             if not bulk_replace:
@@ -353,6 +363,7 @@ def call_for(op: Op[Any], errors: StoreErrors, *, bulk_replace: bool = True) -> 
             )
             return PymongoCall("bulk_write", bulk, _matched, raised)
         case FindAndModify(_, action, filter, document, sort, upsert, new, projection, options):
+            filter = _plain(filter, upsert)
             common: dict[str, Any] = {
                 "projection": projection,
                 "sort": list(sort) or None,

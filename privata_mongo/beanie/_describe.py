@@ -172,7 +172,8 @@ class ModelRegistry:
             return schema
         from privata_mongo.beanie._datamap import marked  # the map reads every model
 
-        return replace(schema, marked=True) if marked(collection) else schema
+        sources = marked(collection)
+        return schema if sources is None else replace(schema, marked=True, marked_by=sources)
 
 
 def schema_of_model(cls: Any) -> ModelSchema:

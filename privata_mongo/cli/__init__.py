@@ -9,7 +9,14 @@ command takes ``--json`` for scripts; exit codes are in ``privata_mongo.cli._com
 
 from __future__ import annotations
 
-from privata_mongo.cli import _migrate  # noqa: F401 - registers migrate and unmigrate
+from privata_mongo.cli import (
+    _keys,  # noqa: F401 - registers the keys commands
+    _marks,  # noqa: F401 - registers the restriction, objection and consent commands
+    _migrate,  # noqa: F401 - registers migrate and unmigrate
+    _report,  # noqa: F401 - registers report
+    _retention,  # noqa: F401 - registers replay-erasures and retention enforce
+    _rights,  # noqa: F401 - registers rights and retention
+)
 from privata_mongo.cli._app import app
 
 __all__ = ["app", "main"]

@@ -14,7 +14,6 @@ from rich.table import Table
 
 from privata_mongo.cli._common import (
     EXIT_CHECK_FAILED,
-    EXIT_REFUSED,
     Output,
     Target,
     refusals,
@@ -27,6 +26,7 @@ app = typer.Typer(
     help="GDPR/HIPAA operations on a privata_mongo database.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_show_locals=False,  # a traceback must not print personal data
 )
 audit_app = typer.Typer(help="Verify and query the audit trail.", no_args_is_help=True)
 keys_app = typer.Typer(help="The key vault and the master key.", no_args_is_help=True)
@@ -332,82 +332,3 @@ def audit_break_glass(
     table = _accesses_table(found)
     table.add_column("reason")
     output.result({"accesses": _access_documents(found)}, table)
-
-
-@keys_app.command("create-master")
-def keys_create_master(json_output: Json = False) -> None:
-    """Print a new local master key (96 random bytes, base64) for PRIVATA_MASTER_KEY."""
-    from privata_mongo.runtime.keys import new_master_key
-
-    key = new_master_key()
-    Output(json_output).result({"master_key": key}, key)
-
-
-def _vault(client: Any) -> Any:
-    from privata_mongo.config import current
-
-    database, _, name = current().key_vault_namespace.partition(".")
-    return client[database][name]
-
-
-@keys_app.command("status")
-def keys_status(uri: Uri = None, key_vault: KeyVault = None, json_output: Json = False) -> None:
-    """What the key vault holds: keys per subject, shredded subjects, the library's own keys."""
-    from privata_mongo.core.pseudonym import is_pseudonym
-
-    output = Output(json_output)
-    target = Target.of(uri, None)
-    target.key_vault(key_vault)
-    with refusals(output), target.connect() as client:
-        vault = _vault(client)
-        names = [n for d in vault.find({}, {"keyAltNames": 1}) for n in d.get("keyAltNames", ())]
-        shredded = vault.database[f"{vault.name}.tombstones"].count_documents({})
-    subjects = sum(1 for n in names if is_pseudonym(n))
-    document = {
-        "vault": vault.full_name,
-        "keys": len(names),
-        "subject_keys": subjects,
-        "library_keys": len(names) - subjects,
-        "shredded_subjects": shredded,
-    }
-    table = Table("key vault", "keys", "per subject", "library's own", "shredded subjects")
-    table.add_row(
-        vault.full_name, str(len(names)), str(subjects), str(len(names) - subjects), str(shredded)
-    )
-    output.result(document, table)
-
-
-@keys_app.command("rotate")
-def keys_rotate(
-    new_key_env: Annotated[
-        str, typer.Option("--new-key-env", help="Environment variable holding the new master key.")
-    ] = "PRIVATA_NEW_MASTER_KEY",
-    uri: Uri = None,
-    key_vault: KeyVault = None,
-    json_output: Json = False,
-) -> None:
-    """Re-wrap every data key under a new local master key (documents are not re-encrypted).
-
-    The keys are read from the environment, never from the command line (which other users of
-    the machine can see): the current one from PRIVATA_MASTER_KEY, the new one from
-    --new-key-env.
-    """
-    import os
-
-    from privata_mongo.encryption import rotate_master_key
-
-    output = Output(json_output)
-    new_key = os.environ.get(new_key_env, "").strip()
-    if not new_key:
-        output.problem(
-            f"put the new master key in ${new_key_env} (privata-mongo keys create-master makes one)"
-        )
-        raise typer.Exit(EXIT_REFUSED)
-    target = Target.of(uri, None)
-    target.key_vault(key_vault)
-    with refusals(output), target.connect() as client:
-        count = rotate_master_key(client, new_key)
-    output.result(
-        {"rewrapped": count},
-        f"re-wrapped {count} keys; set PRIVATA_MASTER_KEY to the new key in every process",
-    )

@@ -33,6 +33,10 @@ __all__ = [
     "Aggregate",
     "AnyOp",
     "AppendAudit",
+    "CacheGet",
+    "CacheInvalidate",
+    "CacheOp",
+    "CachePut",
     "CloseKms",
     "ConnectKms",
     "Count",
@@ -504,6 +508,48 @@ class DiscardKeys(Op[None]):
     names: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class CacheGet(Op[dict[str, bytes]]):
+    """The cached entries among ``keys``: entry name → bytes (an absent or held name is left out).
+
+    Only ``core.cache`` names entries, and only for what may be cached: identity rows as
+    stored (BSON with the ciphertext) and data key documents as the key vault stores them
+    (wrapped). A flow reads the store behind a name it did not get back.
+    """
+
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CachePut(Op[None]):
+    """Store ``entries`` in the cache unless their name is present (or held by an invalidation).
+
+    Adding only where absent is what keeps a reader that read a row before a write from
+    putting the old row back after the writer's ``CacheInvalidate``: the hold is still there.
+    Values are bytes the core encoded from what is stored; never a plaintext, never a key
+    in the clear. The bytes are left out of ``repr``.
+    """
+
+    entries: tuple[tuple[str, bytes], ...] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CacheInvalidate(Op[None]):
+    """Replace the entries ``keys`` by a hold of ``hold`` seconds: absent, and not refillable.
+
+    Yielded after every write that changes what a name stands for (an identity row written
+    or deleted, a data key shredded or re-wrapped), in every process's view at once when the
+    cache is shared.
+    """
+
+    keys: tuple[str, ...]
+    hold: float
+
+
+CacheOp: TypeAlias = CacheGet | CachePut | CacheInvalidate
+"""The requests served by the cache port (``ports.cache``)."""
+
+
 KeyOp: TypeAlias = LoadKeys | StoreKeys | ReplaceKeys | ShredKeys | FindErased | DiscardKeys
 """The requests served by the key vault and the key shredder rather than a collection."""
 
@@ -637,6 +683,7 @@ AnyOp: TypeAlias = (
     | IntentKey
     | KeyOp
     | KmsOp
+    | CacheOp
     | Located
     | Locate
     | InRegion

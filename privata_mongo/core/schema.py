@@ -12,7 +12,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from privata_mongo.core.rights.datamap import Source
 
 __all__ = [
     "BLIND_FIELD",
@@ -171,6 +174,8 @@ class ModelSchema:
             model references a model holding identity fields, directly or through others), so
             they can carry a restriction marker and its reads and writes need the clauses
             (``proxy.marked``). Set by the facade that knows every model.
+        marked_by: the references of a marked collection's documents along which a document
+            being written inherits its marker (``core.rights.spread.inherited``).
     """
 
     models: tuple[str, ...]
@@ -185,6 +190,7 @@ class ModelSchema:
     dynamic: bool = False
     sealed: bool = False
     marked: bool = False
+    marked_by: tuple[Source, ...] = ()
 
     @classmethod
     def native(cls, collection: str) -> ModelSchema:

@@ -2,8 +2,8 @@
 
 A request is served by one call of one port — a side's store (``execute``), an open cursor
 (``next_batch``), the key vault or shredder, the KMS transport or one of its connections, the
-audit trail, the peer reader, the access context — and the two drivers differ only in whether
-they await that call. Keeping the mapping here leaves each driver a thin loop.
+audit trail, the cache, the peer reader, the access context — and the two drivers differ only
+in whether they await that call. Keeping the mapping here leaves each driver a thin loop.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from privata_mongo.core.audit import AccessContext
 from privata_mongo.core.ops import (
     AnyOp,
     AppendAudit,
+    CacheGet,
+    CacheInvalidate,
+    CachePut,
     CloseKms,
     ConnectKms,
     DiscardKeys,
@@ -56,11 +59,12 @@ S = TypeVar("S")
 K = TypeVar("K")
 A = TypeVar("A")
 M = TypeVar("M")
+C = TypeVar("C")
 T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
-class Binding(Generic[S, K, A, M]):
+class Binding(Generic[S, K, A, M, C]):
     """The ports one flow runs against.
 
     Attributes:
@@ -77,6 +81,8 @@ class Binding(Generic[S, K, A, M]):
             go through, ``None`` when rows are not sealed.
         pause: waits the seconds a ``Pause`` asks for (``time.sleep``, or ``asyncio.sleep``
             awaited); ``None`` does not wait.
+        cache: the cache (``ports.cache``) of identity rows and wrapped keys; ``None``: a
+            ``CacheGet`` finds nothing, and puts and invalidations have nothing to change.
         residency: the regions configured now (``core.residency``; they follow the
             settings): flows run through the residency router when it returns some, and
             ``InRegion`` requests are served by ``regions``; ``None`` never routes.
@@ -91,10 +97,11 @@ class Binding(Generic[S, K, A, M]):
     audit: A | None = None
     kms: M | None = None
     pause: Callable[[float], Any] | None = None
+    cache: C | None = None
     residency: Callable[[], Residency | None] | None = None
-    regions: Callable[[str], Binding[S, K, A, M]] | None = None
+    regions: Callable[[str], Binding[S, K, A, M, C]] | None = None
 
-    def region(self, name: str) -> Binding[S, K, A, M]:
+    def region(self, name: str) -> Binding[S, K, A, M, C]:
         """The ports of region ``name``."""
         if self.regions is None:
             raise RuntimeError("this binding has no regions")
@@ -123,7 +130,7 @@ class PortCall:
     opens: bool = False
 
 
-def routed(flow: Flow[T], binding: Binding[Any, Any, Any, Any]) -> Flow[T]:
+def routed(flow: Flow[T], binding: Binding[Any, Any, Any, Any, Any]) -> Flow[T]:
     """``flow`` as the drivers run it: through the residency router when regions are set."""
     residency = None if binding.residency is None else binding.residency()
     if residency is None:
@@ -148,7 +155,11 @@ def _empty() -> list[Any]:
     return []
 
 
-def call_of(op: AnyOp, binding: Binding[Any, Any, Any, Any]) -> PortCall:
+def _found_nothing() -> dict[str, bytes]:
+    return {}
+
+
+def call_of(op: AnyOp, binding: Binding[Any, Any, Any, Any, Any]) -> PortCall:
     """The port call that executes ``op``."""
     if isinstance(op, InRegion):
         return call_of(op.op, binding.region(op.region))
@@ -204,6 +215,18 @@ def call_of(op: AnyOp, binding: Binding[Any, Any, Any, Any]) -> PortCall:
             return PortCall(connection.receive, (size,))  # type: ignore[attr-defined]
         case CloseKms(connection):
             return PortCall(connection.close, ())  # type: ignore[attr-defined]
+        case CacheGet(keys):
+            if binding.cache is None:
+                return PortCall(_found_nothing, (), awaited=False)
+            return PortCall(binding.cache.get, (keys,))
+        case CachePut(entries):
+            if binding.cache is None:
+                return PortCall(_nothing, (), awaited=False)
+            return PortCall(binding.cache.add, (dict(entries),))
+        case CacheInvalidate(keys, hold):
+            if binding.cache is None:
+                return PortCall(_nothing, (), awaited=False)
+            return PortCall(binding.cache.invalidate, (keys, hold))
         case Emit():
             raise RuntimeError("Emit is handled by the driver loop")
         case Located() | Locate():

@@ -13,6 +13,7 @@ from typing import Any, Protocol, TypeVar
 from privata_mongo.core.ops import AnyOp, Document, Emit, Flow, Gather, Steps
 from privata_mongo.drivers._dispatch import Binding, call_of, failure_of, routed
 from privata_mongo.ports.audit import AsyncAuditTrailPort
+from privata_mongo.ports.cache import AsyncCache
 from privata_mongo.ports.keys import AsyncKeyShredder, AsyncKeyVault
 from privata_mongo.ports.kms import AsyncKmsConnector
 from privata_mongo.ports.storage import AsyncBatchCursor, AsyncDocumentStore
@@ -26,7 +27,9 @@ class AsyncKeys(AsyncKeyVault, AsyncKeyShredder, Protocol):
     """What an async binding's ``keys`` offer: the key vault and the shredder."""
 
 
-AsyncBinding = Binding[AsyncDocumentStore, AsyncKeys, AsyncAuditTrailPort, AsyncKmsConnector]
+AsyncBinding = Binding[
+    AsyncDocumentStore, AsyncKeys, AsyncAuditTrailPort, AsyncKmsConnector, AsyncCache
+]
 
 
 async def run(flow: Flow[T], binding: AsyncBinding) -> T:

@@ -14,6 +14,7 @@ from typing import Any, Protocol, TypeVar
 from privata_mongo.core.ops import AnyOp, Document, Emit, Flow, Gather, Steps
 from privata_mongo.drivers._dispatch import Binding, call_of, failure_of, routed
 from privata_mongo.ports.audit import AuditTrailPort
+from privata_mongo.ports.cache import Cache
 from privata_mongo.ports.keys import KeyShredder, KeyVault
 from privata_mongo.ports.kms import KmsConnector
 from privata_mongo.ports.storage import BatchCursor, DocumentStore
@@ -27,7 +28,7 @@ class SyncKeys(KeyVault, KeyShredder, Protocol):
     """What a sync binding's ``keys`` offer: the key vault and the shredder."""
 
 
-SyncBinding = Binding[DocumentStore, SyncKeys, AuditTrailPort, KmsConnector]
+SyncBinding = Binding[DocumentStore, SyncKeys, AuditTrailPort, KmsConnector, Cache]
 
 
 def run(flow: Flow[T], binding: SyncBinding) -> T:

@@ -14,14 +14,14 @@ from mongoengine.base.common import _document_registry
 from mongoengine.errors import NotRegistered
 
 from privata_mongo.config import current
-from privata_mongo.core.rights.datamap import DataMap, Edge, ModelEntry, Ref, declared
+from privata_mongo.core.rights.datamap import DataMap, Edge, ModelEntry, Ref, Source, declared
 from privata_mongo.core.rights.policy import erasure_policy, retention_policy
 from privata_mongo.errors import PrivataError
 from privata_mongo.mongoengine._describe import collection_classes, schema_of_model
 
 __all__ = ["data_map", "marked", "model_classes"]
 
-_marked: dict[tuple[int, ...], frozenset[str]] = {}
+_marked: dict[tuple[int, ...], dict[str, tuple[Source, ...]]] = {}
 
 
 def model_classes(only: Iterable[Any] | None = None) -> dict[str, Any]:
@@ -110,8 +110,10 @@ def data_map(only: Iterable[Any] | None = None, *, usable: bool = False) -> Data
     return DataMap(tuple(entries), tuple(edges))
 
 
-def marked(collection: str) -> bool:
-    """Whether ``collection`` is a native one whose documents can be in a subject's map.
+def marked(collection: str) -> tuple[Source, ...] | None:
+    """The references a marked ``collection`` inherits markers along; ``None``: not marked.
+
+    A marked collection is a native one whose documents can be in a subject's map.
 
     The map of every registered model is built once per set of classes and settings.
     """
@@ -119,7 +121,7 @@ def marked(collection: str) -> bool:
     found = _marked.get(key)
     if found is None:
         described = data_map(usable=True)
-        found = frozenset(described.model(n).collection for n in described.reachable())
+        found = {described.model(n).collection: described.sources(n) for n in described.reachable()}
         _marked.clear()
         _marked[key] = found
-    return collection in found
+    return found.get(collection)

@@ -1,1 +1,1 @@
-"""Internal. The small protocols the drivers talk to: storage, and later keys, cache, audit."""
+"""Internal. The small protocols the drivers talk to: storage, keys, KMS, cache, audit, clock."""

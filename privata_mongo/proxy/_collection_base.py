@@ -98,7 +98,7 @@ class SplitCollectionBase(PassesAsNative, ABC):
         self._plans = Planner(
             self._runtime,
             lambda: self.schema,
-            database.split_targets,
+            database.joins,
             acknowledged=bool(clinical.write_concern.acknowledged),
             mongomock_style=self._terse,
             database=str(clinical.database.name),
@@ -109,13 +109,13 @@ class SplitCollectionBase(PassesAsNative, ABC):
             database.inner, clinical, identity, schema, self._read_peer
         )
 
-    def flow_parts(self) -> tuple[Context, Binding[Any, Any, Any, Any]]:
+    def flow_parts(self) -> tuple[Context, Binding[Any, Any, Any, Any, Any]]:
         """The context and ports of a flow on this collection starting now.
 
         For operator flows outside pymongo's API (``privata_mongo.recovery``), which run with
         the same runtime handles as the collection's own operations.
         """
-        return self._runtime.context(self.schema), self._binding
+        return self._runtime.context(self.schema, str(self._clinical.database.name)), self._binding
 
     def _linked(self) -> bool:
         """Whether the link index was ensured (once per runtime, not per collection object)."""

@@ -18,6 +18,7 @@ from pymongo.errors import BulkWriteError, InvalidOperation, OperationFailure
 from privata_mongo.adapters.audit_collection import CHECKPOINTS_SUFFIX
 from privata_mongo.core.audit.intents import JOURNAL_SUFFIX
 from privata_mongo.core.flows.aggregate import split_joins
+from privata_mongo.core.rights.joins import local_joins, restricted_joins
 from privata_mongo.core.schema import ModelSchema
 from privata_mongo.errors import ConfigurationError
 from privata_mongo.proxy._collection_base import SplitCollectionBase
@@ -147,8 +148,30 @@ class DatabaseBase(PassesAsNative):
         return schema if schema is not None and schema.enabled else None
 
     def split_targets(self, pipeline: Sequence[Mapping[str, Any]]) -> frozenset[str]:
-        """The split collections a pipeline joins, which the server cannot join for it."""
-        return frozenset(name for name in split_joins(pipeline) if self.schema_of(name))
+        """The collections a pipeline joins that the server cannot join for it.
+
+        The split ones, and the marked native ones a plain ``$lookup`` joins: their documents
+        are read through their proxy, which leaves out what the purpose may not see
+        (``core.rights.joins``).
+        """
+        split = frozenset(name for name in split_joins(pipeline) if self.schema_of(name))
+        return split | local_joins(pipeline, self.marked)
+
+    def marked(self, name: str) -> bool:
+        """Whether collection ``name`` is a native one whose documents can carry a marker."""
+        found = self._resolver(self.name, name)
+        return found is not None and not found.enabled and found.marked
+
+    def restricted(self, pipeline: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """``pipeline`` with the read clause in every server-side join into a marked collection."""
+        visible = self.client.runtime.restriction(write=False).visible
+        return restricted_joins(pipeline, self.marked, visible)
+
+    def joins(
+        self, pipeline: Sequence[Mapping[str, Any]]
+    ) -> tuple[list[Mapping[str, Any]], frozenset[str]]:
+        """``pipeline`` as the server must run it, and the collections the process joins."""
+        return self.restricted(pipeline), self.split_targets(pipeline)
 
     def get_collection(self, name: str, **options: Any) -> Any:
         """A collection by name, split when its model has identity fields."""
@@ -159,7 +182,7 @@ class DatabaseBase(PassesAsNative):
         schema = found if found is not None and found.enabled else None
         if schema is None:
             if found is not None and found.marked:
-                return MarkedCollection(self, clinical)
+                return MarkedCollection(self, clinical, found.marked_by)
             return PlainCollection(self, clinical)
         identity = self._inner.get_collection(schema.identity_collection, **options)
         return self.split_collection(self, clinical, identity, schema)

@@ -19,20 +19,28 @@ is returned as it is, or awaited after the guard's probe.
 
 from __future__ import annotations
 
+import copy
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, MutableMapping, Sequence
+from functools import partial
 from typing import Any
 
+from bson import ObjectId
+from pymongo import InsertOne, ReplaceOne, UpdateMany, UpdateOne
 from pymongo.collection import Collection
 
+from privata_mongo.core.ops import Steps
+from privata_mongo.core.rights.datamap import Source
 from privata_mongo.core.rights.restriction import (
     RESTRICTION_FIELD,
     Visibility,
     conjoined,
     refuse_marker,
     restricted_error,
+    written_names,
 )
-from privata_mongo.core.rights.spread import SUBJECTS
+from privata_mongo.core.rights.spread import SUBJECTS, StoredMarkers, inherited, marker_update
+from privata_mongo.core.schema import PSEUDONYM_FIELD
 from privata_mongo.proxy.plain import PlainCollection
 
 __all__ = ["MarkedCollection"]
@@ -148,12 +156,113 @@ def _stripped(document: Any) -> Any:
     return document
 
 
+def _drive(steps: Generator[Any, Any, Any]) -> Any:
+    """Run ``steps``, each value it yields being a call's result or (async) its awaitable.
+
+    A sync collection's calls return their results, so the steps run to the end here; the
+    first awaitable switches to a coroutine that awaits it and every later one, which is what
+    the async collection's method returns (as pymongo's async methods do).
+    """
+    try:
+        value = next(steps)
+        while not inspect.isawaitable(value):
+            value = steps.send(value)
+    except StopIteration as done:
+        return done.value
+
+    async def rest(pending: Any) -> Any:
+        try:
+            while True:
+                pending = steps.send(await pending if inspect.isawaitable(pending) else pending)
+        except StopIteration as done:
+            return done.value
+
+    return rest(value)
+
+
+def _rows(cursor: Any) -> Any:
+    """Every document of a cursor: a list, or (async cursor) an awaitable of one."""
+    return cursor.to_list(None) if hasattr(cursor, "__aiter__") else list(cursor)
+
+
+def _request(request: Any, clause: Mapping[str, Any] | None, marker: Mapping[str, Any]) -> Any:
+    """A copy of a bulk request: its filter restricted by ``clause``, its document marked."""
+    if clause is None and not marker:
+        return request
+    made = copy.copy(request)
+    if getattr(made, "_filter", None) is not None:
+        made._filter = _filtered(made._filter, clause)
+    if marker:
+        made._doc = _with_marker(made._doc, marker, insert=isinstance(made, InsertOne))
+    return made
+
+
+def _with_marker(document: Any, marker: Mapping[str, Any], *, insert: bool = False) -> Any:
+    """``document`` carrying ``marker`` (a copy); an inserted one gives the caller its ``_id``.
+
+    pymongo gives an inserted document without ``_id`` a new ``ObjectId`` in place; the copy
+    written must have the same one. A replacement keeps the ``_id`` it replaces.
+    """
+    if not marker:
+        return document
+    if insert and isinstance(document, MutableMapping) and "_id" not in document:
+        document["_id"] = ObjectId()
+    return {**document, RESTRICTION_FIELD: dict(marker)}
+
+
 class MarkedCollection(PlainCollection):
     """A native collection that can hold restriction markers (see the module docstring)."""
 
+    def __init__(self, database: Any, inner: Any, sources: Sequence[Source] = ()) -> None:
+        super().__init__(database, inner)
+        self._sources = tuple(sources)
+
     def with_options(self, **options: Any) -> MarkedCollection:
         """The same collection with other read/write options."""
-        return MarkedCollection(self._database, self._inner.with_options(**options))
+        return MarkedCollection(self._database, self._inner.with_options(**options), self._sources)
+
+    def _inherit(self, documents: Sequence[Any]) -> Generator[Any, Any, list[dict[str, Any]]]:
+        """The marker each document about to be written inherits (``spread.inherited``)."""
+        if not self._sources or not documents:
+            return [{} for _ in documents]
+        steps = Steps(inherited(self._sources, [dict(d) for d in documents]))
+        request: Any = steps.advance()
+        projection = {"_id": 1, PSEUDONYM_FIELD: 1, RESTRICTION_FIELD: 1}
+        while isinstance(request, StoredMarkers):
+            raw = self._database.inner[request.collection]
+            rows = yield _rows(raw.find({"_id": {"$in": list(request.ids)}}, projection))
+            request = steps.advance(rows)
+        return steps.value
+
+    def _touches(self, update: Any) -> bool:
+        """Whether ``update`` writes a reference the documents inherit their marker along."""
+        roots = {s.field.split(".", 1)[0] for s in self._sources}
+        return any(str(n).split(".", 1)[0] in roots for n in written_names(update))
+
+    def _ids(self, target: Any, *, one: bool) -> Generator[Any, Any, list[Any]]:
+        cursor = self._inner.find(_filtered(target, None) or {}, {"_id": 1})
+        if one:
+            cursor = cursor.limit(1)
+        rows = yield _rows(cursor)
+        return [row["_id"] for row in rows]
+
+    def _remark(self, ids: Sequence[Any]) -> Generator[Any, Any, None]:
+        """Write again the markers ``ids`` inherit, after a write changed their references."""
+        if not ids:
+            return
+        fields = {s.field: 1 for s in self._sources}
+        rows = yield _rows(
+            self._inner.find({"_id": {"$in": list(ids)}}, {**fields, RESTRICTION_FIELD: 1})
+        )
+        markers = yield from self._inherit(rows)
+        groups: dict[str, tuple[dict[str, Any], list[Any]]] = {}
+        for row, marker in zip(rows, markers, strict=True):
+            stored = row.get(RESTRICTION_FIELD) or {}
+            if {k: v for k, v in stored.items() if k in ("s", "r", "a", "o", "c")} == marker:
+                continue
+            groups.setdefault(repr(sorted(marker.items())), (marker, []))[1].append(row["_id"])
+        for marker, members in groups.values():
+            yield self._inner.update_many({"_id": {"$in": members}}, marker_update(marker))
 
     def _rules(self, *, write: bool) -> Visibility:
         # under a consent basis a native document is visible only with the consent of every
@@ -216,7 +325,8 @@ class MarkedCollection(PlainCollection):
         self, pipeline: Sequence[Mapping[str, Any]], *args: Any, **kwargs: Any
     ) -> Any:
         """Raw BSON batches of the pipeline over the visible documents, without the marker."""
-        return self._inner.aggregate_raw_batches(self._visible(pipeline), *args, **kwargs)
+        stages = self._database.restricted(self._visible(pipeline))
+        return self._inner.aggregate_raw_batches(stages, *args, **kwargs)
 
     def aggregate(self, pipeline: Sequence[Mapping[str, Any]], *args: Any, **kwargs: Any) -> Any:
         """The pipeline over the visible documents, the marker left out of its output."""
@@ -241,11 +351,46 @@ class MarkedCollection(PlainCollection):
         rules = self._rules(write=True)
         target = named.get("filter")
         named["filter"] = _filtered(target, rules.visible)
-        if not name.startswith("find_one_and_"):
-            return self._guarded(target, rules, lambda: self._call(name, bound))
+        returned = name.startswith("find_one_and_")
+        if change is not None and self._sources:
+            write = self._inheriting(name, bound, change, target)
+        else:
+            write = partial(self._call, name, bound)
+        if not returned:
+            return self._guarded(target, rules, write)
         # the document returned loses the marker here, not by a projection: FerretDB 1.24
         # takes none in findAndModify
-        return self._guarded(target, rules, lambda: _stripped(self._call(name, bound)))
+        return self._guarded(target, rules, lambda: _stripped(write()))
+
+    def _inheriting(
+        self, name: str, bound: inspect.BoundArguments, change: str, target: Any
+    ) -> Callable[[], Any]:
+        """The write ``name``, its documents carrying the markers they inherit.
+
+        A replacement carries the marker of what it references (the stored one would be lost
+        with the document it replaces). An update writing a reference, or an upsert, reads the
+        ids it will change first and writes their markers again once it is done.
+        """
+        named = bound.arguments
+        one = name != "update_many"
+        upsert = bool(named.get("upsert"))
+
+        def steps() -> Generator[Any, Any, Any]:
+            if change == "replacement":
+                (marker,) = yield from self._inherit([named[change]])
+                named[change] = _with_marker(named[change], marker)
+                return (yield self._call(name, bound))
+            if not (upsert or self._touches(named.get(change))):
+                return (yield self._call(name, bound))
+            before = yield from self._ids(target, one=one)
+            result = yield self._call(name, bound)
+            after: list[Any] = []
+            if upsert:  # the document inserted matches the filter it was made from
+                after = yield from self._ids(target, one=one)
+            yield from self._remark([*before, *(i for i in after if i not in before)])
+            return result
+
+        return lambda: _drive(steps())
 
     def _guarded(self, target: Any, rules: Visibility, call: Callable[[], Any]) -> Any:
         """Run ``call`` unless a document ``target`` selects is restricted (one probe first)."""
@@ -305,22 +450,49 @@ class MarkedCollection(PlainCollection):
         return self._write("find_one_and_delete", args, kwargs)
 
     def insert_one(self, document: Any, *args: Any, **kwargs: Any) -> Any:
-        """A native insert; a document naming the marker is refused."""
+        """A native insert of a document carrying the marker it inherits.
+
+        A document naming the marker is refused.
+        """
         refuse_marker(self._inner.name, document)
-        return self._inner.insert_one(document, *args, **kwargs)
+
+        def steps() -> Generator[Any, Any, Any]:
+            (marker,) = yield from self._inherit([document])
+            return (
+                yield self._inner.insert_one(
+                    _with_marker(document, marker, insert=True), *args, **kwargs
+                )
+            )
+
+        return _drive(steps())
 
     def insert_many(self, documents: Any, *args: Any, **kwargs: Any) -> Any:
-        """A native insert; a document naming the marker is refused."""
+        """A native insert of documents carrying the markers they inherit.
+
+        One read per referenced collection for all the documents; a document naming the
+        marker is refused.
+        """
         documents = list(documents)
         for document in documents:
             refuse_marker(self._inner.name, document)
-        return self._inner.insert_many(documents, *args, **kwargs)
+
+        def steps() -> Generator[Any, Any, Any]:
+            markers = yield from self._inherit(documents)
+            written = [
+                _with_marker(d, m, insert=True) for d, m in zip(documents, markers, strict=True)
+            ]
+            return (yield self._inner.insert_many(written, *args, **kwargs))
+
+        return _drive(steps())
 
     def bulk_write(self, requests: Any, *args: Any, **kwargs: Any) -> Any:
         """A native bulk write, refused as a whole before anything is written.
 
         Refused when a request names the marker, or would change a restricted document (one
-        probe over every request's filter).
+        probe over every request's filter). Each filter selects only the documents the
+        operation's purpose may change, as a single write's does; inserted and replacing
+        documents carry the markers they inherit, and the documents an update re-references
+        (or an upsert makes) get theirs written again after the bulk write.
         """
         requests = list(requests)
         filters = []
@@ -332,8 +504,27 @@ class MarkedCollection(PlainCollection):
         rules = self._rules(write=True)
         target = {"$or": filters} if filters else None
 
+        def steps() -> Generator[Any, Any, Any]:
+            documents = [r for r in requests if isinstance(r, InsertOne | ReplaceOne)]
+            markers = yield from self._inherit([r._doc for r in documents])
+            inherit = {id(r): m for r, m in zip(documents, markers, strict=True)}
+            updates = [
+                r
+                for r in requests
+                if isinstance(r, UpdateOne | UpdateMany) and (r._upsert or self._touches(r._doc))
+            ]
+            before: list[Any] = []
+            for update in updates:
+                before += yield from self._ids(update._filter, one=isinstance(update, UpdateOne))
+            written = [_request(r, rules.visible, inherit.get(id(r), {})) for r in requests]
+            result = yield self._inner.bulk_write(written, *args, **kwargs)
+            if updates:
+                upserted = list((getattr(result, "upserted_ids", None) or {}).values())
+                yield from self._remark([*before, *(i for i in upserted if i not in before)])
+            return result
+
         def call() -> Any:
-            return self._inner.bulk_write(requests, *args, **kwargs)
+            return _drive(steps())
 
         return self._guarded(target, rules, call) if target is not None else call()
 

@@ -58,7 +58,8 @@ class PlainCollection(PassesAsNative):
             documents = self.aggregate(stage.read, *args, **kwargs)
             return self._database.write_out(stage, documents)
         if not self._database.split_targets(pipeline):
-            return self._inner.aggregate(pipeline, *args, **kwargs)
+            # a join into a marked collection sees what a find there sees (core.rights.joins)
+            return self._inner.aggregate(self._database.restricted(pipeline), *args, **kwargs)
         schema = ModelSchema.native(self._inner.name)
         runner = self._database.split_collection(self._database, self._inner, self._inner, schema)
         return runner.aggregate(pipeline, *args, **kwargs)

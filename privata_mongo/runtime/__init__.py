@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +41,7 @@ from privata_mongo.drivers.sync import SyncBinding
 from privata_mongo.errors import MissingAccessContext
 from privata_mongo.ports.clock import Clock
 from privata_mongo.runtime.audit import AsyncAuditPoint, AuditPoint, Trails
+from privata_mongo.runtime.cache import async_cache, sync_cache
 from privata_mongo.runtime.indexes import EnsuredIndexes
 from privata_mongo.runtime.keys import KeyRings, check_master_key
 from privata_mongo.runtime.regions import RegionPorts, residency_of
@@ -138,6 +139,8 @@ class Runtime:
             server_sizes=self.sizes,
             time_limit_ms=_client_timeout_ms(),
             refused=refused,
+            cache=settings.cache is not None,
+            key_recheck=settings.key_recheck_ms / 1000,
             residency=residency_of(settings),
         )
 
@@ -174,7 +177,7 @@ class Runtime:
         identity: Any,
         schema: ModelSchema,
         peers: Callable[[str, Mapping[str, Any]], Any],
-    ) -> Binding[Any, Any, Any, Any]:
+    ) -> Binding[Any, Any, Any, Any, Any]:
         """The ports the flows of one split collection run against.
 
         Args:
@@ -209,6 +212,7 @@ class Runtime:
                 *stores,
                 audit=AsyncAuditPoint(self.trails, database, self.settings),
                 pause=asyncio.sleep,
+                cache=_AsyncCurrentCache(self.settings),
                 **shared,
             )
             return awaited
@@ -217,13 +221,62 @@ class Runtime:
             PymongoStore(identity, redaction),
             audit=AuditPoint(self.trails, database, self.settings),
             pause=time.sleep,
+            cache=_CurrentCache(self.settings),
             **shared,
         )
         return blocking
 
+    def cache(self) -> Any:
+        """The cache port the settings name when a request runs (sync, or awaited)."""
+        if self.asynchronous:
+            return _AsyncCurrentCache(self.settings)
+        return _CurrentCache(self.settings)
+
     def trail(self, database: Any) -> Any:
         """The audit trail of the real ``database`` now (``None`` when auditing is off)."""
         return self.trails.of(database, self.settings())
+
+
+class _CurrentCache:
+    """The cache the settings name when a request runs (none: nothing is held)."""
+
+    def __init__(self, settings: Callable[[], Settings]) -> None:
+        self._settings = settings
+
+    def get(self, keys: Sequence[str], /) -> dict[str, bytes]:
+        cache = sync_cache(self._settings())
+        return {} if cache is None else cache.get(keys)
+
+    def add(self, entries: Mapping[str, bytes], /) -> None:
+        cache = sync_cache(self._settings())
+        if cache is not None:
+            cache.add(entries)
+
+    def invalidate(self, keys: Sequence[str], hold: float, /) -> None:
+        cache = sync_cache(self._settings())
+        if cache is not None:
+            cache.invalidate(keys, hold)
+
+
+class _AsyncCurrentCache:
+    """``_CurrentCache`` for the awaited driver (aiocache on the running loop)."""
+
+    def __init__(self, settings: Callable[[], Settings]) -> None:
+        self._settings = settings
+
+    async def get(self, keys: Sequence[str], /) -> dict[str, bytes]:
+        cache = async_cache(self._settings())
+        return {} if cache is None else await cache.get(keys)
+
+    async def add(self, entries: Mapping[str, bytes], /) -> None:
+        cache = async_cache(self._settings())
+        if cache is not None:
+            await cache.add(entries)
+
+    async def invalidate(self, keys: Sequence[str], hold: float, /) -> None:
+        cache = async_cache(self._settings())
+        if cache is not None:
+            await cache.invalidate(keys, hold)
 
 
 class _Current:

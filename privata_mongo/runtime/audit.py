@@ -56,7 +56,7 @@ def _no_access() -> AccessContext:
     return AccessContext()
 
 
-def _key_binding(keys: KeyRings, settings: Settings) -> Binding[Any, Any, Any, Any]:
+def _key_binding(keys: KeyRings, settings: Settings) -> Binding[Any, Any, Any, Any, Any]:
     return Binding(
         clinical=None,
         identity=None,

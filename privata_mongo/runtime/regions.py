@@ -114,13 +114,13 @@ class RegionPorts:
         self._access = access
         self._asynchronous = asynchronous
         self._kms = kms
-        self._bindings: dict[tuple[int, str], tuple[Any, Binding[Any, Any, Any, Any]]] = {}
+        self._bindings: dict[tuple[int, str], tuple[Any, Binding[Any, Any, Any, Any, Any]]] = {}
 
     def residency(self) -> Residency | None:
         """The regions configured now."""
         return residency_of(self._settings())
 
-    def binding(self, name: str) -> Binding[Any, Any, Any, Any]:
+    def binding(self, name: str) -> Binding[Any, Any, Any, Any, Any]:
         """The ports of region ``name``.
 
         Raises:
@@ -144,7 +144,7 @@ class RegionPorts:
                 if self._asynchronous
                 else PymongoStore(collection, self._redaction)
             )
-            made: Binding[Any, Any, Any, Any] = Binding(
+            made: Binding[Any, Any, Any, Any, Any] = Binding(
                 None,
                 store,
                 access=self._access,

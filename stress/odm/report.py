@@ -37,8 +37,9 @@ def markdown(results: dict[str, Any]) -> str:
     machine = results["machine"]
     load = ", ".join(f"{x:.2f}" for x in machine["loadavg"])
     end = ", ".join(f"{x:.2f}" for x in machine.get("loadavg_end", machine["loadavg"]))
+    cache = results.get("cache")
     lines = [
-        f"# ODM benchmark ({results['mode']})",
+        f"# ODM benchmark ({results['mode']}{', cache ' + cache if cache else ''})",
         "",
         f"Commit `{results['commit'][:12]}`{' (tree dirty)' if results['dirty'] else ''}, "
         f"started {results['started']}, {results['seconds']:.0f} s; {machine['cpus']} CPUs, "
@@ -100,6 +101,23 @@ def markdown(results: dict[str, Any]) -> str:
                 ratio = tasks[task]["ratios"][f"{b}/{a}"]
                 cells.append(f"{ratio:.2f}\u00d7 {'holds' if ratio <= target else 'missed'}")
         lines.append(f"| {task} | ≤ {target}\u00d7 | " + " | ".join(cells) + " |")
+    if cache:
+        lines += [
+            "",
+            f"## Cache hit rate ({cache})",
+            "",
+            "| task | " + " | ".join(results["backends"]) + " |",
+        ]
+        lines += ["|---|" + "---|" * len(results["backends"])]
+        for task in TARGETS:
+            rates = [
+                f"{tasks[task]['cache']['hit_rate']:.0%} of "
+                f"{tasks[task]['cache']['hits'] + tasks[task]['cache']['misses']}"
+                if task in tasks
+                else "-"
+                for tasks in results["backends"].values()
+            ]
+            lines.append(f"| {task} | " + " | ".join(rates) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import mongomock.collection
 
+import privata_mongo
+import privata_mongo.config
 from privata_mongo.encryption import MASTER_KEY_ENV, new_master_key
 from privata_mongo.testing import CommandCounter
 from privata_mongo.testing.counting import OPERATIONS
@@ -125,6 +127,7 @@ def run_backend(
             times: dict[str, list[float]] = {alt.name: [] for alt in alts}
             trips: dict[str, float] = {}
             ops = task.ops(counts)
+            privata_mongo.cache_stats(reset=True)
             for alt, counter in zip(alts, counters, strict=True):  # also the warm-up
                 args = task.before(alt, states[alt.name], counts, -1)
                 total = _round_trips(alt, counter, calls, functools.partial(task.do, alt, args))
@@ -150,12 +153,14 @@ def run_backend(
                 f"{b}/{a}": per_alt[b]["stats"]["median"] / per_alt[a]["stats"]["median"]
                 for a, b in PAIRS
             }
+            hits = privata_mongo.cache_stats()
             results[task.name] = {
                 "title": task.title,
                 "ops_per_iteration": ops,
                 "size_bytes": size,
                 "alternatives": per_alt,
                 "ratios": ratios,
+                "cache": {"hits": hits.hits, "misses": hits.misses, "hit_rate": hits.hit_rate},
             }
             log(
                 f"{backend.name:>9} {task.name:<16} "
@@ -192,23 +197,35 @@ def run(
     mode: str,
     tasks: Sequence[Task] = TASKS,
     log: Callable[[str], None] = print,
+    cache: str | None = None,
 ) -> dict[str, Any]:
-    """The whole benchmark: one result document (``report`` renders it)."""
+    """The whole benchmark: one result document (``report`` renders it).
+
+    ``cache``: the privata alternatives run with ``configure(cache=cache)`` (the native ones
+    do not use privata, so they are unchanged).
+    """
     os.environ.setdefault(MASTER_KEY_ENV, new_master_key())
+    saved = privata_mongo.config.current()
+    if cache is not None:
+        privata_mongo.configure(cache=cache)
     started = datetime.datetime.now(datetime.timezone.utc)
     before = machine()
     out: dict[str, Any] = {
         "spec": "MongoDB ODM Performance Benchmark (odm-benchmarking.md), adapted: see stress/odm",
         "mode": mode,
+        "cache": cache,
         "counts": counts.__dict__,
         **commit(),
         "started": started.isoformat(timespec="seconds"),
         "machine": before,
         "backends": {},
     }
-    for name in backends:
-        with backend(name) as chosen:
-            out["backends"][name] = run_backend(chosen, counts, tasks, log)
+    try:
+        for name in backends:
+            with backend(name) as chosen:
+                out["backends"][name] = run_backend(chosen, counts, tasks, log)
+    finally:
+        privata_mongo.config._current = saved
     after = machine()
     out["machine"] = {
         **before,

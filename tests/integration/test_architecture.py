@@ -59,6 +59,7 @@ def test_public_surface_is_pinned() -> None:
         "UnsupportedQuery",
         "__version__",
         "access_context",
+        "cache_stats",
         "configure",
         "data_map",
         "explain",

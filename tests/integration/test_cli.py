@@ -262,3 +262,38 @@ def test_the_entry_point_verifies_a_server_trail(connected: Any, backend: Backen
     )
     assert done.returncode == EXIT_OK, done.stdout + done.stderr
     assert "verify" in done.stdout
+
+
+@requires("uri_from_another_process")
+def test_the_entry_point_exits_1_on_a_tampered_server_trail(
+    connected: Any, backend: Backend
+) -> None:
+    assert backend.uri is not None, "a backend reached from another process has a URI"
+    _audited_patients(connected)
+    first = connected["privata_audit"].find_one({"operation": "read"})
+    connected["privata_audit"].update_one({"_id": first["_id"]}, {"$set": {"purpose": "other"}})
+    script = Path(sys.executable).with_name("privata-mongo")
+    done = subprocess.run(  # noqa: S603 - the project's own entry point
+        [
+            str(script),
+            "audit",
+            "verify",
+            "--uri",
+            backend.uri,
+            "--db",
+            backend.db_name,
+            "--key-vault",
+            current().key_vault_namespace,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=dict(os.environ),
+    )
+    assert done.returncode == EXIT_CHECK_FAILED, done.stdout + done.stderr
+    verified = json.loads(done.stdout)
+    assert verified["ok"] is False
+    assert verified["problems"]
+    assert "Ann" not in done.stdout

@@ -289,7 +289,9 @@ def test_the_driver_serves_kms_requests_and_closes_what_a_flow_left_open() -> No
         return data
 
     connector = _Connector()
-    binding: Binding[Any, Any, Any, Any] = Binding(None, None, access=lambda: None, kms=connector)
+    binding: Binding[Any, Any, Any, Any, Any] = Binding(
+        None, None, access=lambda: None, kms=connector
+    )
     assert sync.run(flow(), binding) == b""
     assert [c.closed for c in connector.opened] == [2, 1]
 

@@ -264,6 +264,14 @@ def test_replay_deletes_again_what_a_restore_brought_back() -> None:
     assert {r.count for r in restored.records} == {0}
 
 
+def test_replay_reports_its_progress_after_each_logged_entry() -> None:
+    world = World()
+    world.run(flows.erase(MAP, Subject(P)))
+    seen: list[tuple[int, int]] = []
+    world.run(flows.replay(MAP, progress=lambda done, total: seen.append((done, total))))
+    assert seen == [(0, 1), (1, 1)]
+
+
 def test_replay_completes_a_pending_erasure() -> None:
     world = World()
     world.crash_at = flows.DeleteRows

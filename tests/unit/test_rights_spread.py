@@ -6,9 +6,19 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
+from bson import DBRef
+
 from privata_mongo.core.rights import access as flows
-from privata_mongo.core.rights.datamap import DataMap, Edge, Lookup, ModelEntry, Ref
-from privata_mongo.core.rights.spread import Mark, Markers, combined, spread
+from privata_mongo.core.rights.datamap import DataMap, Edge, Lookup, ModelEntry, Ref, Source
+from privata_mongo.core.rights.spread import (
+    Mark,
+    Markers,
+    StoredMarkers,
+    combined,
+    inherited,
+    merged,
+    spread,
+)
 
 ANN, BOB = "pseu_" + "a" * 32, "pseu_" + "b" * 32
 
@@ -155,3 +165,75 @@ def test_a_lifted_subject_leaves_the_document_to_the_others() -> None:
         "$set": {"_rst.s": [BOB, ANN], "_rst.r": True, "_rst.a": []},
         "$unset": {"_rst.o": "", "_rst.c": ""},
     }
+
+
+def test_a_native_model_inherits_along_references_into_marked_models_only() -> None:
+    assert MAP.sources("Visit") == (Source("patient", Ref.ID, "patient"),)
+    assert MAP.sources("Lab") == (Source("visit", Ref.ID, "visit"),)  # a native model of the map
+    assert MAP.sources("Team") == (Source("members", Ref.ID, "patient"),)
+    generic = DataMap(MAP.models, (Edge("Visit", "about", None, Ref.GENERIC),))
+    assert generic.sources("Visit") == (Source("about", Ref.GENERIC, None),)
+    assert MAP.sources("Clinic") == ()
+
+
+def _inherit(
+    sources: tuple[Source, ...], documents: list[dict[str, Any]], stored: dict[str, list[Any]]
+) -> tuple[list[dict[str, Any]], list[StoredMarkers]]:
+    """Run ``inherited``, answering each read from ``stored`` (rows by collection)."""
+    asked: list[StoredMarkers] = []
+    flow = inherited(sources, documents, chunk=2)
+    try:
+        request = next(flow)
+        while True:
+            asked.append(request)
+            rows = [r for r in stored[request.collection] if r["_id"] in request.ids]
+            request = flow.send(rows)
+    except StopIteration as done:
+        return done.value, asked
+
+
+def test_documents_inherit_the_merge_of_what_they_reference_in_reads_per_chunk() -> None:
+    stored = {
+        "patient": [
+            {"_id": 1, "_pseudonym": ANN, "_rst": {"r": True, "a": ["legal_claims"]}},
+            {"_id": 2, "_pseudonym": BOB, "_rst": {"o": ["research"]}},
+            {"_id": 3, "_pseudonym": "pseu_" + "c" * 32},
+        ],
+        "visit": [{"_id": 10, "_rst": {"s": [BOB], "o": ["marketing"]}}, {"_id": 11}],
+    }
+    sources = (Source("members", Ref.ID, "patient"), Source("about", Ref.DBREF, None))
+    documents = [
+        {"members": [1, 2]},
+        {"members": [3]},
+        {"members": [2], "about": DBRef("visit", 10)},
+        {"about": DBRef("visit", 11)},
+        {},
+    ]
+    markers, asked = _inherit(sources, documents, stored)
+    assert markers == [
+        {"s": [ANN, BOB], "r": True, "a": ["legal_claims"], "o": ["research"]},
+        {},
+        {"s": [BOB], "o": ["research", "marketing"]},
+        {},
+        {},
+    ]
+    assert [(a.collection, a.ids) for a in asked] == [
+        ("patient", (1, 2)),
+        ("patient", (3,)),
+        ("visit", (10, 11)),
+    ]
+
+
+def test_merging_is_the_combination_of_every_subject_one_by_one() -> None:
+    ann = {"s": [ANN], "r": True, "a": ["x", "y"], "c": ["research"]}
+    bob = {"s": [BOB], "r": True, "a": ["y"], "o": ["ads"], "c": ["research", "ads"]}
+    assert merged([ann, bob]) == merged([merged([ann]), bob])
+    assert merged([ann, bob]) == {
+        "s": [ANN, BOB],
+        "r": True,
+        "a": ["y"],
+        "o": ["ads"],
+        "c": ["research"],
+    }
+    assert merged([ann, {"s": [BOB]}]) == {"s": [ANN, BOB], "r": True, "a": ["x", "y"]}
+    assert merged([{"s": [ANN]}, {}]) == {}

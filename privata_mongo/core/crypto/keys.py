@@ -28,6 +28,7 @@ from typing import Any
 import bson
 from bson.binary import Binary
 
+from privata_mongo.core import cache
 from privata_mongo.core.crypto.blind import (
     INDEX_KEY_NAME,
     Blind,
@@ -37,7 +38,7 @@ from privata_mongo.core.crypto.blind import (
 )
 from privata_mongo.core.crypto.chain_key import is_chain_key_name
 from privata_mongo.core.crypto.check import check_master_key
-from privata_mongo.core.crypto.ring import KEY_CHECK_NAME, KeyRing, rewrap
+from privata_mongo.core.crypto.ring import KEY_CHECK_NAME, KeyRing, key_document, rewrap
 from privata_mongo.core.flows.context import Context
 from privata_mongo.core.mql.find_projection import compile_find_projection
 from privata_mongo.core.mql.values import UnsupportedOperator
@@ -151,7 +152,9 @@ def load_keys(
     """
     if create:
         yield from check_master_key(ctx, ring)
-    wanted = ring.missing(names)
+    wanted = ring.missing(names, ctx.key_recheck if ctx.cache else None)
+    if wanted and ctx.cache and not fresh:
+        wanted = yield from _from_cache(ring, wanted)
     if not wanted:
         return []
     found: list[Document] = []
@@ -159,6 +162,11 @@ def load_keys(
     if lookup:
         found = yield from LoadKeys(tuple(lookup))
         ring.add(found)
+        if ctx.cache:
+            loaded = {n for d in found for n in d.get("keyAltNames", ())}
+            yield from cache.keep_keys(
+                {n: raw for n in lookup if n in loaded and (raw := ring.stored(n)) is not None}
+            )
     have = {n for d in found for n in d.get("keyAltNames", ())}
     absent = [n for n in wanted if n not in have]
     vanished = [n for n in absent if ring.key_id(n) is not None]
@@ -193,7 +201,24 @@ def load_keys(
         # Another process may have created the index key first: use whichever was stored.
         ring.add((yield from LoadKeys((INDEX_KEY_NAME,))))
     ring.add(d for d in created if INDEX_KEY_NAME not in d.get("keyAltNames", ()))
+    if ctx.cache:
+        # as the key vault now stores them: the next process to need them finds them here
+        yield from cache.keep_keys({n: raw for n in absent if (raw := ring.stored(n)) is not None})
     return []
+
+
+def _from_cache(ring: KeyRing, wanted: Sequence[str]) -> Flow[list[str]]:
+    """Serve ``wanted`` keys from the shared cache; the names it does not hold as wanted.
+
+    A held key the cache holds unchanged is confirmed; one it holds otherwise (re-wrapped by
+    a rotation elsewhere) is replaced. A name the cache lacks (evicted, or held because the
+    subject was erased or its key re-wrapped) is left for the key vault, which decides.
+    """
+    found = yield from cache.cached_keys(wanted)
+    same = [n for n in wanted if n in found and found[n] == ring.stored(n)]
+    ring.confirm(same)
+    ring.add(key_document(found[n]) for n in wanted if n in found and n not in same)
+    return [n for n in wanted if n not in found]
 
 
 def discard_keys(ctx: Context, pseudonyms: Sequence[str]) -> Flow[None]:
@@ -493,15 +518,22 @@ def _reserved(name: str) -> bool:
     return name in (INDEX_KEY_NAME, KEY_CHECK_NAME) or is_chain_key_name(name)
 
 
-def shred(ring: KeyRing | None, pseudonyms: Sequence[str]) -> Flow[int]:
+def shred(ring: KeyRing | None, pseudonyms: Sequence[str], *, cached: bool = False) -> Flow[int]:
     """Destroy the data keys of ``pseudonyms`` (crypto-shredding); returns the keys deleted.
 
     Every copy of these subjects' identity rows (replicas, backups, exports) becomes
-    unreadable; the keys are dropped from memory too.
+    unreadable; the keys are dropped from memory too. With ``cached`` (a cache is
+    configured), their cache entries are held first (``core.cache.hold_erased``), so every
+    other process stops using them within its key recheck interval.
+
+    Raises:
+        CacheUnavailable: with ``cached``, the cache cannot be reached; nothing was shredded.
     """
     names = tuple(dict.fromkeys(p for p in pseudonyms if not _reserved(p)))
     if not names:
         return 0
+    if cached:
+        yield from cache.hold_erased(names)
     deleted: int = yield from ShredKeys(names)
     if ring is not None:
         ring.forget(names)
@@ -518,7 +550,7 @@ def shred_deleted(ctx: Context, pseudonyms: Sequence[str]) -> Flow[None]:
     ring = _ring(ctx)
     if ring is None or not pseudonyms:
         return
-    yield from shred(ring, pseudonyms)
+    yield from shred(ring, pseudonyms, cached=ctx.cache)
 
 
 def reindex(ctx: Context) -> Flow[int]:
@@ -563,6 +595,7 @@ def reindex(ctx: Context) -> Flow[int]:
             selector = {"_id": row["_id"], REVISION_FIELD: row.get(REVISION_FIELD)}
             outcome = yield from Update(Side.IDENTITY, selector, change, False)
             changed += outcome.matched
+            yield from cache.forget_rows(ctx, (row["_id"],))
         if len(rows) < ctx.batch_size:
             return changed
         after = {"_id": {"$gt": rows[-1]["_id"]}}
@@ -579,11 +612,13 @@ def rotate(
     new: Mapping[str, Any],
     *,
     master_key: Mapping[str, Any] | None = None,
+    cached: bool = False,
 ) -> Flow[int]:
     """Re-wrap every data key from the ``old`` to the ``new`` master key; returns the count.
 
     Documents are not touched: the data keys keep their material, only its wrapping changes
-    (pymongo's ``rewrap_many_data_key`` semantics).
+    (pymongo's ``rewrap_many_data_key`` semantics). With ``cached``, the cached copies of the
+    keys (wrapped by the old master key) are invalidated.
     """
     documents: list[Document] = yield from LoadKeys(None)
     rewrapped = yield from rewrap(
@@ -591,6 +626,8 @@ def rotate(
     )
     if rewrapped:
         yield ReplaceKeys(tuple(rewrapped))
+        if cached:
+            yield from cache.forget_keys(n for d in rewrapped for n in d.get("keyAltNames", ()))
     ring.forget()
     return len(rewrapped)
 

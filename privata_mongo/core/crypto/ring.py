@@ -42,6 +42,7 @@ __all__ = [
     "KEY_CHECK_NAME",
     "KeyRing",
     "derived_secret",
+    "key_document",
     "key_id_bytes",
     "rewrap",
     "rewrap_to",
@@ -65,6 +66,12 @@ _KEY_CODEC: CodecOptions[Any] = CodecOptions(uuid_representation=UuidRepresentat
 def key_id_bytes(value: Any) -> bytes:
     """The 16 bytes of a data key ``_id`` (a subtype-4 ``Binary`` or a decoded ``uuid.UUID``)."""
     return value.bytes if isinstance(value, uuid.UUID) else bytes(value)
+
+
+def key_document(raw: bytes) -> Document:
+    """A key document from the BSON ``KeyRing.stored`` gives (``_id`` as a ``uuid.UUID``)."""
+    document: Document = bson.decode(raw, codec_options=_KEY_CODEC)
+    return document
 
 
 class _Codec(MongoCryptCallback):  # type: ignore[misc]
@@ -216,15 +223,38 @@ class KeyRing:
 
     # -- the cache ------------------------------------------------------------------------------
 
-    def missing(self, names: Iterable[str]) -> list[str]:
-        """Which of ``names`` are not in memory (never loaded, or older than the TTL)."""
+    def missing(self, names: Iterable[str], within: float | None = None) -> list[str]:
+        """Which of ``names`` are not in memory (never loaded, or older than the TTL).
+
+        ``within`` (seconds, below the TTL) asks for the keys not loaded or confirmed that
+        recently instead: those a flow checks against the shared cache before using them.
+        """
         now = self._clock()
+        limit = self.ttl if within is None else min(within, self.ttl)
         out = []
         for name in dict.fromkeys(names):
             entry = self._by_name.get(name)
-            if entry is None or now - entry.loaded > self.ttl:
+            if entry is None or now - entry.loaded > limit:
                 out.append(name)
         return out
+
+    def stored(self, name: str) -> bytes | None:
+        """The key document ``name`` as held: BSON of the key vault's document, still wrapped."""
+        entry = self._by_name.get(name)
+        return None if entry is None else entry.raw
+
+    def confirm(self, names: Iterable[str]) -> None:
+        """Count the held keys ``names`` as loaded now: the shared cache holds them unchanged.
+
+        Their unwrapped material is kept (it expires on its own clock), so a confirmation
+        costs no unwrapping and no KMS request.
+        """
+        now = self._clock()
+        with self._lock:
+            for name in names:
+                entry = self._by_name.get(name)
+                if entry is not None:
+                    entry.loaded = now
 
     def add(self, documents: Iterable[Mapping[str, Any]]) -> None:
         """Hold key documents as read from (or written to) the key vault."""

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+from privata_mongo.core import cache
 from privata_mongo.core.crypto.keys import (
     blind_filter,
     project_rows,
@@ -328,11 +329,24 @@ def _resolve_probe(ctx: Context, probe: Probe, deadline: Deadline) -> Flow[list[
 
 
 def fetch_identities(
-    ctx: Context, pseudonyms: Sequence[str], projection: Mapping[str, Any] | None = None
+    ctx: Context,
+    pseudonyms: Sequence[str],
+    projection: Mapping[str, Any] | None = None,
+    *,
+    cached: bool = True,
 ) -> Flow[dict[str, Document]]:
-    """Identity documents by pseudonym, one read per ``ctx.batch_size`` pseudonyms."""
+    """Identity documents by pseudonym, one read per ``ctx.batch_size`` pseudonyms.
+
+    With a cache (``core.cache``), the rows it holds as stored are used and the others read
+    and offered to it; ``cached=False`` reads every row from the store (a reader that found
+    a document torn reads both halves where they are written).
+    """
     found: dict[str, Document] = {}
     unique = list(dict.fromkeys(pseudonyms))
+    if cached:
+        rows, unique = yield from cache.cached_rows(ctx, unique)
+        for row in project_rows(ctx, (yield from unseal(ctx, rows)), projection):
+            found[row["_id"]] = row
     for chunk in chunks(unique, ctx.batch_size):
         rows = yield from FetchAll(
             Side.IDENTITY,
@@ -345,6 +359,7 @@ def fetch_identities(
                 batch_size=len(chunk),
             ),
         )
+        yield from cache.keep_rows(ctx, rows)
         for row in project_rows(ctx, (yield from unseal(ctx, rows)), projection):
             found[row["_id"]] = row
     return found
@@ -474,12 +489,16 @@ def untorn(
             ),
         )
         fresh = {repr(r["_id"]): r for r in rows}
+        linked_again = [r[PSEUDONYM_FIELD] for r in rows if PSEUDONYM_FIELD in r]
+        # A cached row older than its clinical half reads as torn too: read where written.
+        yield from cache.forget_rows(ctx, linked_again)
         identities.update(
             (
                 yield from fetch_identities(
                     ctx,
-                    [r[PSEUDONYM_FIELD] for r in rows if PSEUDONYM_FIELD in r],
+                    linked_again,
                     including(with_order(plan.identity), VERSION_FIELD, LEASE_FIELD),
+                    cached=False,
                 )
             )
         )

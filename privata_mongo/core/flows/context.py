@@ -71,6 +71,11 @@ class Context:
         restriction: the clauses restriction and objection add to every clinical selection
             of the operation (``core.rights.restriction``); ``None`` for operator flows
             (recovery, the rights themselves), which must reach every subject.
+        cache: identity rows and wrapped data keys are cached (``core.cache``); off, the
+            flows yield no cache request at all.
+        key_recheck: with ``cache``, seconds a data key held in memory is used before it is
+            checked again against the shared cache (the bound on how long another process's
+            erasure stays unseen here); without it, the ring's TTL decides.
         residency: the configured regions (``core.residency``); ``None`` (the default) when
             the deployment has one region, whose flows write no region and yield no
             ``Located``.
@@ -96,5 +101,7 @@ class Context:
     time_limit_ms: float | None = None
     refused: Callable[[BaseException], bool] = _reported
     restriction: Visibility | None = None
+    cache: bool = False
+    key_recheck: float = 1.0
     residency: Residency | None = None
     placement: Mapping[str, str] = field(default_factory=dict)

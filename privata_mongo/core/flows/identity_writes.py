@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from privata_mongo.core import cache
 from privata_mongo.core.failures import WriteFailed
 from privata_mongo.core.limits import grew_too_large
 from privata_mongo.core.mql.update import CompiledUpdate
@@ -324,6 +325,7 @@ def write_identities(
     matched: int = yield from ReplaceMany(
         Side.IDENTITY, tuple((f, r) for (f, _, _), r in zip(swaps, rows, strict=False))
     )
+    yield from cache.forget_rows(ctx, [f["_id"] for f, _, _ in swaps])
     yield from touched(ctx, [f["_id"] for f, _, _ in swaps], changed)
     names = frozenset(f["_id"] for f, _, _ in swaps)
     if matched == len(swaps):
@@ -348,3 +350,4 @@ def restore_identities(ctx: Context, planned: Sequence[Rewrite]) -> Flow[None]:
     if restore:
         sealed = yield from seal(ctx, [row for _, row in restore])
         yield ReplaceMany(Side.IDENTITY, tuple(zip((f for f, _ in restore), sealed, strict=False)))
+        yield from cache.forget_rows(ctx, [f["_id"] for f, _ in restore])

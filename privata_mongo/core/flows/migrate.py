@@ -45,6 +45,7 @@ from typing import Any
 
 import bson
 
+from privata_mongo.core import cache
 from privata_mongo.core.crypto.keys import shred_deleted
 from privata_mongo.core.crypto.ring import derived_secret
 from privata_mongo.core.failures import DUPLICATE_KEY, WriteFailed
@@ -225,6 +226,7 @@ def convert(ctx: Context, documents: Sequence[Mapping[str, Any]], secret: bytes)
         # the row of an earlier, interrupted run: the same subject, written afresh
         row = sealed[failure.index]
         yield Replace(Side.IDENTITY, {"_id": row["_id"]}, row, True)
+        yield from cache.forget_rows(ctx, (row["_id"],))
     yield from touched(ctx, pseudonyms, fields)
     # by ``_id`` alone (a server finds it by index): the pseudonym is the row's own, so a row a
     # concurrent run converted first is rewritten with the same content
@@ -278,6 +280,7 @@ def restore(
     if shred:
         yield from shred_deleted(ctx, pseudonyms)
     deleted: int = yield from Delete(Side.IDENTITY, {"_id": {"$in": list(pseudonyms)}}, multi=True)
+    yield from cache.forget_rows(ctx, pseudonyms)
     return Converted(done, deleted, pseudonyms, fields)
 
 
@@ -302,6 +305,7 @@ def remove_orphans(ctx: Context, *, shred: bool = False) -> Flow[int]:
         if shred:
             yield from shred_deleted(ctx, [n for n in names if is_pseudonym(n)])
         deleted += yield from Delete(Side.IDENTITY, {"_id": {"$in": names}}, multi=True)
+        yield from cache.forget_rows(ctx, names)
 
 
 def forget_migration(ctx: Context) -> Flow[None]:

@@ -36,6 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from privata_mongo.core import cache
 from privata_mongo.core.audit.intents import Intent, intent_holds, intent_of
 from privata_mongo.core.audit.records import AccessContext, AuditRecord, records_for
 from privata_mongo.core.crypto.keys import discard_keys
@@ -192,6 +193,7 @@ def resolve_intent(ctx: Context, intent: Intent) -> Flow[Resolved | None]:
         unused = [s for s in subjects if s not in has_identity and s not in has_clinical]
         if orphans:
             yield Delete(Side.IDENTITY, {"_id": {"$in": orphans}}, multi=True)
+            yield from cache.forget_rows(ctx, orphans)
         yield from discard_keys(ctx, orphans + unused)
         records += _records(ctx, intent, orphans, "recovered:rolled_back", 0)
         records += _records(ctx, intent, whole, "recovered:ok", len(whole))

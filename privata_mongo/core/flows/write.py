@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, cast
 
+from privata_mongo.core import cache
 from privata_mongo.core.crypto.keys import discard_keys, shred_deleted
 from privata_mongo.core.failures import DUPLICATE_KEY, BulkWriteFailed, WriteFailed, WriteFailure
 from privata_mongo.core.limits import grew_too_large, too_large_to_insert
@@ -694,6 +695,7 @@ def delete_rows(
     yield from intends(ctx, pseudonyms, ctx.schema.identity_fields, "delete")
     for chunk in chunks(pseudonyms, ctx.batch_size):
         yield Delete(Side.IDENTITY, {"_id": {"$in": list(chunk)}}, multi=True, options=shared)
+        yield from cache.forget_rows(ctx, chunk)
         yield from touched(ctx, chunk, ctx.schema.identity_fields)
         # Retention seam: a policy that keeps keys past a delete (a legal hold, a retention
         # period) would take its subjects out of ``chunk`` here. None exists yet, and no

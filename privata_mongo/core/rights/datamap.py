@@ -31,8 +31,10 @@ __all__ = [
     "Lookup",
     "ModelEntry",
     "Ref",
+    "Source",
     "SubjectMap",
     "declared",
+    "id_key",
     "walk",
 ]
 
@@ -132,6 +134,20 @@ def declared(source: str, references: Any) -> tuple[Edge, ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class Source:
+    """A reference a native model's documents inherit a restriction marker along.
+
+    What ``proxy.marked`` needs to find, in a document being written, the documents it
+    references: the stored field, how the reference is stored, and the referenced model's
+    collection (``None`` for a generic reference or a link: the stored ``DBRef`` names it).
+    """
+
+    field: str
+    ref: Ref
+    collection: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ModelEntry:
     """One model of the map: where it is stored and how its fields are classified.
 
@@ -202,6 +218,24 @@ class DataMap:
                     grown = True
         return frozenset(m.name for m in self.models if m.name in found and not m.split)
 
+    def sources(self, model: str) -> tuple[Source, ...]:
+        """The references of native ``model`` its documents inherit a marker along.
+
+        Every stored reference into a model whose documents can carry a marker: a split model
+        (its clinical rows carry the subject's decision) or a native model of the map; a
+        generic reference, which can point at any of them.
+        """
+        marking = {m.name for m in self.models if m.split} | self.reachable()
+        found: list[Source] = []
+        for edge in self.edges:
+            if edge.source != model or edge.ref is Ref.BACK:
+                continue
+            if edge.target is None:
+                found.append(Source(edge.field, edge.ref, None))
+            elif edge.target in marking:
+                found.append(Source(edge.field, edge.ref, self.model(edge.target).collection))
+        return tuple(dict.fromkeys(found))
+
     def __str__(self) -> str:
         lines = []
         for entry in self.models:
@@ -252,7 +286,7 @@ class SubjectMap:
         return sum(len(ids) for ids in self.documents.values())
 
 
-def _key(value: Any) -> Any:
+def id_key(value: Any) -> Any:
     """A hashable stand-in for an id (ids may be documents, which are not hashable)."""
     try:
         hash(value)
@@ -305,7 +339,7 @@ def _add(
 ) -> None:
     seen = found.setdefault(model, {})
     for value in ids:
-        key = _key(value)
+        key = id_key(value)
         if key not in seen:
             seen[key] = value
             frontier.setdefault(model, []).append(value)

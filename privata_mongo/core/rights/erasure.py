@@ -33,7 +33,7 @@ does if the key vault was restored too. Each subject gets ``erase`` records with
 from __future__ import annotations
 
 import datetime
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as attribute
 from typing import Any
@@ -41,7 +41,7 @@ from typing import Any
 from privata_mongo.core.audit import AccessContext
 from privata_mongo.core.ops import Op, ResolveAccess
 from privata_mongo.core.rights.access import Subject, locate
-from privata_mongo.core.rights.datamap import DataMap, walk
+from privata_mongo.core.rights.datamap import DataMap, id_key, walk
 from privata_mongo.core.rights.policy import DELETE, PSEUDONYMISE
 from privata_mongo.core.rights.receipt import ErasureReceipt, ModelErasure
 from privata_mongo.core.schema import Side
@@ -129,7 +129,9 @@ class HasKey(Op[bool]):
 class ShredKey(Op[int]):
     """Request: crypto-shred the data key of ``pseudonym`` (tombstone, then key); keys deleted.
 
-    The key rings of the process forget it too (the read caches of the subject's identity).
+    The key rings of the process forget it too (the read caches of the subject's identity),
+    and with a cache configured its key entry is held first (``core.cache.hold_erased``), so
+    other processes stop using the key within their key recheck interval.
     """
 
     pseudonym: str
@@ -205,14 +207,6 @@ class ReplayedErasure:
     def removed(self) -> int:
         """Rows deleted again, over every model."""
         return sum(m.identity_deleted + m.clinical_deleted for m in self.models)
-
-
-def _key(value: Any) -> Any:
-    try:
-        hash(value)
-    except TypeError:
-        return repr(value)
-    return value
 
 
 def _chunks(ids: Sequence[Any], size: int) -> list[Sequence[Any]]:
@@ -307,13 +301,13 @@ def _apply(
     ids: dict[str, dict[Any, Any]] = {}
     policies: dict[str, str] = {}
     for planned in entry["models"]:
-        ids[planned["model"]] = {_key(i): i for i in planned["ids"]}
+        ids[planned["model"]] = {id_key(i): i for i in planned["ids"]}
         policies[planned["model"]] = planned["policy"]
     if walk_again:
         found = yield from walk(data_map, pseudonym)
         for model_name, more in found.documents.items():
             held = ids.setdefault(model_name, {})
-            held.update({_key(i): i for i in more})
+            held.update({id_key(i): i for i in more})
     for model_name in reversed(list(ids)):  # the deepest level of the map first
         if model_name not in known:
             continue  # a model this process does not serve: its own Rights applies it
@@ -384,16 +378,25 @@ def erase(
     return receipt
 
 
-def replay(data_map: DataMap, *, batch: int = 1000) -> Generator[Any, Any, list[ReplayedErasure]]:
+def replay(
+    data_map: DataMap,
+    *,
+    batch: int = 1000,
+    progress: Callable[[int, int], None] | None = None,
+) -> Generator[Any, Any, list[ReplayedErasure]]:
     """Re-apply every logged erasure to the data as it is now (after a backup restore).
 
     Each subject's key is shredded again if the key vault holds it, its identity rows are
     deleted again, and the documents its erasure deleted are deleted again (with any document
     of its map the restored data holds); pending entries are completed. Idempotent: a second
-    run removes nothing and says so in its ``replay`` records.
+    run removes nothing and says so in its ``replay`` records. ``progress`` is told the
+    entries done and the total after each one (a replay of a large log takes a while).
     """
     replayed: list[ReplayedErasure] = []
-    for pseudonym in (yield from LoggedErasures()):
+    logged = yield from LoggedErasures()
+    for done, pseudonym in enumerate(logged):
+        if progress is not None:
+            progress(done, len(logged))
         entry = yield from LoadErasure(pseudonym)
         if entry is None:
             continue
@@ -416,4 +419,6 @@ def replay(data_map: DataMap, *, batch: int = 1000) -> Generator[Any, Any, list[
             erased.append(Erased(name, fields, identity + clinical))
         yield RecordErasure(pseudonym, tuple(erased), REPLAY)
         replayed.append(ReplayedErasure(pseudonym, shredded > 0, tuple(models)))
+    if progress is not None:
+        progress(len(logged), len(logged))
     return replayed

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from privata_mongo.core import cache
 from privata_mongo.core.audit import SEVERITY_BREAK_GLASS, records_for
 from privata_mongo.core.ops import AppendAudit, Flow, ResolveAccess, Update, UpdateOutcome
 from privata_mongo.core.schema import PSEUDONYM_FIELD, Side
@@ -46,6 +47,7 @@ __all__ = [
     "conjoined",
     "refuse_marker",
     "visibility",
+    "written_names",
 ]
 
 RESTRICTION_FIELD = "_rst"
@@ -111,6 +113,12 @@ def visibility(
     ``purpose`` are seen and changed (``core.rights.consent``), break-glass or not: an
     emergency lifts a restriction, it does not stand in for a consent.
 
+    The read clause is one flat document of conditions on the marker's keys, not a ``$nor`` of
+    the restricted and the objecting cases (which selects the same documents): FerretDB v1.24
+    stops pushing a filter's ``_id`` equality down to its storage when the filter holds a
+    ``$nor`` or an ``$or``, so a get by id scanned the collection (37 ms against 3 ms over
+    2,000 documents).
+
     Raises:
         MissingPurpose: ``consent`` without a purpose (consent is always for a purpose).
     """
@@ -121,19 +129,23 @@ def visibility(
             "the access context declares a consent-based legal basis but no purpose: consent "
             "is given for a purpose; pass purpose=... to access_context"
         )
-    clauses: list[dict[str, Any]] = []
+    visible: dict[str, Any] = {}
     guard: dict[str, Any] | None = None
     if not break_glass:
         if write:
             guard = _restricted_clause(purpose)
+        elif purpose is None:
+            visible[_RESTRICTED] = {"$ne": True}
         else:
-            clauses.append(_restricted_clause(purpose))
+            # a restricted row always lists the purposes its restriction allows (``a``, maybe
+            # none) and an unrestricted one never does: visible without a list, or with the
+            # purpose in it
+            visible[_ALLOWED] = {"$in": [None, purpose]}
     if purpose is not None:
-        clauses.append({_OBJECTED: purpose})
-    visible: dict[str, Any] | None = {"$nor": clauses} if clauses else None
+        visible[_OBJECTED] = {"$ne": purpose}
     if consent:
-        visible = {**(visible or {}), _CONSENTED: purpose}
-    return Visibility(visible, guard, purpose)
+        visible[_CONSENTED] = purpose
+    return Visibility(visible or None, guard, purpose)
 
 
 def conjoined(first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str, Any]:
@@ -163,21 +175,22 @@ def restricted_error(model: str, purpose: str | None, pseudonyms: Sequence[str])
     )
 
 
-def _names(update: Any) -> Iterable[str]:
+def written_names(update: Any) -> Iterable[str]:
+    """The field names an update, a pipeline update or a replacement writes (as written)."""
     if isinstance(update, Mapping):
         for key, value in update.items():
             if isinstance(key, str) and key.startswith("$"):
                 if isinstance(value, Mapping):
                     yield from (str(k) for k in value)
                 elif key in ("$set", "$addFields", "$project", "$unset", "$replaceWith"):
-                    yield from _names(value)
+                    yield from written_names(value)
             else:
                 yield str(key)
     elif isinstance(update, str):
         yield update
     elif isinstance(update, Sequence):
         for item in update:
-            yield from _names(item)
+            yield from written_names(item)
 
 
 def refuse_marker(model: str, update: Any) -> None:
@@ -189,7 +202,7 @@ def refuse_marker(model: str, update: Any) -> None:
     Raises:
         UnsupportedQuery: ``update`` sets, unsets or replaces ``_rst`` (or a path in it).
     """
-    for name in _names(update):
+    for name in written_names(update):
         if name.split(".", 1)[0] == RESTRICTION_FIELD:
             raise UnsupportedQuery(
                 f"{model}: {RESTRICTION_FIELD} is privata's restriction marker and cannot be "
@@ -212,6 +225,7 @@ def change_marker(
     """
     access = yield from ResolveAccess()
     yield from Update(Side.IDENTITY, {"_id": pseudonym}, change, multi=False)
+    yield from cache.forget_rows(ctx, (pseudonym,))
     outcome: UpdateOutcome = yield from Update(
         Side.CLINICAL, {PSEUDONYM_FIELD: pseudonym}, change, multi=True
     )

@@ -27,13 +27,26 @@ from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bson import DBRef
+
+from privata_mongo.core.mql.values import MISSING, lookup
 from privata_mongo.core.ops import Op
 from privata_mongo.core.rights.access import Record
-from privata_mongo.core.rights.datamap import LOOKUP_CHUNK, DataMap, walk
+from privata_mongo.core.rights.datamap import LOOKUP_CHUNK, DataMap, Ref, Source, id_key, walk
 from privata_mongo.core.rights.restriction import RESTRICTION_FIELD
 from privata_mongo.core.schema import PSEUDONYM_FIELD
 
-__all__ = ["SUBJECTS", "Mark", "Markers", "combined", "spread"]
+__all__ = [
+    "SUBJECTS",
+    "Mark",
+    "Markers",
+    "StoredMarkers",
+    "combined",
+    "inherited",
+    "marker_update",
+    "merged",
+    "spread",
+]
 
 SUBJECTS = "s"
 """Key of a native document's marker listing the subjects whose decisions it carries."""
@@ -88,31 +101,41 @@ def _decision(row: Mapping[str, Any]) -> dict[str, Any]:
     return decision
 
 
-def combined(subjects: Sequence[str], decisions: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """The update writing the marker of a native document carrying ``subjects``' decisions.
+def merged(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """One marker's keys from the markers of the parts a document carries; ``{}`` for none.
 
-    Restricted when any subject is; allowed only under the purposes every restricted subject
-    allows; objected to for every purpose any subject objects to; consented to for the purposes
-    every subject consented to. No subject left: the keys are removed.
+    Each part is a marker: one subject's decision with the subject in ``s``, or a native
+    document's marker (already merged from its own subjects). Merging is associative, so a
+    document referencing a visit merges the visit's marker as it would merge the visit's
+    subjects one by one: restricted when any part is; allowed only under the purposes every
+    restricted part allows; objected to for every purpose any part objects to; consented to
+    for the purposes every part consented to (a part without consents takes them all away).
+    A marker is written only when some part has a decision: otherwise every key is absent.
     """
-    restricted = [decisions[s] for s in subjects if decisions[s].get("r")]
-    objected = list(dict.fromkeys(p for s in subjects for p in decisions[s].get("o", ())))
+    listed = list(parts)
+    if not any(p.get("r") or p.get("o") or p.get("c") for p in listed):
+        return {}
     values: dict[str, Any] = {}
+    subjects = list(dict.fromkeys(s for p in listed for s in p.get(SUBJECTS) or ()))
     if subjects:
-        values[SUBJECTS] = list(subjects)
+        values[SUBJECTS] = subjects
+    restricted = [p for p in listed if p.get("r")]
     if restricted:
-        allowed = [p for p in restricted[0]["a"] if all(p in d["a"] for d in restricted)]
+        allowed = list(restricted[0].get("a") or [])
         values["r"] = True
-        values["a"] = allowed
+        values["a"] = [a for a in allowed if all(a in (p.get("a") or ()) for p in restricted)]
+    objected = list(dict.fromkeys(o for p in listed for o in p.get("o") or ()))
     if objected:
         values["o"] = objected
-    consented = [
-        p
-        for p in (decisions[subjects[0]].get("c", ()) if subjects else ())
-        if all(p in decisions[s].get("c", ()) for s in subjects)
-    ]
+    first = listed[0].get("c") or ()
+    consented = [c for c in first if all(c in (p.get("c") or ()) for p in listed)]
     if consented:
         values["c"] = consented
+    return values
+
+
+def marker_update(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The update writing a marker's own keys as ``values`` says, removing the others."""
     update: dict[str, Any] = {}
     if values:
         update["$set"] = {f"{RESTRICTION_FIELD}.{k}": v for k, v in values.items()}
@@ -120,6 +143,18 @@ def combined(subjects: Sequence[str], decisions: Mapping[str, Mapping[str, Any]]
     if gone:
         update["$unset"] = gone
     return update
+
+
+def combined(subjects: Sequence[str], decisions: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The update writing the marker of a native document carrying ``subjects``' decisions.
+
+    The subjects' decisions merged (``merged``); no subject left: the keys are removed.
+    """
+    parts = [{SUBJECTS: [s], **decisions[s]} for s in subjects]
+    values = merged(parts)
+    if subjects and not values:  # listed for the consents nobody gave (``spread``)
+        values = {SUBJECTS: list(subjects)}
+    return marker_update(values)
 
 
 def _decisions(
@@ -177,3 +212,63 @@ def spread(
         yield Record(operation, model, pseudonym, frozenset(), count)
         total += count
     return total
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMarkers(Op[list[dict[str, Any]]]):
+    """Request: ``_id``, ``_pseudonym`` and marker of the stored rows of ``collection``.
+
+    The rows whose ``_id`` is one of ``ids``, read as stored (bookkeeping, no personal data).
+    """
+
+    collection: str
+    ids: tuple[Any, ...]
+
+
+def _referenced(source: Source, document: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The ``(collection, _id)`` of every document ``document`` references through ``source``."""
+    found: list[tuple[str, Any]] = []
+    for value in lookup(document, source.field):
+        for item in value if isinstance(value, list) else [value]:
+            if source.ref is Ref.GENERIC:
+                item = item.get("_ref") if isinstance(item, Mapping) else None
+            elif source.ref is Ref.CACHED:
+                item = item.get("_id") if isinstance(item, Mapping) else None
+            if isinstance(item, DBRef):
+                found.append((item.collection, item.id))
+            elif item is not None and item is not MISSING and source.collection is not None:
+                found.append((source.collection, item))
+    return found
+
+
+def inherited(
+    sources: Sequence[Source], documents: Sequence[Mapping[str, Any]], *, chunk: int = LOOKUP_CHUNK
+) -> Generator[Any, Any, list[dict[str, Any]]]:
+    """The marker each of ``documents`` (about to be written) inherits from what it references.
+
+    A native document written after its subject's restriction, objection or consent (a new
+    visit of a restricted patient) is that subject's data from its first write on, so it
+    carries the marker ``spread`` would have given it: the merge (``merged``) of the markers of
+    the documents it references, a split row standing for its subject's decision. One read per
+    referenced collection and chunk of ids, whatever the number of documents; ``{}`` for a
+    document that inherits nothing.
+    """
+    wanted: dict[str, dict[Any, Any]] = {}
+    per_document: list[list[tuple[str, Any]]] = []
+    for document in documents:
+        pairs = [pair for source in sources for pair in _referenced(source, document)]
+        per_document.append(pairs)
+        for collection, value in pairs:
+            wanted.setdefault(collection, {})[id_key(value)] = value
+    markers: dict[tuple[str, Any], dict[str, Any]] = {}
+    for collection, values in wanted.items():
+        ids = list(values.values())
+        for start in range(0, len(ids), chunk):
+            rows = yield from StoredMarkers(collection, tuple(ids[start : start + chunk]))
+            for row in rows:
+                part = dict(_marker(row))
+                subject = row.get(PSEUDONYM_FIELD)
+                if isinstance(subject, str):
+                    part = {SUBJECTS: [subject], **_decision(row)}
+                markers[(collection, id_key(row.get("_id")))] = part
+    return [merged(markers.get((c, id_key(v)), {}) for c, v in pairs) for pairs in per_document]

@@ -143,7 +143,9 @@ class PlannerBase:
     Args:
         runtime: the connection's runtime (settings, keys, clock, ids).
         schema: the collection's privacy schema as of now (it follows ``configure``).
-        split: the split collections among the names a pipeline joins.
+        joins: a pipeline as the server must run it (every join into a marked native collection
+            restricted, ``core.rights.joins``) and the collections it joins that the process must
+            join for it (split ones, and marked ones joined by a plain ``$lookup``).
         acknowledged: whether writes are acknowledged (the real write concern's answer).
         mongomock_style: shape synthesised replies as mongomock shapes its own.
         database: the name of the collection's database (blind index terms are bound to it).
@@ -155,7 +157,9 @@ class PlannerBase:
         self,
         runtime: Runtime,
         schema: Callable[[], ModelSchema],
-        split: Callable[[Sequence[Mapping[str, Any]]], frozenset[str]],
+        joins: Callable[
+            [Sequence[Mapping[str, Any]]], tuple[list[Mapping[str, Any]], frozenset[str]]
+        ],
         acknowledged: bool,
         mongomock_style: bool,
         database: str = "",
@@ -164,7 +168,7 @@ class PlannerBase:
         self._runtime = runtime
         self._database = database
         self._schema = schema
-        self._split = split
+        self._joins = joins
         self._acknowledged = acknowledged
         self._mongomock_style = mongomock_style
         self._measures_sizes = measures_sizes

@@ -59,7 +59,7 @@ class Reads(PlannerBase):
         options = passed(locals(), "pipeline")
         ctx = self.context()
         options.pop("cursor", None)  # pymongo accepts and ignores the legacy cursor={} option
-        stages, split = list(pipeline), self._split(pipeline)
+        stages, split = self._joins(pipeline)
         flow = self._audited(
             ctx, "aggregate", lambda c: aggregate.aggregate(c, stages, options, split), stages
         )

@@ -1,0 +1,1 @@
+"""A small clinic on mongoengine: patients, appointments, and the queries the front desk runs."""
