@@ -556,3 +556,19 @@ def test_without_regions_a_field_named_like_the_region_is_the_applications(
     found = collection.find_one({"email": "own@example.org"})
     assert found["_region"] == "north wing"
     assert connected["res_patient"].count_documents({"_region": "north wing"}) == 1
+
+
+def test_regions_work_with_the_cache_of_identity_rows_and_keys(
+    connected: Any, backend: Backend, stores: Stores, settings_restored: None
+) -> None:
+    privata_mongo.configure(cache="memory://")
+    Patient = _connect(backend, _regions(stores))
+    observed = _observe(Patient)
+    assert _observe(Patient) == observed  # read again, from the cache where it holds
+    us_vault = _bytes(stores.vault("us"))
+    Rights([Patient]).erase(Subject(model="ResPatient", field="email", value="emmy@example.org"))
+    assert _bytes(stores.vault("us")) == us_vault
+    assert Patient.objects(email="emmy@example.org").count() == 0
+    Patient.objects(email="alan@example.org").update(set__first_name="Alan M.")
+    assert Patient.objects(email="alan@example.org").first().first_name == "Alan M."
+    assert stores.identity("us").count_documents({}) == 3
