@@ -13,7 +13,7 @@ raises ``ConfigurationError``); set it at start-up, before the first query. Per-
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
@@ -25,6 +25,7 @@ from privata_mongo.errors import ConfigurationError
 
 __all__ = [
     "LAYOUT_SETTINGS",
+    "Region",
     "Settings",
     "configure",
     "current",
@@ -40,6 +41,34 @@ LAYOUT_SETTINGS = (
     "searchable_names",
 )
 """Settings that decide where stored data lives: fixed once a model's layout is compiled."""
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """Where the identity data and data keys of one region's data subjects live.
+
+    Attributes:
+        identity_client: the client of the region's identity store (pymongo, mongomock, or
+            an async client for Beanie); identity collections keep their names there.
+        identity_database: the database of the identity collections (default: the name of
+            the application's database).
+        key_vault_client: the client of the region's key vault (default: ``identity_client``).
+        key_vault_namespace: ``database.collection`` of the region's key vault.
+        kms_provider: the provider the region's new data keys are wrapped with; by default
+            a local key of its own, ``local:<name>``, read from ``master_key_env``. A remote
+            provider (``aws:eu`` …) takes its credentials from ``kms_providers``.
+        master_key: that provider's master key document (not used for a local key).
+        master_key_env: the environment variable holding the region's local master key
+            (default ``PRIVATA_MASTER_KEY_<NAME>``), never a value in code.
+    """
+
+    identity_client: Any
+    identity_database: str | None = None
+    key_vault_client: Any = None
+    key_vault_namespace: str = "encryption.__keyVault"
+    kms_provider: str | None = None
+    master_key: Mapping[str, Any] | None = None
+    master_key_env: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +138,14 @@ class Settings:
         consent_legal_bases: the legal bases that are consent (GDPR Art. 6(1)(a), 9(2)(a)):
             an operation declaring one of them sees only the subjects consenting to its
             purpose (compared without case).
+        regions: named regions (``Region``), each with its own identity store and key vault
+            (``docs/residency.md``); ``None`` (the default): one region, as before.
+        default_region: the region of a subject the resolver does not place.
+        region_field: a field of the document deciding its subject's region (``country``).
+        region_values: the region of each value of ``region_field`` (a value that is a
+            region's name needs no entry).
+        region_resolver: ``document → region name`` (or ``None`` for the default), instead of
+            ``region_field``.
     """
 
     classification: Mapping[str, bool] = field(default_factory=dict)
@@ -144,6 +181,11 @@ class Settings:
     transactions: Literal["auto", "off"] = "auto"
     consent_collection: str = "privata_consents"
     consent_legal_bases: frozenset[str] = DEFAULT_CONSENT_BASES
+    regions: Mapping[str, Region] | None = None
+    default_region: str | None = None
+    region_field: str | None = None
+    region_values: Mapping[Any, str] = field(default_factory=dict)
+    region_resolver: Callable[[Mapping[str, Any]], str | None] | None = None
 
     def policy(self) -> Policy:
         """The classification policy these settings describe."""
@@ -212,6 +254,44 @@ def _check_consent(changes: dict[str, Any]) -> None:
                 "e.g. {'consent', 'art6_1a', 'art9_2a'}"
             )
         changes["consent_legal_bases"] = frozenset(bases)
+
+
+def _check_regions(merged: Mapping[str, Any]) -> None:
+    regions = merged["regions"]
+    if regions is None:
+        for name in ("default_region", "region_field", "region_resolver"):
+            if merged[name] is not None:
+                raise ConfigurationError(f"{name} needs regions: configure regions={{...}} too")
+        return
+    if not isinstance(regions, Mapping) or not regions:
+        raise ConfigurationError(
+            "regions must map region names to privata_mongo.Region(identity_client=...)"
+        )
+    for name, region in regions.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ConfigurationError("region names must be identifiers, e.g. 'eu' or 'us'")
+        if not isinstance(region, Region):
+            raise ConfigurationError(
+                f"regions['{name}'] must be a privata_mongo.Region(identity_client=...)"
+            )
+        database, _, collection = region.key_vault_namespace.partition(".")
+        if not database or not collection:
+            raise ConfigurationError(
+                f"regions['{name}'].key_vault_namespace must be 'database.collection'"
+            )
+    default = merged["default_region"]
+    if default not in regions:
+        raise ConfigurationError(
+            f"default_region must name one of the configured regions: {', '.join(regions)}"
+        )
+    unknown = sorted({v for v in merged["region_values"].values() if v not in regions})
+    if unknown:
+        raise ConfigurationError(
+            f"region_values names region(s) {unknown} that are not configured; configured "
+            f"regions: {', '.join(regions)}"
+        )
+    if merged["region_resolver"] is not None and not callable(merged["region_resolver"]):
+        raise ConfigurationError("region_resolver must be a callable: document → region name")
 
 
 def parse_cache_uri(uri: str) -> tuple[str, dict[str, Any]]:
@@ -355,6 +435,8 @@ def configure(**changes: Any) -> Settings:
     ):
         raise ConfigurationError("kms_tls_options must map provider names to TLS options")
     _check_consent(changes)
+    _check_regions({**{f.name: getattr(_current, f.name) for f in fields(Settings)}, **changes})
+
     _check_cache(changes)
     suffix = changes.get("identity_suffix", "__identity")
     if not isinstance(suffix, str) or not suffix:

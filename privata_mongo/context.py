@@ -24,12 +24,17 @@ from privata_mongo.errors import BreakGlassRefused, MissingAccessContext
 
 __all__ = [
     "AccessContext",
+    "PartialResults",
     "access_context",
     "break_glass",
     "current_access",
+    "partial_allowed",
+    "partial_results",
+    "pinned_regions",
     "resolve_access",
     "subject_request",
     "use_access",
+    "within_regions",
 ]
 
 _current: ContextVar[AccessContext | None] = ContextVar("privata_access_context", default=None)
@@ -111,6 +116,80 @@ def _derived(change: Callable[[AccessContext], AccessContext]) -> Iterator[Acces
             _current.reset(token)
         except ValueError:  # exited in another context: restore anyway
             _current.set(outer)
+
+
+_regions: ContextVar[tuple[str, ...]] = ContextVar("privata_regions", default=())
+
+
+@contextmanager
+def within_regions(*regions: str) -> Iterator[tuple[str, ...]]:
+    """Run a block on the subjects of ``regions`` only (``docs/residency.md``).
+
+    Queries in the block see only the documents of those regions' subjects and touch only
+    those regions' identity stores and key vaults; a document created in it is placed in the
+    one region named when the resolver does not place it, and refused if the resolver places
+    it elsewhere. Example: ``with within_regions("eu"): Patient.objects(email=...)``.
+    """
+    token = _regions.set(tuple(dict.fromkeys(regions)))
+    try:
+        yield _regions.get()
+    finally:
+        try:
+            _regions.reset(token)
+        except ValueError:  # exited in another context: restore anyway
+            _regions.set(())
+
+
+class PartialResults:
+    """What a ``partial_results`` block left out: the regions that could not be reached."""
+
+    __slots__ = ("regions",)
+
+    def __init__(self) -> None:
+        self.regions: set[str] = set()
+
+    @property
+    def partial(self) -> bool:
+        """Whether some result of the block lacks a region's identity data."""
+        return bool(self.regions)
+
+
+_partial: ContextVar[PartialResults | None] = ContextVar("privata_partial", default=None)
+
+
+@contextmanager
+def partial_results() -> Iterator[PartialResults]:
+    """Let reads in the block leave out regions that cannot be reached, and say which.
+
+    Without it, a read that needs an unreachable region raises ``RegionUnavailable``. In the
+    block, such a read returns the documents of that region's subjects without their
+    identity fields (an identity condition matches none of them), and the yielded object's
+    ``regions`` names every region left out, so the application can flag the result as
+    partial. Writes still fail. Example::
+
+        with partial_results() as partial:
+            patients = list(Patient.objects)
+        if partial.partial: ...
+    """
+    made = PartialResults()
+    token = _partial.set(made)
+    try:
+        yield made
+    finally:
+        try:
+            _partial.reset(token)
+        except ValueError:  # exited in another context: restore anyway
+            _partial.set(None)
+
+
+def partial_allowed() -> PartialResults | None:
+    """The innermost ``partial_results`` block's record, if any."""
+    return _partial.get()
+
+
+def pinned_regions() -> tuple[str, ...]:
+    """The regions the innermost ``within_regions`` block names (``()``: every region)."""
+    return _regions.get()
 
 
 def use_access(context: AccessContext | None) -> None:

@@ -54,20 +54,35 @@ def erasure_log(databases: list[Any]) -> Any:
     return database[settings.erasure_collection]
 
 
+def _identities(collection: Any) -> list[Any]:
+    """The real identity collections of ``collection``: one per region when regions are set."""
+    real = collection.database.inner
+    name = collection.schema.identity_collection
+    regions = collection.database.client.runtime.settings().regions
+    if not regions:
+        return [real[name]]
+    return [
+        real_client(r.identity_client)[r.identity_database or real.name][name]
+        for r in regions.values()
+    ]
+
+
 def _delete_rows(collection: Any, request: flows.DeleteRows) -> Answer:
     real = collection.database.inner
-    if request.side is Side.IDENTITY:
-        target = real[collection.schema.identity_collection]
-    else:
-        target = real[collection.name]
-    result = yield target.delete_many(dict(request.filter))
+    if request.side is not Side.IDENTITY:
+        result = yield real[collection.name].delete_many(dict(request.filter))
+        return result.deleted_count
+    deleted = 0
+    for target in _identities(collection):
+        result = yield target.delete_many(dict(request.filter))
+        deleted += result.deleted_count
     pseudonym = request.filter.get("_id")
     runtime = collection.database.client.runtime
-    if request.side is Side.IDENTITY and isinstance(pseudonym, str) and runtime.settings().cache:
+    if isinstance(pseudonym, str) and runtime.settings().cache:
         # the cached copy of the deleted row goes with it (``core.cache``)
         entry = cache.row_entry(real.name, collection.schema.identity_collection, pseudonym)
         yield runtime.cache().invalidate((entry,), cache.WRITE_HOLD)
-    return result.deleted_count
+    return deleted
 
 
 def _record(facade: Any, classes: Mapping[str, Any], request: flows.RecordErasure) -> Answer:
@@ -153,15 +168,30 @@ def _keys(runtime: Any, request: flows.HasKey | flows.ShredKey) -> Answer:
     settings = runtime.settings()
     if not settings.encryption:
         return False if isinstance(request, flows.HasKey) else 0
-    vault = runtime.keys.vault(settings)
-    if isinstance(request, flows.HasKey):
-        return bool((yield vault.find([request.pseudonym])))
+    if not settings.regions:
+        vault = runtime.keys.vault(settings)
+        if isinstance(request, flows.HasKey):
+            return bool((yield vault.find([request.pseudonym])))
+        holders = [vault]
+    else:  # a subject's key is in its region's vault: the others are only read
+        holders = []
+        for vault in (runtime.keys.region_vault(r) for r in settings.regions.values()):
+            held = yield vault.find([request.pseudonym])
+            if held:
+                holders.append(vault)
+        if isinstance(request, flows.HasKey):
+            return bool(holders)
+        if not holders:  # nothing to delete: the tombstone goes to the default region's
+            default = settings.regions[settings.default_region]
+            holders = [runtime.keys.region_vault(default)]
     entry = cache.key_entry(request.pseudonym)
     if settings.cache is not None and entry is not None:
         # Held before the key goes: no process caches it again, and every process holding
         # it in memory finds the hold within its key recheck interval (``core.cache``).
         yield runtime.cache().invalidate((entry,), cache.ERASED_HOLD)
-    deleted = yield vault.shred([request.pseudonym])
+    deleted = 0
+    for vault in holders:
+        deleted += yield vault.shred([request.pseudonym])
     forget_everywhere([request.pseudonym])  # the read caches: every key ring of the process
     return deleted
 
@@ -182,8 +212,10 @@ def answer(facade: Any, classes: Mapping[str, Any], request: Any) -> Answer:
         collection = facade.collection(classes[request.model])
         if isinstance(request, flows.DeleteRows):
             return (yield from _delete_rows(collection, request))
-        identity = collection.database.inner[collection.schema.identity_collection]
-        return (yield identity.count_documents({"_id": request.pseudonym}))
+        count = 0
+        for identity in _identities(collection):
+            count += yield identity.count_documents({"_id": request.pseudonym})
+        return count
     if isinstance(request, flows.HasKey | flows.ShredKey):
         return (yield from _keys(runtime, request))
     if isinstance(request, flows.Now):

@@ -22,7 +22,9 @@ __all__ = [
     "PrivataError",
     "ProcessingRestricted",
     "ProtectedCollection",
+    "RegionUnavailable",
     "SubjectErased",
+    "UnknownRegion",
     "UnknownSubject",
     "UnsupportedQuery",
 ]
@@ -163,3 +165,31 @@ class UnknownSubject(PrivataError):
     The message says how the subject was named (model, field) and what to pass instead,
     never the value that was looked up.
     """
+
+
+class UnknownRegion(ConfigurationError):
+    """A data subject was placed in, or an operation pinned to, a region that is not configured.
+
+    ``region`` is the region name as the resolver or the caller gave it (a configuration name,
+    never a value of the document); the message lists the configured regions.
+    """
+
+    def __init__(self, message: str, *, region: str | None = None) -> None:
+        super().__init__(message)
+        self.region = region
+
+
+class RegionUnavailable(PrivataError):
+    """The stores of one region could not be reached, so the operation needing them failed.
+
+    Operations on subjects of other regions keep working; ``region`` names the region that
+    failed (never a subject or a value), so an operator knows which infrastructure to check.
+    """
+
+    def __init__(self, region: str) -> None:
+        super().__init__(
+            f"the identity store or key vault of region '{region}' cannot be reached; "
+            "operations on subjects of other regions keep working (check that region's "
+            "servers, or read with partial results allowed)"
+        )
+        self.region = region

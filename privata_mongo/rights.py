@@ -22,7 +22,7 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import IO, Any
 
 from privata_mongo import consent as consents
-from privata_mongo import erasure, restriction
+from privata_mongo import erasure, restriction, transfer
 from privata_mongo.context import subject_request
 from privata_mongo.core.audit import records_for
 from privata_mongo.core.ops import Steps
@@ -43,8 +43,13 @@ from privata_mongo.core.rights.restriction import (
 )
 from privata_mongo.core.rights.retention import enforce
 from privata_mongo.core.rights.spread import Mark, Markers, spread
+from privata_mongo.core.rights.transfer import MoveSubject, Transfer
+from privata_mongo.core.rights.transfer import transfer as transfer_flow
 from privata_mongo.core.schema import PSEUDONYM_FIELD
 from privata_mongo.errors import ConfigurationError
+
+TRANSFER = "transfer_region"
+"""The right ``transfer_region`` answers, as the access context names it."""
 
 __all__ = [
     "Access",
@@ -54,6 +59,7 @@ __all__ = [
     "ReplayedErasure",
     "Rights",
     "Subject",
+    "Transfer",
     "data_map",
     "verify_receipt",
 ]
@@ -140,6 +146,8 @@ def _answer(facade: _Facade, classes: Mapping[str, Any], request: Any) -> Answer
     """Answer one request of a rights flow (``core.rights``), for either facade."""
     if isinstance(request, erasure.REQUESTS):
         return (yield from erasure.answer(facade, classes, request))
+    if isinstance(request, MoveSubject):
+        return (yield from transfer.answer(facade, classes, request))
     cls: Any = classes[request.model] if hasattr(request, "model") else None
     collection: Any = facade.collection(cls) if cls is not None else None
     if isinstance(request, Lookup):
@@ -345,6 +353,19 @@ class Rights:
             flows.RECTIFY, flows.rectify(self.data_map(), _subject(subject), name, changes, id)
         )
 
+    def transfer_region(self, subject: str | Subject, region: str) -> Transfer:
+        """Move ``subject``'s identity data and data key to ``region`` (``docs/residency.md``).
+
+        The only way a subject changes region: an update never moves it. The data key is
+        re-wrapped by the target region's master key; a ``transfer_region`` record names the
+        subject and both regions, and the processing record lists it.
+
+        Raises:
+            UnknownSubject: the subject cannot be found.
+            UnknownRegion: ``region`` is not configured.
+        """
+        return self._run(TRANSFER, transfer_flow(self.data_map(), _subject(subject), region))  # type: ignore[no-any-return]
+
     def erase(self, subject: str | Subject) -> ErasureReceipt:
         """Erase ``subject`` (Art. 17); returns the receipt (``docs/rights.md``, Erasure).
 
@@ -516,6 +537,11 @@ class AsyncRights:
         return await self._run(
             flows.RECTIFY, flows.rectify(self.data_map(), _subject(subject), name, changes, id)
         )
+
+    async def transfer_region(self, subject: str | Subject, region: str) -> Transfer:
+        """``Rights.transfer_region`` for the Beanie models."""
+        flow = transfer_flow(self.data_map(), _subject(subject), region)
+        return await self._run(TRANSFER, flow)  # type: ignore[no-any-return]
 
     async def erase(self, subject: str | Subject) -> ErasureReceipt:
         """``Rights.erase`` for the Beanie models."""

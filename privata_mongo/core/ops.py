@@ -56,7 +56,9 @@ __all__ = [
     "FindAndModify",
     "FindErased",
     "Flow",
+    "Gather",
     "Handle",
+    "InRegion",
     "IndexInformation",
     "Insert",
     "InsertOutcome",
@@ -65,6 +67,8 @@ __all__ = [
     "KeyOp",
     "KmsOp",
     "LoadKeys",
+    "Locate",
+    "Located",
     "NextBatch",
     "Op",
     "OpenIntent",
@@ -594,6 +598,59 @@ class CloseKms(Op[None]):
 KmsOp: TypeAlias = ConnectKms | SendKms | ReceiveKms | CloseKms
 """The requests served by the KMS transport: libmongocrypt's traffic to a remote master key."""
 
+
+@dataclass(frozen=True, slots=True)
+class Located(Op[None]):
+    """Where data subjects' identity data lives: pseudonym → region (``core.residency``).
+
+    A flow states it where it decides (an insert, after resolving each new subject's region)
+    and the residency router (``core.residency.regional``) consumes it, so later requests
+    naming those pseudonyms go to their region's stores; no driver serves it, and a flow run
+    without regions configured never yields it.
+    """
+
+    regions: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Locate(Op[dict[str, str]]):
+    """The regions of existing subjects ``names`` (pseudonyms), as far as they are known.
+
+    Asked by a flow about to create a data key for a subject it did not place itself (an
+    update giving identity values to a document that had none), so the key is wrapped by the
+    subject's region's master key. Served by the residency router (from what it has learned,
+    or the subjects' clinical rows); a flow without regions never asks.
+    """
+
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InRegion(Op[Any]):
+    """Run ``op`` against the stores of ``region``; its result is ``op``'s.
+
+    ``op`` is an identity-side store request, a key request or a cursor read. Only the
+    residency router yields it: the drivers serve ``op`` with the region's ports and report
+    an unreachable region as ``RegionUnavailable`` naming it.
+    """
+
+    region: str
+    op: AnyOp
+
+
+@dataclass(frozen=True, slots=True)
+class Gather(Op[list[Any]]):
+    """Run independent requests at once; the result is their results, in order.
+
+    The residency router asks every region it fans a request out to with one ``Gather``:
+    the async driver awaits the requests concurrently, so a query over N regions waits for
+    the slowest region rather than for all of them in turn; the sync driver runs them one
+    after the other. If any request fails, the first failure (in order) is raised.
+    """
+
+    ops: tuple[AnyOp, ...]
+
+
 AnyOp: TypeAlias = (
     Find
     | NextBatch
@@ -627,6 +684,10 @@ AnyOp: TypeAlias = (
     | KeyOp
     | KmsOp
     | CacheOp
+    | Located
+    | Locate
+    | InRegion
+    | Gather
 )
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "LEASE_FIELD",
     "ORDER_FIELD",
     "PSEUDONYM_FIELD",
+    "REGION_FIELD",
     "REVISION_FIELD",
     "SEALED_FIELD",
     "VERSION_FIELD",
@@ -37,6 +38,13 @@ __all__ = [
 
 PSEUDONYM_FIELD = "_pseudonym"
 """Field of a clinical document holding the pseudonym that links it to its identity document."""
+
+REGION_FIELD = "_region"
+"""Field of a clinical document naming the region of its subject's identity data.
+
+Written only when regions are configured (``core.residency``); hidden from the application
+like the pseudonym.
+"""
 
 REVISION_FIELD = "_rev"
 """Field of an identity document changed on every write: the compare-and-swap token."""

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
+from pymongo.errors import ConnectionFailure
 from typing_extensions import assert_never
 
 from privata_mongo.core.audit import AccessContext
@@ -26,9 +27,14 @@ from privata_mongo.core.ops import (
     DiscardKeys,
     Emit,
     FindErased,
+    Flow,
+    Gather,
+    InRegion,
     Intends,
     IntentKey,
     LoadKeys,
+    Locate,
+    Located,
     NextBatch,
     OpenIntent,
     Pause,
@@ -42,16 +48,19 @@ from privata_mongo.core.ops import (
     ShredKeys,
     StoreKeys,
 )
+from privata_mongo.core.residency import Residency, regional
 from privata_mongo.core.schema import Side
+from privata_mongo.errors import RegionUnavailable
 from privata_mongo.ports.storage import CURSOR_OPS, STORE_OPS, StoreOp
 
-__all__ = ["Binding", "PortCall", "call_of"]
+__all__ = ["Binding", "PortCall", "call_of", "failure_of", "routed"]
 
 S = TypeVar("S")
 K = TypeVar("K")
 A = TypeVar("A")
 M = TypeVar("M")
 C = TypeVar("C")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +83,10 @@ class Binding(Generic[S, K, A, M, C]):
             awaited); ``None`` does not wait.
         cache: the cache (``ports.cache``) of identity rows and wrapped keys; ``None``: a
             ``CacheGet`` finds nothing, and puts and invalidations have nothing to change.
+        residency: the regions configured now (``core.residency``; they follow the
+            settings): flows run through the residency router when it returns some, and
+            ``InRegion`` requests are served by ``regions``; ``None`` never routes.
+        regions: the ports (identity store, key vault) of a region, by name.
     """
 
     clinical: S | None
@@ -85,6 +98,14 @@ class Binding(Generic[S, K, A, M, C]):
     kms: M | None = None
     pause: Callable[[float], Any] | None = None
     cache: C | None = None
+    residency: Callable[[], Residency | None] | None = None
+    regions: Callable[[str], Binding[S, K, A, M, C]] | None = None
+
+    def region(self, name: str) -> Binding[S, K, A, M, C]:
+        """The ports of region ``name``."""
+        if self.regions is None:
+            raise RuntimeError("this binding has no regions")
+        return self.regions(name)
 
     def store(self, side: Side) -> S:
         """The store for ``side``."""
@@ -109,6 +130,23 @@ class PortCall:
     opens: bool = False
 
 
+def routed(flow: Flow[T], binding: Binding[Any, Any, Any, Any, Any]) -> Flow[T]:
+    """``flow`` as the drivers run it: through the residency router when regions are set."""
+    residency = None if binding.residency is None else binding.residency()
+    if residency is None:
+        return flow
+    return regional(flow, residency)
+
+
+def failure_of(op: AnyOp, error: Exception) -> Exception:
+    """The error handed back into a flow: an unreachable region is named, nothing else is."""
+    if isinstance(op, InRegion) and isinstance(error, ConnectionFailure | OSError):
+        unavailable = RegionUnavailable(op.region)
+        unavailable.__cause__ = error
+        return unavailable
+    return error
+
+
 def _nothing() -> None:
     return None
 
@@ -123,6 +161,8 @@ def _found_nothing() -> dict[str, bytes]:
 
 def call_of(op: AnyOp, binding: Binding[Any, Any, Any, Any, Any]) -> PortCall:
     """The port call that executes ``op``."""
+    if isinstance(op, InRegion):
+        return call_of(op.op, binding.region(op.region))
     if isinstance(op, STORE_OPS):
         store = binding.store(cast(StoreOp, op).side)
         return PortCall(store.execute, (op,), opens=isinstance(op, CURSOR_OPS))
@@ -189,6 +229,10 @@ def call_of(op: AnyOp, binding: Binding[Any, Any, Any, Any, Any]) -> PortCall:
             return PortCall(binding.cache.invalidate, (keys, hold))
         case Emit():
             raise RuntimeError("Emit is handled by the driver loop")
+        case Located() | Locate():
+            raise RuntimeError("Located and Locate are served by the residency router")
+        case Gather():
+            raise RuntimeError("Gather is handled by the driver loop")
         case _:
             raise TypeError(f"no port serves {type(op).__name__}")
 

@@ -6,11 +6,12 @@ the flows both drivers run.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, Protocol, TypeVar
 
-from privata_mongo.core.ops import Document, Emit, Flow, Steps
-from privata_mongo.drivers._dispatch import Binding, call_of
+from privata_mongo.core.ops import AnyOp, Document, Emit, Flow, Gather, Steps
+from privata_mongo.drivers._dispatch import Binding, call_of, failure_of, routed
 from privata_mongo.ports.audit import AsyncAuditTrailPort
 from privata_mongo.ports.cache import AsyncCache
 from privata_mongo.ports.keys import AsyncKeyShredder, AsyncKeyVault
@@ -33,7 +34,7 @@ AsyncBinding = Binding[
 
 async def run(flow: Flow[T], binding: AsyncBinding) -> T:
     """Run a flow to completion and return its result (a flow here may not ``Emit``)."""
-    steps = Steps(flow)
+    steps = Steps(routed(flow, binding))
     async for _ in _drive(steps, binding):
         raise RuntimeError("a streaming flow was run with run(); use stream()")
     return steps.value
@@ -41,7 +42,7 @@ async def run(flow: Flow[T], binding: AsyncBinding) -> T:
 
 async def stream(flow: Flow[None], binding: AsyncBinding) -> AsyncIterator[tuple[Document, ...]]:
     """Run a flow lazily, yielding each batch it emits to the consumer."""
-    async for batch in _drive(Steps(flow), binding):
+    async for batch in _drive(Steps(routed(flow, binding)), binding):
         yield batch
 
 
@@ -57,12 +58,15 @@ async def _drive(steps: Steps[Any], binding: AsyncBinding) -> AsyncIterator[tupl
             result: Any = None
             error: Exception | None = None
             try:
-                call = call_of(op, binding)
-                result = call.function(*call.args)
-                if call.awaited:
-                    result = await result
-                if call.opens:
-                    cursors.append(result)
+                if isinstance(op, Gather):  # concurrently: the slowest region, not the sum
+                    done = await asyncio.gather(
+                        *(_call(each, binding, cursors) for each in op.ops),
+                        return_exceptions=True,
+                    )
+                    error = next((e for e in done if isinstance(e, Exception)), None)
+                    result = None if error is not None else done
+                else:
+                    result = await _call(op, binding, cursors)
             except Exception as exc:  # handed back into the flow, which decides
                 error = exc
             op = steps.advance(result, error)
@@ -70,3 +74,19 @@ async def _drive(steps: Steps[Any], binding: AsyncBinding) -> AsyncIterator[tupl
         steps.close()
         for cursor in cursors:
             await cursor.close()
+
+
+async def _call(op: AnyOp, binding: AsyncBinding, cursors: list[AsyncBatchCursor]) -> Any:
+    try:
+        call = call_of(op, binding)
+        result = call.function(*call.args)
+        if call.awaited:
+            result = await result
+    except Exception as exc:
+        failure = failure_of(op, exc)
+        if failure is exc:
+            raise
+        raise failure from exc
+    if call.opens:
+        cursors.append(result)
+    return result

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Protocol, TypeVar
 
-from privata_mongo.core.ops import Document, Emit, Flow, Steps
-from privata_mongo.drivers._dispatch import Binding, call_of
+from privata_mongo.core.ops import AnyOp, Document, Emit, Flow, Gather, Steps
+from privata_mongo.drivers._dispatch import Binding, call_of, failure_of, routed
 from privata_mongo.ports.audit import AuditTrailPort
 from privata_mongo.ports.cache import Cache
 from privata_mongo.ports.keys import KeyShredder, KeyVault
@@ -33,7 +33,7 @@ SyncBinding = Binding[DocumentStore, SyncKeys, AuditTrailPort, KmsConnector, Cac
 
 def run(flow: Flow[T], binding: SyncBinding) -> T:
     """Run a flow to completion and return its result (a flow here may not ``Emit``)."""
-    steps = Steps(flow)
+    steps = Steps(routed(flow, binding))
     for _ in _drive(steps, binding):
         raise RuntimeError("a streaming flow was run with run(); use stream()")
     return steps.value
@@ -41,7 +41,7 @@ def run(flow: Flow[T], binding: SyncBinding) -> T:
 
 def stream(flow: Flow[None], binding: SyncBinding) -> Iterator[tuple[Document, ...]]:
     """Run a flow lazily, yielding each batch it emits to the consumer."""
-    yield from _drive(Steps(flow), binding)
+    yield from _drive(Steps(routed(flow, binding)), binding)
 
 
 def _drive(steps: Steps[Any], binding: SyncBinding) -> Iterator[tuple[Document, ...]]:
@@ -56,10 +56,10 @@ def _drive(steps: Steps[Any], binding: SyncBinding) -> Iterator[tuple[Document, 
             result: Any = None
             error: Exception | None = None
             try:
-                call = call_of(op, binding)
-                result = call.function(*call.args)
-                if call.opens:
-                    cursors.append(result)
+                if isinstance(op, Gather):  # one after the other: nothing is gained by threads
+                    result = [_call(each, binding, cursors) for each in op.ops]
+                else:
+                    result = _call(op, binding, cursors)
             except Exception as exc:  # handed back into the flow, which decides
                 error = exc
             op = steps.advance(result, error)
@@ -67,3 +67,17 @@ def _drive(steps: Steps[Any], binding: SyncBinding) -> Iterator[tuple[Document, 
         steps.close()
         for cursor in cursors:
             cursor.close()
+
+
+def _call(op: AnyOp, binding: SyncBinding, cursors: list[BatchCursor]) -> Any:
+    try:
+        call = call_of(op, binding)
+        result = call.function(*call.args)
+    except Exception as exc:
+        failure = failure_of(op, exc)
+        if failure is exc:
+            raise
+        raise failure from exc
+    if call.opens:
+        cursors.append(result)
+    return result

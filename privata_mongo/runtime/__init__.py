@@ -44,6 +44,7 @@ from privata_mongo.runtime.audit import AsyncAuditPoint, AuditPoint, Trails
 from privata_mongo.runtime.cache import async_cache, sync_cache
 from privata_mongo.runtime.indexes import EnsuredIndexes
 from privata_mongo.runtime.keys import KeyRings, check_master_key
+from privata_mongo.runtime.regions import RegionPorts, residency_of
 from privata_mongo.runtime.transactions import Transactions
 
 __all__ = ["Ids", "Runtime", "build_runtime", "system_ids"]
@@ -140,6 +141,7 @@ class Runtime:
             refused=refused,
             cache=settings.cache is not None,
             key_recheck=settings.key_recheck_ms / 1000,
+            residency=residency_of(settings),
         )
 
     def restriction(self, *, write: bool, consent: bool = True) -> Visibility:
@@ -186,11 +188,23 @@ class Runtime:
             peers: reads another logical collection of the database, joined.
         """
         redaction = IdentityRedaction(schema.model, f"{clinical.database.name}.{clinical.name}")
+        kms = _Current(self, "transport") if schema.sealed else None
+        regions = RegionPorts(
+            self.settings,
+            self.keys,
+            identity,
+            redaction,
+            self.access,
+            asynchronous=self.asynchronous,
+            kms=kms,
+        )
         shared: dict[str, Any] = {
             "access": self.access,
             "peers": peers,
             "keys": _Current(self, "vault") if schema.sealed else None,
-            "kms": _Current(self, "transport") if schema.sealed else None,
+            "kms": kms,
+            "residency": regions.residency,
+            "regions": regions.binding,
         }
         if self.asynchronous:
             stores = (AsyncPymongoStore(clinical), AsyncPymongoStore(identity, redaction))

@@ -32,7 +32,7 @@ from typing import Any
 
 from privata_mongo.adapters.key_vault import AsyncCollectionKeyVault, CollectionKeyVault
 from privata_mongo.adapters.kms import AsyncKmsTransport, KmsTransport
-from privata_mongo.config import Settings
+from privata_mongo.config import Region, Settings
 from privata_mongo.core.crypto.ring import KeyRing
 from privata_mongo.errors import ConfigurationError
 
@@ -51,6 +51,9 @@ __all__ = [
     "master_key_of",
     "new_master_key",
     "real_client",
+    "region_key_env",
+    "region_provider",
+    "region_providers",
     "resolve_master_key",
 ]
 
@@ -162,6 +165,39 @@ def kms_providers(settings: Settings, *, embedded: bool) -> dict[str, Any]:
     return providers
 
 
+def region_key_env(name: str, region: Region) -> str:
+    """The environment variable holding region ``name``'s local master key."""
+    return region.master_key_env or f"{MASTER_KEY_ENV}_{name.upper()}"
+
+
+def region_provider(name: str, region: Region) -> str:
+    """The KMS provider region ``name``'s new data keys are wrapped with."""
+    return region.kms_provider or f"local:{name}"
+
+
+def region_providers(settings: Settings) -> dict[str, Any]:
+    """The named local master keys of the configured regions, from the environment.
+
+    Raises:
+        ConfigurationError: a region's local key is not set, or malformed.
+    """
+    providers: dict[str, Any] = {}
+    for name, region in (settings.regions or {}).items():
+        provider = region_provider(name, region)
+        if provider.partition(":")[0] != "local":
+            continue
+        variable = region_key_env(name, region)
+        text = os.environ.get(variable, "").strip()
+        if not text:
+            raise ConfigurationError(
+                f"region '{name}' wraps its data keys with its own local master key, and "
+                f"{variable} is not set: set it (base64 of {MASTER_KEY_SIZE} random bytes, "
+                "privata_mongo.encryption.new_master_key()), or give the region a kms_provider"
+            )
+        providers[provider] = {"key": decode_master_key(text, variable)}
+    return providers
+
+
 def check_master_key(settings: Settings, *, embedded: bool) -> None:
     """Fail at start-up, not on the first write, when no master key can be found.
 
@@ -171,6 +207,7 @@ def check_master_key(settings: Settings, *, embedded: bool) -> None:
     """
     if settings.encryption:
         kms_providers(settings, embedded=embedded)
+        region_providers(settings)
         kms_transports(settings)
 
 
@@ -221,11 +258,20 @@ class KeyRings:
         self._vaults: dict[tuple[Any, ...], tuple[Any, Any]] = {}
 
     def _kms_providers(self, settings: Settings) -> dict[str, Any]:
-        environment = (os.environ.get(MASTER_KEY_ENV), os.environ.get(MASTER_KEY_FILE_ENV))
+        environment = (
+            os.environ.get(MASTER_KEY_ENV),
+            os.environ.get(MASTER_KEY_FILE_ENV),
+            *(
+                os.environ.get(region_key_env(name, region))
+                for name, region in (settings.regions or {}).items()
+            ),
+        )
         key = (id(settings), *environment)
         held = self._providers.get(key)
         if held is None:
-            held = (settings, kms_providers(settings, embedded=self.embedded))
+            providers = kms_providers(settings, embedded=self.embedded)
+            providers.update(region_providers(settings))
+            held = (settings, providers)
             with self._lock:
                 self._providers[key] = held
         return held[1]
@@ -254,6 +300,21 @@ class KeyRings:
                 self._rings[key] = ring
                 _live_rings.add(ring)
         return ring
+
+    def region_vault(self, region: Region) -> CollectionKeyVault | AsyncCollectionKeyVault:
+        """The key vault (and shredder) of a region (``config.Region``)."""
+        database, _, collection = region.key_vault_namespace.partition(".")
+        owner = real_client(region.key_vault_client or region.identity_client)
+        key = (id(owner), database, collection)
+        held = self._vaults.get(key)
+        if held is None:
+            vault = owner[database][collection]
+            made = (
+                AsyncCollectionKeyVault(vault) if self.asynchronous else CollectionKeyVault(vault)
+            )
+            held = self._vaults.setdefault(key, (owner, made))
+        vault_of: CollectionKeyVault | AsyncCollectionKeyVault = held[1]
+        return vault_of
 
     def transport(self, settings: Settings) -> KmsTransport | AsyncKmsTransport:
         """The KMS transport of this connection's driver (the async one never blocks)."""

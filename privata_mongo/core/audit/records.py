@@ -66,6 +66,9 @@ class AuditRecord:
             figure; for a result split over several records, the part in this record).
         outcome: ``ok``, ``denied``, or ``error:<ExceptionType>``.
         part: index of this record among the records of one batch (chunked subjects).
+        regions: the regions holding the identity data of ``subjects``, when regions are
+            configured (``core.residency``); left out of the document otherwise, so records
+            of a deployment with one region keep their shape.
     """
 
     at: datetime.datetime
@@ -77,6 +80,7 @@ class AuditRecord:
     count: int = 0
     outcome: str = "ok"
     part: int = 0
+    regions: tuple[str, ...] = ()
 
     def body(self) -> dict[str, Any]:
         """The record as a plain document, without chain fields."""
@@ -97,6 +101,7 @@ class AuditRecord:
             }
             | self._emergency()
             | self._request()
+            | ({"regions": list(self.regions)} if self.regions else {})
         )
 
     def _emergency(self) -> dict[str, Any]:

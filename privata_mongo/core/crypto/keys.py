@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import bson
@@ -48,12 +49,14 @@ from privata_mongo.core.ops import (
     FindErased,
     Flow,
     LoadKeys,
+    Locate,
     Query,
     ReplaceKeys,
     ShredKeys,
     StoreKeys,
     Update,
 )
+from privata_mongo.core.pseudonym import is_pseudonym
 from privata_mongo.core.schema import (
     BLIND_FIELD,
     ORDER_FIELD,
@@ -125,6 +128,19 @@ def _named(pseudonyms: Sequence[str]) -> str:
     return shown + (f" and {len(pseudonyms) - _NAMED} more" if len(pseudonyms) > _NAMED else "")
 
 
+def _wrapping(ctx: Context, name: str) -> tuple[str | None, Mapping[str, Any] | None]:
+    """The master key a new data key ``name`` is wrapped with: its subject's region's.
+
+    Keys of no subject (the blind index key) and every key without regions configured are
+    wrapped with the ring's own master key.
+    """
+    residency = ctx.residency
+    if residency is None or name not in ctx.placement:
+        return None, None
+    wrapping = residency.wrapping.get(ctx.placement[name])
+    return (None, None) if wrapping is None else (wrapping.provider, wrapping.master_key)
+
+
 def load_keys(
     ctx: Context, ring: KeyRing, names: Sequence[str], *, create: bool, fresh: bool = False
 ) -> Flow[list[str]]:
@@ -170,9 +186,14 @@ def load_keys(
     if INDEX_KEY_NAME in absent:
         yield from _refuse_if_indexed(ctx)
     created: list[Document] = []
+    unplaced = tuple(n for n in absent if n not in ctx.placement and is_pseudonym(n))
+    if ctx.residency is not None and unplaced:
+        found_regions = yield from Locate(unplaced)
+        ctx = replace(ctx, placement={**ctx.placement, **found_regions})
     try:
         for name in absent:
-            created.append((yield from ring.new_key(name)))  # noqa: PERF401 - a comprehension cannot yield
+            wrapping = _wrapping(ctx, name)
+            created.append((yield from ring.new_key(name, *wrapping)))
     except KeyUnavailable as exc:
         raise _unavailable(ctx, "encrypted", str(exc)) from None
     yield StoreKeys(tuple(created))

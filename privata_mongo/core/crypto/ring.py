@@ -45,6 +45,7 @@ __all__ = [
     "key_document",
     "key_id_bytes",
     "rewrap",
+    "rewrap_to",
 ]
 
 ALGORITHM = "AEAD_AES_256_CBC_HMAC_SHA_512-Random"
@@ -331,20 +332,29 @@ class KeyRing:
 
     # -- keys ------------------------------------------------------------------------------------
 
-    def new_key(self, name: str) -> Flow[Document]:
+    def new_key(
+        self,
+        name: str,
+        provider: str | None = None,
+        master_key: Mapping[str, Any] | None = None,
+    ) -> Flow[Document]:
         """A new data key document named ``name``, wrapped by the master key (not yet held).
 
-        With a remote master key, the wrapping is one KMS request.
+        With a remote master key, the wrapping is one KMS request. ``provider`` and
+        ``master_key`` choose another of the ring's providers (a region's own master key,
+        ``core.residency``); by default the ring's.
 
         Raises:
             KeyUnavailable: the master key is missing or unusable.
         """
-        options = DataKeyOpts(self.master_key, [bson.encode({"keyAltName": name})], None)
+        chosen = provider or self.provider
+        master = (dict(master_key) if master_key else None) if provider else self.master_key
+        options = DataKeyOpts(master, [bson.encode({"keyAltName": name})], None)
         try:
-            raw = yield from self._run(lambda c: c.data_key_context(self.provider, options))
+            raw = yield from self._run(lambda c: c.data_key_context(chosen, options))
         except (MongoCryptError, ValueError) as exc:
             raise KeyUnavailable(
-                f"a data key could not be created with the '{self.provider}' master key: "
+                f"a data key could not be created with the '{chosen}' master key: "
                 f"{_reason(exc)}; check the configured master key"
             ) from None
         document: Document = bson.decode(_produced(raw))
@@ -511,6 +521,23 @@ def rewrap(
     return (
         yield from _rewrap_pass(first, {provider: new[provider], staging: new[provider]}, provider)
     )
+
+
+def rewrap_to(
+    documents: Sequence[Mapping[str, Any]],
+    providers: Mapping[str, Any],
+    provider: str,
+    master_key: Mapping[str, Any] | None = None,
+) -> Flow[list[Document]]:
+    """Data key documents re-wrapped by ``provider``'s master key, key material unchanged.
+
+    ``providers`` must reach the keys' current master keys and ``provider``: moving a subject
+    between regions re-wraps its key from one region's master key to the other's.
+
+    Raises:
+        KeyUnavailable: a key cannot be unwrapped with its master key.
+    """
+    return (yield from _rewrap_pass(documents, providers, provider, master_key))
 
 
 def _rewrap_pass(

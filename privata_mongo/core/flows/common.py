@@ -38,7 +38,13 @@ from privata_mongo.core.ops import (
 from privata_mongo.core.projection import ProjectionPlan, including
 from privata_mongo.core.rights.restriction import RESTRICTION_FIELD, conjoined
 from privata_mongo.core.routing import FilterPlan, Probe, plan_filter, substitute
-from privata_mongo.core.schema import LEASE_FIELD, ORDER_FIELD, PSEUDONYM_FIELD, VERSION_FIELD, Side
+from privata_mongo.core.schema import (
+    LEASE_FIELD,
+    ORDER_FIELD,
+    PSEUDONYM_FIELD,
+    VERSION_FIELD,
+    Side,
+)
 from privata_mongo.core.split import join
 from privata_mongo.errors import UnsupportedQuery
 

@@ -7,13 +7,14 @@ core stays deterministic under test and identical under sync and async drivers.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from privata_mongo.core.crypto.ring import KeyRing
 from privata_mongo.core.failures import NativeFailure
 from privata_mongo.core.limits import ServerSizes
+from privata_mongo.core.residency import Residency
 from privata_mongo.core.rights.restriction import Visibility
 from privata_mongo.core.schema import ModelSchema
 
@@ -75,6 +76,11 @@ class Context:
         key_recheck: with ``cache``, seconds a data key held in memory is used before it is
             checked again against the shared cache (the bound on how long another process's
             erasure stays unseen here); without it, the ring's TTL decides.
+        residency: the configured regions (``core.residency``); ``None`` (the default) when
+            the deployment has one region, whose flows write no region and yield no
+            ``Located``.
+        placement: the region of each subject the flow has just placed (an insert), so
+            their new data keys are wrapped by their region's master key.
     """
 
     schema: ModelSchema
@@ -97,3 +103,5 @@ class Context:
     restriction: Visibility | None = None
     cache: bool = False
     key_recheck: float = 1.0
+    residency: Residency | None = None
+    placement: Mapping[str, str] = field(default_factory=dict)

@@ -41,15 +41,23 @@ from privata_mongo.core.ops import (
     Flow,
     Insert,
     InsertOutcome,
+    Located,
     NextBatch,
     Query,
     Replace,
     Update,
     UpdateOutcome,
 )
+from privata_mongo.core.residency import region_of
 from privata_mongo.core.rights.restriction import RESTRICTION_FIELD
 from privata_mongo.core.routing import FilterPlan, plan_filter, references_identity
-from privata_mongo.core.schema import PSEUDONYM_FIELD, REVISION_FIELD, VERSION_FIELD, Side
+from privata_mongo.core.schema import (
+    PSEUDONYM_FIELD,
+    REGION_FIELD,
+    REVISION_FIELD,
+    VERSION_FIELD,
+    Side,
+)
 from privata_mongo.core.split import identity_values, join, split_for_storage
 from privata_mongo.errors import UnsupportedQuery
 
@@ -115,6 +123,7 @@ def insert(
     pairs = [
         split_for_storage(d, ctx.schema, ctx.new_pseudonym(), ctx.new_revision()) for d in documents
     ]
+    ctx = yield from placed(ctx, documents, pairs)
     yield from intends(
         ctx,
         [identity["_id"] for identity, _ in pairs],
@@ -136,6 +145,28 @@ def insert(
     if failures:
         reported = sorted(failures.values(), key=lambda f: f.index)
         raise BulkWriteFailed(tuple(reported[:1] if ordered else reported), len(written))
+
+
+def placed(
+    ctx: Context,
+    documents: Sequence[Mapping[str, Any]],
+    pairs: Sequence[tuple[Document, Document]],
+) -> Flow[Context]:
+    """Decide the region of each new subject, record it in the clinical halves and state it.
+
+    Decided before anything is written, in the process, from the document as the application
+    gave it (``core.residency.region_of``): an unknown region fails the insert with nothing
+    stored. Without regions configured nothing changes and nothing is yielded.
+    """
+    if ctx.residency is None:
+        return ctx
+    placement: dict[str, str] = {}
+    for document, (identity, clinical) in zip(documents, pairs, strict=True):
+        region = region_of(ctx.residency, document)
+        clinical[REGION_FIELD] = region
+        placement[identity["_id"]] = region
+    yield Located(placement)
+    return replace(ctx, placement=placement)
 
 
 def _landed(

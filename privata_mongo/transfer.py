@@ -1,0 +1,130 @@
+"""Answers the residency right: moving a subject's identity data to another region.
+
+``Rights.transfer_region`` / ``AsyncRights.transfer_region`` run ``core.rights.transfer``; its
+``MoveSubject`` request is answered here, over the real collections of every split model of the
+map (the identity rows move sealed, as stored: only their data key is re-wrapped). Each call
+is yielded, so ``Rights`` takes its value and ``AsyncRights`` awaits it, as in ``erasure``.
+The order (the key and the rows copied to the target first, the clinical rows re-pointed,
+the source's rows and key deleted last) means a crash part-way loses nothing, and running the
+transfer again completes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping
+from dataclasses import replace
+from typing import Any
+
+from privata_mongo.core.audit import records_for
+from privata_mongo.core.crypto.ring import rewrap_to
+from privata_mongo.core.rights.transfer import MoveSubject, Transfer
+from privata_mongo.core.schema import PSEUDONYM_FIELD, REGION_FIELD
+from privata_mongo.drivers import aio, sync
+from privata_mongo.drivers._dispatch import Binding
+from privata_mongo.errors import UnknownRegion
+from privata_mongo.runtime.keys import forget_everywhere, real_client, region_provider
+
+__all__ = ["TRANSFER_OPERATION", "answer"]
+
+TRANSFER_OPERATION = "transfer_region"
+"""The audit operation of a transfer (listed by the processing record like any other)."""
+
+Answer = Generator[Any, Any, Any]
+
+
+def _identity(region: Any, database: str, name: str) -> Any:
+    return real_client(region.identity_client)[region.identity_database or database][name]
+
+
+def answer(facade: Any, classes: Mapping[str, Any], request: MoveSubject) -> Answer:
+    """Move ``request.pseudonym``'s identity rows and data key to ``request.target``.
+
+    Raises:
+        UnknownRegion: no regions are configured, or ``target`` is not one of them.
+    """
+    databases = facade.databases(classes)
+    runtime = databases[0].client.runtime
+    settings = runtime.settings()
+    regions = settings.regions or {}
+    target = regions.get(request.target)
+    if target is None:
+        raise UnknownRegion(
+            "transfer_region names a region that is not configured; configured regions: "
+            f"{', '.join(regions) or 'none (configure regions=...)'}"
+        )
+    pseudonym = request.pseudonym
+    split: list[tuple[str, Any]] = []
+    sources: dict[str | None, None] = {}
+    for name, cls in classes.items():
+        collection = facade.collection(cls)
+        schema = getattr(collection, "schema", None)
+        if schema is None or not schema.enabled:
+            continue
+        raw = collection.database.inner[collection.name]
+        rows = yield facade.rows(raw.find({PSEUDONYM_FIELD: pseudonym}, {REGION_FIELD: 1}))
+        if rows:
+            split.append((name, collection))
+            sources.update(
+                dict.fromkeys(r.get(REGION_FIELD) or settings.default_region for r in rows)
+            )
+    moving = [s for s in sources if s is not None and s != request.target]
+    moved = 0
+    for source_name in moving:
+        source = regions[source_name]
+        source_vault = runtime.keys.region_vault(source)
+        keys = yield source_vault.find([pseudonym])
+        if keys and settings.encryption:
+            ring = runtime.keys.ring(settings)
+            wrapping = target.master_key
+            flow = rewrap_to(
+                keys, ring.kms_providers, region_provider(request.target, target), wrapping
+            )
+            binding: Any = Binding(
+                None, None, access=runtime.access, kms=runtime.keys.transport(settings)
+            )
+            rewrapped = yield (aio.run if runtime.asynchronous else sync.run)(flow, binding)
+            yield runtime.keys.region_vault(target).insert(rewrapped)
+        for _, collection in split:
+            database = collection.database.inner.name
+            name = collection.schema.identity_collection
+            rows = yield facade.rows(_identity(source, database, name).find({"_id": pseudonym}))
+            for row in rows:
+                yield _identity(target, database, name).replace_one(
+                    {"_id": pseudonym}, row, upsert=True
+                )
+            moved += len(rows)
+        for _, collection in split:
+            raw = collection.database.inner[collection.name]
+            yield raw.update_many(
+                {PSEUDONYM_FIELD: pseudonym}, {"$set": {REGION_FIELD: request.target}}
+            )
+        for _, collection in split:
+            database = collection.database.inner.name
+            name = collection.schema.identity_collection
+            yield _identity(source, database, name).delete_many({"_id": pseudonym})
+        yield source_vault.discard([pseudonym])  # moved, not erased: no tombstone
+    forget_everywhere([pseudonym])
+    done = Transfer(pseudonym, tuple(moving), request.target, moved)
+    yield from _record(runtime, databases, split, done)
+    return done
+
+
+def _record(
+    runtime: Any, databases: list[Any], split: list[tuple[str, Any]], done: Transfer
+) -> Answer:
+    """One ``transfer_region`` record per model moved, naming both regions (no values)."""
+    for name, collection in split:
+        trail = runtime.trail(collection.database.inner)
+        if trail is None:
+            continue
+        records = records_for(
+            at=runtime.clock.now(),
+            access=runtime.access(),
+            operation=TRANSFER_OPERATION,
+            model=name,
+            subjects=[done.pseudonym],
+            fields=(),
+            count=1,
+        )
+        regions = tuple(sorted({*done.sources, done.target}))
+        yield trail.append(tuple(replace(r, regions=regions) for r in records))
