@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from privata_mongo.core import cache
@@ -55,11 +56,13 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "READ_AGAIN",
+    "Kept",
     "chunks",
     "computed_from",
     "fetch_identities",
     "intends",
     "join_batch",
+    "joined_projection",
     "linked",
     "operation_deadline",
     "refuse_collation",
@@ -225,13 +228,33 @@ def operation_deadline(ctx: Context, options: Mapping[str, Any] | None) -> Deadl
     return deadline_from(ctx.now, {**(options or {}), "timeoutMS": ctx.time_limit_ms})
 
 
+@dataclass(slots=True)
+class Kept:
+    """Identity rows a read's probe found, as stored, for the join of the same read.
+
+    A find by a searchable field (``email``) finds its subjects' identity rows by their blind
+    terms, then joins the clinical documents with those very rows: the probe reads them whole
+    (with the join's ``projection``) instead of reading their ids and the rows again. Only
+    reads keep them, and only a probe matching at most one join batch (``batch_size``); a
+    write reads the rows it changes under its lease. The join still checks each row's version
+    against its clinical document (``untorn``), so a row changed in between is read again.
+    """
+
+    projection: Mapping[str, Any] | None
+    rows: dict[str, Document] = field(default_factory=dict)
+
+
 def resolve(
-    ctx: Context, plan: FilterPlan, options: Mapping[str, Any] | None = None
+    ctx: Context,
+    plan: FilterPlan,
+    options: Mapping[str, Any] | None = None,
+    keep: Kept | None = None,
 ) -> Flow[dict[str, Any]]:
     """Resolve every probe of ``plan`` and return the purely clinical filter.
 
     ``options`` are the operation's: a collation there is refused if the filter has identity
-    conditions (``refuse_collation``).
+    conditions (``refuse_collation``). ``keep``: a read that joins the identity rows its
+    probes find asks for them whole, once (``Kept``).
     """
     refuse_collation(ctx, plan.identity_fields if plan.probes else (), options)
     sets: list[list[str]] = []
@@ -245,7 +268,7 @@ def resolve(
         )
     deadline = operation_deadline(ctx, options)
     for probe in plan.probes:
-        sets.append((yield from _resolve_probe(ctx, probe, deadline)))  # noqa: PERF401 - a sub-flow
+        sets.append((yield from _resolve_probe(ctx, probe, deadline, keep)))  # noqa: PERF401 - a sub-flow
     resolved: dict[str, Any] = substitute(plan.template, sets)
     return restricted(ctx, resolved)
 
@@ -270,12 +293,15 @@ def resolve_filter(ctx: Context, filter: Mapping[str, Any] | None) -> Flow[dict[
     return (yield from resolve(ctx, plan_filter(ctx.schema, filter)))
 
 
-def _resolve_probe(ctx: Context, probe: Probe, deadline: Deadline) -> Flow[list[str]]:
+def _resolve_probe(
+    ctx: Context, probe: Probe, deadline: Deadline, keep: Kept | None = None
+) -> Flow[list[str]]:
     schema = ctx.schema
     if probe.process is None:
         pushed = yield from blind_filter(ctx, probe.server)
+        projection = {"_id": 1} if keep is None else stored_projection(ctx, keep.projection)
         rows = yield from FetchAll(
-            Side.IDENTITY, Query(pushed, projection={"_id": 1}, limit=ctx.max_in + 1)
+            Side.IDENTITY, Query(pushed, projection=projection, limit=ctx.max_in + 1)
         )
         if len(rows) > ctx.max_in:
             raise UnsupportedQuery(
@@ -284,6 +310,8 @@ def _resolve_probe(ctx: Context, probe: Probe, deadline: Deadline) -> Flow[list[
                 model=schema.model,
                 field=", ".join(sorted(probe.fields)),
             )
+        if keep is not None and len(rows) <= ctx.batch_size:
+            keep.rows.update((row["_id"], row) for row in rows)
         return [row["_id"] for row in rows]
     try:
         matcher = compile_filter(probe.process, deadline)
@@ -334,15 +362,22 @@ def fetch_identities(
     projection: Mapping[str, Any] | None = None,
     *,
     cached: bool = True,
+    kept: Mapping[str, Document] | None = None,
 ) -> Flow[dict[str, Document]]:
     """Identity documents by pseudonym, one read per ``ctx.batch_size`` pseudonyms.
 
     With a cache (``core.cache``), the rows it holds as stored are used and the others read
     and offered to it; ``cached=False`` reads every row from the store (a reader that found
-    a document torn reads both halves where they are written).
+    a document torn reads both halves where they are written). ``kept``: rows as stored that
+    the operation's probe read already (``Kept``), used first.
     """
     found: dict[str, Document] = {}
     unique = list(dict.fromkeys(pseudonyms))
+    if cached and kept:
+        rows = [kept[p] for p in unique if p in kept]
+        unique = [p for p in unique if p not in kept]
+        for row in project_rows(ctx, (yield from unseal(ctx, rows)), projection):
+            found[row["_id"]] = row
     if cached:
         rows, unique = yield from cache.cached_rows(ctx, unique)
         for row in project_rows(ctx, (yield from unseal(ctx, rows)), projection):
@@ -380,24 +415,33 @@ def with_order(projection: Mapping[str, Any] | None) -> Mapping[str, Any] | None
     return {**projection, ORDER_FIELD: 1} if including else projection
 
 
+def joined_projection(plan: ProjectionPlan) -> Mapping[str, Any] | None:
+    """The identity fields ``join_batch`` reads for ``plan`` (bookkeeping included)."""
+    return including(with_order(plan.identity), VERSION_FIELD, LEASE_FIELD)
+
+
 def join_batch(
     ctx: Context,
     documents: Sequence[Mapping[str, Any]],
     plan: ProjectionPlan,
     versions: bool = False,
+    kept: Kept | None = None,
 ) -> Flow[list[Document]]:
     """Join a batch of clinical documents with their identity rows in one read.
 
     ``versions``: the clinical rows were read with ``VERSION_FIELD`` (``stamped``), so a
     document read across a concurrent update is detected and read again (``untorn``).
+    ``kept``: the rows the read's probe found already (``Kept``).
     """
     if not plan.fetch_identity:
         return [strip_link(d) for d in documents]
     pseudonyms = [d[PSEUDONYM_FIELD] for d in documents if PSEUDONYM_FIELD in d]
     identities: dict[str, Document] = {}
-    wanted = including(with_order(plan.identity), VERSION_FIELD, LEASE_FIELD)
+    wanted = joined_projection(plan)
     if pseudonyms:
-        identities = yield from fetch_identities(ctx, pseudonyms, wanted)
+        identities = yield from fetch_identities(
+            ctx, pseudonyms, wanted, kept=kept.rows if kept is not None else None
+        )
     if versions and identities:
         documents, identities = yield from untorn(ctx, documents, identities, plan)
     joined = [join(d, identities.get(d.get(PSEUDONYM_FIELD, "")), ctx.schema) for d in documents]

@@ -39,9 +39,11 @@ from privata_mongo.core.schema import PSEUDONYM_FIELD, Side, top_field
 from privata_mongo.core.split import join
 
 from .common import (
+    Kept,
     chunks,
     fetch_identities,
     join_batch,
+    joined_projection,
     linked,
     refuse_collation,
     resolve,
@@ -65,7 +67,9 @@ __all__ = [
 def find(ctx: Context, query: Query) -> Flow[None]:
     """Stream the documents a native ``find`` would return, in the same order, as batches."""
     plan = plan_projection(ctx.schema, query.projection)
-    clinical_filter = yield from resolve(ctx, plan_filter(ctx.schema, query.filter), query.options)
+    kept = Kept(joined_projection(plan)) if plan.fetch_identity else None
+    filter_plan = plan_filter(ctx.schema, query.filter)
+    clinical_filter = yield from resolve(ctx, filter_plan, query.options, kept)
     if needs_process_sort(ctx.schema, query.sort):
         yield from _find_sorted_in_process(ctx, query, clinical_filter, plan)
         return
@@ -80,7 +84,7 @@ def find(ctx: Context, query: Query) -> Flow[None]:
     while True:
         batch: list[Document] = yield from NextBatch(handle, size)
         if batch:
-            joined = yield from join_batch(ctx, batch, plan, versions=True)
+            joined = yield from join_batch(ctx, batch, plan, versions=True, kept=kept)
             yield Emit(tuple(joined), linked(batch))
         emitted += len(batch)
         if len(batch) < size or (query.limit and emitted >= abs(query.limit)):
