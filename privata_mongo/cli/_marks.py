@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from privata_mongo.cli._app import Db, Json, KeyVault, Uri
+from privata_mongo.cli._request import Request, named_subject, required
 from privata_mongo.cli._rights import (
     LEGAL_OBLIGATION,
     SUBJECT_REQUEST,
@@ -22,10 +23,7 @@ from privata_mongo.cli._rights import (
     ModelOpt,
     Models,
     Purpose,
-    Request,
     SubjectArg,
-    named_subject,
-    required,
     rights_app,
 )
 

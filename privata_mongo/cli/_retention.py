@@ -14,13 +14,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from privata_mongo.cli._app import Db, Json, KeyVault, Uri, _when
+from privata_mongo.cli._request import Request
 from privata_mongo.cli._rights import (
     LEGAL_OBLIGATION,
     Actor,
     LegalBasis,
     Models,
     Purpose,
-    Request,
     retention_app,
     rights_app,
 )

@@ -19,7 +19,7 @@ import pytest
 import privata_mongo.beanie as pb
 from privata_mongo import access_context
 from privata_mongo.cli._common import EXIT_OK, EXIT_USAGE
-from privata_mongo.cli._rights import async_twin
+from privata_mongo.cli._request import async_twin
 from privata_mongo.core.rights.restriction import RESTRICTION_FIELD
 from privata_mongo.encryption import unseal_row
 from testkit.backends import Backend
