@@ -1,0 +1,31 @@
+"""cProfile of a whole server worker, switched on by ``LOAD_PROFILE_DIR`` (off by default).
+
+Both apps import this first, so the profile covers the worker's whole life; the stats go to
+``$LOAD_PROFILE_DIR/profile-<pid>.pstats`` when the worker exits. Profiling slows the server,
+so the levels run without it and a separate short pass (``--profile``) runs with it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import cProfile
+import os
+from pathlib import Path
+
+PROFILE_ENV = "LOAD_PROFILE_DIR"
+
+
+def start_if_asked() -> None:
+    """Profile this process until it exits when ``LOAD_PROFILE_DIR`` names a directory."""
+    directory = os.environ.get(PROFILE_ENV, "").strip()
+    if not directory:
+        return
+    profile = cProfile.Profile()
+    target = Path(directory) / f"profile-{os.getpid()}.pstats"
+
+    def dump() -> None:
+        profile.disable()
+        profile.dump_stats(target)
+
+    atexit.register(dump)
+    profile.enable()
