@@ -30,15 +30,13 @@ from locust import LoadTestShape, constant_throughput, events, task
 from locust.contrib.fasthttp import FastHttpUser
 
 from stress.load.mix import (
-    ERROR_LIMIT,
     EVENTS,
     EXPECTED,
     LEVEL_RATES,
-    P95_LIMIT_MS,
-    RISE_FRACTION,
     STEP_CAP_SECONDS,
     STEP_SECONDS,
     STEP_USERS,
+    broken,
     new_patient,
     window,
 )
@@ -179,28 +177,13 @@ class ConstantRate(LoadTestShape):
             # the first 5 s ramp the new users in; judge the step's steady part
             measured = window(start + 5.0, start + STEP_SECONDS)
             measured |= {"step": done + 1, "users": STEP_USERS * (done + 1)}
-            measured["broken_by"] = self._broken(measured)
+            measured["broken_by"] = broken(measured, self.steps[-1] if self.steps else None)
             self.steps.append(measured)
             self._write()
             if measured["broken_by"] or run_time >= STEP_CAP_SECONDS:
                 return None
         users = STEP_USERS * (step + 1)
         return users, float(STEP_USERS)
-
-    def _broken(self, measured: dict[str, Any]) -> list[str]:
-        reasons = []
-        if measured["p95_ms"] > P95_LIMIT_MS:
-            reasons.append(f"p95 {measured['p95_ms']:.0f} ms > {P95_LIMIT_MS:.0f} ms")
-        if measured["error_rate"] > ERROR_LIMIT:
-            reasons.append(f"errors {measured['error_rate']:.1%} > {ERROR_LIMIT:.0%}")
-        if self.steps:
-            before = self.steps[-1]["throughput"]
-            if measured["throughput"] - before < RISE_FRACTION * STEP_USERS:
-                reasons.append(
-                    f"throughput {measured['throughput']:.1f} req/s after {before:.1f}: "
-                    f"rose less than {RISE_FRACTION * STEP_USERS:.2f}"
-                )
-        return reasons
 
     def _write(self) -> None:
         if path := os.environ.get("LOAD_STEPS"):

@@ -74,3 +74,20 @@ def window(since: float, until: float) -> dict[str, Any]:
         "p50_ms": rank(0.50),
         "p95_ms": rank(0.95),
     }
+
+
+def broken(measured: dict[str, Any], previous: dict[str, Any] | None) -> list[str]:
+    """Why a step of level 4 breaks: p95, errors, or a throughput that stopped rising."""
+    reasons = []
+    if measured["p95_ms"] > P95_LIMIT_MS:
+        reasons.append(f"p95 {measured['p95_ms']:.0f} ms > {P95_LIMIT_MS:.0f} ms")
+    if measured["error_rate"] > ERROR_LIMIT:
+        reasons.append(f"errors {measured['error_rate']:.1%} > {ERROR_LIMIT:.0%}")
+    if previous is not None:
+        before = previous["throughput"]
+        if measured["throughput"] - before < RISE_FRACTION * STEP_USERS:
+            reasons.append(
+                f"throughput {measured['throughput']:.1f} req/s after {before:.1f}: "
+                f"rose less than {RISE_FRACTION * STEP_USERS:.2f}"
+            )
+    return reasons
