@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from stress.load.report import markdown
@@ -18,12 +19,17 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="cProfile the workers (a separate, slower pass)"
     )
+    parser.add_argument(
+        "--p95-limit", type=float, help="level 4's p95 limit in ms (default 200: the issue's)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    if args.p95_limit is not None:
+        os.environ["LOAD_P95_LIMIT_MS"] = str(args.p95_limit)
     targets = ("wrapped", "native") if args.target == "both" else (args.target,)
     for target in targets:
         result = run_level(args.level, target, args.duration, args.cache, args.profile, args.out)
-        stem = args.out / f"load-L{args.level}-{target}{'-profile' if args.profile else ''}"
+        stem = args.out / result["stem"]
         stem.with_suffix(".md").write_text(markdown(result))
         total = result["summary"]["total"]
         audit = result.get("audit")

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from stress.load.mix import (
+    ERROR_LIMIT,
+    P95_LIMIT_MS,
+    RISE_FRACTION,
+    STEP_SECONDS,
+    STEP_USERS,
+)
+
 
 def _loads(result: dict[str, Any]) -> str:
     machine = result["machine"]
@@ -15,6 +23,15 @@ def _loads(result: dict[str, Any]) -> str:
         else ""
     )
     return f"{machine['cpus']} CPUs, load average {start} at the start, {end} at the end.{shared}"
+
+
+def cpu_ms_per_request(result: dict[str, Any]) -> float | None:
+    """The server's CPU milliseconds (all workers) per successful request over the run."""
+    served = result["summary"]["total"]["requests"] - result["summary"]["total"]["failures"]
+    server = result["cpu_percent"].get("server")
+    if not served or not server:
+        return None
+    return float(server) / 100 * result["duration_s"] * 1000 / served
 
 
 def _cache(result: dict[str, Any]) -> str:
@@ -57,6 +74,12 @@ def markdown(result: dict[str, Any]) -> str:
         + ", ".join(f"{k} {v} %" for k, v in cpu.items() if k != "machine")
         + f"; the whole machine {cpu.get('machine', 0)} % busy.",
     ]
+    if per := cpu_ms_per_request(result):
+        lines += [
+            "",
+            f"Server CPU per successful request: {per:.1f} ms, so one core of the server "
+            f"sustains about {1000 / per:.0f} req/s of this mix when nothing else limits it.",
+        ]
     if result.get("server_exceptions"):
         found = ", ".join(f"`{k}` {v}" for k, v in result["server_exceptions"].items())
         lines += ["", f"Exceptions in the server's log, by type: {found}."]
@@ -89,6 +112,12 @@ def markdown(result: dict[str, Any]) -> str:
         lines += [
             "",
             "## Steps",
+            "",
+            f"{STEP_USERS} more users (req/s offered) every {STEP_SECONDS} s, each step judged on "
+            f"its last {STEP_SECONDS - 5} s; it breaks when p95 exceeds "
+            f"{result.get('p95_limit_ms', P95_LIMIT_MS):.0f} ms, "
+            f"errors exceed {ERROR_LIMIT:.0%}, or throughput rises by less than "
+            f"{RISE_FRACTION:.0%} of the rate the step added.",
             "",
             "| step | users | req/s | p50 ms | p95 ms | errors | server CPU % | FerretDB CPU % | "
             "locust CPU % | machine busy % | broken by |",

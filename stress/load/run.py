@@ -442,7 +442,9 @@ def run_level(
 ) -> dict[str, Any]:
     """Run ``level`` against ``target`` and write ``load-L<level>-<target>.*`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    stem = out / f"load-L{level}-{target}{'-profile' if profile else ''}"
+    limit = os.environ.get("LOAD_P95_LIMIT_MS")
+    knee = f"-p95-{float(limit):.0f}" if level == 4 and limit and float(limit) != 200 else ""
+    stem = out / f"load-L{level}-{target}{knee}{'-profile' if profile else ''}"
     started = datetime.datetime.now(datetime.timezone.utc)
     before = machine()
     with tempfile.TemporaryDirectory(prefix="privata-load-") as tmp:
@@ -534,6 +536,7 @@ def run_level(
     result: dict[str, Any] = {
         "level": level,
         "target": target,
+        "stem": stem.name,
         "offered_rate": LEVEL_RATES.get(level),
         "duration_s": round(seconds, 1),
         "cache": cache if cache and target == "wrapped" else None,
@@ -553,6 +556,7 @@ def run_level(
             since = origin + (step["step"] - 1) * STEP_SECONDS + 5.0
             step["cpu_percent"] = sampler.mean(since, since + STEP_SECONDS - 5.0)
         result["steps"] = steps
+        result["p95_limit_ms"] = float(limit or 200)
     if level == 5 and marks:
         result["chaos"] = recovery(per_second(events, origin), marks, origin)
         result["timeline"] = per_second(events, origin)
