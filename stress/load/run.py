@@ -326,7 +326,11 @@ def _chaos(
     marks: dict[str, float],
     origin: float,
 ) -> None:
-    """Stop FerretDB (and Redis) at ``OUTAGE_AT`` s, restart them on the same ports later."""
+    """Stop FerretDB (and Redis) at ``OUTAGE_AT`` s, restart them on the same ports later.
+
+    Runs in the main thread while locust runs: the restarted servers are children that die
+    with the thread that started them.
+    """
     time.sleep(max(0.0, origin + OUTAGE_AT - time.time()))
     port = int(ferret[0].uri.rsplit(":", 1)[1].strip("/"))
     redis_port = int(redis[0].uri.rsplit(":", 1)[1].split("/")[0]) if redis else None
@@ -503,23 +507,13 @@ def run_level(
                     "locust": [locust.pid],
                 }
                 sampler.start()
-                chaos = None
                 if level == 5:
-                    chaos = threading.Thread(
-                        target=_chaos, args=(ferret, redis, state, marks, origin), daemon=True
-                    )
-                    chaos.start()
-
-                    def follow() -> None:  # the sampler follows the restarted FerretDB
-                        if chaos is not None:
-                            chaos.join()
-                        sampler.groups["ferretdb"] = [ferret[0].pid]
-
-                    threading.Thread(target=follow, daemon=True).start()
+                    # In this thread: a server started from a thread that ends would get its
+                    # parent-death signal (testkit.services) when that thread exits.
+                    _chaos(ferret, redis, state, marks, origin)
+                    sampler.groups["ferretdb"] = [ferret[0].pid]
                 locust.wait(timeout=900)
                 ended = time.time()
-                if chaos is not None:
-                    chaos.join(timeout=120)
                 sampler.stop()
                 time.sleep(3.0)  # requests locust abandoned at its stop finish on the server
                 rows = _audit_rows(ferret[0].uri) if target == "wrapped" else []
