@@ -1,7 +1,7 @@
 """cProfile of a whole server worker, switched on by ``LOAD_PROFILE_DIR`` (off by default).
 
 Both apps import this first, so the profile covers the worker's whole life; the stats go to
-``$LOAD_PROFILE_DIR/profile-<pid>.pstats`` when the worker exits. Profiling slows the server,
+``$LOAD_PROFILE_DIR/profile-<pid>.pstats`` when the worker exits (at its shutdown). Profiling slows the server,
 so the levels run without it and a separate short pass (``--profile``) runs with it.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import cProfile
+import multiprocessing.util
 import os
 from pathlib import Path
 
@@ -27,5 +28,8 @@ def start_if_asked() -> None:
         profile.disable()
         profile.dump_stats(target)
 
+    # uvicorn's workers are multiprocessing children, which leave without running atexit
+    # handlers; multiprocessing runs its own finalizers on the way out.
+    multiprocessing.util.Finalize(None, dump, exitpriority=100)
     atexit.register(dump)
     profile.enable()
