@@ -1,8 +1,8 @@
 """cProfile of a whole server worker, switched on by ``LOAD_PROFILE_DIR`` (off by default).
 
 Both apps import this first, so the profile covers the worker's whole life; the stats go to
-``$LOAD_PROFILE_DIR/profile-<pid>.pstats`` when the worker exits (at its shutdown). Profiling slows the server,
-so the levels run without it and a separate short pass (``--profile``) runs with it.
+``$LOAD_PROFILE_DIR/profile-<pid>.pstats`` when the worker shuts down. Profiling slows the
+server, so the levels run without it and a separate short pass (``--profile``) runs with it.
 """
 
 from __future__ import annotations
