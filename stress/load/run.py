@@ -243,6 +243,8 @@ def audit_check(
     )
     expected = lost = duplicated = 0
     mismatched: Counter[str] = Counter()
+    examples: list[dict[str, Any]] = []
+    origin = min((e["t"] for e in events), default=0.0)
     failed_records = 0
     seen = set(probes.values())
     for event in events:
@@ -257,6 +259,17 @@ def audit_check(
         duplicated += max(0, got - want)
         if got != want:
             mismatched[event["kind"]] += 1
+            if len(examples) < 20:
+                examples.append(
+                    {
+                        "kind": event["kind"],
+                        "rid": event["rid"],
+                        "started_s": round(event["t"] - origin, 2),
+                        "ms": round(event["ms"], 1),
+                        "records": got,
+                        "expected": want,
+                    }
+                )
     unknown = sum(n for rid, n in by_rid.items() if rid not in seen)
     successful = sum(1 for e in events if e["ok"])
     return {
@@ -268,6 +281,7 @@ def audit_check(
         "lost": lost,
         "duplicated": duplicated,
         "mismatched_requests": dict(mismatched),
+        "mismatches": examples,
         "records_of_failed_requests": failed_records,
         "records_of_probe_requests": sum(per_kind.values()),
         "records_of_requests_in_flight_at_stop": unknown,
