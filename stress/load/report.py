@@ -108,6 +108,18 @@ def markdown(result: dict[str, Any]) -> str:
             )
             + ".",
         ]
+    if after := result.get("audit_after_sweep"):
+        sweep = after["sweep"]
+        lines += [
+            "",
+            f"{len(sweep['pending_request_ids'])} intents were still pending after the run (writes "
+            "whose outcome record could not be stored while the database was away: the change "
+            "was applied and answered, the record left to the recovery sweeper). After "
+            f"`privata_mongo.recovery.sweep` ({sweep['intents_resolved']} intents resolved, "
+            f"{sweep['orphans_removed']} orphans removed, {sweep['intents_left']} left): "
+            f"{after['records']} records, lost {after['lost']}, duplicated "
+            f"{after['duplicated']} — **{'holds' if after['holds'] else 'does not hold'}**.",
+        ]
     if result.get("steps"):
         lines += [
             "",

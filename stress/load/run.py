@@ -226,6 +226,40 @@ def _audit_rows(uri: str) -> list[dict[str, Any]]:
         client.close()
 
 
+def _pending(uri: str) -> list[str]:
+    """Request ids of the intents still in the journals (``<collection>.pending``)."""
+    client: MongoClient[dict[str, Any]] = MongoClient(uri, serverSelectionTimeoutMS=20_000)
+    try:
+        database = client["clinic"]
+        return [
+            str(doc.get("request_id"))
+            for name in database.list_collection_names()
+            if name.endswith(".pending")
+            for doc in database[name].find({}, {"request_id": 1})
+        ]
+    finally:
+        client.close()
+
+
+def _sweep(uri: str, master_key: str) -> dict[str, Any]:
+    """Run privata's recovery sweeper over the app's database, as an operator would after an
+    incident: it appends the records of writes whose outcome record could not be stored."""
+    os.environ[MASTER_KEY_ENV] = master_key
+    from privata_mongo.recovery import sweep
+
+    client: MongoClient[dict[str, Any]] = MongoClient(uri, serverSelectionTimeoutMS=20_000)
+    try:
+        report = sweep(client["clinic"], older_than=0.0)
+        return {
+            "intents_resolved": report.intents_resolved,
+            "orphans_removed": report.orphans_removed,
+            "rows_completed": report.rows_completed,
+            "intents_left": report.intents_left,
+        }
+    finally:
+        client.close()
+
+
 def audit_check(
     events: list[dict[str, Any]], rows: list[dict[str, Any]], probes: dict[str, str]
 ) -> dict[str, Any]:
@@ -530,7 +564,18 @@ def run_level(
                 ended = time.time()
                 sampler.stop()
                 time.sleep(3.0)  # requests locust abandoned at its stop finish on the server
-                rows = _audit_rows(ferret[0].uri) if target == "wrapped" else []
+                rows: list[dict[str, Any]] = []
+                swept: dict[str, Any] = {}
+                if target == "wrapped":
+                    rows = _audit_rows(ferret[0].uri)
+                    pending = _pending(ferret[0].uri)
+                    if pending:
+                        swept = {"pending_request_ids": pending}
+                        try:
+                            swept |= _sweep(ferret[0].uri, env[MASTER_KEY_ENV])
+                        except Exception as exc:  # recorded: the level's results still count
+                            swept["error"] = type(exc).__name__
+                        swept["rows_after"] = _audit_rows(ferret[0].uri)
             events = [json.loads(line) for line in events_path.read_text().splitlines()]
             steps = json.loads(steps_path.read_text()) if steps_path.exists() else []
             errors = server_errors(log)
@@ -558,6 +603,13 @@ def run_level(
         "server_exceptions": errors,
         "audit": audit_check(events, rows, probes) if target == "wrapped" else None,
     }
+    if swept:
+        after = audit_check(events, swept.pop("rows_after"), probes)
+        result["audit_after_sweep"] = after | {"sweep": swept}
+        if "error" in swept:
+            result["audit_after_sweep"]["sweep"] |= dict.fromkeys(
+                ("intents_resolved", "orphans_removed", "intents_left"), "-"
+            )
     result["machine"]["shared"] = before["shared"] or os.getloadavg()[0] > 0.5 * before["cpus"]
     if level == 4:
         for step in steps:
