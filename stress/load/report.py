@@ -147,7 +147,8 @@ def markdown(result: dict[str, Any]) -> str:
         p = result["profile"]
         lines += [
             "",
-            f"## Profile ({p['workers']} workers, {p['seconds']} s of own time)",
+            f"## Profile ({p['workers']} workers, {p['seconds']} s of CPU time, "
+            f"{p.get('waiting_s', 0)} s waiting in epoll for the network)",
             "",
             "| where | share of the server's CPU time |",
             "|---|---|",

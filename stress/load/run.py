@@ -445,6 +445,7 @@ def recovery(timeline: list[dict[str, Any]], marks: dict[str, float], origin: fl
 
 
 CATEGORIES = (
+    ("waiting (epoll)", ("select.epoll' objects>", "epoll")),
     ("crypto", ("privata_mongo/core/crypto", "pymongocrypt", "cryptography", "hashlib", "hmac")),
     ("audit", ("privata_mongo/core/audit", "privata_mongo/audit", "adapters/audit")),
     ("privata (plan, split, join, flows)", ("privata_mongo/",)),
@@ -471,11 +472,13 @@ def profile_categories(directory: Path) -> dict[str, Any]:
         )
         totals[category] += tottime
         top.append((tottime, where.replace(str(ROOT) + "/", "")))
+    idle = totals.pop("waiting (epoll)", 0.0)
     everything = sum(totals.values()) or 1.0
     top.sort(reverse=True)
     return {
         "workers": len(files),
         "seconds": round(everything, 2),
+        "waiting_s": round(idle, 2),
         "share": {k: round(v / everything, 3) for k, v in totals.most_common()},
         "top": [
             {"tottime_s": round(t, 3), "function": w.split("site-packages/")[-1]}
@@ -581,6 +584,12 @@ def run_level(
             errors = server_errors(log)
             if keep := os.environ.get("LOAD_SERVER_LOG_DIR"):  # not in results: it may quote data
                 shutil.copy(log, Path(keep) / f"{stem.name}.server.log")
+            if profile:  # workers dump their profile as they exit, after the master's signal
+                deadline = time.time() + 30
+                while len(list((state / "profile").glob("*.pstats"))) < 2:
+                    if time.time() > deadline:
+                        break
+                    time.sleep(0.5)
             profiled = profile_categories(state / "profile") if profile else {}
         finally:
             for service in (*ferret, *redis):
