@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse
 from pymongo import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
+from stress.load.profiling import served as profiled
 from stress.load.profiling import start_if_asked
 
 start_if_asked()
@@ -174,3 +175,5 @@ def _patient_routes(app: FastAPI) -> None:
 
 
 app = create_app()
+served = profiled(app)
+"""What uvicorn serves: ``app``, dumping its profile at shutdown under ``--profile``."""

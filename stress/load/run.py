@@ -43,7 +43,7 @@ from testkit.services import ServiceProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "stress" / "results"
-APPS = {"wrapped": "stress.load.wrapped_app:app", "native": "stress.load.native_app:app"}
+APPS = {"wrapped": "stress.load.wrapped_app:served", "native": "stress.load.native_app:served"}
 OUTAGE_AT = 20.0
 OUTAGE_SECONDS = 10.0
 TICK = os.sysconf("SC_CLK_TCK")

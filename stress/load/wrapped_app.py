@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from stress.load.profiling import served as profiled
 from stress.load.profiling import start_if_asked
 
 start_if_asked()
@@ -22,4 +23,7 @@ if _cache and cache_supported():
 
 from examples.fastapi_app.app import app  # noqa: E402 - after the configuration it reads
 
-__all__ = ["CACHE_ENV", "app", "cache_supported"]
+served = profiled(app)
+"""What uvicorn serves: ``app``, dumping its profile at shutdown under ``--profile``."""
+
+__all__ = ["CACHE_ENV", "app", "cache_supported", "served"]
