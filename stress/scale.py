@@ -44,10 +44,45 @@ BATCH = 1_000
 ROUND = 10
 
 
-class _Quiet(monitoring.CommandListener):
-    def started(self, event: Any) -> None: ...
-    def succeeded(self, event: Any) -> None: ...
-    def failed(self, event: Any) -> None: ...
+class _Commands(monitoring.CommandListener):
+    """Wire commands of the operation being measured (FerretDB): name, collection, duration."""
+
+    def __init__(self) -> None:
+        self.phase: tuple[str, str] | None = None
+        self._open: dict[int, tuple[tuple[str, str], str]] = {}
+        self.seen: dict[tuple[str, str], dict[str, list[float]]] = {}
+
+    def started(self, event: Any) -> None:
+        if self.phase is not None:
+            target = event.command.get(event.command_name)
+            where = (
+                f"{event.command_name} {target}" if isinstance(target, str) else event.command_name
+            )
+            self._open[event.request_id] = (self.phase, where)
+
+    def succeeded(self, event: Any) -> None:
+        if (opened := self._open.pop(event.request_id, None)) is not None:
+            phase, where = opened
+            self.seen.setdefault(phase, {}).setdefault(where, []).append(
+                event.duration_micros / 1000.0
+            )
+
+    def failed(self, event: Any) -> None:
+        self._open.pop(event.request_id, None)
+
+    def report(self, ops: int) -> dict[str, Any]:
+        """Per alternative and operation: each command's count per op and median ms."""
+        out: dict[str, Any] = {}
+        for (name, op), commands in sorted(self.seen.items()):
+            out.setdefault(name, {})[op] = {
+                where: {
+                    "per_op": round(len(t) / ops, 2),
+                    "median_ms": round(statistics.median(t), 2),
+                }
+                for where, t in sorted(commands.items())
+            }
+        self.seen.clear()
+        return out
 
 
 def _timed(operation: Callable[[], Any]) -> float:
@@ -71,7 +106,9 @@ def _seed(alt: Any, have: int, want: int, budget: float, ids: list[Any]) -> dict
     return {"seeded": n, "seconds": round(time.perf_counter() - started, 1)}
 
 
-def _measure(alts: Sequence[Any], ids: dict[str, list[Any]], ops: int, size: int) -> Any:
+def _measure(
+    alts: Sequence[Any], ids: dict[str, list[Any]], ops: int, size: int, listener: _Commands
+) -> Any:
     """Median ms of ``ops`` inserts and ``ops`` gets by id per alternative, interleaved."""
     times: dict[str, dict[str, list[float]]] = {a.name: {"insert": [], "get": []} for a in alts}
     fresh = 10_000_000 + size * 10
@@ -79,10 +116,13 @@ def _measure(alts: Sequence[Any], ids: dict[str, list[Any]], ops: int, size: int
         for alt in alts if (r // ROUND) % 2 == 0 else tuple(reversed(alts)):
             for k in range(r, min(ops, r + ROUND)):
                 document = data.small(fresh + k)
+                listener.phase = (alt.name, "insert")
                 times[alt.name]["insert"].append(_timed(lambda a=alt, d=document: a.create([d])))
             chosen = random.sample(ids[alt.name], min(ROUND, ops - r))
             for i in chosen:
+                listener.phase = (alt.name, "get")
                 times[alt.name]["get"].append(_timed(lambda a=alt, i=i: a.get([i])))
+            listener.phase = None
     return {
         name: {
             op: {
@@ -114,8 +154,9 @@ def run_backend(name: str, sizes: Sequence[int], ops: int, budget: float) -> dic
     out: dict[str, Any] = {}
     with open_backend(name) as where:
         assert isinstance(where, Backend)
+        listener = _Commands()
         alts = [
-            cls(where, _Quiet()) for cls in (MongoengineAlternative, WrappedMongoengineAlternative)
+            cls(where, listener) for cls in (MongoengineAlternative, WrappedMongoengineAlternative)
         ]
         for alt in alts:
             alt.open()
@@ -137,7 +178,9 @@ def run_backend(name: str, sizes: Sequence[int], ops: int, budget: float) -> dic
                     )
                     out[str(size)] = entry
                     break
-                entry["measured"] = _measure(alts, ids, ops, size)
+                entry["measured"] = _measure(alts, ids, ops, size, listener)
+                if not where.embedded:
+                    entry["commands"] = listener.report(ops)
                 entry["stored"] = {a.name: _stored(a, where) for a in alts}
                 out[str(size)] = entry
                 for alt in alts:
@@ -190,6 +233,14 @@ def markdown(result: dict[str, Any]) -> str:
                 f"{me['get']['median_ms']} | {pm['get']['median_ms']} | "
                 f"{ratio_get:.2f}\u00d7 | {vault:,} | {seeds} |"
             )
+        for size, entry in sizes.items():
+            for name, per_op in entry.get("commands", {}).items():
+                for op, commands in per_op.items():
+                    cells = ", ".join(
+                        f"{where} x{c['per_op']} {c['median_ms']} ms"
+                        for where, c in commands.items()
+                    )
+                    lines.append(f"- {int(size):,} subjects, {name} {op}: {cells}")
     return "\n".join(lines) + "\n"
 
 
