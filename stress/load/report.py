@@ -147,10 +147,11 @@ def markdown(result: dict[str, Any]) -> str:
         p = result["profile"]
         lines += [
             "",
-            f"## Profile ({p['workers']} workers, {p['seconds']} s of CPU time, "
-            f"{p.get('waiting_s', 0)} s waiting in epoll for the network)",
+            f"## Profile ({p['workers']} workers: {p['seconds']} s of own time outside epoll, "
+            f"{p.get('waiting_s', 0)} s idle in epoll; cProfile's clock is the wall clock, so "
+            "a call blocked in the kernel counts its wait)",
             "",
-            "| where | share of the server's CPU time |",
+            "| where | share of the workers' own time outside epoll |",
             "|---|---|",
             *[f"| {k} | {v:.1%} |" for k, v in p["share"].items()],
             "",
