@@ -551,7 +551,8 @@ def run_level(
                     "WARNING",
                 ]
                 origin = time.time()
-                locust = subprocess.Popen(command, cwd=ROOT, env=locust_env)  # noqa: S603
+                # this interpreter, our locustfile, fixed arguments
+                locust = subprocess.Popen(command, cwd=ROOT, env=locust_env)  # noqa: S603 - above
                 sampler.groups = {
                     "server": [server_pid],
                     "ferretdb": [ferret[0].pid],
