@@ -39,13 +39,18 @@ def start_if_asked() -> None:
     profile.enable()
 
 
+def at_shutdown(dump: Callable[[], None]) -> None:
+    """Run ``dump`` when the worker's server announces its shutdown (see ``served``)."""
+    _dumps.append(dump)
+
+
 def served(app: Any) -> Any:
-    """``app``, dumping the profile when the server announces its shutdown (lifespan).
+    """``app``, running the dumps (the profile, the cache's counts) at the lifespan's shutdown.
 
     uvicorn's workers leave without running exit handlers on a signal, but every worker runs
     the lifespan's shutdown first, on the profiled thread.
     """
-    if not os.environ.get(PROFILE_ENV, "").strip():
+    if not _dumps:
         return app
 
     async def wrapper(scope: Any, receive: Any, send: Any) -> None:

@@ -38,7 +38,14 @@ def _cache(result: dict[str, Any]) -> str:
     if not result["cache"]:
         return "off"
     if result["cache_applied"]:
-        return str(result["cache"])
+        counted = result.get("cache_stats") or {}
+        if counted.get("hit_rate") is None:
+            return str(result["cache"])
+        return (
+            f"{result['cache']}, hit rate {counted['hit_rate']:.1%} "
+            f"({counted['hits']:,} hits, {counted['misses']:,} misses over "
+            f"{counted['workers']} workers)"
+        )
     return f"{result['cache']} requested; this version has no cache setting, so it ran without"
 
 

@@ -34,7 +34,7 @@ import httpx
 from pymongo import MongoClient
 
 from privata_mongo.encryption import MASTER_KEY_ENV, new_master_key
-from stress.load.cache import cache_supported
+from stress.load.cache import CACHE_STATS_ENV, cache_supported, hit_rate
 from stress.load.mix import LEVEL_RATES, STEP_SECONDS, new_patient
 from stress.odm.run import commit, machine
 from testkit.ferretdb import start_ferretdb
@@ -517,6 +517,8 @@ def run_level(
                 env["PRIVATA_LOAD_CACHE"] = redis[0].uri
             else:
                 env["PRIVATA_LOAD_CACHE"] = cache
+            (state / "cache").mkdir()
+            env[CACHE_STATS_ENV] = str(state / "cache")
         if profile:
             (state / "profile").mkdir()
             env["LOAD_PROFILE_DIR"] = str(state / "profile")
@@ -592,6 +594,14 @@ def run_level(
                         break
                     time.sleep(0.5)
             profiled = profile_categories(state / "profile") if profile else {}
+            counted: dict[str, Any] = {}
+            if CACHE_STATS_ENV in env:  # each worker writes its counts as it shuts down
+                deadline = time.time() + 30
+                while len(list((state / "cache").glob("cache-*.json"))) < 2:
+                    if time.time() > deadline:
+                        break
+                    time.sleep(0.5)
+                counted = hit_rate(state / "cache")
         finally:
             for service in (*ferret, *redis):
                 service.stop()
@@ -632,5 +642,7 @@ def run_level(
         result["timeline"] = per_second(events, origin)
     if profiled:
         result["profile"] = profiled
+    if counted:
+        result["cache_stats"] = counted
     stem.with_suffix(".json").write_text(json.dumps(result, indent=1, default=str) + "\n")
     return result
