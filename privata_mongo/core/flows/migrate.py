@@ -47,7 +47,7 @@ import bson
 
 from privata_mongo.core.crypto.keys import shred_deleted
 from privata_mongo.core.crypto.ring import derived_secret
-from privata_mongo.core.failures import DUPLICATE_KEY, WriteFailed
+from privata_mongo.core.failures import DUPLICATE_KEY, WriteFailed, WriteFailure
 from privata_mongo.core.ops import (
     Count,
     Delete,
@@ -75,11 +75,13 @@ __all__ = [
     "Converted",
     "checksum",
     "convert",
+    "copy",
     "forget_migration",
     "migration_key_name",
     "migration_secret",
     "next_batch",
     "pseudonym_of",
+    "rejoin",
     "remove_orphans",
     "restore",
 ]
@@ -202,6 +204,58 @@ def convert(ctx: Context, documents: Sequence[Mapping[str, Any]], secret: bytes)
     plain = [d for d in documents if PSEUDONYM_FIELD not in d]
     if not plain:
         return Converted(0, 0, (), frozenset())
+    pairs, pseudonyms, fields = yield from _store_identities(ctx, plain, secret)
+    # by ``_id`` alone (a server finds it by index): the pseudonym is the row's own, so a row a
+    # concurrent run converted first is rewritten with the same content
+    rewrites = tuple(({"_id": clinical["_id"]}, clinical) for _, clinical in pairs)
+    done = yield from _rewrite(rewrites)
+    yield from touched(ctx, written=done)
+    return Converted(done, len(pairs), pseudonyms, fields)
+
+
+def copy(ctx: Context, documents: Sequence[Mapping[str, Any]], secret: bytes) -> Flow[Converted]:
+    """Store plaintext ``documents`` in the split form in *other* collections, by inserts only.
+
+    The halves, keys and sealed rows are ``convert``'s; the clinical rows are inserted (the
+    context's collections are the new ones, the source is only read), which a server does at
+    the cost of a write, where ``convert``'s rewrite makes FerretDB 1.x scan. The crash points
+    are ``convert``'s 1 to 3; at point 4 some clinical rows of the batch are there, and the
+    next run's insert meets them (duplicate ``_id``, the source's own) and leaves them as they
+    are: they hold the same content, since the pseudonym is derived from the ``_id``.
+
+    Raises:
+        WriteFailed: a row was refused for another reason than being there already.
+        KeyUnavailable: a data key cannot be made (wrong master key, KMS unreachable).
+    """
+    plain = [d for d in documents if PSEUDONYM_FIELD not in d]
+    if not plain:
+        return Converted(0, 0, (), frozenset())
+    pairs, pseudonyms, fields = yield from _store_identities(ctx, plain, secret)
+    rows = tuple(clinical for _, clinical in pairs)
+    outcome = yield from Insert(Side.CLINICAL, rows, False)
+    _refuse(ctx, [f for f in outcome.failures if f.code != DUPLICATE_KEY], "clinical")
+    yield from touched(ctx, written=len(rows))
+    return Converted(len(rows), len(pairs), pseudonyms, fields)
+
+
+def _refuse(ctx: Context, refused: Sequence[WriteFailure], side: str) -> None:
+    """A batch's rows refused for another reason than a re-run meeting its own rows."""
+    if refused:
+        raise WriteFailed(
+            f"{ctx.schema.model}: {len(refused)} {side} row(s) of the batch were refused "
+            f"(code {refused[0].code}): a unique index on a {side} field may see two "
+            "documents with one value; resolve the duplicates in the source and run again",
+            refused[0].code,
+        )
+
+
+def _store_identities(
+    ctx: Context, plain: Sequence[Mapping[str, Any]], secret: bytes
+) -> Flow[tuple[list[tuple[Document, Document]], tuple[str, ...], frozenset[str]]]:
+    """Split ``plain``, store the subjects' keys and sealed identity rows; the halves.
+
+    An identity row an interrupted run wrote already is written afresh (the same subject).
+    """
     pairs = [
         split_for_storage(d, ctx.schema, pseudonym_of(secret, d["_id"]), ctx.new_revision())
         for d in plain
@@ -213,25 +267,13 @@ def convert(ctx: Context, documents: Sequence[Mapping[str, Any]], secret: bytes)
     sealed = yield from seal(ctx, [identity for identity, _ in pairs])
     outcome = yield from Insert(Side.IDENTITY, tuple(sealed), False)
     again = [f for f in outcome.failures if f.code == DUPLICATE_KEY]
-    refused = [f for f in outcome.failures if f.code != DUPLICATE_KEY]
-    if refused:
-        raise WriteFailed(
-            f"{ctx.schema.model}: {len(refused)} identity row(s) of the batch were refused "
-            f"(code {refused[0].code}): a unique index on an identity field may see two "
-            "documents with one value; resolve the duplicates in the source and run again",
-            refused[0].code,
-        )
+    _refuse(ctx, [f for f in outcome.failures if f.code != DUPLICATE_KEY], "identity")
     for failure in again:
         # the row of an earlier, interrupted run: the same subject, written afresh
         row = sealed[failure.index]
         yield Replace(Side.IDENTITY, {"_id": row["_id"]}, row, True)
     yield from touched(ctx, pseudonyms, fields)
-    # by ``_id`` alone (a server finds it by index): the pseudonym is the row's own, so a row a
-    # concurrent run converted first is rewritten with the same content
-    rewrites = tuple(({"_id": clinical["_id"]}, clinical) for _, clinical in pairs)
-    done = yield from _rewrite(rewrites)
-    yield from touched(ctx, written=done)
-    return Converted(done, len(sealed), pseudonyms, fields)
+    return pairs, pseudonyms, fields
 
 
 REWRITE_CHUNK = 50
@@ -279,6 +321,27 @@ def restore(
         yield from shred_deleted(ctx, pseudonyms)
     deleted: int = yield from Delete(Side.IDENTITY, {"_id": {"$in": list(pseudonyms)}}, multi=True)
     return Converted(done, deleted, pseudonyms, fields)
+
+
+def rejoin(ctx: Context, rows: Sequence[Mapping[str, Any]]) -> Flow[list[Document]]:
+    """The plaintext documents of migrated ``rows``, for a caller that writes them elsewhere.
+
+    ``restore``'s join, without its rewrite: the split collections are only read, so a leave
+    into a new collection is made of inserts. A row whose subject was erased comes back
+    without identity fields, as the application reads it.
+
+    Raises:
+        KeyUnavailable: a data key is missing without a tombstone, or the master key is wrong.
+    """
+    linked = [r for r in rows if isinstance(r.get(PSEUDONYM_FIELD), str)]
+    if not linked:
+        return []
+    pseudonyms = tuple(r[PSEUDONYM_FIELD] for r in linked)
+    identities = yield from fetch_identities(ctx, pseudonyms)
+    fields = frozenset(n for i in identities.values() for n in identity_values(i))
+    plain = [join(r, identities.get(r[PSEUDONYM_FIELD]), ctx.schema) for r in linked]
+    yield from touched(ctx, pseudonyms, fields, effect="read")
+    return plain
 
 
 def remove_orphans(ctx: Context, *, shred: bool = False) -> Flow[int]:
