@@ -28,7 +28,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bson import Binary
 from pymongo.errors import BulkWriteError
@@ -44,6 +44,9 @@ from privata_mongo.proxy._collection_base import SplitCollectionBase
 from privata_mongo.proxy.client import ProxyClient
 from privata_mongo.proxy.database import DatabaseBase
 from privata_mongo.runtime import build_runtime
+
+if TYPE_CHECKING:
+    from privata_mongo._migration_into import SwapReport
 
 __all__ = [
     "LEDGER_SUFFIX",
@@ -562,7 +565,7 @@ def unmigrate(
     )
 
 
-def swap_migration(database: Any, model: Any, *, into: str, sample: int = 100) -> Any:
+def swap_migration(database: Any, model: Any, *, into: str, sample: int = 100) -> SwapReport:
     """After ``migrate(..., into=into)``: the split form takes the source's name.
 
     ``verify_migration(..., into=into)`` must pass first (it is run here, ``sample`` joins).
