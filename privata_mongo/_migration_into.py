@@ -33,7 +33,7 @@ import bson
 from pymongo.errors import BulkWriteError
 
 from privata_mongo.config import current
-from privata_mongo.core.flows import admin
+from privata_mongo.core.flows import admin, recovery
 from privata_mongo.core.flows import migrate as flows
 from privata_mongo.core.flows.context import Context
 from privata_mongo.core.ops import Flow
@@ -119,10 +119,12 @@ def _into(database: Any, model: Any, into: str) -> _Into:
     else:
         runtime = build_runtime(raw.client, asynchronous=False)
     proxy = ProxyClient(raw.client, lambda _db, _name: None, runtime)[raw.name]
-    # the schema stays the source's: blind index terms are scoped by its identity collection
-    # and the audit names it, so the rows are right under the names ``swap`` gives them
+    # blind index terms are scoped by the identity collection's name: the source's, so the
+    # rows are right under the names ``swap`` gives them; the intents and audit records name
+    # the target, where the rows are (a sweep of the source must not see them)
+    moved = replace(schema, collection=into)
     split = proxy.split_collection(
-        proxy, raw.get_collection(into), raw.get_collection(_identity_name(schema, into)), schema
+        proxy, raw.get_collection(into), raw.get_collection(_identity_name(schema, into)), moved
     )
     source = raw.get_collection(schema.collection, codec_options=split._clinical.codec_options)
     ledger = raw.get_collection(schema.collection + "__migration")
@@ -131,9 +133,20 @@ def _into(database: Any, model: Any, into: str) -> _Into:
 
 def _secret(into: _Into, *, create: bool) -> bytes | None:
     """The migration secret of the source collection (the schema's): kept after ``swap``."""
-    flow = flows.migration_secret(into.ctx(), create=create)
+    flow = flows.migration_secret(into.ctx(), create=create, collection=into.schema.collection)
     secret: bytes | None = into.target.run(flow)
     return secret
+
+
+def _settle(job: _Into) -> None:
+    """Resolve the intents a killed run left on the target, before it is written or swapped.
+
+    A sweep of the target once it is renamed would find none of the subjects' rows under its
+    name and discard their keys; resolved now, against the rows where they are, an identity
+    row without its clinical half goes with its key (the next batch makes both again).
+    """
+    ctx = job.ctx()
+    job.target.run(recovery.sweep(ctx, ctx.now()))
 
 
 def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
@@ -218,6 +231,7 @@ def migrate_into(
     secret = _secret(job, create=True)
     assert secret is not None  # created  # noqa: S101
     target.run(admin.ensure_link_index(job.ctx()))
+    _settle(job)
     done, batches = already, 0
     if progress is not None:
         progress(done, plain)
@@ -339,6 +353,7 @@ def swap(database: Any, model: Any, into: str, *, sample: int = 100) -> SwapRepo
             f"{schema.model}: the swap is done: '{schema.collection}' holds the split form and "
             f"'{backup}' the plaintext backup; there is nothing to swap"
         )
+    _settle(job)
     checked = verify_into(database, model, into, sample=sample)
     if not checked.ok:
         raise ConfigurationError(

@@ -59,12 +59,18 @@ LegalBasis = Annotated[
 ]
 
 
+def _done_here(task: Task) -> float:
+    """What this run did: a resumed run starts from what an earlier one left done."""
+    return task.completed - float(task.fields.get("start", 0))
+
+
 class _Rate(ProgressColumn):
     """Documents per second since the start (rich's own speed needs frequent updates)."""
 
     def render(self, task: Task) -> Text:
         elapsed = task.finished_time or task.elapsed
-        rate = task.completed / elapsed if elapsed and task.completed else 0.0
+        done = _done_here(task)
+        rate = done / elapsed if elapsed and done else 0.0
         return Text(f"{rate:,.0f} docs/s" if rate else "- docs/s", style="progress.data.speed")
 
 
@@ -73,9 +79,10 @@ class _Left(ProgressColumn):
 
     def render(self, task: Task) -> Text:
         elapsed = task.elapsed
-        if task.total is None or not task.completed or not elapsed:
+        done = _done_here(task)
+        if task.total is None or done <= 0 or not elapsed:
             return Text("eta -:--:--", style="progress.remaining")
-        left = int((task.total - task.completed) * elapsed / task.completed)
+        left = int((task.total - task.completed) * elapsed / done)
         hours, rest = divmod(left, 3600)
         return Text(f"eta {hours}:{rest // 60:02d}:{rest % 60:02d}", style="progress.remaining")
 
@@ -94,9 +101,14 @@ def _progress(output: Output, label: str) -> Iterator[Any]:
         transient=False,
     )
     task = bar.add_task(label, total=None)
+    first = [True]
 
     def advance(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
+        if first[0]:  # where this run starts (a resumed ``--into`` run: the rows done)
+            first[0] = False
+            bar.update(task, completed=done, total=total, start=done)
+        else:
+            bar.update(task, completed=done, total=total)
 
     with bar:
         yield advance

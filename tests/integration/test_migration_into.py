@@ -149,9 +149,12 @@ def test_bad_targets_are_refused(raw: Any) -> None:
         unmigrate(raw, MigPatient, into=BACK, shred=True)
 
 
+@pytest.mark.parametrize("sweep_between", [False, True], ids=["resume", "sweep-then-resume"])
 def test_a_copy_killed_after_any_request_ends_whole_when_run_again(
-    raw: Any, backend: Backend, monkeypatch: pytest.MonkeyPatch
+    raw: Any, backend: Backend, monkeypatch: pytest.MonkeyPatch, sweep_between: bool
 ) -> None:
+    from privata_mongo.recovery import sweep
+
     sources = _sources(4)
     raw[NAME].insert_many([dict(d) for d in sources])
     before = _raw_bytes(raw)
@@ -170,6 +173,8 @@ def test_a_copy_killed_after_any_request_ends_whole_when_run_again(
             _kill_after(killing, calls)
             with pytest.raises(Killed):
                 migrate(raw, MigPatient, batch_size=2, into=INTO)
+        if sweep_between:
+            sweep(raw, older_than=0)
         migrate(raw, MigPatient, batch_size=2, into=INTO)
         checked = verify_migration(raw, MigPatient, sample=100, into=INTO)
         assert checked.ok, (calls, checked)
@@ -177,6 +182,9 @@ def test_a_copy_killed_after_any_request_ends_whole_when_run_again(
         keys = _pseudonym_keys(raw, backend)
         assert sorted(keys) == sorted(r["_id"] for r in raw[INTO_IDENTITY].find({})), calls
         swap_migration(raw, MigPatient, into=INTO)
+        sweep(raw, older_than=0)  # nothing pending may name the swapped rows' subjects
+        assert raw["privata_audit.intents"].count_documents({}) == 0, calls
+        assert sorted(_pseudonym_keys(raw, backend)) == sorted(keys), calls
         unmigrate(raw, MigPatient, into=BACK, batch_size=2)
         assert _raw_bytes(raw, BACK) == before, calls
 

@@ -100,14 +100,17 @@ def migration_key_name(database: str, collection: str) -> str:
     return f"{MIGRATION_KEY_PREFIX}:{database}.{collection}"
 
 
-def migration_secret(ctx: Context, *, create: bool) -> Flow[bytes | None]:
+def migration_secret(
+    ctx: Context, *, create: bool, collection: str | None = None
+) -> Flow[bytes | None]:
     """The secret of this collection's migration, derived from its own data key.
 
     The secret keys the pseudonyms a migration derives and the checksums it keeps of the
     source documents. It is computed from a data key of the key vault (wrapped by the master
     key, as every data key), so it is stored nowhere in the clear: a reader of the database
     cannot recompute a checksum to test a guess of a subject's values. ``None`` when the key
-    does not exist and ``create`` is false (nothing was migrated).
+    does not exist and ``create`` is false (nothing was migrated). ``collection``: the source
+    collection whose secret it is, when the flow runs on the collections it is copied into.
 
     Raises:
         ConfigurationError: identity rows are not encrypted, so there is no key ring.
@@ -119,7 +122,7 @@ def migration_secret(ctx: Context, *, create: bool) -> Flow[bytes | None]:
             f"{ctx.schema.model}: migration needs the key ring of encrypted identity rows "
             "(privata_mongo.configure(encryption=True) and a master key)"
         )
-    name = migration_key_name(ctx.database, ctx.schema.collection)
+    name = migration_key_name(ctx.database, collection or ctx.schema.collection)
     found: list[Document] = yield from LoadKeys((name,))
     if not found:
         if not create:
