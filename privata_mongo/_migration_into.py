@@ -66,6 +66,8 @@ BACKUP_SUFFIX = "__plaintext"
 """The source collection's name after ``swap``: ``<source>__plaintext``, the backup."""
 
 _DUPLICATE_KEY = 11000
+KEY_GROUP = 5000
+"""Rows whose keys ``unmigrate --into`` loads in one request (a key vault scan on FerretDB)."""
 
 
 def _key(value: Any) -> bytes:
@@ -178,12 +180,14 @@ def _last_id(collection: Any) -> tuple[bool, Any]:
 
 def _pending(
     source: Any, written: Any, selector: dict[str, Any], size: int
-) -> Iterator[list[dict[str, Any]]]:
+) -> Iterator[tuple[list[dict[str, Any]], bool]]:
     """The batches of ``source`` rows (``selector``) not yet in ``written``, in ``_id`` order.
 
-    The rows up to the highest ``_id`` written are checked one batch back (the batch a kill
-    interrupted); later rows are read by one cursor; a last pass over everything runs only
-    when the counts still differ (gaps a ``$gt`` cannot reach).
+    Each comes with whether it is read past every row written (no earlier run reached it
+    unless it is the batch that run was killed in). The rows up to the highest ``_id``
+    written are checked one batch back (the batch a kill interrupted); later rows are read by
+    one cursor; a last pass over everything runs only when the counts still differ (gaps a
+    ``$gt`` cannot reach).
     """
     started, last = _last_id(written)
     if started:
@@ -192,15 +196,16 @@ def _pending(
         )
         back.reverse()
         if left := _missing(written, back):
-            yield left
+            yield left, False
         rest = source.find({"$and": [selector, {"_id": {"$gt": last}}]}, batch_size=size)
     else:
         rest = source.find(selector, batch_size=size)
-    yield from _chunks(rest.sort("_id", 1), size)
+    for rows in _chunks(rest.sort("_id", 1), size):
+        yield rows, True
     if written.count_documents({}) < source.count_documents(selector):
         for rows in _chunks(source.find(selector, batch_size=size).sort("_id", 1), size):
             if left := _missing(written, rows):
-                yield left
+                yield left, False
 
 
 def migrate_into(
@@ -235,8 +240,13 @@ def migrate_into(
     done, batches = already, 0
     if progress is not None:
         progress(done, plain)
-    for rows in _pending(job.source, target.split._clinical, {}, batch_size):
-        copied: flows.Converted = target.audited("migrate", _copying(rows, secret))
+    # keys are looked up until a batch read past the target finds none of its own: the
+    # batches of a killed run were made in ``_id`` order, so no later row has a key either
+    keyless = False
+    for rows, ahead in _pending(job.source, target.split._clinical, {}, batch_size):
+        look_up = not (ahead and keyless)
+        copied: flows.Converted = target.audited("migrate", _copying(rows, secret, look_up))
+        keyless = keyless or (ahead and look_up and not copied.keys_found)
         done += copied.documents
         batches += 1
         if progress is not None:
@@ -246,8 +256,10 @@ def migrate_into(
     )
 
 
-def _copying(rows: list[dict[str, Any]], secret: bytes) -> Callable[[Context], Flow[Any]]:
-    return lambda ctx: flows.copy(ctx, rows, secret)
+def _copying(
+    rows: list[dict[str, Any]], secret: bytes, look_up: bool
+) -> Callable[[Context], Flow[Any]]:
+    return lambda ctx: flows.copy(ctx, rows, secret, look_up=look_up)
 
 
 def verify_into(database: Any, model: Any, into: str, *, sample: int) -> VerifyReport:
@@ -277,10 +289,9 @@ def verify_into(database: Any, model: Any, into: str, *, sample: int) -> VerifyR
         )
     )
     ids = [row["_id"] for row in job.source.find({}, {"_id": 1})]
-    present = 0
-    for start in range(0, len(ids), 10_000):
-        chunk = ids[start : start + 10_000]
-        present += int(clinical.count_documents({"_id": {"$in": chunk}, **flows.MIGRATED}))
+    # two reads of the ``_id`` values, not ``$in`` counts: FerretDB 1.x scans for each of those
+    split = {_key(row["_id"]) for row in clinical.find(dict(flows.MIGRATED), {"_id": 1})}
+    present = sum(1 for i in ids if _key(i) in split)
     chosen = secrets.SystemRandom().sample(ids, min(sample, len(ids)))
     expected: dict[bytes, bytes] = {}
     joined: dict[bytes, bytes] = {}
@@ -297,7 +308,7 @@ def verify_into(database: Any, model: Any, into: str, *, sample: int) -> VerifyR
         model=schema.model,
         source=len(ids),
         plaintext=target.count(Side.CLINICAL, dict(flows.PLAINTEXT)),
-        migrated=target.count(Side.CLINICAL, dict(flows.MIGRATED)),
+        migrated=len(split),
         identity_rows=target.count(Side.IDENTITY, {}),
         duplicates=int(linked_twice[0]["duplicates"]) if linked_twice else 0,
         missing=len(ids) - present,
@@ -431,7 +442,7 @@ def unmigrate_into(
     batches = 0
     if progress is not None:
         progress(done, total)
-    for rows in _pending(clinical, out, {}, batch_size):
+    for rows, _ in _pending(clinical, out, {}, batch_size):
         linked = [r for r in rows if isinstance(r.get(PSEUDONYM_FIELD), str)]
         plain: list[Any] = target.audited("unmigrate", _rejoining(linked)) if linked else []
         joined = iter(plain)

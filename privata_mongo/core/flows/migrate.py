@@ -54,6 +54,7 @@ from privata_mongo.core.ops import (
     DiscardKeys,
     Document,
     FetchAll,
+    FindErased,
     Flow,
     Insert,
     LoadKeys,
@@ -65,7 +66,7 @@ from privata_mongo.core.ops import (
 from privata_mongo.core.pseudonym import format_pseudonym, is_pseudonym
 from privata_mongo.core.schema import PSEUDONYM_FIELD, Side
 from privata_mongo.core.split import identity_values, join, split_for_storage
-from privata_mongo.errors import ConfigurationError
+from privata_mongo.errors import ConfigurationError, SubjectErased
 
 from .common import fetch_identities, intends, seal, touched
 from .context import Context
@@ -77,6 +78,7 @@ __all__ = [
     "convert",
     "copy",
     "forget_migration",
+    "load_subject_keys",
     "migration_key_name",
     "migration_secret",
     "next_batch",
@@ -185,12 +187,15 @@ class Converted:
         identity_rows: identity rows written (a re-run's rows replaced count too).
         pseudonyms: the subjects of the batch, in the batch's order.
         fields: the identity fields the batch held (names).
+        keys_found: data keys of the batch's subjects already in the key vault (``copy``
+            looked them up: an interrupted run's).
     """
 
     documents: int
     identity_rows: int
     pseudonyms: tuple[str, ...]
     fields: frozenset[str]
+    keys_found: int = 0
 
 
 def convert(ctx: Context, documents: Sequence[Mapping[str, Any]], secret: bytes) -> Flow[Converted]:
@@ -216,7 +221,9 @@ def convert(ctx: Context, documents: Sequence[Mapping[str, Any]], secret: bytes)
     return Converted(done, len(pairs), pseudonyms, fields)
 
 
-def copy(ctx: Context, documents: Sequence[Mapping[str, Any]], secret: bytes) -> Flow[Converted]:
+def copy(
+    ctx: Context, documents: Sequence[Mapping[str, Any]], secret: bytes, *, look_up: bool = True
+) -> Flow[Converted]:
     """Store plaintext ``documents`` in the split form in *other* collections, by inserts only.
 
     The halves, keys and sealed rows are ``convert``'s; the clinical rows are inserted (the
@@ -226,19 +233,39 @@ def copy(ctx: Context, documents: Sequence[Mapping[str, Any]], secret: bytes) ->
     next run's insert meets them (duplicate ``_id``, the source's own) and leaves them as they
     are: they hold the same content, since the pseudonym is derived from the ``_id``.
 
+    ``look_up``: the subjects' keys are looked up in the key vault (one request) before any
+    is made; ``False`` when the caller knows no run got this far, since on FerretDB 1.x that
+    lookup scans the key vault, which grows by a key per document. Erased subjects are looked
+    for either way.
+
     Raises:
         WriteFailed: a row was refused for another reason than being there already.
         KeyUnavailable: a data key cannot be made (wrong master key, KMS unreachable).
+        SubjectErased: a subject of the batch was erased (its pseudonym has a tombstone).
     """
     plain = [d for d in documents if PSEUDONYM_FIELD not in d]
     if not plain:
         return Converted(0, 0, (), frozenset())
-    pairs, pseudonyms, fields = yield from _store_identities(ctx, plain, secret)
+    ring = ctx.crypto
+    names = tuple(pseudonym_of(secret, d["_id"]) for d in plain)
+    found: list[Document] = []
+    if ring is not None:
+        if look_up:
+            found = yield from LoadKeys(names)
+            ring.add(found)
+        absent = ring.missing(names)
+        if absent and (yield from FindErased(tuple(absent))):
+            raise SubjectErased(
+                f"{ctx.schema.model}: data subjects of the batch were erased; their identity "
+                "cannot be written again under the same pseudonym: remove those documents from "
+                "the source (the erasure covers them) and run again"
+            )
+    pairs, pseudonyms, fields = yield from _store_identities(ctx, plain, secret, fresh=True)
     rows = tuple(clinical for _, clinical in pairs)
     outcome = yield from Insert(Side.CLINICAL, rows, False)
     _refuse(ctx, [f for f in outcome.failures if f.code != DUPLICATE_KEY], "clinical")
     yield from touched(ctx, written=len(rows))
-    return Converted(len(rows), len(pairs), pseudonyms, fields)
+    return Converted(len(rows), len(pairs), pseudonyms, fields, keys_found=len(found))
 
 
 def _refuse(ctx: Context, refused: Sequence[WriteFailure], side: str) -> None:
@@ -253,11 +280,13 @@ def _refuse(ctx: Context, refused: Sequence[WriteFailure], side: str) -> None:
 
 
 def _store_identities(
-    ctx: Context, plain: Sequence[Mapping[str, Any]], secret: bytes
+    ctx: Context, plain: Sequence[Mapping[str, Any]], secret: bytes, *, fresh: bool = False
 ) -> Flow[tuple[list[tuple[Document, Document]], tuple[str, ...], frozenset[str]]]:
     """Split ``plain``, store the subjects' keys and sealed identity rows; the halves.
 
     An identity row an interrupted run wrote already is written afresh (the same subject).
+    ``fresh``: the caller looked the keys up (or knows there are none): ``seal`` makes the
+    missing ones without a lookup of its own.
     """
     pairs = [
         split_for_storage(d, ctx.schema, pseudonym_of(secret, d["_id"]), ctx.new_revision())
@@ -266,8 +295,8 @@ def _store_identities(
     pseudonyms = tuple(identity["_id"] for identity, _ in pairs)
     fields = frozenset(name for identity, _ in pairs for name in identity_values(identity))
     yield from intends(ctx, pseudonyms, fields, "create")
-    # not ``fresh``: a killed run may have stored these keys already, and they are used again
-    sealed = yield from seal(ctx, [identity for identity, _ in pairs])
+    # not ``fresh`` unless looked up: a killed run may have stored these keys already
+    sealed = yield from seal(ctx, [identity for identity, _ in pairs], fresh=fresh)
     outcome = yield from Insert(Side.IDENTITY, tuple(sealed), False)
     again = [f for f in outcome.failures if f.code == DUPLICATE_KEY]
     _refuse(ctx, [f for f in outcome.failures if f.code != DUPLICATE_KEY], "identity")
@@ -345,6 +374,22 @@ def rejoin(ctx: Context, rows: Sequence[Mapping[str, Any]]) -> Flow[list[Documen
     plain = [join(r, identities.get(r[PSEUDONYM_FIELD]), ctx.schema) for r in linked]
     yield from touched(ctx, pseudonyms, fields, effect="read")
     return plain
+
+
+def load_subject_keys(ctx: Context, pseudonyms: Sequence[str]) -> Flow[int]:
+    """Read the data keys of ``pseudonyms`` into the key ring in one request; the keys found.
+
+    For a caller about to join many batches: on FerretDB 1.x each key lookup scans the key
+    vault, so one lookup for several batches costs a scan instead of one per batch. The keys
+    stay wrapped until used, as every loaded key.
+    """
+    ring = ctx.crypto
+    wanted = ring.missing(pseudonyms) if ring is not None else []
+    if ring is None or not wanted:
+        return 0
+    found: list[Document] = yield from LoadKeys(tuple(wanted))
+    ring.add(found)
+    return len(found)
 
 
 def remove_orphans(ctx: Context, *, shred: bool = False) -> Flow[int]:
