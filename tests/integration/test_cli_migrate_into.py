@@ -70,3 +70,19 @@ def test_into_names_one_model(backend: Backend, models: str) -> None:  # noqa: F
     assert run_cli("migrate", "swap", "--models", f"{models}:CliMigPatient").exit_code == (
         EXIT_USAGE
     )
+
+
+def test_a_resumed_run_rates_only_the_rows_it_did() -> None:
+    from rich.progress import Task, TaskID
+
+    from privata_mongo.cli._migrate import _Left, _Rate
+
+    def task(**fields: Any) -> Task:
+        made = Task(TaskID(0), "migrate", 100, 60, _get_time=lambda: 10.0, fields=fields)
+        made.start_time = 0.0
+        return made
+
+    assert _Rate().render(task(start=50)).plain == "1 docs/s"
+    assert _Left().render(task(start=50)).plain == "eta 0:00:40"
+    assert _Rate().render(task()).plain == "6 docs/s"
+    assert _Left().render(task(start=60)).plain == "eta -:--:--"
