@@ -66,8 +66,6 @@ BACKUP_SUFFIX = "__plaintext"
 """The source collection's name after ``swap``: ``<source>__plaintext``, the backup."""
 
 _DUPLICATE_KEY = 11000
-KEY_GROUP = 5000
-"""Rows whose keys ``unmigrate --into`` loads in one request (a key vault scan on FerretDB)."""
 
 
 def _key(value: Any) -> bytes:
@@ -448,9 +446,19 @@ def unmigrate_into(
     batches = 0
     if progress is not None:
         progress(done, total)
+    # one pass over the identity rows and the key vault, kept in memory for the run: on
+    # FerretDB 1.x every lookup by a list of names scans, which per batch is O(N) each time
+    stored = {row["_id"]: row for row in target.split._identity.find({})}
+    keys: dict[str, Any] = {}
+    for key in target.run(flows.every_key(target.context())):
+        for name in key.get("keyAltNames", ()):
+            keys[name] = key
     for rows, _ in _pending(clinical, out, {}, batch_size):
         linked = [r for r in rows if isinstance(r.get(PSEUDONYM_FIELD), str)]
-        plain: list[Any] = target.audited("unmigrate", _rejoining(linked)) if linked else []
+        held = [keys[p] for r in linked if (p := r[PSEUDONYM_FIELD]) in keys]
+        plain: list[Any] = (
+            target.audited("unmigrate", _rejoining(linked, stored, held)) if linked else []
+        )
         joined = iter(plain)
         documents = [next(joined) if isinstance(r.get(PSEUDONYM_FIELD), str) else r for r in rows]
         _insert(out, documents)
@@ -461,8 +469,10 @@ def unmigrate_into(
     return UnmigrateReport(schema.model, done - already, 0, 0, batches, time.monotonic() - started)
 
 
-def _rejoining(rows: list[dict[str, Any]]) -> Callable[[Context], Flow[Any]]:
-    return lambda ctx: flows.rejoin(ctx, rows)
+def _rejoining(
+    rows: list[dict[str, Any]], stored: dict[str, Any], keys: list[Any]
+) -> Callable[[Context], Flow[Any]]:
+    return lambda ctx: flows.rejoin(ctx, rows, stored, keys)
 
 
 def _insert(collection: Any, documents: list[Any]) -> None:

@@ -68,7 +68,7 @@ from privata_mongo.core.schema import PSEUDONYM_FIELD, Side
 from privata_mongo.core.split import identity_values, join, split_for_storage
 from privata_mongo.errors import ConfigurationError, SubjectErased
 
-from .common import fetch_identities, intends, seal, touched
+from .common import fetch_identities, intends, seal, touched, unseal
 from .context import Context
 
 __all__ = [
@@ -77,6 +77,7 @@ __all__ = [
     "checksum",
     "convert",
     "copy",
+    "every_key",
     "forget_migration",
     "load_subject_keys",
     "migration_key_name",
@@ -355,12 +356,22 @@ def restore(
     return Converted(done, deleted, pseudonyms, fields)
 
 
-def rejoin(ctx: Context, rows: Sequence[Mapping[str, Any]]) -> Flow[list[Document]]:
+def rejoin(
+    ctx: Context,
+    rows: Sequence[Mapping[str, Any]],
+    stored: Mapping[str, Document] | None = None,
+    keys: Sequence[Document] = (),
+) -> Flow[list[Document]]:
     """The plaintext documents of migrated ``rows``, for a caller that writes them elsewhere.
 
     ``restore``'s join, without its rewrite: the split collections are only read, so a leave
     into a new collection is made of inserts. A row whose subject was erased comes back
     without identity fields, as the application reads it.
+
+    ``stored``: the identity rows as stored, by pseudonym, read by the caller in one pass
+    (on FerretDB 1.x a lookup by ``_id`` list scans the collection); ``keys``: their data key
+    documents, read likewise, put in the key ring before the rows are unsealed. Either way
+    the values are decrypted here, inside the audited flow.
 
     Raises:
         KeyUnavailable: a data key is missing without a tombstone, or the master key is wrong.
@@ -369,11 +380,23 @@ def rejoin(ctx: Context, rows: Sequence[Mapping[str, Any]]) -> Flow[list[Documen
     if not linked:
         return []
     pseudonyms = tuple(r[PSEUDONYM_FIELD] for r in linked)
-    identities = yield from fetch_identities(ctx, pseudonyms)
+    if stored is None:
+        identities = yield from fetch_identities(ctx, pseudonyms)
+    else:
+        if keys and ctx.crypto is not None:
+            ctx.crypto.add(keys)
+        held = [stored[p] for p in dict.fromkeys(pseudonyms) if p in stored]
+        identities = {row["_id"]: row for row in (yield from unseal(ctx, held))}
     fields = frozenset(n for i in identities.values() for n in identity_values(i))
     plain = [join(r, identities.get(r[PSEUDONYM_FIELD]), ctx.schema) for r in linked]
     yield from touched(ctx, pseudonyms, fields, effect="read")
     return plain
+
+
+def every_key(ctx: Context) -> Flow[list[Document]]:
+    """Every data key document of the key vault, in one read (wrapped, as stored)."""
+    found: list[Document] = yield from LoadKeys(None)
+    return found
 
 
 def load_subject_keys(ctx: Context, pseudonyms: Sequence[str]) -> Flow[int]:
