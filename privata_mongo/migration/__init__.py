@@ -46,7 +46,7 @@ from privata_mongo.proxy.database import DatabaseBase
 from privata_mongo.runtime import build_runtime
 
 if TYPE_CHECKING:
-    from privata_mongo._migration_into import SwapReport
+    from privata_mongo.migration._into import SwapReport
 
 __all__ = [
     "LEDGER_SUFFIX",
@@ -290,7 +290,7 @@ def migrate(
     if batch_size < 1:
         raise ConfigurationError("batch_size must be at least 1")
     if into is not None:
-        from privata_mongo._migration_into import migrate_into
+        from privata_mongo.migration._into import migrate_into
 
         return migrate_into(
             database, model, into, batch_size=batch_size, dry_run=dry_run, progress=progress
@@ -420,7 +420,7 @@ def verify_migration(
         ConfigurationError: the collection was never migrated (no migration key).
     """
     if into is not None:
-        from privata_mongo._migration_into import verify_into
+        from privata_mongo.migration._into import verify_into
 
         return verify_into(database, model, into, sample=sample)
     target = _target(database, model)
@@ -535,7 +535,7 @@ def unmigrate(
                 "unmigrate --into keeps the split collections, so their keys stay: run it "
                 "without --shred, check the new collection, then shred (privata-mongo keys)"
             )
-        from privata_mongo._migration_into import unmigrate_into
+        from privata_mongo.migration._into import unmigrate_into
 
         return unmigrate_into(database, model, into, batch_size=batch_size, progress=progress)
     started = time.monotonic()
@@ -577,6 +577,6 @@ def swap_migration(database: Any, model: Any, *, into: str, sample: int = 100) -
         ConfigurationError: the verification failed (nothing is renamed), or the backup's
             name is taken.
     """
-    from privata_mongo._migration_into import swap
+    from privata_mongo.migration._into import swap
 
     return swap(database, model, into, sample=sample)
