@@ -354,9 +354,9 @@ def swap(database: Any, model: Any, into: str, *, sample: int = 100) -> SwapRepo
     Refused unless ``verify_into`` passes. The source's indexes are created first through the
     split collection (an index on identity fields goes to the identity collection, on blind
     index terms, as the facade's ``create_index`` puts it); then the renames: the identity
-    collection, the source to ``<source>__plaintext``, the target to the source's name. Each
-    step is skipped when done, so a swap interrupted between renames is finished by running
-    it again.
+    collection, the source to ``<source>__plaintext``, the target to the source's name. A swap
+    run again once done says so and changes nothing; one killed between two renames is not
+    resumed (the next run refuses): finish the renames by hand, in that order.
 
     Raises:
         ConfigurationError: the verification failed, or the names are taken.
