@@ -46,9 +46,22 @@ Models = Annotated[
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Documents per batch.")]
 Actor = Annotated[str, typer.Option("--actor", help="Who runs it (the audit records' actor).")]
 Purpose = Annotated[str, typer.Option("--purpose", help="Why (the audit records' purpose).")]
+Into = Annotated[
+    str | None,
+    typer.Option(
+        "--into",
+        help="A new collection for the split form (the source is only read); see migrate swap.",
+        show_default=False,
+    ),
+]
 LegalBasis = Annotated[
     str | None, typer.Option("--legal-basis", help="Under which legal basis.", show_default=False)
 ]
+
+
+def _done_here(task: Task) -> float:
+    """What this run did: a resumed run starts from what an earlier one left done."""
+    return task.completed - float(task.fields.get("start", 0))
 
 
 class _Rate(ProgressColumn):
@@ -56,7 +69,8 @@ class _Rate(ProgressColumn):
 
     def render(self, task: Task) -> Text:
         elapsed = task.finished_time or task.elapsed
-        rate = task.completed / elapsed if elapsed and task.completed else 0.0
+        done = _done_here(task)
+        rate = done / elapsed if elapsed and done else 0.0
         return Text(f"{rate:,.0f} docs/s" if rate else "- docs/s", style="progress.data.speed")
 
 
@@ -65,9 +79,10 @@ class _Left(ProgressColumn):
 
     def render(self, task: Task) -> Text:
         elapsed = task.elapsed
-        if task.total is None or not task.completed or not elapsed:
+        done = _done_here(task)
+        if task.total is None or done <= 0 or not elapsed:
             return Text("eta -:--:--", style="progress.remaining")
-        left = int((task.total - task.completed) * elapsed / task.completed)
+        left = int((task.total - task.completed) * elapsed / done)
         hours, rest = divmod(left, 3600)
         return Text(f"eta {hours}:{rest // 60:02d}:{rest % 60:02d}", style="progress.remaining")
 
@@ -86,9 +101,14 @@ def _progress(output: Output, label: str) -> Iterator[Any]:
         transient=False,
     )
     task = bar.add_task(label, total=None)
+    first = [True]
 
     def advance(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
+        if first[0]:  # where this run starts (a resumed ``--into`` run: the rows done)
+            first[0] = False
+            bar.update(task, completed=done, total=total, start=done)
+        else:
+            bar.update(task, completed=done, total=total)
 
     with bar:
         yield advance
@@ -116,6 +136,16 @@ def _acting(actor: str, purpose: str, legal_basis: str | None) -> Iterator[None]
         yield
 
 
+def _into(into: str | None, models: str | None) -> str | None:
+    """``--into`` names one collection: one model only."""
+    if into is not None and (models is None or ":" not in models):
+        raise typer.BadParameter(
+            "--into names one collection: name one model with --models module:Model",
+            param_hint="--into",
+        )
+    return into
+
+
 def _plain_ids(ids: tuple[Any, ...]) -> list[str]:
     return [str(i) for i in ids]
 
@@ -128,6 +158,7 @@ def migrate(
         bool, typer.Option("--dry-run", help="Count and classify; write nothing.")
     ] = False,
     batch_size: BatchSize = 500,
+    into: Into = None,
     uri: Uri = None,
     db: Db = None,
     key_vault: KeyVault = None,
@@ -136,7 +167,11 @@ def migrate(
     legal_basis: LegalBasis = None,
     json_output: Json = False,
 ) -> None:
-    """Migrate the models' plaintext documents in place (resumable; run it again after a kill)."""
+    """Migrate the models' plaintext documents, in place or --into a new collection.
+
+    Resumable: run it again after a kill. With --into, the source is only read; check the copy
+    with migrate verify --into, then migrate swap --into.
+    """
     if context.invoked_subcommand is not None:
         return
     from privata_mongo.migration import migrate as run_migration
@@ -157,6 +192,7 @@ def migrate(
                         batch_size=batch_size,
                         dry_run=dry_run,
                         progress=advance,
+                        into=_into(into, models),
                     )
                 )
     document = {
@@ -203,6 +239,7 @@ def migrate(
 def verify(
     models: Models = None,
     sample: Annotated[int, typer.Option("--sample", min=0, help="Documents joined back.")] = 100,
+    into: Into = None,
     uri: Uri = None,
     db: Db = None,
     key_vault: KeyVault = None,
@@ -219,7 +256,10 @@ def verify(
     target.key_vault(key_vault)
     with refusals(output), target.connect() as client, _acting(actor, purpose, legal_basis):
         database = target.db(client)
-        reports = [verify_migration(database, m, sample=sample) for m in _targets(models)]
+        reports = [
+            verify_migration(database, m, sample=sample, into=_into(into, models))
+            for m in _targets(models)
+        ]
     document = {
         "ok": all(r.ok for r in reports),
         "models": [
@@ -284,6 +324,14 @@ def unmigrate(
             "--shred", help="Destroy the data keys too (backups of sealed rows become unreadable)."
         ),
     ] = False,
+    into: Annotated[
+        str | None,
+        typer.Option(
+            "--into",
+            help="A new collection for the plaintext documents (the split ones are only read).",
+            show_default=False,
+        ),
+    ] = None,
     uri: Uri = None,
     db: Db = None,
     key_vault: KeyVault = None,
@@ -305,7 +353,12 @@ def unmigrate(
             with _progress(output, f"unmigrate {model.__name__}") as advance:
                 reports.append(
                     run_unmigration(
-                        database, model, batch_size=batch_size, shred=shred, progress=advance
+                        database,
+                        model,
+                        batch_size=batch_size,
+                        shred=shred,
+                        progress=advance,
+                        into=_into(into, models),
                     )
                 )
     document = {
@@ -326,5 +379,59 @@ def unmigrate(
     for r in reports:
         table.add_row(
             r.model, str(r.restored), str(r.identity_rows), str(r.shredded), f"{r.rate:,.0f}"
+        )
+    output.result(document, table)
+
+
+@migrate_app.command("swap")
+def swap(
+    models: Models = None,
+    into: Annotated[
+        str,
+        typer.Option("--into", help="The collection migrate --into wrote.", show_default=False),
+    ] = "",
+    sample: Annotated[int, typer.Option("--sample", min=0, help="Documents joined back.")] = 100,
+    uri: Uri = None,
+    db: Db = None,
+    key_vault: KeyVault = None,
+    actor: Actor = "privata-mongo",
+    purpose: Purpose = "migration",
+    legal_basis: LegalBasis = None,
+    json_output: Json = False,
+) -> None:
+    """After migrate --into and a passing verify: the copy takes the source's name.
+
+    The source is kept as <source>__plaintext (a plaintext backup: drop it once you no longer
+    need it). Refused, with nothing renamed, when the verification fails.
+    """
+    from privata_mongo.migration import swap_migration
+
+    if not into:
+        raise typer.BadParameter("name the collection migrate --into wrote", param_hint="--into")
+    output = Output(json_output)
+    target = Target.of(uri, db)
+    target.key_vault(key_vault)
+    with refusals(output), target.connect() as client, _acting(actor, purpose, legal_basis):
+        database = target.db(client)
+        reports = [
+            swap_migration(database, m, into=_into(into, models) or into, sample=sample)
+            for m in _targets(models)
+        ]
+    document = {
+        "models": [
+            {
+                "model": r.model,
+                "collection": r.collection,
+                "backup": r.backup,
+                "indexes": list(r.indexes),
+                "sampled": r.verified.sampled,
+            }
+            for r in reports
+        ]
+    }
+    table = Table("model", "collection", "plaintext backup", "indexes copied", "sampled")
+    for r in reports:
+        table.add_row(
+            r.model, r.collection, r.backup, ", ".join(r.indexes) or "-", str(r.verified.sampled)
         )
     output.result(document, table)

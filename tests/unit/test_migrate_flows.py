@@ -7,6 +7,7 @@ them; the restore rewrites the clinical rows before it deletes the identity rows
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -18,14 +19,18 @@ from privata_mongo.core.ops import (
     Count,
     Delete,
     FetchAll,
+    FindErased,
     Insert,
     InsertOutcome,
+    LoadKeys,
     Op,
     Replace,
     ReplaceMany,
+    StoreKeys,
 )
 from privata_mongo.core.pseudonym import is_pseudonym
 from privata_mongo.core.schema import PSEUDONYM_FIELD, Side
+from privata_mongo.errors import SubjectErased
 from privata_mongo.testing.scripted import ScriptedDriver
 from tests.unit.builders import make_context, make_schema
 
@@ -180,3 +185,94 @@ def test_next_batch_continues_after_the_last_id(ctx: Context) -> None:
         "$and": [dict(migrate.PLAINTEXT), {"_id": {"$gt": 7}}]
     }
     assert query_of(later.seen[0]).sort == (("_id", 1),)
+
+
+def _sealed() -> Context:
+    from privata_mongo.core.crypto.ring import KeyRing
+    from tests.unit.test_encryption_flows import MASTER, Clock
+
+    ring = KeyRing(MASTER, clock=Clock(), ttl=60.0)
+    ring.checked = True
+    schema = replace(make_schema(), sealed=True, searchable=frozenset())
+    return replace(make_context(schema), crypto=ring)
+
+
+def test_copy_inserts_identity_rows_then_clinical_rows(ctx: Context) -> None:
+    driver = ScriptedDriver(
+        [
+            (on(Insert, Side.IDENTITY), InsertOutcome()),
+            (on(Insert, Side.CLINICAL), InsertOutcome()),
+        ]
+    )
+    done = driver.run(migrate.copy(ctx, DOCS, SECRET))
+    assert (done.documents, done.identity_rows) == (2, 2)
+    clinical: Insert = driver.seen[1]  # type: ignore[assignment]
+    assert clinical.ordered is False
+    assert [dict(r) for r in clinical.documents] == [
+        {"_id": 1, "age": 40, PSEUDONYM_FIELD: migrate.pseudonym_of(SECRET, 1)},
+        {"_id": 2, "age": 50, PSEUDONYM_FIELD: migrate.pseudonym_of(SECRET, 2)},
+    ]
+    assert not any(isinstance(op, (Replace, ReplaceMany)) for op in driver.seen)
+
+
+def test_copy_leaves_the_clinical_rows_a_killed_run_inserted(ctx: Context) -> None:
+    there = InsertOutcome((WriteFailure(0, DUPLICATE_KEY, "E11000 duplicate key"),))
+    driver = ScriptedDriver(
+        [(on(Insert, Side.IDENTITY), InsertOutcome()), (on(Insert, Side.CLINICAL), there)]
+    )
+    assert driver.run(migrate.copy(ctx, DOCS, SECRET)).documents == 2
+    refused = InsertOutcome((WriteFailure(1, 121, "Document failed validation"),))
+    failing = ScriptedDriver(
+        [(on(Insert, Side.IDENTITY), InsertOutcome()), (on(Insert, Side.CLINICAL), refused)]
+    )
+    with pytest.raises(WriteFailed, match="clinical row") as raised:
+        failing.run(migrate.copy(ctx, DOCS, SECRET))
+    assert "Bob" not in str(raised.value)
+
+
+def test_copy_looks_keys_up_only_when_told() -> None:
+    names = tuple(migrate.pseudonym_of(SECRET, d["_id"]) for d in DOCS)
+    looked = ScriptedDriver(
+        [
+            (lambda op: op == LoadKeys(names), []),
+            (lambda op: op == FindErased(names), []),
+            (StoreKeys, None),
+            (on(Insert, Side.IDENTITY), InsertOutcome()),
+            (on(Insert, Side.CLINICAL), InsertOutcome()),
+        ]
+    )
+    assert looked.run(migrate.copy(_sealed(), DOCS, SECRET)).keys_found == 0
+    fresh = ScriptedDriver(
+        [
+            (lambda op: op == FindErased(names), []),
+            (StoreKeys, None),
+            (on(Insert, Side.IDENTITY), InsertOutcome()),
+            (on(Insert, Side.CLINICAL), InsertOutcome()),
+        ]
+    )
+    fresh.run(migrate.copy(_sealed(), DOCS, SECRET, look_up=False))
+    assert not any(isinstance(op, LoadKeys) for op in fresh.seen)
+    erased = ScriptedDriver([(LoadKeys, []), (FindErased, [names[1]])])
+    with pytest.raises(SubjectErased, match="erased"):
+        erased.run(migrate.copy(_sealed(), DOCS, SECRET))
+    assert not any(isinstance(op, Insert) for op in erased.seen)
+
+
+def test_rejoin_reads_only_and_gives_the_plaintext_documents(ctx: Context) -> None:
+    p = migrate.pseudonym_of(SECRET, 1)
+    rows = [{"_id": 1, "age": 40, PSEUDONYM_FIELD: p}]
+    identity = [{"_id": p, "_rev": "r", "first_name": "Ann", "email": "a@x.org"}]
+    driver = ScriptedDriver([(on(FetchAll, Side.IDENTITY), identity)])
+    assert driver.run(migrate.rejoin(ctx, rows)) == [
+        {"_id": 1, "first_name": "Ann", "email": "a@x.org", "age": 40}
+    ]
+    assert ScriptedDriver([]).run(migrate.rejoin(ctx, [{"_id": 2, "age": 1}])) == []
+
+
+def test_subject_keys_are_loaded_in_one_request() -> None:
+    sealed = _sealed()
+    driver = ScriptedDriver([(lambda op: op == LoadKeys(("pseu_a", "pseu_b")), [])])
+    assert driver.run(migrate.load_subject_keys(sealed, ["pseu_a", "pseu_b"])) == 0
+    assert (
+        ScriptedDriver([]).run(migrate.load_subject_keys(make_context(make_schema()), ["x"])) == 0
+    )

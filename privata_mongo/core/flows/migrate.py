@@ -48,13 +48,14 @@ import bson
 from privata_mongo.core import cache
 from privata_mongo.core.crypto.keys import shred_deleted
 from privata_mongo.core.crypto.ring import derived_secret
-from privata_mongo.core.failures import DUPLICATE_KEY, WriteFailed
+from privata_mongo.core.failures import DUPLICATE_KEY, WriteFailed, WriteFailure
 from privata_mongo.core.ops import (
     Count,
     Delete,
     DiscardKeys,
     Document,
     FetchAll,
+    FindErased,
     Flow,
     Insert,
     LoadKeys,
@@ -66,9 +67,9 @@ from privata_mongo.core.ops import (
 from privata_mongo.core.pseudonym import format_pseudonym, is_pseudonym
 from privata_mongo.core.schema import PSEUDONYM_FIELD, Side
 from privata_mongo.core.split import identity_values, join, split_for_storage
-from privata_mongo.errors import ConfigurationError
+from privata_mongo.errors import ConfigurationError, SubjectErased
 
-from .common import fetch_identities, intends, seal, touched
+from .common import fetch_identities, intends, seal, touched, unseal
 from .context import Context
 
 __all__ = [
@@ -76,11 +77,15 @@ __all__ = [
     "Converted",
     "checksum",
     "convert",
+    "copy",
+    "every_key",
     "forget_migration",
+    "load_subject_keys",
     "migration_key_name",
     "migration_secret",
     "next_batch",
     "pseudonym_of",
+    "rejoin",
     "remove_orphans",
     "restore",
 ]
@@ -99,14 +104,17 @@ def migration_key_name(database: str, collection: str) -> str:
     return f"{MIGRATION_KEY_PREFIX}:{database}.{collection}"
 
 
-def migration_secret(ctx: Context, *, create: bool) -> Flow[bytes | None]:
+def migration_secret(
+    ctx: Context, *, create: bool, collection: str | None = None
+) -> Flow[bytes | None]:
     """The secret of this collection's migration, derived from its own data key.
 
     The secret keys the pseudonyms a migration derives and the checksums it keeps of the
     source documents. It is computed from a data key of the key vault (wrapped by the master
     key, as every data key), so it is stored nowhere in the clear: a reader of the database
     cannot recompute a checksum to test a guess of a subject's values. ``None`` when the key
-    does not exist and ``create`` is false (nothing was migrated).
+    does not exist and ``create`` is false (nothing was migrated). ``collection``: the source
+    collection whose secret it is, when the flow runs on the collections it is copied into.
 
     Raises:
         ConfigurationError: identity rows are not encrypted, so there is no key ring.
@@ -118,7 +126,7 @@ def migration_secret(ctx: Context, *, create: bool) -> Flow[bytes | None]:
             f"{ctx.schema.model}: migration needs the key ring of encrypted identity rows "
             "(privata_mongo.configure(encryption=True) and a master key)"
         )
-    name = migration_key_name(ctx.database, ctx.schema.collection)
+    name = migration_key_name(ctx.database, collection or ctx.schema.collection)
     found: list[Document] = yield from LoadKeys((name,))
     if not found:
         if not create:
@@ -181,12 +189,15 @@ class Converted:
         identity_rows: identity rows written (a re-run's rows replaced count too).
         pseudonyms: the subjects of the batch, in the batch's order.
         fields: the identity fields the batch held (names).
+        keys_found: data keys of the batch's subjects already in the key vault (``copy``
+            looked them up: an interrupted run's).
     """
 
     documents: int
     identity_rows: int
     pseudonyms: tuple[str, ...]
     fields: frozenset[str]
+    keys_found: int = 0
 
 
 def convert(ctx: Context, documents: Sequence[Mapping[str, Any]], secret: bytes) -> Flow[Converted]:
@@ -203,6 +214,82 @@ def convert(ctx: Context, documents: Sequence[Mapping[str, Any]], secret: bytes)
     plain = [d for d in documents if PSEUDONYM_FIELD not in d]
     if not plain:
         return Converted(0, 0, (), frozenset())
+    pairs, pseudonyms, fields = yield from _store_identities(ctx, plain, secret)
+    # by ``_id`` alone (a server finds it by index): the pseudonym is the row's own, so a row a
+    # concurrent run converted first is rewritten with the same content
+    rewrites = tuple(({"_id": clinical["_id"]}, clinical) for _, clinical in pairs)
+    done = yield from _rewrite(rewrites)
+    yield from touched(ctx, written=done)
+    return Converted(done, len(pairs), pseudonyms, fields)
+
+
+def copy(
+    ctx: Context, documents: Sequence[Mapping[str, Any]], secret: bytes, *, look_up: bool = True
+) -> Flow[Converted]:
+    """Store plaintext ``documents`` in the split form in *other* collections, by inserts only.
+
+    The halves, keys and sealed rows are ``convert``'s; the clinical rows are inserted (the
+    context's collections are the new ones, the source is only read), which a server does at
+    the cost of a write, where ``convert``'s rewrite makes FerretDB 1.x scan. The crash points
+    are ``convert``'s 1 to 3; at point 4 some clinical rows of the batch are there, and the
+    next run's insert meets them (duplicate ``_id``, the source's own) and leaves them as they
+    are: they hold the same content, since the pseudonym is derived from the ``_id``.
+
+    ``look_up``: the subjects' keys are looked up in the key vault (one request) before any
+    is made; ``False`` when the caller knows no run got this far, since on FerretDB 1.x that
+    lookup scans the key vault, which grows by a key per document. Erased subjects are looked
+    for either way.
+
+    Raises:
+        WriteFailed: a row was refused for another reason than being there already.
+        KeyUnavailable: a data key cannot be made (wrong master key, KMS unreachable).
+        SubjectErased: a subject of the batch was erased (its pseudonym has a tombstone).
+    """
+    plain = [d for d in documents if PSEUDONYM_FIELD not in d]
+    if not plain:
+        return Converted(0, 0, (), frozenset())
+    ring = ctx.crypto
+    names = tuple(pseudonym_of(secret, d["_id"]) for d in plain)
+    found: list[Document] = []
+    if ring is not None:
+        if look_up:
+            found = yield from LoadKeys(names)
+            ring.add(found)
+        absent = ring.missing(names)
+        if absent and (yield from FindErased(tuple(absent))):
+            raise SubjectErased(
+                f"{ctx.schema.model}: data subjects of the batch were erased; their identity "
+                "cannot be written again under the same pseudonym: remove those documents from "
+                "the source (the erasure covers them) and run again"
+            )
+    pairs, pseudonyms, fields = yield from _store_identities(ctx, plain, secret, fresh=True)
+    rows = tuple(clinical for _, clinical in pairs)
+    outcome = yield from Insert(Side.CLINICAL, rows, False)
+    _refuse(ctx, [f for f in outcome.failures if f.code != DUPLICATE_KEY], "clinical")
+    yield from touched(ctx, written=len(rows))
+    return Converted(len(rows), len(pairs), pseudonyms, fields, keys_found=len(found))
+
+
+def _refuse(ctx: Context, refused: Sequence[WriteFailure], side: str) -> None:
+    """A batch's rows refused for another reason than a re-run meeting its own rows."""
+    if refused:
+        raise WriteFailed(
+            f"{ctx.schema.model}: {len(refused)} {side} row(s) of the batch were refused "
+            f"(code {refused[0].code}): a unique index on a {side} field may see two "
+            "documents with one value; resolve the duplicates in the source and run again",
+            refused[0].code,
+        )
+
+
+def _store_identities(
+    ctx: Context, plain: Sequence[Mapping[str, Any]], secret: bytes, *, fresh: bool = False
+) -> Flow[tuple[list[tuple[Document, Document]], tuple[str, ...], frozenset[str]]]:
+    """Split ``plain``, store the subjects' keys and sealed identity rows; the halves.
+
+    An identity row an interrupted run wrote already is written afresh (the same subject).
+    ``fresh``: the caller looked the keys up (or knows there are none): ``seal`` makes the
+    missing ones without a lookup of its own.
+    """
     pairs = [
         split_for_storage(d, ctx.schema, pseudonym_of(secret, d["_id"]), ctx.new_revision())
         for d in plain
@@ -210,30 +297,18 @@ def convert(ctx: Context, documents: Sequence[Mapping[str, Any]], secret: bytes)
     pseudonyms = tuple(identity["_id"] for identity, _ in pairs)
     fields = frozenset(name for identity, _ in pairs for name in identity_values(identity))
     yield from intends(ctx, pseudonyms, fields, "create")
-    # not ``fresh``: a killed run may have stored these keys already, and they are used again
-    sealed = yield from seal(ctx, [identity for identity, _ in pairs])
+    # not ``fresh`` unless looked up: a killed run may have stored these keys already
+    sealed = yield from seal(ctx, [identity for identity, _ in pairs], fresh=fresh)
     outcome = yield from Insert(Side.IDENTITY, tuple(sealed), False)
     again = [f for f in outcome.failures if f.code == DUPLICATE_KEY]
-    refused = [f for f in outcome.failures if f.code != DUPLICATE_KEY]
-    if refused:
-        raise WriteFailed(
-            f"{ctx.schema.model}: {len(refused)} identity row(s) of the batch were refused "
-            f"(code {refused[0].code}): a unique index on an identity field may see two "
-            "documents with one value; resolve the duplicates in the source and run again",
-            refused[0].code,
-        )
+    _refuse(ctx, [f for f in outcome.failures if f.code != DUPLICATE_KEY], "identity")
     for failure in again:
         # the row of an earlier, interrupted run: the same subject, written afresh
         row = sealed[failure.index]
         yield Replace(Side.IDENTITY, {"_id": row["_id"]}, row, True)
         yield from cache.forget_rows(ctx, (row["_id"],))
     yield from touched(ctx, pseudonyms, fields)
-    # by ``_id`` alone (a server finds it by index): the pseudonym is the row's own, so a row a
-    # concurrent run converted first is rewritten with the same content
-    rewrites = tuple(({"_id": clinical["_id"]}, clinical) for _, clinical in pairs)
-    done = yield from _rewrite(rewrites)
-    yield from touched(ctx, written=done)
-    return Converted(done, len(sealed), pseudonyms, fields)
+    return pairs, pseudonyms, fields
 
 
 REWRITE_CHUNK = 50
@@ -282,6 +357,65 @@ def restore(
     deleted: int = yield from Delete(Side.IDENTITY, {"_id": {"$in": list(pseudonyms)}}, multi=True)
     yield from cache.forget_rows(ctx, pseudonyms)
     return Converted(done, deleted, pseudonyms, fields)
+
+
+def rejoin(
+    ctx: Context,
+    rows: Sequence[Mapping[str, Any]],
+    stored: Mapping[str, Document] | None = None,
+    keys: Sequence[Document] = (),
+) -> Flow[list[Document]]:
+    """The plaintext documents of migrated ``rows``, for a caller that writes them elsewhere.
+
+    ``restore``'s join, without its rewrite: the split collections are only read, so a leave
+    into a new collection is made of inserts. A row whose subject was erased comes back
+    without identity fields, as the application reads it.
+
+    ``stored``: the identity rows as stored, by pseudonym, read by the caller in one pass
+    (on FerretDB 1.x a lookup by ``_id`` list scans the collection); ``keys``: their data key
+    documents, read likewise, put in the key ring before the rows are unsealed. Either way
+    the values are decrypted here, inside the audited flow.
+
+    Raises:
+        KeyUnavailable: a data key is missing without a tombstone, or the master key is wrong.
+    """
+    linked = [r for r in rows if isinstance(r.get(PSEUDONYM_FIELD), str)]
+    if not linked:
+        return []
+    pseudonyms = tuple(r[PSEUDONYM_FIELD] for r in linked)
+    if stored is None:
+        identities = yield from fetch_identities(ctx, pseudonyms)
+    else:
+        if keys and ctx.crypto is not None:
+            ctx.crypto.add(keys)
+        held = [stored[p] for p in dict.fromkeys(pseudonyms) if p in stored]
+        identities = {row["_id"]: row for row in (yield from unseal(ctx, held))}
+    fields = frozenset(n for i in identities.values() for n in identity_values(i))
+    plain = [join(r, identities.get(r[PSEUDONYM_FIELD]), ctx.schema) for r in linked]
+    yield from touched(ctx, pseudonyms, fields, effect="read")
+    return plain
+
+
+def every_key(ctx: Context) -> Flow[list[Document]]:
+    """Every data key document of the key vault, in one read (wrapped, as stored)."""
+    found: list[Document] = yield from LoadKeys(None)
+    return found
+
+
+def load_subject_keys(ctx: Context, pseudonyms: Sequence[str]) -> Flow[int]:
+    """Read the data keys of ``pseudonyms`` into the key ring in one request; the keys found.
+
+    For a caller about to join many batches: on FerretDB 1.x each key lookup scans the key
+    vault, so one lookup for several batches costs a scan instead of one per batch. The keys
+    stay wrapped until used, as every loaded key.
+    """
+    ring = ctx.crypto
+    wanted = ring.missing(pseudonyms) if ring is not None else []
+    if ring is None or not wanted:
+        return 0
+    found: list[Document] = yield from LoadKeys(tuple(wanted))
+    ring.add(found)
+    return len(found)
 
 
 def remove_orphans(ctx: Context, *, shred: bool = False) -> Flow[int]:

@@ -28,7 +28,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bson import Binary
 from pymongo.errors import BulkWriteError
@@ -45,6 +45,9 @@ from privata_mongo.proxy.client import ProxyClient
 from privata_mongo.proxy.database import DatabaseBase
 from privata_mongo.runtime import build_runtime
 
+if TYPE_CHECKING:
+    from privata_mongo.migration._into import SwapReport
+
 __all__ = [
     "LEDGER_SUFFIX",
     "MigrationReport",
@@ -52,6 +55,7 @@ __all__ = [
     "UnmigrateReport",
     "VerifyReport",
     "migrate",
+    "swap_migration",
     "unmigrate",
     "verify_migration",
 ]
@@ -258,6 +262,7 @@ def migrate(
     batch_size: int = DEFAULT_BATCH,
     dry_run: bool = False,
     progress: Progress | None = None,
+    into: str | None = None,
 ) -> MigrationReport:
     """Convert ``model``'s plaintext documents to the split form, in place, a batch at a time.
 
@@ -273,6 +278,9 @@ def migrate(
         batch_size: documents per batch (one read, one bulk write per half).
         dry_run: read only: count the documents and classify their fields.
         progress: called after each batch with (done, total).
+        into: a new collection to store the split form in (its identity rows in
+            ``<into>__identity``) instead of rewriting the source, which is only read: every
+            write is an insert, the fast path on FerretDB. Finish with ``swap_migration``.
 
     Raises:
         ConfigurationError: the model has no identity fields, or encryption is off.
@@ -281,6 +289,12 @@ def migrate(
     """
     if batch_size < 1:
         raise ConfigurationError("batch_size must be at least 1")
+    if into is not None:
+        from privata_mongo.migration._into import migrate_into
+
+        return migrate_into(
+            database, model, into, batch_size=batch_size, dry_run=dry_run, progress=progress
+        )
     started = time.monotonic()
     target = _target(database, model)
     schema = target.schema
@@ -317,24 +331,37 @@ def _dry_run(
     started: float,
 ) -> MigrationReport:
     """Read every plaintext document once and count its fields by side; write nothing."""
-    schema = target.schema
+    fields, batches = _count_fields(
+        target.split._clinical, dict(flows.PLAINTEXT), target.schema, size, progress, base.plaintext
+    )
+    return replace(base, batches=batches, fields=fields, seconds=time.monotonic() - started)
+
+
+def _count_fields(
+    collection: Any,
+    selector: dict[str, Any],
+    schema: ModelSchema,
+    size: int,
+    progress: Progress | None,
+    total: int,
+) -> tuple[dict[str, FieldCount], int]:
+    """The top-level fields of the rows ``selector`` matches, by side; and the batches read."""
     counts: dict[str, int] = {}
     seen = batches = 0
-    rows_of = target.split._clinical.find(dict(flows.PLAINTEXT), batch_size=size)
-    for row in rows_of:
+    for row in collection.find(selector, batch_size=size):
         for key in row:
             counts[key] = counts.get(key, 0) + 1
         seen += 1
         if seen % size == 0:
             batches += 1
             if progress is not None:
-                progress(seen, base.plaintext)
+                progress(seen, total)
     if seen % size:
         batches += 1
         if progress is not None:
-            progress(seen, base.plaintext)
+            progress(seen, total)
     fields = {key: FieldCount(schema.side_of(key).value, n) for key, n in sorted(counts.items())}
-    return replace(base, batches=batches, fields=fields, seconds=time.monotonic() - started)
+    return fields, batches
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,16 +405,24 @@ class VerifyReport:
         )
 
 
-def verify_migration(database: Any, model: Any, *, sample: int = 100) -> VerifyReport:
+def verify_migration(
+    database: Any, model: Any, *, sample: int = 100, into: str | None = None
+) -> VerifyReport:
     """Compare a migrated collection with its source: counts, and ``sample`` joined documents.
 
     The counts come from the server (no personal data read); the sample is read through the
     split collection, joined and decrypted as the application reads it (an audited ``read``),
     and each document's keyed checksum is compared with the one kept before it was migrated.
+    ``into``: the collection a migration ``into`` wrote; it is compared with the source
+    itself (its counts, and sampled source documents with the same ``_id`` joined there).
 
     Raises:
         ConfigurationError: the collection was never migrated (no migration key).
     """
+    if into is not None:
+        from privata_mongo.migration._into import verify_into
+
+        return verify_into(database, model, into, sample=sample)
     target = _target(database, model)
     schema = target.schema
     secret = target.run(flows.migration_secret(target.context(), create=False))
@@ -473,6 +508,7 @@ def unmigrate(
     batch_size: int = DEFAULT_BATCH,
     shred: bool = False,
     progress: Progress | None = None,
+    into: str | None = None,
 ) -> UnmigrateReport:
     """Put ``model``'s documents back in plaintext form, byte for byte as they were stored.
 
@@ -483,11 +519,25 @@ def unmigrate(
     is dropped. The data keys stay in the key vault unless ``shred``: backups taken while the
     library was in use hold sealed identity rows that only those keys can read.
 
+    ``into``: insert the plaintext documents into that new collection instead, reading the
+    split collections only (the fast path on FerretDB); they stay, as do the keys, until the
+    operator drops them (``docs/migration.md``). ``shred`` does not apply then.
+
     Raises:
+        ConfigurationError: ``shred`` with ``into``, or ``into`` names the split collections.
         KeyUnavailable: a data key is missing without a tombstone, or the master key is wrong.
     """
     if batch_size < 1:
         raise ConfigurationError("batch_size must be at least 1")
+    if into is not None:
+        if shred:
+            raise ConfigurationError(
+                "unmigrate --into keeps the split collections, so their keys stay: run it "
+                "without --shred, check the new collection, then shred (privata-mongo keys)"
+            )
+        from privata_mongo.migration._into import unmigrate_into
+
+        return unmigrate_into(database, model, into, batch_size=batch_size, progress=progress)
     started = time.monotonic()
     target = _target(database, model)
     schema = target.schema
@@ -513,3 +563,20 @@ def unmigrate(
     return UnmigrateReport(
         schema.model, restored, deleted, shredded, batches, time.monotonic() - started
     )
+
+
+def swap_migration(database: Any, model: Any, *, into: str, sample: int = 100) -> SwapReport:
+    """After ``migrate(..., into=into)``: the split form takes the source's name.
+
+    ``verify_migration(..., into=into)`` must pass first (it is run here, ``sample`` joins).
+    The source's indexes are created on the split collections, then the source is renamed
+    ``<source>__plaintext``: a backup in the clear, kept until the operator drops it; and the
+    target takes the source's name. Returns a ``SwapReport``.
+
+    Raises:
+        ConfigurationError: the verification failed (nothing is renamed), or the backup's
+            name is taken.
+    """
+    from privata_mongo.migration._into import swap
+
+    return swap(database, model, into, sample=sample)
