@@ -499,7 +499,8 @@ def run_level(
     out.mkdir(parents=True, exist_ok=True)
     limit = os.environ.get("LOAD_P95_LIMIT_MS")
     knee = f"-p95-{float(limit):.0f}" if level == 4 and limit and float(limit) != 200 else ""
-    stem = out / f"load-L{level}-{target}{knee}{'-profile' if profile else ''}"
+    cached = f"-{cache}" if cache and target == "wrapped" else ""
+    stem = out / f"load-L{level}-{target}{cached}{knee}{'-profile' if profile else ''}"
     started = datetime.datetime.now(datetime.timezone.utc)
     before = machine()
     with tempfile.TemporaryDirectory(prefix="privata-load-") as tmp:
