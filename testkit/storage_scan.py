@@ -11,6 +11,7 @@ sealed value.
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,11 +20,22 @@ from privata_mongo.core.crypto import INDEX_KEY_NAME
 from privata_mongo.core.schema import LEASE_FIELD, VERSION_FIELD
 from privata_mongo.encryption import unseal_row
 
-__all__ = ["IDENTITY_ROW_KEYS", "classified_values", "plaintext_leaks"]
+__all__ = ["IDENTITY_ROW_KEYS", "classified_values", "mentions", "plaintext_leaks"]
 
 IDENTITY_ROW_KEYS = frozenset({"_id", "_rev", "_idx", "_enc", LEASE_FIELD, VERSION_FIELD})
 MIN_LENGTH = 4
 """Shorter strings ("A", "B+") occur in clinical data by coincidence; they are not scanned."""
+
+
+def mentions(text: str, value: str) -> bool:
+    """Whether ``text`` shows ``value`` (case-insensitive) as a word, not inside a longer one.
+
+    A short name ("Ada") is also a run of hex digits: a random pseudonym, revision or version
+    stamp spells it now and then ("…c3fada…"), which is no leak. A value shown is delimited
+    (quotes, spaces, punctuation), as in ``{"first_name": "Ada"}`` or an error message.
+    """
+    pattern = rf"(?<![0-9A-Za-z]){re.escape(value)}(?![0-9A-Za-z])"
+    return re.search(pattern, text, flags=re.IGNORECASE) is not None
 
 
 def _leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
