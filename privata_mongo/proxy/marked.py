@@ -39,7 +39,13 @@ from privata_mongo.core.rights.restriction import (
     restricted_error,
     written_names,
 )
-from privata_mongo.core.rights.spread import SUBJECTS, StoredMarkers, inherited, marker_update
+from privata_mongo.core.rights.spread import (
+    MARKER_KEYS,
+    SUBJECTS,
+    StoredMarkers,
+    inherited,
+    marker_update,
+)
 from privata_mongo.core.schema import PSEUDONYM_FIELD
 from privata_mongo.proxy.plain import PlainCollection
 
@@ -258,7 +264,7 @@ class MarkedCollection(PlainCollection):
         groups: dict[str, tuple[dict[str, Any], list[Any]]] = {}
         for row, marker in zip(rows, markers, strict=True):
             stored = row.get(RESTRICTION_FIELD) or {}
-            if {k: v for k, v in stored.items() if k in ("s", "r", "a", "o", "c")} == marker:
+            if {k: v for k, v in stored.items() if k in MARKER_KEYS} == marker:
                 continue
             groups.setdefault(repr(sorted(marker.items())), (marker, []))[1].append(row["_id"])
         for marker, members in groups.values():

@@ -541,7 +541,7 @@ def untorn(
                 yield from fetch_identities(
                     ctx,
                     linked_again,
-                    including(with_order(plan.identity), VERSION_FIELD, LEASE_FIELD),
+                    joined_projection(plan),
                     cached=False,
                 )
             )

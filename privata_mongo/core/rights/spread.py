@@ -37,6 +37,7 @@ from privata_mongo.core.rights.restriction import RESTRICTION_FIELD
 from privata_mongo.core.schema import PSEUDONYM_FIELD
 
 __all__ = [
+    "MARKER_KEYS",
     "SUBJECTS",
     "Mark",
     "Markers",
@@ -51,7 +52,8 @@ __all__ = [
 SUBJECTS = "s"
 """Key of a native document's marker listing the subjects whose decisions it carries."""
 
-_KEYS = (SUBJECTS, "r", "a", "o", "c")
+MARKER_KEYS = (SUBJECTS, "r", "a", "o", "c")
+"""The keys of a marker this module writes (others a marker may hold stay as they are)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +141,7 @@ def marker_update(values: Mapping[str, Any]) -> dict[str, Any]:
     update: dict[str, Any] = {}
     if values:
         update["$set"] = {f"{RESTRICTION_FIELD}.{k}": v for k, v in values.items()}
-    gone = {f"{RESTRICTION_FIELD}.{k}": "" for k in _KEYS if k not in values}
+    gone = {f"{RESTRICTION_FIELD}.{k}": "" for k in MARKER_KEYS if k not in values}
     if gone:
         update["$unset"] = gone
     return update
