@@ -20,8 +20,7 @@ import mongomock.collection
 import privata_mongo
 import privata_mongo.config
 from privata_mongo.encryption import MASTER_KEY_ENV, new_master_key
-from privata_mongo.testing import CommandCounter
-from privata_mongo.testing.counting import OPERATIONS
+from privata_mongo.testing import CommandCounter, counting
 from stress.odm import stats
 from stress.odm.alternatives import (
     ALTERNATIVES,
@@ -36,8 +35,16 @@ from stress.odm.tasks import TASKS, Counts, State, Task, seed
 ROOT = Path(__file__).resolve().parents[2]
 GIT = shutil.which("git") or "git"
 
-_COUNTED = (*sorted(OPERATIONS), "create_indexes", "list_indexes")
+# An earlier library (``stress.odm.before_after``) names its list privately.
+_OPERATIONS = getattr(counting, "OPERATIONS", None) or counting._OPERATIONS
+_COUNTED = (*sorted(_OPERATIONS), "create_indexes", "list_indexes")
 """Collection operations that reach the server: the library's own list, and index creation."""
+
+
+def _cache_stats(reset: bool = False) -> Any:
+    """The cache's hit counts; an earlier library without a cache reports none."""
+    stats_of = getattr(privata_mongo, "cache_stats", None)
+    return stats_of(reset=reset) if stats_of is not None else None
 
 
 class _MongomockCalls:
@@ -127,7 +134,7 @@ def run_backend(
             times: dict[str, list[float]] = {alt.name: [] for alt in alts}
             trips: dict[str, float] = {}
             ops = task.ops(counts)
-            privata_mongo.cache_stats(reset=True)
+            _cache_stats(reset=True)
             for alt, counter in zip(alts, counters, strict=True):  # also the warm-up
                 args = task.before(alt, states[alt.name], counts, -1)
                 total = _round_trips(alt, counter, calls, functools.partial(task.do, alt, args))
@@ -153,14 +160,16 @@ def run_backend(
                 f"{b}/{a}": per_alt[b]["stats"]["median"] / per_alt[a]["stats"]["median"]
                 for a, b in PAIRS
             }
-            hits = privata_mongo.cache_stats()
+            hits = _cache_stats()
             results[task.name] = {
                 "title": task.title,
                 "ops_per_iteration": ops,
                 "size_bytes": size,
                 "alternatives": per_alt,
                 "ratios": ratios,
-                "cache": {"hits": hits.hits, "misses": hits.misses, "hit_rate": hits.hit_rate},
+                "cache": None
+                if hits is None
+                else {"hits": hits.hits, "misses": hits.misses, "hit_rate": hits.hit_rate},
             }
             log(
                 f"{backend.name:>9} {task.name:<16} "
