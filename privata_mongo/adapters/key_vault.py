@@ -61,6 +61,17 @@ def _tombstones(names: Sequence[str], at: Any) -> list[dict[str, Any]]:
     return [{"_id": name, "shreddedAt": at} for name in dict.fromkeys(names)]
 
 
+def _one_batch(names: Sequence[str] | None) -> dict[str, int]:
+    """``find`` options that answer a look-up of ``names`` in one reply.
+
+    ``n`` names match at most ``n`` keys (one alt name per key), and a limit lets the server
+    close the cursor instead of waiting for a ``getMore``: a page's keys cost one round trip.
+    """
+    if not names:
+        return {}
+    return {"limit": len(names), "batch_size": len(names)}
+
+
 def _only_duplicates(exc: BulkWriteError) -> bool:
     return all(e.get("code") == _DUPLICATE_KEY for e in exc.details.get("writeErrors", ()))
 
@@ -87,7 +98,7 @@ class CollectionKeyVault:
 
     def find(self, names: Sequence[str] | None, /) -> list[Document]:
         """The key documents with one of ``names`` as ``keyAltName`` (all when ``None``)."""
-        return list(self.collection.find(_selector(names)))
+        return list(self.collection.find(_selector(names), **_one_batch(names)))
 
     def insert(self, documents: Sequence[Mapping[str, Any]], /) -> None:
         """Insert new key documents; a ``keyAltName`` already taken is skipped."""
@@ -117,7 +128,9 @@ class CollectionKeyVault:
 
     def erased(self, names: Sequence[str], /) -> list[str]:
         """Which of ``names`` have a tombstone."""
-        found = self.tombstones.find({"_id": {"$in": list(names)}}, {"_id": 1})
+        found = self.tombstones.find(
+            {"_id": {"$in": list(names)}}, {"_id": 1}, **_one_batch(names)
+        )
         return [d["_id"] for d in found]
 
     def discard(self, names: Sequence[str], /) -> None:
@@ -148,7 +161,9 @@ class AsyncCollectionKeyVault:
 
     async def find(self, names: Sequence[str] | None, /) -> list[Document]:
         """The key documents with one of ``names`` as ``keyAltName`` (all when ``None``)."""
-        found: list[Document] = await self.collection.find(_selector(names)).to_list(None)
+        found: list[Document] = await self.collection.find(
+            _selector(names), **_one_batch(names)
+        ).to_list(None)
         return found
 
     async def insert(self, documents: Sequence[Mapping[str, Any]], /) -> None:
@@ -180,7 +195,9 @@ class AsyncCollectionKeyVault:
 
     async def erased(self, names: Sequence[str], /) -> list[str]:
         """Which of ``names`` have a tombstone."""
-        found = await self.tombstones.find({"_id": {"$in": list(names)}}, {"_id": 1}).to_list(None)
+        found = await self.tombstones.find(
+            {"_id": {"$in": list(names)}}, {"_id": 1}, **_one_batch(names)
+        ).to_list(None)
         return [d["_id"] for d in found]
 
     async def discard(self, names: Sequence[str], /) -> None:

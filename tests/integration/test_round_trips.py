@@ -15,8 +15,10 @@ from typing import Any
 import mongoengine as me
 import mongomock
 from mongomock.store import ServerStore
+from pymongo import monitoring
 
 import privata_mongo.mongoengine as pm
+from privata_mongo.encryption import forget_keys
 from privata_mongo.testing.counting import CommandCounter, OperationCounter, counting_client_class
 from testkit.backends import Backend
 
@@ -111,3 +113,67 @@ def test_wrapper_adds_the_same_round_trips_for_100_and_1000_documents(backend: B
     assert extra[100] == extra[1000], extra
     # one identity read for the page; with select_related one more for the referenced clinics
     assert extra[100] == (1, 2), extra
+
+
+class _KeyVaultReads(monitoring.CommandListener):
+    """``find`` and ``getMore`` commands sent to the key vault collection."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        name = event.command_name
+        target = event.command.get("collection") if name == "getMore" else event.command.get(name)
+        if name in ("find", "getMore") and target == "__keyVault":
+            self.count += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        """Nothing to record."""
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        """Nothing to record."""
+
+
+def test_a_page_of_300_subjects_loads_their_keys_in_one_read(backend: Backend) -> None:
+    # 300 keys are more than a server's first batch (101 documents): without a limit and a
+    # batch size the key look-up takes a getMore.
+    if backend.uri is None:
+        operations = OperationCounter()
+        inner = functools.partial(mongomock.MongoClient, _store=ServerStore())
+        pm.connect(
+            backend.db_name,
+            alias="rt",
+            mongo_client_class=counting_client_class(inner, operations),
+            uuidRepresentation="standard",
+        )
+
+        def reads() -> int:
+            return sum(n for (c, op), n in operations.counts.items() if c == "__keyVault")
+    else:
+        listener = _KeyVaultReads()
+        pm.connect(
+            backend.db_name,
+            alias="rt",
+            host=backend.uri,
+            uuidRepresentation="standard",
+            event_listeners=[listener],
+        )
+
+        def reads() -> int:
+            return listener.count
+
+    try:
+        _, Visit = _models("rt")
+        Visit.objects.insert(
+            [Visit(first_name=f"N{i}", email=f"v{i}@x.org", score=i) for i in range(300)],
+            load_bulk=False,
+        )
+        forget_keys()
+        before = reads()
+        page = list(Visit.objects.order_by("score"))
+        assert [v.email for v in page[:2]] == ["v0@x.org", "v1@x.org"]
+        assert len(page) == 300
+        assert reads() - before == 1
+        Visit.drop_collection()
+    finally:
+        me.disconnect("rt")
