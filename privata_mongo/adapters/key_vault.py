@@ -128,9 +128,7 @@ class CollectionKeyVault:
 
     def erased(self, names: Sequence[str], /) -> list[str]:
         """Which of ``names`` have a tombstone."""
-        found = self.tombstones.find(
-            {"_id": {"$in": list(names)}}, {"_id": 1}, **_one_batch(names)
-        )
+        found = self.tombstones.find({"_id": {"$in": list(names)}}, {"_id": 1}, **_one_batch(names))
         return [d["_id"] for d in found]
 
     def discard(self, names: Sequence[str], /) -> None:
