@@ -332,8 +332,8 @@ def test_a_delete_erases_every_identity_field_also_in_a_bulk(ctx: Context) -> No
                 (ResolveAccess, DR_LEE),
                 (on(Find, Side.CLINICAL), "cursor"),
                 (NextBatch, [ROWS[0]]),
-                (on(Delete, Side.IDENTITY), 1),
                 (on(Delete, Side.CLINICAL), 1),
+                (on(Delete, Side.IDENTITY), 1),
                 (AppendAudit, None),
             ]
         )

@@ -18,6 +18,7 @@ from privata_mongo.core.audit.intents import Intent, intent_holds, intent_of, se
 from privata_mongo.core.audit.wrapper import AuditSpec, audited
 from privata_mongo.core.crypto import INDEX_KEY_NAME, KEY_CHECK_NAME
 from privata_mongo.core.crypto.chain_key import chain_key_name
+from privata_mongo.core.crypto.ring import KeyRing
 from privata_mongo.core.failures import WriteFailed
 from privata_mongo.core.flows import recovery, write
 from privata_mongo.core.flows.context import Context
@@ -33,6 +34,7 @@ from privata_mongo.core.ops import (
     PendingIntents,
     ResolveAccess,
     SettleIntents,
+    ShredKeys,
     Update,
 )
 from privata_mongo.core.schema import LEASE_FIELD, PSEUDONYM_FIELD, Side
@@ -240,6 +242,57 @@ def test_the_sweep_completes_an_interrupted_delete(ctx: Context) -> None:
         "recovered:ok",
         (P1,),
     )
+
+
+P2 = "pseu_" + "0" * 31 + "2"
+P3 = "pseu_" + "0" * 31 + "3"
+
+
+def _with_keys(ctx: Context) -> Context:
+    """``ctx`` for a model whose identity rows are sealed, so a delete has keys to shred."""
+    ring = KeyRing({"local": {"key": b"m" * 96}}, clock=lambda: 0.0, ttl=60.0)
+    ring.checked = True
+    schema = dataclasses.replace(ctx.schema, sealed=True)
+    return dataclasses.replace(ctx, schema=schema, crypto=ring)
+
+
+def test_the_sweep_finishes_a_delete_that_died_after_its_clinical_rows(ctx: Context) -> None:
+    # P1: the clinical row went, the identity row and the key stayed (no read reaches them);
+    # P2: both rows went, the shred may not have run; P3: the delete never reached it
+    driver = ScriptedDriver(
+        [
+            (PendingIntents, [_intent("delete", P1, P2, P3)]),
+            (IntentKey, KEY),
+            (on(FetchAll, Side.IDENTITY), [{"_id": P1}, {"_id": P3}]),
+            (on(FetchAll, Side.CLINICAL), [{"_id": 9, PSEUDONYM_FIELD: P3}]),
+            (lambda op: op == Delete(Side.IDENTITY, {"_id": {"$in": [P1]}}, multi=True), 1),
+            (lambda op: op == ShredKeys((P1, P2)), 1),
+            (AppendAudit, None),
+            (SettleIntents, None),
+        ]
+    )
+    assert driver.run(recovery.sweep(_with_keys(ctx), BEFORE)) == recovery.Resolved(1, 0, 1)
+    (record,) = driver.seen[-2].records  # type: ignore[union-attr]
+    assert (record.operation, record.outcome, record.subjects, record.count) == (
+        "delete",
+        "recovered:ok",
+        (P1, P2),
+        2,
+    )
+
+
+def test_the_sweep_leaves_a_delete_that_never_started(ctx: Context) -> None:
+    driver = ScriptedDriver(
+        [
+            (PendingIntents, [_intent("delete", P1)]),
+            (IntentKey, KEY),
+            (on(FetchAll, Side.IDENTITY), [{"_id": P1}]),
+            (on(FetchAll, Side.CLINICAL), [{"_id": 7, PSEUDONYM_FIELD: P1}]),
+            (SettleIntents, None),
+        ]
+    )
+    assert driver.run(recovery.sweep(_with_keys(ctx), BEFORE)) == recovery.Resolved(1, 0, 0)
+    assert not [op for op in driver.seen if isinstance(op, Delete | ShredKeys | AppendAudit)]
 
 
 def test_the_sweep_leaves_an_intent_whose_row_a_live_writer_holds(ctx: Context) -> None:
