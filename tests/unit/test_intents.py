@@ -27,9 +27,11 @@ from privata_mongo.core.ops import (
     Delete,
     DiscardKeys,
     FetchAll,
+    Find,
     Insert,
     InsertOutcome,
     IntentKey,
+    NextBatch,
     OpenIntent,
     PendingIntents,
     ResolveAccess,
@@ -163,6 +165,51 @@ def test_a_write_error_the_flow_undid_settles_the_intent(ctx: Context) -> None:
         driver.run(audited(ctx, update, AuditSpec("update", intents=True)))
     (record,) = driver.seen[-2].records  # type: ignore[union-attr]
     assert record.outcome == "error:WriteFailed"
+
+
+def _delete(c: Context) -> Any:
+    return write.delete(c, {"age": 3}, False, {})
+
+
+def test_a_refused_clinical_delete_settles_the_intent(ctx: Context) -> None:
+    # nothing was deleted: the document is whole, a retry deletes it
+    driver = ScriptedDriver(
+        [
+            (ResolveAccess, DR_LEE),
+            (on(Find, Side.CLINICAL), "cursor"),
+            (NextBatch, [{"_id": 7, PSEUDONYM_FIELD: P1}]),
+            (OpenIntent, None),
+            (on(Delete, Side.CLINICAL), WriteFailed("refused", 2)),
+            (SettleIntents, None),
+        ]
+    )
+    with pytest.raises(WriteFailed):
+        driver.run(audited(ctx, _delete, AuditSpec("delete", intents=True)))
+    assert not [op for op in driver.seen if isinstance(op, Delete) and op.side is Side.IDENTITY]
+
+
+def test_a_delete_refused_after_its_clinical_rows_keeps_its_intent_for_the_sweeper(
+    ctx: Context,
+) -> None:
+    # the clinical row is gone, the identity row is not: no retry can find it (a retry selects
+    # clinical rows), so the intent stays however sure the error is, and the error record
+    # names the subject whose document is gone
+    driver = ScriptedDriver(
+        [
+            (ResolveAccess, DR_LEE),
+            (on(Find, Side.CLINICAL), "cursor"),
+            (NextBatch, [{"_id": 7, PSEUDONYM_FIELD: P1}]),
+            (OpenIntent, None),
+            (on(Delete, Side.CLINICAL), 1),
+            (on(Delete, Side.IDENTITY), WriteFailed("refused", 2)),
+            (AppendAudit, None),
+        ]
+    )
+    with pytest.raises(WriteFailed):
+        driver.run(audited(ctx, _delete, AuditSpec("delete", intents=True)))
+    (record,) = driver.seen[-1].records  # type: ignore[union-attr]
+    assert (record.outcome, record.subjects) == ("error:WriteFailed", (P1,))
+    assert not any(isinstance(op, SettleIntents) for op in driver.seen)
 
 
 KEY = b"k" * 32  # the chain key of the audit destination

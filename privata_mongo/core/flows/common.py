@@ -35,6 +35,7 @@ from privata_mongo.core.ops import (
     Pause,
     Query,
     Touched,
+    Unfinished,
 )
 from privata_mongo.core.projection import ProjectionPlan, including
 from privata_mongo.core.rights.restriction import RESTRICTION_FIELD, conjoined
@@ -74,6 +75,7 @@ __all__ = [
     "strip_link",
     "too_many",
     "touched",
+    "unfinished",
     "unseal",
     "untorn",
     "without_deleted",
@@ -122,6 +124,12 @@ def intends(
     declared = Intends(tuple(subjects), frozenset(fields), kind)
     if declared.subjects:
         yield declared
+
+
+def unfinished(ctx: Context) -> Flow[None]:
+    """Say that the operation's intents must stay if it fails now (``ops.Unfinished``)."""
+    if ctx.audit:
+        yield Unfinished()
 
 
 def linked(rows: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:

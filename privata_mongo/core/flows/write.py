@@ -63,7 +63,7 @@ from privata_mongo.core.schema import (
 from privata_mongo.core.split import identity_values, join, split_for_storage
 from privata_mongo.errors import UnsupportedQuery
 
-from .common import chunks, intends, linked, resolve, seal, touched, unseal
+from .common import chunks, intends, linked, resolve, seal, touched, unfinished, unseal
 from .context import Context
 from .identity_writes import (
     WRITE_CONFLICT,
@@ -710,13 +710,21 @@ def delete_rows(
         multi=True,
         options={k: v for k, v in options.items() if k in _DELETE_OPTIONS},
     )
-    for chunk in chunks(pseudonyms, ctx.batch_size):
-        yield Delete(Side.IDENTITY, {"_id": {"$in": list(chunk)}}, multi=True, options=shared)
-        yield from cache.forget_rows(ctx, chunk)
-        yield from touched(ctx, chunk, ctx.schema.identity_fields)
-        # Retention seam: a policy that keeps keys past a delete (a legal hold, a retention
-        # period) would take its subjects out of ``chunk`` here. None exists yet, and no
-        # other document can need these keys: a pseudonym names one logical document (every
-        # insert draws a fresh one; the split overwrites any ``_pseudonym`` a document brings).
-        yield from shred_deleted(ctx, chunk)
+    # From here the documents are gone for every reader, identity fields included.
+    yield from touched(ctx, pseudonyms, ctx.schema.identity_fields)
+    try:
+        for chunk in chunks(pseudonyms, ctx.batch_size):
+            yield Delete(Side.IDENTITY, {"_id": {"$in": list(chunk)}}, multi=True, options=shared)
+            yield from cache.forget_rows(ctx, chunk)
+            # Retention seam: a policy that keeps keys past a delete (a legal hold, a retention
+            # period) would take its subjects out of ``chunk`` here. None exists yet, and no
+            # other document can need these keys: a pseudonym names one logical document
+            # (every insert draws a fresh one; the split overwrites a ``_pseudonym`` a
+            # document brings).
+            yield from shred_deleted(ctx, chunk)
+    except Exception:
+        # No retry can find these identity rows (it selects clinical rows): the intent
+        # stays, whatever the error, and the sweeper completes the delete.
+        yield from unfinished(ctx)
+        raise
     return count
