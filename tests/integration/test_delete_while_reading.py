@@ -11,9 +11,12 @@ not fail validation on a document without its required identity fields.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +31,7 @@ import privata_mongo.mongoengine as pm
 from privata_mongo.config import current
 from privata_mongo.embedded import AsyncMockClient
 from privata_mongo.encryption import forget_keys
+from privata_mongo.testing.serialised import delayed_embedded, serialised_mongomock
 from testkit.backends import Backend
 
 COLLECTION = "interleaved_patient"
@@ -291,3 +295,83 @@ async def test_a_beanie_list_never_sees_half_of_a_deleted_document(
         assert listed == [("Grace", "B")]
         assert await database[MEMBERS].count_documents({}) == 1
         assert await database[f"{MEMBERS}__identity"].count_documents({}) == 1
+
+
+# -- under load: readers and a deleter in threads and tasks ----------------------------------
+
+LATENCY = 0.0002
+"""Seconds of simulated round trip per mongomock operation, so threads interleave as on a
+server (``privata_mongo.testing.serialised``)."""
+
+
+def test_mongoengine_lists_beside_a_deleter_in_threads_see_only_whole_documents(
+    connected: Any, backend: Backend
+) -> None:
+    Patient = _model()
+    documents = [
+        Patient(first_name=f"N{i}", email=f"n{i}@example.org", diagnosis="J45").save()
+        for i in range(40)
+    ]
+    done = threading.Event()
+    half: list[tuple[Any, ...]] = []
+    listings = 0
+
+    def deleter() -> None:
+        try:
+            for document in documents:
+                document.delete()
+        finally:
+            done.set()
+
+    def reader() -> None:
+        nonlocal listings
+        while not done.is_set():
+            for p in Patient.objects:
+                if p.first_name is None or p.email is None:
+                    half.append((p.first_name, p.email, p.diagnosis))
+            listings += 1
+
+    atomic = (
+        serialised_mongomock(LATENCY) if backend.name == "mongomock" else contextlib.nullcontext()
+    )
+    with atomic, ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(deleter), pool.submit(reader), pool.submit(reader)]
+        for future in futures:
+            future.result()
+    assert listings > 2
+    assert half == []
+    assert Patient.objects.count() == 0
+
+
+async def test_beanie_lists_beside_a_deleter_in_tasks_see_only_whole_documents(
+    backend: Backend,
+) -> None:
+    async with _beanie_database(backend, Hook()) as database:
+        Member = _member()
+        await pb.init_beanie(database=database, document_models=[Member])
+        members = [
+            await Member(first_name=f"N{i}", email=f"n{i}@example.org", ward="A").insert()
+            for i in range(40)
+        ]
+        done = asyncio.Event()
+        listings = 0
+
+        async def deleter() -> None:
+            try:
+                for member in members:
+                    await member.delete()
+            finally:
+                done.set()
+
+        async def reader() -> None:
+            nonlocal listings
+            while not done.is_set():
+                # a document without its identity fields fails validation here
+                await Member.find_all().to_list()
+                listings += 1
+
+        delayed = delayed_embedded(LATENCY) if backend.uri is None else contextlib.nullcontext()
+        with delayed:
+            await asyncio.gather(deleter(), reader(), reader())
+        assert listings > 2
+        assert await Member.count() == 0
