@@ -87,6 +87,7 @@ __all__ = [
     "Steps",
     "StoreKeys",
     "Touched",
+    "Unfinished",
     "Update",
     "UpdateOutcome",
 ]
@@ -400,6 +401,20 @@ class Intends(Op[None]):
 
 
 @dataclass(frozen=True, slots=True)
+class Unfinished(Op[None]):
+    """Statement: the operation fails part-way through writes only the sweeper can complete.
+
+    An audited operation that fails with an error proving its last write was not applied (a
+    write error the server reported) normally settles its intents: it knows what it left.
+    A delete whose clinical rows are gone but whose identity rows or keys are not has left
+    rows no read reaches and no retry finds (a retry selects from the clinical rows): its
+    intents must stay for the recovery sweeper, which completes the delete. The flow says so
+    with this statement before it raises; like ``Intends`` it is yielded only when the
+    ``Context`` is audited, and no driver serves it.
+    """
+
+
+@dataclass(frozen=True, slots=True)
 class OpenIntent(Op[None]):
     """Store an intent (a pending operation, names and pseudonyms only) in the journal."""
 
@@ -677,6 +692,7 @@ AnyOp: TypeAlias = (
     | ResolveAccess
     | AppendAudit
     | Intends
+    | Unfinished
     | OpenIntent
     | SettleIntents
     | PendingIntents

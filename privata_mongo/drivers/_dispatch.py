@@ -47,6 +47,7 @@ from privata_mongo.core.ops import (
     SettleIntents,
     ShredKeys,
     StoreKeys,
+    Unfinished,
 )
 from privata_mongo.core.residency import Residency, regional
 from privata_mongo.core.schema import Side
@@ -195,8 +196,8 @@ def call_of(op: AnyOp, binding: Binding[Any, Any, Any, Any, Any]) -> PortCall:
             if binding.audit is None:
                 return PortCall(_nothing, (), awaited=False)
             return PortCall(binding.audit.intent_key, ())
-        case Intends():
-            raise RuntimeError("Intends is consumed by the audit wrapper")
+        case Intends() | Unfinished():
+            raise RuntimeError(f"{type(op).__name__} is consumed by the audit wrapper")
         case ReadPeer(collection, filter):
             if binding.peers is None:
                 raise RuntimeError("this binding cannot read other collections")

@@ -36,6 +36,7 @@ import pytest
 from mongomock.store import ServerStore
 
 import privata_mongo.mongoengine as pm
+from privata_mongo.adapters.key_vault import tombstones_of
 from privata_mongo.audit import verify
 from privata_mongo.config import current
 from privata_mongo.core.crypto import INDEX_KEY_NAME, KEY_CHECK_NAME
@@ -203,10 +204,23 @@ def _wrapped_problems(
     links = {r.get("_pseudonym") for r in raw[COLLECTION].find()}
     if identities != links:
         problems.append(f"orphans: identity {identities - links}, clinical {links - identities}")
-    stray = _key_names(raw) - keys_before - identities - {INDEX_KEY_NAME, KEY_CHECK_NAME}
+    keys = _key_names(raw)
+    # the subjects of the cell: every row it ever held, and every key it made (a server's
+    # key vault is shared by the cells, so other cells' keys are not this cell's concern)
+    subjects = {k.split(":", 1)[1] for snapshot in rows for k in snapshot}
+    subjects |= keys - keys_before
+    stray = (keys & subjects) - identities - {INDEX_KEY_NAME, KEY_CHECK_NAME}
     stray = {name for name in stray if not is_chain_key_name(name)}  # the audit's own key
     if stray:
         problems.append(f"{len(stray)} data key(s) without an identity row")
+    # a subject whose key went was deleted: shredded, with a tombstone, not discarded
+    unmarked = {
+        name
+        for name in (keys_before - keys) & subjects
+        if not tombstones_of(_vault(raw)).count_documents({"_id": name})
+    }
+    if unmarked:
+        problems.append(f"{len(unmarked)} deleted subject(s) without a tombstone")
     if raw["privata_audit.pending"].count_documents({}):
         problems.append("intents left in the journal")
     records = list(raw["privata_audit"].find())
@@ -328,3 +342,16 @@ def test_the_matrix_checks_catch_an_orphan_and_an_unrecorded_change() -> None:
     assert any("without a record" in p for p in problems)
     assert any("data key(s) without an identity row" in p for p in problems)
     assert "intents left in the journal" in problems
+    # a deleted subject whose key is still there, and one whose key went without a tombstone
+    _vault(raw).insert_one({"_id": 2, "keyAltNames": ["pseu_" + "2" * 32]})
+    known = {"pseu_" + "2" * 32, "pseu_" + "3" * 32}  # keys the cell began with
+    seeded = {f"c:{name}": {} for name in known}  # the rows of the cell's subjects, before
+    kept = _wrapped_problems(raw, [seeded, _raw_rows(raw)], 0, "delete", None, known)
+    assert any("2 data key(s) without an identity row" in p for p in kept)
+    assert any("1 deleted subject(s) without a tombstone" in p for p in kept)
+    # another cell's key (a server's key vault is shared) is not this cell's concern
+    _vault(raw).insert_one({"_id": 3, "keyAltNames": ["pseu_" + "4" * 32]})
+    other = _wrapped_problems(
+        raw, [seeded, _raw_rows(raw)], 0, "delete", None, {*known, "pseu_" + "4" * 32}
+    )
+    assert any("2 data key(s) without an identity row" in p for p in other)

@@ -89,6 +89,8 @@ def test_identity_accumulators_count_each_document_of_a_partial_group() -> None:
             (on(Aggregate, Side.CLINICAL), "cursor"),
             (NextBatch, partials),
             (on(FetchAll, Side.IDENTITY), rows),
+            # P3 has no identity row: its clinical rows are still there (not deleted meanwhile)
+            (on(FetchAll, Side.CLINICAL), [{PH: P3}]),
         ]
     )
     driver.run(aggregate(ctx, pipeline, {}))
@@ -183,6 +185,8 @@ def test_the_subjects_of_merged_groups_are_the_partial_groups_subjects() -> None
             (on(Aggregate, Side.CLINICAL), "cursor"),
             (NextBatch, [{"_id": {PH: P1, "k0": 3}, "p0": 2}, {"_id": {PH: P2}, "p0": 1}]),
             (on(FetchAll, Side.IDENTITY), [{"_id": P1, "first_name": "Ada"}, {"_id": P2}]),
+            # P2's row holds no identity value: its clinical rows are looked up, still there
+            (on(FetchAll, Side.CLINICAL), [{PH: P2}]),
             (AppendAudit, None),
         ]
     )

@@ -225,7 +225,7 @@ def test_an_emitted_batch_must_say_whom_it_concerns() -> None:
 AUDIT_SOURCES = sorted(Path(audit_package.__file__).parent.glob("*.py"))
 MAY_IMPORT_FROM_OPS = {"AppendAudit", "Emit", "Flow", "ResolveAccess", "Steps", "Touched"}
 # the audit's own requests for intents (stated by flows, stored and settled by the wrapper)
-MAY_IMPORT_FROM_OPS |= {"Intends", "OpenIntent", "SettleIntents"}
+MAY_IMPORT_FROM_OPS |= {"Intends", "OpenIntent", "SettleIntents", "Unfinished"}
 RESULT_TYPES = {"UpdateOutcome"}  # counted, as a result, never searched for subjects
 
 
@@ -332,8 +332,8 @@ def test_a_delete_erases_every_identity_field_also_in_a_bulk(ctx: Context) -> No
                 (ResolveAccess, DR_LEE),
                 (on(Find, Side.CLINICAL), "cursor"),
                 (NextBatch, [ROWS[0]]),
-                (on(Delete, Side.IDENTITY), 1),
                 (on(Delete, Side.CLINICAL), 1),
+                (on(Delete, Side.IDENTITY), 1),
                 (AppendAudit, None),
             ]
         )

@@ -361,6 +361,49 @@ def test_a_key_missing_without_a_tombstone_is_key_unavailable() -> None:
     assert caught.value.fields == ("address", "email", "first_name")
 
 
+def test_a_key_shredded_while_a_read_decrypts_reads_as_an_erased_subject() -> None:
+    # a delete in another thread of this process shreds pseu_a's key (every ring forgets it)
+    # after the reader's identity read, while it loads pseu_b's: pseu_a now reads as erased,
+    # not as a row sealed under another subject's key (IntegrityError)
+    ring = _ring()
+    ctx = _sealed_context(ring)
+    key_a, key_b = local(ring.new_key("pseu_a")), local(ring.new_key("pseu_b"))
+    ring.add([key_a, key_b])
+    rows = [
+        {"_id": name, SEALED_FIELD: local(ring.seal(name, {"first_name": name[-1]}))}
+        for name in ("pseu_a", "pseu_b")
+    ]
+    ring.forget(["pseu_b"])
+
+    def loading_b(op: Any) -> bool:
+        ring.forget(["pseu_a"])  # the concurrent shred
+        return op == LoadKeys(("pseu_b",))
+
+    driver = ScriptedDriver(
+        [
+            (FetchAll, rows),
+            (loading_b, [key_b]),
+            (lambda op: op == LoadKeys(("pseu_a",)), []),
+            (lambda op: op == FindErased(("pseu_a",)), ["pseu_a"]),
+        ]
+    )
+    found = driver.run(fetch_identities(ctx, ["pseu_a", "pseu_b"]))
+    assert found["pseu_a"] == {"_id": "pseu_a"}
+    assert found["pseu_b"]["first_name"] == "b"
+
+
+def test_a_key_shredded_just_before_it_opens_a_row_reads_as_an_erased_subject() -> None:
+    ring = _ring()
+    ring.add([local(ring.new_key("pseu_a"))])
+    value = local(ring.seal("pseu_a", {"first_name": "Ada"}))
+    ring.forget(["pseu_a"])  # shredded between the key check and the decryption
+    driver = ScriptedDriver([(lambda op: op == FindErased(("pseu_a",)), ["pseu_a"])])
+    assert driver.run(keys._opened_unless_erased(ring, "pseu_a", value)) == {}
+    lost = ScriptedDriver([(lambda op: op == FindErased(("pseu_a",)), [])])
+    with pytest.raises(KeyUnavailable):
+        lost.run(keys._opened_unless_erased(ring, "pseu_a", value))
+
+
 def test_an_erased_subject_is_not_given_a_new_key() -> None:
     ring = _ring()
     ctx = _sealed_context(ring)
@@ -722,23 +765,29 @@ def test_a_delete_shreds_the_keys_of_its_subjects_after_their_identity_rows() ->
         [
             (_side(Find, Side.CLINICAL), "cursor"),
             (NextBatch, rows),
+            (_side(Delete, Side.CLINICAL), 2),
             (_side(Delete, Side.IDENTITY), 2),
             (lambda op: op == ShredKeys(("pseu_a", "pseu_b")), 1),
-            (_side(Delete, Side.CLINICAL), 2),
         ]
     )
     assert driver.run(write.delete(ctx, {}, True, {})) == 2
     assert ring.missing(["pseu_a"]) == ["pseu_a"]  # flushed from memory too
 
 
-def test_a_delete_whose_shred_fails_keeps_the_clinical_rows_for_a_retry() -> None:
+def test_a_delete_whose_shred_fails_fails_with_both_rows_gone_and_the_key_left() -> None:
+    # the document is gone for every reader; the key is left to the sweeper, which finds the
+    # delete's intent (tests/unit/test_intents.py) and shreds it
     ctx = _sealed_context(_ring())
     driver = ScriptedDriver(
-        [(_side(Delete, Side.IDENTITY), 1), (ShredKeys, ConnectionError("vault down"))]
+        [
+            (_side(Delete, Side.CLINICAL), 1),
+            (_side(Delete, Side.IDENTITY), 1),
+            (ShredKeys, ConnectionError("vault down")),
+        ]
     )
     with pytest.raises(ConnectionError):
         driver.run(write.delete_rows(ctx, [{"_id": 1, PSEUDONYM_FIELD: "pseu_a"}], {}))
-    assert not [op for op in driver.seen if isinstance(op, Delete) and op.side is Side.CLINICAL]
+    assert [type(op) for op in driver.seen] == [Delete, Delete, ShredKeys]
 
 
 # -- blind index terms are bound to the database -------------------------------------------

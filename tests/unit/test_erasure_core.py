@@ -160,7 +160,7 @@ def _steps(asked: list[Any]) -> list[str]:
     return names
 
 
-def test_erasure_logs_first_shreds_then_deletes_then_records_then_marks_done() -> None:
+def test_erasure_logs_first_deletes_documents_then_shreds_then_records_then_marks_done() -> None:
     world = World()
     receipt = world.run(flows.erase(MAP, Subject(P)))
     assert _steps(world.asked) == [
@@ -169,10 +169,10 @@ def test_erasure_logs_first_shreds_then_deletes_then_records_then_marks_done() -
         "ResolveAccess",
         "Now",
         "BeginErasure",
-        "ShredKey",
-        "DeleteRows Patient identity",
         "DeleteRows Lab clinical",  # the deepest level of the map first
-        "DeleteRows Patient clinical",
+        "DeleteRows Patient clinical",  # documents before their identity rows, as a delete
+        "ShredKey",  # before any identity row is touched
+        "DeleteRows Patient identity",
         "RecordErasure",  # one statement: the three models' records in one append
         "FinishErasure",
     ]

@@ -18,6 +18,7 @@ from privata_mongo.core.audit.intents import Intent, intent_holds, intent_of, se
 from privata_mongo.core.audit.wrapper import AuditSpec, audited
 from privata_mongo.core.crypto import INDEX_KEY_NAME, KEY_CHECK_NAME
 from privata_mongo.core.crypto.chain_key import chain_key_name
+from privata_mongo.core.crypto.ring import KeyRing
 from privata_mongo.core.failures import WriteFailed
 from privata_mongo.core.flows import recovery, write
 from privata_mongo.core.flows.context import Context
@@ -26,13 +27,16 @@ from privata_mongo.core.ops import (
     Delete,
     DiscardKeys,
     FetchAll,
+    Find,
     Insert,
     InsertOutcome,
     IntentKey,
+    NextBatch,
     OpenIntent,
     PendingIntents,
     ResolveAccess,
     SettleIntents,
+    ShredKeys,
     Update,
 )
 from privata_mongo.core.schema import LEASE_FIELD, PSEUDONYM_FIELD, Side
@@ -163,6 +167,51 @@ def test_a_write_error_the_flow_undid_settles_the_intent(ctx: Context) -> None:
     assert record.outcome == "error:WriteFailed"
 
 
+def _delete(c: Context) -> Any:
+    return write.delete(c, {"age": 3}, False, {})
+
+
+def test_a_refused_clinical_delete_settles_the_intent(ctx: Context) -> None:
+    # nothing was deleted: the document is whole, a retry deletes it
+    driver = ScriptedDriver(
+        [
+            (ResolveAccess, DR_LEE),
+            (on(Find, Side.CLINICAL), "cursor"),
+            (NextBatch, [{"_id": 7, PSEUDONYM_FIELD: P1}]),
+            (OpenIntent, None),
+            (on(Delete, Side.CLINICAL), WriteFailed("refused", 2)),
+            (SettleIntents, None),
+        ]
+    )
+    with pytest.raises(WriteFailed):
+        driver.run(audited(ctx, _delete, AuditSpec("delete", intents=True)))
+    assert not [op for op in driver.seen if isinstance(op, Delete) and op.side is Side.IDENTITY]
+
+
+def test_a_delete_refused_after_its_clinical_rows_keeps_its_intent_for_the_sweeper(
+    ctx: Context,
+) -> None:
+    # the clinical row is gone, the identity row is not: no retry can find it (a retry selects
+    # clinical rows), so the intent stays however sure the error is, and the error record
+    # names the subject whose document is gone
+    driver = ScriptedDriver(
+        [
+            (ResolveAccess, DR_LEE),
+            (on(Find, Side.CLINICAL), "cursor"),
+            (NextBatch, [{"_id": 7, PSEUDONYM_FIELD: P1}]),
+            (OpenIntent, None),
+            (on(Delete, Side.CLINICAL), 1),
+            (on(Delete, Side.IDENTITY), WriteFailed("refused", 2)),
+            (AppendAudit, None),
+        ]
+    )
+    with pytest.raises(WriteFailed):
+        driver.run(audited(ctx, _delete, AuditSpec("delete", intents=True)))
+    (record,) = driver.seen[-1].records  # type: ignore[union-attr]
+    assert (record.outcome, record.subjects) == ("error:WriteFailed", (P1,))
+    assert not any(isinstance(op, SettleIntents) for op in driver.seen)
+
+
 KEY = b"k" * 32  # the chain key of the audit destination
 
 
@@ -240,6 +289,57 @@ def test_the_sweep_completes_an_interrupted_delete(ctx: Context) -> None:
         "recovered:ok",
         (P1,),
     )
+
+
+P2 = "pseu_" + "0" * 31 + "2"
+P3 = "pseu_" + "0" * 31 + "3"
+
+
+def _with_keys(ctx: Context) -> Context:
+    """``ctx`` for a model whose identity rows are sealed, so a delete has keys to shred."""
+    ring = KeyRing({"local": {"key": b"m" * 96}}, clock=lambda: 0.0, ttl=60.0)
+    ring.checked = True
+    schema = dataclasses.replace(ctx.schema, sealed=True)
+    return dataclasses.replace(ctx, schema=schema, crypto=ring)
+
+
+def test_the_sweep_finishes_a_delete_that_died_after_its_clinical_rows(ctx: Context) -> None:
+    # P1: the clinical row went, the identity row and the key stayed (no read reaches them);
+    # P2: both rows went, the shred may not have run; P3: the delete never reached it
+    driver = ScriptedDriver(
+        [
+            (PendingIntents, [_intent("delete", P1, P2, P3)]),
+            (IntentKey, KEY),
+            (on(FetchAll, Side.IDENTITY), [{"_id": P1}, {"_id": P3}]),
+            (on(FetchAll, Side.CLINICAL), [{"_id": 9, PSEUDONYM_FIELD: P3}]),
+            (lambda op: op == Delete(Side.IDENTITY, {"_id": {"$in": [P1]}}, multi=True), 1),
+            (lambda op: op == ShredKeys((P1, P2)), 1),
+            (AppendAudit, None),
+            (SettleIntents, None),
+        ]
+    )
+    assert driver.run(recovery.sweep(_with_keys(ctx), BEFORE)) == recovery.Resolved(1, 0, 1)
+    (record,) = driver.seen[-2].records  # type: ignore[union-attr]
+    assert (record.operation, record.outcome, record.subjects, record.count) == (
+        "delete",
+        "recovered:ok",
+        (P1, P2),
+        2,
+    )
+
+
+def test_the_sweep_leaves_a_delete_that_never_started(ctx: Context) -> None:
+    driver = ScriptedDriver(
+        [
+            (PendingIntents, [_intent("delete", P1)]),
+            (IntentKey, KEY),
+            (on(FetchAll, Side.IDENTITY), [{"_id": P1}]),
+            (on(FetchAll, Side.CLINICAL), [{"_id": 7, PSEUDONYM_FIELD: P1}]),
+            (SettleIntents, None),
+        ]
+    )
+    assert driver.run(recovery.sweep(_with_keys(ctx), BEFORE)) == recovery.Resolved(1, 0, 0)
+    assert not [op for op in driver.seen if isinstance(op, Delete | ShredKeys | AppendAudit)]
 
 
 def test_the_sweep_leaves_an_intent_whose_row_a_live_writer_holds(ctx: Context) -> None:

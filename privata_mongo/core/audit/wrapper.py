@@ -34,7 +34,8 @@ second ``$inc``). It is logged (no values) and the
 intent stays pending for the recovery sweeper, which appends the record. A failed operation
 settles its intents when its error is one the flow has accounted for (a write error, a privata
 error) and its error record is stored; after anything else (a network error: did the write
-apply?) they stay for the sweeper, which looks at the stored rows.
+apply?) they stay for the sweeper, which looks at the stored rows; so they do after a flow
+said ``Unfinished`` (a delete whose clinical rows went and whose identity rows did not).
 
 A flow that fails is audited with the outcome ``error:<type>``, the subjects it had written and
 the fields it had changed; read-only statements are left out, since nothing was handed over. A
@@ -73,6 +74,7 @@ from privata_mongo.core.ops import (
     SettleIntents,
     Steps,
     Touched,
+    Unfinished,
     UpdateOutcome,
 )
 from privata_mongo.core.schema import Side
@@ -127,6 +129,7 @@ class _Collected:
     read: _Reached = field(default_factory=_Reached)
     written: int = 0
     batches: int = 0
+    unfinished: bool = False  # the flow said its intents must stay if it fails (``Unfinished``)
 
     def add(self, declared: Touched) -> None:
         (self.wrote if declared.effect == "write" else self.read).add(declared)
@@ -233,7 +236,7 @@ def audited(ctx: Context, build: Callable[[Context], Flow[T]], spec: AuditSpec) 
                     with contextlib.suppress(AuditUnavailable):
                         yield AppendAudit(collected.failed(exc))
                         recorded = True
-                if opened and recorded and _accounted_for(ctx, exc):
+                if opened and recorded and not collected.unfinished and _accounted_for(ctx, exc):
                     yield from _settle(ctx, opened)
                 raise
             if op is None:
@@ -241,6 +244,9 @@ def audited(ctx: Context, build: Callable[[Context], Flow[T]], spec: AuditSpec) 
             result, error = None, None
             if isinstance(op, Touched):
                 collected.add(op)
+                continue
+            if isinstance(op, Unfinished):
+                collected.unfinished = True
                 continue
             if isinstance(op, Intends):
                 if spec.intents and op.subjects:

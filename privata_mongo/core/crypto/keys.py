@@ -309,28 +309,16 @@ def unseal_rows(ctx: Context, rows: list[Document]) -> Flow[list[Document]]:
     sealed = [row for row in rows if SEALED_FIELD in row]
     if ring is None or not sealed:
         return [_without_index(row) for row in rows] if ring is not None else rows
-    absent = yield from load_keys(ctx, ring, [row["_id"] for row in sealed], create=False)
-    erased: set[str] = set()
-    if absent:
-        erased = set((yield from FindErased(tuple(absent))))
-        lost = [n for n in absent if n not in erased]
-        if lost:
-            # Fail closed for the whole operation (docs/encryption.md, "A data key missing in
-            # a listing"): the other subjects of the batch are not served without these.
-            logger.warning(
-                "%s: the data key of %d data subject(s) is missing from the key vault and "
-                "they were not erased; the read fails (see KeyUnavailable.pseudonyms)",
-                ctx.schema.model,
-                len(lost),
-            )
-            raise _unavailable(
-                ctx,
-                "decrypted",
-                f"the data key of {len(lost)} data subject(s) is missing from the key vault "
-                f"({_named(lost)}) and they were not erased",
-                tuple(lost),
-            )
-        logger.info("%s: %d erased data subject(s) read", ctx.schema.model, len(erased))
+    names = [row["_id"] for row in sealed]
+    erased = yield from _erased_among(ctx, ring, names)
+    for _ in range(_RELOADS):
+        # A delete or erasure in this process (another thread or task) shreds a key and makes
+        # every ring forget it: one loaded above may be gone already. Look again, so it reads
+        # as the erased subject it now is rather than as a row under a foreign key.
+        forgotten = [n for n in names if n not in erased and ring.key_id(n) is None]
+        if not forgotten:
+            break
+        erased |= yield from _erased_among(ctx, ring, forgotten)
     _refuse_misplaced(ring, [row for row in sealed if row["_id"] not in erased], ctx.schema.model)
     out: list[Document] = []
     try:
@@ -338,11 +326,60 @@ def unseal_rows(ctx: Context, rows: list[Document]) -> Flow[list[Document]]:
             plain = _without_index(row)
             value = plain.pop(SEALED_FIELD, None)
             if value is not None and row["_id"] not in erased:
-                plain.update((yield from ring.open(value)))
+                plain.update((yield from _opened_unless_erased(ring, row["_id"], value)))
             out.append(plain)
     except KeyUnavailable as exc:
         raise _unavailable(ctx, "decrypted", str(exc)) from None
     return out
+
+
+_RELOADS = 3
+"""Times ``unseal_rows`` looks again for keys forgotten while it ran, before it gives up."""
+
+
+def _erased_among(ctx: Context, ring: KeyRing, names: Sequence[str]) -> Flow[set[str]]:
+    """Load the keys ``names`` into ``ring``; the names that were erased (shredded).
+
+    Raises:
+        KeyUnavailable: a key is missing and was not erased.
+    """
+    absent = yield from load_keys(ctx, ring, names, create=False)
+    if not absent:
+        return set()
+    erased = set((yield from FindErased(tuple(absent))))
+    lost = [n for n in absent if n not in erased]
+    if lost:
+        # Fail closed for the whole operation (docs/encryption.md, "A data key missing in
+        # a listing"): the other subjects of the batch are not served without these.
+        logger.warning(
+            "%s: the data key of %d data subject(s) is missing from the key vault and "
+            "they were not erased; the read fails (see KeyUnavailable.pseudonyms)",
+            ctx.schema.model,
+            len(lost),
+        )
+        raise _unavailable(
+            ctx,
+            "decrypted",
+            f"the data key of {len(lost)} data subject(s) is missing from the key vault "
+            f"({_named(lost)}) and they were not erased",
+            tuple(lost),
+        )
+    logger.info("%s: %d erased data subject(s) read", ctx.schema.model, len(erased))
+    return erased
+
+
+def _opened_unless_erased(ring: KeyRing, name: str, value: Binary) -> Flow[Document]:
+    """``ring.open(value)``; no values if the key was shredded meanwhile (``unseal_rows``).
+
+    Raises:
+        KeyUnavailable: the key is missing and was not shredded, or the value is altered.
+    """
+    try:
+        return (yield from ring.open(value))
+    except KeyUnavailable:
+        if ring.key_id(name) is not None or not (yield from FindErased((name,))):
+            raise
+        return {}
 
 
 def _refuse_misplaced(ring: KeyRing, rows: Sequence[Mapping[str, Any]], model: str | None) -> None:

@@ -49,6 +49,7 @@ from privata_mongo.errors import UnsupportedQuery
 from .common import (
     chunks,
     computed_from,
+    deleted_meanwhile,
     fetch_identities,
     linked,
     operation_deadline,
@@ -179,6 +180,8 @@ def _join(ctx: Context, batch: list[Document], exposure: Exposure) -> Flow[list[
     identities: dict[str, Document] = {}
     if pseudonyms:
         identities = yield from fetch_identities(ctx, pseudonyms, exposure.projection())
+        gone = yield from deleted_meanwhile(ctx, pseudonyms, identities)
+        batch = [d for d in batch if d.get(PSEUDONYM_FIELD) not in gone]
     out: list[Document] = []
     for document in batch:
         row = identities.get(document.get(PSEUDONYM_FIELD, ""))
@@ -260,9 +263,12 @@ def _group(
         pseudonyms = [p for p in (subject_of(row) for row in batch) if p]
         contributors.extend({PSEUDONYM_FIELD: p} for p in pseudonyms)
         identities: dict[str, Document] = {}
+        kept = batch
         if pseudonyms and split.identity_fields:
             identities = yield from fetch_identities(ctx, pseudonyms, split.projection)
-        split.merge(table, batch, identities)
+            gone = yield from deleted_meanwhile(ctx, pseudonyms, identities)
+            kept = [row for row in batch if subject_of(row) not in gone]
+        split.merge(table, kept, identities)
         if len(batch) < ctx.batch_size:
             break
     for chunk in chunks(table.documents(), ctx.batch_size):

@@ -35,6 +35,7 @@ from privata_mongo.core.ops import (
     Pause,
     Query,
     Touched,
+    Unfinished,
 )
 from privata_mongo.core.projection import ProjectionPlan, including
 from privata_mongo.core.rights.restriction import RESTRICTION_FIELD, conjoined
@@ -46,7 +47,7 @@ from privata_mongo.core.schema import (
     VERSION_FIELD,
     Side,
 )
-from privata_mongo.core.split import join
+from privata_mongo.core.split import identity_values, join
 from privata_mongo.errors import UnsupportedQuery
 
 from .context import Context
@@ -59,6 +60,7 @@ __all__ = [
     "Kept",
     "chunks",
     "computed_from",
+    "deleted_meanwhile",
     "fetch_identities",
     "intends",
     "join_batch",
@@ -73,8 +75,10 @@ __all__ = [
     "strip_link",
     "too_many",
     "touched",
+    "unfinished",
     "unseal",
     "untorn",
+    "without_deleted",
 ]
 
 READ_AGAIN = 2
@@ -120,6 +124,12 @@ def intends(
     declared = Intends(tuple(subjects), frozenset(fields), kind)
     if declared.subjects:
         yield declared
+
+
+def unfinished(ctx: Context) -> Flow[None]:
+    """Say that the operation's intents must stay if it fails now (``ops.Unfinished``)."""
+    if ctx.audit:
+        yield Unfinished()
 
 
 def linked(rows: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
@@ -444,11 +454,54 @@ def join_batch(
         )
     if versions and identities:
         documents, identities = yield from untorn(ctx, documents, identities, plan)
+    documents = yield from without_deleted(ctx, documents, identities)
     joined = [join(d, identities.get(d.get(PSEUDONYM_FIELD, "")), ctx.schema) for d in documents]
     if plan.hide_id:
         for document in joined:
             document.pop("_id", None)
     return joined
+
+
+def deleted_meanwhile(
+    ctx: Context, pseudonyms: Iterable[str], identities: Mapping[str, Document]
+) -> Flow[set[str]]:
+    """The subjects among ``pseudonyms`` whose document was deleted since its clinical read.
+
+    A delete removes the clinical row first, then the identity row, then shreds the key
+    (``write.delete_rows``). A reader that read a clinical row just before the delete can find
+    its identity row gone, or its key shredded (the row reads without identity values), by
+    the time it reads them: the document was deleted in between. So the subjects whose
+    identity row holds no identity values are looked up again in the clinical collection (by
+    the link: a pseudonym names one document): those with no clinical row left were deleted,
+    and the reader leaves their documents out, as a read after the delete would. Those still
+    there are documents without identity values (an erased subject, whose documents erasure
+    kept pseudonymised; a document that never had identity values), returned as they are.
+
+    One more clinical read (the links only) per batch holding such subjects; none otherwise.
+    """
+    suspects = list(
+        dict.fromkeys(p for p in pseudonyms if not identity_values(identities.get(p) or {}))
+    )
+    if not suspects:
+        return set()
+    rows = yield from FetchAll(
+        Side.CLINICAL,
+        Query({PSEUDONYM_FIELD: {"$in": suspects}}, projection={PSEUDONYM_FIELD: 1, "_id": 0}),
+    )
+    gone = set(suspects) - {r.get(PSEUDONYM_FIELD) for r in rows}
+    if gone:
+        logger.debug("%s: %d document(s) deleted while read, left out", ctx.schema.model, len(gone))
+    return gone
+
+
+def without_deleted(
+    ctx: Context, documents: Sequence[Mapping[str, Any]], identities: Mapping[str, Document]
+) -> Flow[list[Mapping[str, Any]]]:
+    """``documents`` without those deleted between their two reads (``deleted_meanwhile``)."""
+    gone = yield from deleted_meanwhile(ctx, linked(documents), identities)
+    if not gone:
+        return list(documents)
+    return [d for d in documents if d.get(PSEUDONYM_FIELD) not in gone]
 
 
 def stamped(projection: Mapping[str, Any] | None) -> Mapping[str, Any] | None:

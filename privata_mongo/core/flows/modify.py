@@ -193,7 +193,7 @@ def find_one_and_delete(
     projection: Mapping[str, Any] | None,
     options: Mapping[str, Any],
 ) -> Flow[Document | None]:
-    """Delete one document (identity row first) and return it as it was."""
+    """Delete one document (clinical row first, ``delete_rows``) and return it as it was."""
     pplan = plan_projection(ctx.schema, projection)
     clinical_filter = yield from resolve(ctx, plan_filter(ctx.schema, filter), options)
     target = yield from select_one(ctx, clinical_filter, sort, read_options(options))

@@ -11,9 +11,12 @@ values), and resolved by its kind:
   fresh, nothing else uses the key), and recorded ``recovered:rolled_back``. Subjects with both
   halves were created: recorded ``recovered:ok``. Keys of subjects with no row at all are
   discarded.
-* ``delete``: a clinical row whose identity row is gone is the rest of an interrupted delete:
-  it is deleted (the delete is completed) and recorded with the subjects whose identity row is
-  gone, ``recovered:ok``. Subjects whose identity row is still there were not deleted.
+* ``delete``: a delete removes the clinical row, then the identity row, then shreds the key.
+  An identity row whose clinical row is gone is the rest of an interrupted delete (no read
+  reaches it): it is deleted, the key shredded, and the subject recorded ``recovered:ok``; so
+  is a clinical row whose identity row is gone (the order of earlier versions), and a subject
+  with neither row has its key shredded (the delete may have died before its shred).
+  Subjects with both rows were not deleted.
 * ``update``: the change may or may not have applied (its values are not kept anywhere, on
   purpose); the subjects that still exist are recorded ``recovered:unknown`` with the field
   names, so every change that did apply has a record naming its subject.
@@ -39,7 +42,7 @@ from typing import Any
 from privata_mongo.core import cache
 from privata_mongo.core.audit.intents import Intent, intent_holds, intent_of
 from privata_mongo.core.audit.records import AccessContext, AuditRecord, records_for
-from privata_mongo.core.crypto.keys import discard_keys
+from privata_mongo.core.crypto.keys import discard_keys, shred_deleted
 from privata_mongo.core.ops import (
     AppendAudit,
     Delete,
@@ -199,19 +202,43 @@ def resolve_intent(ctx: Context, intent: Intent) -> Flow[Resolved | None]:
         records += _records(ctx, intent, whole, "recovered:ok", len(whole))
         completed = len(whole)
     elif intent.kind == "delete":
-        gone = [s for s in subjects if s not in has_identity]
-        rest = [s for s in gone if s in has_clinical]
-        if rest:
-            completed = yield from Delete(
-                Side.CLINICAL, {PSEUDONYM_FIELD: {"$in": rest}}, multi=True
-            )
-        records += _records(ctx, intent, gone, "recovered:ok", len(gone))
+        completed = yield from _finish_delete(ctx, subjects, has_identity, has_clinical)
+        started = [s for s in subjects if s not in has_identity or s not in has_clinical]
+        records += _records(ctx, intent, started, "recovered:ok", len(started))
     else:
         present = [s for s in subjects if s in has_identity or s in has_clinical]
         records += _records(ctx, intent, present, "recovered:unknown", len(present))
     if records:
         yield AppendAudit(tuple(records))
     return Resolved(1, len(orphans), completed)
+
+
+def _finish_delete(
+    ctx: Context, subjects: Sequence[str], has_identity: set[Any], has_clinical: set[Any]
+) -> Flow[int]:
+    """Complete an interrupted delete of ``subjects``; the rows it deleted.
+
+    A delete removes the clinical row, then the identity row, then shreds the key
+    (``write.delete_rows``), so a subject with only one of its rows left had its delete begun:
+    the identity row without its clinical row is deleted; a clinical row without its identity
+    row (the order of earlier versions, identity first) is deleted too. The key of every
+    subject whose delete began is shredded, since the delete may have died before its shred
+    (shredding is idempotent: a tombstone already there is kept). A subject with both rows
+    was not deleted at all and is left alone.
+    """
+    identity_left = [s for s in subjects if s in has_identity and s not in has_clinical]
+    clinical_left = [s for s in subjects if s in has_clinical and s not in has_identity]
+    started = [s for s in subjects if s not in has_identity or s not in has_clinical]
+    deleted = 0
+    if clinical_left:
+        deleted += yield from Delete(
+            Side.CLINICAL, {PSEUDONYM_FIELD: {"$in": clinical_left}}, multi=True
+        )
+    if identity_left:
+        deleted += yield from Delete(Side.IDENTITY, {"_id": {"$in": identity_left}}, multi=True)
+        yield from cache.forget_rows(ctx, identity_left)
+    yield from shred_deleted(ctx, started)
+    return deleted
 
 
 def _records(

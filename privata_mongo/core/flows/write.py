@@ -8,7 +8,9 @@ that cannot be found and erased:
 * update/replace touching identity fields: the new identity document is computed in the process
   (where encrypted values can be read), written with a compare-and-swap on its revision token,
   then the clinical part runs on the server; a clinical failure restores the identity rows.
-* delete: identity first (what remains after a crash is a de-identified clinical row).
+* delete: clinical first, then identity and the key's shred, so no read finds half a
+  document; what remains after a crash is an identity row no read reaches, which the
+  recovery sweeper deletes (with its key) from the delete's intent.
 
 Updates that touch no identity field and need no identity seed run on the server in one call,
 with the server's own semantics and atomicity. Such a call names nobody, so when the operation
@@ -61,7 +63,7 @@ from privata_mongo.core.schema import (
 from privata_mongo.core.split import identity_values, join, split_for_storage
 from privata_mongo.errors import UnsupportedQuery
 
-from .common import chunks, intends, linked, resolve, seal, touched, unseal
+from .common import chunks, intends, linked, resolve, seal, touched, unfinished, unseal
 from .context import Context
 from .identity_writes import (
     WRITE_CONFLICT,
@@ -659,7 +661,7 @@ def replace_target(
 def delete(
     ctx: Context, filter: Mapping[str, Any], multi: bool, options: Mapping[str, Any]
 ) -> Flow[int]:
-    """``delete_one``/``delete_many``: identity rows first, then the clinical rows."""
+    """``delete_one``/``delete_many``: the clinical rows first, then the identity rows."""
     clinical_filter = yield from resolve(ctx, plan_filter(ctx.schema, filter), options)
     handle = yield from Find(
         Side.CLINICAL,
@@ -682,26 +684,24 @@ def delete(
 def delete_rows(
     ctx: Context, rows: Sequence[Mapping[str, Any]], options: Mapping[str, Any]
 ) -> Flow[int]:
-    """Delete the given clinical rows and their identity rows; returns the clinical count.
+    """Delete the given clinical rows, then their identity rows; returns the clinical count.
+
+    The clinical rows go first, so no reader finds a clinical row whose identity row is gone:
+    every read starts from the clinical collection, and a document whose clinical row is
+    deleted is no longer found. A reader that read a clinical row just before it went finds
+    the identity row (deleted after it), or finds it gone and reads the clinical row again
+    (``common.join_batch``): either way the document is whole or absent, as natively.
 
     Each identity row deleted erases every identity field of its subject, and its data key
-    is shredded (with a tombstone) before the clinical rows go: a backup taken before the
-    delete then no longer decrypts the subject, and keys do not pile up. A shred that fails
-    fails the delete with the clinical rows still there, so a retry finds them and shreds
-    again (identity rows already deleted are simply not found).
+    is shredded (with a tombstone) right after it: a backup taken before the delete then no
+    longer decrypts the subject, and keys do not pile up. A failure after the clinical delete
+    (the identity delete or the shred) leaves identity rows no read reaches, named by the
+    delete's intent: the recovery sweeper (``flows.recovery``) deletes them and shreds their
+    keys. A failure of the clinical delete leaves the document whole for a retry.
     """
     pseudonyms = [r[PSEUDONYM_FIELD] for r in rows if PSEUDONYM_FIELD in r]
     shared = shared_options(options)
     yield from intends(ctx, pseudonyms, ctx.schema.identity_fields, "delete")
-    for chunk in chunks(pseudonyms, ctx.batch_size):
-        yield Delete(Side.IDENTITY, {"_id": {"$in": list(chunk)}}, multi=True, options=shared)
-        yield from cache.forget_rows(ctx, chunk)
-        yield from touched(ctx, chunk, ctx.schema.identity_fields)
-        # Retention seam: a policy that keeps keys past a delete (a legal hold, a retention
-        # period) would take its subjects out of ``chunk`` here. None exists yet, and no
-        # other document can need these keys: a pseudonym names one logical document (every
-        # insert draws a fresh one; the split overwrites any ``_pseudonym`` a document brings).
-        yield from shred_deleted(ctx, chunk)
     # The rows were selected with the query's own options (hint, collation …); the delete by
     # id takes the ones about the operation.
     count: int = yield from Delete(
@@ -710,4 +710,21 @@ def delete_rows(
         multi=True,
         options={k: v for k, v in options.items() if k in _DELETE_OPTIONS},
     )
+    # From here the documents are gone for every reader, identity fields included.
+    yield from touched(ctx, pseudonyms, ctx.schema.identity_fields)
+    try:
+        for chunk in chunks(pseudonyms, ctx.batch_size):
+            yield Delete(Side.IDENTITY, {"_id": {"$in": list(chunk)}}, multi=True, options=shared)
+            yield from cache.forget_rows(ctx, chunk)
+            # Retention seam: a policy that keeps keys past a delete (a legal hold, a retention
+            # period) would take its subjects out of ``chunk`` here. None exists yet, and no
+            # other document can need these keys: a pseudonym names one logical document
+            # (every insert draws a fresh one; the split overwrites a ``_pseudonym`` a
+            # document brings).
+            yield from shred_deleted(ctx, chunk)
+    except Exception:
+        # No retry can find these identity rows (it selects clinical rows): the intent
+        # stays, whatever the error, and the sweeper completes the delete.
+        yield from unfinished(ctx)
+        raise
     return count

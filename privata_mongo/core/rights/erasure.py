@@ -7,13 +7,15 @@ never an erasure nobody knows about:
 2. the erasure-log entry is written, *pending*, with the plan (the ids of the map, the policy
    of each model, whether a key exists) and who asked: from here on the erasure is known, and
    ``replay`` or a second ``erase`` completes it;
-3. the subject's data key is shredded (``core.crypto.keys.shred`` semantics: tombstone, then
+3. each model's policy is applied to its documents of the map (``core.rights.policy``):
+   ``delete`` deletes them, the deepest level of the map first, ``pseudonymise`` keeps them
+   (their ``_pseudonym`` joins no identity any more once steps 4 and 5 ran). The documents go
+   before their identity rows, as every delete does (``flows.write.delete_rows``): no reader
+   finds a document of the subject without its identity values while it is being deleted;
+4. the subject's data key is shredded (``core.crypto.keys.shred`` semantics: tombstone, then
    key), so every copy of its identity rows anywhere — replicas, backups, exports — is
-   unreadable before any row is touched;
-4. its identity rows are deleted in every split model, with the blind index terms they hold;
-5. each model's policy is applied to its documents of the map (``core.rights.policy``):
-   ``pseudonymise`` keeps them (their ``_pseudonym`` joins no identity any more), ``delete``
-   deletes them, the deepest level of the map first;
+   unreadable before any identity row is touched;
+5. its identity rows are deleted in every split model, with the blind index terms they hold;
 6. one ``erase`` audit record per model (the pseudonym, identity field names, counts);
 7. the log entry is marked *done* with the receipt, which is returned.
 
@@ -287,17 +289,18 @@ def _apply(
 ) -> Generator[Any, Any, tuple[int, dict[str, list[int]]]]:
     """Steps 3 to 5 over the entry's plan: ``(keys deleted, model → [identity, clinical])``.
 
+    The documents the policy deletes go first, then the key, then the identity rows: a
+    reader that read a clinical row finds the rest of its document until the row is gone,
+    and once it is gone no reader starts from it (a read that joined it just before finds
+    its identity row or key gone and reads the clinical row again, ``flows.common``). Kept
+    (pseudonymised) documents read without identity values from the shred on.
+
     ``walk_again`` joins the plan with the map as it is now (a resumed erasure, a replay: a
     restored backup may hold documents of the map the plan never saw).
     """
     pseudonym: str = entry["_id"]
-    shredded = yield from ShredKey(pseudonym)
     known = {m.name for m in data_map.models}
-    removed: dict[str, list[int]] = {}
-    for model in data_map.models:
-        if model.split:
-            count = yield from DeleteRows(model.name, Side.IDENTITY, {"_id": pseudonym})
-            removed.setdefault(model.name, [0, 0])[0] += count
+    removed: dict[str, list[int]] = {m.name: [0, 0] for m in data_map.models if m.split}
     ids: dict[str, dict[Any, Any]] = {}
     policies: dict[str, str] = {}
     for planned in entry["models"]:
@@ -317,6 +320,11 @@ def _apply(
         for chunk in _chunks(list(ids[model_name].values()), batch):
             count = yield from DeleteRows(model_name, Side.CLINICAL, {"_id": {"$in": list(chunk)}})
             removed.setdefault(model_name, [0, 0])[1] += count
+    shredded = yield from ShredKey(pseudonym)
+    for model in data_map.models:
+        if model.split:
+            count = yield from DeleteRows(model.name, Side.IDENTITY, {"_id": pseudonym})
+            removed[model.name][0] += count
     return shredded, removed
 
 
