@@ -21,8 +21,9 @@ from privata_mongo.core.rights.transfer import MoveSubject, Transfer
 from privata_mongo.core.schema import PSEUDONYM_FIELD, REGION_FIELD
 from privata_mongo.drivers import aio, sync
 from privata_mongo.drivers._dispatch import Binding
-from privata_mongo.errors import UnknownRegion
+from privata_mongo.errors import TransferIncomplete, UnknownRegion
 from privata_mongo.runtime.keys import forget_everywhere, real_client, region_provider
+from privata_mongo.runtime.regions import clinical_collection, clinical_collections
 
 __all__ = ["TRANSFER_OPERATION", "answer"]
 
@@ -61,12 +62,15 @@ def answer(facade: Any, classes: Mapping[str, Any], request: MoveSubject) -> Ans
         if schema is None or not schema.enabled:
             continue
         raw = collection.database.inner[collection.name]
-        rows = yield facade.rows(raw.find({PSEUDONYM_FIELD: pseudonym}, {REGION_FIELD: 1}))
-        if rows:
-            split.append((name, collection))
+        found = False
+        for _, stored in clinical_collections(settings, raw):
+            rows = yield facade.rows(stored.find({PSEUDONYM_FIELD: pseudonym}, {REGION_FIELD: 1}))
+            found = found or bool(rows)
             sources.update(
                 dict.fromkeys(r.get(REGION_FIELD) or settings.default_region for r in rows)
             )
+        if found:
+            split.append((name, collection))
     moving = [s for s in sources if s is not None and s != request.target]
     moved = 0
     for source_name in moving:
@@ -95,8 +99,12 @@ def answer(facade: Any, classes: Mapping[str, Any], request: MoveSubject) -> Ans
             moved += len(rows)
         for _, collection in split:
             raw = collection.database.inner[collection.name]
-            yield raw.update_many(
-                {PSEUDONYM_FIELD: pseudonym}, {"$set": {REGION_FIELD: request.target}}
+            yield from _move_clinical(
+                facade,
+                pseudonym,
+                clinical_collection(source, raw),
+                clinical_collection(target, raw),
+                request.target,
             )
         for _, collection in split:
             database = collection.database.inner.name
@@ -107,6 +115,34 @@ def answer(facade: Any, classes: Mapping[str, Any], request: MoveSubject) -> Ans
     done = Transfer(pseudonym, tuple(moving), request.target, moved)
     yield from _record(runtime, databases, split, done)
     return done
+
+
+def _move_clinical(facade: Any, pseudonym: str, source: Any, target: Any, region: str) -> Answer:
+    """The subject's clinical rows in ``source`` re-pointed to ``region``, in its store.
+
+    In one store the rows are re-pointed where they are. Across stores they are copied to the
+    target's store (re-pointed), the copies are verified, and only then are the source's rows
+    deleted: a crash part-way leaves rows in both stores, and running the transfer again
+    completes it.
+    """
+    moved = {"$set": {REGION_FIELD: region}}
+    if source is target:
+        yield source.update_many({PSEUDONYM_FIELD: pseudonym}, moved)
+        return None
+    rows = yield facade.rows(source.find({PSEUDONYM_FIELD: pseudonym}))
+    for row in rows:
+        yield target.replace_one({"_id": row["_id"]}, {**row, REGION_FIELD: region}, upsert=True)
+    ids = [row["_id"] for row in rows]
+    copied = yield facade.rows(target.find({"_id": {"$in": ids}, PSEUDONYM_FIELD: pseudonym}))
+    if len(copied) != len(rows):
+        raise TransferIncomplete(
+            f"{len(rows) - len(copied)} clinical row(s) of the subject were not found in the "
+            f"clinical store of region '{region}' after the copy; nothing was deleted from the "
+            "source: check that store and run transfer_region again"
+        )
+    if ids:
+        yield source.delete_many({"_id": {"$in": ids}, PSEUDONYM_FIELD: pseudonym})
+    return None
 
 
 def _record(
