@@ -4,9 +4,11 @@
 ``MoveSubject`` request is answered here, over the real collections of every split model of the
 map (the identity rows move sealed, as stored: only their data key is re-wrapped). Each call
 is yielded, so ``Rights`` takes its value and ``AsyncRights`` awaits it, as in ``erasure``.
-The order (the key and the rows copied to the target first, the clinical rows re-pointed,
-the source's rows and key deleted last) means a crash part-way loses nothing, and running the
-transfer again completes it.
+The order (the key and the identity rows copied to the target first; the clinical rows
+copied to the target region's clinical store and verified, or re-pointed where they are when
+both regions share a store; the source's rows and key deleted last) means a crash part-way
+loses nothing, and running the transfer again completes it: a region still holding identity
+rows of the subject is a source again, and rows copied already are copied over themselves.
 """
 
 from __future__ import annotations
@@ -71,6 +73,15 @@ def answer(facade: Any, classes: Mapping[str, Any], request: MoveSubject) -> Ans
             )
         if found:
             split.append((name, collection))
+    for region_name, region in regions.items():  # a transfer stopped part-way left copies
+        if region_name == request.target or region_name in sources:
+            continue
+        for _, collection in split:
+            database = collection.database.inner.name
+            name = collection.schema.identity_collection
+            if (yield _identity(region, database, name).find_one({"_id": pseudonym}, {"_id": 1})):
+                sources[region_name] = None
+                break
     moving = [s for s in sources if s is not None and s != request.target]
     moved = 0
     for source_name in moving:
@@ -97,24 +108,31 @@ def answer(facade: Any, classes: Mapping[str, Any], request: MoveSubject) -> Ans
                     {"_id": pseudonym}, row, upsert=True
                 )
             moved += len(rows)
-        for _, collection in split:
-            raw = collection.database.inner[collection.name]
-            yield from _move_clinical(
-                facade,
-                pseudonym,
-                clinical_collection(source, raw),
-                clinical_collection(target, raw),
-                request.target,
-            )
+    for _, collection in split:  # the clinical rows follow, to the target's clinical store
+        raw = collection.database.inner[collection.name]
+        destination = clinical_collection(target, raw)
+        for _, stored in clinical_collections(settings, raw):
+            yield from _move_clinical(facade, pseudonym, stored, destination, request.target)
+    for source_name in moving:  # only then the source regions' copies go
+        source = regions[source_name]
         for _, collection in split:
             database = collection.database.inner.name
             name = collection.schema.identity_collection
             yield _identity(source, database, name).delete_many({"_id": pseudonym})
-        yield source_vault.discard([pseudonym])  # moved, not erased: no tombstone
+        yield runtime.keys.region_vault(source).discard([pseudonym])  # moved: no tombstone
     forget_everywhere([pseudonym])
     done = Transfer(pseudonym, tuple(moving), request.target, moved)
     yield from _record(runtime, databases, split, done)
     return done
+
+
+def _same(one: Any, other: Any) -> bool:
+    """Whether two real collections are the same stored collection (same client object)."""
+    return (id(one.database.client), one.database.name, one.name) == (
+        id(other.database.client),
+        other.database.name,
+        other.name,
+    )
 
 
 def _move_clinical(facade: Any, pseudonym: str, source: Any, target: Any, region: str) -> Answer:
@@ -126,7 +144,7 @@ def _move_clinical(facade: Any, pseudonym: str, source: Any, target: Any, region
     completes it.
     """
     moved = {"$set": {REGION_FIELD: region}}
-    if source is target:
+    if _same(source, target):
         yield source.update_many({PSEUDONYM_FIELD: pseudonym}, moved)
         return None
     rows = yield facade.rows(source.find({PSEUDONYM_FIELD: pseudonym}))

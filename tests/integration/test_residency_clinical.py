@@ -345,3 +345,57 @@ def test_the_settings_refuse_a_clinical_database_without_its_client(
             default_region="eu",
         )
     assert current().regions is None or "eu" not in (current().regions or {})
+
+
+def test_a_transfer_stopped_before_deleting_the_source_completes_when_run_again(
+    connected: Any,
+    backend: Backend,
+    stores: Stores,
+    settings_restored: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    Patient = base._connect(backend, _regions(stores, "both"))
+    grace = _clinical(stores, "us").find_one({"visits": 7})
+    cls = type(_clinical(stores, "us"))
+    original = cls.delete_many
+
+    def crash(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("the operator's process stopped")
+
+    monkeypatch.setattr(cls, "delete_many", crash)
+    with pytest.raises(ConnectionError):
+        Rights([Patient]).transfer_region(grace["_pseudonym"], "eu")
+    monkeypatch.setattr(cls, "delete_many", original)
+    # stopped after the copies: both regions hold the subject, nothing was lost
+    assert _clinical(stores, "eu").count_documents({"_id": grace["_id"]}) == 1
+    assert _clinical(stores, "us").count_documents({"_id": grace["_id"]}) == 1
+    assert stores.identity("us").count_documents({"_id": grace["_pseudonym"]}) == 1
+    moved = Rights([Patient]).transfer_region(grace["_pseudonym"], "eu")
+    assert (moved.sources, moved.target) == (("us",), "eu")
+    assert _clinical(stores, "us").count_documents({"_id": grace["_id"]}) == 0
+    assert stores.identity("us").count_documents({"_id": grace["_pseudonym"]}) == 0
+    assert _clinical(stores, "eu").find_one({"_id": grace["_id"]})["_region"] == "eu"
+    forget_keys()
+    assert Patient.objects.get(id=grace["_id"]).email == "grace@example.org"
+    assert Patient.objects.count() == len(PEOPLE)
+
+
+def test_rows_stored_before_their_region_had_a_clinical_store_stay_readable_and_move(
+    connected: Any, backend: Backend, stores: Stores, settings_restored: None
+) -> None:
+    base._connect(backend, base._regions(stores))  # every clinical row on the app's server
+    me.disconnect()
+    privata_mongo.configure(regions=_regions(stores, "both"))
+    pm.connect(db=backend.db_name, **backend.mongoengine_settings())
+    Patient = base._model()
+    assert Patient.objects.count() == len(PEOPLE)
+    assert Patient.objects.get(email="marie@example.org").blood_type == "B+"
+    marie = connected["res_patient"].find_one({"country": "FR"})
+    moved = Rights([Patient]).transfer_region(marie["_pseudonym"], "eu")
+    assert moved.sources == ()  # its identity data was in the EU already
+    assert connected["res_patient"].count_documents({"_id": marie["_id"]}) == 0
+    assert _clinical(stores, "eu").find_one({"_id": marie["_id"]})["_region"] == "eu"
+    assert Patient.objects.get(id=marie["_id"]).email == "marie@example.org"
+    assert sorted(p.visits for p in Patient.objects.order_by("visits")) == sorted(
+        p[4] for p in PEOPLE
+    )

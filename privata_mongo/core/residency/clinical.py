@@ -5,10 +5,13 @@ keep their clinical rows in the application's store (``HOME``). The residency ro
 every clinical request of a flow to ``ClinicalStores.serve`` when some region has a store of
 its own, and the flow keeps seeing one collection:
 
-- a new row goes to the store of its ``REGION_FIELD``; a replacement too (its region never
-  changes); an update or a deletion of one document asks the stores in turn until one
-  matches, of many asks every store at once, and an upsert that matched nowhere creates the
-  row in the store of the region it names (else the pinned or default region);
+- a new row goes to the store of its ``REGION_FIELD``; every other write changes rows where
+  they are: one document asks the stores in turn until one matches (a replacement the store
+  of its region first), many ask every store at once, and an upsert that matched nowhere
+  creates the row in the store of the region it names (else the pinned or default region);
+- the application's store is asked too unless the operation is pinned to regions that all
+  have a store of their own: rows stored there before their region had a store of its own
+  stay readable until ``transfer_region`` moves them;
 - a read asks every store the operation may see (at once, on the async driver) and merges
   the answers as one store would have given them: rows in the server's sort order (MongoDB's
   comparison order, ``core.mql.values``), skip and limit applied after the merge with each
@@ -256,8 +259,24 @@ class ClinicalStores:
         return region if isinstance(region, str) and region in self.residency.clinical else HOME
 
     def stores(self) -> list[Store]:
-        """The stores an operation may see: those of the regions it is pinned to, or all."""
-        return list(dict.fromkeys(self.store_of(r) for r in self.residency.asked))
+        """The stores an operation may see: the application's, and those of its regions.
+
+        The application's store is left out only when the operation is pinned to regions
+        that all have a store of their own: a pin touches only the pinned stores. Otherwise
+        it is asked too, so rows stored there before their region had a store of its own (or
+        migrated in place) stay readable until ``transfer_region`` moves them.
+        """
+        own = [self.store_of(r) for r in self.residency.asked]
+        if self.residency.pinned and HOME not in own:
+            return list(dict.fromkeys(own))
+        return list(dict.fromkeys([HOME, *own]))
+
+    def _preferring(self, stores: Sequence[Store], row: Any) -> list[Store]:
+        """``stores`` with the store of ``row``'s region first (where a replacement is)."""
+        if not isinstance(row, Mapping) or REGION_FIELD not in row:
+            return list(stores)
+        first = self.store_of(row[REGION_FIELD])
+        return [first, *(s for s in stores if s != first)] if first in stores else list(stores)
 
     def _placed(self) -> Store:
         """The store of a row that names no region (an upsert): the pinned or default one."""
@@ -272,17 +291,6 @@ class ClinicalStores:
             return (yield from self._next(op.handle, op.size))
         if isinstance(op, Insert):
             return (yield from self._insert(op))
-        if isinstance(op, ReplaceMany):
-            return (yield from self._replace_many(op))
-        if isinstance(op, Replace) and REGION_FIELD in op.document:
-            return (yield from _sent(self.store_of(op.document[REGION_FIELD]), op))
-        if (
-            isinstance(op, FindAndModify)
-            and op.action == "replace"
-            and isinstance(op.document, Mapping)
-            and REGION_FIELD in op.document
-        ):
-            return (yield from _sent(self.store_of(op.document[REGION_FIELD]), op))
         stores = self.stores()
         if len(stores) == 1:
             return (yield from _sent(stores[0], op))
@@ -298,6 +306,8 @@ class ClinicalStores:
             return sum(r for _, r in (yield from self._gather(stores, op, read=True)))
         if isinstance(op, Distinct):
             return (yield from self._distinct(op, stores))
+        if isinstance(op, ReplaceMany):  # in place, wherever each row is
+            return sum(n for _, n in (yield from self._gather(stores, op, read=False)))
         if isinstance(op, Update | Delete | Replace):
             return (yield from self._change(op, stores))
         if isinstance(op, FindAndModify):
@@ -321,22 +331,25 @@ class ClinicalStores:
     def _gather_each(
         self, asked: Sequence[tuple[Store, AnyOp]], *, read: bool
     ) -> Flow[list[tuple[Store, Any]]]:
-        try:
-            if len(asked) == 1:
-                results = [(yield from _sent(*asked[0]))]
-            else:
-                results = yield from Gather(tuple(cast("AnyOp", _sent(s, o)) for s, o in asked))
-            return list(zip([s for s, _ in asked], results, strict=True))
-        except RegionUnavailable:
-            if not (read and self.residency.partial):
-                raise
-        kept: list[tuple[Store, Any]] = []
-        for store, op in asked:
-            try:
-                kept.append((store, (yield from _sent(store, op))))
-            except RegionUnavailable as exc:  # noqa: PERF203 - one request per store
-                self._skipped(exc.region)
-        return kept
+        """Each ``(store, op)`` asked at once: ``(store, answer)`` pairs, in order.
+
+        A read with partial results allowed asks the stores one by one instead, leaving out
+        those whose region cannot be reached: a batch read from a cursor cannot be asked
+        again, so the answers of the others must not be lost with a failed ``Gather``.
+        """
+        if read and self.residency.partial:
+            kept: list[tuple[Store, Any]] = []
+            for store, op in asked:
+                try:
+                    kept.append((store, (yield from _sent(store, op))))
+                except RegionUnavailable as exc:  # noqa: PERF203 - one request per store
+                    self._skipped(exc.region)
+            return kept
+        if len(asked) == 1:
+            results = [(yield from _sent(*asked[0]))]
+        else:
+            results = yield from Gather(tuple(cast("AnyOp", _sent(s, o)) for s, o in asked))
+        return list(zip([s for s, _ in asked], results, strict=True))
 
     def _skipped(self, region: str) -> None:
         if self.residency.skipped is not None:
@@ -539,17 +552,6 @@ class ClinicalStores:
                 break
         return InsertOutcome(tuple(failures))
 
-    def _replace_many(self, op: ReplaceMany) -> Flow[int]:
-        groups: dict[Store, list[tuple[Mapping[str, Any], Mapping[str, Any]]]] = {}
-        for pair in op.pairs:
-            groups.setdefault(self.store_of(pair[1].get(REGION_FIELD)), []).append(pair)
-        if len(groups) == 1:
-            ((store, _),) = groups.items()
-            only: int = yield from _sent(store, op)
-            return only
-        asked = [(s, replace(op, pairs=tuple(p))) for s, p in groups.items()]
-        return sum(n for _, n in (yield from self._gather_each(asked, read=False)))
-
     def _upsert_store(self, op: Update | Replace | FindAndModify) -> Store:
         document = op.update if isinstance(op, Update) else op.document
         if isinstance(document, Mapping):
@@ -570,7 +572,8 @@ class ClinicalStores:
                 sum(r.matched for r in answered), sum(r.modified for r in answered)
             )
         else:
-            for store in stores:
+            preferred = self._preferring(stores, op.document if isinstance(op, Replace) else None)
+            for store in preferred:
                 found: UpdateOutcome = yield from _sent(store, plain)
                 if found.matched:
                     return found
@@ -607,7 +610,7 @@ class ClinicalStores:
                 if found is not None or not op.upsert:
                     return found
         else:
-            for store in stores:
+            for store in self._preferring(stores, op.document):
                 found = yield from _sent(store, plain)
                 if found is not None:
                     return found
