@@ -292,6 +292,11 @@ class ClinicalStores:
         if isinstance(op, Insert):
             return (yield from self._insert(op))
         stores = self.stores()
+        if len(stores) == 1 and isinstance(op, Find | Aggregate) and stores[0] is not HOME:
+            # one region's store: the server skips and limits; batches are read in the region,
+            # so an unreachable server is reported naming it
+            handle = yield from _sent(stores[0], op)
+            return Merged([_Part(stores[0], handle)], [])
         if len(stores) == 1:
             return (yield from _sent(stores[0], op))
         if isinstance(op, Find):
