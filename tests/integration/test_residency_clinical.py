@@ -399,3 +399,24 @@ def test_rows_stored_before_their_region_had_a_clinical_store_stay_readable_and_
     assert sorted(p.visits for p in Patient.objects.order_by("visits")) == sorted(
         p[4] for p in PEOPLE
     )
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_access_and_erasure_of_a_subject_reach_its_regions_clinical_store(
+    connected: Any, backend: Backend, stores: Stores, settings_restored: None, layout: str
+) -> None:
+    Patient = base._connect(backend, _regions(stores, layout))
+    marie = _clinical(stores, "eu").find_one({"country": "FR"})
+    subject = Subject(model="ResPatient", field="email", value="marie@example.org")
+    (document,) = Rights([Patient]).access(subject).documents["ResPatient"]
+    assert (document["email"], document["blood_type"]) == ("marie@example.org", "B+")
+    home_before = _bytes(_home(connected, stores, layout))
+    receipt = Rights([Patient]).erase(subject)
+    assert receipt.pseudonym == marie["_pseudonym"]
+    assert _bytes(_home(connected, stores, layout)) == home_before
+    kept = _clinical(stores, "eu").find_one({"_id": marie["_id"]})  # de-identified, in the EU
+    assert kept is not None
+    assert kept["blood_type"] == "B+"
+    assert Patient.objects(email="marie@example.org").count() == 0
+    found = Patient.objects.get(id=marie["_id"])
+    assert (found.first_name, found.email, found.country) == (None, None, "FR")
