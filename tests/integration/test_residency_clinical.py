@@ -91,6 +91,7 @@ def _observe(Patient: Any) -> dict[str, Any]:
             "distinct visits": Patient.objects.distinct("visits"),
             "distinct blood": Patient.objects.distinct("blood_type"),
             "find_one sorted": collection.find_one({}, sort=[("visits", -1)])["email"],
+            "estimated count": collection.estimated_document_count(),
             "aggregate page": [
                 (d["first_name"], d["visits"])
                 for d in collection.aggregate(
@@ -200,6 +201,37 @@ def test_writes_reach_the_clinical_store_holding_the_rows(
     with within_regions("eu"):
         Patient(first_name="Rosalind", email="rosalind@example.org", country="GB").save()
     assert _clinical(stores, "eu").count_documents({"country": "GB"}) == 1
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_find_and_modify_and_upserts_act_on_the_row_one_store_would_pick(
+    connected: Any, backend: Backend, stores: Stores, settings_restored: None, layout: str
+) -> None:
+    Patient = base._connect(backend, _regions(stores, layout))
+    collection = Patient._get_collection()
+    home = _home(connected, stores, layout)
+    # the fewest visits across both stores: Emmy (1, EU) before Lise (2, EU) and Barbara (4, US)
+    before = collection.find_one_and_update(
+        {"visits": {"$lt": 5}}, {"$inc": {"visits": 10}}, sort=[("visits", 1)]
+    )
+    assert (before["first_name"], before["visits"]) == ("Emmy", 1)
+    assert _clinical(stores, "eu").find_one({"country": "DE"})["visits"] == 11
+    after = collection.find_one_and_update(
+        {"country": "US"},
+        {"$set": {"blood_type": "AB+"}},
+        sort=[("visits", -1)],
+        return_document=pymongo.ReturnDocument.AFTER,
+    )
+    assert (after["first_name"], after["blood_type"]) == ("Grace", "AB+")
+    assert home.find_one({"_id": after["_id"]})["blood_type"] == "AB+"
+    removed = collection.find_one_and_delete({"country": "AT"})
+    assert removed["first_name"] == "Lise"
+    assert _clinical(stores, "eu").count_documents({"country": "AT"}) == 0
+    outcome = collection.update_one({"visits": 42}, {"$set": {"blood_type": "X"}}, upsert=True)
+    assert outcome.upserted_id is not None
+    assert home.count_documents({"_id": outcome.upserted_id}) == 1  # the default region's
+    assert _clinical(stores, "eu").count_documents({"_id": outcome.upserted_id}) == 0
+    assert collection.count_documents({}) == len(PEOPLE)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

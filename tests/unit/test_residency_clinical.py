@@ -161,7 +161,7 @@ def test_an_update_of_one_document_asks_the_stores_in_turn_until_one_matches() -
     assert driver.run(regional(flow(), RESIDENCY)).matched == 1
 
 
-def test_a_sorted_find_and_modify_changes_the_first_row_of_every_store() -> None:
+def test_a_sorted_find_and_modify_changes_the_first_row_over_every_store() -> None:
     def flow() -> Generator[Any, Any, Any]:
         return (
             yield from FindAndModify(
@@ -175,7 +175,10 @@ def test_a_sorted_find_and_modify_changes_the_first_row_of_every_store() -> None
                 lambda op: (
                     isinstance(op, Gather)
                     and all(
-                        isinstance(o.op if isinstance(o, InRegion) else o, FetchAll) for o in op.ops
+                        isinstance(probe := (o.op if isinstance(o, InRegion) else o), FetchAll)
+                        and probe.query.projection == {"_id": 1, "n": 1}
+                        and probe.query.limit == 1
+                        for o in op.ops
                     )
                 ),
                 [[{"_id": "home", "n": 5}], [{"_id": "eu", "n": 2}]],
@@ -239,6 +242,7 @@ def test_a_projection_reads_the_sort_keys_it_leaves_out_and_says_which() -> None
     assert keyed_projection({"a": 1, "_id": 0}, [("_id", 1)]) == ({"a": 1}, ("_id",))
     assert keyed_projection({"b": 1}, [("b.c", 1)]) == ({"b": 1}, ())
     assert keyed_projection(None, [("b", 1)]) == (None, ())
+    assert keyed_projection({"_id": 1}, [("b", 1)]) == ({"_id": 1, "b": 1}, ("b",))
 
 
 _ROWS = st.lists(

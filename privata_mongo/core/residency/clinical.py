@@ -136,7 +136,10 @@ def keyed_projection(
     if not projection or not sort:
         return projection, ()
     paths = [p for p, _ in sort if p != "$natural"]
-    inclusive = any(v not in (0, False) for k, v in projection.items() if k != "_id")
+    fields = [v for k, v in projection.items() if k != "_id"]
+    inclusive = any(v not in (0, False) for v in fields) or (
+        not fields and projection.get("_id", 1) not in (0, False)
+    )
     out = dict(projection)
     added: list[str] = []
     for path in paths:
