@@ -27,7 +27,7 @@ from privata_mongo.core.ops import (
     UpdateOutcome,
 )
 from privata_mongo.core.residency import Residency, Wrapping, regional
-from privata_mongo.core.residency.clinical import Shape, keyed_projection, mergeable
+from privata_mongo.core.residency.merging import Shape, keyed_projection, mergeable, united
 from privata_mongo.core.schema import REGION_FIELD, Side
 from privata_mongo.errors import RegionUnavailable
 from privata_mongo.testing import ScriptedDriver
@@ -311,3 +311,10 @@ def _serve(flow: Generator[Any, Any, Any], rows: dict[str | None, list[dict[str,
             result = answer(routed.send(result), None)
     except StopIteration as done:
         return done.value
+
+
+def test_distinct_values_of_several_stores_are_united_each_once_in_bson_order() -> None:
+    values = united([[1, "a"], [None, 1.0, 2]])
+    assert values == [None, 1, 2, "a"]
+    assert type(values[1]) is int  # the first seen of equal values is kept
+    assert united([["b", "a"], ["c"]]) == ["b", "a", "c"]  # stores in first-seen order

@@ -46,7 +46,8 @@ from privata_mongo.core.ops import (
     Update,
 )
 from privata_mongo.core.pseudonym import is_pseudonym
-from privata_mongo.core.residency.clinical import ClinicalStores, Merged
+from privata_mongo.core.residency.clinical import ClinicalStores
+from privata_mongo.core.residency.merging import Merged
 from privata_mongo.core.residency.placement import Residency
 from privata_mongo.core.residency.requests import (
     FILTERED,
