@@ -70,10 +70,13 @@ def _identities(collection: Any) -> list[Any]:
 
 def _delete_rows(collection: Any, request: flows.DeleteRows) -> Answer:
     real = collection.database.inner
-    if request.side is not Side.IDENTITY:
-        result = yield real[collection.name].delete_many(dict(request.filter))
-        return result.deleted_count
     deleted = 0
+    if request.side is not Side.IDENTITY:  # in every store holding the model's clinical rows
+        settings = collection.database.client.runtime.settings()
+        for _, target in clinical_collections(settings, real[collection.name]):
+            result = yield target.delete_many(dict(request.filter))
+            deleted += result.deleted_count
+        return deleted
     for target in _identities(collection):
         result = yield target.delete_many(dict(request.filter))
         deleted += result.deleted_count

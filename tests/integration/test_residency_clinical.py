@@ -10,6 +10,7 @@ stores, and the query suite gives the observations of one region with the same d
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import replace
 from typing import Any
 
@@ -20,8 +21,9 @@ import pytest
 
 import privata_mongo
 import privata_mongo.mongoengine as pm
+from privata_mongo.audit import subject_of
 from privata_mongo.config import Region, current
-from privata_mongo.context import partial_results, within_regions
+from privata_mongo.context import access_context, partial_results, within_regions
 from privata_mongo.encryption import forget_keys
 from privata_mongo.errors import RegionUnavailable, UnsupportedQuery
 from privata_mongo.rights import Rights, Subject
@@ -452,3 +454,44 @@ def test_access_and_erasure_of_a_subject_reach_its_regions_clinical_store(
     assert Patient.objects(email="marie@example.org").count() == 0
     found = Patient.objects.get(id=marie["_id"])
     assert (found.first_name, found.email, found.country) == (None, None, "FR")
+
+
+def test_erasure_by_deletion_and_retention_delete_rows_in_the_regions_clinical_store(
+    connected: Any, backend: Backend, stores: Stores, settings_restored: None
+) -> None:
+    base._connect(backend, _regions(stores, "both"))
+
+    class RetainedPatient(pm.Document):
+        first_name = pm.StringField()
+        email = pm.EmailField(searchable=True)
+        country = pm.StringField()
+        last_seen = pm.DateTimeField()
+        meta = {
+            "collection": "res_retained",
+            "privacy": {
+                "not_pii": ["last_seen", "country"],
+                "erasure": "delete",
+                "retention": {"days": 365, "field": "last_seen", "then": "erase"},
+            },
+        }
+
+    now = datetime.datetime(2026, 6, 1)
+    old = now - datetime.timedelta(days=400)
+    for first, country, seen in (("Ada", "GB", old), ("Emmy", "DE", now), ("Grace", "US", old)):
+        RetainedPatient(
+            first_name=first, email=f"{first.lower()}@example.org", country=country, last_seen=seen
+        ).save()
+    eu_rows = stores.eu[stores.database]["res_retained"]
+    us_rows = stores.us[stores.database]["res_retained"]
+    ada = eu_rows.find_one({"country": "GB"})
+    assert subject_of(connected, "res_retained", ada["_id"]) == ada["_pseudonym"]
+    rights = Rights([RetainedPatient])
+    emmy = Subject(model="RetainedPatient", field="email", value="emmy@example.org")
+    rights.erase(emmy)
+    assert sorted(r["country"] for r in eu_rows.find()) == ["GB"]  # Emmy's row deleted
+    with access_context(actor="retention-job", purpose="retention", legal_basis="HIPAA"):
+        receipts = rights.enforce_retention(now=now)
+    assert len(receipts) == 2  # Ada in the EU, Grace in the US
+    assert eu_rows.count_documents({}) == 0
+    assert us_rows.count_documents({}) == 0
+    assert RetainedPatient.objects.count() == 0
