@@ -495,3 +495,20 @@ def test_erasure_by_deletion_and_retention_delete_rows_in_the_regions_clinical_s
     assert eu_rows.count_documents({}) == 0
     assert us_rows.count_documents({}) == 0
     assert RetainedPatient.objects.count() == 0
+
+
+@pytest.mark.parametrize("layout", ["identity only", *LAYOUTS])
+def test_a_restriction_marks_the_subjects_rows_in_whichever_store_holds_them(
+    connected: Any, backend: Backend, stores: Stores, settings_restored: None, layout: str
+) -> None:
+    regions = base._regions(stores) if layout == "identity only" else _regions(stores, layout)
+    Patient = base._connect(backend, regions)
+    rights = Rights([Patient])
+    marie = Subject(model="ResPatient", field="email", value="marie@example.org")
+    assert rights.restrict(marie) == 1
+    rows = connected["res_patient"] if layout == "identity only" else _clinical(stores, "eu")
+    assert rows.find_one({"country": "FR"})["_rst"]["r"] is True
+    assert Patient.objects.count() == len(PEOPLE) - 1
+    assert Patient.objects(country="FR").count() == 0
+    assert rights.lift_restriction(marie) == 1
+    assert Patient.objects(country="FR").first().email == "marie@example.org"
