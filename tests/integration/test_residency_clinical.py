@@ -512,3 +512,7 @@ def test_a_restriction_marks_the_subjects_rows_in_whichever_store_holds_them(
     assert Patient.objects(country="FR").count() == 0
     assert rights.lift_restriction(marie) == 1
     assert Patient.objects(country="FR").first().email == "marie@example.org"
+    assert rights.object(marie, "research") == 1
+    with access_context(actor="analyst", purpose="research", legal_basis="HIPAA"):
+        assert Patient.objects.count() == len(PEOPLE) - 1
+    assert Patient.objects.count() == len(PEOPLE)
