@@ -34,6 +34,7 @@ from privata_mongo.errors import ConfigurationError, KeyUnavailable
 from privata_mongo.runtime import Runtime, build_runtime
 from privata_mongo.runtime.audit import read_chain_key, read_chain_key_async
 from privata_mongo.runtime.keys import real_client
+from privata_mongo.runtime.regions import clinical_collections
 
 __all__ = [
     "Access",
@@ -329,9 +330,13 @@ def subject_of(database: Any, collection: str, id: Any) -> str | None:
 
     Reads the raw clinical row, not audited: it returns no personal data, only the link.
     """
-    row = _real(database).get_collection(collection).find_one({"_id": id}, {PSEUDONYM_FIELD: 1})
-    pseudonym = row.get(PSEUDONYM_FIELD) if row else None
-    return pseudonym if isinstance(pseudonym, str) else None
+    clinical = _real(database).get_collection(collection)
+    for _, stored in clinical_collections(current(), clinical):  # regions' clinical stores too
+        row = stored.find_one({"_id": id}, {PSEUDONYM_FIELD: 1})
+        pseudonym = row.get(PSEUDONYM_FIELD) if row else None
+        if isinstance(pseudonym, str):
+            return pseudonym
+    return None
 
 
 def flush(database: Any) -> None:

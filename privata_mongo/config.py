@@ -60,6 +60,11 @@ class Region:
         master_key: that provider's master key document (not used for a local key).
         master_key_env: the environment variable holding the region's local master key
             (default ``PRIVATA_MASTER_KEY_<NAME>``), never a value in code.
+        clinical_client: the client of the region's own clinical store (default ``None``: the
+            region's subjects' clinical rows stay on the application's server); clinical
+            collections keep their names there.
+        clinical_database: the database of the region's clinical collections (default: the
+            name of the application's database).
     """
 
     identity_client: Any
@@ -69,6 +74,8 @@ class Region:
     kms_provider: str | None = None
     master_key: Mapping[str, Any] | None = None
     master_key_env: str | None = None
+    clinical_client: Any = None
+    clinical_database: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +285,11 @@ def _check_regions(merged: Mapping[str, Any]) -> None:
         if not database or not collection:
             raise ConfigurationError(
                 f"regions['{name}'].key_vault_namespace must be 'database.collection'"
+            )
+        if region.clinical_database is not None and region.clinical_client is None:
+            raise ConfigurationError(
+                f"regions['{name}'].clinical_database needs clinical_client: name the client "
+                "of the region's clinical store too"
             )
     default = merged["default_region"]
     if default not in regions:

@@ -31,6 +31,7 @@ from privata_mongo.core.rights import erasure as flows
 from privata_mongo.core.rights import retention
 from privata_mongo.core.schema import Side
 from privata_mongo.runtime.keys import forget_everywhere, real_client
+from privata_mongo.runtime.regions import clinical_collections
 
 __all__ = ["REQUESTS", "answer", "erasure_log"]
 
@@ -69,10 +70,13 @@ def _identities(collection: Any) -> list[Any]:
 
 def _delete_rows(collection: Any, request: flows.DeleteRows) -> Answer:
     real = collection.database.inner
-    if request.side is not Side.IDENTITY:
-        result = yield real[collection.name].delete_many(dict(request.filter))
-        return result.deleted_count
     deleted = 0
+    if request.side is not Side.IDENTITY:  # in every store holding the model's clinical rows
+        settings = collection.database.client.runtime.settings()
+        for _, target in clinical_collections(settings, real[collection.name]):
+            result = yield target.delete_many(dict(request.filter))
+            deleted += result.deleted_count
+        return deleted
     for target in _identities(collection):
         result = yield target.delete_many(dict(request.filter))
         deleted += result.deleted_count
@@ -117,10 +121,13 @@ def _record(facade: Any, classes: Mapping[str, Any], request: flows.RecordErasur
 
 def _expired(facade: Any, collection: Any, request: retention.Expired) -> Answer:
     """Pseudonyms with a document dated before the cutoff and none dated after (or undated)."""
-    clinical = collection.database.inner[collection.name]
+    raw = collection.database.inner[collection.name]
+    stored = clinical_collections(collection.database.client.runtime.settings(), raw)
     projection = {"_id": 0, "_pseudonym": 1}
     old = {"_pseudonym": {"$exists": True}, request.field: {"$lt": request.cutoff}}
-    rows = yield facade.rows(clinical.find(old, projection))
+    rows: list[Any] = []
+    for _, clinical in stored:
+        rows.extend((yield facade.rows(clinical.find(old, projection))))
     candidates = sorted({d["_pseudonym"] for d in rows})
     if not candidates:
         return []
@@ -128,7 +135,9 @@ def _expired(facade: Any, collection: Any, request: retention.Expired) -> Answer
         "_pseudonym": {"$in": candidates},
         "$or": [{request.field: {"$gte": request.cutoff}}, {request.field: None}],
     }
-    kept = {d["_pseudonym"] for d in (yield facade.rows(clinical.find(live, projection)))}
+    kept: set[str] = set()
+    for _, clinical in stored:
+        kept.update(d["_pseudonym"] for d in (yield facade.rows(clinical.find(live, projection))))
     return [p for p in candidates if p not in kept]
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "ProtectedCollection",
     "RegionUnavailable",
     "SubjectErased",
+    "TransferIncomplete",
     "UnknownRegion",
     "UnknownSubject",
     "UnsupportedQuery",
@@ -188,8 +189,16 @@ class RegionUnavailable(PrivataError):
 
     def __init__(self, region: str) -> None:
         super().__init__(
-            f"the identity store or key vault of region '{region}' cannot be reached; "
+            f"a store or the key vault of region '{region}' cannot be reached; "
             "operations on subjects of other regions keep working (check that region's "
             "servers, or read with partial results allowed)"
         )
         self.region = region
+
+
+class TransferIncomplete(PrivataError):
+    """A ``transfer_region`` stopped before deleting anything from the source region.
+
+    Raised when the copies made in the target region's stores cannot be verified; the
+    subject's data is then held in both regions, and running the transfer again completes it.
+    """

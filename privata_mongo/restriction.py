@@ -38,6 +38,7 @@ from privata_mongo.drivers import aio, sync
 from privata_mongo.drivers._dispatch import Binding
 from privata_mongo.errors import ConfigurationError
 from privata_mongo.proxy._collection_base import split_collection
+from privata_mongo.runtime.keys import real_client
 
 __all__ = [
     "break_glass",
@@ -96,15 +97,29 @@ def _pairs(
     database: Any, names: Iterable[str]
 ) -> list[tuple[Context, Binding[Any, Any, Any, Any, Any]]]:
     suffix = database.client.runtime.settings().identity_suffix
-    clinical = sorted(n[: -len(suffix)] for n in names if n.endswith(suffix) and n != suffix)
+    clinical = sorted({n[: -len(suffix)] for n in names if n.endswith(suffix) and n != suffix})
     return [split_collection(database, name).flow_parts() for name in clinical]
+
+
+def _identity_databases(database: Any) -> list[Any]:
+    """The real databases holding the identity collections: the regions' too.
+
+    With regions configured the identity collections live in the regions' stores, so the
+    split collections are found there.
+    """
+    regions = database.client.runtime.settings().regions or {}
+    name = database.inner.name
+    return [database.inner] + [
+        real_client(r.identity_client)[r.identity_database or name] for r in regions.values()
+    ]
 
 
 def _change(database: Any, subject: str, operation: str, change: Mapping[str, Any]) -> int:
     pseudonym = _subject(subject)
+    names = [n for db in _identity_databases(database) for n in db.list_collection_names()]
     return sum(
         sync.run(change_marker(ctx, pseudonym, operation, change), binding)
-        for ctx, binding in _pairs(database, database.inner.list_collection_names())
+        for ctx, binding in _pairs(database, names)
     )
 
 
@@ -112,8 +127,11 @@ async def _change_async(
     database: Any, subject: str, operation: str, change: Mapping[str, Any]
 ) -> int:
     pseudonym = _subject(subject)
+    names: list[str] = []
+    for held in _identity_databases(database):
+        names.extend(await held.list_collection_names())
     total = 0
-    for ctx, binding in _pairs(database, await database.inner.list_collection_names()):
+    for ctx, binding in _pairs(database, names):
         total += await aio.run(change_marker(ctx, pseudonym, operation, change), binding)
     return total
 

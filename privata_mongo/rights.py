@@ -47,6 +47,7 @@ from privata_mongo.core.rights.transfer import MoveSubject, Transfer
 from privata_mongo.core.rights.transfer import transfer as transfer_flow
 from privata_mongo.core.schema import PSEUDONYM_FIELD
 from privata_mongo.errors import ConfigurationError
+from privata_mongo.runtime.regions import clinical_collections
 
 TRANSFER = "transfer_region"
 """The right ``transfer_region`` answers, as the access context names it."""
@@ -142,6 +143,13 @@ class _Facade(ABC):
         return list(seen.values())
 
 
+def _stored(collection: Any) -> list[Any]:
+    """The real collections holding ``collection``'s stored rows (regions' clinical stores too)."""
+    raw = collection.database.inner[collection.name]
+    settings = collection.database.client.runtime.settings()
+    return [stored for _, stored in clinical_collections(settings, raw)]
+
+
 def _answer(facade: _Facade, classes: Mapping[str, Any], request: Any) -> Answer:
     """Answer one request of a rights flow (``core.rights``), for either facade."""
     if isinstance(request, erasure.REQUESTS):
@@ -151,24 +159,35 @@ def _answer(facade: _Facade, classes: Mapping[str, Any], request: Any) -> Answer
     cls: Any = classes[request.model] if hasattr(request, "model") else None
     collection: Any = facade.collection(cls) if cls is not None else None
     if isinstance(request, Lookup):
-        source = collection.database.inner[collection.name] if request.raw else collection
-        return (yield facade.ids(source.find(dict(request.filter), {"_id": 1})))
+        if not request.raw:
+            return (yield facade.ids(collection.find(dict(request.filter), {"_id": 1})))
+        found: list[Any] = []
+        for raw in _stored(collection):
+            found.extend((yield facade.ids(raw.find(dict(request.filter), {"_id": 1}))))
+        return found
     if isinstance(request, Markers):  # the stored rows: bookkeeping only, no personal data
-        raw = collection.database.inner[collection.name]
         projection = {"_id": 1, PSEUDONYM_FIELD: 1, RESTRICTION_FIELD: 1}
-        return (yield facade.rows(raw.find(dict(request.filter), projection)))
+        rows: list[Any] = []
+        for raw in _stored(collection):
+            rows.extend((yield facade.rows(raw.find(dict(request.filter), projection))))
+        return rows
     if isinstance(request, Mark):
-        raw = collection.database.inner[collection.name]
-        return (yield raw.update_many(dict(request.filter), dict(request.update))).matched_count
+        matched = 0
+        for raw in _stored(collection):
+            changed = yield raw.update_many(dict(request.filter), dict(request.update))
+            matched += changed.matched_count
+        return matched
     if isinstance(request, flows.Read):
         return (yield facade.rows(collection.find({"_id": {"$in": list(request.ids)}})))
     if isinstance(request, flows.FindSubject):
-        found = yield collection.find_one(dict(request.filter), {"_id": 1})
-        if found is None:
+        found_one = yield collection.find_one(dict(request.filter), {"_id": 1})
+        if found_one is None:
             return None
-        raw = collection.database.inner[collection.name]
-        row = yield raw.find_one({"_id": found["_id"]}, {PSEUDONYM_FIELD: 1})
-        return row.get(PSEUDONYM_FIELD) if row else None
+        for raw in _stored(collection):
+            row = yield raw.find_one({"_id": found_one["_id"]}, {PSEUDONYM_FIELD: 1})
+            if row:
+                return row.get(PSEUDONYM_FIELD)
+        return None
     if isinstance(request, flows.History):
         return (yield from _history(facade, classes, request.pseudonym))
     if isinstance(request, flows.Record):

@@ -4,9 +4,11 @@
 ``MoveSubject`` request is answered here, over the real collections of every split model of the
 map (the identity rows move sealed, as stored: only their data key is re-wrapped). Each call
 is yielded, so ``Rights`` takes its value and ``AsyncRights`` awaits it, as in ``erasure``.
-The order (the key and the rows copied to the target first, the clinical rows re-pointed,
-the source's rows and key deleted last) means a crash part-way loses nothing, and running the
-transfer again completes it.
+The order (the key and the identity rows copied to the target first; the clinical rows
+copied to the target region's clinical store and verified, or re-pointed where they are when
+both regions share a store; the source's rows and key deleted last) means a crash part-way
+loses nothing, and running the transfer again completes it: a region still holding identity
+rows of the subject is a source again, and rows copied already are copied over themselves.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from privata_mongo.core.rights.transfer import MoveSubject, Transfer
 from privata_mongo.core.schema import PSEUDONYM_FIELD, REGION_FIELD
 from privata_mongo.drivers import aio, sync
 from privata_mongo.drivers._dispatch import Binding
-from privata_mongo.errors import UnknownRegion
+from privata_mongo.errors import TransferIncomplete, UnknownRegion
 from privata_mongo.runtime.keys import forget_everywhere, real_client, region_provider
+from privata_mongo.runtime.regions import clinical_collection, clinical_collections
 
 __all__ = ["TRANSFER_OPERATION", "answer"]
 
@@ -61,12 +64,24 @@ def answer(facade: Any, classes: Mapping[str, Any], request: MoveSubject) -> Ans
         if schema is None or not schema.enabled:
             continue
         raw = collection.database.inner[collection.name]
-        rows = yield facade.rows(raw.find({PSEUDONYM_FIELD: pseudonym}, {REGION_FIELD: 1}))
-        if rows:
-            split.append((name, collection))
+        found = False
+        for _, stored in clinical_collections(settings, raw):
+            rows = yield facade.rows(stored.find({PSEUDONYM_FIELD: pseudonym}, {REGION_FIELD: 1}))
+            found = found or bool(rows)
             sources.update(
                 dict.fromkeys(r.get(REGION_FIELD) or settings.default_region for r in rows)
             )
+        if found:
+            split.append((name, collection))
+    for region_name, region in regions.items():  # a transfer stopped part-way left copies
+        if region_name == request.target or region_name in sources:
+            continue
+        for _, collection in split:
+            database = collection.database.inner.name
+            name = collection.schema.identity_collection
+            if (yield _identity(region, database, name).find_one({"_id": pseudonym}, {"_id": 1})):
+                sources[region_name] = None
+                break
     moving = [s for s in sources if s is not None and s != request.target]
     moved = 0
     for source_name in moving:
@@ -93,20 +108,59 @@ def answer(facade: Any, classes: Mapping[str, Any], request: MoveSubject) -> Ans
                     {"_id": pseudonym}, row, upsert=True
                 )
             moved += len(rows)
-        for _, collection in split:
-            raw = collection.database.inner[collection.name]
-            yield raw.update_many(
-                {PSEUDONYM_FIELD: pseudonym}, {"$set": {REGION_FIELD: request.target}}
-            )
+    for _, collection in split:  # the clinical rows follow, to the target's clinical store
+        raw = collection.database.inner[collection.name]
+        destination = clinical_collection(target, raw)
+        for _, stored in clinical_collections(settings, raw):
+            yield from _move_clinical(facade, pseudonym, stored, destination, request.target)
+    for source_name in moving:  # only then the source regions' copies go
+        source = regions[source_name]
         for _, collection in split:
             database = collection.database.inner.name
             name = collection.schema.identity_collection
             yield _identity(source, database, name).delete_many({"_id": pseudonym})
-        yield source_vault.discard([pseudonym])  # moved, not erased: no tombstone
+        yield runtime.keys.region_vault(source).discard([pseudonym])  # moved: no tombstone
     forget_everywhere([pseudonym])
     done = Transfer(pseudonym, tuple(moving), request.target, moved)
     yield from _record(runtime, databases, split, done)
     return done
+
+
+def _same(one: Any, other: Any) -> bool:
+    """Whether two real collections are the same stored collection (same client object)."""
+    return (id(one.database.client), one.database.name, one.name) == (
+        id(other.database.client),
+        other.database.name,
+        other.name,
+    )
+
+
+def _move_clinical(facade: Any, pseudonym: str, source: Any, target: Any, region: str) -> Answer:
+    """The subject's clinical rows in ``source`` re-pointed to ``region``, in its store.
+
+    In one store the rows are re-pointed where they are. Across stores they are copied to the
+    target's store (re-pointed), the copies are verified, and only then are the source's rows
+    deleted: a crash part-way leaves rows in both stores, and running the transfer again
+    completes it.
+    """
+    moved = {"$set": {REGION_FIELD: region}}
+    if _same(source, target):
+        yield source.update_many({PSEUDONYM_FIELD: pseudonym}, moved)
+        return None
+    rows = yield facade.rows(source.find({PSEUDONYM_FIELD: pseudonym}))
+    for row in rows:
+        yield target.replace_one({"_id": row["_id"]}, {**row, REGION_FIELD: region}, upsert=True)
+    ids = [row["_id"] for row in rows]
+    copied = yield facade.rows(target.find({"_id": {"$in": ids}, PSEUDONYM_FIELD: pseudonym}))
+    if len(copied) != len(rows):
+        raise TransferIncomplete(
+            f"{len(rows) - len(copied)} clinical row(s) of the subject were not found in the "
+            f"clinical store of region '{region}' after the copy; nothing was deleted from the "
+            "source: check that store and run transfer_region again"
+        )
+    if ids:
+        yield source.delete_many({"_id": {"$in": ids}, PSEUDONYM_FIELD: pseudonym})
+    return None
 
 
 def _record(

@@ -193,6 +193,7 @@ class Runtime:
             self.settings,
             self.keys,
             identity,
+            clinical,
             redaction,
             self.access,
             asynchronous=self.asynchronous,

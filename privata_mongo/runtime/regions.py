@@ -24,7 +24,7 @@ from privata_mongo.drivers._dispatch import Binding
 from privata_mongo.errors import UnknownRegion
 from privata_mongo.runtime.keys import KeyRings, real_client, region_provider
 
-__all__ = ["RegionPorts", "residency_of"]
+__all__ = ["RegionPorts", "clinical_collection", "clinical_collections", "residency_of"]
 
 _lock = threading.Lock()
 _made: dict[int, tuple[Settings, Residency | None]] = {}
@@ -73,6 +73,7 @@ def _configured(settings: Settings) -> Residency | None:
                 name: Wrapping(region_provider(name, region), region.master_key)
                 for name, region in regions.items()
             },
+            clinical=frozenset(n for n, r in regions.items() if r.clinical_client is not None),
         )
     with _lock:
         # The settings are kept with their residency, so an id is not reused while cached;
@@ -80,6 +81,31 @@ def _configured(settings: Settings) -> Residency | None:
         _made.clear()
         _made[id(settings)] = (settings, made)
     return made
+
+
+def clinical_collection(region: Any, clinical: Any) -> Any:
+    """The real collection of ``region``'s clinical rows of the clinical collection ``clinical``.
+
+    The application's collection itself when the region has no clinical store of its own.
+    """
+    if region.clinical_client is None:
+        return clinical
+    database = region.clinical_database or clinical.database.name
+    return real_client(region.clinical_client)[database][clinical.name]
+
+
+def clinical_collections(settings: Settings, clinical: Any) -> list[tuple[str | None, Any]]:
+    """Every real collection holding rows of the clinical collection ``clinical``.
+
+    ``(None, clinical)`` first (the application's store), then ``(region, collection)`` for
+    each region with a clinical store of its own, for the operator paths (rights, retention,
+    transfer) that read the stored rows rather than the logical documents.
+    """
+    found: list[tuple[str | None, Any]] = [(None, clinical)]
+    for name, region in (settings.regions or {}).items():
+        if region.clinical_client is not None:
+            found.append((name, clinical_collection(region, clinical)))
+    return found
 
 
 class RegionPorts:
@@ -90,6 +116,8 @@ class RegionPorts:
         keys: the connection's key rings and vaults.
         identity: the identity collection of the application's database (its name and its
             database's name are the region's, unless the region names another database).
+        clinical: the clinical collection of the application's database (the same for a
+            region with a clinical store of its own).
         redaction: keeps stored values out of the identity stores' errors.
         access: the access context source of the bindings.
         asynchronous: the stores and vaults are awaited.
@@ -101,6 +129,7 @@ class RegionPorts:
         settings: Callable[[], Settings],
         keys: KeyRings,
         identity: Any,
+        clinical: Any,
         redaction: IdentityRedaction,
         access: Callable[[], Any],
         *,
@@ -110,6 +139,7 @@ class RegionPorts:
         self._settings = settings
         self._keys = keys
         self._identity = identity
+        self._clinical = clinical
         self._redaction = redaction
         self._access = access
         self._asynchronous = asynchronous
@@ -117,8 +147,11 @@ class RegionPorts:
         self._bindings: dict[tuple[int, str], tuple[Any, Binding[Any, Any, Any, Any, Any]]] = {}
 
     def residency(self) -> Residency | None:
-        """The regions configured now."""
-        return residency_of(self._settings())
+        """The regions configured now, naming the model of the collection."""
+        made = residency_of(self._settings())
+        if made is None:
+            return None
+        return replace(made, model=self._redaction.model, identity_collection=self._identity.name)
 
     def binding(self, name: str) -> Binding[Any, Any, Any, Any, Any]:
         """The ports of region ``name``.
@@ -144,8 +177,12 @@ class RegionPorts:
                 if self._asynchronous
                 else PymongoStore(collection, self._redaction)
             )
+            clinical: Any = None
+            if region.clinical_client is not None:
+                rows = clinical_collection(region, self._clinical)
+                clinical = AsyncPymongoStore(rows) if self._asynchronous else PymongoStore(rows)
             made: Binding[Any, Any, Any, Any, Any] = Binding(
-                None,
+                clinical,
                 store,
                 access=self._access,
                 keys=self._keys.region_vault(region),

@@ -49,6 +49,11 @@ class Residency:
             (``partial_results``): its subjects' documents come without identity fields, and
             identity conditions match none of them.
         skipped: told each region left out, so the application knows the result is partial.
+        clinical: the regions with a clinical store of their own (their subjects' clinical
+            rows live there; the other regions' stay in the application's store).
+        model: the model the operation is on (named in the errors of the router).
+        identity_collection: that model's identity collection (a ``$lookup`` into it runs
+            in each region's clinical store against the region's own).
     """
 
     regions: tuple[str, ...]
@@ -60,6 +65,9 @@ class Residency:
     pinned: tuple[str, ...] = ()
     partial: bool = False
     skipped: Callable[[str], None] | None = None
+    clinical: frozenset[str] = frozenset()
+    model: str = ""
+    identity_collection: str = ""
 
     @property
     def asked(self) -> tuple[str, ...]:

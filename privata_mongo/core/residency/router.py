@@ -46,6 +46,8 @@ from privata_mongo.core.ops import (
     Update,
 )
 from privata_mongo.core.pseudonym import is_pseudonym
+from privata_mongo.core.residency.clinical import ClinicalStores
+from privata_mongo.core.residency.merging import Merged
 from privata_mongo.core.residency.placement import Residency
 from privata_mongo.core.residency.requests import (
     FILTERED,
@@ -73,6 +75,7 @@ class _Router:
     residency: Residency
     where: dict[str, str] = field(default_factory=dict)
     clinical: set[int] = field(default_factory=set)  # ids of open clinical cursors
+    stores: ClinicalStores | None = None  # when some region has a clinical store of its own
 
     # -- learning ------------------------------------------------------------------------------
 
@@ -99,12 +102,14 @@ class _Router:
         """Read the region of pseudonyms not yet known from their clinical rows."""
         unknown = [n for n in dict.fromkeys(names) if n not in self.where]
         if unknown:
-            rows = yield from FetchAll(
-                Side.CLINICAL,
-                Query(
-                    {PSEUDONYM_FIELD: {"$in": unknown}},
-                    projection={"_id": 0, PSEUDONYM_FIELD: 1, REGION_FIELD: 1},
-                ),
+            rows = yield from self._send(
+                FetchAll(
+                    Side.CLINICAL,
+                    Query(
+                        {PSEUDONYM_FIELD: {"$in": unknown}},
+                        projection={"_id": 0, PSEUDONYM_FIELD: 1, REGION_FIELD: 1},
+                    ),
+                )
             )
             self.learn(rows)
 
@@ -131,7 +136,7 @@ class _Router:
             sent = replace(sent, filter=self._pin(sent.filter))
         elif isinstance(op, Aggregate) and op.side is Side.CLINICAL and self.residency.pinned:
             sent = replace(op, pipeline=({"$match": self._pin({})}, *op.pipeline))
-        result: Any = yield from sent
+        result: Any = yield from self._send(sent)
         if isinstance(op, FetchAll) and op.side is Side.CLINICAL:
             return self.learned(result)
         if isinstance(op, Find | Aggregate) and op.side is Side.CLINICAL:
@@ -141,6 +146,15 @@ class _Router:
         elif isinstance(op, FindAndModify) and op.side is Side.CLINICAL and result:
             return self.learned((result,))[0]
         return result
+
+    def _send(self, op: AnyOp) -> Flow[Any]:
+        """``op`` sent: a clinical request to the clinical stores holding its rows."""
+        if self.stores is not None and (
+            (isinstance(op, STORE_REQUESTS) and op.side is Side.CLINICAL)
+            or (isinstance(op, NextBatch) and isinstance(op.handle, Merged))
+        ):
+            return (yield from self.stores.serve(op))
+        return (yield from op)
 
     def learned(self, rows: Sequence[Any]) -> list[Any]:
         """``rows`` learned from, without the region: the flows never see it."""
@@ -405,7 +419,7 @@ def regional(flow: Flow[T], residency: Residency) -> Flow[T]:
     ``Located`` statements are consumed here; every other request passes through unchanged
     (clinical reads that fetch the pseudonym also fetch the region, which the join hides).
     """
-    router = _Router(residency)
+    router = _Router(residency, stores=ClinicalStores(residency) if residency.clinical else None)
     steps = Steps(flow)
     result: Any = None
     error: BaseException | None = None

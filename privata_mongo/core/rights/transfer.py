@@ -5,8 +5,9 @@ operator moves it with ``Rights.transfer_region`` (GDPR Chapter V: a transfer is
 a legal basis, recorded), whose flow is this one: find the subject, then ask for the move
 (``MoveSubject``), which ``privata_mongo.transfer`` answers in an order that never loses
 data: the data key is re-wrapped by the target region's master key and stored in its vault,
-the identity rows are copied there, the clinical rows are re-pointed, and only then are the
-source region's rows and key deleted (without tombstone: the subject was moved, not erased).
+the identity rows are copied there, the clinical rows are re-pointed (or copied to the target
+region's clinical store and verified, when it has one), and only then are the source
+region's rows and key deleted (without tombstone: the subject was moved, not erased).
 A crash part-way leaves copies in both regions, and running the transfer again completes it.
 """
 
