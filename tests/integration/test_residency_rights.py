@@ -22,7 +22,7 @@ from privata_mongo.config import current
 from privata_mongo.context import access_context
 from privata_mongo.encryption import forget_keys
 from privata_mongo.erasure import erasure_log
-from privata_mongo.rights import Rights, Subject
+from privata_mongo.rights import Rights
 from testkit.backends import Backend
 from tests.integration.test_residency import (
     VAULT,
@@ -217,4 +217,3 @@ def test_a_replay_after_a_restore_shreds_the_key_again_in_its_regions_vault_only
     assert sorted(bson.encode(k) for k in _raw(stores.vault("us"))) == us_vault
     (record,) = connected[current().audit_collection].find({"outcome": "replay"})
     assert (record["subjects"], record["regions"]) == ([emmy], ["eu"])
-
