@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any
 
 import privata_mongo.beanie as pb
 from privata_mongo.config import current
