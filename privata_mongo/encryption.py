@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from privata_mongo.adapters.kms import AsyncKmsTransport, KmsTransport
+from privata_mongo.config import cached as any_cache
 from privata_mongo.config import current
 from privata_mongo.core.audit import AccessContext, AuditRecord, records_for
 from privata_mongo.core.crypto import keys as key_flows
@@ -168,17 +169,17 @@ def _shred_bindings(
         return [(base, list(pseudonyms))]
     left = list(dict.fromkeys(pseudonyms))
     found: list[tuple[Binding[Any, Any, Any, Any, Any], list[str]]] = []
-    for region in settings.regions.values():
+    for name, region in settings.regions.items():
         vault = runtime.keys.region_vault(region)
         held = {n for d in (yield vault.find(left)) for n in d.get("keyAltNames", ())}
         mine = [n for n in left if n in held]
         if mine:
-            found.append((replace(base, keys=vault), mine))
+            found.append((replace(base, keys=vault, cache=runtime.cache(name)), mine))
             left = [n for n in left if n not in held]
     if left:
         default = settings.default_region or next(iter(settings.regions))
         home = runtime.keys.region_vault(settings.regions[default])
-        found.append((replace(base, keys=home), left))
+        found.append((replace(base, keys=home, cache=runtime.cache(default)), left))
     return found
 
 
@@ -197,7 +198,7 @@ def shred(client: Any, pseudonyms: Sequence[str]) -> int:
     """
     runtime = _runtime(client, asynchronous=False)
     ring = runtime.keys.ring(runtime.settings())
-    cached = runtime.settings().cache is not None
+    cached = any_cache(runtime.settings())
     steps: Steps[Any] = Steps(_shred_bindings(runtime, pseudonyms))
     made: Any = steps.advance()
     while not steps.finished:
@@ -213,7 +214,7 @@ async def shred_async(client: Any, pseudonyms: Sequence[str]) -> int:
     """``shred`` for an async client."""
     runtime = _runtime(client, asynchronous=True)
     ring = runtime.keys.ring(runtime.settings())
-    cached = runtime.settings().cache is not None
+    cached = any_cache(runtime.settings())
     steps: Steps[Any] = Steps(_shred_bindings(runtime, pseudonyms))
     made: Any = steps.advance()
     while not steps.finished:
@@ -316,7 +317,9 @@ def rotate_master_key(
         old = master_key_of(
             old_key if old_key is not None else os.environ.get(variable, ""), variable
         )
-        binding = replace(_binding(runtime), keys=runtime.keys.region_vault(chosen))
+        binding = replace(
+            _binding(runtime), keys=runtime.keys.region_vault(chosen), cache=runtime.cache(region)
+        )
         others |= {"local", settings.kms_provider}  # the base keys of a vault it shares
     new = master_key_of(new_key, "new_key")
     ring = runtime.keys.ring(settings)
@@ -325,7 +328,7 @@ def rotate_master_key(
         {provider: {"key": old}},
         {provider: {"key": new}},
         master_key=master_key,
-        cached=settings.cache is not None,
+        cached=any_cache(settings),
         provider=provider,
         others=others,
     )

@@ -25,6 +25,7 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
+from privata_mongo.config import cached
 from privata_mongo.core import cache
 from privata_mongo.core.audit import records_for
 from privata_mongo.core.ops import ResolveAccess
@@ -84,15 +85,18 @@ def _delete_rows(collection: Any, request: flows.DeleteRows, regions: tuple[str,
         result = yield real[collection.name].delete_many(dict(request.filter))
         return result.deleted_count
     deleted = 0
-    for target in _identities(collection, regions):
+    reached = identity_collections(collection, regions)
+    for _, target in reached:
         result = yield target.delete_many(dict(request.filter))
         deleted += result.deleted_count
     pseudonym = request.filter.get("_id")
     runtime = collection.database.client.runtime
-    if isinstance(pseudonym, str) and runtime.settings().cache:
-        # the cached copy of the deleted row goes with it (``core.cache``)
+    if isinstance(pseudonym, str) and cached(runtime.settings()):
+        # the cached copy of the deleted row goes with it (``core.cache``), in the cache of
+        # each region whose store was reached
         entry = cache.row_entry(real.name, collection.schema.identity_collection, pseudonym)
-        yield runtime.cache().invalidate((entry,), cache.WRITE_HOLD)
+        for region, _ in reached:
+            yield runtime.cache(region).invalidate((entry,), cache.WRITE_HOLD)
     return deleted
 
 
@@ -192,29 +196,32 @@ def _keys(runtime: Any, request: flows.HasKey | flows.ShredKey, regions: tuple[s
     settings = runtime.settings()
     if not settings.encryption:
         return False if isinstance(request, flows.HasKey) else 0
+    holders: list[tuple[str | None, Any]]
     if not settings.regions:
         vault = runtime.keys.vault(settings)
         if isinstance(request, flows.HasKey):
             return bool((yield vault.find([request.pseudonym])))
-        holders = [vault]
+        holders = [(None, vault)]
     else:  # a subject's key is in its region's vault: the others are not changed
         holders = []
-        for _, vault in key_vaults(runtime, regions):
+        for name, vault in key_vaults(runtime, regions):
             held = yield vault.find([request.pseudonym])
             if held:
-                holders.append(vault)
+                holders.append((name, vault))
         if isinstance(request, flows.HasKey):
             return bool(holders)
         if not holders:  # nothing to delete: the tombstone goes to the subject's region's
             home = regions[0] if regions else settings.default_region
-            holders = [runtime.keys.region_vault(settings.regions[home])]
+            holders = [(home, runtime.keys.region_vault(settings.regions[home]))]
     entry = cache.key_entry(request.pseudonym)
-    if settings.cache is not None and entry is not None:
-        # Held before the key goes: no process caches it again, and every process holding
-        # it in memory finds the hold within its key recheck interval (``core.cache``).
-        yield runtime.cache().invalidate((entry,), cache.ERASED_HOLD)
+    if cached(settings) and entry is not None:
+        # Held before the key goes, in the cache of the region holding it: no process caches
+        # it again, and every process holding it in memory finds the hold within its key
+        # recheck interval (``core.cache``).
+        for name, _ in holders:
+            yield runtime.cache(name).invalidate((entry,), cache.ERASED_HOLD)
     deleted = 0
-    for vault in holders:
+    for _, vault in holders:
         deleted += yield vault.shred([request.pseudonym])
     forget_everywhere([request.pseudonym])  # the read caches: every key ring of the process
     return deleted

@@ -11,6 +11,8 @@ from typing import Any
 
 import bson
 import pytest
+from bson.binary import UuidRepresentation
+from bson.codec_options import CodecOptions
 
 from privata_mongo.config import current
 from privata_mongo.encryption import (
@@ -34,11 +36,14 @@ from tests.integration.test_residency import (
     stores,
 )
 
+_STANDARD: CodecOptions[Any] = CodecOptions(uuid_representation=UuidRepresentation.STANDARD)
+"""Encodes what a client configured with standard UUIDs decoded (the base vault's)."""
+
 __all__ = ["second_ferretdb", "settings_restored", "stores"]  # fixtures shared with residency
 
 
 def _bytes(collection: Any) -> list[bytes]:
-    return sorted(bson.encode(d, codec_options=collection.codec_options) for d in collection.find())
+    return sorted(bson.encode(d, codec_options=_STANDARD) for d in collection.find())
 
 
 def _base_vault(connected: Any) -> Any:
