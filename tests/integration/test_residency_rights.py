@@ -9,21 +9,27 @@ alone.
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import json
 import xml.etree.ElementTree as ET
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import bson
+import mongoengine as me
 import pytest
 
+import privata_mongo
+import privata_mongo.mongoengine as pm
 from privata_mongo.config import current
 from privata_mongo.context import access_context
 from privata_mongo.encryption import forget_keys
 from privata_mongo.erasure import erasure_log
 from privata_mongo.rights import Rights
 from testkit.backends import Backend
+from testkit.cli import run_cli
 from tests.integration.test_residency import (
     VAULT,
     Stores,
@@ -217,3 +223,50 @@ def test_a_replay_after_a_restore_shreds_the_key_again_in_its_regions_vault_only
     assert sorted(bson.encode(k) for k in _raw(stores.vault("us"))) == us_vault
     (record,) = connected[current().audit_collection].find({"outcome": "replay"})
     assert (record["subjects"], record["regions"]) == ([emmy], ["eu"])
+
+
+CLI_MODELS = """
+import privata_mongo.mongoengine as me
+
+
+class CliResPatient(me.Document):
+    first_name = me.StringField()
+    email = me.EmailField(searchable=True)
+    country = me.StringField()
+    meta = {"collection": "cli_res_patient"}
+"""
+
+
+def test_the_cli_access_and_export_say_where_each_part_is_stored(
+    connected: Any,
+    backend: Backend,
+    stores: Stores,
+    settings_restored: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (tmp_path / "cli_res_models.py").write_text(CLI_MODELS)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    models = importlib.import_module("cli_res_models")
+    privata_mongo.configure(regions=_regions(stores), default_region="us", region_resolver=_eu)
+    pm.connect(db=backend.db_name, **backend.mongoengine_settings())
+    try:
+        models.CliResPatient(first_name="Marie", email="marie@example.org", country="FR").save()
+    finally:
+        me.disconnect()
+    marie = connected["cli_res_patient"].find_one()["_pseudonym"]
+    common = ("--models", "cli_res_models", "--db", backend.db_name, "--actor", "dpo")
+    printed = run_cli("rights", "access", marie, *common, "--json", client=backend.client)
+    assert printed.exit_code == 0, printed.output
+    storage = json.loads(printed.output)["storage"]
+    assert (storage["region"], storage["key"]["master_key"]) == ("eu", "local:eu")
+    assert storage["models"][0]["identity"]["region"] == "eu"
+    out = tmp_path / "marie.json"
+    exported = run_cli("rights", "export", marie, *common, "--out", str(out), client=backend.client)
+    assert exported.exit_code == 0, exported.output
+    assert json.loads(out.read_text())["storage"] == storage
+
+
+def _eu(document: Any) -> str:
+    return "eu" if document.get("country") == "FR" else "us"
