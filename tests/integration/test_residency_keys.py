@@ -23,10 +23,12 @@ from privata_mongo.encryption import (
     shred,
 )
 from privata_mongo.errors import ConfigurationError, UnknownRegion
+from privata_mongo.report import compliance_report
 from testkit.backends import Backend
 from testkit.cli import run_cli
 from tests.integration.test_residency import (
     EMAILS,
+    VAULT,
     Stores,
     _connect,
     _raw,
@@ -171,3 +173,17 @@ def test_keys_list_and_status_show_every_regions_vault_with_its_region(
     table = run_cli("keys", "list", client=backend.client).output
     rows = [line.split("│")[2].strip() for line in table.splitlines() if line.count("│") > 2]
     assert {"eu", "us", ""} <= set(rows)  # the region column: each region's keys, the base's
+
+
+def test_the_compliance_report_counts_each_regions_key_vault(
+    connected: Any, backend: Backend, stores: Stores, settings_restored: None
+) -> None:
+    Patient = _connect(backend, _regions(stores))
+    report = compliance_report(connected, [Patient])
+    assert report.keys.subject_keys == 0  # the base vault: the library's own keys only
+    counted = {k.region: (k.vault, k.subject_keys, k.shredded) for k in report.region_keys}
+    namespace = f"{VAULT.partition('.')[0]}_{stores.database}.{VAULT.partition('.')[2]}"
+    assert counted == {"eu": (namespace, 5, 0), "us": (namespace, 3, 0)}
+    markdown = report.to_markdown()
+    assert f"| eu | {namespace} |" in markdown
+    assert f"<td>us</td><td>{namespace}</td>" in report.to_html()
