@@ -128,7 +128,7 @@ def _names(database: Any, pseudonym: str) -> Generator[Any, Any, list[str]]:
             found = yield identity[
                 region.identity_database or database.inner.name
             ].list_collection_names()
-            return [*names, *found]
+            return list(dict.fromkeys([*names, *found]))  # a region may share the database
     return names
 
 
