@@ -27,10 +27,12 @@ __all__ = [
     "LAYOUT_SETTINGS",
     "Region",
     "Settings",
+    "cached",
     "configure",
     "current",
     "layout_policy",
     "parse_cache_uri",
+    "region_cache",
 ]
 
 LAYOUT_SETTINGS = (
@@ -65,6 +67,11 @@ class Region:
             collections keep their names there.
         clinical_database: the database of the region's clinical collections (default: the
             name of the application's database).
+        cache: the region's own cache of identity rows and wrapped keys (``"memory://"`` or
+            ``"redis://host:port/db"``, ``docs/cache.md``): its subjects' entries are cached
+            there and nowhere else. Without one, the region uses the deployment's cache if
+            that is the in-process ``memory://``, and no cache if it is a shared Redis (which
+            runs in some region: ``region_cache``).
     """
 
     identity_client: Any
@@ -76,6 +83,7 @@ class Region:
     master_key_env: str | None = None
     clinical_client: Any = None
     clinical_database: str | None = None
+    cache: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +299,12 @@ def _check_regions(merged: Mapping[str, Any]) -> None:
                 f"regions['{name}'].clinical_database needs clinical_client: name the client "
                 "of the region's clinical store too"
             )
+        if region.cache is not None:
+            if not isinstance(region.cache, str):
+                raise ConfigurationError(
+                    f"regions['{name}'].cache must be None, 'memory://' or 'redis://host:port/db'"
+                )
+            parse_cache_uri(region.cache)
     default = merged["default_region"]
     if default not in regions:
         raise ConfigurationError(
@@ -339,6 +353,30 @@ def parse_cache_uri(uri: str) -> tuple[str, dict[str, Any]]:
     raise ConfigurationError(
         "cache must be 'memory://' or 'redis://host:port/db' (or None for no cache); "
         f"the scheme '{parts.scheme}' is not known"
+    )
+
+
+def region_cache(settings: Settings, name: str) -> tuple[str | None, str]:
+    """The cache URI of region ``name``'s entries, and the scope naming its instance.
+
+    The region's own ``Region.cache`` (scope: the region's name, so even two ``memory://``
+    caches are two); else the deployment's ``cache`` if it is ``memory://`` (in this process,
+    which runs where it runs anyway; scope ``""``, the deployment's own instance); else none:
+    a shared Redis sits in one region, and another region's ciphertext and wrapped keys must
+    not be copied there.
+    """
+    region = (settings.regions or {}).get(name)
+    if region is not None and region.cache is not None:
+        return region.cache, name
+    if settings.cache is not None and parse_cache_uri(settings.cache)[0] == "memory":
+        return settings.cache, ""
+    return None, ""
+
+
+def cached(settings: Settings) -> bool:
+    """Whether anything is cached: the deployment's cache, or some region's own."""
+    return settings.cache is not None or any(
+        r.cache is not None for r in (settings.regions or {}).values()
     )
 
 

@@ -12,20 +12,24 @@ See ``docs/encryption.md`` for the stored format and the guarantees.
 
 from __future__ import annotations
 
+import os
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from privata_mongo.adapters.kms import AsyncKmsTransport, KmsTransport
+from privata_mongo.config import cached as any_cache
 from privata_mongo.config import current
 from privata_mongo.core.audit import AccessContext, AuditRecord, records_for
 from privata_mongo.core.crypto import keys as key_flows
 from privata_mongo.core.crypto.ring import KeyRing
+from privata_mongo.core.ops import Steps
 from privata_mongo.core.schema import SEALED_FIELD
 from privata_mongo.drivers import aio, sync
 from privata_mongo.drivers._audit import AsyncAuditTrail, AuditTrail
 from privata_mongo.drivers._dispatch import Binding
-from privata_mongo.errors import ConfigurationError
+from privata_mongo.errors import ConfigurationError, UnknownRegion
 from privata_mongo.proxy._collection_base import SplitCollectionBase
 from privata_mongo.proxy.database import DatabaseBase
 from privata_mongo.runtime import Runtime, build_runtime
@@ -40,6 +44,8 @@ from privata_mongo.runtime.keys import (
     master_key_of,
     new_master_key,
     real_client,
+    region_key_env,
+    region_provider,
     resolve_master_key,
 )
 
@@ -148,6 +154,35 @@ def forget_keys() -> None:
     forget_everywhere()
 
 
+def _shred_bindings(
+    runtime: Runtime, pseudonyms: Sequence[str]
+) -> Generator[Any, Any, list[tuple[Binding[Any, Any, Any, Any, Any], list[str]]]]:
+    """The key vault of each pseudonym's key, and the pseudonyms shredded there.
+
+    Without regions, the base vault. With regions, the vault of the region holding each key
+    (each vault is read, none other is changed); a pseudonym whose key is nowhere gets its
+    tombstone in the default region's vault. Each vault call is yielded (taken or awaited).
+    """
+    settings = runtime.settings()
+    base = _binding(runtime)
+    if not settings.regions:
+        return [(base, list(pseudonyms))]
+    left = list(dict.fromkeys(pseudonyms))
+    found: list[tuple[Binding[Any, Any, Any, Any, Any], list[str]]] = []
+    for name, region in settings.regions.items():
+        vault = runtime.keys.region_vault(region)
+        held = {n for d in (yield vault.find(left)) for n in d.get("keyAltNames", ())}
+        mine = [n for n in left if n in held]
+        if mine:
+            found.append((replace(base, keys=vault, cache=runtime.cache(name)), mine))
+            left = [n for n in left if n not in held]
+    if left:
+        default = settings.default_region or next(iter(settings.regions))
+        home = runtime.keys.region_vault(settings.regions[default])
+        found.append((replace(base, keys=home, cache=runtime.cache(default)), left))
+    return found
+
+
 def shred(client: Any, pseudonyms: Sequence[str]) -> int:
     """Crypto-shred data subjects: destroy their data keys; returns the keys deleted.
 
@@ -156,14 +191,21 @@ def shred(client: Any, pseudonyms: Sequence[str]) -> int:
     record which pseudonyms were shredded (no personal data). Every key ring of this process
     drops the keys at once; other processes stop using them within ``key_cache_ttl``, or
     within ``key_recheck_ms`` when they share a cache with this one (``docs/cache.md``).
+    With regions, each key is shredded in the vault of the region holding it.
 
     Raises:
         CacheUnavailable: a cache is configured and cannot be reached; nothing was shredded.
     """
     runtime = _runtime(client, asynchronous=False)
     ring = runtime.keys.ring(runtime.settings())
-    cached = runtime.settings().cache is not None
-    deleted = sync.run(key_flows.shred(ring, pseudonyms, cached=cached), _binding(runtime))
+    cached = any_cache(runtime.settings())
+    steps: Steps[Any] = Steps(_shred_bindings(runtime, pseudonyms))
+    made: Any = steps.advance()
+    while not steps.finished:
+        made = steps.advance(made)
+    deleted = 0
+    for binding, names in steps.value:
+        deleted += sync.run(key_flows.shred(ring, names, cached=cached), binding)
     forget_everywhere(pseudonyms)
     return deleted
 
@@ -172,8 +214,14 @@ async def shred_async(client: Any, pseudonyms: Sequence[str]) -> int:
     """``shred`` for an async client."""
     runtime = _runtime(client, asynchronous=True)
     ring = runtime.keys.ring(runtime.settings())
-    cached = runtime.settings().cache is not None
-    deleted = await aio.run(key_flows.shred(ring, pseudonyms, cached=cached), _binding(runtime))
+    cached = any_cache(runtime.settings())
+    steps: Steps[Any] = Steps(_shred_bindings(runtime, pseudonyms))
+    made: Any = steps.advance()
+    while not steps.finished:
+        made = steps.advance(await made)
+    deleted = 0
+    for binding, names in steps.value:
+        deleted += await aio.run(key_flows.shred(ring, names, cached=cached), binding)
     forget_everywhere(pseudonyms)
     return deleted
 
@@ -218,6 +266,7 @@ def rotate_master_key(
     *,
     old_key: bytes | str | None = None,
     master_key: Mapping[str, Any] | None = None,
+    region: str | None = None,
 ) -> int:
     """Re-wrap every data key under a new ``local`` master key; returns the keys re-wrapped.
 
@@ -225,29 +274,65 @@ def rotate_master_key(
     changes (pymongo's ``rewrap_many_data_key`` semantics). ``old_key`` defaults to the
     configured key. Afterwards, set ``PRIVATA_MASTER_KEY`` to the new key in every process.
 
+    With ``region`` (``docs/residency.md``), the keys of that region's vault wrapped by its
+    own master key (``local:<name>``) are re-wrapped by its new one: ``old_key`` defaults to
+    the region's variable (``PRIVATA_MASTER_KEY_<NAME>``), which every process then sets to
+    the new key. Each region's master key is rotated on its own, so no key is ever re-wrapped
+    by another region's master key; without ``region`` the base vault's keys are rotated and
+    regions' keys it may hold are left alone.
+
     Raises:
-        ConfigurationError: a key is malformed.
+        ConfigurationError: a key is malformed, or the region's master key is not local.
+        UnknownRegion: ``region`` is not configured.
         KeyUnavailable: a data key cannot be unwrapped with the old key.
     """
     runtime = _runtime(client, asynchronous=False)
     settings = current()
-    old = (
-        master_key_of(old_key, "old_key")
-        if old_key is not None
-        else resolve_master_key(settings, embedded=is_embedded(runtime.keys.client))
-    )
-    if old is None:
-        raise ConfigurationError("rotate_master_key needs the current local master key")
+    regions = settings.regions or {}
+    others = frozenset(region_provider(n, r) for n, r in regions.items() if n != region)
+    if region is None:
+        provider = "local"
+        binding = _binding(runtime)
+        old = (
+            master_key_of(old_key, "old_key")
+            if old_key is not None
+            else resolve_master_key(settings, embedded=is_embedded(runtime.keys.client))
+        )
+        if old is None:
+            raise ConfigurationError("rotate_master_key needs the current local master key")
+    else:
+        chosen = regions.get(region)
+        if chosen is None:
+            raise UnknownRegion(
+                "rotate_master_key names a region that is not configured; configured "
+                f"regions: {', '.join(regions) or 'none'}"
+            )
+        provider = region_provider(region, chosen)
+        if provider.partition(":")[0] != "local":
+            raise ConfigurationError(
+                f"region '{region}' wraps its keys with '{provider}': rotate that master key "
+                "in its KMS (rotate_master_key re-wraps local master keys)"
+            )
+        variable = region_key_env(region, chosen)
+        old = master_key_of(
+            old_key if old_key is not None else os.environ.get(variable, ""), variable
+        )
+        binding = replace(
+            _binding(runtime), keys=runtime.keys.region_vault(chosen), cache=runtime.cache(region)
+        )
+        others |= {"local", settings.kms_provider}  # the base keys of a vault it shares
     new = master_key_of(new_key, "new_key")
     ring = runtime.keys.ring(settings)
     flow = key_flows.rotate(
         ring,
-        {"local": {"key": old}},
-        {"local": {"key": new}},
+        {provider: {"key": old}},
+        {provider: {"key": new}},
         master_key=master_key,
-        cached=settings.cache is not None,
+        cached=any_cache(settings),
+        provider=provider,
+        others=others,
     )
-    count = sync.run(flow, _binding(runtime))
+    count = sync.run(flow, binding)
     forget_everywhere()
     return count
 

@@ -19,17 +19,20 @@ client, never through the application's handles (``proxy._protected`` refuses th
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Mapping, MutableMapping
+from dataclasses import replace
 from typing import Any
 
 from pymongo import ReturnDocument
 
+from privata_mongo.config import cached
 from privata_mongo.core import cache
 from privata_mongo.core.audit import records_for
 from privata_mongo.core.ops import ResolveAccess
 from privata_mongo.core.rights import erasure as flows
 from privata_mongo.core.rights import retention
 from privata_mongo.core.schema import Side
+from privata_mongo.residence import identity_collections, key_vaults, subject_regions
 from privata_mongo.runtime.keys import forget_everywhere, real_client
 from privata_mongo.runtime.regions import clinical_collections
 
@@ -39,6 +42,9 @@ Answer = Generator[Any, Any, Any]
 
 REQUESTS = (*flows.ErasureRequest, retention.Expired, retention.RecordRetention)
 """Every request ``answer`` serves: the erasure flows' and the retention flow's."""
+
+_REPLAY = "erasure:replay"
+"""Marks a right's memo as a replay: every region's stores are asked, not the subject's only."""
 
 
 def erasure_log(databases: list[Any]) -> Any:
@@ -55,20 +61,26 @@ def erasure_log(databases: list[Any]) -> Any:
     return database[settings.erasure_collection]
 
 
-def _identities(collection: Any) -> list[Any]:
-    """The real identity collections of ``collection``: one per region when regions are set."""
-    real = collection.database.inner
-    name = collection.schema.identity_collection
-    regions = collection.database.client.runtime.settings().regions
-    if not regions:
-        return [real[name]]
-    return [
-        real_client(r.identity_client)[r.identity_database or real.name][name]
-        for r in regions.values()
-    ]
+def _identities(collection: Any, regions: tuple[str, ...]) -> list[Any]:
+    """The real identity collections of ``collection`` in ``regions`` (every region's: ``()``)."""
+    return [target for _, target in identity_collections(collection, regions)]
 
 
-def _delete_rows(collection: Any, request: flows.DeleteRows) -> Answer:
+def _regions(
+    facade: Any, classes: Mapping[str, Any], pseudonym: str, memo: MutableMapping[str, Any]
+) -> Answer:
+    """The regions whose stores an erasure of ``pseudonym`` reaches.
+
+    The subject's region, read from its clinical rows; every region when none is recorded
+    (rows written before regions were configured, or none left) and in a replay: a restored
+    backup may hold the subject in the region it was in before a ``transfer_region``.
+    """
+    if memo.get(_REPLAY):
+        return ()
+    return (yield from subject_regions(facade, classes, pseudonym, memo))
+
+
+def _delete_rows(collection: Any, request: flows.DeleteRows, regions: tuple[str, ...]) -> Answer:
     real = collection.database.inner
     deleted = 0
     if request.side is not Side.IDENTITY:  # in every store holding the model's clinical rows
@@ -77,20 +89,28 @@ def _delete_rows(collection: Any, request: flows.DeleteRows) -> Answer:
             result = yield target.delete_many(dict(request.filter))
             deleted += result.deleted_count
         return deleted
-    for target in _identities(collection):
+    reached = identity_collections(collection, regions)
+    for _, target in reached:
         result = yield target.delete_many(dict(request.filter))
         deleted += result.deleted_count
     pseudonym = request.filter.get("_id")
     runtime = collection.database.client.runtime
-    if isinstance(pseudonym, str) and runtime.settings().cache:
-        # the cached copy of the deleted row goes with it (``core.cache``)
+    if isinstance(pseudonym, str) and cached(runtime.settings()):
+        # the cached copy of the deleted row goes with it (``core.cache``), in the cache of
+        # each region whose store was reached
         entry = cache.row_entry(real.name, collection.schema.identity_collection, pseudonym)
-        yield runtime.cache().invalidate((entry,), cache.WRITE_HOLD)
+        for region, _ in reached:
+            yield runtime.cache(region).invalidate((entry,), cache.WRITE_HOLD)
     return deleted
 
 
-def _record(facade: Any, classes: Mapping[str, Any], request: flows.RecordErasure) -> Answer:
-    """The ``erase`` records of one subject, one append per database of the models."""
+def _record(
+    facade: Any, classes: Mapping[str, Any], request: flows.RecordErasure, regions: tuple[str, ...]
+) -> Answer:
+    """The ``erase`` records of one subject, one append per database of the models.
+
+    With regions configured, each record names the subject's region (``regions``).
+    """
     by_database: dict[str, tuple[Any, list[Any]]] = {}
     for erased in request.models:
         database = facade.collection(classes[erased.model]).database
@@ -115,6 +135,8 @@ def _record(facade: Any, classes: Mapping[str, Any], request: flows.RecordErasur
                 outcome=request.outcome,
             )
         ]
+        if regions:
+            records = [replace(r, regions=regions) for r in records]
         yield trail.append(records)
     return None
 
@@ -159,10 +181,16 @@ def _retention_record(runtime: Any, database: Any, request: retention.RecordRete
     return None
 
 
-def _begin(log: Any, entry: Mapping[str, Any]) -> Answer:
-    """Store a pending entry unless one exists; the stored entry (the first run's wins)."""
+def _begin(log: Any, entry: Mapping[str, Any], regions: tuple[str, ...]) -> Answer:
+    """Store a pending entry unless one exists; the stored entry (the first run's wins).
+
+    With regions, the entry names the subject's region (``regions``): where its key was
+    shredded and its identity rows deleted, for an auditor and for a replay after a restore.
+    """
     pseudonym = entry["_id"]
     rest = {k: v for k, v in entry.items() if k != "_id"}
+    if regions:
+        rest["regions"] = list(regions)
     return (
         yield log.find_one_and_update(
             {"_id": pseudonym},
@@ -173,40 +201,49 @@ def _begin(log: Any, entry: Mapping[str, Any]) -> Answer:
     )
 
 
-def _keys(runtime: Any, request: flows.HasKey | flows.ShredKey) -> Answer:
+def _keys(runtime: Any, request: flows.HasKey | flows.ShredKey, regions: tuple[str, ...]) -> Answer:
     settings = runtime.settings()
     if not settings.encryption:
         return False if isinstance(request, flows.HasKey) else 0
+    holders: list[tuple[str | None, Any]]
     if not settings.regions:
         vault = runtime.keys.vault(settings)
         if isinstance(request, flows.HasKey):
             return bool((yield vault.find([request.pseudonym])))
-        holders = [vault]
-    else:  # a subject's key is in its region's vault: the others are only read
+        holders = [(None, vault)]
+    else:  # a subject's key is in its region's vault: the others are not changed
         holders = []
-        for vault in (runtime.keys.region_vault(r) for r in settings.regions.values()):
+        for name, vault in key_vaults(runtime, regions):
             held = yield vault.find([request.pseudonym])
             if held:
-                holders.append(vault)
+                holders.append((name, vault))
         if isinstance(request, flows.HasKey):
             return bool(holders)
-        if not holders:  # nothing to delete: the tombstone goes to the default region's
-            default = settings.regions[settings.default_region]
-            holders = [runtime.keys.region_vault(default)]
+        if not holders:  # nothing to delete: the tombstone goes to the subject's region's
+            home = regions[0] if regions else settings.default_region
+            holders = [(home, runtime.keys.region_vault(settings.regions[home]))]
     entry = cache.key_entry(request.pseudonym)
-    if settings.cache is not None and entry is not None:
-        # Held before the key goes: no process caches it again, and every process holding
-        # it in memory finds the hold within its key recheck interval (``core.cache``).
-        yield runtime.cache().invalidate((entry,), cache.ERASED_HOLD)
+    if cached(settings) and entry is not None:
+        # Held before the key goes, in the cache of the region holding it: no process caches
+        # it again, and every process holding it in memory finds the hold within its key
+        # recheck interval (``core.cache``).
+        for name, _ in holders:
+            yield runtime.cache(name).invalidate((entry,), cache.ERASED_HOLD)
     deleted = 0
-    for vault in holders:
+    for _, vault in holders:
         deleted += yield vault.shred([request.pseudonym])
     forget_everywhere([request.pseudonym])  # the read caches: every key ring of the process
     return deleted
 
 
-def answer(facade: Any, classes: Mapping[str, Any], request: Any) -> Answer:
-    """Answer one request of the erasure and retention flows (``REQUESTS``)."""
+def answer(
+    facade: Any, classes: Mapping[str, Any], request: Any, memo: MutableMapping[str, Any]
+) -> Answer:
+    """Answer one request of the erasure and retention flows (``REQUESTS``).
+
+    ``memo`` lives for one right (``privata_mongo.rights``): the subject's region is read once,
+    and the requests about the subject go to that region's stores only.
+    """
     databases = facade.databases(classes)
     runtime = databases[0].client.runtime
     if isinstance(request, retention.Expired | retention.RecordRetention):
@@ -216,17 +253,26 @@ def answer(facade: Any, classes: Mapping[str, Any], request: Any) -> Answer:
         database = collection.database
         return (yield from _retention_record(database.client.runtime, database, request))
     if isinstance(request, flows.RecordErasure):
-        return (yield from _record(facade, classes, request))
+        regions = yield from subject_regions(facade, classes, request.pseudonym, memo)
+        return (yield from _record(facade, classes, request, regions))
     if isinstance(request, flows.DeleteRows | flows.CountIdentity):
         collection = facade.collection(classes[request.model])
         if isinstance(request, flows.DeleteRows):
-            return (yield from _delete_rows(collection, request))
+            pseudonym = request.filter.get("_id")
+            regions = (
+                (yield from _regions(facade, classes, pseudonym, memo))
+                if isinstance(pseudonym, str) and request.side is Side.IDENTITY
+                else ()
+            )
+            return (yield from _delete_rows(collection, request, regions))
         count = 0
-        for identity in _identities(collection):
+        regions = yield from _regions(facade, classes, request.pseudonym, memo)
+        for identity in _identities(collection, regions):
             count += yield identity.count_documents({"_id": request.pseudonym})
         return count
     if isinstance(request, flows.HasKey | flows.ShredKey):
-        return (yield from _keys(runtime, request))
+        regions = yield from _regions(facade, classes, request.pseudonym, memo)
+        return (yield from _keys(runtime, request, regions))
     if isinstance(request, flows.Now):
         return runtime.clock.now()
     if isinstance(request, ResolveAccess):
@@ -235,10 +281,12 @@ def answer(facade: Any, classes: Mapping[str, Any], request: Any) -> Answer:
     if isinstance(request, flows.LoadErasure):
         return (yield log.find_one({"_id": request.pseudonym}))
     if isinstance(request, flows.LoggedErasures):
+        memo[_REPLAY] = True  # only a replay lists the log
         found = yield facade.rows(log.find({}, {"_id": 1}, sort=[("started_at", 1), ("_id", 1)]))
         return [d["_id"] for d in found]
     if isinstance(request, flows.BeginErasure):
-        return (yield from _begin(log, request.entry))
+        regions = yield from subject_regions(facade, classes, request.entry["_id"], memo)
+        return (yield from _begin(log, request.entry, regions))
     if isinstance(request, flows.FinishErasure):
         change = {"state": flows.DONE, "receipt": dict(request.receipt)}
         yield log.update_one({"_id": request.pseudonym}, {"$set": change})

@@ -78,7 +78,20 @@ def _storage(model: Any) -> ModelStorage:
 
 def _keys(client: Any) -> KeyStatus:
     database, _, name = current().key_vault_namespace.partition(".")
-    vault = client[database][name]
+    return _vault_status(client[database][name], None)
+
+
+def _region_keys() -> tuple[KeyStatus, ...]:
+    """Each configured region's key vault (``docs/residency.md``)."""
+    found = []
+    for name, region in (current().regions or {}).items():
+        database, _, collection = region.key_vault_namespace.partition(".")
+        owner = real_client(region.key_vault_client or region.identity_client)
+        found.append(_vault_status(owner[database][collection], name))
+    return tuple(found)
+
+
+def _vault_status(vault: Any, region: str | None) -> KeyStatus:
     names = [n for d in vault.find({}, {"keyAltNames": 1}) for n in d.get("keyAltNames") or ()]
     subjects = {n for n in names if is_pseudonym(n)}
     tombstones = tombstones_of(vault)
@@ -90,6 +103,7 @@ def _keys(client: Any) -> KeyStatus:
         library_keys=len(names) - len(subjects),
         shredded=tombstones.count_documents({}),
         restored=restored,
+        region=region,
     )
 
 
@@ -210,4 +224,5 @@ def compliance_report(
         ),
         timeline=_timeline(trail),
         processing=processing_record(real, models=classes),
+        region_keys=_region_keys(),
     )

@@ -20,11 +20,13 @@ the ``_async`` twins take the async one. They return the number of documents mar
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import inspect
+from collections.abc import Generator, Iterable, Mapping
 from typing import Any
 
 from privata_mongo.context import break_glass
 from privata_mongo.core.flows.context import Context
+from privata_mongo.core.ops import Steps
 from privata_mongo.core.pseudonym import is_pseudonym
 from privata_mongo.core.rights.restriction import (
     LIFT_RESTRICTION,
@@ -34,11 +36,13 @@ from privata_mongo.core.rights.restriction import (
     WITHDRAW_OBJECTION,
     change_marker,
 )
+from privata_mongo.core.schema import PSEUDONYM_FIELD, REGION_FIELD
 from privata_mongo.drivers import aio, sync
 from privata_mongo.drivers._dispatch import Binding
 from privata_mongo.errors import ConfigurationError
 from privata_mongo.proxy._collection_base import split_collection
 from privata_mongo.runtime.keys import real_client
+from privata_mongo.runtime.regions import clinical_collections
 
 __all__ = [
     "break_glass",
@@ -101,25 +105,61 @@ def _pairs(
     return [split_collection(database, name).flow_parts() for name in clinical]
 
 
-def _identity_databases(database: Any) -> list[Any]:
-    """The real databases holding the identity collections: the regions' too.
+def _names(database: Any, pseudonym: str) -> Generator[Any, Any, list[str]]:
+    """The collection names of ``database`` and of the subject's region's identity database.
 
-    With regions configured the identity collections live in the regions' stores, so the
-    split collections are found there.
+    With regions the identity collections are not in the application's database: they are
+    found in the identity database of the subject's region, read from the ``_region`` of its
+    first clinical row (in whichever store holds it: a region may keep its clinical rows on a
+    server of its own), so no other region is asked. Each call is yielded: the sync caller
+    takes its value, the async one awaits it.
     """
-    regions = database.client.runtime.settings().regions or {}
-    name = database.inner.name
-    return [database.inner] + [
-        real_client(r.identity_client)[r.identity_database or name] for r in regions.values()
-    ]
+    names: list[str] = list((yield database.inner.list_collection_names()))
+    regions = database.client.runtime.settings().regions
+    if not regions:
+        return names
+    suffix = database.client.runtime.settings().identity_suffix
+    settings = database.client.runtime.settings()
+    selector = {PSEUDONYM_FIELD: pseudonym, REGION_FIELD: {"$exists": True}}
+    for name in names:
+        if name.endswith(suffix) or name.startswith("system."):
+            continue
+        row = None
+        for _, stored in clinical_collections(settings, database.inner[name]):
+            row = yield stored.find_one(selector, {REGION_FIELD: 1})
+            if row:
+                break
+        region = regions.get(row.get(REGION_FIELD)) if row else None
+        if region is not None:
+            identity = real_client(region.identity_client)
+            found = yield identity[
+                region.identity_database or database.inner.name
+            ].list_collection_names()
+            return list(dict.fromkeys([*names, *found]))  # a region may share the database
+    return names
+
+
+def _run_names(database: Any, pseudonym: str) -> list[str]:
+    steps: Steps[list[str]] = Steps(_names(database, pseudonym))
+    made: Any = steps.advance()
+    while not steps.finished:
+        made = steps.advance(made)
+    return steps.value
+
+
+async def _run_names_async(database: Any, pseudonym: str) -> list[str]:
+    steps: Steps[list[str]] = Steps(_names(database, pseudonym))
+    made: Any = steps.advance()
+    while not steps.finished:
+        made = steps.advance(await made if inspect.isawaitable(made) else made)
+    return steps.value
 
 
 def _change(database: Any, subject: str, operation: str, change: Mapping[str, Any]) -> int:
     pseudonym = _subject(subject)
-    names = [n for db in _identity_databases(database) for n in db.list_collection_names()]
     return sum(
         sync.run(change_marker(ctx, pseudonym, operation, change), binding)
-        for ctx, binding in _pairs(database, names)
+        for ctx, binding in _pairs(database, _run_names(database, pseudonym))
     )
 
 
@@ -127,11 +167,8 @@ async def _change_async(
     database: Any, subject: str, operation: str, change: Mapping[str, Any]
 ) -> int:
     pseudonym = _subject(subject)
-    names: list[str] = []
-    for held in _identity_databases(database):
-        names.extend(await held.list_collection_names())
     total = 0
-    for ctx, binding in _pairs(database, names):
+    for ctx, binding in _pairs(database, await _run_names_async(database, pseudonym)):
         total += await aio.run(change_marker(ctx, pseudonym, operation, change), binding)
     return total
 

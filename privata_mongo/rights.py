@@ -18,11 +18,12 @@ from __future__ import annotations
 import datetime
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping, MutableMapping
+from dataclasses import replace
 from typing import IO, Any
 
 from privata_mongo import consent as consents
-from privata_mongo import erasure, restriction, transfer
+from privata_mongo import erasure, residence, restriction, transfer
 from privata_mongo.context import subject_request
 from privata_mongo.core.audit import records_for
 from privata_mongo.core.ops import Steps
@@ -43,6 +44,7 @@ from privata_mongo.core.rights.restriction import (
 )
 from privata_mongo.core.rights.retention import enforce
 from privata_mongo.core.rights.spread import Mark, Markers, spread
+from privata_mongo.core.rights.storage import Storage, Where
 from privata_mongo.core.rights.transfer import MoveSubject, Transfer
 from privata_mongo.core.rights.transfer import transfer as transfer_flow
 from privata_mongo.core.schema import PSEUDONYM_FIELD
@@ -59,6 +61,7 @@ __all__ = [
     "ModelErasure",
     "ReplayedErasure",
     "Rights",
+    "Storage",
     "Subject",
     "Transfer",
     "data_map",
@@ -150,12 +153,19 @@ def _stored(collection: Any) -> list[Any]:
     return [stored for _, stored in clinical_collections(settings, raw)]
 
 
-def _answer(facade: _Facade, classes: Mapping[str, Any], request: Any) -> Answer:
-    """Answer one request of a rights flow (``core.rights``), for either facade."""
+def _answer(
+    facade: _Facade, classes: Mapping[str, Any], request: Any, memo: MutableMapping[str, Any]
+) -> Answer:
+    """Answer one request of a rights flow (``core.rights``), for either facade.
+
+    ``memo`` lives for one right: what it learned of the subject (its region) is read once.
+    """
     if isinstance(request, erasure.REQUESTS):
-        return (yield from erasure.answer(facade, classes, request))
+        return (yield from erasure.answer(facade, classes, request, memo))
     if isinstance(request, MoveSubject):
         return (yield from transfer.answer(facade, classes, request))
+    if isinstance(request, Where):
+        return (yield from residence.where(facade, classes, request, memo))
     cls: Any = classes[request.model] if hasattr(request, "model") else None
     collection: Any = facade.collection(cls) if cls is not None else None
     if isinstance(request, Lookup):
@@ -194,7 +204,8 @@ def _answer(facade: _Facade, classes: Mapping[str, Any], request: Any) -> Answer
         runtime = collection.database.client.runtime
         trail = runtime.trail(collection.database.inner)
         if trail is not None:
-            yield trail.append(_records(runtime, request))
+            regions = yield from residence.subject_regions(facade, classes, request.pseudonym, memo)
+            yield trail.append(_records(runtime, request, regions))
         return None
     if isinstance(request, flows.Rectify):
         _known(request.model, request.changes, facade.fields(cls))
@@ -204,8 +215,9 @@ def _answer(facade: _Facade, classes: Mapping[str, Any], request: Any) -> Answer
     raise TypeError(f"unknown request {type(request).__name__}")
 
 
-def _records(runtime: Any, request: flows.Record) -> Any:
-    return records_for(
+def _records(runtime: Any, request: flows.Record, regions: tuple[str, ...]) -> Any:
+    """The records of a right on one model, naming the subject's region when there are some."""
+    made = records_for(
         at=runtime.clock.now(),
         access=runtime.access(),
         operation=request.operation,
@@ -214,6 +226,7 @@ def _records(runtime: Any, request: flows.Record) -> Any:
         fields=request.fields,
         count=request.count,
     )
+    return tuple(replace(r, regions=regions) for r in made) if regions else made
 
 
 def _history(facade: _Facade, classes: Mapping[str, Any], pseudonym: str) -> Answer:
@@ -230,10 +243,11 @@ def _history(facade: _Facade, classes: Mapping[str, Any], pseudonym: str) -> Ans
 
 def _run_sync(facade: _Facade, flow: Generator[Any, Any, Any]) -> Any:
     classes = facade.classes()
+    memo: dict[str, Any] = {}
     steps: Steps[Any] = Steps(flow)
     request = steps.advance()
     while not steps.finished:
-        answer: Steps[Any] = Steps(_answer(facade, classes, request))
+        answer: Steps[Any] = Steps(_answer(facade, classes, request, memo))
         made: Any = answer.advance()
         while not answer.finished:  # each call was made when it was yielded
             made = answer.advance(made)
@@ -243,10 +257,11 @@ def _run_sync(facade: _Facade, flow: Generator[Any, Any, Any]) -> Any:
 
 async def _run_async(facade: _Facade, flow: Generator[Any, Any, Any]) -> Any:
     classes = facade.classes()
+    memo: dict[str, Any] = {}
     steps: Steps[Any] = Steps(flow)
     request = steps.advance()
     while not steps.finished:
-        answer: Steps[Any] = Steps(_answer(facade, classes, request))
+        answer: Steps[Any] = Steps(_answer(facade, classes, request, memo))
         made: Any = answer.advance()
         while not answer.finished:
             made = answer.advance(await made if inspect.isawaitable(made) else made)

@@ -17,7 +17,9 @@ from collections.abc import Generator, Mapping
 from dataclasses import replace
 from typing import Any
 
+from privata_mongo.config import cached
 from privata_mongo.core.audit import records_for
+from privata_mongo.core.cache import WRITE_HOLD, key_entry, row_entry
 from privata_mongo.core.crypto.ring import rewrap_to
 from privata_mongo.core.rights.transfer import MoveSubject, Transfer
 from privata_mongo.core.schema import PSEUDONYM_FIELD, REGION_FIELD
@@ -119,7 +121,16 @@ def answer(facade: Any, classes: Mapping[str, Any], request: MoveSubject) -> Ans
             database = collection.database.inner.name
             name = collection.schema.identity_collection
             yield _identity(source, database, name).delete_many({"_id": pseudonym})
-        yield runtime.keys.region_vault(source).discard([pseudonym])  # moved: no tombstone
+        # moved, not erased: no tombstone
+        yield runtime.keys.region_vault(source).discard([pseudonym])
+        if cached(settings):  # and no copy left in the source region's cache either
+            entries = [
+                row_entry(c.database.inner.name, c.schema.identity_collection, pseudonym)
+                for _, c in split
+            ]
+            key = key_entry(pseudonym)
+            entries.extend([key] if key is not None else [])
+            yield runtime.cache(source_name).invalidate(tuple(entries), WRITE_HOLD)
     forget_everywhere([pseudonym])
     done = Transfer(pseudonym, tuple(moving), request.target, moved)
     yield from _record(runtime, databases, split, done)

@@ -131,7 +131,10 @@ def access(
     key_vault: KeyVault = None,
     json_output: Json = False,
 ) -> None:
-    """Everything held about the subject (Art. 15): its documents and its processing record."""
+    """Everything held about the subject (Art. 15): its documents and its processing record.
+
+    With regions configured, also where each part is stored (``storage``), as an export says.
+    """
     request = Request(models, actor, purpose, legal_basis, uri, db, key_vault, json_output)
     with request.serve() as (output, rights, classes):
         found = rights.access(named_subject(subject, model, field, classes))
@@ -140,6 +143,8 @@ def access(
         "documents": dict(found.documents),
         "processing": found.processing,
     }
+    if found.storage is not None and found.storage.region is not None:
+        document["storage"] = found.storage.document()  # as an export says it
     counts = {name: len(docs) for name, docs in found.documents.items()}
     if out is None:
         typer.echo(_bson_json(document, indent=None if json_output else 2))

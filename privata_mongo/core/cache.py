@@ -45,6 +45,7 @@ __all__ = [
     "WRITE_HOLD",
     "cached_keys",
     "cached_rows",
+    "entry_subject",
     "forget_keys",
     "forget_rows",
     "hold_erased",
@@ -82,6 +83,12 @@ def key_entry(name: str) -> str | None:
     one cache would both use, and they are few and read once per TTL anyway.
     """
     return f"key:{name}" if is_pseudonym(name) else None
+
+
+def entry_subject(entry: str) -> str | None:
+    """The pseudonym a cache name (``row_entry``, ``key_entry``) belongs to."""
+    subject = entry.rpartition(":")[2]
+    return subject if is_pseudonym(subject) else None
 
 
 def _rows_wanted(ctx: Context) -> bool:

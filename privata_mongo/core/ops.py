@@ -644,7 +644,8 @@ class Locate(Op[dict[str, str]]):
 class InRegion(Op[Any]):
     """Run ``op`` against the stores of ``region``; its result is ``op``'s.
 
-    ``op`` is an identity-side store request, a key request or a cursor read. Only the
+    ``op`` is an identity-side store request, a key request, a cache request (the region's
+    own cache, ``core.residency.caching``) or a cursor read. Only the
     residency router yields it: the drivers serve ``op`` with the region's ports and report
     an unreachable region as ``RegionUnavailable`` naming it.
     """

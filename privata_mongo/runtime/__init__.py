@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,7 @@ from privata_mongo.adapters.clock import SystemClock
 from privata_mongo.adapters.pymongo_async_store import AsyncPymongoStore
 from privata_mongo.adapters.pymongo_calls import IdentityRedaction, refused
 from privata_mongo.adapters.pymongo_store import PymongoStore
-from privata_mongo.config import Settings, current
+from privata_mongo.config import Settings, cached, current
 from privata_mongo.context import resolve_access
 from privata_mongo.core.audit import AccessContext
 from privata_mongo.core.flows.context import Context
@@ -41,7 +41,7 @@ from privata_mongo.drivers.sync import SyncBinding
 from privata_mongo.errors import MissingAccessContext
 from privata_mongo.ports.clock import Clock
 from privata_mongo.runtime.audit import AsyncAuditPoint, AuditPoint, Trails
-from privata_mongo.runtime.cache import async_cache, sync_cache
+from privata_mongo.runtime.cache import AsyncCurrentCache, CurrentCache
 from privata_mongo.runtime.indexes import EnsuredIndexes
 from privata_mongo.runtime.keys import KeyRings, check_master_key
 from privata_mongo.runtime.regions import RegionPorts, residency_of
@@ -139,7 +139,7 @@ class Runtime:
             server_sizes=self.sizes,
             time_limit_ms=_client_timeout_ms(),
             refused=refused,
-            cache=settings.cache is not None,
+            cache=cached(settings),
             key_recheck=settings.key_recheck_ms / 1000,
             residency=residency_of(settings),
         )
@@ -213,7 +213,7 @@ class Runtime:
                 *stores,
                 audit=AsyncAuditPoint(self.trails, database, self.settings),
                 pause=asyncio.sleep,
-                cache=_AsyncCurrentCache(self.settings),
+                cache=AsyncCurrentCache(self.settings),
                 **shared,
             )
             return awaited
@@ -222,62 +222,23 @@ class Runtime:
             PymongoStore(identity, redaction),
             audit=AuditPoint(self.trails, database, self.settings),
             pause=time.sleep,
-            cache=_CurrentCache(self.settings),
+            cache=CurrentCache(self.settings),
             **shared,
         )
         return blocking
 
-    def cache(self) -> Any:
-        """The cache port the settings name when a request runs (sync, or awaited)."""
+    def cache(self, region: str | None = None) -> Any:
+        """The cache port the settings name when a request runs (sync, or awaited).
+
+        With ``region``, the cache of that region's entries (``config.region_cache``).
+        """
         if self.asynchronous:
-            return _AsyncCurrentCache(self.settings)
-        return _CurrentCache(self.settings)
+            return AsyncCurrentCache(self.settings, region)
+        return CurrentCache(self.settings, region)
 
     def trail(self, database: Any) -> Any:
         """The audit trail of the real ``database`` now (``None`` when auditing is off)."""
         return self.trails.of(database, self.settings())
-
-
-class _CurrentCache:
-    """The cache the settings name when a request runs (none: nothing is held)."""
-
-    def __init__(self, settings: Callable[[], Settings]) -> None:
-        self._settings = settings
-
-    def get(self, keys: Sequence[str], /) -> dict[str, bytes]:
-        cache = sync_cache(self._settings())
-        return {} if cache is None else cache.get(keys)
-
-    def add(self, entries: Mapping[str, bytes], /) -> None:
-        cache = sync_cache(self._settings())
-        if cache is not None:
-            cache.add(entries)
-
-    def invalidate(self, keys: Sequence[str], hold: float, /) -> None:
-        cache = sync_cache(self._settings())
-        if cache is not None:
-            cache.invalidate(keys, hold)
-
-
-class _AsyncCurrentCache:
-    """``_CurrentCache`` for the awaited driver (aiocache on the running loop)."""
-
-    def __init__(self, settings: Callable[[], Settings]) -> None:
-        self._settings = settings
-
-    async def get(self, keys: Sequence[str], /) -> dict[str, bytes]:
-        cache = async_cache(self._settings())
-        return {} if cache is None else await cache.get(keys)
-
-    async def add(self, entries: Mapping[str, bytes], /) -> None:
-        cache = async_cache(self._settings())
-        if cache is not None:
-            await cache.add(entries)
-
-    async def invalidate(self, keys: Sequence[str], hold: float, /) -> None:
-        cache = async_cache(self._settings())
-        if cache is not None:
-            await cache.invalidate(keys, hold)
 
 
 class _Current:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from privata_mongo.adapters.cache import (
@@ -25,11 +26,13 @@ from privata_mongo.adapters.cache import (
     LoopCache,
     MemoryCache,
 )
-from privata_mongo.config import Settings, parse_cache_uri
+from privata_mongo.config import Settings, parse_cache_uri, region_cache
 from privata_mongo.errors import ConfigurationError
 
 __all__ = [
     "NAMESPACE",
+    "AsyncCurrentCache",
+    "CurrentCache",
     "async_cache",
     "cache_stats",
     "close_async_caches",
@@ -42,10 +45,17 @@ NAMESPACE = "privata"
 
 _lock = threading.Lock()
 _counters: dict[str, CacheCounters] = {}
-_sync: dict[tuple[str, float], MemoryCache | LoopCache] = {}
-_async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, float], Any]] = (
+_sync: dict[tuple[str, float, str], MemoryCache | LoopCache] = {}
+_async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, float, str], Any]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+def _named(settings: Settings, region: str | None) -> tuple[str | None, str]:
+    """The URI and scope of the deployment's cache, or of region ``region``'s entries."""
+    if region is None:
+        return settings.cache, ""
+    return region_cache(settings, region)
 
 
 def _counted(uri: str) -> CacheCounters:
@@ -70,12 +80,16 @@ def _aiocache(uri: str, ttl: float) -> AiocacheCache:
     return AiocacheCache(backend, ttl, _counted(uri))
 
 
-def sync_cache(settings: Settings) -> MemoryCache | LoopCache | None:
-    """The blocking cache the settings name (``None``: no cache)."""
-    uri = settings.cache
+def sync_cache(settings: Settings, region: str | None = None) -> MemoryCache | LoopCache | None:
+    """The blocking cache the settings name (``None``: no cache).
+
+    With ``region``, the cache of that region's entries (``config.region_cache``): its own,
+    the deployment's in-process one, or none.
+    """
+    uri, scope = _named(settings, region)
     if uri is None:
         return None
-    key = (uri, settings.cache_ttl)
+    key = (uri, settings.cache_ttl, scope)
     held = _sync.get(key)
     if held is not None:
         return held
@@ -93,13 +107,16 @@ def sync_cache(settings: Settings) -> MemoryCache | LoopCache | None:
     return held
 
 
-def async_cache(settings: Settings) -> AiocacheCache | None:
-    """The awaited cache the settings name on the running event loop (``None``: no cache)."""
-    uri = settings.cache
+def async_cache(settings: Settings, region: str | None = None) -> AiocacheCache | None:
+    """The awaited cache the settings name on the running event loop (``None``: no cache).
+
+    With ``region``, the cache of that region's entries, as ``sync_cache``.
+    """
+    uri, scope = _named(settings, region)
     if uri is None:
         return None
     loop = asyncio.get_running_loop()
-    key = (uri, settings.cache_ttl)
+    key = (uri, settings.cache_ttl, scope)
     with _lock:
         held = _async.setdefault(loop, {})
         cache = held.get(key)
@@ -147,3 +164,58 @@ async def close_async_caches() -> None:
         held = list(_async.pop(loop, {}).values())
     for cache in held:
         await cache.close()
+
+
+class CurrentCache:
+    """The cache the settings name when a request runs (none: nothing is held).
+
+    With ``region``, the cache of that region's entries (``config.region_cache``), so a
+    region's identity rows and wrapped keys are only ever put in, read from and invalidated
+    in its own cache.
+    """
+
+    def __init__(self, settings: Callable[[], Settings], region: str | None = None) -> None:
+        self._settings = settings
+        self._region = region
+
+    def get(self, keys: Sequence[str], /) -> dict[str, bytes]:
+        """The held entries of ``keys``."""
+        cache = sync_cache(self._settings(), self._region)
+        return {} if cache is None else cache.get(keys)
+
+    def add(self, entries: Mapping[str, bytes], /) -> None:
+        """Store each entry whose name is absent."""
+        cache = sync_cache(self._settings(), self._region)
+        if cache is not None:
+            cache.add(entries)
+
+    def invalidate(self, keys: Sequence[str], hold: float, /) -> None:
+        """Replace ``keys`` by holds of ``hold`` seconds."""
+        cache = sync_cache(self._settings(), self._region)
+        if cache is not None:
+            cache.invalidate(keys, hold)
+
+
+class AsyncCurrentCache:
+    """``CurrentCache`` for the awaited driver (aiocache on the running loop)."""
+
+    def __init__(self, settings: Callable[[], Settings], region: str | None = None) -> None:
+        self._settings = settings
+        self._region = region
+
+    async def get(self, keys: Sequence[str], /) -> dict[str, bytes]:
+        """The held entries of ``keys``."""
+        cache = async_cache(self._settings(), self._region)
+        return {} if cache is None else await cache.get(keys)
+
+    async def add(self, entries: Mapping[str, bytes], /) -> None:
+        """Store each entry whose name is absent."""
+        cache = async_cache(self._settings(), self._region)
+        if cache is not None:
+            await cache.add(entries)
+
+    async def invalidate(self, keys: Sequence[str], hold: float, /) -> None:
+        """Replace ``keys`` by holds of ``hold`` seconds."""
+        cache = async_cache(self._settings(), self._region)
+        if cache is not None:
+            await cache.invalidate(keys, hold)

@@ -3,7 +3,8 @@
 ``config.Region`` says where a region's identity data and data keys live; this module turns
 the settings into the core's ``Residency`` (names, resolver, each region's master key) and
 builds, per split collection and region, the ports the drivers serve ``InRegion`` requests
-with: the region's identity collection (same name, on the region's client) and its key vault.
+with: the region's identity collection (same name, on the region's client), its key vault and
+the cache of its entries (``config.region_cache``).
 Both follow the settings, as the key vault does: a ``configure`` applies to later operations.
 """
 
@@ -22,6 +23,7 @@ from privata_mongo.context import partial_allowed, pinned_regions
 from privata_mongo.core.residency import Residency, Wrapping
 from privata_mongo.drivers._dispatch import Binding
 from privata_mongo.errors import UnknownRegion
+from privata_mongo.runtime.cache import AsyncCurrentCache, CurrentCache
 from privata_mongo.runtime.keys import KeyRings, real_client, region_provider
 
 __all__ = ["RegionPorts", "clinical_collection", "clinical_collections", "residency_of"]
@@ -181,12 +183,18 @@ class RegionPorts:
             if region.clinical_client is not None:
                 rows = clinical_collection(region, self._clinical)
                 clinical = AsyncPymongoStore(rows) if self._asynchronous else PymongoStore(rows)
+            cache: Any = (
+                AsyncCurrentCache(self._settings, name)
+                if self._asynchronous
+                else CurrentCache(self._settings, name)
+            )
             made: Binding[Any, Any, Any, Any, Any] = Binding(
                 clinical,
                 store,
                 access=self._access,
                 keys=self._keys.region_vault(region),
                 kms=self._kms,
+                cache=cache,  # the region's entries, in the region's cache only
             )
             held = self._bindings.setdefault(key, (region, made))
         return held[1]

@@ -638,6 +638,11 @@ def reindex(ctx: Context) -> Flow[int]:
         after = {"_id": {"$gt": rows[-1]["_id"]}}
 
 
+def _provider_of(document: Mapping[str, Any]) -> Any:
+    master = document.get("masterKey")
+    return master.get("provider") if isinstance(master, Mapping) else None
+
+
 def _as_read(terms: Any) -> Any:
     """Terms as a driver reads them back (a server returns subtype-0 binaries as ``bytes``)."""
     return bson.decode(bson.encode({"t": terms}))["t"]
@@ -650,16 +655,22 @@ def rotate(
     *,
     master_key: Mapping[str, Any] | None = None,
     cached: bool = False,
+    provider: str | None = None,
+    others: frozenset[str] = frozenset(),
 ) -> Flow[int]:
     """Re-wrap every data key from the ``old`` to the ``new`` master key; returns the count.
 
     Documents are not touched: the data keys keep their material, only its wrapping changes
     (pymongo's ``rewrap_many_data_key`` semantics). With ``cached``, the cached copies of the
-    keys (wrapped by the old master key) are invalidated.
+    keys (wrapped by the old master key) are invalidated. ``provider`` is the master key's
+    provider name (default: the ring's; a region's is ``local:<name>``); keys wrapped by a
+    provider in ``others`` (other regions' master keys, in a vault they share) are left as
+    they are: a key is only ever re-wrapped by its own master key's successor.
     """
     documents: list[Document] = yield from LoadKeys(None)
+    documents = [d for d in documents if _provider_of(d) not in others]
     rewrapped = yield from rewrap(
-        documents, old, new, provider=ring.provider, master_key=master_key
+        documents, old, new, provider=provider or ring.provider, master_key=master_key
     )
     if rewrapped:
         yield ReplaceKeys(tuple(rewrapped))

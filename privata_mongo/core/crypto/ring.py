@@ -516,7 +516,8 @@ def rewrap(
     """
     if not documents:
         return []
-    staging = f"{provider}:privata_rotation"
+    # a named provider's own name (``local:eu``) cannot be named further: stage beside it
+    staging = f"{provider.partition(':')[0]}:privata_rotation"
     first = yield from _rewrap_pass(documents, {**old, staging: new[provider]}, staging, master_key)
     return (
         yield from _rewrap_pass(first, {provider: new[provider], staging: new[provider]}, provider)

@@ -82,6 +82,7 @@ class KeyStatus:
 
     ``restored`` counts keys present again although a tombstone says they were shredded (a
     backup of the vault was restored: ``rights replay-erasures`` shreds them again).
+    ``region`` names the region whose vault it is (``None``: the deployment's base vault).
     """
 
     vault: str
@@ -90,6 +91,7 @@ class KeyStatus:
     library_keys: int
     shredded: int
     restored: int
+    region: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +182,8 @@ class ComplianceReport:
     timeline: Timeline
     processing: ProcessingRecord
     notes: tuple[str, ...] = field(default=())
+    region_keys: tuple[KeyStatus, ...] = field(default=())
+    """Each region's key vault (``docs/residency.md``); empty without regions."""
 
     def to_markdown(self) -> str:
         """The report as one Markdown document."""

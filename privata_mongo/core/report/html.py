@@ -57,6 +57,20 @@ def _text(value: object) -> str:
     return escape(str(value))
 
 
+def _region_vaults(r: ComplianceReport) -> str:
+    """The regions' key vaults, one row each (nothing without regions)."""
+    if not r.region_keys:
+        return ""
+    return _table(
+        ("region", "key vault", "keys", "per subject", "library's own", "shredded", "restored"),
+        [
+            (v.region, v.vault, v.keys, v.subject_keys, v.library_keys, v.shredded, v.restored)
+            for v in r.region_keys
+        ],
+        numeric=range(2, 7),
+    )
+
+
 def _table(
     head: Sequence[str], rows: Iterable[Sequence[object]], numeric: Iterable[int] = ()
 ) -> str:
@@ -185,7 +199,8 @@ def _sections(r: ComplianceReport) -> dict[str, str]:
             ]
         )
         + f"<p>Key vault <code>{escape(k.vault)}</code>; keys restored after shredding: "
-        f"{restored}{' (run rights replay-erasures)' if k.restored else ''}.</p>",
+        f"{restored}{' (run rights replay-erasures)' if k.restored else ''}.</p>"
+        + _region_vaults(r),
         "audit": verdict,
         "erasures": _cards([("done", r.erasures_done), ("pending", r.erasures_pending)])
         + _table(

@@ -84,6 +84,15 @@ def to_markdown(report: ComplianceReport) -> str:
         ("key vault", "keys", "per subject", "library's own", "shredded subjects", "restored"),
         [(k.vault, k.keys, k.subject_keys, k.library_keys, k.shredded, k.restored)],
     )
+    if r.region_keys:
+        lines.append("")
+        lines += _table(
+            ("region", "key vault", "keys", "per subject", "library's own", "shredded", "restored"),
+            [
+                (v.region, v.vault, v.keys, v.subject_keys, v.library_keys, v.shredded, v.restored)
+                for v in r.region_keys
+            ],
+        )
     a = r.audit
     lines += _section("audit")
     verdict = "**intact**" if a.ok else f"**{len(a.problems)} problems**"

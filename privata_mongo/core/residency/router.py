@@ -17,6 +17,9 @@ from privata_mongo.core.ops import (
     Aggregate,
     AnyOp,
     AppendAudit,
+    CacheGet,
+    CacheInvalidate,
+    CachePut,
     Count,
     Delete,
     DiscardKeys,
@@ -46,6 +49,7 @@ from privata_mongo.core.ops import (
     Update,
 )
 from privata_mongo.core.pseudonym import is_pseudonym
+from privata_mongo.core.residency.caching import routed_cache
 from privata_mongo.core.residency.clinical import ClinicalStores
 from privata_mongo.core.residency.merging import Merged
 from privata_mongo.core.residency.placement import Residency
@@ -120,6 +124,8 @@ class _Router:
             return (yield from self._next(op.handle, op.size))
         if isinstance(op, KEY_REQUESTS):
             return (yield from self._keys(op))
+        if isinstance(op, CacheGet | CachePut | CacheInvalidate):
+            return (yield from routed_cache(op, self.where, self.residency))
         if isinstance(op, STORE_REQUESTS) and op.side is Side.IDENTITY:
             return (yield from self._identity(op))
         sent: AnyOp = op
@@ -253,6 +259,9 @@ class _Router:
         answered = yield from self._gather([InRegion(region, op) for region in regions])
         if isinstance(op, Find | Aggregate):
             return Fanned(answered)
+        if isinstance(op, FetchAll):  # identity rows: each region's subjects are its own
+            for region, rows in answered:
+                self.where.update((r["_id"], region) for r in rows if isinstance(r.get("_id"), str))
         results = [result for _, result in answered]
         if len(regions) == 1 and results:
             return results[0]
@@ -408,8 +417,9 @@ class _Router:
             )
         ]
         if asked:
-            for _, part in (yield from self._gather(asked)):
+            for region, part in (yield from self._gather(asked)):
                 found.extend(part)
+                self.where.update((n, region) for d in part if (n := key_name(d)) is not None)
         return found
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from privata_mongo.core.ops import Op
 from privata_mongo.core.rights.datamap import DataMap, Lookup, SubjectMap, walk
 from privata_mongo.core.rights.export import Writer
+from privata_mongo.core.rights.storage import Storage, Where
 from privata_mongo.errors import UnknownSubject
 
 __all__ = [
@@ -117,11 +118,15 @@ class Access:
         pseudonym: the subject.
         documents: model name to its documents, decrypted, with native field names.
         processing: the audit records naming the subject (who, when, why, on what basis).
+        storage: where each part is stored: the subject's region, the key vault and master
+            key of its data key, each model's identity and clinical collections
+            (``core.rights.storage``).
     """
 
     pseudonym: str
     documents: Mapping[str, list[dict[str, Any]]]
     processing: list[dict[str, Any]]
+    storage: Storage | None = None
 
 
 _PROCESSING_KEYS = (
@@ -204,11 +209,12 @@ def access(
         for chunk in _chunks(ids, batch):
             held.extend((yield from Read(model, chunk)))
         documents[model] = held
+    storage = yield from Where(found.pseudonym, tuple(documents))
     history = yield from History(found.pseudonym)
     for model, held in documents.items():
         fields = frozenset(_fields(data_map, model, held))
         yield Record(ACCESS, model, found.pseudonym, fields, len(held))
-    return Access(found.pseudonym, documents, _processing(history))
+    return Access(found.pseudonym, documents, _processing(history), storage)
 
 
 def export(
@@ -228,6 +234,10 @@ def export(
         writer.section(model, ("_id", *entry.identity_fields, *entry.clinical_fields))
         for chunk in _chunks(ids, batch):
             writer.documents((yield from Read(model, chunk)))
+    storage = yield from Where(found.pseudonym, tuple(found.documents))
+    if storage.region is not None:
+        # A deployment without regions keeps the export's shape (``docs/residency.md``).
+        writer.stored(storage)
     history = yield from History(found.pseudonym)
     writer.finish(_processing(history))
     return dict(writer.counts)

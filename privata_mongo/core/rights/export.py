@@ -22,6 +22,8 @@ from xml.sax.xmlreader import AttributesImpl
 
 from bson import json_util
 
+from privata_mongo.core.rights.storage import Storage
+
 __all__ = ["FORMATS", "Writer", "writer"]
 
 _JSON = json_util.JSONOptions(json_mode=json_util.JSONMode.RELAXED, tz_aware=False)
@@ -53,7 +55,12 @@ class Writer(abc.ABC):
         self.out = out
         self.subject = subject
         self.counts: dict[str, int] = {}
+        self.storage: Storage | None = None
         self._model = ""
+
+    def stored(self, storage: Storage) -> None:
+        """Say where each part is stored (``core.rights.storage``); written by ``finish``."""
+        self.storage = storage
 
     def section(self, model: str, columns: Sequence[str]) -> None:
         """Start the section of ``model``; ``columns`` are its declared fields in order."""
@@ -99,9 +106,12 @@ class _Json(Writer):
     def finish(self, processing: Sequence[Mapping[str, Any]]) -> None:
         self._close()
         self.out.write(b'}, "processing": ' + json.dumps(_plain(list(processing))).encode())
+        if self.storage is not None:
+            self.out.write(b', "storage": ' + json.dumps(self.storage.document()).encode())
         self.out.write(b"}")
 
 
+_STORAGE = ("part", "model", "region", "stored_in", "master_key")
 _PROCESSING = ("at", "actor", "purpose", "legal_basis", "operation", "model", "fields", "outcome")
 
 
@@ -143,8 +153,24 @@ class _Csv(Writer):
         for record in processing:
             writer.writerow([_cell(record.get(n)) for n in _PROCESSING])
         self._close()
+        if self.storage is not None:
+            self._storage(self.storage)
         self._zip.writestr("_subject.txt", self.subject)
         self._zip.close()
+
+    def _storage(self, storage: Storage) -> None:
+        """``_storage.csv``: one row per part, with the store that holds it."""
+        rows = self._open("_storage.csv")
+        rows.writerow(_STORAGE)
+        key = storage.key
+        if key is not None:
+            rows.writerow(["key", "", key.region or "", key.key_vault, key.master_key or ""])
+        for model in storage.models:
+            for part, at in (("identity", model.identity), ("clinical", model.clinical)):
+                if at is not None:
+                    where = f"{at.database}.{at.collection}"
+                    rows.writerow([part, model.model, at.region or "", where, ""])
+        self._close()
 
 
 class _Xml(Writer):
@@ -193,6 +219,11 @@ class _Xml(Writer):
                 self._value(name, record.get(name))
             self._xml.endElement("record")
         self._xml.endElement("processing")
+        if self.storage is not None:
+            self._xml.startElement("storage", AttributesImpl({}))
+            for name, value in self.storage.document().items():
+                self._value(name, value)
+            self._xml.endElement("storage")
         self._xml.endElement("export")
         self._xml.endDocument()
 

@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 from privata_mongo.core import cache
 from privata_mongo.core.audit import SEVERITY_BREAK_GLASS, records_for
-from privata_mongo.core.ops import AppendAudit, Flow, ResolveAccess, Update, UpdateOutcome
+from privata_mongo.core.ops import (
+    AppendAudit,
+    Flow,
+    Locate,
+    ResolveAccess,
+    Update,
+    UpdateOutcome,
+)
 from privata_mongo.core.schema import PSEUDONYM_FIELD, Side
 from privata_mongo.errors import MissingPurpose, ProcessingRestricted, UnsupportedQuery
 
@@ -222,8 +229,13 @@ def change_marker(
     again by a retry (the operation is idempotent). The audit record names the operation, the
     access context's actor, purpose and legal basis, and the subject; it is appended last,
     once both halves are changed. Returns the documents changed (clinical rows).
+
+    With regions, the subject is located first (its clinical rows name its region), so the
+    identity row is changed in its region's store alone and the record names the region.
     """
     access = yield from ResolveAccess()
+    if ctx.residency is not None:
+        yield from Locate((pseudonym,))
     yield from Update(Side.IDENTITY, {"_id": pseudonym}, change, multi=False)
     yield from cache.forget_rows(ctx, (pseudonym,))
     outcome: UpdateOutcome = yield from Update(
