@@ -255,6 +255,7 @@ def main() -> None:
     os.environ.setdefault(MASTER_KEY_ENV, new_master_key())
     started = datetime.datetime.now(datetime.timezone.utc)
     before = machine()
+    stamp = commit()  # the library this process imported, not the tree at the end of the run
     clock = time.perf_counter()
     backends = {}
     for name in args.backend:
@@ -265,7 +266,7 @@ def main() -> None:
         "started": started.isoformat(timespec="seconds"),
         "seconds": time.perf_counter() - clock,
         "ops": args.ops,
-        "commit": commit(),
+        "commit": stamp,
         "machine": before
         | {"loadavg_end": end["loadavg"], "shared": before["shared"] or end["shared"]},
         "backends": backends,
