@@ -6,6 +6,7 @@ servers); each claim is checked on the raw stores or by counting each region's r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,14 +14,17 @@ from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateOne
 
 import privata_mongo
 import privata_mongo.mongoengine as pm
+from compat_suite.requirements import requires
 from privata_mongo.context import subject_request, within_regions
 from privata_mongo.errors import UnknownRegion
 from testkit.backends import Backend
 from tests.integration.test_residency import (
     EU,
     PEOPLE,
+    VAULT,
     Stores,
     _connect,
+    _counting_clients,
     _model,
     _regions,
     second_ferretdb,
@@ -185,7 +189,13 @@ UPSERTED = {
 }
 
 
-@pytest.mark.parametrize("path", list(UPSERTS))
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(p, marks=requires("update_pipelines")) if "pipeline" in p else p
+        for p in UPSERTS
+    ],
+)
 def test_an_upsert_places_its_new_subject_by_the_resolver(
     connected: Any, backend: Backend, stores: Stores, settings_restored: None, path: str
 ) -> None:
@@ -249,3 +259,87 @@ def test_mongoengine_upserts_place_by_the_resolver(
     Patient.objects(visits=23).update_one(set__country="AT", upsert=True)
     for visits in (21, 22, 23):
         assert _placed(connected, stores, {"visits": visits})[:2] == ("eu", "eu")
+
+
+def test_a_filter_on_the_region_field_asks_only_the_regions_holding_its_values(
+    connected: Any,
+    backend: Backend,
+    stores: Stores,
+    settings_restored: None,
+    request: pytest.FixtureRequest,
+) -> None:
+    eu, us, counts = _counting_clients(backend, request)
+    try:
+        Patient = _configure_by_field(backend, Stores(eu, us, stores.database))
+        for first, _last, email, country, visits, _blood in PEOPLE:
+            Patient(first_name=first, email=email, country=country, visits=visits).save()
+
+        def asked(query: Callable[[], Any]) -> tuple[Any, dict[str, int]]:
+            before = counts()
+            answer = query()
+            after = counts()
+            return answer, {r: after[r] - before[r] for r in after}
+
+        observed = {
+            "count DE": asked(
+                lambda: Patient.objects(country="DE", email="emmy@example.org").count()
+            ),
+            "find FR or DE": asked(
+                lambda: [
+                    p.first_name
+                    for p in Patient.objects(
+                        __raw__={
+                            "$and": [
+                                {"country": {"$in": ["FR", "DE"]}},
+                                {"email": {"$in": ["marie@example.org", "grace@example.org"]}},
+                            ]
+                        }
+                    )
+                ]
+            ),
+            "US e-mail under DE": asked(
+                lambda: Patient.objects(country="DE", email="grace@example.org").count()
+            ),
+            "US": asked(lambda: Patient.objects(country="US", email="grace@example.org").count()),
+            "no such country": asked(
+                lambda: Patient.objects(country="BR", email="grace@example.org").count()
+            ),
+        }
+        # an update changes the field, never the region: the pin follows the stored regions
+        Patient.objects(email="grace@example.org").update(set__country="DE")
+        observed["moved field"] = asked(
+            lambda: Patient.objects(country="DE", email="grace@example.org").count()
+        )
+    finally:
+        for client in (eu, us):
+            client.drop_database(stores.database)
+            client.drop_database(f"{VAULT.partition('.')[0]}_{stores.database}")
+            client.close()
+    assert observed["count DE"] == (1, {"eu": 1, "us": 0})
+    assert observed["find FR or DE"][0] == ["Marie"]
+    assert observed["find FR or DE"][1]["us"] == 0
+    assert observed["US e-mail under DE"] == (0, {"eu": 1, "us": 0})
+    assert observed["US"] == (1, {"eu": 0, "us": 1})
+    assert observed["no such country"] == (0, {"eu": 0, "us": 0})
+    assert observed["moved field"] == (1, {"eu": 1, "us": 1})
+
+
+def test_a_region_resolver_callable_pins_no_filter(
+    connected: Any,
+    backend: Backend,
+    stores: Stores,
+    settings_restored: None,
+    request: pytest.FixtureRequest,
+) -> None:
+    eu, us, counts = _counting_clients(backend, request)
+    try:
+        Patient = _connect(backend, _regions(Stores(eu, us, stores.database)))
+        before = counts()
+        assert Patient.objects(country="DE", email="emmy@example.org").count() == 1
+        after = counts()
+    finally:
+        for client in (eu, us):
+            client.drop_database(stores.database)
+            client.drop_database(f"{VAULT.partition('.')[0]}_{stores.database}")
+            client.close()
+    assert {r: after[r] - before[r] for r in after} == {"eu": 1, "us": 1}

@@ -15,6 +15,7 @@ from privata_mongo.core.audit.records import AuditRecord
 from privata_mongo.core.failures import WriteFailure
 from privata_mongo.core.ops import (
     Aggregate,
+    Among,
     AnyOp,
     AppendAudit,
     Count,
@@ -111,6 +112,8 @@ class _Router:
     # -- routing -------------------------------------------------------------------------------
 
     def serve(self, op: AnyOp) -> Flow[Any]:
+        if isinstance(op, Among):
+            return (yield from self._identity(op.op, op.regions))
         if isinstance(op, NextBatch) and isinstance(op.handle, Fanned):
             return (yield from self._next(op.handle, op.size))
         if isinstance(op, KEY_REQUESTS):
@@ -212,7 +215,8 @@ class _Router:
             return subject_ids(op.filter)
         return None
 
-    def _identity(self, op: AnyOp) -> Flow[Any]:
+    def _identity(self, op: AnyOp, among: Sequence[str] | None = None) -> Flow[Any]:
+        """``op`` sent to its subjects' regions, or asked of every region (``among`` only)."""
         targets = self._targets(op)
         if isinstance(op, Insert):
             yield from self.locate([t for t in targets or () if is_pseudonym(t)])
@@ -222,6 +226,10 @@ class _Router:
         else:
             known, unknown = self.regions_of(targets)
             regions = list(self.residency.asked) if unknown else list(known)
+        if among is not None:
+            regions = [r for r in regions if r in among]
+            if not regions:
+                return no_answer(op)
         if not regions:
             regions = [self.residency.default]
         return (yield from self._fan(op, regions))
