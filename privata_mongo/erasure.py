@@ -20,6 +20,7 @@ client, never through the application's handles (``proxy._protected`` refuses th
 from __future__ import annotations
 
 from collections.abc import Generator, Mapping
+from functools import partial
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -31,6 +32,7 @@ from privata_mongo.core.rights import erasure as flows
 from privata_mongo.core.rights import retention
 from privata_mongo.core.schema import Side
 from privata_mongo.runtime.keys import forget_everywhere, real_client
+from privata_mongo.runtime.region_calls import region_call
 
 __all__ = ["REQUESTS", "answer", "erasure_log"]
 
@@ -54,16 +56,19 @@ def erasure_log(databases: list[Any]) -> Any:
     return database[settings.erasure_collection]
 
 
-def _identities(collection: Any) -> list[Any]:
-    """The real identity collections of ``collection``: one per region when regions are set."""
+def _identities(collection: Any) -> list[tuple[str | None, Any]]:
+    """The real identity collections of ``collection``: one per region when regions are set.
+
+    Each with its region's name (``None`` without regions), so an unreachable one is named.
+    """
     real = collection.database.inner
     name = collection.schema.identity_collection
     regions = collection.database.client.runtime.settings().regions
     if not regions:
-        return [real[name]]
+        return [(None, real[name])]
     return [
-        real_client(r.identity_client)[r.identity_database or real.name][name]
-        for r in regions.values()
+        (region, real_client(r.identity_client)[r.identity_database or real.name][name])
+        for region, r in regions.items()
     ]
 
 
@@ -73,8 +78,8 @@ def _delete_rows(collection: Any, request: flows.DeleteRows) -> Answer:
         result = yield real[collection.name].delete_many(dict(request.filter))
         return result.deleted_count
     deleted = 0
-    for target in _identities(collection):
-        result = yield target.delete_many(dict(request.filter))
+    for region, target in _identities(collection):
+        result = yield region_call(region, partial(target.delete_many, dict(request.filter)))
         deleted += result.deleted_count
     pseudonym = request.filter.get("_id")
     runtime = collection.database.client.runtime
@@ -172,26 +177,27 @@ def _keys(runtime: Any, request: flows.HasKey | flows.ShredKey) -> Answer:
         vault = runtime.keys.vault(settings)
         if isinstance(request, flows.HasKey):
             return bool((yield vault.find([request.pseudonym])))
-        holders = [vault]
+        holders = [(None, vault)]
     else:  # a subject's key is in its region's vault: the others are only read
         holders = []
-        for vault in (runtime.keys.region_vault(r) for r in settings.regions.values()):
-            held = yield vault.find([request.pseudonym])
+        for region, held_in in settings.regions.items():
+            vault = runtime.keys.region_vault(held_in)
+            held = yield region_call(region, partial(vault.find, [request.pseudonym]))
             if held:
-                holders.append(vault)
+                holders.append((region, vault))
         if isinstance(request, flows.HasKey):
             return bool(holders)
         if not holders:  # nothing to delete: the tombstone goes to the default region's
             default = settings.regions[settings.default_region]
-            holders = [runtime.keys.region_vault(default)]
+            holders = [(settings.default_region, runtime.keys.region_vault(default))]
     entry = cache.key_entry(request.pseudonym)
     if settings.cache is not None and entry is not None:
         # Held before the key goes: no process caches it again, and every process holding
         # it in memory finds the hold within its key recheck interval (``core.cache``).
         yield runtime.cache().invalidate((entry,), cache.ERASED_HOLD)
     deleted = 0
-    for vault in holders:
-        deleted += yield vault.shred([request.pseudonym])
+    for region, vault in holders:
+        deleted += yield region_call(region, partial(vault.shred, [request.pseudonym]))
     forget_everywhere([request.pseudonym])  # the read caches: every key ring of the process
     return deleted
 
@@ -213,8 +219,10 @@ def answer(facade: Any, classes: Mapping[str, Any], request: Any) -> Answer:
         if isinstance(request, flows.DeleteRows):
             return (yield from _delete_rows(collection, request))
         count = 0
-        for identity in _identities(collection):
-            count += yield identity.count_documents({"_id": request.pseudonym})
+        for region, identity in _identities(collection):
+            count += yield region_call(
+                region, partial(identity.count_documents, {"_id": request.pseudonym})
+            )
         return count
     if isinstance(request, flows.HasKey | flows.ShredKey):
         return (yield from _keys(runtime, request))

@@ -6,17 +6,22 @@ servers); each claim is checked on the raw stores or by counting each region's r
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from typing import Any
 
+import pymongo
 import pytest
 from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateOne
 
 import privata_mongo
 import privata_mongo.mongoengine as pm
 from compat_suite.requirements import requires
-from privata_mongo.context import subject_request, within_regions
-from privata_mongo.errors import UnknownRegion
+from privata_mongo.config import current
+from privata_mongo.context import partial_results, subject_request, within_regions
+from privata_mongo.encryption import forget_keys
+from privata_mongo.errors import RegionUnavailable, UnknownRegion
+from privata_mongo.rights import Rights, Subject
 from testkit.backends import Backend
 from tests.integration.test_residency import (
     EU,
@@ -343,3 +348,62 @@ def test_a_region_resolver_callable_pins_no_filter(
             client.drop_database(f"{VAULT.partition('.')[0]}_{stores.database}")
             client.close()
     assert {r: after[r] - before[r] for r in after} == {"eu": 1, "us": 1}
+
+
+def _eu_unreachable(stores: Stores) -> Any:
+    """The regions again, the EU's server now unreachable (a closed port on this machine)."""
+    dead = pymongo.MongoClient(
+        "mongodb://127.0.0.1:1/", serverSelectionTimeoutMS=50, connectTimeoutMS=50
+    )
+    privata_mongo.configure(regions=_regions(Stores(dead, stores.us, stores.database)))
+    forget_keys()
+    return dead
+
+
+def test_access_and_export_give_the_reachable_regions_data_under_partial_results(
+    connected: Any, backend: Backend, stores: Stores, settings_restored: None
+) -> None:
+    Patient = _connect(backend, _regions(stores))
+    rights = Rights([Patient])
+    marie = Subject(model="ResPatient", field="email", value="marie@example.org")
+    pseudonym = rights.pseudonym(marie)
+    grace = rights.pseudonym(Subject(model="ResPatient", field="email", value="grace@example.org"))
+    dead = _eu_unreachable(stores)
+    try:
+        with pytest.raises(RegionUnavailable) as caught:
+            rights.access(pseudonym)
+        assert caught.value.region == "eu"
+        with pytest.raises(RegionUnavailable):
+            rights.export(pseudonym, io.BytesIO())
+        with partial_results() as partial:
+            held = rights.access(pseudonym)
+            out = io.BytesIO()
+            counts = rights.export(pseudonym, out)
+        with partial_results() as whole:
+            complete = rights.access(grace)  # a US subject: nothing left out
+        # erasure and rectification stay all or nothing, in a partial block too
+        with partial_results(), pytest.raises(RegionUnavailable):
+            rights.erase(pseudonym)
+        with partial_results(), pytest.raises(RegionUnavailable):
+            rights.rectify(pseudonym, "ResPatient", {"first_name": "Maria"})
+    finally:
+        dead.close()
+    assert partial.regions == {"eu"}
+    assert held.missing_regions == ("eu",)
+    (document,) = held.documents["ResPatient"]
+    assert (document["country"], document["blood_type"]) == ("FR", "B+")
+    assert document.get("email") is None  # its identity half is in the EU, out of reach
+    assert counts == {"ResPatient": 1}
+    assert b"marie@" not in out.getvalue()
+    assert whole.regions == set()
+    assert complete.missing_regions == ()
+    assert complete.documents["ResPatient"][0]["email"] == "grace@example.org"
+    trail = connected[current().audit_collection]
+    accessed = list(trail.find({"operation": "access", "subjects": pseudonym}))
+    assert [r.get("missing_regions") for r in accessed] == [["eu"]]
+    exported = list(trail.find({"operation": "export", "subjects": pseudonym}))
+    assert [r.get("missing_regions") for r in exported][-1] == ["eu"]
+    assert all("missing_regions" not in r for r in trail.find({"subjects": grace}))
+    # the subject was not erased: its identity is whole once the EU is back
+    privata_mongo.configure(regions=_regions(stores))
+    assert Patient.objects(email="marie@example.org").count() == 1

@@ -117,11 +117,15 @@ class Access:
         pseudonym: the subject.
         documents: model name to its documents, decrypted, with native field names.
         processing: the audit records naming the subject (who, when, why, on what basis).
+        missing_regions: the regions left out of a partial answer (``partial_results``):
+            documents whose identity data is held there come without their identity fields.
+            Empty when the answer is whole.
     """
 
     pseudonym: str
     documents: Mapping[str, list[dict[str, Any]]]
     processing: list[dict[str, Any]]
+    missing_regions: tuple[str, ...] = ()
 
 
 _PROCESSING_KEYS = (
