@@ -32,7 +32,7 @@ from privata_mongo.core.rights import erasure as flows
 from privata_mongo.core.rights import retention
 from privata_mongo.core.schema import Side
 from privata_mongo.runtime.keys import forget_everywhere, real_client
-from privata_mongo.runtime.region_calls import region_call
+from privata_mongo.runtime.region_calls import identity_stores, region_call
 
 __all__ = ["REQUESTS", "answer", "erasure_log"]
 
@@ -63,13 +63,8 @@ def _identities(collection: Any) -> list[tuple[str | None, Any]]:
     """
     real = collection.database.inner
     name = collection.schema.identity_collection
-    regions = collection.database.client.runtime.settings().regions
-    if not regions:
-        return [(None, real[name])]
-    return [
-        (region, real_client(r.identity_client)[r.identity_database or real.name][name])
-        for region, r in regions.items()
-    ]
+    settings = collection.database.client.runtime.settings()
+    return identity_stores(settings, real.name, name, real[name])
 
 
 def _delete_rows(collection: Any, request: flows.DeleteRows) -> Answer:

@@ -15,9 +15,11 @@ from typing import Any
 
 from pymongo.errors import ConnectionFailure
 
+from privata_mongo.config import Settings
 from privata_mongo.errors import RegionUnavailable
+from privata_mongo.runtime.keys import real_client
 
-__all__ = ["region_call"]
+__all__ = ["identity_stores", "region_call"]
 
 
 def region_call(region: str | None, call: Callable[[], Any]) -> Any:
@@ -41,3 +43,20 @@ async def _awaited(region: str, made: Awaitable[Any]) -> Any:
         return await made
     except (ConnectionFailure, OSError) as exc:
         raise RegionUnavailable(region) from exc
+
+
+def identity_stores(
+    settings: Settings, database: str, name: str, base: Any
+) -> list[tuple[str | None, Any]]:
+    """The real identity collections named ``name``: each region's, or ``base`` without regions.
+
+    Each with its region's name (``None`` without regions), for the operator tools and rights
+    that visit every region's store themselves (erasure, migration into new collections).
+    """
+    regions = settings.regions
+    if not regions:
+        return [(None, base)]
+    return [
+        (region, real_client(r.identity_client)[r.identity_database or database][name])
+        for region, r in regions.items()
+    ]
