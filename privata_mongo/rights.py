@@ -24,13 +24,6 @@ from typing import IO, Any
 
 from privata_mongo import consent as consents
 from privata_mongo import erasure, restriction, transfer
-from privata_mongo._partial_rights import (
-    PARTIAL_RIGHTS,
-    answering,
-    closing_records,
-    left_out_now,
-    partially,
-)
 from privata_mongo.context import subject_request
 from privata_mongo.core.audit import records_for
 from privata_mongo.core.ops import Steps
@@ -55,6 +48,13 @@ from privata_mongo.core.rights.transfer import MoveSubject, Transfer
 from privata_mongo.core.rights.transfer import transfer as transfer_flow
 from privata_mongo.core.schema import PSEUDONYM_FIELD
 from privata_mongo.errors import ConfigurationError
+from privata_mongo.runtime.answering import (
+    PARTIAL_RIGHTS,
+    answering,
+    closing_records,
+    left_out_now,
+    partially,
+)
 
 TRANSFER = "transfer_region"
 """The right ``transfer_region`` answers, as the access context names it."""

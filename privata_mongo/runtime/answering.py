@@ -1,4 +1,4 @@
-"""Internal. Which rights may answer with part of the data, and what their records say of it.
+"""Which rights may answer with part of the data, and what their records say of it.
 
 Access and export (Arts. 15 and 20) only read: inside an application's ``partial_results``
 block they answer with what the reachable regions hold, rather than nothing, and say so (the
