@@ -407,3 +407,18 @@ def test_access_and_export_give_the_reachable_regions_data_under_partial_results
     # the subject was not erased: its identity is whole once the EU is back
     privata_mongo.configure(regions=_regions(stores))
     assert Patient.objects(email="marie@example.org").count() == 1
+
+
+@requires("explain")
+def test_explain_inside_within_regions_explains_the_query_the_find_runs(
+    connected: Any, backend: Backend, stores: Stores, settings_restored: None
+) -> None:
+    Patient = _connect(backend, _regions(stores))
+    collection = Patient._get_collection()
+    outside = collection.find({"visits": {"$gte": 0}}).explain()
+    with within_regions("eu"):
+        inside = collection.find({"visits": {"$gte": 0}}).explain()
+        found = list(collection.find({"visits": {"$gte": 0}}))
+    assert "_region" not in repr(outside["command"]["filter"])
+    assert inside["command"]["filter"]["_region"] in ("eu", {"$in": ["eu"]})
+    assert len(found) == EU_PEOPLE

@@ -123,7 +123,7 @@ class _Router:
         sent: AnyOp = op
         if isinstance(op, AppendAudit):
             sent = AppendAudit(tuple(self._regioned(r) for r in op.records))
-        elif isinstance(op, FetchAll | Find) and op.side is Side.CLINICAL:
+        elif isinstance(op, FetchAll | Find | Explain) and op.side is Side.CLINICAL:
             query = replace(op.query, projection=linked_projection(op.query.projection))
             sent = replace(op, query=replace(query, filter=self._pin(query.filter)))
         elif isinstance(op, Insert | Replace | ReplaceMany | FindAndModify) and (
