@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Mapping
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from privata_mongo.core.audit import records_for
@@ -23,6 +24,7 @@ from privata_mongo.drivers import aio, sync
 from privata_mongo.drivers._dispatch import Binding
 from privata_mongo.errors import UnknownRegion
 from privata_mongo.runtime.keys import forget_everywhere, real_client, region_provider
+from privata_mongo.runtime.region_calls import region_call
 
 __all__ = ["TRANSFER_OPERATION", "answer"]
 
@@ -72,7 +74,7 @@ def answer(facade: Any, classes: Mapping[str, Any], request: MoveSubject) -> Ans
     for source_name in moving:
         source = regions[source_name]
         source_vault = runtime.keys.region_vault(source)
-        keys = yield source_vault.find([pseudonym])
+        keys = yield region_call(source_name, partial(source_vault.find, [pseudonym]))
         if keys and settings.encryption:
             ring = runtime.keys.ring(settings)
             wrapping = target.master_key
@@ -83,14 +85,17 @@ def answer(facade: Any, classes: Mapping[str, Any], request: MoveSubject) -> Ans
                 None, None, access=runtime.access, kms=runtime.keys.transport(settings)
             )
             rewrapped = yield (aio.run if runtime.asynchronous else sync.run)(flow, binding)
-            yield runtime.keys.region_vault(target).insert(rewrapped)
+            target_vault = runtime.keys.region_vault(target)
+            yield region_call(request.target, partial(target_vault.insert, rewrapped))
         for _, collection in split:
             database = collection.database.inner.name
             name = collection.schema.identity_collection
-            rows = yield facade.rows(_identity(source, database, name).find({"_id": pseudonym}))
+            found = _identity(source, database, name).find({"_id": pseudonym})
+            rows = yield region_call(source_name, partial(facade.rows, found))
+            copy = _identity(target, database, name).replace_one
             for row in rows:
-                yield _identity(target, database, name).replace_one(
-                    {"_id": pseudonym}, row, upsert=True
+                yield region_call(
+                    request.target, partial(copy, {"_id": pseudonym}, row, upsert=True)
                 )
             moved += len(rows)
         for _, collection in split:
@@ -101,8 +106,10 @@ def answer(facade: Any, classes: Mapping[str, Any], request: MoveSubject) -> Ans
         for _, collection in split:
             database = collection.database.inner.name
             name = collection.schema.identity_collection
-            yield _identity(source, database, name).delete_many({"_id": pseudonym})
-        yield source_vault.discard([pseudonym])  # moved, not erased: no tombstone
+            gone = _identity(source, database, name).delete_many
+            yield region_call(source_name, partial(gone, {"_id": pseudonym}))
+        # moved, not erased: no tombstone
+        yield region_call(source_name, partial(source_vault.discard, [pseudonym]))
     forget_everywhere([pseudonym])
     done = Transfer(pseudonym, tuple(moving), request.target, moved)
     yield from _record(runtime, databases, split, done)

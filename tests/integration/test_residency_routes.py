@@ -422,3 +422,25 @@ def test_explain_inside_within_regions_explains_the_query_the_find_runs(
     assert "_region" not in repr(outside["command"]["filter"])
     assert inside["command"]["filter"]["_region"] in ("eu", {"$in": ["eu"]})
     assert len(found) == EU_PEOPLE
+
+
+def test_a_transfer_to_an_unreachable_region_fails_naming_it_and_moves_nothing(
+    connected: Any, backend: Backend, stores: Stores, settings_restored: None
+) -> None:
+    Patient = _connect(backend, _regions(stores))
+    rights = Rights([Patient])
+    grace = rights.pseudonym(Subject(model="ResPatient", field="email", value="grace@example.org"))
+    us_rows, us_keys = (
+        stores.identity("us").count_documents({}),
+        stores.vault("us").count_documents({}),
+    )
+    dead = _eu_unreachable(stores)
+    try:
+        with partial_results(), pytest.raises(RegionUnavailable) as caught:
+            rights.transfer_region(grace, "eu")
+    finally:
+        dead.close()
+    assert caught.value.region == "eu"
+    assert stores.identity("us").count_documents({}) == us_rows
+    assert stores.vault("us").count_documents({}) == us_keys
+    assert connected["res_patient"].find_one({"_pseudonym": grace})["_region"] == "us"
