@@ -14,7 +14,7 @@ context in force *then* is recorded, for every record of the operation.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import replace
 
@@ -34,6 +34,7 @@ __all__ = [
     "resolve_access",
     "subject_request",
     "use_access",
+    "whole_results",
     "within_regions",
 ]
 
@@ -180,6 +181,22 @@ def partial_results() -> Iterator[PartialResults]:
             _partial.reset(token)
         except ValueError:  # exited in another context: restore anyway
             _partial.set(None)
+
+
+@contextmanager
+def whole_results() -> Iterator[None]:
+    """Let no read in the block leave a region out, even inside ``partial_results``.
+
+    For operations that must be all or nothing whatever the caller allows (an erasure or a
+    rectification reading the subject it changes): an unreachable region raises
+    ``RegionUnavailable`` in the block.
+    """
+    token = _partial.set(None)
+    try:
+        yield
+    finally:
+        with suppress(ValueError):  # exited in another context: nothing to restore
+            _partial.reset(token)
 
 
 def partial_allowed() -> PartialResults | None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Mapping, MutableMapping
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -34,6 +35,7 @@ from privata_mongo.core.rights import retention
 from privata_mongo.core.schema import Side
 from privata_mongo.residence import identity_collections, key_vaults, subject_regions
 from privata_mongo.runtime.keys import forget_everywhere, real_client
+from privata_mongo.runtime.region_calls import region_call
 from privata_mongo.runtime.regions import clinical_collections
 
 __all__ = ["REQUESTS", "answer", "erasure_log"]
@@ -61,9 +63,12 @@ def erasure_log(databases: list[Any]) -> Any:
     return database[settings.erasure_collection]
 
 
-def _identities(collection: Any, regions: tuple[str, ...]) -> list[Any]:
-    """The real identity collections of ``collection`` in ``regions`` (every region's: ``()``)."""
-    return [target for _, target in identity_collections(collection, regions)]
+def _identities(collection: Any, regions: tuple[str, ...]) -> list[tuple[str | None, Any]]:
+    """The real identity collections of ``collection`` in ``regions`` (every region's: ``()``).
+
+    Each with its region's name (``None`` without regions), so an unreachable one is named.
+    """
+    return identity_collections(collection, regions)
 
 
 def _regions(
@@ -85,13 +90,13 @@ def _delete_rows(collection: Any, request: flows.DeleteRows, regions: tuple[str,
     deleted = 0
     if request.side is not Side.IDENTITY:  # in every store holding the model's clinical rows
         settings = collection.database.client.runtime.settings()
-        for _, target in clinical_collections(settings, real[collection.name]):
-            result = yield target.delete_many(dict(request.filter))
+        for region, target in clinical_collections(settings, real[collection.name]):
+            result = yield region_call(region, partial(target.delete_many, dict(request.filter)))
             deleted += result.deleted_count
         return deleted
-    reached = identity_collections(collection, regions)
-    for _, target in reached:
-        result = yield target.delete_many(dict(request.filter))
+    reached = _identities(collection, regions)
+    for region, target in reached:
+        result = yield region_call(region, partial(target.delete_many, dict(request.filter)))
         deleted += result.deleted_count
     pseudonym = request.filter.get("_id")
     runtime = collection.database.client.runtime
@@ -214,7 +219,7 @@ def _keys(runtime: Any, request: flows.HasKey | flows.ShredKey, regions: tuple[s
     else:  # a subject's key is in its region's vault: the others are not changed
         holders = []
         for name, vault in key_vaults(runtime, regions):
-            held = yield vault.find([request.pseudonym])
+            held = yield region_call(name, partial(vault.find, [request.pseudonym]))
             if held:
                 holders.append((name, vault))
         if isinstance(request, flows.HasKey):
@@ -230,8 +235,8 @@ def _keys(runtime: Any, request: flows.HasKey | flows.ShredKey, regions: tuple[s
         for name, _ in holders:
             yield runtime.cache(name).invalidate((entry,), cache.ERASED_HOLD)
     deleted = 0
-    for _, vault in holders:
-        deleted += yield vault.shred([request.pseudonym])
+    for region, vault in holders:
+        deleted += yield region_call(region, partial(vault.shred, [request.pseudonym]))
     forget_everywhere([request.pseudonym])  # the read caches: every key ring of the process
     return deleted
 
@@ -267,8 +272,10 @@ def answer(
             return (yield from _delete_rows(collection, request, regions))
         count = 0
         regions = yield from _regions(facade, classes, request.pseudonym, memo)
-        for identity in _identities(collection, regions):
-            count += yield identity.count_documents({"_id": request.pseudonym})
+        for region, identity in _identities(collection, regions):
+            count += yield region_call(
+                region, partial(identity.count_documents, {"_id": request.pseudonym})
+            )
         return count
     if isinstance(request, flows.HasKey | flows.ShredKey):
         regions = yield from _regions(facade, classes, request.pseudonym, memo)

@@ -13,13 +13,17 @@ value and ``AsyncRights`` awaits it.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping, MutableMapping
+from collections.abc import Callable, Generator, Mapping, MutableMapping
+from functools import partial
 from typing import Any
 
+from privata_mongo.context import partial_allowed
 from privata_mongo.core.rights.storage import KeyStoredAt, ModelStorage, Storage, StoredAt, Where
 from privata_mongo.core.schema import PSEUDONYM_FIELD, REGION_FIELD
+from privata_mongo.errors import RegionUnavailable
 from privata_mongo.proxy._collection_base import SplitCollectionBase
 from privata_mongo.runtime.keys import real_client
+from privata_mongo.runtime.region_calls import region_call
 from privata_mongo.runtime.regions import clinical_collections
 
 __all__ = ["identity_collections", "key_vaults", "region_of", "subject_regions", "where"]
@@ -32,6 +36,23 @@ _REGIONS = "regions:"
 
 def _split(collection: Any) -> bool:
     return isinstance(collection, SplitCollectionBase) and collection.schema.enabled
+
+
+def _asked(region: str | None, call: Callable[[], Any]) -> Answer:
+    """``call()`` on a store of ``region``; inside ``partial_results``, ``None`` if unreachable.
+
+    Only access and export read where data is stored, and they may answer partially: an
+    unreachable region is then named in the block (and so in their records), and the part it
+    holds is reported as not found. Outside such a block it raises ``RegionUnavailable``.
+    """
+    try:
+        return (yield region_call(region, call))
+    except RegionUnavailable:
+        partial = partial_allowed()
+        if partial is None or region is None:
+            raise
+        partial.regions.add(region)
+        return None
 
 
 def subject_regions(
@@ -56,8 +77,10 @@ def subject_regions(
         if not _split(collection):
             continue
         raw = collection.database.inner[collection.name]
-        for _, stored in clinical_collections(settings, raw):
-            row = yield stored.find_one(selector, {REGION_FIELD: 1})
+        for store_region, stored in clinical_collections(settings, raw):
+            row = yield from _asked(
+                store_region, partial(stored.find_one, selector, {REGION_FIELD: 1})
+            )
             if row is not None and isinstance(row.get(REGION_FIELD), str):
                 found = (row[REGION_FIELD],)
                 break
@@ -126,11 +149,13 @@ def where(
             settings = collection.database.client.runtime.settings()
             raw = collection.database.inner[collection.name]
             for region, stored in clinical_collections(settings, raw)[1:]:  # regions' own stores
-                if (yield stored.count_documents({PSEUDONYM_FIELD: pseudonym}, limit=1)):
+                asked = partial(stored.count_documents, {PSEUDONYM_FIELD: pseudonym}, limit=1)
+                if (yield from _asked(region, asked)):
                     clinical = StoredAt(region, stored.database.name, stored.name)
                     break
             for region, target in identity_collections(collection, regions):
-                if (yield target.count_documents({"_id": pseudonym}, limit=1)):
+                asked = partial(target.count_documents, {"_id": pseudonym}, limit=1)
+                if (yield from _asked(region, asked)):
                     identity = StoredAt(region, target.database.name, target.name)
                     break
         models.append(ModelStorage(name, clinical, identity))
@@ -138,8 +163,13 @@ def where(
     runtime = None if first is None else first.database.client.runtime
     if runtime is not None and runtime.settings().encryption:
         for region, namespace, vault in _vaults(runtime, regions):
-            held = yield vault.collection.find_one(
-                {"keyAltNames": pseudonym}, {"_id": 0, "masterKey.provider": 1}
+            held = yield from _asked(
+                region,
+                partial(
+                    vault.collection.find_one,
+                    {"keyAltNames": pseudonym},
+                    {"_id": 0, "masterKey.provider": 1},
+                ),
             )
             if held is not None:
                 provider = (held.get("masterKey") or {}).get("provider")

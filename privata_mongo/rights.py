@@ -49,6 +49,13 @@ from privata_mongo.core.rights.transfer import MoveSubject, Transfer
 from privata_mongo.core.rights.transfer import transfer as transfer_flow
 from privata_mongo.core.schema import PSEUDONYM_FIELD
 from privata_mongo.errors import ConfigurationError
+from privata_mongo.runtime.answering import (
+    PARTIAL_RIGHTS,
+    answering,
+    closing_records,
+    left_out_now,
+    partially,
+)
 from privata_mongo.runtime.regions import clinical_collections
 
 TRANSFER = "transfer_region"
@@ -226,7 +233,10 @@ def _records(runtime: Any, request: flows.Record, regions: tuple[str, ...]) -> A
         fields=request.fields,
         count=request.count,
     )
-    return tuple(replace(r, regions=regions) for r in made) if regions else made
+    if regions:
+        made = tuple(replace(r, regions=regions) for r in made)
+    missing = left_out_now()
+    return tuple(replace(r, missing_regions=missing) for r in made) if missing else made
 
 
 def _history(facade: _Facade, classes: Mapping[str, Any], pseudonym: str) -> Answer:
@@ -264,7 +274,15 @@ async def _run_async(facade: _Facade, flow: Generator[Any, Any, Any]) -> Any:
         answer: Steps[Any] = Steps(_answer(facade, classes, request, memo))
         made: Any = answer.advance()
         while not answer.finished:
-            made = answer.advance(await made if inspect.isawaitable(made) else made)
+            if not inspect.isawaitable(made):
+                made = answer.advance(made)
+                continue
+            try:
+                done = await made
+            except Exception as exc:  # the answer sees its call fail, as the sync one does
+                made = answer.advance(error=exc)
+            else:
+                made = answer.advance(done)
         request = steps.advance(answer.value)
     return steps.value
 
@@ -338,7 +356,7 @@ class Rights:
         self._facade: _Facade = _Mongoengine(models)
 
     def _run(self, right: str, flow: Generator[Any, Any, Any]) -> Any:
-        with subject_request(right):
+        with subject_request(right), answering(partial=right in PARTIAL_RIGHTS):
             return _run_sync(self._facade, flow)
 
     def data_map(self) -> DataMap:
@@ -359,8 +377,13 @@ class Rights:
         Raises:
             UnknownSubject: nothing belongs to the subject as named.
             AuditUnavailable: the ``access`` record could not be stored; nothing is returned.
+            RegionUnavailable: a region holding the subject's data cannot be reached (inside
+                ``partial_results``: the answer leaves it out, naming it in
+                ``missing_regions``, in the block's ``regions`` and in the ``access`` record).
         """
-        return self._run(flows.ACCESS, flows.access(self.data_map(), _subject(subject)))  # type: ignore[no-any-return]
+        with answering(partial=True) as scope:
+            held = self._run(flows.ACCESS, flows.access(self.data_map(), _subject(subject)))
+        return partially(held, scope)
 
     def export(
         self, subject: str | Subject, out: IO[bytes], format: str = "json"
@@ -368,11 +391,17 @@ class Rights:
         """Write everything held about ``subject`` to ``out`` (Art. 20); documents per model.
 
         ``format`` is ``json``, ``csv`` (a zip with one file per model) or ``xml``. The export
-        is streamed: memory holds one batch of documents.
+        is streamed: memory holds one batch of documents. Inside ``partial_results`` an
+        unreachable region is left out (its documents without their identity fields) and
+        named in the block's ``regions`` and in the ``export`` records.
         """
-        pseudonym = self.pseudonym(subject)
-        flow = flows.export(self.data_map(), Subject(pseudonym), writer(format, out, pseudonym))
-        return self._run(flows.EXPORT, flow)  # type: ignore[no-any-return]
+        with answering(partial=True) as scope:
+            pseudonym = self.pseudonym(subject)
+            flow = flows.export(self.data_map(), Subject(pseudonym), writer(format, out, pseudonym))
+            counts: dict[str, int] = self._run(flows.EXPORT, flow)
+            if scope is not None and scope.unrecorded:
+                self._run(flows.EXPORT, closing_records(flows.EXPORT, pseudonym, counts))
+        return counts
 
     def rectify(
         self, subject: str | Subject, model: Any, changes: Mapping[str, Any], *, id: Any = None
@@ -448,11 +477,12 @@ class Rights:
         Returns the subject's own documents marked, as ``privata_mongo.restriction`` does; the
         native documents are counted in their ``right`` records.
         """
-        pseudonym = self.pseudonym(subject)
-        with subject_request(right):
-            databases = self._facade.databases(self._facade.classes())
-            own = sum(change(database, pseudonym) for database in databases)
-        self._run(right, spread(self.data_map(), pseudonym, right))
+        with answering(partial=False):  # a change: all or nothing
+            pseudonym = self.pseudonym(subject)
+            with subject_request(right):
+                databases = self._facade.databases(self._facade.classes())
+                own = sum(change(database, pseudonym) for database in databases)
+            self._run(right, spread(self.data_map(), pseudonym, right))
         return own
 
     def restrict(self, subject: str | Subject, *, allowed_purposes: Iterable[str] = ()) -> int:
@@ -535,7 +565,7 @@ class AsyncRights:
         self._facade: _Facade = _Beanie(models)
 
     async def _run(self, right: str, flow: Generator[Any, Any, Any]) -> Any:
-        with subject_request(right):
+        with subject_request(right), answering(partial=right in PARTIAL_RIGHTS):
             return await _run_async(self._facade, flow)
 
     def data_map(self) -> DataMap:
@@ -553,15 +583,21 @@ class AsyncRights:
 
     async def access(self, subject: str | Subject) -> Access:
         """``Rights.access`` for the Beanie models."""
-        return await self._run(flows.ACCESS, flows.access(self.data_map(), _subject(subject)))  # type: ignore[no-any-return]
+        with answering(partial=True) as scope:
+            held = await self._run(flows.ACCESS, flows.access(self.data_map(), _subject(subject)))
+        return partially(held, scope)
 
     async def export(
         self, subject: str | Subject, out: IO[bytes], format: str = "json"
     ) -> dict[str, int]:
         """``Rights.export`` for the Beanie models."""
-        pseudonym = await self.pseudonym(subject)
-        flow = flows.export(self.data_map(), Subject(pseudonym), writer(format, out, pseudonym))
-        return await self._run(flows.EXPORT, flow)  # type: ignore[no-any-return]
+        with answering(partial=True) as scope:
+            pseudonym = await self.pseudonym(subject)
+            flow = flows.export(self.data_map(), Subject(pseudonym), writer(format, out, pseudonym))
+            counts: dict[str, int] = await self._run(flows.EXPORT, flow)
+            if scope is not None and scope.unrecorded:
+                await self._run(flows.EXPORT, closing_records(flows.EXPORT, pseudonym, counts))
+        return counts
 
     async def rectify(
         self, subject: str | Subject, model: Any, changes: Mapping[str, Any], *, id: Any = None
@@ -596,12 +632,13 @@ class AsyncRights:
     async def _mark(
         self, right: str, subject: str | Subject, change: Callable[[Any, str], Any]
     ) -> int:
-        pseudonym = await self.pseudonym(subject)
-        total = 0
-        with subject_request(right):
-            for database in self._facade.databases(self._facade.classes()):
-                total += await change(database, pseudonym)
-        await self._run(right, spread(self.data_map(), pseudonym, right))
+        with answering(partial=False):  # a change: all or nothing
+            pseudonym = await self.pseudonym(subject)
+            total = 0
+            with subject_request(right):
+                for database in self._facade.databases(self._facade.classes()):
+                    total += await change(database, pseudonym)
+            await self._run(right, spread(self.data_map(), pseudonym, right))
         return total
 
     async def restrict(

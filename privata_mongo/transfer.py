@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Mapping
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from privata_mongo.config import cached
@@ -27,6 +28,7 @@ from privata_mongo.drivers import aio, sync
 from privata_mongo.drivers._dispatch import Binding
 from privata_mongo.errors import TransferIncomplete, UnknownRegion
 from privata_mongo.runtime.keys import forget_everywhere, real_client, region_provider
+from privata_mongo.runtime.region_calls import region_call
 from privata_mongo.runtime.regions import clinical_collection, clinical_collections
 
 __all__ = ["TRANSFER_OPERATION", "answer"]
@@ -89,7 +91,7 @@ def answer(facade: Any, classes: Mapping[str, Any], request: MoveSubject) -> Ans
     for source_name in moving:
         source = regions[source_name]
         source_vault = runtime.keys.region_vault(source)
-        keys = yield source_vault.find([pseudonym])
+        keys = yield region_call(source_name, partial(source_vault.find, [pseudonym]))
         if keys and settings.encryption:
             ring = runtime.keys.ring(settings)
             wrapping = target.master_key
@@ -100,14 +102,17 @@ def answer(facade: Any, classes: Mapping[str, Any], request: MoveSubject) -> Ans
                 None, None, access=runtime.access, kms=runtime.keys.transport(settings)
             )
             rewrapped = yield (aio.run if runtime.asynchronous else sync.run)(flow, binding)
-            yield runtime.keys.region_vault(target).insert(rewrapped)
+            target_vault = runtime.keys.region_vault(target)
+            yield region_call(request.target, partial(target_vault.insert, rewrapped))
         for _, collection in split:
             database = collection.database.inner.name
             name = collection.schema.identity_collection
-            rows = yield facade.rows(_identity(source, database, name).find({"_id": pseudonym}))
+            found = _identity(source, database, name).find({"_id": pseudonym})
+            rows = yield region_call(source_name, partial(facade.rows, found))
+            copy = _identity(target, database, name).replace_one
             for row in rows:
-                yield _identity(target, database, name).replace_one(
-                    {"_id": pseudonym}, row, upsert=True
+                yield region_call(
+                    request.target, partial(copy, {"_id": pseudonym}, row, upsert=True)
                 )
             moved += len(rows)
     for _, collection in split:  # the clinical rows follow, to the target's clinical store
@@ -120,9 +125,11 @@ def answer(facade: Any, classes: Mapping[str, Any], request: MoveSubject) -> Ans
         for _, collection in split:
             database = collection.database.inner.name
             name = collection.schema.identity_collection
-            yield _identity(source, database, name).delete_many({"_id": pseudonym})
+            gone = _identity(source, database, name).delete_many
+            yield region_call(source_name, partial(gone, {"_id": pseudonym}))
         # moved, not erased: no tombstone
-        yield runtime.keys.region_vault(source).discard([pseudonym])
+        vault = runtime.keys.region_vault(source)
+        yield region_call(source_name, partial(vault.discard, [pseudonym]))
         if cached(settings):  # and no copy left in the source region's cache either
             entries = [
                 row_entry(c.database.inner.name, c.schema.identity_collection, pseudonym)

@@ -31,6 +31,7 @@ from privata_mongo.core.schema import Side
 
 __all__ = [
     "Aggregate",
+    "Among",
     "AnyOp",
     "AppendAudit",
     "CacheGet",
@@ -655,6 +656,20 @@ class InRegion(Op[Any]):
 
 
 @dataclass(frozen=True, slots=True)
+class Among(Op[Any]):
+    """Ask only ``regions`` for ``op``, an identity-side read naming no subject; its result.
+
+    A flow states it when the filter it resolves says where its documents can be (a condition
+    on the region field that only some regions' subjects satisfy, ``FilterPlan.pin``), so a
+    probe skips the identity stores that cannot hold a match; the residency router serves it,
+    within the regions the operation may use. A flow without regions configured never yields it.
+    """
+
+    regions: tuple[str, ...]
+    op: AnyOp
+
+
+@dataclass(frozen=True, slots=True)
 class Gather(Op[list[Any]]):
     """Run independent requests at once; the result is their results, in order.
 
@@ -704,6 +719,7 @@ AnyOp: TypeAlias = (
     | Located
     | Locate
     | InRegion
+    | Among
     | Gather
 )
 

@@ -69,10 +69,18 @@ class ProbeRef:
 
 @dataclass(frozen=True, slots=True)
 class FilterPlan:
-    """A clinical template plus the probes it waits for."""
+    """A clinical template plus the probes it waits for.
+
+    ``pin``: conditions on clinical fields that every document the filter selects satisfies
+    (those of its top-level conjunction, nested ``$and`` included), as ``(field, condition)``;
+    the flows ask only the regions holding such documents for the probes
+    (``core.flows.common.resolve``). Empty when unknown (a ``$match`` after a stage that
+    changes the documents).
+    """
 
     template: Mapping[str, Any]
     probes: tuple[Probe, ...]
+    pin: tuple[tuple[str, Any], ...] = ()
 
     @property
     def identity_fields(self) -> frozenset[str]:
@@ -97,7 +105,21 @@ def plan_filter(schema: ModelSchema, filter: Mapping[str, Any] | None) -> Filter
     check_positions(filter)
     planner = _Planner(schema)
     template = planner.document(filter, root=True)
-    return FilterPlan(template, tuple(planner.probes))
+    probes = tuple(planner.probes)
+    return FilterPlan(template, probes, _conjoined_conditions(schema, filter) if probes else ())
+
+
+def _conjoined_conditions(schema: ModelSchema, filter: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The ``(field, condition)`` pairs on clinical fields that ``filter`` ANDs at its root."""
+    found: list[tuple[str, Any]] = []
+    for key, condition in filter.items():
+        if key == "$and" and isinstance(condition, list):
+            for child in condition:
+                if isinstance(child, Mapping):
+                    found.extend(_conjoined_conditions(schema, child))
+        elif not key.startswith("$") and schema.side_of(key) is Side.CLINICAL:
+            found.append((key, condition))
+    return tuple(found)
 
 
 def substitute(template: Any, sets: Sequence[Sequence[str]]) -> Any:

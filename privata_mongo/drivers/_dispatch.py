@@ -17,6 +17,7 @@ from typing_extensions import assert_never
 
 from privata_mongo.core.audit import AccessContext
 from privata_mongo.core.ops import (
+    Among,
     AnyOp,
     AppendAudit,
     CacheGet,
@@ -230,8 +231,8 @@ def call_of(op: AnyOp, binding: Binding[Any, Any, Any, Any, Any]) -> PortCall:
             return PortCall(binding.cache.invalidate, (keys, hold))
         case Emit():
             raise RuntimeError("Emit is handled by the driver loop")
-        case Located() | Locate():
-            raise RuntimeError("Located and Locate are served by the residency router")
+        case Located() | Locate() | Among():
+            raise RuntimeError("Located, Locate and Among are served by the residency router")
         case Gather():
             raise RuntimeError("Gather is handled by the driver loop")
         case _:

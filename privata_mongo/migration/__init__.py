@@ -44,6 +44,7 @@ from privata_mongo.proxy._collection_base import SplitCollectionBase
 from privata_mongo.proxy.client import ProxyClient
 from privata_mongo.proxy.database import DatabaseBase
 from privata_mongo.runtime import build_runtime
+from privata_mongo.runtime.region_calls import identity_stores
 
 if TYPE_CHECKING:
     from privata_mongo.migration._into import SwapReport
@@ -125,8 +126,15 @@ class _Target:
         return self.run(audited(ctx, build, spec))
 
     def count(self, side: Side, selector: dict[str, Any]) -> int:
-        inner = self.split._clinical if side is Side.CLINICAL else self.split._identity
-        return int(inner.count_documents(selector))
+        if side is Side.CLINICAL:
+            return int(self.split._clinical.count_documents(selector))
+        return sum(int(c.count_documents(selector)) for _, c in self.identities())
+
+    def identities(self) -> list[tuple[str | None, Any]]:
+        """The real identity collections: each region's when regions are configured."""
+        base = self.split._identity
+        settings = self.split._runtime.settings()
+        return identity_stores(settings, base.database.name, base.name, base)
 
 
 def _target(database: Any, model: Any) -> _Target:

@@ -384,21 +384,25 @@ def swap(database: Any, model: Any, into: str, *, sample: int = 100) -> SwapRepo
             f"{schema.model}: '{backup}' exists already (an earlier backup); drop or rename "
             "it, then swap"
         )
-    taken = _exists(raw, schema.identity_collection)
-    if taken and raw[schema.identity_collection].count_documents({}):
-        raise ConfigurationError(
-            f"{schema.model}: '{schema.identity_collection}' holds rows already; it would be "
-            "replaced by the migrated identity rows: unmigrate the in-place rows first"
-        )
+    # the identity rows are in each region's store when regions are configured
+    stores = [c.database for _, c in job.target.identities()]
+    taken = [_exists(store, schema.identity_collection) for store in stores]
+    for store, held in zip(stores, taken, strict=True):
+        if held and store[schema.identity_collection].count_documents({}):
+            raise ConfigurationError(
+                f"{schema.model}: '{schema.identity_collection}' holds rows already; it would "
+                "be replaced by the migrated identity rows: unmigrate the in-place rows first"
+            )
     made = list(_copy_indexes(job))
-    if _exists(raw, identity):
-        if taken:  # empty (checked above): the indexes the facade made there are kept
-            made += _move_indexes(raw[schema.identity_collection], raw[identity])
-            raw.drop_collection(schema.identity_collection)
-        raw[identity].rename(schema.identity_collection)
+    for store, held in zip(stores, taken, strict=True):
+        if _exists(store, identity):
+            if held:  # empty (checked above): the indexes the facade made there are kept
+                made += _move_indexes(store[schema.identity_collection], store[identity])
+                store.drop_collection(schema.identity_collection)
+            store[identity].rename(schema.identity_collection)
     raw[schema.collection].rename(backup)
     raw[into].rename(schema.collection)
-    return SwapReport(schema.model, schema.collection, backup, tuple(made), checked)
+    return SwapReport(schema.model, schema.collection, backup, tuple(dict.fromkeys(made)), checked)
 
 
 def _move_indexes(empty: Any, target: Any) -> tuple[str, ...]:
@@ -450,7 +454,7 @@ def unmigrate_into(
         progress(done, total)
     # one pass over the identity rows and the key vault, kept in memory for the run: on
     # FerretDB 1.x every lookup by a list of names scans, which per batch is O(N) each time
-    stored = {row["_id"]: row for row in target.split._identity.find({})}
+    stored = {row["_id"]: row for _, rows in target.identities() for row in rows.find({})}
     keys: dict[str, Any] = {}
     for key in target.run(flows.every_key(target.context())):
         for name in key.get("keyAltNames", ()):

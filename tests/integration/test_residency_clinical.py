@@ -442,8 +442,18 @@ def test_access_and_erasure_of_a_subject_reach_its_regions_clinical_store(
     Patient = base._connect(backend, _regions(stores, layout))
     marie = _clinical(stores, "eu").find_one({"country": "FR"})
     subject = Subject(model="ResPatient", field="email", value="marie@example.org")
-    (document,) = Rights([Patient]).access(subject).documents["ResPatient"]
+    held = Rights([Patient]).access(subject)
+    (document,) = held.documents["ResPatient"]
     assert (document["email"], document["blood_type"]) == ("marie@example.org", "B+")
+    # the access names the store holding her clinical rows: the EU's own, not the application's
+    assert held.storage is not None
+    (stored,) = held.storage.models
+    eu_rows = _clinical(stores, "eu")
+    assert (stored.clinical.region, stored.clinical.database, stored.clinical.collection) == (
+        "eu",
+        eu_rows.database.name,
+        eu_rows.name,
+    )
     home_before = _bytes(_home(connected, stores, layout))
     receipt = Rights([Patient]).erase(subject)
     assert receipt.pseudonym == marie["_pseudonym"]

@@ -69,6 +69,9 @@ class AuditRecord:
         regions: the regions holding the identity data of ``subjects``, when regions are
             configured (``core.residency``); left out of the document otherwise, so records
             of a deployment with one region keep their shape.
+        missing_regions: the regions a partial answer left out (``partial_results``: an
+            access or export answered with what the reachable regions hold); left out of the
+            document when the answer is whole.
     """
 
     at: datetime.datetime
@@ -81,6 +84,7 @@ class AuditRecord:
     outcome: str = "ok"
     part: int = 0
     regions: tuple[str, ...] = ()
+    missing_regions: tuple[str, ...] = ()
 
     def body(self) -> dict[str, Any]:
         """The record as a plain document, without chain fields."""
@@ -102,6 +106,7 @@ class AuditRecord:
             | self._emergency()
             | self._request()
             | ({"regions": list(self.regions)} if self.regions else {})
+            | ({"missing_regions": list(self.missing_regions)} if self.missing_regions else {})
         )
 
     def _emergency(self) -> dict[str, Any]:

@@ -52,6 +52,7 @@ from privata_mongo.errors import UnsupportedQuery
 
 from .context import Context
 from .lease import BACKOFF_CAP, BACKOFF_START
+from .region_pin import among, probed_regions
 
 logger = logging.getLogger(__name__)
 
@@ -277,8 +278,9 @@ def resolve(
             sum(p.process is not None for p in plan.probes),
         )
     deadline = operation_deadline(ctx, options)
+    regions = yield from probed_regions(ctx, plan)
     for probe in plan.probes:
-        sets.append((yield from _resolve_probe(ctx, probe, deadline, keep)))  # noqa: PERF401 - a sub-flow
+        sets.append((yield from _resolve_probe(ctx, probe, deadline, keep, regions)))  # noqa: PERF401 - a sub-flow
     resolved: dict[str, Any] = substitute(plan.template, sets)
     return restricted(ctx, resolved)
 
@@ -304,14 +306,20 @@ def resolve_filter(ctx: Context, filter: Mapping[str, Any] | None) -> Flow[dict[
 
 
 def _resolve_probe(
-    ctx: Context, probe: Probe, deadline: Deadline, keep: Kept | None = None
+    ctx: Context,
+    probe: Probe,
+    deadline: Deadline,
+    keep: Kept | None = None,
+    regions: tuple[str, ...] | None = None,
 ) -> Flow[list[str]]:
+    """The pseudonyms ``probe`` matches; ``regions``: the only regions that can hold them."""
     schema = ctx.schema
     if probe.process is None:
         pushed = yield from blind_filter(ctx, probe.server)
         projection = {"_id": 1} if keep is None else stored_projection(ctx, keep.projection)
-        rows = yield from FetchAll(
-            Side.IDENTITY, Query(pushed, projection=projection, limit=ctx.max_in + 1)
+        rows = yield from among(
+            regions,
+            FetchAll(Side.IDENTITY, Query(pushed, projection=projection, limit=ctx.max_in + 1)),
         )
         if len(rows) > ctx.max_in:
             raise UnsupportedQuery(
@@ -348,8 +356,9 @@ def _resolve_probe(
             }
             server = {"$and": [candidates, server]} if server else candidates
     projection = stored_projection(ctx, dict.fromkeys(sorted(probe.fields), 1))
-    rows = yield from FetchAll(
-        Side.IDENTITY, Query(server, projection=projection, limit=schema.scan_limit + 1)
+    rows = yield from among(
+        regions,
+        FetchAll(Side.IDENTITY, Query(server, projection=projection, limit=schema.scan_limit + 1)),
     )
     if len(rows) > schema.scan_limit:
         raise too_many(ctx, "a condition", probe.fields)

@@ -65,12 +65,13 @@ from privata_mongo.core.ops import (
     StoreKeys,
 )
 from privata_mongo.core.pseudonym import format_pseudonym, is_pseudonym
-from privata_mongo.core.schema import PSEUDONYM_FIELD, Side
+from privata_mongo.core.schema import PSEUDONYM_FIELD, REGION_FIELD, Side
 from privata_mongo.core.split import identity_values, join, split_for_storage
 from privata_mongo.errors import ConfigurationError, SubjectErased
 
 from .common import fetch_identities, intends, seal, touched, unseal
 from .context import Context
+from .write import placed
 
 __all__ = [
     "MIGRATION_KEY_PREFIX",
@@ -296,6 +297,9 @@ def _store_identities(
     ]
     pseudonyms = tuple(identity["_id"] for identity, _ in pairs)
     fields = frozenset(name for identity, _ in pairs for name in identity_values(identity))
+    # each subject in the region the resolver gives its document, as an insert places it:
+    # its identity row and key go to that region's stores (a re-run decides the same)
+    ctx = yield from placed(ctx, plain, pairs)
     yield from intends(ctx, pseudonyms, fields, "create")
     # not ``fresh`` unless looked up: a killed run may have stored these keys already
     sealed = yield from seal(ctx, [identity for identity, _ in pairs], fresh=fresh)
@@ -391,6 +395,8 @@ def rejoin(
         held = [stored[p] for p in dict.fromkeys(pseudonyms) if p in stored]
         identities = {row["_id"]: row for row in (yield from unseal(ctx, held))}
     fields = frozenset(n for i in identities.values() for n in identity_values(i))
+    if ctx.residency is not None:  # rows read as stored: the region is privata's, not the app's
+        linked = [{k: v for k, v in r.items() if k != REGION_FIELD} for r in linked]
     plain = [join(r, identities.get(r[PSEUDONYM_FIELD]), ctx.schema) for r in linked]
     yield from touched(ctx, pseudonyms, fields, effect="read")
     return plain

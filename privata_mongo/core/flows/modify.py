@@ -22,6 +22,7 @@ from .common import intends, join_batch, linked, resolve, touched
 from .context import Context
 from .read import read_by_ids, select_one
 from .size_gate import refuse_growth_past_the_limit
+from .upsert_region import linked_update, place_upsert, placed_region
 from .write import (
     delete_rows,
     empty_identity,
@@ -30,7 +31,6 @@ from .write import (
     read_options,
     replace_target,
     upserted_document,
-    with_link,
     write_documents,
 )
 
@@ -88,7 +88,7 @@ def find_one_and_update(
     if compiled is None or not isinstance(update, Mapping) or (not touches and not seeds):
         return (
             yield from _server_update(
-                ctx, clinical_filter, update, sort, upsert, return_new, pplan, options
+                ctx, filter, clinical_filter, update, sort, upsert, return_new, pplan, options
             )
         )
     target = yield from select_one(ctx, clinical_filter, sort, read_options(options))
@@ -106,6 +106,7 @@ def find_one_and_update(
 
 def _server_update(
     ctx: Context,
+    filter: Mapping[str, Any],
     clinical_filter: Mapping[str, Any],
     update: Mapping[str, Any] | Sequence[Mapping[str, Any]],
     sort: Sort,
@@ -133,12 +134,12 @@ def _server_update(
             sort,
         )
     pseudonym = ctx.new_pseudonym() if upsert else ""
-    server_update: Any = update
-    if upsert and isinstance(update, Mapping):
-        server_update = with_link(update, pseudonym)
-    elif upsert:
-        link = {"$ifNull": [f"${PSEUDONYM_FIELD}", pseudonym]}
-        server_update = (*update, {"$set": {PSEUDONYM_FIELD: link}})
+    compiled = compile_update(update) if isinstance(update, Mapping) else None
+    placement = yield from place_upsert(ctx, filter, compiled, options, pseudonym)
+    region, refused = placed_region(placement)
+    if refused is not None:  # an update only: refused if it would have created
+        upsert, pseudonym = False, ""
+    server_update: Any = linked_update(update, pseudonym, region) if upsert else update
     result: Document | None = yield from FindAndModify(
         Side.CLINICAL,
         "update",
@@ -150,6 +151,8 @@ def _server_update(
         _keeping_link(pplan.clinical),
         options,
     )
+    if refused is not None and result is None:
+        raise refused.error
     yield from touched(ctx, linked([result] if result is not None else []))
     if return_new:
         inserted = result is not None and result.get(PSEUDONYM_FIELD) == pseudonym

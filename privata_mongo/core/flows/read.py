@@ -196,11 +196,17 @@ def estimated_count(ctx: Context, options: Mapping[str, Any]) -> Flow[int]:
     """``estimated_document_count``: one clinical document per logical document.
 
     Under restriction or objection the server's estimate would count subjects the
-    operation cannot see, so the visible documents are counted instead.
+    operation cannot see, so the visible documents are counted instead; so are they in a
+    ``within_regions`` block, whose clause the residency router adds to the count (an exact
+    count of the pinned regions' subjects, not metadata: it reads the collection or an index
+    on the region).
     """
     rules = ctx.restriction
-    if rules is not None and rules.visible is not None:
-        exact: int = yield from Count(Side.CLINICAL, dict(rules.visible), options)
+    visible = None if rules is None else rules.visible
+    if visible is None and ctx.residency is not None and ctx.residency.pinned:
+        visible = {}
+    if visible is not None:
+        exact: int = yield from Count(Side.CLINICAL, dict(visible), options)
         return exact
     counted: int = yield from EstimatedCount(Side.CLINICAL, options)
     return counted

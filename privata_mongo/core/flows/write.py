@@ -75,6 +75,7 @@ from .identity_writes import (
 from .lease import hold, release
 from .read import select_one
 from .size_gate import refuse_growth_past_the_limit
+from .upsert_region import linked_update, place_upsert, placed_region
 
 __all__ = [
     "delete",
@@ -388,7 +389,9 @@ def update(
             targets = linked([target])
     if compiled is None or not isinstance(update, Mapping):
         stages = cast(Sequence[Mapping[str, Any]], update)
-        flow = _pipeline_update(ctx, plan, clinical_filter, stages, multi, upsert, options, targets)
+        flow = _pipeline_update(
+            ctx, plan, filter, clinical_filter, stages, multi, upsert, options, targets
+        )
         return (yield from flow)
     touches_identity = schema.touches_identity(compiled.fields)
     seeds_identity = upsert and bool(plan.identity_fields)
@@ -397,15 +400,21 @@ def update(
             ctx, clinical_filter, filter, update, compiled, multi, options
         )
         pseudonym = ctx.new_pseudonym() if upsert else ""
+        placement = yield from place_upsert(ctx, filter, compiled, options, pseudonym)
+        region, refused = placed_region(placement)
+        if refused is not None:  # an update only: refused if it would have created
+            upsert, pseudonym = False, ""
         yield from _server_side_subjects(ctx, clinical_filter, multi, options, targets, pseudonym)
         outcome: UpdateOutcome = yield from Update(
             Side.CLINICAL,
             clinical_filter,
-            with_link(update, pseudonym) if upsert else update,
+            linked_update(update, pseudonym, region) if upsert else update,
             multi,
             upsert,
             options,
         )
+        if refused is not None and not outcome.matched:
+            raise refused.error
         if outcome.upserted_id is not None:
             yield from empty_identity(ctx, pseudonym)
         return outcome
@@ -527,6 +536,7 @@ def upserted_document(
 def _pipeline_update(
     ctx: Context,
     plan: FilterPlan,
+    filter: Mapping[str, Any],
     clinical_filter: Mapping[str, Any],
     pipeline: Sequence[Mapping[str, Any]],
     multi: bool,
@@ -545,15 +555,18 @@ def _pipeline_update(
             "the server cannot see; use update operators ($set …) for those fields",
             model=schema.model,
         )
-    stages = list(pipeline)
     pseudonym = ctx.new_pseudonym() if upsert else ""
-    if upsert:
-        link = {"$ifNull": [f"${PSEUDONYM_FIELD}", pseudonym]}
-        stages.append({"$set": {PSEUDONYM_FIELD: link}})
+    placement = yield from place_upsert(ctx, filter, None, options, pseudonym)
+    region, refused = placed_region(placement)
+    if refused is not None:  # an update only: refused if it would have created
+        upsert, pseudonym = False, ""
+    stages = linked_update(pipeline, pseudonym, region) if upsert else tuple(pipeline)
     yield from _server_side_subjects(ctx, clinical_filter, multi, options, targets, pseudonym)
     outcome: UpdateOutcome = yield from Update(
         Side.CLINICAL, clinical_filter, tuple(stages), multi, upsert, options
     )
+    if refused is not None and not outcome.matched:
+        raise refused.error
     if outcome.upserted_id is not None:
         yield from empty_identity(ctx, pseudonym)
     return outcome

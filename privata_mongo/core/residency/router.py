@@ -15,6 +15,7 @@ from privata_mongo.core.audit.records import AuditRecord
 from privata_mongo.core.failures import WriteFailure
 from privata_mongo.core.ops import (
     Aggregate,
+    Among,
     AnyOp,
     AppendAudit,
     CacheGet,
@@ -120,6 +121,8 @@ class _Router:
     # -- routing -------------------------------------------------------------------------------
 
     def serve(self, op: AnyOp) -> Flow[Any]:
+        if isinstance(op, Among):
+            return (yield from self._identity(op.op, op.regions))
         if isinstance(op, NextBatch) and isinstance(op.handle, Fanned):
             return (yield from self._next(op.handle, op.size))
         if isinstance(op, KEY_REQUESTS):
@@ -131,7 +134,7 @@ class _Router:
         sent: AnyOp = op
         if isinstance(op, AppendAudit):
             sent = AppendAudit(tuple(self._regioned(r) for r in op.records))
-        elif isinstance(op, FetchAll | Find) and op.side is Side.CLINICAL:
+        elif isinstance(op, FetchAll | Find | Explain) and op.side is Side.CLINICAL:
             query = replace(op.query, projection=linked_projection(op.query.projection))
             sent = replace(op, query=replace(query, filter=self._pin(query.filter)))
         elif isinstance(op, Insert | Replace | ReplaceMany | FindAndModify) and (
@@ -232,7 +235,8 @@ class _Router:
             return subject_ids(op.filter)
         return None
 
-    def _identity(self, op: AnyOp) -> Flow[Any]:
+    def _identity(self, op: AnyOp, among: Sequence[str] | None = None) -> Flow[Any]:
+        """``op`` sent to its subjects' regions, or asked of every region (``among`` only)."""
         targets = self._targets(op)
         if isinstance(op, Insert):
             yield from self.locate([t for t in targets or () if is_pseudonym(t)])
@@ -242,6 +246,10 @@ class _Router:
         else:
             known, unknown = self.regions_of(targets)
             regions = list(self.residency.asked) if unknown else list(known)
+        if among is not None:
+            regions = [r for r in regions if r in among]
+            if not regions:
+                return no_answer(op)
         if not regions:
             regions = [self.residency.default]
         return (yield from self._fan(op, regions))

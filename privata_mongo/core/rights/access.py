@@ -121,12 +121,16 @@ class Access:
         storage: where each part is stored: the subject's region, the key vault and master
             key of its data key, each model's identity and clinical collections
             (``core.rights.storage``).
+        missing_regions: the regions left out of a partial answer (``partial_results``):
+            documents whose identity data is held there come without their identity fields.
+            Empty when the answer is whole.
     """
 
     pseudonym: str
     documents: Mapping[str, list[dict[str, Any]]]
     processing: list[dict[str, Any]]
     storage: Storage | None = None
+    missing_regions: tuple[str, ...] = ()
 
 
 _PROCESSING_KEYS = (
