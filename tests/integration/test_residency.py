@@ -24,7 +24,7 @@ import privata_mongo
 import privata_mongo.mongoengine as pm
 from privata_mongo import ConfigurationError
 from privata_mongo.config import Region, current
-from privata_mongo.context import partial_results, within_regions
+from privata_mongo.context import access_context, current_access, partial_results, within_regions
 from privata_mongo.core.pseudonym import is_pseudonym
 from privata_mongo.encryption import forget_keys, new_master_key
 from privata_mongo.errors import RegionUnavailable, UnknownRegion
@@ -572,3 +572,29 @@ def test_regions_work_with_the_cache_of_identity_rows_and_keys(
     Patient.objects(email="alan@example.org").update(set__first_name="Alan M.")
     assert Patient.objects(email="alan@example.org").first().first_name == "Alan M."
     assert stores.identity("us").count_documents({}) == 3
+
+
+def test_a_resolver_may_place_a_subject_by_the_access_context_of_its_creation(
+    connected: Any, backend: Backend, stores: Stores, settings_restored: None
+) -> None:
+    # The region of the clinic creating the record decides, whatever the document says.
+    clinics = {"clinic-berlin": "eu", "clinic-boston": "us"}
+
+    def by_clinic(document: Any) -> str | None:
+        access = current_access()
+        return clinics.get(access.actor or "") if access is not None else None
+
+    privata_mongo.configure(
+        regions=_regions(stores), default_region="us", region_resolver=by_clinic
+    )
+    pm.connect(db=backend.db_name, **backend.mongoengine_settings())
+    Patient = _model()
+    with access_context(actor="clinic-berlin", purpose="treatment"):
+        emmy = Patient(first_name="Emmy", email="emmy@example.org", country="US").save()
+    with access_context(actor="clinic-boston", purpose="treatment"):
+        grace = Patient(first_name="Grace", email="grace@example.org", country="DE").save()
+    stored = {d["_id"]: d["_region"] for d in connected["res_patient"].find({})}
+    assert stored == {emmy.id: "eu", grace.id: "us"}
+    assert stores.identity("eu").count_documents({}) == 1
+    assert stores.identity("us").count_documents({}) == 1
+    assert Patient.objects.get(id=emmy.id).email == "emmy@example.org"
