@@ -31,7 +31,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar, cast
 
-from privata_mongo.core.failures import WriteFailure
 from privata_mongo.core.mql.values import sort_directions, sort_documents, sort_key
 from privata_mongo.core.ops import (
     Aggregate,
@@ -75,6 +74,7 @@ from privata_mongo.core.residency.merging import (
     united,
 )
 from privata_mongo.core.residency.placement import Residency
+from privata_mongo.core.residency.runs import in_runs
 from privata_mongo.core.rights.restriction import conjoined
 from privata_mongo.core.schema import REGION_FIELD
 from privata_mongo.errors import RegionUnavailable, UnsupportedQuery
@@ -214,13 +214,23 @@ class ClinicalStores:
                 model=self.residency.model,
             )
 
-    def _find(self, op: Find, stores: Sequence[Store]) -> Flow[Merged]:
-        query = op.query
+    def _window(
+        self, query: Query
+    ) -> tuple[Query, list[tuple[str, int]], int, int | None, tuple[str, ...]]:
+        """What each store is asked for a page: no skip, ``skip + limit`` rows, the sort keys.
+
+        Returns the query to send, the sort, the page's skip and limit (applied after the
+        merge) and the sort keys to strip from the rows before the application sees them.
+        """
         sort = sort_directions(query.sort) if query.sort else []
         self._refuse_collation(query.options, sort)
         skip, limit = find_window(query.skip, query.limit)
         projection, strip = keyed_projection(query.projection, sort)
         asked = replace(query, skip=0, limit=asked_limit(skip, limit), projection=projection)
+        return asked, sort, skip, limit, strip
+
+    def _find(self, op: Find, stores: Sequence[Store]) -> Flow[Merged]:
+        asked, sort, skip, limit, strip = self._window(op.query)
         opened = yield from self._gather(stores, replace(op, query=asked), read=True)
         parts = [Part(store, handle) for store, handle in opened]
         return Merged(parts, sort, skip, limit, strip)
@@ -332,12 +342,7 @@ class ClinicalStores:
                 part.done = True
 
     def _fetch_all(self, op: FetchAll, stores: Sequence[Store]) -> Flow[list[Document]]:
-        query = op.query
-        sort = sort_directions(query.sort) if query.sort else []
-        self._refuse_collation(query.options, sort)
-        skip, limit = find_window(query.skip, query.limit)
-        projection, strip = keyed_projection(query.projection, sort)
-        asked = replace(query, skip=0, limit=asked_limit(skip, limit), projection=projection)
+        asked, sort, skip, limit, strip = self._window(op.query)
         answered = yield from self._gather(stores, replace(op, query=asked), read=True)
         rows: list[Mapping[str, Any]] = [r for _, part in answered for r in part]
         if sort:
@@ -367,24 +372,16 @@ class ClinicalStores:
         An ordered insert stops where one store would have stopped, and failure indexes stay
         the caller's.
         """
-        runs: list[tuple[Store, list[int]]] = []
-        for index, row in enumerate(op.documents):
-            store = self.store_of(row.get(REGION_FIELD, self.residency.default))
-            if runs and runs[-1][0] == store:
-                runs[-1][1].append(index)
-            else:
-                runs.append((store, [index]))
-        if len(runs) <= 1:
-            only: InsertOutcome = yield from _sent(runs[0][0] if runs else HOME, op)
-            return only
-        failures: list[WriteFailure] = []
-        for store, indexes in runs:
-            part = replace(op, documents=tuple(op.documents[i] for i in indexes))
-            outcome: InsertOutcome = yield from _sent(store, part)
-            failures.extend(replace(f, index=indexes[f.index]) for f in outcome.failures)
-            if op.ordered and outcome.failures:
-                break
-        return InsertOutcome(tuple(failures))
+        if not op.documents:
+            empty: InsertOutcome = yield from _sent(HOME, op)
+            return empty
+        stores = [self.store_of(r.get(REGION_FIELD, self.residency.default)) for r in op.documents]
+
+        def send(store: Store, part: Insert) -> Flow[InsertOutcome]:
+            sent: InsertOutcome = yield from _sent(store, part)
+            return sent
+
+        return (yield from in_runs(op, stores, send))
 
     def _upsert_store(self, op: Update | Replace | FindAndModify) -> Store:
         document = op.update if isinstance(op, Update) else op.document

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from privata_mongo.core.audit.records import AuditRecord
-from privata_mongo.core.failures import WriteFailure
 from privata_mongo.core.ops import (
     Aggregate,
     Among,
@@ -66,6 +65,7 @@ from privata_mongo.core.residency.requests import (
     no_answer,
     subject_ids,
 )
+from privata_mongo.core.residency.runs import in_runs
 from privata_mongo.core.rights.restriction import conjoined
 from privata_mongo.core.schema import PSEUDONYM_FIELD, REGION_FIELD, Side
 from privata_mongo.errors import ConfigurationError, RegionUnavailable
@@ -325,26 +325,17 @@ class _Router:
         An ordered insert stops where the server would have stopped, and failure indexes stay
         the caller's.
         """
-        runs: list[tuple[str, list[int]]] = []
-        for index, document in enumerate(op.documents):
+        regions: list[str] = []
+        for document in op.documents:
             name = document.get("_id")
             region = self.where.get(name, self.residency.default) if isinstance(name, str) else ""
-            region = region or self.residency.default
-            if runs and runs[-1][0] == region:
-                runs[-1][1].append(index)
-            else:
-                runs.append((region, [index]))
-        if len(runs) == 1:
-            only: InsertOutcome = yield from InRegion(runs[0][0], op)
-            return only
-        failures: list[WriteFailure] = []
-        for region, indexes in runs:
-            part = replace(op, documents=tuple(op.documents[i] for i in indexes))
-            outcome: InsertOutcome = yield from InRegion(region, part)
-            failures.extend(replace(f, index=indexes[f.index]) for f in outcome.failures)
-            if op.ordered and outcome.failures:
-                break
-        return InsertOutcome(tuple(failures))
+            regions.append(region or self.residency.default)
+
+        def send(region: str, part: Insert) -> Flow[InsertOutcome]:
+            sent: InsertOutcome = yield from InRegion(region, part)
+            return sent
+
+        return (yield from in_runs(op, regions, send))
 
     def _keys(self, op: AnyOp) -> Flow[Any]:
         if isinstance(op, LoadKeys):
