@@ -109,6 +109,9 @@ class Settings:
             (``{"aws": {"tlsCAFile": ...}}``: ``tlsCAFile``, ``tlsCertificateKeyFile``,
             ``tlsCertificateKeyFilePassword``, ``tlsCRLFile``).
         key_cache_ttl: seconds a data key stays in memory after it was read.
+        key_cache_size: about how many subjects' data keys stay in memory (about 1.1 KiB
+            each): past it the least recently loaded go first, except those loaded in the
+            last 30 seconds, which an operation may still be using (``core.crypto.ring``).
         cache: where identity rows (as stored, encrypted) and wrapped data keys are cached
             (``docs/cache.md``): ``None`` (the default: no cache), ``"memory://"`` (this
             process) or ``"redis://host:port/db"`` (shared by every process naming it).
@@ -177,6 +180,7 @@ class Settings:
     master_key: Mapping[str, Any] | None = None
     kms_tls_options: Mapping[str, Mapping[str, Any]] | None = None
     key_cache_ttl: float = 60.0
+    key_cache_size: int = 10_000
     cache: str | None = None
     cache_ttl: float = 300.0
     key_recheck_ms: int = 1_000
@@ -418,6 +422,7 @@ def configure(**changes: Any) -> Settings:
         "write_lease_ms",
         "write_wait_ms",
         "key_recheck_ms",
+        "key_cache_size",
     ):
         value = changes.get(name, 1)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -286,6 +286,7 @@ class KeyRings:
         key = (id(owner), settings.key_vault_namespace, fingerprint, settings.kms_provider)
         ring = self._rings.get(key)
         if ring is not None:
+            ring.size = settings.key_cache_size  # a later configure() applies at once
             return ring
         with self._lock:
             ring = self._rings.get(key)
@@ -296,6 +297,7 @@ class KeyRings:
                     master_key=settings.master_key,
                     ttl=settings.key_cache_ttl,
                     clock=time.monotonic,
+                    size=settings.key_cache_size,
                 )
                 self._rings[key] = ring
                 _live_rings.add(ring)

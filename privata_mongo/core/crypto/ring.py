@@ -35,6 +35,7 @@ from pymongocrypt.synchronous.state_machine import MongoCryptCallback
 from privata_mongo.core.crypto import aead, machine
 from privata_mongo.core.crypto.blind import INDEX_KEY_NAME
 from privata_mongo.core.ops import Flow
+from privata_mongo.core.pseudonym import is_pseudonym
 from privata_mongo.errors import ConfigurationError, KeyUnavailable
 
 __all__ = [
@@ -142,6 +143,11 @@ def _local_key(provider: str | None, kms_providers: Mapping[str, Any]) -> bytes 
     return bytes(key) if isinstance(key, bytes | bytearray) else None
 
 
+EVICTION_GRACE = 30.0
+"""Seconds a loaded data key is safe from eviction (``KeyRing``): longer than any operation
+takes between loading its keys and using them."""
+
+
 class KeyRing:
     """Data key documents in memory, and the libmongocrypt instance that uses them.
 
@@ -151,6 +157,15 @@ class KeyRing:
     material for the same time (so a remote KMS is asked once per data key and TTL, not per
     document). ``forget`` drops keys at once (erasure), including libmongocrypt's own cache.
 
+    The ring holds about ``size`` subjects' keys: one data key per subject means a process
+    that reads every subject once would otherwise keep a key for each of them (about 1.1 KiB
+    apiece) for as long as it runs. Past ``size``, the subjects' keys loaded (or confirmed)
+    longest ago go first, but never one loaded in the last ``EVICTION_GRACE`` seconds: an
+    operation uses the keys it loaded right after loading them, and must find them there. So
+    the ring holds at most ``size`` keys, or the keys loaded in the last ``EVICTION_GRACE``
+    seconds if those are more. The library's own keys (the blind index key, the audit chain
+    keys) are never evicted. An evicted key is loaded again when next needed.
+
     Args:
         kms_providers: libmongocrypt's ``kms_providers`` (``{"local": {"key": <96 bytes>}}``,
             or ``aws``/``azure``/``gcp``/``kmip`` credentials).
@@ -158,6 +173,7 @@ class KeyRing:
         master_key: the provider's master key document for new data keys (not for ``local``).
         ttl: seconds a loaded key stays usable without being read again.
         clock: monotonic seconds, for the TTL.
+        size: how many subjects' keys the ring holds before it evicts the oldest.
 
     Raises:
         ConfigurationError: a cloud provider with empty credentials (libmongocrypt would look
@@ -172,6 +188,7 @@ class KeyRing:
         master_key: Mapping[str, Any] | None = None,
         ttl: float = 60.0,
         clock: Callable[[], float],
+        size: int = 10_000,
     ) -> None:
         for name in _ON_DEMAND:
             if name in kms_providers and not kms_providers[name]:
@@ -183,6 +200,7 @@ class KeyRing:
         self.provider = provider
         self.master_key = dict(master_key) if master_key else None
         self.ttl = ttl
+        self.size = size
         self._clock = clock
         self._lock = threading.Lock()
         self._by_name: dict[str, _Entry] = {}
@@ -255,6 +273,7 @@ class KeyRing:
                 entry = self._by_name.get(name)
                 if entry is not None:
                     entry.loaded = now
+                    self._by_id[entry.key_id] = self._by_id.pop(entry.key_id, entry)
 
     def add(self, documents: Iterable[Mapping[str, Any]]) -> None:
         """Hold key documents as read from (or written to) the key vault."""
@@ -274,9 +293,35 @@ class KeyRing:
                     wrapped=bytes(material) if isinstance(material, bytes) else None,
                 )
                 self._unwrapped_keys.pop(key_id, None)
+                self._by_id.pop(key_id, None)  # to the end: the order is the order of loading
                 self._by_id[key_id] = entry
                 for name in entry.names:
                     self._by_name[name] = entry
+            self._evict(now)
+
+    def _evict(self, now: float) -> None:
+        """Drop the subjects' keys loaded longest ago while more than ``size`` are held.
+
+        Called under the lock. ``_by_id`` is in the order keys were loaded or confirmed, so
+        the walk stops at the first subject's key younger than ``EVICTION_GRACE``.
+        """
+        excess = len(self._by_id) - self.size
+        if excess <= 0:
+            return
+        for key_id, entry in list(self._by_id.items()):
+            if excess <= 0:
+                break
+            if not any(is_pseudonym(name) for name in entry.names):
+                continue  # the library's own keys stay
+            if now - entry.loaded < EVICTION_GRACE:
+                break
+            del self._by_id[key_id]
+            for name in entry.names:
+                if self._by_name.get(name) is entry:
+                    del self._by_name[name]
+            self._unwrapped_keys.pop(key_id, None)
+            entry.material = None
+            excess -= 1
 
     def forget(self, names: Iterable[str] | None = None) -> None:
         """Drop keys from memory, all of them when ``names`` is ``None`` (after an erasure).
