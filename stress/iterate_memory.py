@@ -29,6 +29,8 @@ from typing import Any
 
 from pymongo import monitoring
 
+import privata_mongo
+import privata_mongo.config
 from privata_mongo.encryption import MASTER_KEY_ENV, new_master_key
 from stress.odm.run import backend as open_backend
 from stress.odm.run import commit, machine
@@ -118,8 +120,9 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"Commit `{c['commit'][:12]}`{' (tree dirty)' if c['dirty'] else ''}, started "
         f"{result['started']}, {result['seconds']:.0f} s; load average {m['loadavg']} at the "
-        f"start and {m['loadavg_end']} at the end. Traced memory (tracemalloc) above the "
-        "start of each iteration; the key ring emptied before each.",
+        f"start and {m['loadavg_end']} at the end; key_cache_size "
+        f"{result.get('key_cache_size', 'not set (no bound)')}. Traced memory (tracemalloc) "
+        "above the start of each iteration; the key ring emptied before each.",
     ]
     for backend, sizes in result["backends"].items():
         lines += [
@@ -149,9 +152,12 @@ def main() -> None:
     parser.add_argument("--backend", nargs="+", default=["ferretdb"])
     parser.add_argument("--sizes", nargs="+", type=int, default=[5_000, 20_000])
     parser.add_argument("--seed-budget", type=float, default=900.0)
+    parser.add_argument("--key-cache-size", type=int, help="configure(key_cache_size=...)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     os.environ.setdefault(MASTER_KEY_ENV, new_master_key())
+    if args.key_cache_size is not None:
+        privata_mongo.configure(key_cache_size=args.key_cache_size)
     started = datetime.datetime.now(datetime.timezone.utc)
     stamp, before = commit(), machine()
     clock = time.perf_counter()
@@ -160,6 +166,7 @@ def main() -> None:
         "started": started.isoformat(timespec="seconds"),
         "seconds": time.perf_counter() - clock,
         "commit": stamp,
+        "key_cache_size": privata_mongo.config.current().key_cache_size,
         "machine": before | {"loadavg_end": machine()["loadavg"]},
         "backends": backends,
     }
