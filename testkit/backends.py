@@ -6,9 +6,10 @@ of them. Each test gets its own database name; the backend drops it afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ import mongomock
 import pymongo
 from mongomock.store import ServerStore
 
-__all__ = ["Backend", "MongoUriBackend", "MongomockBackend", "fresh_db_name"]
+__all__ = ["Backend", "MongoUriBackend", "MongomockBackend", "beanie_database", "fresh_db_name"]
 
 
 def fresh_db_name(prefix: str = "t") -> str:
@@ -81,3 +82,23 @@ class MongoUriBackend(Backend):
         """Drop this test's database (the suites call this at teardown)."""
         with self.client() as client:
             client.drop_database(self.db_name)
+
+
+@contextlib.asynccontextmanager
+async def beanie_database(backend: Backend, **options: Any) -> AsyncIterator[Any]:
+    """An async database for ``init_beanie`` on ``backend``, closed afterwards.
+
+    On mongomock a store of its own (the embedded async adapter); on a server this test's
+    database through ``pymongo.AsyncMongoClient(uri, **options)``.
+    """
+    from privata_mongo.embedded import AsyncMockClient
+
+    client: Any = (
+        AsyncMockClient(ServerStore())
+        if backend.uri is None
+        else pymongo.AsyncMongoClient(backend.uri, **options)
+    )
+    try:
+        yield client[backend.db_name]
+    finally:
+        await client.close()

@@ -13,10 +13,8 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated, Any
 
-import pymongo
 import pytest
 from bson import ObjectId
-from mongomock.store import ServerStore
 
 import privata_mongo
 import privata_mongo.beanie as pb
@@ -30,10 +28,9 @@ from privata_mongo.audit import (
     verify,
     who_accessed,
 )
-from privata_mongo.embedded import AsyncMockClient
 from privata_mongo.recovery import sweep
 from privata_mongo.testing.audit import ListAuditSink
-from testkit.backends import Backend
+from testkit.backends import Backend, beanie_database
 
 VALUES = {
     "Ada",
@@ -279,19 +276,6 @@ def test_the_audit_collection_is_hidden_from_the_app(connected: Any) -> None:
 # -- Beanie ---------------------------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def _beanie_database(backend: Backend) -> AsyncIterator[Any]:
-    client: Any = (
-        AsyncMockClient(ServerStore())
-        if backend.uri is None
-        else pymongo.AsyncMongoClient(backend.uri)
-    )
-    try:
-        yield client[backend.db_name]
-    finally:
-        await client.close()
-
-
 def _beanie_models() -> tuple[Any, Any]:
     class AuditPerson(pb.Document):
         first_name: str
@@ -315,7 +299,7 @@ def _beanie_models() -> tuple[Any, Any]:
 
 async def test_every_beanie_operation_is_audited(backend: Backend) -> None:
     Person, Visit = _beanie_models()
-    async with _beanie_database(backend) as database:
+    async with beanie_database(backend) as database:
         await pb.init_beanie(database=database, document_models=[Person, Visit])
 
         async def records() -> list[dict[str, Any]]:
@@ -399,7 +383,7 @@ async def test_beanie_fetch_link_is_audited(backend: Backend) -> None:
     Person, Visit = _beanie_models()
     sink = ListAuditSink()
     privata_mongo.configure(audit_sink=sink)
-    async with _beanie_database(backend) as database:
+    async with beanie_database(backend) as database:
         await pb.init_beanie(database=database, document_models=[Person, Visit])
         with access_context(actor="dr.lee"):
             ada = await Person(first_name="Ada", email="ada@x.org").insert()
@@ -421,7 +405,7 @@ async def test_beanie_fetch_links_is_audited_for_both_models(backend: Backend) -
     saved = privata_mongo.config.current()
     privata_mongo.configure(audit_sink=sink)
     try:
-        async with _beanie_database(backend) as database:
+        async with beanie_database(backend) as database:
             await pb.init_beanie(database=database, document_models=[Person, Visit])
             with access_context(actor="dr.lee"):
                 ada = await Person(first_name="Ada", email="ada@x.org").insert()

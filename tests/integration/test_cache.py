@@ -10,7 +10,6 @@ tests, on every backend.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
@@ -18,13 +17,11 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-import pymongo
 import pytest
 import redis
-from mongomock.store import ServerStore
 from pymongo import DeleteOne, ReplaceOne, UpdateOne
 
 import privata_mongo
@@ -37,14 +34,13 @@ from privata_mongo.audit import subject_of
 from privata_mongo.config import current
 from privata_mongo.core.cache import key_entry, row_entry
 from privata_mongo.core.crypto import aead
-from privata_mongo.embedded import AsyncMockClient
 from privata_mongo.encryption import shred
 from privata_mongo.errors import CacheUnavailable
 from privata_mongo.restriction import restrict
 from privata_mongo.rights import Subject
 from privata_mongo.runtime.cache import async_cache, close_async_caches, close_caches, sync_cache
 from privata_mongo.runtime.keys import kms_providers
-from testkit.backends import Backend
+from testkit.backends import Backend, beanie_database
 
 CONTEXT = {"actor": "dr.lee", "purpose": "care", "legal_basis": "GDPR Art. 9(2)(h)"}
 
@@ -416,19 +412,6 @@ def test_a_shredding_in_one_process_stops_another_within_the_key_recheck_interva
     assert report["after"] == [None, None, "J45"], report
 
 
-@contextlib.asynccontextmanager
-async def _beanie_database(backend: Backend) -> AsyncIterator[Any]:
-    client: Any = (
-        AsyncMockClient(ServerStore())
-        if backend.uri is None
-        else pymongo.AsyncMongoClient(backend.uri)
-    )
-    try:
-        yield client[backend.db_name]
-    finally:
-        await client.close()
-
-
 def _beanie_model() -> Any:
     class CachedVisitor(pb.Document):
         first_name: str | None = None
@@ -443,7 +426,7 @@ def _beanie_model() -> Any:
 
 async def test_the_async_facade_caches_and_invalidates(backend: Backend, cache_uri: str) -> None:
     privata_mongo.configure(cache=cache_uri)
-    async with _beanie_database(backend) as raw:
+    async with beanie_database(backend) as raw:
         Visitor = _beanie_model()
         await pb.init_beanie(database=raw, document_models=[Visitor])
         ada = await Visitor(first_name="Ada", email="ada@example.org").insert()

@@ -9,15 +9,12 @@ subject, and the key vault does not grow with every create/delete cycle.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import mongoengine as me
-import pymongo
 import pytest
-from mongomock.store import ServerStore
 from pymongo import DeleteOne
 
 import privata_mongo.beanie as pb
@@ -25,9 +22,8 @@ import privata_mongo.mongoengine as pm
 from privata_mongo import KeyUnavailable
 from privata_mongo.adapters.key_vault import CollectionKeyVault, tombstones_of
 from privata_mongo.config import current
-from privata_mongo.embedded import AsyncMockClient
 from privata_mongo.encryption import forget_keys, unseal_row, unseal_row_async
-from testkit.backends import Backend
+from testkit.backends import Backend, beanie_database
 
 
 def _vault(client: Any) -> Any:
@@ -176,19 +172,6 @@ def test_the_key_count_stays_flat_over_creates_and_deletes(connected: Any) -> No
 # -- Beanie ----------------------------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def _beanie_database(backend: Backend) -> AsyncIterator[Any]:
-    client: Any = (
-        AsyncMockClient(ServerStore())
-        if backend.uri is None
-        else pymongo.AsyncMongoClient(backend.uri, uuidRepresentation="standard")
-    )
-    try:
-        yield client[backend.db_name]
-    finally:
-        await client.close()
-
-
 def _beanie_model() -> Any:
     class ShredMember(pb.Document):
         first_name: str | None = None
@@ -212,7 +195,7 @@ async def _links(database: Any) -> dict[str, str]:
 
 
 async def test_beanie_deletes_shred_their_subjects_keys(backend: Backend) -> None:
-    async with _beanie_database(backend) as database:
+    async with beanie_database(backend, uuidRepresentation="standard") as database:
         Member = _beanie_model()
         await pb.init_beanie(database=database, document_models=[Member])
         names = ["Ada", "Grace", "Alan", "Edsger", "Barbara"]

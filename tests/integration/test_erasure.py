@@ -3,16 +3,14 @@ the raw collections, the key vault and its tombstones, the erasure log and the a
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import functools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import mongoengine
 import pymongo
 import pytest
-from mongomock.store import ServerStore
 
 import privata_mongo
 import privata_mongo.beanie as pb
@@ -20,11 +18,10 @@ import privata_mongo.mongoengine as pm
 from privata_mongo import AsyncRights, Rights, UnknownSubject, access_context
 from privata_mongo.audit import subject_of
 from privata_mongo.config import current
-from privata_mongo.embedded import AsyncMockClient
 from privata_mongo.errors import ConfigurationError, ProtectedCollection
 from privata_mongo.rights import ErasureReceipt, Subject, verify_receipt
 from privata_mongo.testing.faults import FaultPlan, faulty_client_class, faulty_database
-from testkit.backends import Backend
+from testkit.backends import Backend, beanie_database
 
 CONTEXT = {"actor": "dpo", "purpose": "subject request", "legal_basis": "GDPR Art. 17"}
 AUDIT = ("privata_audit", "privata_audit.checkpoints", "privata_audit.pending")
@@ -454,19 +451,6 @@ def test_replay_erasures_after_a_backup_restore(
 # -- Beanie ----------------------------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def _beanie_database(backend: Backend) -> AsyncIterator[Any]:
-    client: Any = (
-        AsyncMockClient(ServerStore())
-        if backend.uri is None
-        else pymongo.AsyncMongoClient(backend.uri)
-    )
-    try:
-        yield client[backend.db_name]
-    finally:
-        await client.close()
-
-
 def _beanie_models(policy: str) -> list[Any]:
     class BEPatient(pb.Document):
         first_name: str
@@ -539,7 +523,7 @@ async def _astate(db: Any) -> dict[str, dict[str, Any]]:
 async def test_beanie_erase_a_subject_with_a_three_level_chain(
     backend: Backend, policy: str
 ) -> None:
-    async with _beanie_database(backend) as raw:
+    async with beanie_database(backend) as raw:
         models = _beanie_models(policy)
         await pb.init_beanie(database=raw, document_models=models)
         world = await _beanie_seed(models)
@@ -602,7 +586,7 @@ async def test_beanie_replay_erasures_after_a_backup_restore(
 ) -> None:
     log_db = f"{backend.db_name}_erasures"
     privata_mongo.configure(erasure_database=log_db)
-    async with _beanie_database(backend) as raw:
+    async with beanie_database(backend) as raw:
         try:
             models = _beanie_models("delete")
             await pb.init_beanie(database=raw, document_models=models)
@@ -731,7 +715,7 @@ def _beanie_retention_models() -> list[Any]:
 
 
 async def test_beanie_retention_pseudonymises_subjects_past_it(backend: Backend) -> None:
-    async with _beanie_database(backend) as raw:
+    async with beanie_database(backend) as raw:
         models = _beanie_retention_models()
         (patient_cls,) = models
         await pb.init_beanie(database=raw, document_models=models)
@@ -762,7 +746,7 @@ async def test_beanie_retention_pseudonymises_subjects_past_it(backend: Backend)
 
 
 async def test_beanie_a_crash_after_the_shred_is_completed_by_a_rerun(backend: Backend) -> None:
-    async with _beanie_database(backend) as raw:
+    async with beanie_database(backend) as raw:
         plan = FaultPlan()
         models = _beanie_models("delete")
         await pb.init_beanie(database=faulty_database(raw, plan), document_models=models)

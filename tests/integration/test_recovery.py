@@ -6,24 +6,20 @@ its operations; these tests drive it on every backend.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import pymongo
 import pytest
-from mongomock.store import ServerStore
 
 import privata_mongo
 import privata_mongo.beanie as pb
 from privata_mongo.audit import chain_key_async
 from privata_mongo.config import current
 from privata_mongo.core.audit.intents import seal_intent
-from privata_mongo.embedded import AsyncMockClient
 from privata_mongo.recovery import SweepReport, sweep_async
 from privata_mongo.testing.audit import ListAuditSink
-from testkit.backends import Backend
+from testkit.backends import Backend, beanie_database
 
 
 @pytest.fixture
@@ -31,19 +27,6 @@ def settings() -> Iterator[None]:
     saved = current()
     yield
     privata_mongo.config._current = saved
-
-
-@contextlib.asynccontextmanager
-async def _database(backend: Backend) -> AsyncIterator[Any]:
-    client: Any = (
-        AsyncMockClient(ServerStore())
-        if backend.uri is None
-        else pymongo.AsyncMongoClient(backend.uri)
-    )
-    try:
-        yield client[backend.db_name]
-    finally:
-        await client.close()
 
 
 def _model() -> Any:
@@ -65,7 +48,7 @@ async def test_a_beanie_write_whose_record_failed_is_recorded_by_the_async_sweep
     Person = _model()
     sink = ListAuditSink()
     privata_mongo.configure(audit_sink=sink)
-    async with _database(backend) as database:
+    async with beanie_database(backend) as database:
         await pb.init_beanie(database=database, document_models=[Person])
         sink.fail = OSError("audit server unreachable")
         await Person(first_name="Ada", email="ada@example.org").insert()  # applied, not failed
@@ -86,7 +69,7 @@ async def test_the_async_sweep_removes_an_orphan_an_interrupted_create_left(
     backend: Backend,
 ) -> None:
     Person = _model()
-    async with _database(backend) as database:
+    async with beanie_database(backend) as database:
         await pb.init_beanie(database=database, document_models=[Person])
         await Person(first_name="Cy", email="cy@example.org").insert()
         proxy = Person.get_pymongo_collection().database
@@ -131,7 +114,7 @@ async def test_the_async_sweep_takes_the_database_the_application_gave_init_bean
     Person = _model()
     sink = ListAuditSink()
     privata_mongo.configure(audit_sink=sink)
-    async with _database(backend) as database:
+    async with beanie_database(backend) as database:
         await pb.init_beanie(database=database, document_models=[Person])
         sink.fail = OSError("audit server unreachable")
         await Person(first_name="Ada", email="ada@example.org").insert()

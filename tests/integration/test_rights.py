@@ -3,29 +3,24 @@ export and rectification, asserted on the stored rows and the audit trail."""
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import mongoengine
 import pydantic
-import pymongo
 import pytest
-from mongomock.store import ServerStore
 
 import privata_mongo.beanie as pb
 import privata_mongo.mongoengine as pm
 from compat_suite.requirements import requires
 from privata_mongo import AsyncRights, Rights, UnknownSubject, access_context
 from privata_mongo.audit import subject_of
-from privata_mongo.embedded import AsyncMockClient
 from privata_mongo.encryption import unseal_row
 from privata_mongo.rights import Subject
-from testkit.backends import Backend
+from testkit.backends import Backend, beanie_database
 
 CONTEXT = {"actor": "dr.lee", "purpose": "subject request", "legal_basis": "GDPR Art. 15"}
 
@@ -249,19 +244,6 @@ def test_generic_references_are_followed_to_any_model(connected: Any) -> None:
 # -- Beanie ---------------------------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def _beanie_database(backend: Backend) -> AsyncIterator[Any]:
-    client: Any = (
-        AsyncMockClient(ServerStore())
-        if backend.uri is None
-        else pymongo.AsyncMongoClient(backend.uri)
-    )
-    try:
-        yield client[backend.db_name]
-    finally:
-        await client.close()
-
-
 def _beanie_models() -> list[Any]:
     class BPatient(pb.Document):
         first_name: str
@@ -289,7 +271,7 @@ def _beanie_models() -> list[Any]:
 
 
 async def test_beanie_rights_on_the_subject_documents(backend: Backend) -> None:
-    async with _beanie_database(backend) as raw:
+    async with beanie_database(backend) as raw:
         patient_cls = _beanie_models()[0]
         await pb.init_beanie(database=raw, document_models=[patient_cls])
         rights = AsyncRights([patient_cls])
@@ -328,7 +310,7 @@ async def test_beanie_rights_on_the_subject_documents(backend: Backend) -> None:
 
 @requires("dbref_in_documents")
 async def test_beanie_rights_map_access_export_and_rectify(backend: Backend) -> None:
-    async with _beanie_database(backend) as raw:
+    async with beanie_database(backend) as raw:
         models = _beanie_models()
         patient_cls, visit_cls, lab_cls = models
         await pb.init_beanie(database=raw, document_models=models)
@@ -423,7 +405,7 @@ def test_restriction_and_objection_are_rights_of_the_subject(world: dict[str, An
 
 
 async def test_beanie_restriction_is_a_right_of_the_subject(backend: Backend) -> None:
-    async with _beanie_database(backend) as raw:
+    async with beanie_database(backend) as raw:
         patient_cls = _beanie_models()[0]
         await pb.init_beanie(database=raw, document_models=[patient_cls])
         rights = AsyncRights([patient_cls])
