@@ -306,17 +306,9 @@ class KeyRings:
     def region_vault(self, region: Region) -> CollectionKeyVault | AsyncCollectionKeyVault:
         """The key vault (and shredder) of a region (``config.Region``)."""
         database, _, collection = region.key_vault_namespace.partition(".")
-        owner = real_client(region.key_vault_client or region.identity_client)
-        key = (id(owner), database, collection)
-        held = self._vaults.get(key)
-        if held is None:
-            vault = owner[database][collection]
-            made = (
-                AsyncCollectionKeyVault(vault) if self.asynchronous else CollectionKeyVault(vault)
-            )
-            held = self._vaults.setdefault(key, (owner, made))
-        vault_of: CollectionKeyVault | AsyncCollectionKeyVault = held[1]
-        return vault_of
+        return self._vault_on(
+            region.key_vault_client or region.identity_client, database, collection
+        )
 
     def transport(self, settings: Settings) -> KmsTransport | AsyncKmsTransport:
         """The KMS transport of this connection's driver (the async one never blocks)."""
@@ -330,7 +322,13 @@ class KeyRings:
             raise ConfigurationError(
                 "key_vault_namespace must be 'database.collection', e.g. 'encryption.__keyVault'"
             )
-        owner = real_client(settings.key_vault_client or self.client)
+        return self._vault_on(settings.key_vault_client or self.client, database, collection)
+
+    def _vault_on(
+        self, client: Any, database: str, collection: str
+    ) -> CollectionKeyVault | AsyncCollectionKeyVault:
+        """The key vault ``database.collection`` of ``client``, made once per connection."""
+        owner = real_client(client)
         key = (id(owner), database, collection)
         held = self._vaults.get(key)
         if held is None:
