@@ -303,25 +303,28 @@ class KeyRing:
         """Drop the subjects' keys loaded longest ago while more than ``size`` are held.
 
         Called under the lock. ``_by_id`` is in the order keys were loaded or confirmed, so
-        the walk stops at the first subject's key younger than ``EVICTION_GRACE``.
+        the walk stops at the first subject's key younger than ``EVICTION_GRACE``, without
+        copying the ring: a full ring whose keys are all young costs a few steps per add.
         """
         excess = len(self._by_id) - self.size
         if excess <= 0:
             return
-        for key_id, entry in list(self._by_id.items()):
-            if excess <= 0:
+        victims: list[_Entry] = []
+        for entry in self._by_id.values():
+            if len(victims) == excess:
                 break
             if not any(is_pseudonym(name) for name in entry.names):
                 continue  # the library's own keys stay
             if now - entry.loaded < EVICTION_GRACE:
                 break
-            del self._by_id[key_id]
+            victims.append(entry)
+        for entry in victims:
+            del self._by_id[entry.key_id]
             for name in entry.names:
                 if self._by_name.get(name) is entry:
                     del self._by_name[name]
-            self._unwrapped_keys.pop(key_id, None)
+            self._unwrapped_keys.pop(entry.key_id, None)
             entry.material = None
-            excess -= 1
 
     def forget(self, names: Iterable[str] | None = None) -> None:
         """Drop keys from memory, all of them when ``names`` is ``None`` (after an erasure).
