@@ -22,9 +22,8 @@ from privata_mongo.core.rights.storage import KeyStoredAt, ModelStorage, Storage
 from privata_mongo.core.schema import PSEUDONYM_FIELD, REGION_FIELD
 from privata_mongo.errors import RegionUnavailable
 from privata_mongo.proxy._collection_base import SplitCollectionBase
-from privata_mongo.runtime.keys import real_client
 from privata_mongo.runtime.region_calls import region_call
-from privata_mongo.runtime.regions import clinical_collections
+from privata_mongo.runtime.regions import clinical_collections, identity_collection
 
 __all__ = ["identity_collections", "key_vaults", "region_of", "subject_regions", "where"]
 
@@ -112,8 +111,7 @@ def identity_collections(collection: Any, regions: tuple[str, ...]) -> list[tupl
         if region is None:
             found.append((None, real[name]))
         else:
-            client = real_client(region.identity_client)
-            found.append((region_name, client[region.identity_database or real.name][name]))
+            found.append((region_name, identity_collection(region, real.name, name)))
     return found
 
 

@@ -41,8 +41,7 @@ from privata_mongo.drivers import aio, sync
 from privata_mongo.drivers._dispatch import Binding
 from privata_mongo.errors import ConfigurationError
 from privata_mongo.proxy._collection_base import split_collection
-from privata_mongo.runtime.keys import real_client
-from privata_mongo.runtime.regions import clinical_collections
+from privata_mongo.runtime.regions import clinical_collections, identity_database
 
 __all__ = [
     "break_glass",
@@ -131,10 +130,8 @@ def _names(database: Any, pseudonym: str) -> Generator[Any, Any, list[str]]:
                 break
         region = regions.get(row.get(REGION_FIELD)) if row else None
         if region is not None:
-            identity = real_client(region.identity_client)
-            found = yield identity[
-                region.identity_database or database.inner.name
-            ].list_collection_names()
+            identity = identity_database(region, database.inner.name)
+            found = yield identity.list_collection_names()
             return list(dict.fromkeys([*names, *found]))  # a region may share the database
     return names
 

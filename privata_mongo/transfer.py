@@ -27,9 +27,13 @@ from privata_mongo.core.schema import PSEUDONYM_FIELD, REGION_FIELD
 from privata_mongo.drivers import aio, sync
 from privata_mongo.drivers._dispatch import Binding
 from privata_mongo.errors import TransferIncomplete, UnknownRegion
-from privata_mongo.runtime.keys import forget_everywhere, real_client, region_provider
+from privata_mongo.runtime.keys import forget_everywhere, region_provider
 from privata_mongo.runtime.region_calls import region_call
-from privata_mongo.runtime.regions import clinical_collection, clinical_collections
+from privata_mongo.runtime.regions import (
+    clinical_collection,
+    clinical_collections,
+    identity_collection,
+)
 
 __all__ = ["TRANSFER_OPERATION", "answer"]
 
@@ -37,10 +41,6 @@ TRANSFER_OPERATION = "transfer_region"
 """The audit operation of a transfer (listed by the processing record like any other)."""
 
 Answer = Generator[Any, Any, Any]
-
-
-def _identity(region: Any, database: str, name: str) -> Any:
-    return real_client(region.identity_client)[region.identity_database or database][name]
 
 
 def answer(facade: Any, classes: Mapping[str, Any], request: MoveSubject) -> Answer:
@@ -83,7 +83,8 @@ def answer(facade: Any, classes: Mapping[str, Any], request: MoveSubject) -> Ans
         for _, collection in split:
             database = collection.database.inner.name
             name = collection.schema.identity_collection
-            if (yield _identity(region, database, name).find_one({"_id": pseudonym}, {"_id": 1})):
+            held = identity_collection(region, database, name)
+            if (yield held.find_one({"_id": pseudonym}, {"_id": 1})):
                 sources[region_name] = None
                 break
     moving = [s for s in sources if s is not None and s != request.target]
@@ -107,9 +108,9 @@ def answer(facade: Any, classes: Mapping[str, Any], request: MoveSubject) -> Ans
         for _, collection in split:
             database = collection.database.inner.name
             name = collection.schema.identity_collection
-            found = _identity(source, database, name).find({"_id": pseudonym})
+            found = identity_collection(source, database, name).find({"_id": pseudonym})
             rows = yield region_call(source_name, partial(facade.rows, found))
-            copy = _identity(target, database, name).replace_one
+            copy = identity_collection(target, database, name).replace_one
             for row in rows:
                 yield region_call(
                     request.target, partial(copy, {"_id": pseudonym}, row, upsert=True)
@@ -125,7 +126,7 @@ def answer(facade: Any, classes: Mapping[str, Any], request: MoveSubject) -> Ans
         for _, collection in split:
             database = collection.database.inner.name
             name = collection.schema.identity_collection
-            gone = _identity(source, database, name).delete_many
+            gone = identity_collection(source, database, name).delete_many
             yield region_call(source_name, partial(gone, {"_id": pseudonym}))
         # moved, not erased: no tombstone
         vault = runtime.keys.region_vault(source)

@@ -17,7 +17,7 @@ from pymongo.errors import ConnectionFailure
 
 from privata_mongo.config import Settings
 from privata_mongo.errors import RegionUnavailable
-from privata_mongo.runtime.keys import real_client
+from privata_mongo.runtime.regions import identity_collection
 
 __all__ = ["identity_stores", "region_call"]
 
@@ -56,7 +56,4 @@ def identity_stores(
     regions = settings.regions
     if not regions:
         return [(None, base)]
-    return [
-        (region, real_client(r.identity_client)[r.identity_database or database][name])
-        for region, r in regions.items()
-    ]
+    return [(region, identity_collection(r, database, name)) for region, r in regions.items()]

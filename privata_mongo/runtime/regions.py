@@ -85,6 +85,19 @@ def _configured(settings: Settings) -> Residency | None:
     return made
 
 
+def identity_database(region: Any, database: str) -> Any:
+    """The real database of ``region``'s identity collections.
+
+    ``database`` is the application's database name, used unless the region names its own.
+    """
+    return real_client(region.identity_client)[region.identity_database or database]
+
+
+def identity_collection(region: Any, database: str, name: str) -> Any:
+    """The real identity collection ``name`` in ``region``'s identity store."""
+    return identity_database(region, database)[name]
+
+
 def clinical_collection(region: Any, clinical: Any) -> Any:
     """The real collection of ``region``'s clinical rows of the clinical collection ``clinical``.
 
@@ -172,8 +185,9 @@ class RegionPorts:
         key = (id(region), name)
         held = self._bindings.get(key)
         if held is None:
-            database = region.identity_database or self._identity.database.name
-            collection = real_client(region.identity_client)[database][self._identity.name]
+            collection = identity_collection(
+                region, self._identity.database.name, self._identity.name
+            )
             store: Any = (
                 AsyncPymongoStore(collection, self._redaction)
                 if self._asynchronous
