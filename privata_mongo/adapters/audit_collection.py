@@ -3,8 +3,11 @@
 By default the collection is ``privata_audit`` in the database of the data; any collection of
 any client may be given instead (``configure(audit_sink=CollectionAuditSink(other[...]))``),
 for instance on a separate server the application's own credentials cannot write to except by
-inserting. The first append creates the indexes auditors query by (subject, actor, time) and a
-unique index on the chain position, so two records can never claim the same place.
+inserting. The first append creates the indexes auditors query by (subject, actor, time). A
+record's ``_id`` is its chain position (``core.audit.record_id``), so two records can never
+claim the same place, and the ``_id`` index orders a stream for verification: no unique index of
+the records' own, which an embedded store would check by scanning the whole trail on every
+insert (collections created before keep their unique ``privata_chain`` index; it still holds).
 
 The trail's checkpoints and ledger (``core.audit.chain``) are kept in a sibling collection,
 ``<audit collection>.checkpoints``, so the audit collection holds records only and auditors'
@@ -64,7 +67,6 @@ def _named(document: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
 
 
 AUDIT_INDEXES: tuple[tuple[tuple[tuple[str, int], ...], dict[str, Any]], ...] = (
-    ((("stream", 1), ("seq", 1)), {"name": "privata_chain", "unique": True}),
     ((("subjects", 1), ("at", 1)), {"name": "privata_subject"}),
     ((("actor", 1), ("at", 1)), {"name": "privata_actor"}),
 )

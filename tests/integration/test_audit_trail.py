@@ -14,6 +14,7 @@ import httpx
 import pytest
 from fastapi import Depends, FastAPI, Request
 from mongomock.store import ServerStore
+from pymongo.errors import DuplicateKeyError
 
 import privata_mongo
 import privata_mongo.beanie as pb
@@ -66,6 +67,25 @@ def test_verify_names_each_tampered_record_in_the_audit_collection(connected: An
         (stream, 4, "modified"),
         (stream, 5, "modified"),
     }
+
+
+def test_a_record_is_stored_under_its_chain_position(connected: Any) -> None:
+    """``_id`` is ``<stream>:<seq>``: a second record at one place is refused by ``_id`` alone,
+    with no unique index of the records' own for a store to check by scanning the trail."""
+    Patient = _patient()
+    with access_context(actor="dr.lee", purpose="treatment"):
+        for i in range(11):
+            Patient(first_name=f"P{i}", email=f"p{i}@x.org", ward="A").save()
+    trail = audit_collection(connected)
+    records = list(trail.find({}, sort=[("_id", 1)]))
+    assert [r["seq"] for r in records] == list(range(11))  # 20 digits: 10 sorts after 9
+    assert all(r["_id"] == f"{r['stream']}:{r['seq']:020d}" for r in records)
+    unique = [n for n, i in trail.index_information().items() if i.get("unique") and n != "_id_"]
+    assert unique == []
+    raw = connected[trail.name]
+    with pytest.raises(DuplicateKeyError):
+        raw.insert_one({**records[-1], "actor": "mallory"})
+    assert verify(trail).ok
 
 
 def test_verify_names_forgeries_a_cut_end_and_a_deleted_stream_without_anchors(

@@ -126,7 +126,9 @@ def test_a_record_holds_names_and_pseudonyms_only() -> None:
         count=1,
     )
     document = link(record, "s", 0, "0" * 64, KEY)
+    assert document["_id"] == "s:" + "0" * 20  # the position: no value, no name
     assert set(document) == {
+        "_id",
         "stream",
         "seq",
         "prev",

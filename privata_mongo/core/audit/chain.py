@@ -48,6 +48,7 @@ __all__ = [
     "ledger",
     "ledger_streams",
     "link",
+    "record_id",
     "verify_chain",
 ]
 
@@ -62,6 +63,17 @@ LEDGER_KIND = "ledger"
 
 LEDGER_ID = "privata:ledger"
 """``_id`` of the ledger document."""
+
+
+def record_id(stream: str, seq: int) -> str:
+    """The ``_id`` of the record at position ``seq`` of ``stream``: the position itself.
+
+    A collection's ``_id`` is unique on every backend at the cost of one look-up, so two
+    records can never claim one place without a unique index of their own (which an embedded
+    store checks by scanning every record on every insert). The sequence number is written with
+    20 digits, so ordering by ``_id`` orders a stream's records by position.
+    """
+    return f"{stream}:{seq:020d}"
 
 
 def checkpoint_id(stream: str) -> str:
@@ -104,7 +116,13 @@ def _sealed(document: Mapping[str, Any], key: bytes, seal: str = "hash") -> bool
 
 def link(record: AuditRecord, stream: str, seq: int, prev: str, key: bytes) -> dict[str, Any]:
     """The stored document of ``record`` at position ``seq`` of ``stream`` after ``prev``."""
-    document: dict[str, Any] = {"stream": stream, "seq": seq, "prev": prev, **record.body()}
+    document: dict[str, Any] = {
+        "_id": record_id(stream, seq),
+        "stream": stream,
+        "seq": seq,
+        "prev": prev,
+        **record.body(),
+    }
     document["hash"] = digest(document, key)
     return document
 
