@@ -2,10 +2,14 @@
 
 The key vault is an ordinary collection in MongoDB's key-vault format (default
 ``encryption.__keyVault``), so MongoDB's own tooling (``ClientEncryption``, automatic decryption)
-reads the same keys. It carries the unique partial index on ``keyAltNames`` that MongoDB
-recommends. Tombstones of shredded keys live next to it, in ``<vault>.tombstones``: one document
-per erased data subject, ``{_id: <pseudonym>, shreddedAt: <date>}``, so a read can tell an
-erased subject from a key that is missing by accident.
+reads the same keys. On a server it carries the unique partial index on ``keyAltNames`` that
+MongoDB recommends. An embedded (mongomock) store checks a unique index by scanning every key on
+every insert, which would make each new subject cost more than the last; there the key's
+``_id``, derived from its name (``core.crypto.ring.key_uuid``), is what keeps one key per name,
+and ``keyAltNames`` gets a plain index. Tombstones of shredded keys live next to it, in
+``<vault>.tombstones``: one document per erased data subject,
+``{_id: <pseudonym>, shreddedAt: <date>}``, so a read can tell an erased subject from a key that
+is missing by accident.
 """
 
 from __future__ import annotations
@@ -77,16 +81,28 @@ def _only_duplicates(exc: BulkWriteError) -> bool:
 
 
 class CollectionKeyVault:
-    """``KeyVault`` and ``KeyShredder`` over a pymongo (or mongomock) collection."""
+    """``KeyVault`` and ``KeyShredder`` over a pymongo (or mongomock) collection.
 
-    def __init__(self, collection: Any, clock: Any = None) -> None:
+    Args:
+        collection: the key vault collection.
+        clock: the tombstones' dates.
+        unique_names: the unique index on ``keyAltNames`` (``False``: a plain one, for an
+            embedded store; keys privata makes are kept one per name by their ``_id``).
+    """
+
+    def __init__(self, collection: Any, clock: Any = None, *, unique_names: bool = True) -> None:
         self.collection = collection
         self.tombstones = tombstones_of(collection)
         self._clock = clock or SystemClock()
         self._indexed = False
+        self._unique_names = unique_names
 
     def _ensure_index(self) -> None:
         if self._indexed:
+            return
+        if not self._unique_names:
+            self.collection.create_index("keyAltNames", name=_INDEX)
+            self._indexed = True
             return
         try:
             self.collection.create_index("keyAltNames", **_INDEX_OPTIONS)
@@ -101,7 +117,7 @@ class CollectionKeyVault:
         return list(self.collection.find(_selector(names), **_one_batch(names)))
 
     def insert(self, documents: Sequence[Mapping[str, Any]], /) -> None:
-        """Insert new key documents; a ``keyAltName`` already taken is skipped."""
+        """Insert new key documents; a key whose ``_id`` or ``keyAltName`` is taken is skipped."""
         self._ensure_index()
         try:
             self.collection.insert_many([dict(d) for d in documents], ordered=False)
@@ -140,14 +156,19 @@ class CollectionKeyVault:
 class AsyncCollectionKeyVault:
     """``AsyncKeyVault`` and ``AsyncKeyShredder`` over an async pymongo-shaped collection."""
 
-    def __init__(self, collection: Any, clock: Any = None) -> None:
+    def __init__(self, collection: Any, clock: Any = None, *, unique_names: bool = True) -> None:
         self.collection = collection
         self.tombstones = tombstones_of(collection)
         self._clock = clock or SystemClock()
         self._indexed = False
+        self._unique_names = unique_names
 
     async def _ensure_index(self) -> None:
         if self._indexed:
+            return
+        if not self._unique_names:
+            await self.collection.create_index("keyAltNames", name=_INDEX)
+            self._indexed = True
             return
         try:
             await self.collection.create_index("keyAltNames", **_INDEX_OPTIONS)
@@ -165,7 +186,7 @@ class AsyncCollectionKeyVault:
         return found
 
     async def insert(self, documents: Sequence[Mapping[str, Any]], /) -> None:
-        """Insert new key documents; a ``keyAltName`` already taken is skipped."""
+        """Insert new key documents; a key whose ``_id`` or ``keyAltName`` is taken is skipped."""
         await self._ensure_index()
         try:
             await self.collection.insert_many([dict(d) for d in documents], ordered=False)

@@ -333,8 +333,11 @@ class KeyRings:
         held = self._vaults.get(key)
         if held is None:
             vault = owner[database][collection]
+            unique = not is_embedded(owner)
             made = (
-                AsyncCollectionKeyVault(vault) if self.asynchronous else CollectionKeyVault(vault)
+                AsyncCollectionKeyVault(vault, unique_names=unique)
+                if self.asynchronous
+                else CollectionKeyVault(vault, unique_names=unique)
             )
             # The owner is kept with the vault, so its id is not reused while cached.
             held = self._vaults.setdefault(key, (owner, made))

@@ -21,6 +21,7 @@ from compat_suite.requirements import requires
 from privata_mongo import ConfigurationError, KeyUnavailable, SubjectErased
 from privata_mongo.config import current
 from privata_mongo.core.crypto import KeyRing, key_id_bytes
+from privata_mongo.core.crypto.ring import key_uuid
 from privata_mongo.encryption import (
     DEV_KEY_PATH,
     MASTER_KEY_ENV,
@@ -619,6 +620,53 @@ def test_the_key_vault_adapter_honours_both_key_ports(backend: Backend) -> None:
     finally:
         client.drop_database(backend.db_name)
         client.close()
+
+
+def test_a_data_key_id_is_derived_from_its_name_and_keeps_one_key_per_name(
+    backend: Backend,
+) -> None:
+    """Two keys made for one name (two processes, two master keys) share their ``_id``: the
+    second is refused by ``_id`` alone, even where ``keyAltNames`` has no unique index."""
+    from privata_mongo.adapters.key_vault import CollectionKeyVault
+
+    client = backend.client()
+    collection = client[backend.db_name]["plain_vault"]
+    vault = CollectionKeyVault(collection, unique_names=False)
+    one = KeyRing({"local": {"key": os.urandom(96)}}, clock=lambda: 0.0)
+    other = KeyRing({"local": {"key": os.urandom(96)}}, clock=lambda: 0.0)
+    try:
+        first, second = _local(one.new_key("pseu_a")), _local(other.new_key("pseu_a"))
+        assert key_id_bytes(first["_id"]) == key_id_bytes(second["_id"]) == key_uuid("pseu_a").bytes
+        assert first["keyMaterial"] != second["keyMaterial"]
+        assert key_id_bytes(_local(one.new_key("pseu_b"))["_id"]) != key_uuid("pseu_a").bytes
+        vault.insert([first])
+        vault.insert([second])  # skipped: the name's _id is taken
+        (kept,) = vault.find(["pseu_a"])
+        assert kept["keyMaterial"] == first["keyMaterial"]
+        assert not collection.index_information()["keyAltNames_1"].get("unique")
+        one.add([kept])
+        sealed = _local(one.seal("pseu_a", {"email": "ada@example.org"}))
+        assert KeyRing.key_name_of(sealed) == key_uuid("pseu_a").bytes
+        assert _local(one.open(sealed)) == {"email": "ada@example.org"}
+    finally:
+        client.drop_database(backend.db_name)
+        client.close()
+
+
+def test_the_embedded_key_vault_has_no_unique_index_and_a_server_keeps_it(
+    stored: tuple[Any, Any], backend: Backend
+) -> None:
+    """mongomock checks a unique index by scanning every key on each insert: there the
+    derived ``_id`` keeps one key per name; a server keeps MongoDB's unique partial index."""
+    _, connected = stored
+    info = _vault(connected.client).index_information()
+    assert bool(info["keyAltNames_1"].get("unique")) is (backend.name != "mongomock")
+    names = [n for k in _vault(connected.client).find({}) for n in k["keyAltNames"]]
+    assert len(names) == len(set(names))
+    assert all(
+        key_id_bytes(k["_id"]) == key_uuid(k["keyAltNames"][0]).bytes
+        for k in _vault(connected.client).find({})
+    )
 
 
 async def test_the_async_key_vault_adapter_honours_both_key_ports() -> None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import bson
-from bson.binary import Binary, UuidRepresentation
+from bson.binary import UUID_SUBTYPE, Binary, UuidRepresentation
 from bson.codec_options import CodecOptions
 from pymongocrypt.errors import MongoCryptError
 from pymongocrypt.mongocrypt import MongoCrypt
@@ -45,6 +45,7 @@ __all__ = [
     "derived_secret",
     "key_document",
     "key_id_bytes",
+    "key_uuid",
     "rewrap",
     "rewrap_to",
 ]
@@ -62,6 +63,24 @@ _ON_DEMAND = ("aws", "azure", "gcp")
 
 Document = dict[str, Any]
 _KEY_CODEC: CodecOptions[Any] = CodecOptions(uuid_representation=UuidRepresentation.STANDARD)
+
+
+KEY_ID_NAMESPACE = uuid.UUID("6f1c7f8e-2b4a-5d3e-9a61-0c2f4b8d7e15")
+"""The UUID namespace of data key ids (``key_uuid``)."""
+
+
+def key_uuid(name: str) -> uuid.UUID:
+    """The ``_id`` of the data key named ``name``: a UUID (version 5) of the name.
+
+    A key's ``_id`` is in clear in every value it seals, and its name (a pseudonym) is the
+    ``_id`` of the identity row that value sits in, so deriving one from the other discloses
+    nothing. What it gives: two keys can never be made for one name, on any backend, by the
+    ``_id`` index alone (the key vault's unique index on ``keyAltNames`` says the same again on
+    a server; an embedded store, which would check it by scanning every key on every insert,
+    does without it). The key material is not bound to its ``_id``: libmongocrypt looks a key up
+    by it and unwraps the material alone.
+    """
+    return uuid.uuid5(KEY_ID_NAMESPACE, name)
 
 
 def key_id_bytes(value: Any) -> bytes:
@@ -406,6 +425,7 @@ class KeyRing:
                 f"{_reason(exc)}; check the configured master key"
             ) from None
         document: Document = bson.decode(_produced(raw))
+        document["_id"] = Binary(key_uuid(name).bytes, UUID_SUBTYPE)
         return document
 
     # -- sealing ---------------------------------------------------------------------------------
