@@ -41,6 +41,7 @@ from privata_mongo.errors import ConfigurationError, KeyUnavailable
 __all__ = [
     "ALGORITHM",
     "KEY_CHECK_NAME",
+    "KEY_ID_NAMESPACE",
     "KeyRing",
     "derived_secret",
     "key_document",
