@@ -110,8 +110,8 @@ class Settings:
             ``tlsCertificateKeyFilePassword``, ``tlsCRLFile``).
         key_cache_ttl: seconds a data key stays in memory after it was read.
         key_cache_size: about how many subjects' data keys stay in memory (about 1.1 KiB
-            each): past it the least recently loaded go first, except those loaded in the
-            last 30 seconds, which an operation may still be using (``core.crypto.ring``).
+            each): past it the least recently used go first, except those a running
+            operation still holds (``core.crypto.holds``).
         cache: where identity rows (as stored, encrypted) and wrapped data keys are cached
             (``docs/cache.md``): ``None`` (the default: no cache), ``"memory://"`` (this
             process) or ``"redis://host:port/db"`` (shared by every process naming it).

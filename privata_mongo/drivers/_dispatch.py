@@ -16,6 +16,7 @@ from pymongo.errors import ConnectionFailure
 from typing_extensions import assert_never
 
 from privata_mongo.core.audit import AccessContext
+from privata_mongo.core.crypto.holds import holding
 from privata_mongo.core.ops import (
     Among,
     AnyOp,
@@ -133,11 +134,15 @@ class PortCall:
 
 
 def routed(flow: Flow[T], binding: Binding[Any, Any, Any, Any, Any]) -> Flow[T]:
-    """``flow`` as the drivers run it: through the residency router when regions are set."""
+    """``flow`` as the drivers run it: through the residency router when regions are set.
+
+    The flow holds the data keys it uses until it is done with them, so the key ring cannot
+    evict them meanwhile (``core.crypto.holds``).
+    """
     residency = None if binding.residency is None else binding.residency()
     if residency is None:
-        return flow
-    return regional(flow, residency)
+        return holding(flow)
+    return holding(regional(flow, residency))
 
 
 def failure_of(op: AnyOp, error: Exception) -> Exception:

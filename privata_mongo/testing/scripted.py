@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from privata_mongo.core.crypto.holds import holding
 from privata_mongo.core.ops import AnyOp, Document, Emit, Flow, Steps
 
 __all__ = ["ScriptedDriver", "UnexpectedOp"]
@@ -40,7 +41,7 @@ class ScriptedDriver:
     def run(self, flow: Flow[T]) -> T:
         """Run ``flow`` to its end against the script; every entry must be used."""
         remaining = list(self.script)
-        steps = Steps(flow)
+        steps = Steps(holding(flow))  # as the drivers run it (``drivers._dispatch.routed``)
         op = steps.advance()
         while op is not None:
             self.seen.append(op)

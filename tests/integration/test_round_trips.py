@@ -9,21 +9,17 @@ wrapper must add the same small number of round trips to what native mongoengine
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable
 from typing import Any
 
 import mongoengine as me
 import mongomock
-import pytest
 from mongomock.store import ServerStore
 from pymongo import monitoring
 
 import privata_mongo
 import privata_mongo.config
 import privata_mongo.mongoengine as pm
-from privata_mongo.core.crypto import ring as ring_module
-from privata_mongo.core.pseudonym import is_pseudonym
 from privata_mongo.encryption import forget_keys
 from privata_mongo.runtime import keys as keys_module
 from privata_mongo.testing.counting import CommandCounter, OperationCounter, counting_client_class
@@ -187,29 +183,31 @@ def test_a_page_of_300_subjects_loads_their_keys_in_one_read(backend: Backend) -
 
 
 def test_a_key_ring_smaller_than_the_subjects_read_still_reads_every_one(
-    backend: Backend, monkeypatch: pytest.MonkeyPatch
+    backend: Backend,
 ) -> None:
-    # keys older than 0.2 s may be evicted past the size of 2: the ring stays at 2 subjects'
-    # keys while 6 subjects are created, and each get of an evicted one loads its key again
-    monkeypatch.setattr(ring_module, "EVICTION_GRACE", 0.2)
+    # the ring stays at 2 subjects' keys while 6 subjects are created, each get of an evicted
+    # one loads its key again, and a page of 6 holds its 6 keys while it is joined
     saved = privata_mongo.config.current()
     privata_mongo.configure(key_cache_size=2)
     pm.connect(backend.db_name, alias="rt", **backend.mongoengine_settings())
     try:
         _, Visit = _models("rt")
         forget_keys()
+
+        def held() -> int:
+            return sum(ring.held_subjects for ring in list(keys_module._live_rings))
+
         for i in range(6):
             Visit(first_name=f"N{i}", email=f"v{i}@x.org", score=i).save()
-            time.sleep(0.25)
-        held = [
-            n for ring in list(keys_module._live_rings) for n in ring._by_name if is_pseudonym(n)
-        ]
-        assert 1 <= len(held) <= 2
+        assert held() == 2
         for i in (0, 5, 1, 4, 0):
             assert Visit.objects.get(score=i).email == f"v{i}@x.org"
-            time.sleep(0.25)
+            assert held() == 2
         page = [v.email for v in Visit.objects.order_by("score")]
         assert page == [f"v{i}@x.org" for i in range(6)]
+        assert held() == 6  # evicted at the next add, not at the page's end
+        Visit(first_name="N6", email="v6@x.org", score=6).save()
+        assert held() == 2
         Visit.drop_collection()
     finally:
         me.disconnect("rt")

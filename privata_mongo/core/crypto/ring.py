@@ -32,7 +32,7 @@ from pymongocrypt.mongocrypt import MongoCrypt
 from pymongocrypt.options import DataKeyOpts, ExplicitEncryptOpts, MongoCryptOptions
 from pymongocrypt.synchronous.state_machine import MongoCryptCallback
 
-from privata_mongo.core.crypto import aead, machine
+from privata_mongo.core.crypto import aead, holds, machine
 from privata_mongo.core.crypto.blind import INDEX_KEY_NAME
 from privata_mongo.core.ops import Flow
 from privata_mongo.core.pseudonym import is_pseudonym
@@ -151,6 +151,8 @@ class _Entry:
     material: bytes | None = None
     """The unwrapped key, for ``open`` (``local`` master keys only), dropped after the TTL."""
     unwrapped: float = 0.0
+    subject: bool = False
+    """A data subject's key (named by a pseudonym): evictable, and counted in ``size``."""
 
 
 def _local_key(provider: str | None, kms_providers: Mapping[str, Any]) -> bytes | None:
@@ -161,11 +163,6 @@ def _local_key(provider: str | None, kms_providers: Mapping[str, Any]) -> bytes 
     if isinstance(key, str):
         key = base64.b64decode(key)
     return bytes(key) if isinstance(key, bytes | bytearray) else None
-
-
-EVICTION_GRACE = 30.0
-"""Seconds a loaded data key is safe from eviction (``KeyRing``): longer than any operation
-takes between loading its keys and using them."""
 
 
 class KeyRing:
@@ -179,12 +176,13 @@ class KeyRing:
 
     The ring holds about ``size`` subjects' keys: one data key per subject means a process
     that reads every subject once would otherwise keep a key for each of them (about 1.1 KiB
-    apiece) for as long as it runs. Past ``size``, the subjects' keys loaded (or confirmed)
-    longest ago go first, but never one loaded in the last ``EVICTION_GRACE`` seconds: an
-    operation uses the keys it loaded right after loading them, and must find them there. So
-    the ring holds at most ``size`` keys, or the keys loaded in the last ``EVICTION_GRACE``
-    seconds if those are more. The library's own keys (the blind index key, the audit chain
-    keys) are never evicted. An evicted key is loaded again when next needed.
+    apiece) for as long as it runs. When a key is added past ``size``, the subjects' keys used
+    longest ago go first (loaded, found by ``missing`` or confirmed), but never one an
+    operation running under ``holds.holding`` still holds: it uses the keys it was handed
+    right after, and must find them here. So the ring holds at most ``size`` subjects' keys,
+    or the keys of the operations running at that moment if those are more. The library's own
+    keys (the blind index key, the audit chain keys) are neither evicted nor counted. An
+    evicted key is loaded again when next needed.
 
     Args:
         kms_providers: libmongocrypt's ``kms_providers`` (``{"local": {"key": <96 bytes>}}``,
@@ -229,6 +227,8 @@ class KeyRing:
         # Entries holding unwrapped material, oldest unwrap first: the expired ones are dropped
         # from the front, so unwrapped keys live the TTL, as in libmongocrypt's own cache.
         self._unwrapped_keys: dict[bytes, _Entry] = {}
+        self._subjects = 0  # subjects' keys in ``_by_id``
+        self._pins: dict[bytes, int] = {}  # key id → holds of running operations pinning it
         self._crypt = self._new_crypt()
         self._unwrapped = 0  # keys served to ``self._crypt`` so far
         self.checked = False
@@ -269,12 +269,46 @@ class KeyRing:
         """
         now = self._clock()
         limit = self.ttl if within is None else min(within, self.ttl)
+        hold = holds.current()
         out = []
-        for name in dict.fromkeys(names):
-            entry = self._by_name.get(name)
-            if entry is None or now - entry.loaded > limit:
-                out.append(name)
+        with self._lock:
+            for name in dict.fromkeys(names):
+                entry = self._by_name.get(name)
+                if entry is None or now - entry.loaded > limit:
+                    out.append(name)
+                else:
+                    self._use(entry, hold)  # the caller goes on to use it
         return out
+
+    def _use(self, entry: _Entry, hold: holds.Hold | None) -> None:
+        """Count ``entry`` as used now, and pin it for the running operation (under the lock).
+
+        ``_by_id`` is kept in the order of use, least recent first, which is the order of
+        eviction.
+        """
+        if self._by_id.get(entry.key_id) is entry:
+            del self._by_id[entry.key_id]
+            self._by_id[entry.key_id] = entry
+        if hold is not None and hold.take(self, entry.key_id):
+            self._pins[entry.key_id] = self._pins.get(entry.key_id, 0) + 1
+
+    def release(self, keys: Iterable[bytes]) -> None:
+        """Unpin ``keys`` for an operation that is done with them (``holds.Pinned``).
+
+        Nothing is evicted here: the ring shrinks back to its size when a key is next added.
+        """
+        with self._lock:
+            for key in keys:
+                count = self._pins.get(key, 0) - 1
+                if count > 0:
+                    self._pins[key] = count
+                else:
+                    self._pins.pop(key, None)
+
+    @property
+    def held_subjects(self) -> int:
+        """How many data subjects' keys the ring holds now."""
+        return self._subjects
 
     def stored(self, name: str) -> bytes | None:
         """The key document ``name`` as held: BSON of the key vault's document, still wrapped."""
@@ -288,58 +322,68 @@ class KeyRing:
         costs no unwrapping and no KMS request.
         """
         now = self._clock()
+        hold = holds.current()
         with self._lock:
             for name in names:
                 entry = self._by_name.get(name)
                 if entry is not None:
                     entry.loaded = now
-                    self._by_id[entry.key_id] = self._by_id.pop(entry.key_id, entry)
+                    self._use(entry, hold)
 
     def add(self, documents: Iterable[Mapping[str, Any]]) -> None:
         """Hold key documents as read from (or written to) the key vault."""
         now = self._clock()
+        hold = holds.current()
         with self._lock:
             for document in documents:
                 raw = bson.encode(document, codec_options=_KEY_CODEC)
                 key_id = key_id_bytes(document["_id"])
                 master = document.get("masterKey") or {}
                 material = document.get("keyMaterial")
+                names = tuple(document.get("keyAltNames", ()))
                 entry = _Entry(
                     raw,
                     key_id,
-                    tuple(document.get("keyAltNames", ())),
+                    names,
                     now,
                     provider=master.get("provider") if isinstance(master, Mapping) else None,
                     wrapped=bytes(material) if isinstance(material, bytes) else None,
+                    subject=any(is_pseudonym(name) for name in names),
                 )
                 self._unwrapped_keys.pop(key_id, None)
-                self._by_id.pop(key_id, None)  # to the end: the order is the order of loading
+                self._drop(key_id)
                 self._by_id[key_id] = entry
+                self._subjects += entry.subject
                 for name in entry.names:
                     self._by_name[name] = entry
-            self._evict(now)
+                self._use(entry, hold)
+            self._evict()
 
-    def _evict(self, now: float) -> None:
-        """Drop the subjects' keys loaded longest ago while more than ``size`` are held.
+    def _drop(self, key_id: bytes) -> _Entry | None:
+        """Take the entry ``key_id`` out of the order of use (under the lock)."""
+        entry = self._by_id.pop(key_id, None)
+        if entry is not None:
+            self._subjects -= entry.subject
+        return entry
 
-        Called under the lock. ``_by_id`` is in the order keys were loaded or confirmed, so
-        the walk stops at the first subject's key younger than ``EVICTION_GRACE``, without
-        copying the ring: a full ring whose keys are all young costs a few steps per add.
+    def _evict(self) -> None:
+        """Drop the subjects' keys used longest ago while more than ``size`` are held.
+
+        Called under the lock. ``_by_id`` is in the order of use, so the walk takes the first
+        unpinned subjects' keys it meets; it passes over only the library's keys and the keys
+        running operations hold, without copying the ring.
         """
-        excess = len(self._by_id) - self.size
+        excess = self._subjects - self.size
         if excess <= 0:
             return
         victims: list[_Entry] = []
         for entry in self._by_id.values():
             if len(victims) == excess:
                 break
-            if not any(is_pseudonym(name) for name in entry.names):
-                continue  # the library's own keys stay
-            if now - entry.loaded < EVICTION_GRACE:
-                break
-            victims.append(entry)
+            if entry.subject and entry.key_id not in self._pins:
+                victims.append(entry)
         for entry in victims:
-            del self._by_id[entry.key_id]
+            self._drop(entry.key_id)
             for name in entry.names:
                 if self._by_name.get(name) is entry:
                     del self._by_name[name]
@@ -355,13 +399,15 @@ class KeyRing:
             if names is None:
                 self._by_name.clear()
                 self._by_id.clear()
+                self._subjects = 0
                 self._unwrapped_keys.clear()
                 self.checked = False  # after a rotation, the master key is checked again
             else:
                 for name in names:
                     entry = self._by_name.pop(name, None)
                     if entry is not None:
-                        self._by_id = {k: e for k, e in self._by_id.items() if e is not entry}
+                        if self._by_id.get(entry.key_id) is entry:
+                            self._drop(entry.key_id)
                         self._unwrapped_keys.pop(entry.key_id, None)
                         entry.material = None
             self._index_keys.clear()
