@@ -273,7 +273,7 @@ def _cells(error: str, uri: str | None = None) -> Iterator[tuple[str, int, str]]
 #: collection calls of each audited operation, fault-free (docs/reliability.md, "Costs"): the
 #: intent and its removal are the two calls the protocol adds to every write; the stream's
 #: checkpoint after the audit record is one more in each operation (docs/audit.md)
-CALLS = {"create": 7, "update": 11, "identity_update": 11, "delete": 9, "read": 4}
+CALLS = {"create": 7, "update": 9, "identity_update": 9, "delete": 9, "read": 4}
 JOURNAL = "privata_audit.pending"
 
 

@@ -212,3 +212,68 @@ def test_a_key_ring_smaller_than_the_subjects_read_still_reads_every_one(
     finally:
         me.disconnect("rt")
         privata_mongo.config._current = saved
+
+
+class _ByCollection(monitoring.CommandListener):
+    """Commands on the wire, by ``(collection, command name)``."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str], int] = {}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        target = event.command.get(event.command_name)
+        if isinstance(target, str):
+            key = (target, event.command_name)
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        """Nothing to record."""
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        """Nothing to record."""
+
+
+def test_a_single_identity_update_reads_its_row_once_and_leases_the_identity_with_its_read(
+    backend: Backend,
+) -> None:
+    # one clinical read (the row itself, not its id first), and the lease taken by the call
+    # that returns the identity row it leased; the reply's values are the update's
+    if backend.uri is None:
+        operations = OperationCounter()
+        inner = functools.partial(mongomock.MongoClient, _store=ServerStore())
+        pm.connect(
+            backend.db_name,
+            alias="rt",
+            mongo_client_class=counting_client_class(inner, operations),
+            uuidRepresentation="standard",
+        )
+        counts: dict[tuple[str, str], int] = operations.counts
+        names = {"find": "find", "lease": "find_one_and_update"}
+    else:
+        listener = _ByCollection()
+        pm.connect(
+            backend.db_name,
+            alias="rt",
+            host=backend.uri,
+            uuidRepresentation="standard",
+            event_listeners=[listener],
+        )
+        counts = listener.counts
+        names = {"find": "find", "lease": "findAndModify"}
+    try:
+        _, Visit = _models("rt")
+        visit = Visit(first_name="Ada", email="old@x.org", score=1).save()
+        before = dict(counts)
+        assert Visit.objects(id=visit.id).update_one(set__email="new@x.org") == 1
+
+        def sent(collection: str, name: str) -> int:
+            key = (collection, names[name])
+            return counts.get(key, 0) - before.get(key, 0)
+
+        assert sent("rt_visit", "find") == 1
+        assert sent("rt_visit__identity", "lease") == 1
+        assert sent("rt_visit__identity", "find") == 0
+        assert Visit.objects.get(id=visit.id).email == "new@x.org"
+        Visit.drop_collection()
+    finally:
+        me.disconnect("rt")

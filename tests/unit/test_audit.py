@@ -620,15 +620,14 @@ def test_the_async_trail_awaits_async_sinks_and_fails_closed() -> None:
 
 
 def test_an_update_of_rows_already_read_needs_no_extra_read(ctx: Context) -> None:
-    from privata_mongo.core.ops import ReplaceMany
+    from privata_mongo.core.ops import FindAndModify, ReplaceMany
 
     driver = ScriptedDriver(
         [
             (ResolveAccess, DR_LEE),
             (on(FetchAll, Side.CLINICAL), [{"_id": 1}]),
             (on(FetchAll, Side.CLINICAL), [{"_id": 1, "age": 3, PSEUDONYM_FIELD: P1}]),
-            (on(Update, Side.IDENTITY), UpdateOutcome(1, 1)),  # the write lease
-            (on(FetchAll, Side.IDENTITY), [{"_id": P1, "_rev": "r0", "email": "old@x.org"}]),
+            (on(FindAndModify, Side.IDENTITY), {"_id": P1, "_rev": "r0", "email": "old@x.org"}),
             (on(ReplaceMany, Side.IDENTITY), 1),
             (on(Update, Side.CLINICAL), UpdateOutcome(1, 1)),
             (on(Update, Side.IDENTITY), UpdateOutcome(1, 1)),  # its release

@@ -353,10 +353,9 @@ def test_a_replacement_names_the_identity_fields_it_removed(ctx: Context) -> Non
         [
             (ResolveAccess, DR_LEE),
             (on(FetchAll, Side.CLINICAL), [ROWS[0]]),
-            (on(Update, Side.IDENTITY), UpdateOutcome(1, 1)),  # the write lease
             (
-                on(FetchAll, Side.IDENTITY),
-                [{"_id": P1, "_rev": "r0", "first_name": "Ada", "email": "ada@x.org"}],
+                on(FindAndModify, Side.IDENTITY),  # the write lease, and the row it leased
+                {"_id": P1, "_rev": "r0", "first_name": "Ada", "email": "ada@x.org"},
             ),
             (on(ReplaceMany, Side.IDENTITY), 1),
             (on(Replace, Side.CLINICAL), UpdateOutcome(1, 1)),

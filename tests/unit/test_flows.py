@@ -16,6 +16,7 @@ from privata_mongo.core.ops import (
     Delete,
     FetchAll,
     Find,
+    FindAndModify,
     Insert,
     InsertOutcome,
     NextBatch,
@@ -84,10 +85,9 @@ def test_update_of_identity_fields_swaps_identity_then_updates_clinical(ctx: Con
     identity = {"_id": P1, "_rev": "r0", "email": "old@x"}
     driver = ScriptedDriver(
         [
-            (on(FetchAll, Side.CLINICAL), [{"_id": 1}]),
+            (on(FetchAll, Side.CLINICAL), [{"_id": 1}]),  # the ids first: a multi update
             (on(FetchAll, Side.CLINICAL), [clinical]),
-            (on(Update, Side.IDENTITY), UpdateOutcome(1, 1)),  # the write lease
-            (on(FetchAll, Side.IDENTITY), [identity]),
+            (on(FindAndModify, Side.IDENTITY), identity),  # the write lease, and the row
             (on(ReplaceMany, Side.IDENTITY), 1),
             (on(Update, Side.CLINICAL), UpdateOutcome(1, 1)),
             (on(Update, Side.IDENTITY), UpdateOutcome(1, 1)),  # its release
@@ -99,13 +99,13 @@ def test_update_of_identity_fields_swaps_identity_then_updates_clinical(ctx: Con
         )
     )
     assert outcome == UpdateOutcome(1, 1)
-    swap = driver.seen[4]
+    swap = driver.seen[3]
     assert isinstance(swap, ReplaceMany)
     ((cas_filter, row),) = swap.pairs
     assert cas_filter == {"_id": P1, "_rev": "r0"}
     assert row["email"] == "new@x"
     assert row["_rev"] != "r0"
-    clinical_update = driver.seen[5]
+    clinical_update = driver.seen[4]
     assert isinstance(clinical_update, Update)
     # The clinical part, plus the version both halves now carry (what readers compare).
     assert clinical_update.update == {
@@ -119,10 +119,8 @@ def test_failed_clinical_half_restores_the_identity_rows(ctx: Context) -> None:
     identity = {"_id": P1, "_rev": "r0", "email": "old@x"}
     driver = ScriptedDriver(
         [
-            (on(FetchAll, Side.CLINICAL), [{"_id": 1}]),
-            (on(FetchAll, Side.CLINICAL), [clinical]),
-            (on(Update, Side.IDENTITY), UpdateOutcome(1, 1)),  # the write lease
-            (on(FetchAll, Side.IDENTITY), [identity]),
+            (on(FetchAll, Side.CLINICAL), [clinical]),  # a single update reads its row once
+            (on(FindAndModify, Side.IDENTITY), identity),  # the write lease, and the row
             (on(ReplaceMany, Side.IDENTITY), 1),
             (on(Update, Side.CLINICAL), WriteFailed("conflict", 11000)),
             (on(ReplaceMany, Side.IDENTITY), 1),
@@ -141,11 +139,9 @@ def test_an_update_the_server_would_reject_writes_nothing(ctx: Context) -> None:
     clinical = {"_id": 1, "age": "three", PSEUDONYM_FIELD: P1}
     driver = ScriptedDriver(
         [
-            (on(FetchAll, Side.CLINICAL), [{"_id": 1}]),
             (on(FetchAll, Side.CLINICAL), [clinical]),
-            (on(Update, Side.IDENTITY), UpdateOutcome(1, 1)),  # the write lease
-            (on(FetchAll, Side.IDENTITY), [{"_id": P1, "_rev": "r0", "email": "a"}]),
-            (on(Update, Side.IDENTITY), UpdateOutcome(1, 1)),  # its release
+            (on(FindAndModify, Side.IDENTITY), {"_id": P1, "_rev": "r0", "email": "a"}),
+            (on(Update, Side.IDENTITY), UpdateOutcome(1, 1)),  # the lease's release
         ]
     )
     with pytest.raises(WriteFailed) as caught:

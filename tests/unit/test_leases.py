@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 
 from privata_mongo.core.failures import WriteFailed
-from privata_mongo.core.flows import read, write
+from privata_mongo.core.flows import lease, read, write
 from privata_mongo.core.flows.common import READ_AGAIN
 from privata_mongo.core.flows.context import Context
 from privata_mongo.core.flows.lease import MAX_TIME_EXPIRED
 from privata_mongo.core.ops import (
     FetchAll,
     Find,
+    FindAndModify,
     NextBatch,
     Pause,
     Query,
@@ -42,23 +43,23 @@ def _update(ctx: Context) -> Any:
 def test_the_lease_is_taken_only_where_free_or_expired(ctx: Context) -> None:
     driver = ScriptedDriver(
         [
-            (on(FetchAll, Side.CLINICAL), [{"_id": 1}]),
             (on(FetchAll, Side.CLINICAL), [{"_id": 1, "age": 3, PSEUDONYM_FIELD: P1}]),
-            (on(Update, Side.IDENTITY), UpdateOutcome(1, 1)),
-            (on(FetchAll, Side.IDENTITY), [{"_id": P1, "_rev": "r0", "email": "old@x"}]),
+            (on(FindAndModify, Side.IDENTITY), {"_id": P1, "_rev": "r0", "email": "old@x"}),
             (on(ReplaceMany, Side.IDENTITY), 1),
             (on(Update, Side.CLINICAL), UpdateOutcome(1, 1)),
             (on(Update, Side.IDENTITY), UpdateOutcome(1, 1)),
         ]
     )
     assert driver.run(_update(ctx)) == UpdateOutcome(1, 1)
-    take, swap, stamp, release = driver.seen[2], driver.seen[4], driver.seen[5], driver.seen[6]
-    assert isinstance(take, Update)
+    take, swap, stamp, release = driver.seen[1], driver.seen[2], driver.seen[3], driver.seen[4]
+    # one row: leased where free or expired, and returned as leased, in one call
+    assert isinstance(take, FindAndModify)
+    assert (take.action, take.return_new) == ("update", True)
     assert take.filter == {
-        "_id": {"$in": [P1]},
+        "_id": P1,
         "$or": [{LEASE_FIELD: {"$exists": False}}, {f"{LEASE_FIELD}.x": {"$lt": NOW}}],
     }
-    lease = take.update["$set"][LEASE_FIELD]  # type: ignore[call-overload]
+    lease = take.document["$set"][LEASE_FIELD]  # type: ignore[call-overload,index]
     assert lease["x"] == NOW + timedelta(seconds=ctx.write_lease)
     assert isinstance(swap, ReplaceMany)
     ((_, row),) = swap.pairs
@@ -74,23 +75,21 @@ def test_the_lease_is_taken_only_where_free_or_expired(ctx: Context) -> None:
 def test_a_writer_waits_for_a_held_document_then_applies_to_its_new_state(ctx: Context) -> None:
     driver = ScriptedDriver(
         [
-            (on(FetchAll, Side.CLINICAL), [{"_id": 1}]),
             (on(FetchAll, Side.CLINICAL), [{"_id": 1, "age": 3, PSEUDONYM_FIELD: P1}]),
-            (on(Update, Side.IDENTITY), UpdateOutcome(0, 0)),
-            (on(FetchAll, Side.IDENTITY), [{"_id": P1, "_rev": "r0", LEASE_FIELD: HELD}]),
+            (on(FindAndModify, Side.IDENTITY), None),  # not free
+            (on(FetchAll, Side.IDENTITY), [{"_id": P1}]),  # but there: another writer's
             (Pause, None),
-            (on(Update, Side.IDENTITY), UpdateOutcome(1, 1)),
-            (on(FetchAll, Side.IDENTITY), [{"_id": P1, "_rev": "r7", "email": "other@x"}]),
+            (on(FindAndModify, Side.IDENTITY), {"_id": P1, "_rev": "r7", "email": "other@x"}),
             (on(ReplaceMany, Side.IDENTITY), 1),
             (on(Update, Side.CLINICAL), UpdateOutcome(1, 1)),
             (on(Update, Side.IDENTITY), UpdateOutcome(1, 1)),
         ]
     )
     assert driver.run(_update(ctx)) == UpdateOutcome(1, 1)
-    pause = driver.seen[4]
+    pause = driver.seen[3]
     assert isinstance(pause, Pause)
     assert 0 < pause.seconds <= 0.1
-    swap = driver.seen[7]
+    swap = driver.seen[5]
     assert isinstance(swap, ReplaceMany)
     ((cas, _),) = swap.pairs
     assert cas == {"_id": P1, "_rev": "r7"}  # the row read once held, not the one seen busy
@@ -100,10 +99,9 @@ def test_a_writer_gives_up_after_write_wait(ctx: Context) -> None:
     impatient = dataclasses.replace(ctx, write_wait=0.0)
     driver = ScriptedDriver(
         [
-            (on(FetchAll, Side.CLINICAL), [{"_id": 1}]),
             (on(FetchAll, Side.CLINICAL), [{"_id": 1, "age": 3, PSEUDONYM_FIELD: P1}]),
-            (on(Update, Side.IDENTITY), UpdateOutcome(0, 0)),
-            (on(FetchAll, Side.IDENTITY), [{"_id": P1, "_rev": "r0", LEASE_FIELD: HELD}]),
+            (on(FindAndModify, Side.IDENTITY), None),
+            (on(FetchAll, Side.IDENTITY), [{"_id": P1}]),
             (on(Update, Side.IDENTITY), UpdateOutcome(0, 0)),
         ]
     )
@@ -117,10 +115,8 @@ def test_a_writer_gives_up_after_write_wait(ctx: Context) -> None:
 def test_a_failed_clinical_half_releases_the_lease(ctx: Context) -> None:
     driver = ScriptedDriver(
         [
-            (on(FetchAll, Side.CLINICAL), [{"_id": 1}]),
             (on(FetchAll, Side.CLINICAL), [{"_id": 1, "age": 3, PSEUDONYM_FIELD: P1}]),
-            (on(Update, Side.IDENTITY), UpdateOutcome(1, 1)),
-            (on(FetchAll, Side.IDENTITY), [{"_id": P1, "_rev": "r0", "email": "old@x"}]),
+            (on(FindAndModify, Side.IDENTITY), {"_id": P1, "_rev": "r0", "email": "old@x"}),
             (on(ReplaceMany, Side.IDENTITY), 1),
             (on(Update, Side.CLINICAL), WriteFailed("boom", 2)),
             (on(ReplaceMany, Side.IDENTITY), 1),
@@ -136,6 +132,43 @@ def test_a_failed_clinical_half_releases_the_lease(ctx: Context) -> None:
     assert VERSION_FIELD not in row  # the version the row had: none
     assert isinstance(release, Update)
     assert release.update == {"$unset": {LEASE_FIELD: ""}}
+
+
+def test_one_row_not_there_is_neither_held_nor_busy(ctx: Context) -> None:
+    driver = ScriptedDriver(
+        [(on(FindAndModify, Side.IDENTITY), None), (on(FetchAll, Side.IDENTITY), [])]
+    )
+    held = driver.run(lease.take(ctx, [P1]))
+    assert (dict(held.rows), held.busy) == ({}, frozenset())
+
+
+def test_a_lost_reply_to_the_one_row_lease_gives_the_lease_back(ctx: Context) -> None:
+    driver = ScriptedDriver(
+        [
+            (on(FindAndModify, Side.IDENTITY), ConnectionError("reply lost")),
+            (on(Update, Side.IDENTITY), UpdateOutcome(1, 1)),
+        ]
+    )
+    with pytest.raises(ConnectionError):
+        driver.run(lease.take(ctx, [P1]))
+    take, unlease = driver.seen
+    assert isinstance(take, FindAndModify)
+    assert isinstance(unlease, Update)
+    owner = take.document["$set"][LEASE_FIELD]["o"]  # type: ignore[call-overload,index]
+    assert unlease.filter == {"_id": {"$in": [P1]}, f"{LEASE_FIELD}.o": owner}
+
+
+def test_several_rows_are_leased_then_read(ctx: Context) -> None:
+    p2 = "pseu_" + "0" * 31 + "2"
+    driver = ScriptedDriver(
+        [
+            (on(Update, Side.IDENTITY), UpdateOutcome(2, 2)),
+            (on(FetchAll, Side.IDENTITY), [{"_id": P1}, {"_id": p2}]),
+        ]
+    )
+    held = driver.run(lease.take(ctx, [P1, p2]))
+    assert sorted(held.rows) == [P1, p2]
+    assert held.busy == frozenset()
 
 
 def _find(ctx: Context) -> Any:

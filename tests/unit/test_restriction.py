@@ -16,8 +16,10 @@ from privata_mongo.core.ops import (
     Delete,
     FetchAll,
     Find,
+    FindAndModify,
     NextBatch,
     Query,
+    ReplaceMany,
     ResolveAccess,
     Update,
     UpdateOutcome,
@@ -271,3 +273,27 @@ def test_a_clause_sharing_a_key_with_the_filter_is_joined_by_and() -> None:
     own = {"$nor": [{"visits": 3}]}
     assert conjoined(own, clause) == {"$and": [own, clause]}
     assert conjoined({}, clause) == clause
+
+
+def test_a_single_update_writes_the_row_it_read_without_a_probe_of_its_own() -> None:
+    """The clinical write restates the filter beside the ids it read: those ids were checked
+    at the read, so the write needs no probe (a write that read nothing first is probed)."""
+    ctx = _ctx("treatment", write=True)
+    row = {"_id": 1, "_pseudonym": "pseu_" + "a" * 32}
+    update = {"$set": {"visits": 3}}
+    flow = guarded(
+        write.update(ctx, {"visits": 1}, {**update, "$unset": {"email": ""}}, False, False, {}),
+        ctx.restriction,
+        "Patient",
+    )
+    driver = ScriptedDriver(
+        [
+            (lambda op: isinstance(op, FetchAll) and op.query.limit == 1, [row]),
+            (FindAndModify, {"_id": row["_pseudonym"], "_rev": "r0", "email": "a@x"}),
+            (ReplaceMany, 1),
+            (lambda op: isinstance(op, Update) and op.side is Side.CLINICAL, UpdateOutcome(1, 1)),
+            (Update, UpdateOutcome(1, 1)),  # the lease's release
+        ]
+    )
+    assert driver.run(flow) == UpdateOutcome(1, 1)
+    assert sum(isinstance(op, FetchAll) for op in driver.seen) == 1  # the row's read only

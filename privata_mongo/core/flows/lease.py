@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from privata_mongo.core.failures import WriteFailed
-from privata_mongo.core.ops import Document, FetchAll, Flow, Pause, Query, Update
+from privata_mongo.core.ops import Document, FetchAll, FindAndModify, Flow, Pause, Query, Update
 from privata_mongo.core.schema import LEASE_FIELD, Side
 
 from .context import Context
@@ -75,10 +75,12 @@ def deadline(ctx: Context) -> datetime.datetime:
 
 
 def take(ctx: Context, pseudonyms: Iterable[str]) -> Flow[Held]:
-    """Lease every free identity row among ``pseudonyms`` and read them (two round trips).
+    """Lease every free identity row among ``pseudonyms`` and read them.
 
     A row is free when it has no lease or its lease has expired. Rows that do not exist are
-    neither held nor busy (the caller writes them as new rows).
+    neither held nor busy (the caller writes them as new rows). One row is leased and read in
+    one round trip (``find_one_and_update``), and read again only when it was not free; more
+    rows take two (the lease on all of them, then the read).
     """
     unique = list(dict.fromkeys(pseudonyms))
     owner = ctx.new_revision()
@@ -87,6 +89,8 @@ def take(ctx: Context, pseudonyms: Iterable[str]) -> Flow[Held]:
     if not unique:
         return Held(owner, lease, {}, frozenset())
     free = {"$or": [{LEASE_FIELD: {"$exists": False}}, {f"{LEASE_FIELD}.x": {"$lt": now}}]}
+    if len(unique) == 1:
+        return (yield from _take_one(ctx, unique[0], owner, lease, free))
     try:
         taken = yield from Update(
             Side.IDENTITY, {"_id": {"$in": unique}, **free}, {"$set": {LEASE_FIELD: lease}}, True
@@ -108,6 +112,34 @@ def take(ctx: Context, pseudonyms: Iterable[str]) -> Flow[Held]:
     else:
         mine = {p: row for p, row in present.items() if _owner(row) == owner}
     return Held(owner, lease, mine, frozenset(present) - frozenset(mine))
+
+
+def _take_one(
+    ctx: Context,
+    pseudonym: str,
+    owner: str,
+    lease: Mapping[str, Any],
+    free: Mapping[str, Any],
+) -> Flow[Held]:
+    """``take`` for one row: leased and returned by the server in one call when it is free."""
+    try:
+        row = yield from FindAndModify(
+            Side.IDENTITY,
+            "update",
+            {"_id": pseudonym, **free},
+            {"$set": {LEASE_FIELD: lease}},
+            return_new=True,
+        )
+        if row is not None:
+            return Held(owner, lease, {pseudonym: row}, frozenset())
+        # Not free, or not there: only a row that exists is another writer's.
+        rows = yield from FetchAll(
+            Side.IDENTITY, Query({"_id": pseudonym}, projection={"_id": 1}, limit=1)
+        )
+    except Exception:
+        yield from _unlease(ctx, [pseudonym], owner)  # as ``take``: the reply may be lost
+        raise
+    return Held(owner, lease, {}, frozenset(r["_id"] for r in rows))
 
 
 def _owner(row: Mapping[str, Any]) -> Any:

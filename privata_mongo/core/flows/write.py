@@ -418,12 +418,23 @@ def update(
         if outcome.upserted_id is not None:
             yield from empty_identity(ctx, pseudonym)
         return outcome
-    ids = yield from _target_ids(ctx, clinical_filter, multi, options)
+    # A single-document update reads its row at once; a multi-document one reads the ids
+    # first (so no document is visited twice), then each batch of rows as it comes to it.
+    single: list[Document] | None = None
+    if multi:
+        ids = yield from _target_ids(ctx, clinical_filter, options)
+    else:
+        single = yield from FetchAll(
+            Side.CLINICAL, Query(clinical_filter, limit=1, options=read_options(options))
+        )
+        ids = [row["_id"] for row in single]
     matched = modified = 0
     for chunk in chunks(ids, ctx.batch_size):
-        batch = yield from FetchAll(
-            Side.CLINICAL, Query({"$and": [{"_id": {"$in": list(chunk)}}, clinical_filter]})
-        )
+        batch = single
+        if batch is None:
+            batch = yield from FetchAll(
+                Side.CLINICAL, Query({"$and": [{"_id": {"$in": list(chunk)}}, clinical_filter]})
+            )
         yield from intends(ctx, linked(batch))
         modified += yield from write_documents(
             ctx, batch, compiled, update, clinical_filter, filter, options
@@ -437,17 +448,12 @@ def update(
 
 
 def _target_ids(
-    ctx: Context, clinical_filter: Mapping[str, Any], multi: bool, options: Mapping[str, Any]
+    ctx: Context, clinical_filter: Mapping[str, Any], options: Mapping[str, Any]
 ) -> Flow[list[Any]]:
-    """The ids an update will touch, read before writing so no document is visited twice."""
+    """The ids a multi-document update will touch, read first so none is visited twice."""
     rows = yield from FetchAll(
         Side.CLINICAL,
-        Query(
-            clinical_filter,
-            projection={"_id": 1},
-            limit=0 if multi else 1,
-            options=read_options(options),
-        ),
+        Query(clinical_filter, projection={"_id": 1}, options=read_options(options)),
     )
     return [row["_id"] for row in rows]
 

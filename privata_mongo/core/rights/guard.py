@@ -55,9 +55,21 @@ def _inclusive(projection: Mapping[str, Any] | None) -> bool:
 
 
 def _covered(filter: Mapping[str, Any], read: list[Mapping[str, Any]], ids: set[str]) -> bool:
-    """Whether the rows a write selects were all read (and checked) already."""
+    """Whether the rows a write selects were all read (and checked) already.
+
+    A conjunction selects a subset of what each of its parts selects, so one part naming
+    only ids already checked covers it (a write re-stating its filter beside the ids it read).
+    """
     if any(dict(filter) == dict(f) for f in read):
         return True
+    parts = filter.get("$and") if len(filter) == 1 else None
+    if isinstance(parts, list):
+        return any(isinstance(part, Mapping) and _checked_ids(part, ids) for part in parts)
+    return _checked_ids(filter, ids)
+
+
+def _checked_ids(filter: Mapping[str, Any], ids: set[str]) -> bool:
+    """Whether ``filter`` is ``{_id: X}`` or ``{_id: {$in: [...]}}`` of rows already checked."""
     target = filter.get("_id") if len(filter) == 1 else None
     if isinstance(target, Mapping) and set(target) == {"$in"}:
         return all(repr(i) in ids for i in target["$in"])
