@@ -118,17 +118,18 @@ def test_wrapper_adds_the_same_round_trips_for_100_and_1000_documents(backend: B
     assert extra[100] == (1, 2), extra
 
 
-class _KeyVaultReads(monitoring.CommandListener):
-    """``find`` and ``getMore`` commands sent to the key vault collection."""
+class _ByCollection(monitoring.CommandListener):
+    """Commands on the wire, by ``(collection, command name)``."""
 
     def __init__(self) -> None:
-        self.count = 0
+        self.counts: dict[tuple[str, str], int] = {}
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         name = event.command_name
-        target = event.command.get("collection") if name == "getMore" else event.command.get(name)
-        if name in ("find", "getMore") and target == "__keyVault":
-            self.count += 1
+        target = event.command.get("collection" if name == "getMore" else name)
+        if isinstance(target, str):
+            key = (target, event.command_name)
+            self.counts[key] = self.counts.get(key, 0) + 1
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         """Nothing to record."""
@@ -137,9 +138,17 @@ class _KeyVaultReads(monitoring.CommandListener):
         """Nothing to record."""
 
 
-def test_a_page_of_300_subjects_loads_their_keys_in_one_read(backend: Backend) -> None:
-    # 300 keys are more than a server's first batch (101 documents): without a limit and a
-    # batch size the key look-up takes a getMore.
+_SERVER_NAMES = {"find_one_and_update": "findAndModify"}
+
+
+def _connect_counted(backend: Backend) -> Callable[..., int]:
+    """Connect alias ``rt``; ``sent(collection, *operations)`` counts what has reached storage.
+
+    On mongomock the collection methods called (``find``, ``find_one_and_update`` …, the
+    outermost only), on a server the wire commands (``find``, ``getMore``,
+    ``findAndModify`` …); an operation is named either way.
+    """
+    counts: dict[tuple[str, str], int]
     if backend.uri is None:
         operations = OperationCounter()
         inner = functools.partial(mongomock.MongoClient, _store=ServerStore())
@@ -149,11 +158,9 @@ def test_a_page_of_300_subjects_loads_their_keys_in_one_read(backend: Backend) -
             mongo_client_class=counting_client_class(inner, operations),
             uuidRepresentation="standard",
         )
-
-        def reads() -> int:
-            return sum(n for (c, op), n in operations.counts.items() if c == "__keyVault")
+        counts = operations.counts
     else:
-        listener = _KeyVaultReads()
+        listener = _ByCollection()
         pm.connect(
             backend.db_name,
             alias="rt",
@@ -161,9 +168,22 @@ def test_a_page_of_300_subjects_loads_their_keys_in_one_read(backend: Backend) -
             uuidRepresentation="standard",
             event_listeners=[listener],
         )
+        counts = listener.counts
 
-        def reads() -> int:
-            return listener.count
+    def sent(collection: str, *names: str) -> int:
+        wanted = set(names) | {_SERVER_NAMES.get(n, n) for n in names}
+        return sum(n for (c, op), n in counts.items() if c == collection and op in wanted)
+
+    return sent
+
+
+def test_a_page_of_300_subjects_loads_their_keys_in_one_read(backend: Backend) -> None:
+    # 300 keys are more than a server's first batch (101 documents): without a limit and a
+    # batch size the key look-up takes a getMore.
+    sent = _connect_counted(backend)
+
+    def reads() -> int:
+        return sent("__keyVault", "find", "getMore")
 
     try:
         _, Visit = _models("rt")
@@ -214,65 +234,20 @@ def test_a_key_ring_smaller_than_the_subjects_read_still_reads_every_one(
         privata_mongo.config._current = saved
 
 
-class _ByCollection(monitoring.CommandListener):
-    """Commands on the wire, by ``(collection, command name)``."""
-
-    def __init__(self) -> None:
-        self.counts: dict[tuple[str, str], int] = {}
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        target = event.command.get(event.command_name)
-        if isinstance(target, str):
-            key = (target, event.command_name)
-            self.counts[key] = self.counts.get(key, 0) + 1
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        """Nothing to record."""
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        """Nothing to record."""
-
-
 def test_a_single_identity_update_reads_its_row_once_and_leases_the_identity_with_its_read(
     backend: Backend,
 ) -> None:
     # one clinical read (the row itself, not its id first), and the lease taken by the call
     # that returns the identity row it leased; the reply's values are the update's
-    if backend.uri is None:
-        operations = OperationCounter()
-        inner = functools.partial(mongomock.MongoClient, _store=ServerStore())
-        pm.connect(
-            backend.db_name,
-            alias="rt",
-            mongo_client_class=counting_client_class(inner, operations),
-            uuidRepresentation="standard",
-        )
-        counts: dict[tuple[str, str], int] = operations.counts
-        names = {"find": "find", "lease": "find_one_and_update"}
-    else:
-        listener = _ByCollection()
-        pm.connect(
-            backend.db_name,
-            alias="rt",
-            host=backend.uri,
-            uuidRepresentation="standard",
-            event_listeners=[listener],
-        )
-        counts = listener.counts
-        names = {"find": "find", "lease": "findAndModify"}
+    sent = _connect_counted(backend)
     try:
         _, Visit = _models("rt")
         visit = Visit(first_name="Ada", email="old@x.org", score=1).save()
-        before = dict(counts)
+        calls = ("rt_visit", "find"), ("rt_visit__identity", "find_one_and_update")
+        before = [sent(*call) for call in (*calls, ("rt_visit__identity", "find"))]
         assert Visit.objects(id=visit.id).update_one(set__email="new@x.org") == 1
-
-        def sent(collection: str, name: str) -> int:
-            key = (collection, names[name])
-            return counts.get(key, 0) - before.get(key, 0)
-
-        assert sent("rt_visit", "find") == 1
-        assert sent("rt_visit__identity", "lease") == 1
-        assert sent("rt_visit__identity", "find") == 0
+        after = [sent(*call) for call in (*calls, ("rt_visit__identity", "find"))]
+        assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 0]
         assert Visit.objects.get(id=visit.id).email == "new@x.org"
         Visit.drop_collection()
     finally:

@@ -77,24 +77,20 @@ def test_past_its_size_the_ring_drops_the_keys_used_longest_ago() -> None:
     assert ring.missing([names[0], names[4]]) == [names[0]]
 
 
-def test_a_key_found_in_memory_counts_as_used_and_outlives_older_ones() -> None:
+@pytest.mark.parametrize(
+    "use",
+    [
+        pytest.param(lambda ring, name: ring.missing([name]), id="found by missing"),
+        pytest.param(lambda ring, name: ring.confirm([name]), id="confirmed by the cache"),
+    ],
+)
+def test_a_key_used_again_outlives_keys_loaded_after_it(use: Any) -> None:
     ring = _ring(size=2)
     a, b, c = _p(1), _p(2), _p(3)
     first, second, third = _documents(ring, [a, b, c])
     ring.add([first])
     ring.add([second])
-    assert ring.missing([a]) == []  # a read of ``a``: now the most recently used
-    ring.add([third])
-    assert _held(ring, [a, b, c]) == [a, c]
-
-
-def test_a_confirmed_key_counts_as_used_and_stays() -> None:
-    ring = _ring(size=2)
-    a, b, c = _p(1), _p(2), _p(3)
-    first, second, third = _documents(ring, [a, b, c])
-    ring.add([first])
-    ring.add([second])
-    ring.confirm([a])  # the shared cache vouched for it
+    use(ring, a)  # now the most recently used
     ring.add([third])
     assert _held(ring, [a, b, c]) == [a, c]
 
