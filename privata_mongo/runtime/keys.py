@@ -45,6 +45,7 @@ __all__ = [
     "check_master_key",
     "decode_master_key",
     "forget_everywhere",
+    "held_everywhere",
     "is_embedded",
     "kms_providers",
     "kms_transports",
@@ -229,6 +230,11 @@ def kms_transports(settings: Settings) -> tuple[KmsTransport, AsyncKmsTransport]
         with _lock:
             pair = _transports.setdefault(fingerprint, made)
     return pair
+
+
+def held_everywhere() -> int:
+    """How many data subjects' keys the rings of this process hold now, summed over rings."""
+    return sum(ring.held_subjects for ring in list(_live_rings))
 
 
 def forget_everywhere(names: Iterable[str] | None = None) -> None:

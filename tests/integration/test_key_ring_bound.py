@@ -19,16 +19,12 @@ import privata_mongo.beanie as pb
 import privata_mongo.config
 import privata_mongo.mongoengine as pm
 from privata_mongo.encryption import forget_keys
-from privata_mongo.runtime import keys as keys_module
+from privata_mongo.runtime.keys import held_everywhere
 from testkit.backends import Backend, beanie_database
 
 DOCUMENTS = 45
 BATCH = 10
 SIZE = 3
-
-
-def _held() -> int:
-    return sum(ring.held_subjects for ring in list(keys_module._live_rings))
 
 
 @pytest.fixture
@@ -58,7 +54,7 @@ def test_a_mongoengine_iteration_holds_one_batch_of_keys(
         most = 0
         for member in Member.objects.order_by("n").no_cache().batch_size(BATCH):
             seen.append(member.email)
-            most = max(most, _held())
+            most = max(most, held_everywhere())
         assert seen == [f"m{i}@x.org" for i in range(DOCUMENTS)]
         assert SIZE < most <= BATCH  # a whole batch while it is joined, never more
         Member.drop_collection()
@@ -85,6 +81,6 @@ async def test_a_beanie_iteration_holds_one_batch_of_keys(
         members: Any = Member.find_all(sort="+n", batch_size=BATCH)
         async for member in members:
             seen.append(member.email)
-            most = max(most, _held())
+            most = max(most, held_everywhere())
         assert seen == [f"m{i}@x.org" for i in range(DOCUMENTS)]
         assert SIZE < most <= BATCH

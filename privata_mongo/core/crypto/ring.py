@@ -359,12 +359,11 @@ class KeyRing:
                 self._use(entry, hold)
             self._evict()
 
-    def _drop(self, key_id: bytes) -> _Entry | None:
+    def _drop(self, key_id: bytes) -> None:
         """Take the entry ``key_id`` out of the order of use (under the lock)."""
         entry = self._by_id.pop(key_id, None)
         if entry is not None:
             self._subjects -= entry.subject
-        return entry
 
     def _evict(self) -> None:
         """Drop the subjects' keys used longest ago while more than ``size`` are held.
