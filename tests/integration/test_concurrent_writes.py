@@ -136,30 +136,46 @@ def test_concurrent_updates_of_both_halves_end_in_a_serial_order(db: Any) -> Non
 
 @requires("atomic_updates")
 def test_reads_never_observe_a_torn_document(db: Any) -> None:
-    """A reader running beside writers of both halves sees each document whole."""
+    """A reader running beside writers of both halves sees each document whole.
+
+    The writers go on until the reader has made all its reads, and before each read the reader
+    waits for a write that landed after its previous read, so every read falls among writes
+    however the threads are scheduled (on a busy machine a fixed number of writes could end
+    before the reader ran) and each one sees a state the previous one did not.
+    """
     assert _lost_raw_increments(db) == 0, "the backend is not atomic per operation"
     patient = ConcurrentPatient(first_name="0", blood="0").save()
-    writers, done = 3, threading.Event()
+    writers, reads, done = 3, 20, threading.Event()
+    landed, count = threading.Condition(), [0]
     observed: list[tuple[str, str]] = []
 
     def work(w: int) -> None:
         if w == writers:
-            while not done.is_set():
-                seen = ConcurrentPatient.objects.get(id=patient.id)
-                observed.append((seen.first_name, seen.blood))
-            return
-        try:
-            for i in range(15):
-                value = f"{w}.{i}"
-                ConcurrentPatient.objects(id=patient.id).update_one(
-                    set__first_name=value, set__blood=value
-                )
-        finally:
-            if w == 0:
+            try:
+                last = 0
+                for _ in range(reads):
+                    with landed:
+                        assert landed.wait_for(lambda last=last: count[0] > last, timeout=30)
+                    seen = ConcurrentPatient.objects.get(id=patient.id)
+                    observed.append((seen.first_name, seen.blood))
+                    with landed:
+                        last = count[0]
+            finally:
                 done.set()
+            return
+        i = 0
+        while not done.is_set():
+            value = f"{w}.{i}"
+            ConcurrentPatient.objects(id=patient.id).update_one(
+                set__first_name=value, set__blood=value
+            )
+            with landed:
+                count[0] += 1
+                landed.notify_all()
+            i += 1
 
     assert _in_threads(writers + 1, work) == []
-    assert len(observed) > 10
+    assert len(set(observed)) == reads  # each read saw a state the one before it did not
     assert [pair for pair in observed if pair[0] != pair[1]] == []
 
 

@@ -1,0 +1,228 @@
+"""Whether sending two independent commands at once beats sending them one after the other.
+
+Raw pymongo, no privata code: the question behind pipelining an operation's audit writes (the
+record and its checkpoint) with each other, or with the read they record. Each pair is sent
+three ways, interleaved over ``--repeat`` rounds so the machine's load falls on all of them:
+
+- one after the other (what the drivers do today);
+- at once from two threads (``MongoClient`` is thread-safe; the sync facade would need a pool);
+- at once from two tasks (``asyncio.gather`` on ``AsyncMongoClient``, the async facade).
+
+Pairs, on a collection of ``--rows`` small documents:
+
+- ``record + checkpoint``: an insert into one collection and a replace by ``_id`` in another
+  (an audit append);
+- ``read + record``: a ``find_one`` by ``_id`` and an insert into another collection (a read
+  and its audit record, sent together).
+
+The score is the median wall time of a pair, in ms.
+
+    python -m stress.bench_pipelining [--uri mongodb://…] [--rows 1000] [--repeat 200]
+
+Without ``--uri`` a FerretDB is started as the test plugin starts it. Results:
+``stress/results/pipelining.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from pymongo import AsyncMongoClient, MongoClient
+
+from stress.odm.run import commit, machine
+
+RESULTS = Path(__file__).resolve().parent / "results"
+WAYS = ("one after the other", "two threads", "two tasks (asyncio.gather)")
+
+
+def measure(uri: str, rows: int, repeat: int) -> dict[str, dict[str, float]]:
+    """The median ms of each pair sent each way."""
+    client: MongoClient[dict[str, Any]] = MongoClient(uri)
+    aclient: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri)
+    db, adb = client["pipelining"], aclient["pipelining"]
+    db.drop_collection("data")
+    db.drop_collection("trail")
+    db.drop_collection("checkpoints")
+    data = db["data"]
+    for start in range(0, rows, 1_000):
+        data.insert_many(
+            [
+                {"_id": f"row{n}", "n": n, "pad": "x" * 64}
+                for n in range(start, min(rows, start + 1_000))
+            ]
+        )
+    db["checkpoints"].insert_one({"_id": "head", "seq": 0})
+    middle = f"row{rows // 2}"
+    pool = ThreadPoolExecutor(2)
+    loop = asyncio.new_event_loop()
+
+    def record() -> dict[str, Any]:
+        return {"_id": uuid.uuid4().hex, "op": "read", "pad": "y" * 200}
+
+    def pair_sync(first: Callable[[], object], second: Callable[[], object], threads: bool) -> None:
+        if not threads:
+            first()
+            second()
+            return
+        pending = pool.submit(first)
+        second()
+        pending.result()
+
+    def pair_async(
+        first: Callable[[], Awaitable[object]],
+        second: Callable[[], Awaitable[object]],
+        together: bool,
+    ) -> None:
+        async def both() -> None:
+            if together:
+                await asyncio.gather(first(), second())
+            else:
+                await first()
+                await second()
+
+        loop.run_until_complete(both())
+
+    pairs: dict[str, tuple[Callable[[int], None], ...]] = {
+        "record + checkpoint": (
+            lambda i: pair_sync(
+                lambda: db["trail"].insert_one(record()),
+                lambda: db["checkpoints"].replace_one({"_id": "head"}, {"seq": i}),
+                threads=False,
+            ),
+            lambda i: pair_sync(
+                lambda: db["trail"].insert_one(record()),
+                lambda: db["checkpoints"].replace_one({"_id": "head"}, {"seq": i}),
+                threads=True,
+            ),
+            lambda i: pair_async(
+                lambda: adb["trail"].insert_one(record()),
+                lambda: adb["checkpoints"].replace_one({"_id": "head"}, {"seq": i}),
+                together=True,
+            ),
+        ),
+        "read + record": (
+            lambda i: pair_sync(
+                lambda: data.find_one({"_id": middle}),
+                lambda: db["trail"].insert_one(record()),
+                threads=False,
+            ),
+            lambda i: pair_sync(
+                lambda: data.find_one({"_id": middle}),
+                lambda: db["trail"].insert_one(record()),
+                threads=True,
+            ),
+            lambda i: pair_async(
+                lambda: adb["data"].find_one({"_id": middle}),
+                lambda: adb["trail"].insert_one(record()),
+                together=True,
+            ),
+        ),
+    }
+    # The async client's one-after-the-other baseline, so the comparison with gather is like
+    # for like (an event loop adds its own cost).
+    async_sequential: dict[str, Callable[[int], None]] = {
+        "record + checkpoint": lambda i: pair_async(
+            lambda: adb["trail"].insert_one(record()),
+            lambda: adb["checkpoints"].replace_one({"_id": "head"}, {"seq": i}),
+            together=False,
+        ),
+        "read + record": lambda i: pair_async(
+            lambda: adb["data"].find_one({"_id": middle}),
+            lambda: adb["trail"].insert_one(record()),
+            together=False,
+        ),
+    }
+    try:
+        result: dict[str, dict[str, float]] = {}
+        for name, ways in pairs.items():
+            actions = {**dict(zip(WAYS, ways, strict=True))}
+            actions["one after the other (async)"] = async_sequential[name]
+            times: dict[str, list[float]] = {way: [] for way in actions}
+            for i in range(repeat):
+                order = list(actions)
+                shift = i % len(order)
+                for way in order[shift:] + order[:shift]:
+                    began = time.perf_counter()
+                    actions[way](i)
+                    times[way].append((time.perf_counter() - began) * 1e3)
+            result[name] = {way: round(statistics.median(t), 3) for way, t in times.items()}
+        return result
+    finally:
+        pool.shutdown()
+        loop.run_until_complete(aclient.close())
+        loop.close()
+        client.close()
+
+
+@contextlib.contextmanager
+def _server(uri: str | None) -> Iterator[str]:
+    if uri is not None:
+        yield uri
+        return
+    from testkit.ferretdb import start_ferretdb
+
+    with (
+        tempfile.TemporaryDirectory(prefix="pipelining-ferretdb-") as state,
+        start_ferretdb(Path(state)) as server,
+    ):
+        yield server.uri
+
+
+def markdown(result: dict[str, Any]) -> str:
+    ways = list(next(iter(result["pairs"].values())))
+    lines = [
+        f"# Two commands at once or one after the other ({result['server']}), raw pymongo",
+        "",
+        f"Started {result['started']} at commit `{result['commit'][:7]}`"
+        f"{' (tree changed)' if result['dirty'] else ''}; load average "
+        f"{result['machine']['loadavg'][0]:.1f}; {result['rows']:,} rows, "
+        f"median ms of {result['repeat']} interleaved rounds per cell.",
+        "",
+        "| pair | " + " | ".join(ways) + " |",
+        "|---|" + "---|" * len(ways),
+    ]
+    lines += [
+        f"| {name} | " + " | ".join(f"{cells[w]:.2f}" for w in ways) + " |"
+        for name, cells in result["pairs"].items()
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--uri", help="a running server (default: start FerretDB)")
+    parser.add_argument("--rows", type=int, default=1_000)
+    parser.add_argument("--repeat", type=int, default=200)
+    parser.add_argument("--out", type=Path, default=RESULTS / "pipelining")
+    args = parser.parse_args()
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    with _server(args.uri) as uri:
+        pairs = measure(uri, args.rows, args.repeat)
+    result = {
+        "started": started,
+        **commit(),
+        "machine": machine(),
+        "server": "a server by URI" if args.uri else "FerretDB v1.24 (SQLite)",
+        "rows": args.rows,
+        "repeat": args.repeat,
+        "pairs": pairs,
+    }
+    args.out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
