@@ -25,18 +25,18 @@ Without ``--uri`` a FerretDB is started as the test plugin starts it. Results:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import json
 import statistics
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bson import ObjectId
 from pymongo import MongoClient
+
+from testkit.ferretdb import server_uri
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPEAT = 15
@@ -89,20 +89,6 @@ def measure(uri: str, size: int) -> dict[str, float]:
         client.close()
 
 
-@contextlib.contextmanager
-def _server(uri: str | None) -> Iterator[str]:
-    if uri is not None:
-        yield uri
-        return
-    from testkit.ferretdb import start_ferretdb
-
-    with (
-        tempfile.TemporaryDirectory(prefix="lookups-ferretdb-") as state,
-        start_ferretdb(Path(state)) as server,
-    ):
-        yield server.uri
-
-
 def markdown(result: dict[str, Any]) -> str:
     sizes = list(result["sizes"])
     lines = [
@@ -127,7 +113,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "ferretdb-lookups")
     args = parser.parse_args()
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    with _server(args.uri) as uri:
+    with server_uri(args.uri, "lookups-ferretdb-") as uri:
         sizes = {str(size): measure(uri, size) for size in args.sizes}
     result = {"started": started, "sizes": sizes}
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")

@@ -27,14 +27,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime
 import json
 import statistics
-import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -42,6 +40,7 @@ from typing import Any
 from pymongo import AsyncMongoClient, MongoClient
 
 from stress.odm.run import commit, machine
+from testkit.ferretdb import server_uri
 
 RESULTS = Path(__file__).resolve().parent / "results"
 WAYS = ("one after the other", "two threads", "two tasks (asyncio.gather)")
@@ -166,20 +165,6 @@ def measure(uri: str, rows: int, repeat: int) -> dict[str, dict[str, float]]:
         client.close()
 
 
-@contextlib.contextmanager
-def _server(uri: str | None) -> Iterator[str]:
-    if uri is not None:
-        yield uri
-        return
-    from testkit.ferretdb import start_ferretdb
-
-    with (
-        tempfile.TemporaryDirectory(prefix="pipelining-ferretdb-") as state,
-        start_ferretdb(Path(state)) as server,
-    ):
-        yield server.uri
-
-
 def markdown(result: dict[str, Any]) -> str:
     ways = list(next(iter(result["pairs"].values())))
     lines = [
@@ -208,7 +193,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "pipelining")
     args = parser.parse_args()
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    with _server(args.uri) as uri:
+    with server_uri(args.uri, "pipelining-ferretdb-") as uri:
         pairs = measure(uri, args.rows, args.repeat)
     result = {
         "started": started,

@@ -7,7 +7,10 @@ port with its SQLite files and log in ``state_dir``, and returns once ``hello`` 
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -76,3 +79,19 @@ def start_ferretdb(
         port=port,
         env={"FERRETDB_REPL_SET_NAME": repl_set_name} if repl_set_name else None,
     )
+
+
+@contextlib.contextmanager
+def server_uri(uri: str | None, prefix: str = "ferretdb-") -> Iterator[str]:
+    """``uri`` when one is given; otherwise a FerretDB started for the block, in a temporary dir.
+
+    What the benchmarks that take ``--uri`` do when they are given none.
+    """
+    if uri is not None:
+        yield uri
+        return
+    with (
+        tempfile.TemporaryDirectory(prefix=prefix) as state,
+        start_ferretdb(Path(state)) as server,
+    ):
+        yield server.uri

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +15,8 @@ import pytest
 from stress.odm import before_after
 from stress.odm.alternatives import PAIRS
 from stress.odm.tasks import TASKS
+from testkit.stress import run_stress
 
-ROOT = Path(__file__).resolve().parents[2]
 BEFORE_CACHE = "6c2cac4"
 """A commit whose library has no cache (``privata_mongo.cache_stats`` came later)."""
 
@@ -63,25 +61,10 @@ def test_an_unknown_commit_is_refused_before_anything_runs() -> None:
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     stem = tmp_path_factory.mktemp("before-after") / "ba"
-    subprocess.run(  # noqa: S603 - this repository's module, fixed arguments
-        [
-            sys.executable,
-            "-m",
-            "stress.odm.before_after",
-            "--before",
-            BEFORE_CACHE,
-            "--smoke",
-            "--backend",
-            "mongomock",
-            "--rounds",
-            "1",
-            "--out",
-            str(stem),
-        ],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=600,
+    run_stress(
+        "stress.odm.before_after",
+        *("--before", BEFORE_CACHE, "--smoke", "--backend", "mongomock", "--rounds", "1"),
+        *("--out", str(stem)),
     )
     result: dict[str, Any] = json.loads(stem.with_suffix(".json").read_text())
     result["page"] = stem.with_suffix(".md").read_text()

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,8 +16,7 @@ import pytest
 from stress.odm import stats
 from stress.odm.alternatives import ALTERNATIVES, PAIRS
 from stress.odm.tasks import TASKS
-
-ROOT = Path(__file__).resolve().parents[2]
+from testkit.stress import run_stress
 
 
 def test_percentiles_are_the_specs_nearest_rank() -> None:
@@ -38,13 +35,7 @@ def test_percentiles_are_the_specs_nearest_rank() -> None:
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, object], Path]:
     stem = tmp_path_factory.mktemp("bench") / "odm"
-    subprocess.run(  # noqa: S603 - this repository's module, fixed arguments
-        [sys.executable, "-m", "stress.odm", "--smoke", "--backend", "mongomock", "--out", stem],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
+    run_stress("stress.odm", "--smoke", "--backend", "mongomock", "--out", str(stem))
     return json.loads(stem.with_suffix(".json").read_text()), stem
 
 

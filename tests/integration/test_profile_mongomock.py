@@ -9,37 +9,21 @@ wrapped get the clinical and the identity collection once each.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from testkit.stress import run_stress
+
 ROWS, OPS = 40, 4
 
 
 @pytest.fixture(scope="module")
 def profiled(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
     stem = tmp_path_factory.mktemp("profile") / "profile-mongomock"
-    subprocess.run(  # noqa: S603 - this repository's module, fixed arguments
-        [
-            sys.executable,
-            "-m",
-            "stress.profile_mongomock",
-            "--rows",
-            str(ROWS),
-            "--ops",
-            str(OPS),
-            "--rounds",
-            "1",
-            "--out",
-            str(stem),
-        ],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
+    run_stress(
+        "stress.profile_mongomock",
+        *("--rows", str(ROWS), "--ops", str(OPS), "--rounds", "1", "--out", str(stem)),
         timeout=300,
     )
     return json.loads(stem.with_suffix(".json").read_text()), stem.with_suffix(".md").read_text()
