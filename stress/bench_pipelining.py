@@ -6,7 +6,8 @@ three ways, interleaved over ``--repeat`` rounds so the machine's load falls on 
 
 - one after the other (what the drivers do today);
 - at once from two threads (``MongoClient`` is thread-safe; the sync facade would need a pool);
-- at once from two tasks (``asyncio.gather`` on ``AsyncMongoClient``, the async facade).
+- at once from two tasks (``asyncio.gather`` on ``AsyncMongoClient``, the async facade), against
+  the same client one after the other.
 
 Pairs, on a collection of ``--rows`` small documents:
 
@@ -39,11 +40,45 @@ from typing import Any
 
 from pymongo import AsyncMongoClient, MongoClient
 
-from stress.odm.run import commit, machine
+from stress.odm.run import commit, machine, provenance
 from testkit.ferretdb import server_uri
 
 RESULTS = Path(__file__).resolve().parent / "results"
-WAYS = ("one after the other", "two threads", "two tasks (asyncio.gather)")
+Pair = tuple[Callable[[int], object], Callable[[int], object]]
+"""The two commands of a pair, each given the round's number."""
+AsyncPair = tuple[Callable[[int], Awaitable[object]], Callable[[int], Awaitable[object]]]
+
+
+def _ways(
+    sync: Pair, both: AsyncPair, pool: ThreadPoolExecutor, loop: asyncio.AbstractEventLoop
+) -> dict[str, Callable[[int], None]]:
+    """The four ways of sending one pair (the async client's sequential one is the like-for-like
+    baseline of ``gather``: an event loop adds its own cost)."""
+    first, second = sync
+    afirst, asecond = both
+
+    def in_turn_sync(i: int) -> None:
+        first(i)
+        second(i)
+
+    def in_threads(i: int) -> None:
+        pending = pool.submit(first, i)
+        second(i)
+        pending.result()
+
+    async def in_turn(i: int) -> None:
+        await afirst(i)
+        await asecond(i)
+
+    async def at_once(i: int) -> None:
+        await asyncio.gather(afirst(i), asecond(i))
+
+    return {
+        "one after the other": in_turn_sync,
+        "two threads": in_threads,
+        "one after the other (async)": lambda i: loop.run_until_complete(in_turn(i)),
+        "two tasks (asyncio.gather)": lambda i: loop.run_until_complete(at_once(i)),
+    }
 
 
 def measure(uri: str, rows: int, repeat: int) -> dict[str, dict[str, float]]:
@@ -51,12 +86,10 @@ def measure(uri: str, rows: int, repeat: int) -> dict[str, dict[str, float]]:
     client: MongoClient[dict[str, Any]] = MongoClient(uri)
     aclient: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri)
     db, adb = client["pipelining"], aclient["pipelining"]
-    db.drop_collection("data")
-    db.drop_collection("trail")
-    db.drop_collection("checkpoints")
-    data = db["data"]
+    for name in ("data", "trail", "checkpoints"):
+        db.drop_collection(name)
     for start in range(0, rows, 1_000):
-        data.insert_many(
+        db["data"].insert_many(
             [
                 {"_id": f"row{n}", "n": n, "pad": "x" * 64}
                 for n in range(start, min(rows, start + 1_000))
@@ -70,84 +103,24 @@ def measure(uri: str, rows: int, repeat: int) -> dict[str, dict[str, float]]:
     def record() -> dict[str, Any]:
         return {"_id": uuid.uuid4().hex, "op": "read", "pad": "y" * 200}
 
-    def pair_sync(first: Callable[[], object], second: Callable[[], object], threads: bool) -> None:
-        if not threads:
-            first()
-            second()
-            return
-        pending = pool.submit(first)
-        second()
-        pending.result()
+    def pair(database: Any, first: str, second: str) -> Any:
+        commands = {
+            "record": lambda i: database["trail"].insert_one(record()),
+            "checkpoint": lambda i: database["checkpoints"].replace_one(
+                {"_id": "head"}, {"seq": i}
+            ),
+            "read": lambda i: database["data"].find_one({"_id": middle}),
+        }
+        return commands[first], commands[second]
 
-    def pair_async(
-        first: Callable[[], Awaitable[object]],
-        second: Callable[[], Awaitable[object]],
-        together: bool,
-    ) -> None:
-        async def both() -> None:
-            if together:
-                await asyncio.gather(first(), second())
-            else:
-                await first()
-                await second()
-
-        loop.run_until_complete(both())
-
-    pairs: dict[str, tuple[Callable[[int], None], ...]] = {
-        "record + checkpoint": (
-            lambda i: pair_sync(
-                lambda: db["trail"].insert_one(record()),
-                lambda: db["checkpoints"].replace_one({"_id": "head"}, {"seq": i}),
-                threads=False,
-            ),
-            lambda i: pair_sync(
-                lambda: db["trail"].insert_one(record()),
-                lambda: db["checkpoints"].replace_one({"_id": "head"}, {"seq": i}),
-                threads=True,
-            ),
-            lambda i: pair_async(
-                lambda: adb["trail"].insert_one(record()),
-                lambda: adb["checkpoints"].replace_one({"_id": "head"}, {"seq": i}),
-                together=True,
-            ),
-        ),
-        "read + record": (
-            lambda i: pair_sync(
-                lambda: data.find_one({"_id": middle}),
-                lambda: db["trail"].insert_one(record()),
-                threads=False,
-            ),
-            lambda i: pair_sync(
-                lambda: data.find_one({"_id": middle}),
-                lambda: db["trail"].insert_one(record()),
-                threads=True,
-            ),
-            lambda i: pair_async(
-                lambda: adb["data"].find_one({"_id": middle}),
-                lambda: adb["trail"].insert_one(record()),
-                together=True,
-            ),
-        ),
-    }
-    # The async client's one-after-the-other baseline, so the comparison with gather is like
-    # for like (an event loop adds its own cost).
-    async_sequential: dict[str, Callable[[int], None]] = {
-        "record + checkpoint": lambda i: pair_async(
-            lambda: adb["trail"].insert_one(record()),
-            lambda: adb["checkpoints"].replace_one({"_id": "head"}, {"seq": i}),
-            together=False,
-        ),
-        "read + record": lambda i: pair_async(
-            lambda: adb["data"].find_one({"_id": middle}),
-            lambda: adb["trail"].insert_one(record()),
-            together=False,
-        ),
+    pairs = {
+        "record + checkpoint": ("record", "checkpoint"),
+        "read + record": ("read", "record"),
     }
     try:
         result: dict[str, dict[str, float]] = {}
-        for name, ways in pairs.items():
-            actions = {**dict(zip(WAYS, ways, strict=True))}
-            actions["one after the other (async)"] = async_sequential[name]
+        for name, (first, second) in pairs.items():
+            actions = _ways(pair(db, first, second), pair(adb, first, second), pool, loop)
             times: dict[str, list[float]] = {way: [] for way in actions}
             for i in range(repeat):
                 order = list(actions)
@@ -170,9 +143,7 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"# Two commands at once or one after the other ({result['server']}), raw pymongo",
         "",
-        f"Started {result['started']} at commit `{result['commit'][:7]}`"
-        f"{' (tree changed)' if result['dirty'] else ''}; load average "
-        f"{result['machine']['loadavg'][0]:.1f}; {result['rows']:,} rows, "
+        f"{provenance(result)}; {result['rows']:,} rows, "
         f"median ms of {result['repeat']} interleaved rounds per cell.",
         "",
         "| pair | " + " | ".join(ways) + " |",

@@ -4,15 +4,16 @@ mongomock answers every ``find``, update and delete by testing its filter agains
 of the collection (``Collection._iter_documents``); it has no index, ``_id`` included. So on the
 embedded backend the cost of an operation is roughly the number of documents it makes mongomock
 examine, and a wrapped operation that reads or writes the identity half makes it scan a second
-collection of the same size. This measures, for native and wrapped mongoengine over the same
-seed (the ``stress.odm`` model, ``--rows`` patients each):
+collection of the same size. This measures, for the ODM benchmark's native and wrapped mongoengine
+(``stress.odm``: its models, its seed of ``--rows`` patients each, its tasks and their
+operations), on the single-document tasks and the list of 100:
 
-- the ms per operation (median of ``--rounds`` rounds of ``--ops`` operations, the two sides
-  interleaved);
+- the ms per operation (median of ``--rounds`` iterations of ``--ops`` operations, the two
+  sides interleaved);
 - the documents mongomock examined per operation, per collection (counted by wrapping
   ``_iter_documents`` for one untimed pass);
-- for the wrapped side, a cProfile of one round, its own time grouped by package (mongomock,
-  privata's layers, libmongocrypt's bindings, mongoengine, BSON, the rest).
+- for the wrapped side, a cProfile of one more iteration, its own time grouped by package
+  (mongomock, privata's layers, libmongocrypt's bindings, mongoengine, BSON, the rest).
 
 Every operation is warm: ``key_cache_ttl`` is raised to an hour for the run, so no key loaded
 at the seeding expires halfway (the default 60 s would turn the later tasks' reads cold, and
@@ -31,26 +32,37 @@ import collections
 import contextlib
 import cProfile
 import datetime
-import functools
 import json
 import os
 import pstats
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import mongoengine as me
-import mongomock
 import mongomock.collection
-from mongomock.store import ServerStore
 
 import privata_mongo
 from privata_mongo.encryption import MASTER_KEY_ENV, new_master_key
-from stress.odm.run import commit, machine
+from privata_mongo.testing import CommandCounter
+from stress.odm.alternatives import Backend, MongoengineAlternative, WrappedMongoengineAlternative
+from stress.odm.run import commit, machine, provenance
+from stress.odm.tasks import TASKS, Counts, seed
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+PROFILED = (
+    "get_by_id",
+    "find_by_email",
+    "list_100",
+    "clinical_only",
+    "update_clinical",
+    "update_identity",
+    "insert_one",
+)
+"""The ODM benchmark's tasks profiled: those that work on one document, and the list of 100
+(the cold get is the key vault's, the large documents and ``select_related`` add nothing)."""
 
 GROUPS = (
     ("mongomock", "/mongomock/"),
@@ -65,82 +77,6 @@ GROUPS = (
     ("bson", "/bson/"),
 )
 """Package groups, first match wins; builtins are charged to their callers' group."""
-
-
-def _fields(module: Any) -> dict[str, Any]:
-    return {
-        "first_name": module.StringField(),
-        "last_name": module.StringField(),
-        "email": module.StringField(searchable=True),
-        "date_of_birth": module.DateTimeField(),
-        "blood_type": module.StringField(),
-        "visits": module.IntField(),
-        "notes": module.StringField(),
-    }
-
-
-class Side:
-    """One ODM (native or wrapped) on its own mongomock store."""
-
-    def __init__(self, wrapped: bool, rows: int) -> None:
-        if wrapped:
-            import privata_mongo.mongoengine as module
-        else:
-            module = me
-        self.wrapped = wrapped
-        self.alias = "wrapped" if wrapped else "native"
-        store = ServerStore()  # type: ignore[no-untyped-call]
-        module.connect(
-            self.alias,
-            alias=self.alias,
-            mongo_client_class=functools.partial(mongomock.MongoClient, _store=store),
-            uuidRepresentation="standard",
-        )
-        attrs = _fields(module)
-        attrs["meta"] = {"db_alias": self.alias, "collection": "patient"}
-        patient: Any = type(f"{self.alias.title()}Patient", (module.Document,), attrs)
-        self.Patient = patient
-        self.Patient.objects.insert([self.patient(n) for n in range(rows)])
-        self.ids = [p.id for p in self.Patient.objects.only("id")]
-        self.next = rows
-
-    def patient(self, n: int) -> Any:
-        return self.Patient(
-            first_name=f"First{n}",
-            last_name=f"Last{n}",
-            email=f"patient{n}@example.org",
-            date_of_birth=datetime.datetime(1950 + n % 50, 1 + n % 12, 1 + n % 28),
-            blood_type="AB+",
-            visits=n,
-            notes="stable",
-        )
-
-    def tasks(self) -> dict[str, Callable[[int], object]]:
-        objects = self.Patient.objects
-
-        def insert(i: int) -> object:
-            self.next += 1
-            return self.patient(self.next).save()
-
-        return {
-            "get by id": lambda i: objects.get(id=self.ids[i % len(self.ids)]),
-            "find by e-mail": lambda i: objects(
-                email=f"patient{i % len(self.ids)}@example.org"
-            ).first(),
-            "list 100": lambda i: list(objects.limit(100)),
-            "clinical fields only": lambda i: (
-                objects(id=self.ids[i % len(self.ids)]).only("visits").first()
-            ),
-            "update a clinical field": lambda i: objects(id=self.ids[i % len(self.ids)]).update_one(
-                set__visits=i
-            ),
-            "update an identity field": lambda i: objects(
-                id=self.ids[i % len(self.ids)]
-            ).update_one(set__last_name=f"Renamed{i}"),
-            # Last: its passes add documents (the profiled one on the wrapped side only), which
-            # would make the two sides' collections differ for the tasks after it.
-            "insert one": insert,
-        }
 
 
 @contextlib.contextmanager
@@ -175,36 +111,50 @@ def _grouped(profile: cProfile.Profile) -> dict[str, float]:
 
 
 def measure(rows: int, ops: int, rounds: int) -> dict[str, Any]:
-    native, wrapped = Side(False, rows), Side(True, rows)
-    native_tasks, wrapped_tasks = native.tasks(), wrapped.tasks()
+    counts = Counts(rounds, ops, 1, 1, (100, rows), (max(1, ops // 10), 1), 1, 1)
+    backend = Backend("mongomock", None)
+    alts = {
+        "native": MongoengineAlternative(backend, CommandCounter()),
+        "wrapped": WrappedMongoengineAlternative(backend, CommandCounter()),
+    }
+    for alt in alts.values():
+        alt.open()
+    states = {label: seed(alt, counts) for label, alt in alts.items()}
     result: dict[str, Any] = {}
-    for name in native_tasks:
-        sides = {"native": native_tasks[name], "wrapped": wrapped_tasks[name]}
-        examined = {}
-        for label, task in sides.items():  # untimed: the warm-up, and the scans counted
-            with _examined() as counts:
-                for i in range(ops):
-                    task(i)
-            examined[label] = {c: round(n / ops, 1) for c, n in counts.most_common()}
-        times: dict[str, list[float]] = {"native": [], "wrapped": []}
-        for r in range(rounds):
-            for label in ("native", "wrapped") if r % 2 == 0 else ("wrapped", "native"):
-                began = time.perf_counter()
-                for i in range(ops):
-                    sides[label](i)
-                times[label].append((time.perf_counter() - began) * 1e3 / ops)
-        profile = cProfile.Profile()
-        profile.enable()
-        for i in range(ops):
-            sides["wrapped"](i)
-        profile.disable()
-        ms = {label: round(statistics.median(t), 3) for label, t in times.items()}
-        result[name] = {
-            "ms": ms,
-            "ratio": round(ms["wrapped"] / ms["native"], 2),
-            "examined": examined,
-            "profile": _grouped(profile),
-        }
+    try:
+        for task in (t for t in TASKS if t.name in PROFILED):
+            n = task.ops(counts)
+
+            def run(label: str, iteration: int, task: Any = task) -> None:
+                alt = alts[label]
+                task.do(alt, task.before(alt, states[label], counts, iteration))
+
+            examined = {}
+            for label in alts:  # untimed: the warm-up, and the scans counted
+                with _examined() as seen:
+                    run(label, -1)
+                examined[label] = {c: round(k / n, 1) for c, k in seen.most_common()}
+            times: dict[str, list[float]] = {label: [] for label in alts}
+            for iteration in range(rounds):
+                for label in ("native", "wrapped") if iteration % 2 == 0 else ("wrapped", "native"):
+                    began = time.perf_counter()
+                    run(label, iteration)
+                    times[label].append((time.perf_counter() - began) * 1e3 / n)
+            profile = cProfile.Profile()
+            profile.enable()
+            run("wrapped", rounds)
+            profile.disable()
+            ms = {label: round(statistics.median(t), 3) for label, t in times.items()}
+            result[task.name] = {
+                "title": task.title,
+                "ms": ms,
+                "ratio": round(ms["wrapped"] / ms["native"], 2),
+                "examined": examined,
+                "profile": _grouped(profile),
+            }
+    finally:
+        for alt in alts.values():
+            alt.close()
     return result
 
 
@@ -212,20 +162,19 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         "# Where a wrapped operation's time goes on mongomock",
         "",
-        f"Started {result['started']} at commit `{result['commit'][:7]}`"
-        f"{' (tree changed)' if result['dirty'] else ''}; load average "
-        f"{result['machine']['loadavg'][0]:.1f}; {result['rows']:,} patients per side, "
-        f"{result['ops']} operations per round, median of {result['rounds']} rounds.",
+        f"{provenance(result)}; {result['rows']:,} patients per side, "
+        f"{result['ops']} operations per iteration (a list: one per 10), median of "
+        f"{result['rounds']} iterations.",
         "",
         "| operation | native ms | wrapped ms | ratio | documents examined, native | "
         "documents examined, wrapped (by collection) |",
         "|---|---|---|---|---|---|",
     ]
-    for name, task in result["tasks"].items():
+    for task in result["tasks"].values():
         native = sum(task["examined"]["native"].values())
         wrapped = ", ".join(f"{c} {n:,.0f}" for c, n in task["examined"]["wrapped"].items())
         lines.append(
-            f"| {name} | {task['ms']['native']:.3f} | {task['ms']['wrapped']:.3f} | "
+            f"| {task['title']} | {task['ms']['native']:.3f} | {task['ms']['wrapped']:.3f} | "
             f"{task['ratio']:.2f}\u00d7 | {native:,.0f} | {wrapped} |"
         )
     groups = sorted(
@@ -240,8 +189,10 @@ def markdown(result: dict[str, Any]) -> str:
         "|---|" + "---|" * len(groups),
     ]
     lines += [
-        f"| {name} | " + " | ".join(f"{task['profile'].get(g, 0):.1f}" for g in groups) + " |"
-        for name, task in result["tasks"].items()
+        f"| {task['title']} | "
+        + " | ".join(f"{task['profile'].get(g, 0):.1f}" for g in groups)
+        + " |"
+        for task in result["tasks"].values()
     ]
     return "\n".join(lines) + "\n"
 

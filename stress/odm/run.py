@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,15 @@ def commit() -> dict[str, Any]:
         ).stdout.strip()
 
     return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+
+
+def provenance(result: Mapping[str, Any]) -> str:
+    """When a result was started, on which commit, and how busy the machine was then."""
+    changed = " (tree changed)" if result["dirty"] else ""
+    return (
+        f"Started {result['started']} at commit `{result['commit'][:7]}`{changed}; "
+        f"load average {result['machine']['loadavg'][0]:.1f}"
+    )
 
 
 def machine() -> dict[str, Any]:

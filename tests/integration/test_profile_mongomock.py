@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from stress.profile_mongomock import PROFILED
 from testkit.stress import run_stress
 
 ROWS, OPS = 40, 4
@@ -35,18 +36,19 @@ def test_every_operation_has_its_times_scans_and_profile(
     result, table = profiled
     assert len(result["commit"]) == 40
     assert result["commit"][:7] in table
+    assert list(result["tasks"]) == list(PROFILED)
     for name, task in result["tasks"].items():
         assert task["ms"]["native"] > 0, name
         assert task["ms"]["wrapped"] > 0, name
         assert sum(task["profile"].values()) == pytest.approx(100, abs=1), name
         assert task["profile"]["mongomock"] > 0, name
-        assert f"| {name} |" in table
+        assert f"| {task['title']} |" in table
 
 
 def test_a_wrapped_get_scans_the_identity_collection_as_well(
     profiled: tuple[dict[str, Any], str],
 ) -> None:
-    examined = profiled[0]["tasks"]["get by id"]["examined"]
+    examined = profiled[0]["tasks"]["get_by_id"]["examined"]
     clinical = examined["native"]["patient"]
     assert clinical >= ROWS
     assert examined["wrapped"]["patient"] == clinical
@@ -57,6 +59,6 @@ def test_a_wrapped_get_scans_the_identity_collection_as_well(
 def test_a_wrapped_insert_scans_no_collection_of_the_data(
     profiled: tuple[dict[str, Any], str],
 ) -> None:
-    examined = profiled[0]["tasks"]["insert one"]["examined"]
+    examined = profiled[0]["tasks"]["insert_one"]["examined"]
     assert examined["native"] == {}
     assert not {"patient", "patient__identity"} & set(examined["wrapped"])
